@@ -1,0 +1,49 @@
+# The README's commands: `make up` runs the system, `make test` runs the tests.
+# Each creates the virtualenv and installs what it needs on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+ARGS ?=
+
+.PHONY: up down status demo test lint typecheck bench synth clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fargo needs Python 3.11 or newer (PYTHON=python3.11 make ...)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/fargo up $(ARGS)
+
+down: $(STAMP)
+	$(BIN)/fargo down
+
+status: $(STAMP)
+	$(BIN)/fargo status
+
+demo: $(STAMP)
+	$(BIN)/fargo demo
+
+synth: $(STAMP)
+	$(BIN)/fargo synth
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest $(ARGS)
+
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { echo "installing wrk (apt-get)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python bench/run.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .fargo cdk.out .mypy_cache .ruff_cache .pytest_cache
