@@ -6,6 +6,7 @@ Each check yields `Problem`s located by field path; the loader adds line and col
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 from collections.abc import Iterator
 
@@ -77,11 +78,17 @@ def _service(spec: Spec, name: str, svc: Service) -> Iterator[Problem]:
             hint=f"use one of {', '.join(map(str, defaults.FARGATE_MEMORY_BY_CPU))}",
         )
     elif svc.memory not in offered:
+        # 256 CPU units offer 512, 1024, 2048: not a range with one step, so list them.
+        steps = {high - low for low, high in itertools.pairwise(offered)}
+        choices = (
+            f"{offered[0]}..{offered[-1]} in steps of {steps.pop()}"
+            if len(steps) == 1
+            else ", ".join(map(str, offered))
+        )
         yield Problem(
             (*at, "memory"),
             f"Fargate offers no task with {svc.cpu} CPU units and {svc.memory} MiB",
-            hint=f"with cpu {svc.cpu} use memory {offered[0]}..{offered[-1]} "
-            f"in steps of {offered[1] - offered[0] if len(offered) > 1 else 0}",
+            hint=f"with cpu {svc.cpu} use memory {choices}",
         )
     for index, group in enumerate(svc.target_groups):
         if group not in spec.target_groups:

@@ -48,6 +48,11 @@ ALLOWED_TLS_POLICIES: Final = frozenset(
 )
 
 LOG_RETENTION_DAYS: Final = 30
+# CloudWatch Logs accepts only these retention periods (days).
+CLOUDWATCH_RETENTION_DAYS: Final = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+)  # fmt: skip
 ECR_MAX_IMAGES: Final = 20
 
 # ALB limits.
@@ -66,3 +71,6 @@ FARGATE_MEMORY_BY_CPU: Final[dict[int, tuple[int, ...]]] = {
     8192: tuple(range(16384, 61440 + 1, 4096)),
     16384: tuple(range(32768, 122880 + 1, 8192)),
 }
+
+# The local twin runs health checks on a faster clock by default (``--aws-timings`` for 1.0).
+LOCAL_TIME_SCALE: Final = 0.1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from fargo.spec import defaults
 from fargo.spec.base import Model
@@ -161,16 +161,22 @@ class Listener(Model):
     default_action: Action
     rules: list[ListenerRule] = Field(default_factory=list)
 
+    @field_validator("ssl_policy")
+    @classmethod
+    def _modern_tls(cls, policy: str | None) -> str | None:
+        # A field validator, so the error points at ssl_policy rather than the whole listener.
+        if policy is not None and policy not in defaults.ALLOWED_TLS_POLICIES:
+            raise ValueError(
+                f"ssl_policy {policy!r} allows TLS older than 1.2 or is unknown; "
+                f"use {defaults.TLS_POLICY!r}"
+            )
+        return policy
+
     @model_validator(mode="after")
     def _tls(self) -> Listener:
         if self.protocol == "HTTPS":
             if self.ssl_policy is None:
                 self.ssl_policy = defaults.TLS_POLICY
-            elif self.ssl_policy not in defaults.ALLOWED_TLS_POLICIES:
-                raise ValueError(
-                    f"ssl_policy {self.ssl_policy!r} allows TLS older than 1.2 or is unknown; "
-                    f"use {defaults.TLS_POLICY!r}"
-                )
         elif self.ssl_policy is not None:
             raise ValueError("ssl_policy applies to HTTPS listeners only")
         return self
@@ -183,12 +189,31 @@ class Certificate(Model):
     """The listener certificate.
 
     Issued by ACM for ``domain`` (DNS-validated in ``hosted_zone``), or imported by ``arn``.
+    ``hosted_zone_id`` pins the Route 53 zone's id; without it the cloud takes the id as a
+    stack parameter that `fargo deploy` looks up by the zone's name.
     """
 
     domain: str = Field(pattern=r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
     hosted_zone: str | None = None
+    hosted_zone_id: str | None = Field(
+        None,
+        pattern=r"^Z[A-Z0-9]{1,31}$",
+        description="Route 53 hosted zone id of hosted_zone (e.g. Z0123456789ABCDEFGHIJ).",
+    )
     arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/.+$")
     subject_alternative_names: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _zone_id_needs_zone(self) -> Certificate:
+        if self.hosted_zone_id is not None and self.hosted_zone is None:
+            raise ValueError("hosted_zone_id needs hosted_zone (the zone's name) too")
+        if self.hosted_zone is not None and not (
+            self.domain == self.hosted_zone or self.domain.endswith("." + self.hosted_zone)
+        ):
+            raise ValueError(
+                f"domain {self.domain!r} is not inside hosted_zone {self.hosted_zone!r}"
+            )
+        return self
 
 
 class AccessLogs(Model):
@@ -219,4 +244,5 @@ def _exactly_one_field(model: Model, kind: str) -> None:
     if len(chosen) != 1:
         options = ", ".join(type(model).model_fields)
         found = ", ".join(chosen) or "none"
-        raise ValueError(f"a {kind} takes exactly one of {options}; found {found}")
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise ValueError(f"{article} {kind} takes exactly one of {options}; found {found}")

@@ -74,7 +74,7 @@ def _parse_yaml(text: str, path: Path) -> CommentedMap:
             path, "the file is empty; start from the fargo.yaml in the project root"
         )
     if not isinstance(document, CommentedMap):
-        kind = type(document).__name__
+        kind = _shape(document)
         raise SpecFileError(path, f"the top level must be a mapping of keys, found {kind}", 1, 1)
     return document
 
@@ -106,9 +106,28 @@ def _describe(error: Mapping[str, Any], loc: Loc) -> tuple[str, str | None]:
         )
         return f"unknown field {loc[-1]!r}", hint
     message = str(error["msg"]).removeprefix("Value error, ")
-    if kind in {"value_error", "assertion_error"} or isinstance(error.get("input"), Mapping | list):
+    found = error.get("input")
+    if kind in {"value_error", "assertion_error"}:
         return message, None
-    return f"{message}; found {error.get('input')!r}", None
+    if isinstance(found, Mapping | list):
+        # A wrong shape (a list where a mapping belongs): name the shape, not its contents.
+        return (f"{message}; found {_shape(found)}" if kind.endswith("_type") else message), None
+    return f"{message}; found {found!r}", None
+
+
+def _shape(value: object) -> str:
+    """What a YAML value is, in the words of the file (not ruamel's class names)."""
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
 
 
 def _prefer_matching_branch(

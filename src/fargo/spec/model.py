@@ -145,6 +145,18 @@ class Service(Model):
 class Logging(Model):
     retention_days: int = Field(defaults.LOG_RETENTION_DAYS, ge=1)
 
+    @field_validator("retention_days")
+    @classmethod
+    def _cloudwatch_period(cls, days: int) -> int:
+        if days not in defaults.CLOUDWATCH_RETENTION_DAYS:
+            longer = [d for d in defaults.CLOUDWATCH_RETENTION_DAYS if d >= days]
+            raise ValueError(
+                f"CloudWatch Logs keeps logs for one of "
+                f"{', '.join(map(str, defaults.CLOUDWATCH_RETENTION_DAYS))} days; "
+                f"found {days}" + (f" (next longer: {longer[0]})" if longer else "")
+            )
+        return days
+
 
 class Spec(Model):
     """The whole architecture (``fargo.yaml``)."""

@@ -1,0 +1,200 @@
+"""The local CA standing in for ACM: stable across runs, certificates a real TLS client accepts."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import socket
+import ssl
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from fargo.local.acm import (
+    CertificateAuthority,
+    CertificateAuthorityError,
+    InvalidParameter,
+    IssuedCertificate,
+)
+
+TIMEOUT = 5.0
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> CertificateAuthority:
+    authority = CertificateAuthority(tmp_path / "ca")
+    authority.ensure()
+    return authority
+
+
+def issue(ca: CertificateAuthority, directory: Path, **kw: object) -> IssuedCertificate:
+    return ca.issue(
+        names=kw.pop("names", ["localhost"]),  # type: ignore[arg-type]
+        ip_addresses=kw.pop("ip_addresses", ["127.0.0.1"]),  # type: ignore[arg-type]
+        directory=directory,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_construction_has_no_side_effects(tmp_path: Path) -> None:
+    CertificateAuthority(tmp_path / "ca")
+    assert not (tmp_path / "ca").exists()
+
+
+def test_ca_is_created_once_and_reused(tmp_path: Path) -> None:
+    first = CertificateAuthority(tmp_path / "ca")
+    first.ensure()
+    second = CertificateAuthority(tmp_path / "ca")
+    second.ensure()
+    assert first.fingerprint == second.fingerprint
+    assert mode(tmp_path / "ca") == 0o700
+    assert mode(first.key_path) == 0o600
+    assert first.certificate_path == tmp_path / "ca" / "ca.pem"
+
+
+def test_ca_certificate(ca: CertificateAuthority) -> None:
+    certificate = x509.load_pem_x509_certificate(ca.certificate_path.read_bytes())
+    constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert constraints.critical
+    assert (constraints.value.ca, constraints.value.path_length) == (True, 0)
+    usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.key_cert_sign and usage.crl_sign
+    common_name = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    assert common_name == f"fargo local CA ({socket.gethostname()})"
+    lifetime = certificate.not_valid_after_utc - certificate.not_valid_before_utc
+    assert lifetime >= dt.timedelta(days=3650)
+
+
+def test_leaf_certificate(ca: CertificateAuthority, tmp_path: Path) -> None:
+    issued = issue(ca, tmp_path / "alb", names=["localhost", "App.Local"])
+    assert issued.names == ("localhost", "app.local")
+    assert issued.ip_addresses == ("127.0.0.1",)
+    assert issued.issuer == f"CN=fargo local CA ({socket.gethostname()}),O=fargo"
+    assert issued.subject == "CN=localhost"
+    assert dt.timedelta(days=396) < issued.not_after - issued.not_before < dt.timedelta(days=398)
+    assert mode(issued.private_key_path) == 0o600
+    assert mode(tmp_path / "alb") == 0o700
+    leaf, chained_ca = x509.load_pem_x509_certificates(issued.certificate_path.read_bytes())
+    assert chained_ca.fingerprint(hashes.SHA256()).hex(":").upper() == ca.fingerprint
+    leaf.verify_directly_issued_by(chained_ca)
+    usage = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [ExtendedKeyUsageOID.SERVER_AUTH]
+
+
+async def handshake(
+    issued: IssuedCertificate, client: ssl.SSLContext, server_hostname: str
+) -> str | None:
+    """Serve TLS with ``issued`` on 127.0.0.1 and connect; the negotiated version."""
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.readline())
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0, ssl=issued.server_context())
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, ssl=client, server_hostname=server_hostname
+            )
+            writer.write(b"ping\n")
+            assert await reader.readline() == b"ping\n"
+            version: str | None = writer.get_extra_info("ssl_object").version()
+            writer.close()
+            return version
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("server_hostname", ["localhost", "127.0.0.1"])
+async def test_tls_clients_trusting_the_ca_accept_the_leaf(
+    ca: CertificateAuthority, tmp_path: Path, server_hostname: str
+) -> None:
+    issued = issue(ca, tmp_path / "alb")
+    version = await handshake(issued, ca.client_context(), server_hostname)
+    assert version in ("TLSv1.2", "TLSv1.3")
+
+
+async def test_tls_clients_reject_other_names_and_other_cas(
+    ca: CertificateAuthority, tmp_path: Path
+) -> None:
+    issued = issue(ca, tmp_path / "alb")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await handshake(issued, ca.client_context(), "example.com")
+    stranger = CertificateAuthority(tmp_path / "other-ca")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await handshake(issued, stranger.client_context(), "localhost")
+
+
+def test_contexts_require_tls_1_2(ca: CertificateAuthority, tmp_path: Path) -> None:
+    issued = issue(ca, tmp_path / "alb")
+    assert issued.server_context().minimum_version == ssl.TLSVersion.TLSv1_2
+    assert ca.client_context().minimum_version == ssl.TLSVersion.TLSv1_2
+
+
+def test_a_valid_leaf_for_the_same_names_is_reused(
+    ca: CertificateAuthority, tmp_path: Path
+) -> None:
+    first = issue(ca, tmp_path / "alb")
+    again = issue(CertificateAuthority(ca.certificate_path.parent), tmp_path / "alb")
+    assert again == first
+    other_names = issue(ca, tmp_path / "alb", names=["localhost", "app.local"])
+    assert other_names.fingerprint != first.fingerprint
+
+
+def test_a_leaf_expiring_within_30_days_is_reissued(
+    ca: CertificateAuthority, tmp_path: Path
+) -> None:
+    short = issue(ca, tmp_path / "alb", days=20)
+    renewed = issue(ca, tmp_path / "alb")
+    assert renewed.fingerprint != short.fingerprint
+    assert renewed.not_after > short.not_after
+
+
+def test_a_leaf_from_another_ca_is_reissued(ca: CertificateAuthority, tmp_path: Path) -> None:
+    foreign = issue(CertificateAuthority(tmp_path / "other-ca"), tmp_path / "alb")
+    ours = issue(ca, tmp_path / "alb")
+    assert ours.fingerprint != foreign.fingerprint
+    assert ours.issuer == foreign.issuer  # same name on this host: the signature decides
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"names": [], "ip_addresses": []},
+        {"ip_addresses": ["not-an-ip"]},
+        {"names": [""]},
+        {"days": 0},
+    ],
+)
+def test_invalid_requests(
+    ca: CertificateAuthority, tmp_path: Path, request_: dict[str, object]
+) -> None:
+    with pytest.raises(InvalidParameter):
+        issue(ca, tmp_path / "alb", **request_)
+
+
+def test_a_half_present_ca_is_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "ca"
+    CertificateAuthority(directory).ensure()
+    (directory / "ca-key.pem").unlink()
+    with pytest.raises(CertificateAuthorityError, match=r"ca-key\.pem"):
+        CertificateAuthority(directory).ensure()
+
+
+def test_a_mismatched_key_is_refused(tmp_path: Path) -> None:
+    CertificateAuthority(tmp_path / "a").ensure()
+    CertificateAuthority(tmp_path / "b").ensure()
+    (tmp_path / "a" / "ca-key.pem").write_bytes((tmp_path / "b" / "ca-key.pem").read_bytes())
+    with pytest.raises(CertificateAuthorityError, match="is not the key"):
+        CertificateAuthority(tmp_path / "a").ensure()

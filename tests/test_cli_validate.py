@@ -1,0 +1,149 @@
+"""`fargo validate` as a user runs it: a real process, exit codes, messages on stderr."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BROKEN = """\
+name: shop
+network:
+  cidr: 10.20.0.0/16
+  subnets:
+    public: [10.20.0.0/24, 10.20.1.0/24]
+    private: [10.20.10.0/24, 10.21.11.0/24]
+images:
+  web: {dockerfile: web/Dockerfile}
+cluster: {name: shop}
+target_groups:
+  web: {}
+services:
+  web:
+    image: web
+    port: 8000
+    cpu: 256
+    memory: 4096
+    target_groups: [wbe]
+"""
+
+
+def fargo(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    run = subprocess.run(
+        [sys.executable, "-m", "fargo.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in run.stderr + run.stdout, run.stderr
+    return run
+
+
+def test_reference_spec_is_valid() -> None:
+    run = fargo("validate", "-f", "fargo.yaml")
+
+    assert (run.returncode, run.stderr) == (0, "")
+    assert run.stdout == "fargo.yaml: valid (4 services, 2 load balancers)\n"
+
+
+def test_validate_reads_fargo_yaml_in_the_working_directory_by_default() -> None:
+    run = fargo("validate")
+
+    assert run.returncode == 0
+    assert run.stdout.startswith("fargo.yaml: valid")
+
+
+def test_every_problem_goes_to_stderr_with_file_line_column_and_field(tmp_path: Path) -> None:
+    (tmp_path / "shop.yaml").write_text(BROKEN)
+
+    run = fargo("validate", "-f", "shop.yaml", cwd=tmp_path)
+
+    assert (run.returncode, run.stdout) == (1, "")
+    assert run.stderr.splitlines() == [
+        "shop.yaml: 3 problems in the spec",
+        "  shop.yaml:6:30: network.subnets.private[1]: subnet 10.21.11.0/24 is outside "
+        "the VPC CIDR 10.20.0.0/16 (pick a range inside 10.20.0.0/16)",
+        "  shop.yaml:17:5: services.web.memory: Fargate offers no task with 256 CPU units "
+        "and 4096 MiB (with cpu 256 use memory 512, 1024, 2048)",
+        "  shop.yaml:18:21: services.web.target_groups[0]: no target group named 'wbe' "
+        "(did you mean 'web'?)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "stderr"),
+    [
+        pytest.param(
+            "absent.yaml",
+            None,
+            "absent.yaml: no such file; create it or pass -f PATH",
+            id="missing",
+        ),
+        pytest.param(
+            "folder", "dir", "folder: is a directory, expected a YAML file", id="directory"
+        ),
+        pytest.param(
+            "bad.yaml",
+            b"name: shop\n  region: [eu\n",
+            "bad.yaml:2:9: not valid YAML: mapping values are not allowed here",
+            id="not YAML",
+        ),
+        pytest.param(
+            "empty.yaml",
+            b"",
+            "empty.yaml: the file is empty; start from the fargo.yaml in the project root",
+            id="empty",
+        ),
+        pytest.param(
+            "list.yaml",
+            b"- name: shop\n",
+            "list.yaml:1:1: the top level must be a mapping of keys, found a list",
+            id="top-level list",
+        ),
+        pytest.param(
+            "latin1.yaml",
+            b"name: caf\xe9\n",
+            "latin1.yaml: not UTF-8 text (invalid continuation byte at byte 9)",
+            id="not UTF-8",
+        ),
+    ],
+)
+def test_unusable_file_exits_1_with_one_line_on_stderr(
+    tmp_path: Path, name: str, content: bytes | str | None, stderr: str
+) -> None:
+    if content == "dir":
+        (tmp_path / name).mkdir()
+    elif isinstance(content, bytes):
+        (tmp_path / name).write_bytes(content)
+
+    run = fargo("validate", "-f", name, cwd=tmp_path)
+
+    assert (run.returncode, run.stdout) == (1, "")
+    assert run.stderr == stderr + "\n"
+
+
+def test_wrong_types_and_missing_sections_are_all_reported(tmp_path: Path) -> None:
+    (tmp_path / "wrong.yaml").write_text("name: 42\nimages: [web]\n")
+
+    run = fargo("validate", "-f", "wrong.yaml", cwd=tmp_path)
+
+    assert (run.returncode, run.stdout) == (1, "")
+    lines = run.stderr.splitlines()
+    assert lines[0] == "wrong.yaml: 5 problems in the spec"
+    assert "  wrong.yaml:1:1: name: Input should be a valid string; found 42" in lines
+    assert "  wrong.yaml:2:1: images: Input should be a valid dictionary; found a list" in lines
+    for section in ("network", "cluster", "services"):
+        assert f"  wrong.yaml:1:1: {section}: missing required field {section!r}" in lines
+
+
+def test_missing_default_file_tells_how_to_point_at_another(tmp_path: Path) -> None:
+    run = fargo("validate", cwd=tmp_path)
+
+    assert (run.returncode, run.stdout) == (1, "")
+    assert run.stderr == "fargo.yaml: no such file; create it or pass -f PATH\n"
