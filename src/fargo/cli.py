@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `fargo status | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,7 +77,10 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _add_extensions(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Commands of the twin and the cloud register here as they are built."""
+    """The twin's and the cloud's commands."""
+    from fargo.local.commands import add_commands
+
+    add_commands(commands, _spec_option)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,202 @@
+"""The reference system on the twin: demonstration points 2–7 over real sockets, DNS and TLS."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import socket
+import ssl
+import warnings
+
+import dns.message
+import dns.query
+import dns.rdatatype
+import httpx
+import pytest
+
+from tests.e2e.conftest import Twin, fargo, wait_for
+
+CALLS = 16
+
+
+def client(twin: Twin) -> httpx.Client:
+    return httpx.Client(verify=ssl.create_default_context(cafile=twin.ca), timeout=10)
+
+
+def task_ids(twin: Twin, path: str) -> collections.Counter[str]:
+    seen: collections.Counter[str] = collections.Counter()
+    with client(twin) as http:
+        for _ in range(CALLS):
+            response = http.get(twin.url("public", "https") + path)
+            assert response.status_code == 200, response.text
+            assert response.text.startswith("TaskId: ")
+            seen[response.text.removeprefix("TaskId: ").strip()] += 1
+    return seen
+
+
+def test_every_service_has_its_desired_count_of_healthy_tasks(reference_twin: Twin) -> None:
+    counts = {s["name"]: (s["desired"], s["healthy"]) for s in reference_twin.status()["services"]}
+    assert counts == {
+        "frontend": (1, 1),
+        "backend-public": (1, 1),
+        "backend-private": (2, 2),
+        "backend-private-with-alb": (2, 2),
+    }
+
+
+def test_point_7_https_with_the_twins_certificate(reference_twin: Twin) -> None:
+    context = ssl.create_default_context(cafile=reference_twin.ca)
+    with (
+        socket.create_connection(("127.0.0.1", 8443)) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        assert tls.version() in {"TLSv1.2", "TLSv1.3"}
+        names = [value for _, value in tls.getpeercert()["subjectAltName"]]
+    assert "fargo.example.com" in names and "localhost" in names
+
+
+def test_tls_1_1_is_refused_by_the_server(reference_twin: Twin) -> None:
+    def handshake(version: ssl.TLSVersion) -> str:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(reference_twin.ca)
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")  # let the client offer old protocols
+        context.minimum_version = context.maximum_version = version
+        with (
+            socket.create_connection(("127.0.0.1", 8443)) as raw,
+            context.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            return tls.version() or ""
+
+    assert handshake(ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.raises(ssl.SSLError, match="ALERT_PROTOCOL_VERSION"):
+            handshake(ssl.TLSVersion.TLSv1_1)
+
+
+def test_unverified_client_is_rejected_by_its_own_check(reference_twin: Twin) -> None:
+    with httpx.Client(timeout=5) as http:  # system trust store: the twin's CA is not in it
+        try:
+            http.get(reference_twin.url("public", "https") + "/api/public")
+            raise AssertionError("the twin's certificate verified against the system trust store")
+        except httpx.ConnectError as err:
+            assert "CERTIFICATE_VERIFY_FAILED" in str(err)
+
+
+def test_http_redirects_to_https_with_301(reference_twin: Twin) -> None:
+    with httpx.Client(timeout=5) as http:
+        response = http.get(reference_twin.url("public", "http") + "/api/public?x=1")
+    assert response.status_code == 301
+    assert response.headers["location"] == "https://127.0.0.1:8443/api/public?x=1"
+
+
+def test_point_6_rules_route_api_to_backend_public_and_the_rest_to_frontend(
+    reference_twin: Twin,
+) -> None:
+    with client(reference_twin) as http:
+        base = reference_twin.url("public", "https")
+        assert http.get(base + "/api/public").text == "Hello world"
+        page = http.get(base + "/")
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        assert (
+            http.get(base + "/API/public").status_code != 200
+            or "Hello" not in http.get(base + "/API/public").text
+        )
+        assert http.get(base + "/api/nothing-here").status_code == 404  # backend-public's own 404
+
+
+def test_points_2_and_4_internal_load_balancer_reaches_and_balances(reference_twin: Twin) -> None:
+    seen = task_ids(reference_twin, "/api/private-with-alb")
+    tasks = {t["id"] for t in reference_twin.service("backend-private-with-alb")["tasks"]}
+    assert set(seen) == tasks and len(tasks) == 2
+
+
+def test_points_3_and_5_discovery_reaches_and_balances(reference_twin: Twin) -> None:
+    seen = task_ids(reference_twin, "/api/private")
+    tasks = {t["id"] for t in reference_twin.service("backend-private")["tasks"]}
+    assert set(seen) == tasks and len(tasks) == 2
+
+
+def test_discovery_dns_answers_multivalue_with_the_spec_ttl(reference_twin: Twin) -> None:
+    host, port = reference_twin.status()["endpoints"]["discovery_dns_server"].rsplit(":", 1)
+    query = dns.message.make_query("private.backend.microservice.local", dns.rdatatype.A)
+    orders = set()
+    for _ in range(12):
+        response = dns.query.udp(query, host, port=int(port), timeout=2)
+        (rrset,) = response.answer
+        assert rrset.ttl == 60
+        orders.add(tuple(r.address for r in rrset))
+    addresses = {a for order in orders for a in order}
+    tasks = {t["address"].split(":")[0] for t in reference_twin.service("backend-private")["tasks"]}
+    assert addresses == tasks
+    assert len(orders) == 2  # random order across answers
+    tcp = dns.query.tcp(
+        dns.message.make_query("nope.microservice.local", "A"), host, port=int(port), timeout=2
+    )
+    assert tcp.rcode() == dns.rcode.NXDOMAIN
+
+
+def test_internal_load_balancer_has_a_dns_name(reference_twin: Twin) -> None:
+    status = reference_twin.status()
+    name = status["endpoints"]["load_balancer_dns_names"]["internal"]
+    host, port = status["endpoints"]["discovery_dns_server"].rsplit(":", 1)
+    response = dns.query.udp(dns.message.make_query(name, "A"), host, port=int(port), timeout=2)
+    (rrset,) = response.answer
+    internal_url = reference_twin.url("internal", "http")
+    assert rrset[0].address == internal_url.split("//")[1].split(":")[0]
+
+
+def test_task_metadata_and_environment(reference_twin: Twin) -> None:
+    task = reference_twin.service("backend-private")["tasks"][0]
+    environ = next(p for p in reference_twin.processes() if p.pid == task["pid"]).environ()
+    assert environ["AWS_REGION"] == "us-east-1"
+    document = json.loads(httpx.get(environ["ECS_CONTAINER_METADATA_URI_V4"] + "/task").text)
+    assert document["TaskARN"].endswith("/" + task["id"])
+    assert document["LaunchType"] == "FARGATE" and document["Family"].endswith("backend-private")
+    assert document["Containers"][0]["Networks"][0]["IPv4Addresses"] == [
+        task["address"].split(":")[0]
+    ]
+    public = reference_twin.service("backend-public")["tasks"][0]
+    public_env = next(p for p in reference_twin.processes() if p.pid == public["pid"]).environ()
+    assert public_env["PRIVATE_DISCOVERY_URL"] == "http://private.backend.microservice.local:8090"
+    assert public_env["PRIVATE_ALB_URL"].startswith("http://internal-fargo-demo-internal.")
+
+
+def test_a_killed_task_is_replaced_with_a_new_id(reference_twin: Twin) -> None:
+    before = reference_twin.service("backend-private")["tasks"]
+    victim = before[0]
+    os.kill(victim["pid"], signal.SIGKILL)
+
+    def replaced() -> bool:
+        service = reference_twin.service("backend-private")
+        ids = {t["id"] for t in service["tasks"]}
+        return victim["id"] not in ids and service["healthy"] == 2
+
+    wait_for(replaced, message="a replacement task")
+    seen = task_ids(reference_twin, "/api/private")
+    assert victim["id"] not in seen
+    assert reference_twin.service("backend-private")["restarts"] >= 1
+
+
+def test_status_and_logs_commands(reference_twin: Twin) -> None:
+    text = fargo("status", "--state-dir", str(reference_twin.state_dir)).stdout
+    assert "backend-private-with-alb" in text and "private.backend.microservice.local" in text
+    logs = fargo("logs", "backend-public", "--state-dir", str(reference_twin.state_dir)).stdout
+    assert '"path": "/api/public"' in logs or '"path":"/api/public"' in logs
+
+
+def test_demo_passes_points_2_to_7(reference_twin: Twin) -> None:
+    result = fargo("demo", "--json", "--state-dir", str(reference_twin.state_dir), check=False)
+    points = {p["number"]: p["status"] for p in json.loads(result.stdout)}
+    assert points == {
+        1: "skipped",
+        2: "pass",
+        3: "pass",
+        4: "pass",
+        5: "pass",
+        6: "pass",
+        7: "pass",
+    }, result.stdout
+    assert result.returncode == 0
