@@ -34,7 +34,8 @@ Which targets get requests:
 
 How Caddy learns them: a forward to one target group has Caddy look the group's
 targets up, as A records of ``<group>.targets.fargo.`` at a small DNS server run
-here, every 0.1 s. Targets then come and go without loading a new config, which
+here (on a thread of its own, so a busy event loop never stalls a request), every
+0.1 s. Targets then come and go without loading a new config, which
 matters under load: at each config load Go's HTTP server closes every keep-alive
 connection of the old config after its current response, and a client that sent
 its next request on it at that moment sees the connection drop. A weighted
@@ -60,20 +61,26 @@ import errno
 import ipaddress
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
+import dns.exception
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
 from cryptography import x509
 
 from fargo.local import caddy_config
 from fargo.local.caddy import CaddyError, CaddyProcess, socket_path_fits
-from fargo.local.cloudmap import Answer, CloudMap, ResourceRecord
-from fargo.local.dns import DnsServer
 from fargo.spec.elb import HealthCheck
 from fargo.spec.model import Spec
 
@@ -87,6 +94,8 @@ LISTEN_BACKLOG = 1024
 TARGETS_ZONE = "targets.fargo."
 # After a change of a group's targets, Caddy may use its previous lookup this long.
 LOOKUP_SETTLE_SECONDS = caddy_config.TARGET_LOOKUP_REFRESH_SECONDS + 0.02
+# A records that fit a 512-byte UDP answer; a larger group is listed in the config.
+LOOKUP_MAX_TARGETS = 28
 
 OnUnhealthy = Callable[[str, str], None]
 
@@ -201,7 +210,7 @@ class ElasticLoadBalancing:
         self._sockets: dict[str, socket.socket] = {}  # Caddy server name -> listening socket
         self._routable: dict[str, list[str]] = {g: [] for g in spec.target_groups}
         self._routable_since: dict[str, float] = {g: 0.0 for g in spec.target_groups}
-        self._dns = DnsServer(cast(CloudMap, _TargetRecords(self)), "127.0.0.1", 0)
+        self._resolver = _TargetResolver()
         self._running = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -223,7 +232,8 @@ class ElasticLoadBalancing:
                 auto_decompress=False,
             )
             self._listen()
-            await self._dns.start()
+            self._resolver.start()
+            self._changed()
             await self.caddy.start(inherit=list(self._sockets.values()))
             await self._push()
             self._pusher = asyncio.create_task(self._push_forever(), name="elb-config-push")
@@ -260,7 +270,7 @@ class ElasticLoadBalancing:
         if session is not None:
             await session.close()
         await self.caddy.stop()
-        await self._dns.stop()
+        self._resolver.stop()
         sockets, self._sockets = self._sockets, {}
         for sock in sockets.values():
             sock.close()
@@ -567,8 +577,9 @@ class ElasticLoadBalancing:
             ports = {self.spec.services[s].port for s in self.spec.services_in(group)}
             ports |= {r.target.port for r in registrations.values()}
             ipv4 = all(_is_ipv4(r.target.ip) for r in registrations.values())
-            if len(ports) == 1 and ipv4:
-                lookups[group] = caddy_config.DynamicTargets(f"{group}.{TARGETS_ZONE}", ports.pop())
+            if len(ports) == 1 and ipv4 and len(registrations) <= LOOKUP_MAX_TARGETS:
+                name = f"{group}.{TARGETS_ZONE}"
+                lookups[group] = caddy_config.DynamicTargets(name, ports.pop())
         return lookups
 
     def _changed(self) -> int:
@@ -579,23 +590,15 @@ class ElasticLoadBalancing:
             if routable != self._routable[group]:
                 self._routable[group] = routable
                 self._routable_since[group] = now
+        self._resolver.publish(
+            {
+                f"{group}.{TARGETS_ZONE}": [a.rpartition(":")[0] for a in addresses]
+                for group, addresses in self._routable.items()
+            }
+        )
         self._version += 1
         self._dirty.set()
         return self._version
-
-    def _dns_answer(self, name: str, record_type: str) -> Answer:
-        """DNS answer for ``<group>.targets.fargo.``: A records of the routable targets."""
-        group, _, zone = name.lower().partition(".")
-        if zone != TARGETS_ZONE or group not in self._groups:
-            return Answer("NXDOMAIN")
-        if record_type != "A":
-            return Answer("NOERROR")
-        records = []
-        for address in self._routable[group]:
-            ip = address.rpartition(":")[0]
-            if _is_ipv4(ip):
-                records.append(ResourceRecord(name, "A", 0, ip))
-        return Answer("NOERROR", tuple(records))
 
     async def _push_forever(self) -> None:
         while True:
@@ -620,7 +623,7 @@ class ElasticLoadBalancing:
             unavailable_socket=self.caddy.directory / UNAVAILABLE_SOCKET,
             listener_fds={name: sock.fileno() for name, sock in self._sockets.items()},
             dynamic=self._lookups(),
-            resolver="udp/{}:{}".format(*self._dns.address),
+            resolver=self._resolver.address,
         )
         if config != self._pushed_config:
             try:
@@ -661,14 +664,87 @@ class ElasticLoadBalancing:
             ) from None
 
 
-class _TargetRecords:
-    """What `DnsServer` asks (``answer``, as of a `CloudMap`), answered by the load balancers."""
+class _TargetResolver:
+    """A DNS server on 127.0.0.1 answering A queries from a snapshot, on a thread of its own.
 
-    def __init__(self, elb: ElasticLoadBalancing) -> None:
-        self._elb = elb
+    Caddy asks it for a group's targets every 0.1 s; answering off the event loop keeps
+    requests flowing while the control plane is busy. `publish` swaps the snapshot.
+    """
 
-    def answer(self, name: str, record_type: str) -> Answer:
-        return self._elb._dns_answer(name, record_type)
+    def __init__(self) -> None:
+        self._records: dict[str, tuple[str, ...]] = {}  # lower-case absolute name -> IPv4s
+        self._socket: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    @property
+    def address(self) -> str:
+        """Where Caddy sends its lookups, as a Caddy network address."""
+        if self._socket is None:
+            raise ElbError("the target resolver is not started")
+        host, port = self._socket.getsockname()[:2]
+        return f"udp/{host}:{port}"
+
+    def publish(self, records: Mapping[str, Sequence[str]]) -> None:
+        self._records = {name.lower(): tuple(ips) for name, ips in records.items()}
+
+    def start(self) -> None:
+        if self._socket is not None:
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(0.2)  # how soon `stop` is noticed
+        self._socket = sock
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=self._serve, args=(sock,), name="elb-target-resolver", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop answering; idempotent."""
+        self._stopping.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
+        sock, self._socket = self._socket, None
+        if sock is not None:
+            sock.close()
+
+    def _serve(self, sock: socket.socket) -> None:
+        while not self._stopping.is_set():
+            try:
+                wire, peer = sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            reply = self.reply(wire)
+            if reply is not None:
+                with contextlib.suppress(OSError):
+                    sock.sendto(reply, peer)
+
+    def reply(self, wire: bytes) -> bytes | None:
+        """The answer to one query (None: not a query worth answering)."""
+        try:
+            query = dns.message.from_wire(wire)
+        except dns.exception.DNSException:
+            return None
+        if query.flags & dns.flags.QR or len(query.question) != 1:
+            return None
+        question = query.question[0]
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.AA
+        addresses = self._records.get(question.name.to_text().lower())
+        if addresses is None:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+        elif question.rdtype == dns.rdatatype.A and addresses:
+            response.answer.append(
+                dns.rrset.from_text_list(
+                    question.name, 0, dns.rdataclass.IN, dns.rdatatype.A, list(addresses)
+                )
+            )
+        return response.to_wire()
 
 
 def _is_ipv4(ip: str) -> bool:
