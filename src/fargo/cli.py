@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=_schema)
 
     _add_extensions(commands)
+    _add_cloud(commands)
     return parser
 
 
@@ -81,6 +82,53 @@ def _add_extensions(commands: argparse._SubParsersAction[argparse.ArgumentParser
     from fargo.local.commands import add_commands
 
     add_commands(commands, _spec_option)
+
+
+def _add_cloud(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    synth = commands.add_parser(
+        "synth", help="render the spec to CloudFormation (AWS CDK, offline)"
+    )
+    _spec_option(synth)
+    synth.add_argument(
+        "-o", "--output", type=Path, default=Path("cdk.out"), help="cloud assembly dir"
+    )
+    synth.add_argument("--image-tag", default="latest", help="image tag the services deploy")
+    synth.set_defaults(handler=_synth)
+
+    deploy = commands.add_parser("deploy", help="build, push and deploy to AWS")
+    _spec_option(deploy)
+    deploy.add_argument(
+        "--dry-run", action="store_true", help="synthesize and check; create nothing"
+    )
+    deploy.set_defaults(handler=_deploy)
+
+    destroy = commands.add_parser("destroy", help="delete the deployed stacks")
+    _spec_option(destroy)
+    destroy.set_defaults(handler=_destroy)
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from fargo.cloud.synth import synthesize
+
+    result = synthesize(load_spec(args.file), args.output, image_tag=args.image_tag)
+    for name, path in result.templates.items():
+        print(f"{name}: {path}")
+    for finding in result.nag_findings:
+        print(f"cdk-nag: {finding}", file=sys.stderr)
+    return 1 if result.nag_findings else 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from fargo.cloud.deploy import deploy
+
+    spec = load_spec(args.file)
+    return deploy(spec, dry_run=args.dry_run, root=args.file.resolve().parent)
+
+
+def _destroy(args: argparse.Namespace) -> int:
+    from fargo.cloud.deploy import destroy
+
+    return destroy(load_spec(args.file))
 
 
 if __name__ == "__main__":

@@ -221,6 +221,17 @@ CASES = {
         "${task:public_ip}: tasks have no attribute 'public_ip'",
         "use ${task:private_ip}",
     ),
+    "two path-pattern conditions in one rule": Case(
+        """              - path_pattern: ["/api/*"]
+""",
+        """              - path_pattern: ["/api/*"]
+              - path_pattern: ["/v1/*"]
+""",
+        f"{RULE}.conditions[1].path_pattern",
+        'path_pattern: ["/v1/*"]',
+        "a rule takes at most one path_pattern condition (condition 0 is one already)",
+        "put all values in one condition: they are OR'ed",
+    ),
 }
 
 

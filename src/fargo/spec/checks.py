@@ -17,6 +17,8 @@ from fargo.spec.model import Service, Spec
 
 PATH_PATTERN_CHARS = re.compile(r"^[A-Za-z0-9_\-.$/~\"'@:+&*?]*$")
 HOST_PATTERN_CHARS = re.compile(r"^[A-Za-z0-9\-.*?]+$")
+# ALB: zero or one of these per rule; http_header and query_string may repeat.
+SINGLE_CONDITIONS = frozenset({"host_header", "http_request_method", "path_pattern", "source_ip"})
 METHOD = re.compile(r"^[A-Z_-]{1,40}$")
 
 
@@ -189,8 +191,18 @@ def _listener(spec: Spec, at: Loc, listener: Listener) -> Iterator[Problem]:
                 f"{values} condition values; ALB allows "
                 f"{defaults.RULE_MAX_CONDITION_VALUES} per rule",
             )
+        seen_fields: dict[str, int] = {}
         for c_index, condition in enumerate(rule.conditions):
             yield from _condition((*rule_at, "conditions", c_index), condition)
+            kind = condition.field
+            if kind in SINGLE_CONDITIONS and kind in seen_fields:
+                yield Problem(
+                    (*rule_at, "conditions", c_index, kind),
+                    f"a rule takes at most one {kind} condition (condition {seen_fields[kind]} "
+                    "is one already)",
+                    hint="put all values in one condition: they are OR'ed",
+                )
+            seen_fields.setdefault(kind, c_index)
         yield from _action(spec, (*rule_at, "action"), rule.action)
 
 

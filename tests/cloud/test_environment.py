@@ -1,0 +1,65 @@
+"""Symbolic references in service environments become CloudFormation values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fargo.cloud.synth import SynthResult, synthesize
+from fargo.cloud.validate import CloudSpecError
+from fargo.spec import Spec
+
+
+def environment(result: SynthResult, service: str) -> dict[str, Any]:
+    for resource in result.template("app")["Resources"].values():
+        if resource["Type"] == "AWS::ECS::TaskDefinition":
+            (container,) = resource["Properties"]["ContainerDefinitions"]
+            if container["Name"] == service:
+                return {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+    raise KeyError(service)
+
+
+def test_internal_alb_reference_becomes_its_dns_name(reference: SynthResult) -> None:
+    value = environment(reference, "backend-public")["PRIVATE_ALB_URL"]
+    (internal,) = [
+        logical_id
+        for logical_id, r in reference.template("app")["Resources"].items()
+        if r["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"
+        and r["Properties"]["Scheme"] == "internal"
+    ]
+    assert value == {"Fn::Join": ["", ["http://", {"Fn::GetAtt": [internal, "DNSName"]}, ":8090"]]}
+
+
+def test_no_hard_coded_internal_hostname(reference: SynthResult) -> None:
+    assert "elb.amazonaws.com" not in str(environment(reference, "backend-public"))
+
+
+def test_discovery_reference_becomes_the_name_in_the_namespace(reference: SynthResult) -> None:
+    assert (
+        environment(reference, "backend-public")["PRIVATE_DISCOVERY_URL"]
+        == "http://private.backend.microservice.local:8090"
+    )
+
+
+def test_services_without_environment_get_none(reference: SynthResult) -> None:
+    assert environment(reference, "backend-private") == {}
+
+
+def test_literal_values_stay_literal(shop: SynthResult) -> None:
+    env = environment(shop, "web")
+    assert env["MODE"] == "production"
+    assert env["API_URL"] == "http://api.shop.internal:8000"
+    assert env["EDGE_URL"]["Fn::Join"][1][0] == "https://"
+
+
+def test_task_private_ip_is_refused_with_a_way_out(reference_spec: Spec, tmp_path: Any) -> None:
+    spec = reference_spec.model_copy(deep=True)
+    spec.services["frontend"].environment["MY_IP"] = "${task:private_ip}"
+    with pytest.raises(CloudSpecError) as caught:
+        synthesize(spec, tmp_path)
+    message = str(caught.value)
+    assert "services.frontend.environment.MY_IP" in message
+    assert "${task:private_ip}" in message
+    assert "ECS_CONTAINER_METADATA_URI_V4" in message
+    assert not list(tmp_path.iterdir()), "nothing is synthesized for a spec the cloud refuses"

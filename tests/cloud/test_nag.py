@@ -1,0 +1,46 @@
+"""cdk-nag's AwsSolutions pack: no unacknowledged finding; acknowledgements carry reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fargo.cloud import acknowledgements
+from fargo.cloud.synth import SynthResult, synthesize
+from fargo.spec import Spec
+
+
+def test_reference_has_no_unacknowledged_nag_finding(reference: SynthResult) -> None:
+    assert [f.render() for f in reference.nag_findings] == []
+
+
+def test_second_spec_has_no_unacknowledged_nag_finding(shop: SynthResult) -> None:
+    assert [f.render() for f in shop.nag_findings] == []
+
+
+def test_nag_ran_and_its_acknowledgements_have_reasons(reference: SynthResult) -> None:
+    rules = {a.rule for a in reference.nag_acknowledged}
+    assert {"AwsSolutions-EC23", "AwsSolutions-S1", "AwsSolutions-ECS2"} <= rules
+    reasons = {a.reason for a in acknowledgements.ACKNOWLEDGEMENTS}
+    for acknowledged in reference.nag_acknowledged:
+        assert acknowledged.reason in reasons
+
+
+def test_a_spec_that_turns_container_insights_off_gets_a_finding(
+    reference_spec: Spec, tmp_path: Path
+) -> None:
+    spec = reference_spec.model_copy(deep=True)
+    spec.cluster.container_insights = False
+    result = synthesize(spec, tmp_path)
+    assert [(f.tool, f.rule, f.resource) for f in result.nag_findings] == [
+        ("cdk-nag", "AwsSolutions-ECS4", "Cluster/Cluster/Resource")
+    ]
+
+
+def test_an_unacknowledged_violation_is_reported(
+    reference_spec: Spec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(acknowledgements, "access_log_bucket", lambda bucket: None)
+    result = synthesize(reference_spec, tmp_path)
+    assert "AwsSolutions-S1" in {f.rule for f in result.nag_findings}

@@ -1,0 +1,48 @@
+"""`fargo synth` and `fargo deploy` as a user runs them (real CLI, subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fargo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fargo.cli", *args],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+
+
+def test_synth_writes_the_three_stacks(tmp_path: Path) -> None:
+    result = fargo("synth", "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    for stack in ("network", "registry", "app"):
+        template = json.loads((tmp_path / "out" / f"fargo-demo-{stack}.template.json").read_text())
+        assert template["Resources"]
+        assert f"fargo-demo-{stack}" in result.stdout
+
+
+def test_deploy_without_credentials_docker_or_cdk_names_each_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "PATH": str(Path(sys.executable).parent),  # no docker, no cdk on PATH
+        "HOME": str(tmp_path),  # no ~/.aws, no cached CDK CLI
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }
+    result = fargo("deploy", env={**{k: v for k, v in os.environ.items() if k == "LANG"}, **env})
+    assert result.returncode != 0
+    text = (result.stdout + result.stderr).lower()
+    assert "credentials" in text and "docker" in text and "cdk" in text
+    assert "traceback" not in text
