@@ -201,15 +201,15 @@ def alternatives(regexes: Sequence[str]) -> str:
 
 def path_pattern_regex(patterns: Sequence[str]) -> str:
     """Case-sensitive, whole path (anchor it, or use ``re.fullmatch``)."""
-    return "(?s)" + alternatives([glob_regex(p) for p in patterns])
+    return "(?s)" + _any_glob(patterns)
 
 
 def host_header_regex(patterns: Sequence[str]) -> str:
-    return "(?is)" + alternatives([glob_regex(p) for p in patterns])
+    return "(?is)" + _any_glob(patterns)
 
 
 def http_header_regex(patterns: Sequence[str]) -> str:
-    return "(?is)" + alternatives([glob_regex(p) for p in patterns])
+    return "(?is)" + _any_glob(patterns)
 
 
 def raw_query_regex(pairs: Sequence[QueryStringPair]) -> str:
@@ -224,21 +224,9 @@ def raw_query_regex(pairs: Sequence[QueryStringPair]) -> str:
         key = (
             QUERY_KEY_ANY
             if pair.key is None
-            else glob_regex(
-                pair.key,
-                any_run=QUERY_KEY_ANY,
-                one=QUERY_KEY_ONE,
-                literal=raw_query_literal,
-                backslash_escapes=True,
-            )
+            else _raw_query_glob(pair.key, any_run=QUERY_KEY_ANY, one=QUERY_KEY_ONE)
         )
-        value = glob_regex(
-            pair.value,
-            any_run=QUERY_VALUE_ANY,
-            one=QUERY_VALUE_ONE,
-            literal=raw_query_literal,
-            backslash_escapes=True,
-        )
+        value = _raw_query_glob(pair.value, any_run=QUERY_VALUE_ANY, one=QUERY_VALUE_ONE)
         forms = [f"{key}={value}"]
         if _matches_empty(pair.value):
             # "?flag" is the pair (flag, ""); the bare key must not be empty itself.
@@ -263,6 +251,17 @@ def host_name(host: str) -> str:
     if host.startswith("["):
         return host[1:].partition("]")[0]
     return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def _any_glob(patterns: Sequence[str]) -> str:
+    return alternatives([glob_regex(p) for p in patterns])
+
+
+def _raw_query_glob(pattern: str, *, any_run: str, one: str) -> str:
+    """A query-string key or value pattern, over the raw (maybe percent-encoded) query."""
+    return glob_regex(
+        pattern, any_run=any_run, one=one, literal=raw_query_literal, backslash_escapes=True
+    )
 
 
 def _pair_matches(condition: QueryStringPair, pairs: Sequence[tuple[str, str]]) -> bool:
