@@ -126,7 +126,10 @@ def test_forward_sets_alb_headers_and_timeouts() -> None:
     routes = servers(render(spec, {"a": ["127.0.1.1:80", "127.0.1.3:80"]}))["public-443"]["routes"]
     proxy = routes[-1]["handle"][0]
     assert proxy["handler"] == "reverse_proxy"
-    assert proxy["load_balancing"] == {"selection_policy": {"policy": "round_robin"}}
+    balancing = proxy["load_balancing"]
+    assert balancing["selection_policy"] == {"policy": "round_robin"}
+    assert balancing["retries"] == 2  # failed dials only:
+    assert balancing["retry_match"] == [{"expression": "false"}]
     request = proxy["headers"]["request"]
     assert request["set"]["X-Forwarded-Proto"] == ["https"]
     assert request["set"]["X-Forwarded-Port"] == ["443"]

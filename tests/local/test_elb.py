@@ -641,6 +641,19 @@ async def test_refused_target_answers_502(twin: TwinFactory, http: aiohttp.Clien
     assert response.headers["Server"] == "awselb/2.0"
 
 
+async def test_a_target_that_just_died_costs_no_request(
+    twin: TwinFactory, backends: Any, http: aiohttp.ClientSession
+) -> None:
+    # AWS timings: the dead target stays routable until its checks fail (seconds from now)
+    t = await twin(one_listener(), "  a: {}", time_scale=1.0)
+    alive, dying = await backends("alive"), await backends("dying")
+    await healthy(t, "a", alive, dying)
+    await dying.stop()  # refuses connections from now on, still registered and healthy
+    assert {d.target.id: d.state for d in t.elb.describe_target_health("a")}["dying"] == "healthy"
+    answered = [await target_of(http, t.url(80, "/")) for _ in range(20)]
+    assert set(answered) == {"alive"}  # each refused dial was retried on the next target
+
+
 async def test_slow_target_answers_504_after_the_idle_timeout(
     twin: TwinFactory, backends: Any, http: aiohttp.ClientSession
 ) -> None:

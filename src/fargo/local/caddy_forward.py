@@ -80,6 +80,18 @@ def trace_id_handlers() -> list[JSON]:
     ]
 
 
+# A target that refuses the connection (a task that just died, before its
+# deregistration reached Caddy) costs the request a retry on the next target, not a
+# 502. Only failed dials are retried: Caddy would also resend a GET whose round trip
+# failed, so ``retry_match`` matches nothing — a request already sent is never sent
+# twice, and a slow target still answers 504 and a reset one 502, as on ALB.
+DIAL_RETRIES: JSON = {
+    "retries": 2,
+    "try_interval": "20ms",
+    "retry_match": [{"expression": "false"}],
+}
+
+
 def forward(
     action: Action,
     lb: LoadBalancer,
@@ -136,12 +148,10 @@ def forward(
         dials = [dial for dial, _ in upstreams]
         weights = [weight for _, weight in upstreams]
     proxy["upstreams"] = [{"dial": dial} for dial in dials]
-    if weights is None:
-        proxy["load_balancing"] = {"selection_policy": {"policy": "round_robin"}}
-    else:
-        proxy["load_balancing"] = {
-            "selection_policy": {"policy": "weighted_round_robin", "weights": weights}
-        }
+    policy: JSON = {"policy": "round_robin"}
+    if weights is not None:
+        policy = {"policy": "weighted_round_robin", "weights": weights}
+    proxy["load_balancing"] = {"selection_policy": policy, **DIAL_RETRIES}
     return proxy
 
 
