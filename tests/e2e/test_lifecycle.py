@@ -8,7 +8,6 @@ import socket
 from pathlib import Path
 
 import psutil
-
 from tests.e2e.conftest import ROOT, Twin, fargo, wait_for
 
 HERE = Path(__file__).parent

@@ -15,7 +15,6 @@ import dns.query
 import dns.rdatatype
 import httpx
 import pytest
-
 from tests.e2e.conftest import Twin, fargo, wait_for
 
 CALLS = 16

@@ -10,7 +10,6 @@ import dns.message
 import dns.query
 import dns.rdatatype
 import httpx
-
 from tests.e2e.conftest import Twin
 
 

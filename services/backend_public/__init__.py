@@ -1,0 +1,1 @@
+"""backend-public: the public API the ALB routes ``/api/*`` to (port 8080)."""

@@ -1,0 +1,7 @@
+"""``python -m backend_public``: serve the public API."""
+
+from backend_public.app import DEFAULT_PORT, build_app
+from service_kit.server import serve
+
+if __name__ == "__main__":
+    serve(build_app, default_port=DEFAULT_PORT)

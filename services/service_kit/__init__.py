@@ -1,0 +1,11 @@
+"""Shared plumbing for the fargo demo services.
+
+- :mod:`service_kit.asgi` — minimal ASGI router, request and response types;
+- :mod:`service_kit.accesslog` — one cheap JSON log line per request;
+- :mod:`service_kit.downstream` — the pooled, balancing client for service calls;
+- :mod:`service_kit.settings` — environment variables, with clear errors;
+- :mod:`service_kit.server` — uvicorn (uvloop + httptools), graceful SIGTERM.
+
+Import the submodules directly: the package itself imports nothing, so a
+service that makes no downstream calls does not load aiohttp.
+"""

@@ -1,0 +1,333 @@
+"""The one pooled HTTP client a process uses to call other services.
+
+A :class:`Downstream` holds one aiohttp ``ClientSession`` (keep-alive pool)
+from ASGI start-up to shutdown. It balances over the callee's tasks itself:
+the callee's host name is resolved with ``getaddrinfo`` (Cloud Map multivalue
+answers, or the twin's resolver), the address list is cached for
+:data:`ADDRESS_TTL_S`, and every request goes to a random address with the
+original ``Host`` header. The connection pool is per address, so successive
+requests reuse warm connections to *all* tasks instead of pinning one.
+
+Failures never hang the caller; they become :class:`DownstreamError`:
+
+- unresolvable name, refused or reset connection -> 502,
+- connect or read timeout -> 504.
+
+A connect failure (nothing was sent) or a connection the callee dropped is
+retried once, on another address when there is one, after dropping the cached
+addresses: GET is idempotent, and a task that is being replaced or has died
+should not cost a failed request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import random
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import aiohttp
+from yarl import URL
+
+from service_kit.asgi import Response
+from service_kit.settings import SettingError, env_float
+
+CONNECT_TIMEOUT_ENV = "DOWNSTREAM_CONNECT_TIMEOUT"
+READ_TIMEOUT_ENV = "DOWNSTREAM_READ_TIMEOUT"
+DEFAULT_CONNECT_TIMEOUT_S = 2.0
+DEFAULT_READ_TIMEOUT_S = 5.0
+ADDRESS_TTL_S = 5.0
+MAX_ATTEMPTS = 2
+POOL_LIMIT = 1024
+URL_CACHE_SIZE = 1024
+# Shorter than the callee's keep-alive (service_kit.server.KEEP_ALIVE_S), so the
+# pool drops an idle connection before the server does, never while it does.
+POOL_KEEPALIVE_S = 30.0
+TRACE_HEADER = "X-Amzn-Trace-Id"
+
+
+@dataclass(frozen=True, slots=True)
+class Callee:
+    """A service to call, from a base URL such as
+    ``http://private.backend.microservice.local:8090``.
+
+    ``netloc`` is ``host:port`` as written in a URL; ``host_header`` is what the
+    callee should see in ``Host`` (the port is left out when it is 80).
+    """
+
+    url: str
+    host: str
+    port: int
+    base_path: str
+    netloc: str
+    host_header: str
+    is_ip: bool
+
+    @classmethod
+    def parse(cls, url: str, *, setting: str) -> Callee:
+        """Parse the base URL held by environment variable ``setting``."""
+        expected = f"{setting}={url!r}: expected a base URL like http://host:port"
+        try:
+            parts = urlsplit(url.strip())
+            port = parts.port or 80
+        except ValueError as exc:
+            raise SettingError(f"{expected} ({exc})") from None
+        host = parts.hostname
+        if parts.scheme != "http" or not host or parts.query or parts.fragment:
+            raise SettingError(expected + " (plain http, no query or fragment)")
+        try:
+            is_ip = ipaddress.ip_address(host) is not None
+        except ValueError:
+            is_ip = False
+        netloc = format_netloc(host, port)
+        return cls(
+            url=url.strip().rstrip("/"),
+            host=host,
+            port=port,
+            base_path=parts.path.rstrip("/"),
+            netloc=netloc,
+            host_header=netloc if port != 80 else format_netloc(host, None),
+            is_ip=is_ip,
+        )
+
+
+def format_netloc(host: str, port: int | None) -> str:
+    """``host:port`` with IPv6 addresses in brackets."""
+    shown = f"[{host}]" if ":" in host else host
+    return shown if port is None else f"{shown}:{port}"
+
+
+def env_callee(environ: Mapping[str, str], name: str) -> Callee | None:
+    """The :class:`Callee` named by ``environ[name]``, or ``None`` when unset."""
+    raw = environ.get(name, "").strip()
+    return Callee.parse(raw, setting=name) if raw else None
+
+
+class DownstreamError(Exception):
+    """A call to another service failed; :meth:`response` is what to answer."""
+
+    def __init__(self, status: int, reason: str, callee: str, address: str | None = None) -> None:
+        super().__init__(f"{callee}: {reason}")
+        self.status = status
+        self.reason = reason
+        self.callee = callee
+        self.address = address
+
+    def response(self) -> Response:
+        """A short JSON error response: ``{"error": ..., "callee": ...}``."""
+        payload = {"error": self.reason, "callee": self.callee}
+        if self.address is not None:
+            payload["address"] = self.address
+        return Response.json(payload, self.status)
+
+
+@dataclass(frozen=True, slots=True)
+class DownstreamResponse:
+    """The callee's answer."""
+
+    status: int
+    body: bytes
+    content_type: bytes
+
+
+class AddressCache:
+    """A short-lived cache of each host's addresses, as ``host:port`` strings.
+
+    Concurrent look-ups of the same name share one ``getaddrinfo`` call.
+    """
+
+    def __init__(self, ttl_s: float = ADDRESS_TTL_S) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[tuple[str, int], tuple[float, list[str]]] = {}
+        self._pending: dict[tuple[str, int], asyncio.Future[list[str]]] = {}
+
+    def cached(self, host: str, port: int) -> list[str] | None:
+        """``host``'s addresses if they are known and fresh (no I/O)."""
+        entry = self._entries.get((host, port))
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        return None
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """Addresses of ``host``; raises ``socket.gaierror`` when it has none."""
+        cached = self.cached(host, port)
+        if cached is not None:
+            return cached
+        key = (host, port)
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._lookup(host, port))
+            self._pending[key] = pending
+
+            def done(future: asyncio.Future[list[str]]) -> None:
+                self._pending.pop(key, None)
+                if not future.cancelled():
+                    future.exception()  # retrieved, even if every waiter timed out
+
+            pending.add_done_callback(done)
+        return await asyncio.shield(pending)
+
+    async def _lookup(self, host: str, port: int) -> list[str]:
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        netlocs = list(dict.fromkeys(format_netloc(str(info[4][0]), port) for info in infos))
+        if not netlocs:
+            raise socket.gaierror(socket.EAI_NONAME, "no addresses")
+        self._entries[(host, port)] = (time.monotonic() + self.ttl_s, netlocs)
+        return netlocs
+
+    def forget(self, host: str, port: int) -> None:
+        """Drop ``host``'s addresses, e.g. after one of them refused a connection."""
+        self._entries.pop((host, port), None)
+
+
+class Downstream:
+    """Pooled keep-alive HTTP client with per-request address balancing.
+
+    Lifecycle: construct (no I/O) -> :meth:`start` (inside the event loop, at
+    ASGI start-up) -> :meth:`get` ... -> :meth:`stop` (idempotent).
+    """
+
+    def __init__(
+        self,
+        *,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+        address_ttl_s: float = ADDRESS_TTL_S,
+    ) -> None:
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self.addresses = AddressCache(address_ttl_s)
+        self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[tuple[str, str], URL] = {}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Downstream:
+        """Timeouts from ``DOWNSTREAM_CONNECT_TIMEOUT`` / ``DOWNSTREAM_READ_TIMEOUT``."""
+        return cls(
+            connect_timeout_s=env_float(environ, CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT_S),
+            read_timeout_s=env_float(environ, READ_TIMEOUT_ENV, DEFAULT_READ_TIMEOUT_S),
+        )
+
+    async def start(self) -> None:
+        """Open the connection pool."""
+        if self._session is not None:
+            return
+        connector = aiohttp.TCPConnector(
+            limit=POOL_LIMIT,
+            keepalive_timeout=POOL_KEEPALIVE_S,
+            # We only ever connect to IP addresses: no DNS cache, and the threaded
+            # resolver (never called) instead of aiodns, which runs a helper thread.
+            use_dns_cache=False,
+            resolver=aiohttp.ThreadedResolver(),
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(
+                total=self.connect_timeout_s + self.read_timeout_s,
+                sock_connect=self.connect_timeout_s,
+                sock_read=self.read_timeout_s,
+            ),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            # No Accept-Encoding: the body is passed through as it comes.
+            skip_auto_headers=("Accept-Encoding", "User-Agent"),
+        )
+
+    async def stop(self) -> None:
+        """Close the pool (safe to call twice, or without :meth:`start`)."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def get(
+        self, callee: Callee, path: str, *, trace_id: str | None = None
+    ) -> DownstreamResponse:
+        """GET ``path`` (e.g. ``/endpoint``) from one of the callee's tasks."""
+        session = self._session
+        if session is None:
+            raise RuntimeError("Downstream.get() called before start()")
+        url = callee.url + path
+        headers = {"Host": callee.host_header}
+        if trace_id is not None:
+            headers[TRACE_HEADER] = trace_id
+        attempt = 1
+        failed: str | None = None
+        while True:
+            address = await self._pick_address(callee, url, avoid=failed)
+            try:
+                async with session.get(
+                    self._url(address, callee.base_path + path),
+                    headers=headers,
+                    allow_redirects=False,
+                ) as resp:
+                    body = await resp.read()
+                    content_type = resp.headers.get("Content-Type", "application/octet-stream")
+                    return DownstreamResponse(resp.status, body, content_type.encode("latin-1"))
+            except aiohttp.ConnectionTimeoutError as exc:
+                self.addresses.forget(callee.host, callee.port)
+                reason = f"connect timed out after {self.connect_timeout_s:g}s"
+                raise DownstreamError(504, reason, url, address) from exc
+            except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
+                reason = f"no response within {self.read_timeout_s:g}s"
+                raise DownstreamError(504, reason, url, address) from exc
+            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+                self.addresses.forget(callee.host, callee.port)
+                if attempt < MAX_ATTEMPTS:
+                    attempt += 1
+                    failed = address
+                    continue
+                raise DownstreamError(502, _describe(exc), url, address) from exc
+            except aiohttp.ClientError as exc:
+                raise DownstreamError(502, _describe(exc), url, address) from exc
+
+    def _url(self, address: str, path: str) -> URL:
+        # Parsing a URL costs more than the dictionary look-up; addresses change
+        # as tasks come and go, so the cache is bounded.
+        key = (address, path)
+        url = self._urls.get(key)
+        if url is None:
+            if len(self._urls) >= URL_CACHE_SIZE:
+                self._urls.clear()
+            url = self._urls[key] = URL(f"http://{address}{path}")
+        return url
+
+    async def _pick_address(self, callee: Callee, url: str, *, avoid: str | None) -> str:
+        """A random address of the callee's, if possible not ``avoid`` (which just failed)."""
+        if callee.is_ip:
+            return callee.netloc
+        addresses = self.addresses.cached(callee.host, callee.port)
+        if addresses is None:
+            addresses = await self._resolve(callee, url)
+        if len(addresses) == 1:
+            return addresses[0]
+        if avoid is not None and avoid in addresses:
+            addresses = [address for address in addresses if address != avoid]
+        return random.choice(addresses)  # noqa: S311 - balancing, not security
+
+    async def _resolve(self, callee: Callee, url: str) -> list[str]:
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                return await self.addresses.resolve(callee.host, callee.port)
+        except socket.gaierror as exc:
+            reason = f"cannot resolve {callee.host}: {exc.strerror}"
+            raise DownstreamError(502, reason, url) from exc
+        except TimeoutError as exc:
+            reason = f"resolving {callee.host} took over {self.connect_timeout_s:g}s"
+            raise DownstreamError(504, reason, url) from exc
+
+
+def _describe(exc: aiohttp.ClientError) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        errno = exc.os_error.errno
+        return f"cannot connect: {os.strerror(errno) if errno else exc.os_error}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "callee closed the connection without answering"
+    if isinstance(exc, aiohttp.ClientOSError):
+        return f"connection failed: {exc.strerror or exc}"
+    return f"bad response: {exc}"

@@ -1,0 +1,91 @@
+"""Running a service: uvicorn with uvloop and httptools, graceful on SIGTERM.
+
+``serve(build_app, default_port=8080)`` reads ``HOST`` / ``PORT``, builds the app
+(``build_app(os.environ)``), wraps it in the JSON access log and runs
+it until SIGTERM. On SIGTERM uvicorn stops accepting, lets in-flight requests
+finish (up to :data:`GRACEFUL_SHUTDOWN_S`, inside ECS's 30 s stop timeout),
+runs the lifespan shutdown and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from types import FrameType
+
+import uvicorn
+
+from service_kit.accesslog import AccessLog, AccessLogMiddleware, stdout_stream
+from service_kit.asgi import ASGIApp
+from service_kit.protocol import BatchingHttpToolsProtocol
+from service_kit.settings import SettingError, env_port
+
+HOST_ENV = "HOST"
+PORT_ENV = "PORT"
+DEFAULT_HOST = "0.0.0.0"
+GRACEFUL_SHUTDOWN_S = 20
+# Longer than the ALB's 60 s idle timeout, so the load balancer, not the task,
+# closes idle connections (AWS's advice; avoids 502s on reused connections).
+KEEP_ALIVE_S = 65
+EXIT_BAD_SETTINGS = 2
+GC_THRESHOLDS = (10_000, 20, 20)
+
+AppFactory = Callable[[Mapping[str, str]], ASGIApp]
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    # uvicorn handles SIGTERM itself, then restores this handler and re-raises
+    # the signal after its graceful shutdown: end with status 0, not "killed".
+    raise SystemExit(0 if signum == signal.SIGTERM else 128 + signum)
+
+
+def _tune_gc() -> None:
+    # Requests allocate many short-lived container objects (aiohttp above all),
+    # so the default gen-0 threshold (700) runs the collector every few requests.
+    # Freezing moves everything imported so far out of the collector's sight.
+    # Measured on /api/private: ~10 % less CPU per request, lower p99.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def build_config(app: ASGIApp, environ: Mapping[str, str], *, default_port: int) -> uvicorn.Config:
+    """The uvicorn configuration every service runs with."""
+    return uvicorn.Config(
+        app,
+        host=environ.get(HOST_ENV, "").strip() or DEFAULT_HOST,
+        port=env_port(environ, PORT_ENV, default_port),
+        loop="uvloop",
+        http=BatchingHttpToolsProtocol,  # httptools, one send() per response
+        ws="none",
+        interface="asgi3",
+        lifespan="on",
+        access_log=False,  # service_kit.accesslog writes the JSON access log
+        proxy_headers=False,  # the client address is not used; skip the middleware
+        server_header=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        log_level="info",
+    )
+
+
+def serve(build_app: AppFactory, *, default_port: int) -> None:
+    """Build the app from ``os.environ`` and serve it until SIGTERM."""
+    environ = dict(os.environ)
+    access_log = AccessLog(stdout_stream())
+    try:
+        app = AccessLogMiddleware(build_app(environ), access_log)
+        config = build_config(app, environ, default_port=default_port)
+    except SettingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_SETTINGS) from None
+    _tune_gc()
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGINT, _exit_cleanly)
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        access_log.flush()

@@ -1,0 +1,129 @@
+"""The pooled client: balancing over resolved addresses, and failures as 502/504."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from service_kit.downstream import Callee, Downstream, DownstreamError
+from testkit import FakeCallee, PrivateTasks, free_port
+
+NAME = "private.backend.microservice.local"
+
+
+class FakeDns:
+    """Stands in for ``loop.getaddrinfo``: NAME resolves to ``addresses``."""
+
+    def __init__(self, *addresses: str) -> None:
+        self.addresses = list(addresses)
+        self.lookups = 0
+
+    async def __call__(self, host: str, port: int, **kwargs: Any) -> list[Any]:
+        self.lookups += 1
+        assert kwargs.get("type") == socket.SOCK_STREAM
+        if host != NAME or not self.addresses:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))
+            for address in self.addresses
+        ]
+
+
+@pytest.fixture
+async def downstream() -> AsyncIterator[Downstream]:
+    client = Downstream(connect_timeout_s=1, read_timeout_s=0.5)
+    await client.start()
+    yield client
+    await client.stop()
+    await client.stop()  # idempotent
+
+
+def use_dns(monkeypatch: pytest.MonkeyPatch, dns: FakeDns) -> None:
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", dns)
+
+
+async def test_requests_spread_over_every_address_of_the_name(
+    downstream: Downstream, private_tasks: PrivateTasks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dns = FakeDns(*private_tasks.addresses)
+    use_dns(monkeypatch, dns)
+    callee = Callee.parse(f"http://{NAME}:{private_tasks.port}", setting="TEST")
+
+    answers = Counter(
+        [(await downstream.get(callee, "/endpoint")).body.decode() for _ in range(40)]
+    )
+
+    assert set(answers) == {f"TaskId: {task_id}" for task_id in private_tasks.task_ids}
+    assert dns.lookups == 1  # cached for ADDRESS_TTL_S
+
+
+async def test_a_refused_address_is_retried_elsewhere_and_the_name_looked_up_again(
+    downstream: Downstream, private_tasks: PrivateTasks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = "127.0.0.4"  # a stopped task: nobody listens there
+    dns = FakeDns(dead, private_tasks.addresses[0])
+    use_dns(monkeypatch, dns)
+    callee = Callee.parse(f"http://{NAME}:{private_tasks.port}", setting="TEST")
+
+    answers = [(await downstream.get(callee, "/endpoint")).status for _ in range(20)]
+
+    assert answers == [200] * 20
+    assert dns.lookups > 1  # each refusal dropped the cached addresses
+
+
+async def test_unresolvable_name_is_502(
+    downstream: Downstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_dns(monkeypatch, FakeDns())
+    callee = Callee.parse(f"http://{NAME}:8090", setting="TEST")
+
+    with pytest.raises(DownstreamError) as caught:
+        await downstream.get(callee, "/endpoint")
+
+    assert caught.value.status == 502
+    assert f"cannot resolve {NAME}" in caught.value.reason
+    assert caught.value.callee == f"http://{NAME}:8090/endpoint"
+
+
+async def test_refused_connection_is_502(downstream: Downstream) -> None:
+    callee = Callee.parse(f"http://127.0.0.1:{free_port()}", setting="TEST")
+
+    with pytest.raises(DownstreamError) as caught:
+        await downstream.get(callee, "/endpoint")
+
+    assert caught.value.status == 502
+    assert caught.value.response().status == 502
+
+
+async def test_read_timeout_is_504(downstream: Downstream) -> None:
+    with FakeCallee(hold=True) as callee, pytest.raises(DownstreamError) as caught:
+        await downstream.get(Callee.parse(callee.url, setting="TEST"), "/endpoint")
+
+    assert caught.value.status == 504
+    assert caught.value.reason == "no response within 0.5s"
+
+
+async def test_host_header_is_the_name_and_trace_id_is_forwarded(
+    downstream: Downstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_dns(monkeypatch, FakeDns("127.0.0.1"))
+    with FakeCallee() as fake:
+        callee = Callee.parse(f"http://{NAME}:{fake.port}/base/", setting="TEST")
+        answer = await downstream.get(callee, "/endpoint", trace_id="Root=1-x")
+
+    assert (answer.status, answer.body) == (200, b"TaskId: fake")
+    path, headers = fake.requests[0]
+    assert path == "/base/endpoint"
+    assert headers["host"] == f"{NAME}:{fake.port}"
+    assert headers["x-amzn-trace-id"] == "Root=1-x"
+    assert "accept-encoding" not in headers  # bodies pass through undecoded
+
+
+async def test_get_before_start_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="before start"):
+        await Downstream().get(Callee.parse("http://127.0.0.1:1", setting="TEST"), "/")
