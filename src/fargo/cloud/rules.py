@@ -30,27 +30,14 @@ from typing import Any
 from urllib.parse import unquote
 
 from fargo.cloud.policy import METADATA_KEY
+from fargo.local.routing import (
+    Request,  # the twin evaluator's requests: parity needs one input type
+)
 
 LISTENER = "AWS::ElasticLoadBalancingV2::Listener"
 LISTENER_RULE = "AWS::ElasticLoadBalancingV2::ListenerRule"
 TERMINAL_ACTIONS = ("forward", "redirect", "fixed-response")
 DEFAULT_PORTS = {"HTTP": "80", "HTTPS": "443"}
-
-
-@dataclass(frozen=True)
-class Request:
-    """What a rule can look at (the same fields as the twin's ``fargo.local.routing.Request``).
-
-    ``path`` percent-decoded, without the query; ``query`` raw, without ``?``;
-    ``host`` the Host header (a port is ignored); ``headers`` (name, value) pairs.
-    """
-
-    method: str = "GET"
-    path: str = "/"
-    query: str = ""
-    host: str = "localhost"
-    headers: Sequence[tuple[str, str]] = field(default_factory=tuple)
-    source_ip: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
