@@ -14,7 +14,6 @@ Writes ``docs/benchmarks/twin.md``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import re
@@ -108,11 +107,7 @@ def main() -> int:
         )
 
         def deploy() -> str:
-            from fargo.local.control import ControlClient
-            from fargo.local.state import control_socket
-
-            client = ControlClient(control_socket(Path(state_dir)), timeout=120)
-            asyncio.run(client.post("/deployments/backend-private-with-alb", timeout=120))
+            fargo("update-service", "backend-private-with-alb", "--state-dir", state_dir)
             return "rolling deployment of backend-private-with-alb"
 
         results["rolling deployment under load (/api/private-with-alb)"] = under_load(

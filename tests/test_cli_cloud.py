@@ -8,19 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.cli import run_fargo
 
 
 def fargo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fargo.cli", *args],
-        cwd=ROOT,
-        text=True,
-        capture_output=True,
-        timeout=300,
-        env=env,
-        check=False,
-    )
+    return run_fargo(*args, env=env, timeout=300)
 
 
 def test_synth_writes_the_three_stacks(tmp_path: Path) -> None:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.cli import ROOT, run_fargo
 
 BROKEN = """\
 name: shop
@@ -33,14 +31,7 @@ services:
 
 
 def fargo(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    run = subprocess.run(
-        [sys.executable, "-m", "fargo.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = run_fargo(*args, cwd=cwd)
     assert "Traceback" not in run.stderr + run.stdout, run.stderr
     return run
 

@@ -46,32 +46,31 @@ def shop(shop_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> SynthResu
     return synthesize(shop_spec, tmp_path_factory.mktemp("shop"), image_tag="v2")
 
 
-@pytest.fixture(scope="session")
-def network_template(reference: SynthResult) -> assertions.Template:
+def stack_template(result: SynthResult, stack: str) -> assertions.Template:
+    """One synthesized stack, for assertions (aws_cdk imported only here: see above)."""
     from aws_cdk import assertions
 
-    return assertions.Template.from_json(reference.template("network"))
+    return assertions.Template.from_json(result.template(stack))
+
+
+@pytest.fixture(scope="session")
+def network_template(reference: SynthResult) -> assertions.Template:
+    return stack_template(reference, "network")
 
 
 @pytest.fixture(scope="session")
 def registry_template(reference: SynthResult) -> assertions.Template:
-    from aws_cdk import assertions
-
-    return assertions.Template.from_json(reference.template("registry"))
+    return stack_template(reference, "registry")
 
 
 @pytest.fixture(scope="session")
 def app_template(reference: SynthResult) -> assertions.Template:
-    from aws_cdk import assertions
-
-    return assertions.Template.from_json(reference.template("app"))
+    return stack_template(reference, "app")
 
 
 @pytest.fixture(scope="session")
 def shop_app_template(shop: SynthResult) -> assertions.Template:
-    from aws_cdk import assertions
-
-    return assertions.Template.from_json(shop.template("app"))
+    return stack_template(shop, "app")
 
 
 @pytest.fixture(scope="session")

@@ -220,6 +220,16 @@ def build(spec: dict[str, Any]) -> assertions.Template:
     return assertions.Template.from_stack(stack)
 
 
+def edge_security_group(template: assertions.Template) -> dict[str, Any]:
+    """The one security group of the load balancer ``build`` makes."""
+    (group,) = [
+        g
+        for g in template.find_resources("AWS::EC2::SecurityGroup").values()
+        if "load balancer edge" in g["Properties"]["GroupDescription"]
+    ]
+    return group
+
+
 def test_imported_certificate_by_arn_without_zone_has_no_record_or_parameter() -> None:
     arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
     template = build(
@@ -351,11 +361,7 @@ def test_internal_load_balancer_admits_nobody_by_itself() -> None:
             "listeners": [{"port": 8090, "protocol": "HTTP", "default_action": {"forward": "a"}}],
         }
     )
-    (group,) = [
-        g
-        for g in template.find_resources("AWS::EC2::SecurityGroup").values()
-        if "load balancer edge" in g["Properties"]["GroupDescription"]
-    ]
+    group = edge_security_group(template)
     assert "SecurityGroupIngress" not in group["Properties"]
     template.resource_count_is("AWS::EC2::SecurityGroupIngress", 0)
 
@@ -368,9 +374,5 @@ def test_public_http_that_serves_content_is_not_acknowledged() -> None:
             "listeners": [{"port": 80, "protocol": "HTTP", "default_action": {"forward": "a"}}],
         }
     )
-    (group,) = [
-        g
-        for g in template.find_resources("AWS::EC2::SecurityGroup").values()
-        if "load balancer edge" in g["Properties"]["GroupDescription"]
-    ]
+    group = edge_security_group(template)
     assert "checkov" not in group.get("Metadata", {})

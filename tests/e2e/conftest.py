@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,19 +13,13 @@ from typing import Any
 
 import psutil
 import pytest
+from tests.cli import run_fargo
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def fargo(*args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "fargo.cli", *args],
-        cwd=ROOT,
-        text=True,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
+    result = run_fargo(*args, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(
             f"fargo {' '.join(args)} exited {result.returncode}:\n{result.stderr}{result.stdout}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 from pathlib import Path
 
 import psutil
@@ -13,9 +14,13 @@ from tests.e2e.conftest import ROOT, Twin, fargo, wait_for
 HERE = Path(__file__).parent
 
 
+def up(spec: Path, state_dir: Path, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return fargo("up", "--detach", "-f", str(spec), "--state-dir", str(state_dir), check=check)
+
+
 def test_down_after_the_control_plane_was_killed_leaves_no_process(tmp_path: Path) -> None:
     twin = Twin(HERE / "second.yaml", tmp_path / "state")
-    fargo("up", "--detach", "-f", str(twin.spec), "--state-dir", str(twin.state_dir))
+    up(twin.spec, twin.state_dir)
     started = twin.processes()
     assert len(started) >= 7  # control plane, caddy, 7 tasks
     control = next(p for p in started if "fargo.local.daemon" in " ".join(p.cmdline()))
@@ -34,15 +39,7 @@ def test_down_after_the_control_plane_was_killed_leaves_no_process(tmp_path: Pat
 
 
 def test_a_task_crashing_at_start_makes_detach_give_up_with_the_reason(tmp_path: Path) -> None:
-    result = fargo(
-        "up",
-        "--detach",
-        "-f",
-        str(HERE / "crash.yaml"),
-        "--state-dir",
-        str(tmp_path / "s"),
-        check=False,
-    )
+    result = up(HERE / "crash.yaml", tmp_path / "s", check=False)
     assert result.returncode == 1
     assert "exited with code 3" in result.stderr
     assert "database password missing" in result.stderr
@@ -56,9 +53,7 @@ def test_a_spec_error_stops_up_before_anything_starts(tmp_path: Path) -> None:
         .read_text()
         .replace("desired_count: 2\n    discovery", "desired_count: -1\n    discovery")
     )
-    result = fargo(
-        "up", "--detach", "-f", str(bad), "--state-dir", str(tmp_path / "s"), check=False
-    )
+    result = up(bad, tmp_path / "s", check=False)
     assert result.returncode == 1
     assert f"{bad}:" in result.stderr and "desired_count" in result.stderr
     assert "Traceback" not in result.stderr
@@ -70,15 +65,7 @@ def test_a_port_in_use_is_named(tmp_path: Path) -> None:
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         holder.bind(("127.0.0.1", 9443))
         holder.listen()
-        result = fargo(
-            "up",
-            "--detach",
-            "-f",
-            str(HERE / "second.yaml"),
-            "--state-dir",
-            str(tmp_path / "s"),
-            check=False,
-        )
+        result = up(HERE / "second.yaml", tmp_path / "s", check=False)
     assert result.returncode == 1
     assert "port 9443" in result.stderr
     assert Twin(HERE / "second.yaml", tmp_path / "s").processes() == []

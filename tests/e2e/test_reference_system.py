@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import ssl
+import threading
 import warnings
 
 import dns.message
@@ -199,3 +200,35 @@ def test_demo_passes_points_2_to_7(reference_twin: Twin) -> None:
         7: "pass",
     }, result.stdout
     assert result.returncode == 0
+
+
+def test_rolling_deployment_under_load_fails_no_request(reference_twin: Twin) -> None:
+    before = {t["id"] for t in reference_twin.service("backend-private-with-alb")["tasks"]}
+    statuses: collections.Counter[int] = collections.Counter()
+    done = threading.Event()
+
+    def load() -> None:
+        with client(reference_twin) as http:
+            while not done.is_set():
+                statuses[
+                    http.get(
+                        reference_twin.url("public", "https") + "/api/private-with-alb"
+                    ).status_code
+                ] += 1
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        result = fargo(
+            "update-service",
+            "backend-private-with-alb",
+            "--state-dir",
+            str(reference_twin.state_dir),
+        )
+    finally:
+        done.set()
+        worker.join()
+    assert "completed" in result.stdout
+    after = {t["id"] for t in reference_twin.service("backend-private-with-alb")["tasks"]}
+    assert len(after) == 2 and not after & before
+    assert statuses[200] > 20 and set(statuses) == {200}, statuses

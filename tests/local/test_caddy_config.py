@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.local.conftest import balancer_spec
 
 from fargo.local import caddy_config
-from fargo.spec import parse_spec
 
 UNAVAILABLE = Path("/state/caddy/unavailable.sock")
 CERT = (Path("/state/certs/certificate.pem"), Path("/state/certs/private-key.pem"))
@@ -21,21 +21,19 @@ def mapped(port: int) -> int:
 
 
 def spec_with(load_balancers: str, target_groups: str = "  a: {}\n  b: {}\n") -> Any:
-    return parse_spec(
+    return balancer_spec("rendertest", load_balancers, target_groups)
+
+
+def one_http_listener(default_action: str) -> Any:
+    """``public`` with one HTTP:80 listener; ``default_action`` is YAML under its key."""
+    return spec_with(
         f"""
-name: rendertest
-network:
-  cidr: 10.0.0.0/16
-  subnets: {{public: [10.0.0.0/24, 10.0.1.0/24], private: [10.0.10.0/24, 10.0.11.0/24]}}
-images: {{app: {{dockerfile: app/Dockerfile}}}}
-cluster: {{name: test}}
-services:
-  app: {{image: app, port: 8080}}
-target_groups:
-{target_groups}
-load_balancers:
-{load_balancers}
-"""
+  public:
+    scheme: internet-facing
+    listeners:
+      - port: 80
+        protocol: HTTP
+        default_action:{default_action}"""
     )
 
 
@@ -75,6 +73,13 @@ REFERENCE = """
 
 def servers(config: dict[str, Any]) -> dict[str, Any]:
     return config["apps"]["http"]["servers"]  # type: ignore[no-any-return]
+
+
+def default_handler(
+    spec: Any, server: str, routable: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """The first handler of ``server``'s last route: its listener's default action."""
+    return servers(render(spec, routable))[server]["routes"][-1]["handle"][0]  # type: ignore[no-any-return]
 
 
 def test_one_server_per_listener_on_the_mapped_port_of_its_address() -> None:
@@ -123,8 +128,7 @@ def test_tls13_only_policy() -> None:
 
 def test_forward_sets_alb_headers_and_timeouts() -> None:
     spec = spec_with(REFERENCE)
-    routes = servers(render(spec, {"a": ["127.0.1.1:80", "127.0.1.3:80"]}))["public-443"]["routes"]
-    proxy = routes[-1]["handle"][0]
+    proxy = default_handler(spec, "public-443", {"a": ["127.0.1.1:80", "127.0.1.3:80"]})
     assert proxy["handler"] == "reverse_proxy"
     balancing = proxy["load_balancing"]
     assert balancing["selection_policy"] == {"policy": "round_robin"}
@@ -140,14 +144,13 @@ def test_forward_sets_alb_headers_and_timeouts() -> None:
 
 
 def test_forward_without_routable_targets_answers_503() -> None:
-    handler = servers(render(spec_with(REFERENCE)))["public-443"]["routes"][-1]["handle"][0]
+    handler = default_handler(spec_with(REFERENCE), "public-443")
     assert handler["handler"] == "static_response" and handler["status_code"] == 503
     assert "503 Service Temporarily Unavailable" in handler["body"]
 
 
 def test_redirect_to_the_mapped_https_port() -> None:
-    routes = servers(render(spec_with(REFERENCE)))["public-80"]["routes"]
-    redirect = routes[-1]["handle"][0]
+    redirect = default_handler(spec_with(REFERENCE), "public-80")
     assert redirect["status_code"] == 301
     assert redirect["headers"]["Location"] == [
         "https://{http.request.host}:8443/{fargo.redirect_path}{fargo.redirect_query}"
@@ -155,14 +158,8 @@ def test_redirect_to_the_mapped_https_port() -> None:
 
 
 def test_redirect_templates_and_literal_braces() -> None:
-    spec = spec_with(
+    spec = one_http_listener(
         """
-  public:
-    scheme: internet-facing
-    listeners:
-      - port: 80
-        protocol: HTTP
-        default_action:
           redirect:
             host: "docs.example.com"
             port: "#{port}"
@@ -171,7 +168,7 @@ def test_redirect_templates_and_literal_braces() -> None:
             status_code: HTTP_302
 """
     )
-    redirect = servers(render(spec))["public-80"]["routes"][-1]["handle"][0]
+    redirect = default_handler(spec, "public-80")
     assert redirect["status_code"] == 302
     assert redirect["headers"]["Location"] == [
         "http://docs.example.com:8080/v2/{fargo.redirect_path}?from={http.request.host}&x=\\{y\\}"
@@ -179,19 +176,13 @@ def test_redirect_templates_and_literal_braces() -> None:
 
 
 def test_fixed_response_escapes_placeholders() -> None:
-    spec = spec_with(
+    spec = one_http_listener(
         """
-  public:
-    scheme: internet-facing
-    listeners:
-      - port: 80
-        protocol: HTTP
-        default_action:
           fixed_response:
             {status_code: 404, content_type: application/json, message_body: '{"a": 1}'}
 """
     )
-    handler = servers(render(spec))["public-80"]["routes"][-1]["handle"][0]
+    handler = default_handler(spec, "public-80")
     assert handler == {
         "handler": "static_response",
         "status_code": 404,
@@ -222,20 +213,12 @@ def test_upstream_weights(groups: Any, expected: Any) -> None:
 
 
 def test_weighted_forward_renders_weighted_round_robin() -> None:
-    spec = spec_with(
+    spec = one_http_listener(
         """
-  public:
-    scheme: internet-facing
-    listeners:
-      - port: 80
-        protocol: HTTP
-        default_action:
           forward: {target_groups: [{target_group: a, weight: 3}, {target_group: b, weight: 1}]}
 """
     )
-    proxy = servers(render(spec, {"a": ["127.0.1.1:80"], "b": []}))["public-80"]["routes"][-1][
-        "handle"
-    ][0]
+    proxy = default_handler(spec, "public-80", {"a": ["127.0.1.1:80"], "b": []})
     assert proxy["upstreams"] == [{"dial": "127.0.1.1:80"}, {"dial": f"unix/{UNAVAILABLE}"}]
     assert proxy["load_balancing"]["selection_policy"] == {
         "policy": "weighted_round_robin",

@@ -6,14 +6,12 @@ import asyncio
 import os
 import random
 import re
-import shutil
 import signal
 import socket
 import ssl
-import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +20,11 @@ import psutil
 import pytest
 import yarl
 from aiohttp import web
+from tests.local.conftest import balancer_spec, free_port, loopback
 
 from fargo.local.acm import CertificateAuthority
 from fargo.local.caddy import CaddyError, CaddyProcess
 from fargo.local.elb import ElasticLoadBalancing, ListenerAddressInUse, Target, TargetState
-from fargo.spec import parse_spec
 from fargo.spec.model import Spec
 
 pytestmark = pytest.mark.timeout(60)
@@ -36,17 +34,6 @@ FAST = 0.05  # time_scale: 5 s interval -> 0.25 s, 30 s deregistration delay -> 
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def loopback() -> str:
-    """A random 127.x address, so tests (and other suites) do not share ports."""
-    return f"127.{random.randint(64, 250)}.{random.randint(0, 255)}.{random.randint(2, 250)}"
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
@@ -114,25 +101,6 @@ class Backend:
         )
 
 
-def make_spec(load_balancers: str, target_groups: str) -> Spec:
-    return parse_spec(
-        f"""
-name: elbtest
-network:
-  cidr: 10.0.0.0/16
-  subnets: {{public: [10.0.0.0/24, 10.0.1.0/24], private: [10.0.10.0/24, 10.0.11.0/24]}}
-images: {{app: {{dockerfile: app/Dockerfile}}}}
-cluster: {{name: test}}
-services:
-  app: {{image: app, port: 8080}}
-target_groups:
-{target_groups}
-load_balancers:
-{load_balancers}
-"""
-    )
-
-
 # Health checks that pass once and then rarely run again: for tests about routing.
 QUIET = "{health_check: {path: /health, interval: 300, timeout: 120}, deregistration_delay: 30}"
 # Health checks every 0.25 s (timeout 0.2 s) at FAST: for tests about target health.
@@ -158,14 +126,6 @@ class Twin:
                 if listener.port == spec_port and listener.protocol == "HTTPS":
                     scheme = "https"
         return f"{scheme}://{self.ip}:{self.ports[spec_port]}{path}"
-
-
-@pytest.fixture
-def state_dir() -> Iterator[Path]:
-    # Short on purpose: unix socket paths are limited to ~104 bytes.
-    path = Path(tempfile.mkdtemp(prefix="fargo-elb-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +164,7 @@ async def twin(state_dir: Path, certificate: tuple[Path, Path]) -> AsyncIterator
         on_unhealthy: Callable[[str, str], None] | None = None,
         time_scale: float = FAST,
     ) -> Twin:
-        spec = make_spec(load_balancers, target_groups)
+        spec = balancer_spec("elbtest", load_balancers, target_groups)
         ip = loopback()
         ports = {
             listener.port: free_port(ip)
@@ -284,9 +244,31 @@ def one_listener(rules: str = "", default: str = "{forward: a}", idle_timeout: i
 """
 
 
+def https_listener(more_listeners: str = "") -> str:
+    """``public`` with a certificate for DOMAIN and HTTPS:443 forwarding to ``a``, followed
+    by ``more_listeners`` (YAML list items, indented as listeners)."""
+    return f"""
+  public:
+    scheme: internet-facing
+    certificate: {{domain: {DOMAIN}}}
+    listeners:
+      - port: 443
+        protocol: HTTPS
+        default_action: {{forward: a}}
+{more_listeners}"""
+
+
 async def healthy(twin: Twin, group: str, *backends: Backend) -> None:
     twin.elb.register_targets(group, [b.target for b in backends])
     await twin.elb.wait_healthy(group, [b.name for b in backends])
+
+
+async def twin_with_a_and_b(twin: TwinFactory, backends: Any, load_balancers: str) -> Twin:
+    """The groups ``a`` and ``b`` (QUIET), each with one healthy target named like it."""
+    t = await twin(load_balancers, f"  a: {QUIET}\n  b: {QUIET}")
+    await healthy(t, "a", await backends("a"))
+    await healthy(t, "b", await backends("b"))
+    return t
 
 
 # -- routing --------------------------------------------------------------------------------
@@ -319,9 +301,7 @@ async def test_path_patterns_wildcards_case_and_full_path(
             conditions: [{path_pattern: ["/img/*.png", "/v?/items"]}]
             action: {forward: b}
 """
-    t = await twin(one_listener(rules), f"  a: {QUIET}\n  b: {QUIET}")
-    await healthy(t, "a", await backends("a"))
-    await healthy(t, "b", await backends("b"))
+    t = await twin_with_a_and_b(twin, backends, one_listener(rules))
     assert await target_of(http, t.url(80, "/img/cat.png")) == "b"
     assert await target_of(http, t.url(80, "/img/deep/cat.png")) == "b"  # * crosses '/'
     assert await target_of(http, t.url(80, "/v1/items")) == "b"
@@ -343,9 +323,7 @@ async def test_host_header_rule(
             conditions: [{host_header: ["*.example.com", "exact.example.org"]}]
             action: {forward: b}
 """
-    t = await twin(one_listener(rules), f"  a: {QUIET}\n  b: {QUIET}")
-    await healthy(t, "a", await backends("a"))
-    await healthy(t, "b", await backends("b"))
+    t = await twin_with_a_and_b(twin, backends, one_listener(rules))
     url = t.url(80, "/")
     assert await target_of(http, url, headers={"Host": "api.example.com"}) == "b"
     assert await target_of(http, url, headers={"Host": "API.Example.COM:8080"}) == "b"
@@ -439,19 +417,14 @@ async def test_redirect_http_to_https_on_the_mapped_port(
     twin: TwinFactory, http: aiohttp.ClientSession
 ) -> None:
     t = await twin(
-        f"""
-  public:
-    scheme: internet-facing
-    certificate: {{domain: {DOMAIN}}}
-    listeners:
-      - port: 443
-        protocol: HTTPS
-        default_action: {{forward: a}}
+        https_listener(
+            """
       - port: 80
         protocol: HTTP
         default_action:
-          redirect: {{protocol: HTTPS, port: "443", status_code: HTTP_301}}
-""",
+          redirect: {protocol: HTTPS, port: "443", status_code: HTTP_301}
+"""
+        ),
         f"  a: {QUIET}",
     )
     status, _, response = await get(
@@ -467,18 +440,13 @@ async def test_alb_forwarding_headers(
     twin: TwinFactory, backends: Any, http: aiohttp.ClientSession, client_tls: ssl.SSLContext
 ) -> None:
     t = await twin(
-        f"""
-  public:
-    scheme: internet-facing
-    certificate: {{domain: {DOMAIN}}}
-    listeners:
-      - port: 443
-        protocol: HTTPS
-        default_action: {{forward: a}}
+        https_listener(
+            """
       - port: 8080
         protocol: HTTP
-        default_action: {{forward: a}}
-""",
+        default_action: {forward: a}
+"""
+        ),
         f"  a: {QUIET}",
     )
     await healthy(t, "a", await backends("a"))
@@ -507,18 +475,7 @@ async def test_alb_forwarding_headers(
 async def test_https_certificate_and_tls_versions(
     twin: TwinFactory, backends: Any, http: aiohttp.ClientSession, client_tls: ssl.SSLContext
 ) -> None:
-    t = await twin(
-        f"""
-  public:
-    scheme: internet-facing
-    certificate: {{domain: {DOMAIN}}}
-    listeners:
-      - port: 443
-        protocol: HTTPS
-        default_action: {{forward: a}}
-""",
-        f"  a: {QUIET}",
-    )
+    t = await twin(https_listener(), f"  a: {QUIET}")
     await healthy(t, "a", await backends("a"))
     # verified against the CA, by name
     assert await target_of(http, t.url(443), ssl=client_tls, server_hostname=DOMAIN) == "a"
@@ -736,9 +693,7 @@ async def test_config_loads_let_requests_finish(
 ) -> None:
     # a weighted forward lists its targets in the config: each change is a config load
     default = "{forward: {target_groups: [{target_group: a, weight: 1}, {target_group: b}]}}"
-    t = await twin(one_listener(default=default), f"  a: {QUIET}\n  b: {QUIET}")
-    await healthy(t, "a", await backends("a"))
-    await healthy(t, "b", await backends("b"))
+    t = await twin_with_a_and_b(twin, backends, one_listener(default=default))
     slow = [asyncio.create_task(get(http, t.url(80, "/?delay=0.5"))) for _ in range(4)]
     loads_before = t.elb.describe()["caddy"]["config_loads"]
     stop = asyncio.Event()
@@ -795,7 +750,7 @@ async def test_stop_leaves_no_caddy_process(
 async def test_listener_port_in_use_is_named_and_nothing_leaks(
     state_dir: Path, certificate: tuple[Path, Path]
 ) -> None:
-    spec = make_spec(one_listener(), f"  a: {QUIET}")
+    spec = balancer_spec("elbtest", one_listener(), f"  a: {QUIET}")
     ip = loopback()
     with socket.socket() as taken:
         taken.bind((ip, 0))

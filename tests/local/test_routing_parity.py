@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import shutil
-import socket
-import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +18,10 @@ import pytest
 import yarl
 from aiohttp import web
 from multidict import CIMultiDict
+from tests.local.conftest import balancer_spec, free_port, loopback
 
 from fargo.local.elb import ElasticLoadBalancing, Target
 from fargo.local.routing import Decision, Request, decide
-from fargo.spec import parse_spec
 from fargo.spec.model import Spec
 
 pytestmark = pytest.mark.timeout(60)
@@ -35,25 +32,12 @@ GROUPS = [
 ]  # fmt: skip
 
 
-def loopback() -> str:
-    return f"127.{random.randint(64, 250)}.{random.randint(0, 255)}.{random.randint(2, 250)}"
-
-
 def spec_for(client_ip: str) -> Spec:
     groups = "\n".join(f"  {g}: {{health_check: {{interval: 300, timeout: 120}}}}" for g in GROUPS)
-    return parse_spec(
-        f"""
-name: parity
-network:
-  cidr: 10.0.0.0/16
-  subnets: {{public: [10.0.0.0/24, 10.0.1.0/24], private: [10.0.10.0/24, 10.0.11.0/24]}}
-images: {{app: {{dockerfile: app/Dockerfile}}}}
-cluster: {{name: test}}
-services:
-  app: {{image: app, port: 8080}}
-target_groups:
-{groups}
-load_balancers:
+    return balancer_spec(
+        "parity",
+        target_groups=groups,
+        load_balancers=f"""
   public:
     scheme: internet-facing
     listeners:
@@ -113,7 +97,7 @@ load_balancers:
               - http_request_method: [GET]
               - host_header: [multi.test]
             action: {{forward: multi}}
-"""
+""",
     )
 
 
@@ -221,13 +205,6 @@ class Answering:
         raise RuntimeError("no free address")
 
 
-@pytest.fixture
-def state_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="fargo-parity-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 @dataclass
 class Twin:
     elb: ElasticLoadBalancing
@@ -240,9 +217,7 @@ async def twin(state_dir: Path) -> AsyncIterator[Twin]:
     client_ip = loopback()
     spec = spec_for(client_ip)
     ip = loopback()
-    with socket.socket() as sock:
-        sock.bind((ip, 0))
-        port = sock.getsockname()[1]
+    port = free_port(ip)
     elb = ElasticLoadBalancing(
         spec,
         state_dir=state_dir,
@@ -265,6 +240,18 @@ async def twin(state_dir: Path) -> AsyncIterator[Twin]:
         for backend in backends:
             if backend.runner is not None:
                 await backend.runner.cleanup()
+
+
+def request_of(case: Case, client_ip: str) -> Request:
+    """What `decide` sees of ``case``: from ``client_ip`` if the case says so, else 127.0.0.1."""
+    return Request(
+        method=case.method,
+        path=unquote(case.path),
+        query=case.query,
+        host=case.host,
+        headers=case.headers,
+        source_ip=client_ip if case.from_client_ip else "127.0.0.1",
+    )
 
 
 def expected(decision: Decision) -> str:
@@ -302,15 +289,7 @@ async def run_corpus(twin: Twin, cases: Sequence[Case]) -> list[str]:
         ) as from_client,
     ):
         for case in cases:
-            request = Request(
-                method=case.method,
-                path=unquote(case.path),
-                query=case.query,
-                host=case.host,
-                headers=case.headers,
-                source_ip=twin.client_ip if case.from_client_ip else "127.0.0.1",
-            )
-            want = expected(decide(listener, request))
+            want = expected(decide(listener, request_of(case, twin.client_ip)))
             session = from_client if case.from_client_ip else plain
             got = await observed(session, twin.url, case)
             if got != want:
@@ -333,13 +312,5 @@ def test_the_corpus_reaches_every_rule_and_the_default() -> None:
     listener = spec_for("127.0.0.9").load_balancers["public"].listeners[0]
     reached = set()
     for case in [*HANDWRITTEN, *crossed()]:
-        request = Request(
-            method=case.method,
-            path=unquote(case.path),
-            query=case.query,
-            host=case.host,
-            headers=case.headers,
-            source_ip="127.0.0.9" if case.from_client_ip else "127.0.0.1",
-        )
-        reached.add(decide(listener, request).priority)
+        reached.add(decide(listener, request_of(case, "127.0.0.9")).priority)
     assert reached == {None, *(rule.priority for rule in listener.rules)}

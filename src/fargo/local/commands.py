@@ -64,6 +64,13 @@ def add_commands(commands: Any, spec_option: Any) -> None:
     )
     demo.set_defaults(handler=demo_command)
 
+    update = commands.add_parser(
+        "update-service", help="roll a service onto its image built from the current sources"
+    )
+    _state_option(update)
+    update.add_argument("service", help="the service to deploy again")
+    update.set_defaults(handler=update_service_command)
+
     down = commands.add_parser("down", help="stop everything the twin started")
     _state_option(down)
     down.set_defaults(handler=down_command)
@@ -297,3 +304,19 @@ def demo_command(args: argparse.Namespace) -> int:
     points = asyncio.run(run_demo(spec, status, calls=args.calls))
     print(json.dumps(as_json(points), indent=2) if args.json else render(points))
     return 0 if all(p.status != "fail" for p in points) else 1
+
+
+def update_service_command(args: argparse.Namespace) -> int:
+    client = ControlClient(state.control_socket(args.state_dir.resolve()), timeout=600)
+    try:
+        result = asyncio.run(client.post(f"/deployments/{args.service}", timeout=600))
+    except ControlPlaneUnavailable as err:
+        print(f"fargo update-service: {err}", file=sys.stderr)
+        return 1
+    verdict = "completed" if result["completed"] else "rolled back"
+    print(
+        f"deployment of {args.service} revision {result['revision']} ({result['image']}) {verdict}"
+    )
+    for event in result["events"][-4:]:
+        print(f"  {event}")
+    return 0 if result["completed"] else 1

@@ -59,11 +59,11 @@ class ControlServer:
 
     async def _deploy(self, request: web.Request) -> web.Response:
         name = request.match_info["service"]
-        cluster = self._runtime.cluster
-        if cluster is None or name not in cluster.services:
-            raise web.HTTPNotFound(text=f"no service named {name!r}\n")
-        await cluster.services[name].deploy()
-        return web.json_response(cluster.services[name].describe(), dumps=_dumps)
+        try:
+            result = await self._runtime.update_service(name)
+        except LookupError as err:
+            raise web.HTTPNotFound(text=f"{err}\n") from None
+        return web.json_response(result, dumps=_dumps)
 
     async def _down(self, request: web.Request) -> web.Response:
         self._shutdown.set()

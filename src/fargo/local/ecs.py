@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import signal
 import sys
@@ -25,7 +24,7 @@ import aiohttp
 
 from fargo.local import state
 from fargo.local.network import NetworkMode
-from fargo.local.registry import LocalRegistry
+from fargo.local.registry import ImageManifest, LocalRegistry
 from fargo.local.task import HealthStatus, Task, TaskStatus, new_task_id, now
 from fargo.spec import Service, Spec
 
@@ -58,6 +57,7 @@ class ServiceScheduler:
         self.service = service
         self.desired_count = service.desired_count
         self.revision = 1
+        self.image: ImageManifest | None = None  # what the current revision runs
         self.tasks: list[Task] = []
         self.events: deque[str] = deque(maxlen=50)
         self.restarts = 0
@@ -135,11 +135,14 @@ class ServiceScheduler:
         self._children.add(child)
         child.add_done_callback(self._children.discard)
 
-    async def run_task(self) -> Task:
+    async def run_task(self, image: ImageManifest | None = None) -> Task:
         """Start one task: place, pull, launch, wait for its port, register it."""
         cluster = self.cluster
         svc = self.service
-        image = cluster.registry.pull(svc.image)
+        if image is None:
+            if self.image is None:
+                self.image = cluster.registry.pull(svc.image)
+            image = self.image
         task = Task(
             id=new_task_id(),
             service=self.name,
@@ -297,29 +300,13 @@ class ServiceScheduler:
             self.tasks.remove(task)
         self.cluster.changed()
 
-    async def deploy(self) -> None:
-        """A rolling deployment of a new revision within min healthy / max percent."""
+    async def deploy(self, image: ImageManifest) -> bool:
+        """A rolling deployment of ``image`` as a new revision; see `fargo.local.deployment`."""
+        from fargo.local.deployment import rolling_deployment
+
         self._deploying = True
         try:
-            self.revision += 1
-            self.event(f"deployment of revision {self.revision} started")
-            old = self.active()
-            desired = self.desired_count
-            max_total = max(desired, math.floor(desired * self.service.max_percent / 100))
-            min_healthy = math.ceil(desired * self.service.min_healthy_percent / 100)
-            while old:
-                room = max_total - len(self.active())
-                if room <= 0 and len(self.in_service()) > min_healthy:
-                    room = 0
-                fresh = await asyncio.gather(*(self.run_task() for _ in range(max(room, 0))))
-                await _all_ready([t for t in fresh if t.desired_status is TaskStatus.RUNNING])
-                healthy = len(self.in_service())
-                removable = max(1 if not fresh else len(fresh), healthy - min_healthy)
-                batch, old = old[:removable], old[removable:]
-                await asyncio.gather(
-                    *(self.stop_task(t, "Deployment replaced task") for t in batch)
-                )
-            self.event(f"deployment of revision {self.revision} completed")
+            return await rolling_deployment(self, image)
         finally:
             self._deploying = False
             self.wake()
@@ -407,10 +394,6 @@ class Cluster:
 
     def forget_pid(self, task: Task) -> None:
         state.forget_process(self.state_dir, f"task-{task.id}")
-
-
-async def _all_ready(tasks: list[Task]) -> None:
-    await asyncio.gather(*(t.ready.wait() for t in tasks))
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

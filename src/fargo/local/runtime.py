@@ -232,6 +232,17 @@ class Runtime:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=0.1)
 
+    async def update_service(self, name: str) -> dict[str, Any]:
+        """``ecs update-service --force-new-deployment``: push the image from the current
+        sources and roll the service onto it; the answer says whether it completed."""
+        if self.cluster is None or name not in self.cluster.services:
+            raise LookupError(f"no service named {name!r}")
+        scheduler = self.cluster.services[name]
+        image_name = self.spec.services[name].image
+        image = self.registry.push(image_name, self.spec.images[image_name])
+        completed = await scheduler.deploy(image)
+        return {"service": name, "image": image.uri, "completed": completed, **scheduler.describe()}
+
     # -- TaskHooks ----------------------------------------------------------------------
 
     def environment(self, task: Task) -> dict[str, str]:
