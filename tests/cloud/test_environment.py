@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from fargo.cloud.synth import SynthResult, synthesize
-from fargo.cloud.validate import CloudSpecError
-from fargo.spec import Spec
+from fargo.cloud.synth import SynthResult
 
 
 def environment(result: SynthResult, service: str) -> dict[str, Any]:
@@ -51,15 +47,3 @@ def test_literal_values_stay_literal(shop: SynthResult) -> None:
     assert env["MODE"] == "production"
     assert env["API_URL"] == "http://api.shop.internal:8000"
     assert env["EDGE_URL"]["Fn::Join"][1][0] == "https://"
-
-
-def test_task_private_ip_is_refused_with_a_way_out(reference_spec: Spec, tmp_path: Any) -> None:
-    spec = reference_spec.model_copy(deep=True)
-    spec.services["frontend"].environment["MY_IP"] = "${task:private_ip}"
-    with pytest.raises(CloudSpecError) as caught:
-        synthesize(spec, tmp_path)
-    message = str(caught.value)
-    assert "services.frontend.environment.MY_IP" in message
-    assert "${task:private_ip}" in message
-    assert "ECS_CONTAINER_METADATA_URI_V4" in message
-    assert not list(tmp_path.iterdir()), "nothing is synthesized for a spec the cloud refuses"

@@ -195,7 +195,7 @@ CASES = {
         "services.web.environment.API_URL",
         "API_URL:",
         "${bucket:edge.dns_name}: unknown reference kind 'bucket'",
-        "use ${lb:NAME.dns_name}, ${discovery:NAME} or ${task:private_ip}",
+        "use ${lb:NAME.dns_name} or ${discovery:NAME}",
     ),
     "reference to a load balancer attribute that does not exist": Case(
         "${lb:edge.dns_name}",
@@ -213,13 +213,15 @@ CASES = {
         "no discovery service named 'api.intrenal'",
         "did you mean 'api.internal'?",
     ),
-    "reference to a task attribute that does not exist": Case(
+    "reference to the task's own address, which ECS assigns at launch": Case(
         "${lb:edge.dns_name}",
-        "${task:public_ip}",
+        "${task:private_ip}",
         "services.web.environment.API_URL",
         "API_URL:",
-        "${task:public_ip}: tasks have no attribute 'public_ip'",
-        "use ${task:private_ip}",
+        "${task:private_ip} has no value when ECS starts the task: the address is "
+        "assigned to the task's network interface at launch",
+        "read it in the service from the task metadata endpoint "
+        "($ECS_CONTAINER_METADATA_URI_V4/task: Containers[0].Networks[0].IPv4Addresses[0])",
     ),
     "two path-pattern conditions in one rule": Case(
         """              - path_pattern: ["/api/*"]

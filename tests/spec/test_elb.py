@@ -64,6 +64,20 @@ INVALID = {
         "{path_pattern",
         f"a condition takes exactly one of {CONDITION_FIELDS}; found path_pattern, host_header",
     ),
+    "fixed response with a redirect status": (
+        "default_action: {forward: web}",
+        "default_action: {fixed_response: {status_code: 302}}",
+        f"{LISTENER}[0].default_action.fixed_response.status_code",
+        "status_code: 302",
+        "status 302: ALB fixed responses are 2XX, 4XX or 5XX; use a redirect action",
+    ),
+    "health check matcher with a 5XX code": (
+        "health_check: {path: /health}",
+        'health_check: {path: /health, matcher: "200-503"}',
+        "target_groups.api.health_check.matcher",
+        "matcher:",
+        "matcher '200-503': ALB accepts codes 200 to 499",
+    ),
     "health check timeout not below its interval": (
         "health_check: {path: /health}",
         "health_check: {path: /health, interval: 5, timeout: 5}",

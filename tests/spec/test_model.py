@@ -78,7 +78,7 @@ services:
     environment:
       ORDERS_URL: "http://${discovery:orders}:7000"
       CARTS_URL: "http://${discovery:carts.v2}:7000"
-      SELF: "${task:private_ip}"
+      SELF: storefront
   orders:
     image: shop
     port: 7000

@@ -2,7 +2,7 @@
 
 ``${lb:NAME.dns_name}`` becomes the load balancer's ``DNSName`` attribute,
 ``${discovery:NAME}`` the service's name in the namespace (``NAME.<namespace>``).
-``${task:private_ip}`` has no deploy-time value; `fargo.cloud.validate` rejects it first.
+``${task:...}`` never gets here: the spec refuses it (a task address has no deploy-time value).
 """
 
 from __future__ import annotations

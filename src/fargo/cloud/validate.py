@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from fargo.spec import refs
 from fargo.spec.errors import Problem, SpecError
 from fargo.spec.model import Spec
 
@@ -28,7 +27,7 @@ class CloudSpecError(SpecError):
 
 
 def check(spec: Spec) -> list[Problem]:
-    return [*_certificates(spec), *_target_groups(spec), *_environment(spec)]
+    return [*_certificates(spec), *_target_groups(spec)]
 
 
 def ensure_deployable(spec: Spec) -> None:
@@ -75,18 +74,3 @@ def _target_groups(spec: Spec) -> Iterator[Problem]:
                     "the service's tasks in it",
                     hint="forward to it from a listener's default action or a rule",
                 )
-
-
-def _environment(spec: Spec) -> Iterator[Problem]:
-    for name, service in spec.services.items():
-        for key, value in service.environment.items():
-            for ref in refs.references(value):
-                if ref.kind == "task":
-                    yield Problem(
-                        ("services", name, "environment", key),
-                        f"{ref.text} has no value when ECS starts the task: the address is "
-                        "assigned to the task's network interface at launch",
-                        hint="read it in the service from the task metadata endpoint "
-                        "($ECS_CONTAINER_METADATA_URI_V4/task: "
-                        "Containers[0].Networks[0].IPv4Addresses[0])",
-                    )

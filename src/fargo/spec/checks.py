@@ -143,17 +143,19 @@ def _references(spec: Spec, loc: Loc, value: str) -> Iterator[Problem]:
                 known = [d.name for d in spec.discovery.services] if spec.discovery else []
                 yield _unknown(loc, "discovery service", ref.name, known)
         elif ref.kind == "task":
-            if ref.target not in refs.TASK_ATTRIBUTES:
-                yield Problem(
-                    loc,
-                    f"{ref.text}: tasks have no attribute {ref.target!r}",
-                    hint="use ${task:private_ip}",
-                )
+            yield Problem(
+                loc,
+                f"{ref.text} has no value when ECS starts the task: the address is "
+                "assigned to the task's network interface at launch",
+                hint="read it in the service from the task metadata endpoint "
+                "($ECS_CONTAINER_METADATA_URI_V4/task: "
+                "Containers[0].Networks[0].IPv4Addresses[0])",
+            )
         else:
             yield Problem(
                 loc,
                 f"{ref.text}: unknown reference kind {ref.kind!r}",
-                hint="use ${lb:NAME.dns_name}, ${discovery:NAME} or ${task:private_ip}",
+                hint="use ${lb:NAME.dns_name} or ${discovery:NAME}",
             )
 
 

@@ -30,6 +30,15 @@ class HealthCheck(Model):
         description="HTTP codes: '200', '200,204' or '200-299'.",
     )
 
+    @field_validator("matcher")
+    @classmethod
+    def _matcher_codes(cls, matcher: str) -> str:
+        for part in matcher.split(","):
+            low, _, high = part.partition("-")
+            if not 200 <= int(low) <= int(high or low) <= 499:
+                raise ValueError(f"matcher {matcher!r}: ALB accepts codes 200 to 499")
+        return matcher
+
     @model_validator(mode="after")
     def _timeout_below_interval(self) -> HealthCheck:
         if self.timeout >= self.interval:
@@ -113,11 +122,22 @@ class RedirectAction(Model):
 
 
 class FixedResponseAction(Model):
-    status_code: int = Field(ge=200, le=599)
+    """ALB's fixed response; a redirect is its own action, so no 3XX status here."""
+
+    status_code: int = Field(ge=200, le=599, description="2XX, 4XX or 5XX (ALB refuses 3XX)")
     content_type: Literal[
         "text/plain", "text/css", "text/html", "application/javascript", "application/json"
     ] = "text/plain"
     message_body: str = Field("", max_length=1024)
+
+    @field_validator("status_code")
+    @classmethod
+    def _not_a_redirect(cls, status: int) -> int:
+        if 300 <= status <= 399:
+            raise ValueError(
+                f"status {status}: ALB fixed responses are 2XX, 4XX or 5XX; use a redirect action"
+            )
+        return status
 
 
 class Action(Model):

@@ -1,8 +1,11 @@
 """Symbolic references in spec values, resolved by the world the spec is rendered into.
 
 ``${lb:NAME.dns_name}`` the DNS name of load balancer NAME;
-``${discovery:NAME}`` the FQDN of Cloud Map service NAME (``NAME.<namespace>``);
-``${task:private_ip}`` the task's own private IPv4 address.
+``${discovery:NAME}`` the FQDN of Cloud Map service NAME (``NAME.<namespace>``).
+
+There is no reference to a task's own address: ECS assigns it when the task
+starts, so no task definition can carry it; a service reads it from the task
+metadata endpoint, in both worlds.
 
 The cloud resolves them to CloudFormation tokens, the twin to its local names.
 """
@@ -16,9 +19,8 @@ from typing import Literal
 
 REFERENCE = re.compile(r"\$\{(?P<kind>[a-z]+):(?P<target>[^}]*)\}")
 LB_ATTRIBUTES = ("dns_name",)
-TASK_ATTRIBUTES = ("private_ip",)
 
-Kind = Literal["lb", "discovery", "task"]
+Kind = Literal["lb", "discovery"]
 
 
 @dataclass(frozen=True)
