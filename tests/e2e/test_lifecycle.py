@@ -5,11 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import stat
 import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
 from tests.e2e.conftest import ROOT, Twin, fargo, wait_for
+
+from fargo.local import state
 
 HERE = Path(__file__).parent
 
@@ -75,3 +81,118 @@ def test_status_without_a_twin_says_so(tmp_path: Path) -> None:
     result = fargo("status", "--state-dir", str(tmp_path), check=False)
     assert result.returncode == 1 and "not running" in result.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_two_concurrent_ups_on_one_state_folder_leave_exactly_one_twin(tmp_path: Path) -> None:
+    twin = Twin(HERE / "second.yaml", tmp_path / "state")
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: up(twin.spec, twin.state_dir, check=False), range(2)))
+    try:
+        codes = sorted(r.returncode for r in results)
+        assert codes == [0, 1], [r.stderr for r in results]
+        loser = next(r for r in results if r.returncode == 1)
+        assert "already up" in loser.stderr and "Traceback" not in loser.stderr
+        # The winner keeps running, its files untouched by the loser.
+        holder = state.lock_holder(twin.state_dir)
+        assert holder is not None and twin.status()["pid"] == holder
+        assert (twin.state_dir / "control.sock").exists()
+        assert state.control_plane(twin.state_dir) is not None
+        assert all(s["healthy"] == s["desired"] for s in twin.status()["services"])
+        again = up(twin.spec, twin.state_dir, check=False)
+        assert again.returncode == 1 and f"pid {holder}" in again.stderr
+    finally:
+        fargo("down", "--state-dir", str(twin.state_dir))
+    assert twin.processes() == []
+
+
+def test_a_non_empty_folder_without_the_marker_is_refused_untouched(tmp_path: Path) -> None:
+    (tmp_path / "project.txt").write_text("mine")
+    os.chmod(tmp_path, 0o755)
+    result = up(HERE / "second.yaml", tmp_path, check=False)
+    assert result.returncode == 1
+    assert "not a fargo state folder" in result.stderr and "Traceback" not in result.stderr
+    assert os.listdir(tmp_path) == ["project.txt"]
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755
+    down = fargo("down", "--state-dir", str(tmp_path), check=False)
+    assert down.returncode == 1 and os.listdir(tmp_path) == ["project.txt"]
+
+
+def test_down_during_start_stops_everything_at_once(tmp_path: Path) -> None:
+    never_healthy = tmp_path / "fargo.yaml"  # so `up --detach` is still waiting for health
+    never_healthy.write_text(
+        (HERE / "second.yaml")
+        .read_text()
+        .replace("context: echo", f"context: {HERE / 'echo'}")
+        .replace("interval: 5, timeout: 2}", 'interval: 5, timeout: 2, matcher: "201"}', 1)
+    )
+    twin = Twin(never_healthy, tmp_path / "state")
+    starting = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fargo.cli",
+            "up",
+            "--detach",
+            "-f",
+            str(twin.spec),
+            "--state-dir",
+            str(twin.state_dir),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: state.locked(twin.state_dir), timeout=30, message="the daemon started")
+        began = time.monotonic()
+        result = fargo("down", "--state-dir", str(twin.state_dir))
+        assert time.monotonic() - began < 20, result.stdout
+        assert "stopped" in result.stdout
+        _, err = starting.communicate(timeout=30)
+        assert starting.returncode == 1 and "Traceback" not in err
+    finally:
+        if starting.poll() is None:
+            starting.kill()
+    wait_for(lambda: twin.processes() == [], timeout=10, message="every process gone")
+    assert not state.locked(twin.state_dir)
+
+
+def test_a_second_ctrl_c_while_stopping_still_stops_everything(tmp_path: Path) -> None:
+    twin = Twin(HERE / "second.yaml", tmp_path / "state")
+    argv = ["up", "-f", str(twin.spec), "--state-dir", str(twin.state_dir)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fargo.cli", *argv],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if "ready; Ctrl-C stops everything" in line:
+                break
+        started = twin.processes()
+        assert len(started) >= 8, "".join(lines)
+        process.send_signal(signal.SIGINT)
+        for line in process.stdout:
+            lines.append(line)
+            if line.rstrip().endswith(" stopping"):
+                break
+        process.send_signal(signal.SIGINT)  # impatient: while the tasks are being stopped
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = "".join(lines) + rest
+    assert process.returncode == 0, output
+    assert "SIGINT again" in output and "Traceback" not in output
+    wait_for(
+        lambda: not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE],
+        timeout=10,
+        message="every process gone",
+    )
+    assert twin.processes() == [] and state.recorded_processes(twin.state_dir) == []

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from fargo.local.acm import (
@@ -70,7 +71,12 @@ def test_ca_certificate(ca: CertificateAuthority) -> None:
     common_name = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
     assert common_name == f"fargo local CA ({socket.gethostname()})"
     lifetime = certificate.not_valid_after_utc - certificate.not_valid_before_utc
-    assert lifetime >= dt.timedelta(days=3650)
+    assert dt.timedelta(days=729) < lifetime < dt.timedelta(days=732)
+    name_constraints = certificate.extensions.get_extension_for_class(x509.NameConstraints)
+    assert name_constraints.critical
+    permitted = {str(t.value) for t in name_constraints.value.permitted_subtrees or []}
+    assert {"localhost", "internal", "test", "example.com", "127.0.0.0/8", "::1/128"} <= permitted
+    assert name_constraints.value.excluded_subtrees is None
 
 
 def test_leaf_certificate(ca: CertificateAuthority, tmp_path: Path) -> None:
@@ -90,16 +96,17 @@ def test_leaf_certificate(ca: CertificateAuthority, tmp_path: Path) -> None:
 
 
 async def handshake(
-    issued: IssuedCertificate, client: ssl.SSLContext, server_hostname: str
+    issued: IssuedCertificate | ssl.SSLContext, client: ssl.SSLContext, server_hostname: str
 ) -> str | None:
     """Serve TLS with ``issued`` on 127.0.0.1 and connect; the negotiated version."""
+    server_context = issued if isinstance(issued, ssl.SSLContext) else issued.server_context()
 
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(await reader.readline())
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(echo, "127.0.0.1", 0, ssl=issued.server_context())
+    server = await asyncio.start_server(echo, "127.0.0.1", 0, ssl=server_context)
     port = server.sockets[0].getsockname()[1]
     try:
         async with asyncio.timeout(TIMEOUT):
@@ -198,3 +205,107 @@ def test_a_mismatched_key_is_refused(tmp_path: Path) -> None:
     (tmp_path / "a" / "ca-key.pem").write_bytes((tmp_path / "b" / "ca-key.pem").read_bytes())
     with pytest.raises(CertificateAuthorityError, match="is not the key"):
         CertificateAuthority(tmp_path / "a").ensure()
+
+
+# The reference system's listener certificate (runtime._issue_certificate).
+REFERENCE_NAMES = [
+    "fargo.example.com",
+    "fargo-demo-public.us-east-1.elb.fargo.internal",
+    "localhost",
+]
+
+
+@pytest.mark.parametrize("server_hostname", [*REFERENCE_NAMES, "127.0.0.1"])
+async def test_the_constrained_ca_certifies_the_reference_names(
+    ca: CertificateAuthority, tmp_path: Path, server_hostname: str
+) -> None:
+    issued = issue(ca, tmp_path / "alb", names=REFERENCE_NAMES)
+    assert await handshake(issued, ca.client_context(), server_hostname)
+
+
+async def test_a_leaf_with_only_an_address_is_accepted(
+    ca: CertificateAuthority, tmp_path: Path
+) -> None:
+    issued = issue(ca, tmp_path / "alb", names=[])
+    assert issued.subject == ""
+    assert await handshake(issued, ca.client_context(), "127.0.0.1")
+
+
+def forged(ca: CertificateAuthority, directory: Path, name: str) -> ssl.SSLContext:
+    """A server context for a leaf signed with the CA's key for ``name``, bypassing issue()."""
+    ca_certificate = x509.load_pem_x509_certificate(ca.certificate_path.read_bytes())
+    ca_key = serialization.load_pem_private_key(ca.key_path.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca_certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    directory.mkdir()
+    (directory / "chain.pem").write_bytes(
+        leaf.public_bytes(serialization.Encoding.PEM)
+        + ca_certificate.public_bytes(serialization.Encoding.PEM)
+    )
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "chain.pem", directory / "key.pem")
+    return context
+
+
+@pytest.mark.parametrize("name", ["www.bank.com", "example.co", "notexample.com"])
+async def test_a_leaf_outside_the_constraints_fails_verification(
+    ca: CertificateAuthority, tmp_path: Path, name: str
+) -> None:
+    server = forged(ca, tmp_path / "forged", name)
+    with pytest.raises(ssl.SSLCertVerificationError, match=r"permitted|violation"):
+        await handshake(server, ca.client_context(), name)
+
+
+async def test_a_forged_leaf_inside_the_constraints_passes(
+    ca: CertificateAuthority, tmp_path: Path
+) -> None:
+    # the control for the test above: only the name differs
+    server = forged(ca, tmp_path / "forged", "app.fargo.internal")
+    assert await handshake(server, ca.client_context(), "app.fargo.internal")
+
+
+async def test_a_new_ca_covers_the_names_of_its_first_certificate(tmp_path: Path) -> None:
+    ca = CertificateAuthority(tmp_path / "ca")
+    ca.ensure()  # as the runtime does, before it knows the names
+    issued = issue(ca, tmp_path / "alb", names=["shop.mycompany.com", "*.api.mycompany.com"])
+    assert await handshake(issued, ca.client_context(), "shop.mycompany.com")
+    assert await handshake(issued, ca.client_context(), "v1.api.mycompany.com")
+    # the same CA issues again for those names (and subdomains), but not for others
+    again = CertificateAuthority(tmp_path / "ca")
+    issue(again, tmp_path / "other", names=["admin.shop.mycompany.com", "localhost"])
+    with pytest.raises(CertificateAuthorityError, match=r"(?s)www\.mycompany\.com.*delete"):
+        issue(again, tmp_path / "third", names=["www.mycompany.com"])
+    with pytest.raises(CertificateAuthorityError, match=r"10\.0\.0\.1"):
+        issue(again, tmp_path / "fourth", ip_addresses=["10.0.0.1"])
+
+
+def test_a_ca_in_use_is_not_replaced(ca: CertificateAuthority, tmp_path: Path) -> None:
+    fingerprint = ca.fingerprint  # someone has looked at it: it may be trusted
+    with pytest.raises(CertificateAuthorityError, match="delete the folder"):
+        issue(ca, tmp_path / "alb", names=["shop.mycompany.com"])
+    assert CertificateAuthority(ca.certificate_path.parent).fingerprint == fingerprint
+
+
+def test_leaves_never_outlive_the_ca(ca: CertificateAuthority, tmp_path: Path) -> None:
+    issued = issue(ca, tmp_path / "alb", days=5000)
+    certificate = x509.load_pem_x509_certificate(ca.certificate_path.read_bytes())
+    assert issued.not_after == certificate.not_valid_after_utc

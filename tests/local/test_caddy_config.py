@@ -11,6 +11,10 @@ import pytest
 from tests.local.conftest import balancer_spec
 
 from fargo.local import caddy_config
+from fargo.local.caddy_conditions import condition_matcher
+from fargo.local.caddy_forward import DynamicTargets, upstream_weights
+from fargo.local.hostport import host_port
+from fargo.local.listener_tls import tls_connection_policy
 
 UNAVAILABLE = Path("/state/caddy/unavailable.sock")
 CERT = (Path("/state/certs/certificate.pem"), Path("/state/certs/private-key.pem"))
@@ -92,7 +96,7 @@ def test_one_server_per_listener_on_the_mapped_port_of_its_address() -> None:
 
 
 def test_ipv6_listen_addresses_are_bracketed() -> None:
-    assert caddy_config.listen_address("::1", 8443) == "[::1]:8443"
+    assert host_port("::1", 8443) == "[::1]:8443"
 
 
 def test_rules_in_priority_order_then_the_default_action() -> None:
@@ -122,7 +126,7 @@ def test_https_listener_tls_policy_certificate_and_no_automatic_https() -> None:
 
 
 def test_tls13_only_policy() -> None:
-    policy = caddy_config.tls_connection_policy("ELBSecurityPolicy-TLS13-1-3-2021-06", None)
+    policy = tls_connection_policy("ELBSecurityPolicy-TLS13-1-3-2021-06", None)
     assert policy["protocol_min"] == "tls1.3" and "cipher_suites" not in policy
 
 
@@ -209,7 +213,7 @@ def test_fixed_response_escapes_placeholders() -> None:
     ],
 )
 def test_upstream_weights(groups: Any, expected: Any) -> None:
-    assert caddy_config.upstream_weights(groups, "empty") == expected
+    assert upstream_weights(groups, "empty") == expected
 
 
 def test_weighted_forward_renders_weighted_round_robin() -> None:
@@ -279,9 +283,7 @@ def test_two_query_conditions_are_not_ored_by_vars_regexp() -> None:
 
 
 def test_path_regexp_is_case_sensitive_and_escaped() -> None:
-    matcher = caddy_config.condition_matcher(
-        parse_spec_condition({"path_pattern": ["/A.b+c/*", "/x?"]})
-    )
+    matcher = condition_matcher(parse_spec_condition({"path_pattern": ["/A.b+c/*", "/x?"]}))
     pattern = matcher["path_regexp"]["pattern"]
     assert pattern == r"(?s)^(?:\/A\.b\+c\/.*|\/x.)$"
     assert re.fullmatch(pattern.replace("^", "").replace("$", ""), "/A.b+c/deep/er")
@@ -336,7 +338,7 @@ def test_forward_to_a_looked_up_group_carries_no_targets() -> None:
         tls_server_name=None,
         unavailable_socket=UNAVAILABLE,
         listener_fds={"public-443": 7},
-        dynamic={"a": caddy_config.DynamicTargets("a.targets.fargo.", 80)},
+        dynamic={"a": DynamicTargets("a.targets.fargo.", 80)},
         resolver="udp/127.0.0.1:5353",
     )
     server = servers(config)["public-443"]

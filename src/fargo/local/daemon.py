@@ -18,14 +18,15 @@ from pathlib import Path
 from fargo.local import state
 from fargo.local.control import ControlServer
 from fargo.local.runtime import Runtime, StartError
-from fargo.spec import SpecError, load_spec
-from fargo.spec.defaults import LOCAL_TIME_SCALE as DEFAULT_TIME_SCALE
+from fargo.spec import Spec, SpecError, load_spec
+from fargo.spec.defaults import LOCAL_TIME_SCALE
 
 EXIT_START_FAILED = 3
+EXIT_ALREADY_RUNNING = 4  # `fargo up --detach` tells "already up" apart from a failed start
 
 
 class AlreadyRunning(RuntimeError):
-    pass
+    """Another control plane holds the state folder; the message names its pid."""
 
 
 def stamp(line: str) -> str:
@@ -40,21 +41,47 @@ async def serve(
     on_ready: Callable[[Runtime], None] = lambda runtime: None,
     log: Callable[[str], None] = lambda line: print(stamp(line), flush=True),
 ) -> int:
-    """Run the twin until SIGINT/SIGTERM or ``POST /down``; stop everything on the way out."""
+    """Run the twin until SIGINT/SIGTERM or ``POST /down``; stop everything on the way out.
+
+    The state folder's lock is held throughout, so a second control plane on the same
+    folder fails with `AlreadyRunning` before it touches anything of the first.
+    Raises `state.StateDirError` if the folder cannot be used.
+    """
     spec = load_spec(spec_path)
     state.prepare(state_dir)
-    running = state.control_plane(state_dir)
-    if running is not None and running.pid != os.getpid():
-        raise AlreadyRunning(
-            f"a twin is already up for {state_dir} (control plane pid {running.pid}); "
-            "run `fargo down` first"
-        )
+    try:
+        with state.exclusive_lock(state_dir):
+            return await _serve_locked(
+                spec, spec_path, state_dir, time_scale=time_scale, on_ready=on_ready, log=log
+            )
+    except state.StateLocked as err:  # only the lock raises it: nothing of the holder touched
+        raise AlreadyRunning(str(err)) from None
+
+
+async def _serve_locked(
+    spec: Spec,
+    spec_path: Path,
+    state_dir: Path,
+    *,
+    time_scale: float,
+    on_ready: Callable[[Runtime], None],
+    log: Callable[[str], None],
+) -> int:
     state.sweep(state_dir)  # leftovers of a control plane that was killed
     state.record_process(state_dir, "control-plane", os.getpid(), "control plane")
     shutdown = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stop_requested(sig: signal.Signals) -> None:
+        # The handlers stay installed while stopping: a second Ctrl-C must not interrupt
+        # the shutdown half-way (tasks and Caddy run in sessions of their own and would
+        # be orphaned).
+        if shutdown.is_set():
+            log(f"{sig.name} again: already stopping, every process the twin started is stopped")
+        shutdown.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, shutdown.set)
+        loop.add_signal_handler(sig, stop_requested, sig)
     runtime = Runtime(
         spec, spec_path=spec_path, state_dir=state_dir, time_scale=time_scale, log=log
     )
@@ -73,7 +100,9 @@ async def serve(
         start.result()
         ready = asyncio.create_task(runtime.wait_ready())
         await asyncio.wait({ready, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-        if ready.done():
+        if not ready.done():
+            ready.cancel()
+        else:
             answer = ready.result()
             if answer["ready"]:
                 on_ready(runtime)
@@ -86,24 +115,32 @@ async def serve(
         log(f"start failed: {err}")
         return EXIT_START_FAILED
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        await runtime.stop()
-        await control.stop()
-        state.forget_process(state_dir, "control-plane")
-        state.sweep(state_dir)
-        log("stopped")
+        try:
+            try:
+                await runtime.stop()
+            finally:
+                await control.stop()
+        finally:
+            # Whatever happened above, no recorded process outlives the control plane.
+            state.forget_process(state_dir, "control-plane")
+            state.sweep(state_dir)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            log("stopped")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fargo.local.daemon")
     parser.add_argument("--spec", type=Path, required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
-    parser.add_argument("--time-scale", type=float, default=DEFAULT_TIME_SCALE)
+    parser.add_argument("--time-scale", type=float, default=LOCAL_TIME_SCALE)
     args = parser.parse_args(argv)
     try:
         return asyncio.run(serve(args.spec, args.state_dir.resolve(), time_scale=args.time_scale))
-    except (SpecError, AlreadyRunning) as err:
+    except AlreadyRunning as err:
+        print(stamp(str(err)), file=sys.stderr, flush=True)
+        return EXIT_ALREADY_RUNNING
+    except (SpecError, state.StateDirError) as err:
         print(stamp(str(err)), file=sys.stderr, flush=True)
         return 1
 

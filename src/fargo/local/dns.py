@@ -28,7 +28,8 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from fargo.local.cloudmap import Answer, CloudMap, ResourceRecord
+from fargo.local.cloudmap import CloudMap
+from fargo.local.route53 import Answer, ResourceRecord
 
 logger = logging.getLogger(__name__)
 

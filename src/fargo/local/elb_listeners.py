@@ -17,8 +17,9 @@ import errno
 import socket
 from collections.abc import Callable, Mapping
 
-from fargo.local.caddy_config import listen_address, server_name
+from fargo.local.caddy_config import server_name
 from fargo.local.elb_errors import ElbError, ListenerAddressInUse
+from fargo.local.hostport import host_port
 from fargo.spec.elb import Listener
 from fargo.spec.model import Spec
 
@@ -27,7 +28,7 @@ LISTEN_BACKLOG = 1024
 
 def listener_url(listener: Listener, address: str, port: int) -> str:
     """Where a listener is reached on the twin, e.g. ``https://127.0.0.1:8443``."""
-    return f"{listener.protocol.lower()}://{listen_address(address, port)}"
+    return f"{listener.protocol.lower()}://{host_port(address, port)}"
 
 
 def bind_listeners(
@@ -61,7 +62,7 @@ def _listen(load_balancer: str, listener: Listener, address: str, port: int) -> 
         sock.listen(LISTEN_BACKLOG)
     except OSError as err:
         sock.close()
-        where = listen_address(address, port)
+        where = host_port(address, port)
         what = f"listener {listener.protocol}:{listener.port} of load balancer {load_balancer}"
         if err.errno == errno.EADDRINUSE:
             raise ListenerAddressInUse(

@@ -9,6 +9,9 @@ first public subnet (``127.0.0.1``, so ``localhost`` reaches it), the DNS server
 ``.2`` (where the Amazon DNS server sits in a VPC) and the task metadata
 endpoint ``.3``.
 
+Further internet-facing load balancers take free addresses of the public subnets,
+internal ones free addresses of the private subnets.
+
 A second mode (network namespaces, veth pairs, NAT) implements `NetworkMode` too.
 """
 
@@ -109,7 +112,10 @@ class LoopbackNetwork:
             if ip is not None:
                 self._next_zone = (zone + 1) % len(private)
                 return Placement(private[zone], zone, ip)
-        raise AddressExhausted("no free address left in the private subnets; widen them")
+        raise AddressExhausted(
+            f"no free address left in the private subnets "
+            f"({', '.join(map(str, private))}) for another task; widen them in the spec"
+        )
 
     def _free_in(self, subnet: ipaddress.IPv4Network) -> str | None:
         local = self._local_subnet(subnet)
@@ -124,13 +130,33 @@ class LoopbackNetwork:
         self._used.discard(ip)
 
     def load_balancer_address(self, name: str, scheme: str) -> str:
-        """Internet-facing: 127.0.0.1 (localhost); internal: an address of a private subnet."""
+        """Where a load balancer listens; the same name always gets the same address.
+
+        The first internet-facing one takes the reserved ``.1`` of the first public
+        subnet (``127.0.0.1`` for a VPC at ``10.0.0.0``, so ``localhost`` reaches it);
+        further internet-facing ones a free address of the public subnets; internal
+        ones a free address of the private subnets.
+        """
         if name not in self._lb_addresses:
-            if scheme == "internet-facing" and "127.0.0.1" not in self._lb_addresses.values():
-                self._lb_addresses[name] = self._reserved(self.spec.network.subnets.public[0], 1)
+            subnets = self.spec.network.subnets
+            reserved = self._reserved(subnets.public[0], 1)
+            if scheme != "internet-facing":
+                address = self.place_task().ip
+            elif reserved not in self._lb_addresses.values():
+                address = reserved
             else:
-                self._lb_addresses[name] = self.place_task().ip
+                address = self._free_in_any(subnets.public, "public")
+            self._lb_addresses[name] = address
         return self._lb_addresses[name]
+
+    def _free_in_any(self, subnets: Sequence[ipaddress.IPv4Network], kind: str) -> str:
+        for subnet in subnets:
+            ip = self._free_in(subnet)
+            if ip is not None:
+                return ip
+        raise AddressExhausted(
+            f"no free address left in the {kind} subnets ({', '.join(map(str, subnets))})"
+        )
 
     def listener_port(self, port: int) -> int:
         """Privileged ports (443, 80) move up by 8000 so no root is needed: 443 → 8443."""

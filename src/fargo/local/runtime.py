@@ -15,23 +15,21 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fargo.local import state
 from fargo.local.acm import CertificateAuthority, IssuedCertificate
 from fargo.local.cloudmap import CloudMap
+from fargo.local.deployment import rolling_deployment
 from fargo.local.dns import DnsServer
 from fargo.local.ecs import Cluster
-from fargo.local.elb import ElasticLoadBalancing, Target
+from fargo.local.elb import ElasticLoadBalancing
 from fargo.local.metadata import TaskMetadataEndpoint
 from fargo.local.network import NetworkMode, network_for
 from fargo.local.registry import LocalRegistry
-from fargo.local.resolver import task_environment
-from fargo.local.task import HealthStatus, Task
-from fargo.spec import Spec, refs
-from fargo.spec.defaults import LOCAL_TIME_SCALE as DEFAULT_TIME_SCALE
-
-PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+from fargo.local.task_hooks import RuntimeTaskHooks, lb_dns_name
+from fargo.spec import Spec
+from fargo.spec.defaults import LOCAL_TIME_SCALE
 
 
 class StartError(RuntimeError):
@@ -51,7 +49,7 @@ class Runtime:
         *,
         spec_path: Path,
         state_dir: Path,
-        time_scale: float = DEFAULT_TIME_SCALE,
+        time_scale: float = LOCAL_TIME_SCALE,
         network_mode: str = "loopback",
         log: Callable[[str], None] = print,
     ) -> None:
@@ -72,6 +70,7 @@ class Runtime:
         }
         self.certificate: IssuedCertificate | None = None
         self.elb: ElasticLoadBalancing | None = None
+        self.hooks: RuntimeTaskHooks | None = None
         self.cluster: Cluster | None = None
         self.started_at = time.monotonic()
         self.ready_after: float | None = None
@@ -81,9 +80,7 @@ class Runtime:
 
     def lb_dns_name(self, name: str) -> str:
         """The load balancer's DNS name in the twin's ``elb.fargo.internal`` zone."""
-        scheme = self.spec.load_balancers[name].scheme
-        prefix = "internal-" if scheme == "internal" else ""
-        return f"{prefix}{self.spec.name}-{name}.{self.spec.region}.elb.fargo.internal"
+        return lb_dns_name(self.spec, name)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -120,11 +117,20 @@ class Runtime:
             on_unhealthy=self._target_unhealthy,
         )
         await self.elb.start()
+        self.hooks = RuntimeTaskHooks(
+            self.spec,
+            elb=self.elb,
+            cloud_map=self.cloud_map,
+            metadata=self.metadata,
+            dns=self.dns,
+            on_change=self._changed.set,
+            log=self.log,
+        )
         self.cluster = Cluster(
             self.spec,
             network=self.network,
             registry=self.registry,
-            hooks=self,
+            hooks=self.hooks,
             state_dir=self.state_dir,
             time_scale=self.time_scale,
             on_change=self._changed.set,
@@ -133,16 +139,19 @@ class Runtime:
         self.cluster.start()
 
     async def stop(self) -> None:
-        """Stop everything that runs; idempotent."""
-        if self.cluster is not None:
-            cluster, self.cluster = self.cluster, None
-            await cluster.stop()
-        if self.elb is not None:
-            elb, self.elb = self.elb, None
-            await elb.stop()
-        await self.metadata.stop()
-        with contextlib.suppress(RuntimeError):
-            await self.dns.stop()
+        """Stop everything that runs, each part even if stopping another failed; idempotent."""
+        cluster, self.cluster = self.cluster, None
+        hooks, self.hooks = self.hooks, None
+        elb, self.elb = self.elb, None
+        async with contextlib.AsyncExitStack() as parts:  # stops in reverse order
+            parts.push_async_callback(self.dns.stop)
+            parts.push_async_callback(self.metadata.stop)
+            if elb is not None:
+                parts.push_async_callback(elb.stop)
+            if hooks is not None:
+                parts.push_async_callback(hooks.close)
+            if cluster is not None:
+                parts.push_async_callback(cluster.stop)
 
     def _check_ports(self) -> None:
         wanted = [(*self.network.dns_address, "the discovery DNS server")]
@@ -214,16 +223,15 @@ class Runtime:
                 failure = f"service {name!r}: {described['failure']}"
             if described["healthy"] < scheduler.desired_count:
                 waiting.append(f"{name} {described['healthy']}/{scheduler.desired_count}")
-        ready = not waiting
-        if ready and self.ready_after is None:
-            self.ready_after = time.monotonic() - self.started_at
-        return {"ready": ready, "failure": failure, "waiting": waiting}
+        return {"ready": not waiting, "failure": failure, "waiting": waiting}
 
     async def wait_ready(self, timeout: float | None = None) -> dict[str, Any]:
         """Wait until ready or failing; returns the last `readiness` answer."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             answer = self.readiness()
+            if answer["ready"] and self.ready_after is None:
+                self.ready_after = time.monotonic() - self.started_at
             if answer["ready"] or answer["failure"]:
                 return answer
             if deadline is not None and time.monotonic() > deadline:
@@ -234,110 +242,22 @@ class Runtime:
 
     async def update_service(self, name: str) -> dict[str, Any]:
         """``ecs update-service --force-new-deployment``: push the image from the current
-        sources and roll the service onto it; the answer says whether it completed."""
+        sources and roll the service onto it; the answer says whether it completed.
+
+        A deployment of a service that is already deploying waits for that one to finish."""
         if self.cluster is None or name not in self.cluster.services:
             raise LookupError(f"no service named {name!r}")
         scheduler = self.cluster.services[name]
         image_name = self.spec.services[name].image
         image = self.registry.push(image_name, self.spec.images[image_name])
-        completed = await scheduler.deploy(image)
+        completed = await rolling_deployment(scheduler, image)
         return {"service": name, "image": image.uri, "completed": completed, **scheduler.describe()}
 
-    # -- TaskHooks ----------------------------------------------------------------------
-
-    def environment(self, task: Task) -> dict[str, str]:
-        svc = self.spec.services[task.service]
-
-        def lookup(ref: refs.Reference) -> str:
-            if ref.kind == "lb":
-                return self.lb_dns_name(ref.name)
-            if ref.kind == "discovery":
-                assert self.spec.discovery is not None
-                return self.spec.discovery.fqdn(ref.name)
-            return task.ip
-
-        env = {key: os.environ[key] for key in PASSED_ENVIRONMENT if key in os.environ}
-        env.update({key: refs.resolve(value, lookup) for key, value in svc.environment.items()})
-        env.update(
-            {
-                "PORT": str(task.port),
-                "HOST": task.ip,
-                "AWS_REGION": self.spec.region,
-                "AWS_DEFAULT_REGION": self.spec.region,
-                "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
-                "ECS_CONTAINER_METADATA_URI_V4": self.metadata.uri(task.id),
-                "ECS_CONTAINER_METADATA_URI": self.metadata.uri(task.id).replace("/v4/", "/v3/"),
-                "PYTHONUNBUFFERED": "1",
-                "PYTHONDONTWRITEBYTECODE": "1",
-            }
-        )
-        env.update(
-            task_environment(
-                self.dns.address, self.cloud_map.zones(), pythonpath=str(task.image.root)
-            )
-        )
-        return env
-
-    async def registered(self, task: Task) -> None:
-        svc = self.spec.services[task.service]
-        assert self.elb is not None
-        for group in svc.target_groups:
-            self.elb.register_targets(group, [Target(task.id, task.ip, task.port)])
-        if svc.discovery and self.spec.discovery:
-            self.cloud_map.register_instance(
-                self.spec.discovery.namespace,
-                svc.discovery,
-                task.id,
-                task.ip,
-                task.port,
-                {
-                    "AVAILABILITY_ZONE": task.availability_zone,
-                    "ECS_TASK_DEFINITION_FAMILY": task.family,
-                },
-            )
-        self._changed.set()
-
-    async def deregister(self, task: Task, *, drain: bool) -> None:
-        svc = self.spec.services[task.service]
-        if svc.discovery and self.spec.discovery:
-            with contextlib.suppress(LookupError):
-                self.cloud_map.deregister_instance(
-                    self.spec.discovery.namespace, svc.discovery, task.id
-                )
-        if self.elb is not None and svc.target_groups:
-            await asyncio.gather(
-                *(self.elb.deregister_targets(group, [task.id]) for group in svc.target_groups)
-            )
-
-    def health_changed(self, task: Task) -> None:
-        svc = self.spec.services[task.service]
-        if svc.discovery and self.spec.discovery:
-            status: Literal["HEALTHY", "UNHEALTHY"] = (
-                "HEALTHY" if task.health is HealthStatus.HEALTHY else "UNHEALTHY"
-            )
-            with contextlib.suppress(LookupError):
-                self.cloud_map.update_instance_custom_health_status(
-                    self.spec.discovery.namespace, svc.discovery, task.id, status
-                )
-        self._changed.set()
-
-    def in_service(self, task: Task) -> bool:
-        if self.elb is None:
-            return False
-        for group in self.spec.services[task.service].target_groups:
-            states = {d.target.id: d.state for d in self.elb.describe_target_health(group)}
-            if states.get(task.id) != "healthy":
-                return False
-        return True
+    # -- wiring -----------------------------------------------------------------------
 
     def _target_unhealthy(self, target_group: str, target_id: str) -> None:
-        if self.cluster is None:
-            return
-        task = self.cluster.find_task(target_id)
-        if task is not None:
-            self.cluster.services[task.service].replace(
-                task, f"Task failed ELB health checks in (target-group {target_group})"
-            )
+        if self.cluster is not None:
+            self.cluster.target_unhealthy(target_group, target_id)
 
     def _task_metadata(self, task_id: str) -> dict[str, Any] | None:
         task = self.cluster.find_task(task_id) if self.cluster else None

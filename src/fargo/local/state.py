@@ -1,5 +1,7 @@
 """The twin's state folder (``.fargo/`` by default) and the processes recorded in it.
 
+    .fargo/.fargo-state        marker: this folder belongs to the twin (see `prepare`)
+    .fargo/lock                held (flock) by the control plane for its whole life
     .fargo/control.sock        control plane API (unix socket, owner only)
     .fargo/pids/*.json         every process the twin started: control plane, Caddy, tasks
     .fargo/logs/               control-plane.log, caddy.log, <service>/<task-id>.log
@@ -8,65 +10,246 @@
     .fargo/caddy/              generated proxy config, Caddy's admin socket
 
 `sweep` stops every recorded process that still runs — what `fargo down` does
-when the control plane itself is gone (killed with SIGKILL, say).
+when the control plane itself is gone (killed with SIGKILL, say). The twin only
+ever locks down, writes into or signals processes listed in a folder carrying the
+marker, so ``--state-dir ~`` or ``--state-dir /tmp`` cannot harm what is there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
 import signal
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
+MARKER = ".fargo-state"
+LOCK_FILE = "lock"
 CONTROL_SOCKET = "control.sock"
 PID_DIRECTORY = "pids"
 CONTROL_PLANE_RECORD = "control-plane.json"
+# Unix sockets the twin binds in the folder (control plane here, Caddy's in caddy.py and
+# elb_data_plane.py); the longest must fit in sun_path.
+SOCKET_PATHS = (CONTROL_SOCKET, "caddy/admin.sock", "caddy/unavailable.sock")
+SOCKET_PATH_LIMIT = 107  # bytes: Linux's sun_path is 108 with the terminating NUL
+LOCK_PATIENCE_SECONDS = 0.5
+
+
+class StateDirError(RuntimeError):
+    """The state folder cannot be used; the message says why and what to do."""
+
+
+class StateLocked(StateDirError):
+    """Another control plane holds this state folder."""
+
+    def __init__(self, state_dir: Path, pid: int | None) -> None:
+        holder = f" (control plane pid {pid})" if pid else ""
+        super().__init__(
+            f"a twin is already up for {state_dir}{holder}; run `fargo down` first "
+            "or choose another --state-dir"
+        )
+        self.pid = pid
+
+
+def check_socket_paths(state_dir: Path) -> None:
+    """Refuse a folder whose unix socket paths would be too long for the kernel."""
+    longest = max((state_dir / name for name in SOCKET_PATHS), key=lambda p: len(os.fsencode(p)))
+    if len(os.fsencode(longest)) > SOCKET_PATH_LIMIT:
+        raise StateDirError(
+            f"the state folder {state_dir} is too deep: the unix socket {longest} would be "
+            f"{len(os.fsencode(longest))} bytes long, the limit is {SOCKET_PATH_LIMIT}; "
+            "choose a shorter --state-dir (e.g. /tmp/fargo-<name>)"
+        )
+
+
+def is_state_dir(state_dir: Path) -> bool:
+    """Whether the folder is the twin's: it carries the marker, or the layout of one made
+    before the marker existed (``pids/`` and ``logs/``)."""
+    if (state_dir / MARKER).is_file():
+        return True
+    return (state_dir / PID_DIRECTORY).is_dir() and (state_dir / "logs").is_dir()
 
 
 def prepare(state_dir: Path) -> None:
-    """Create the folder, readable by its owner only."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(state_dir, 0o700)
-    for sub in ("logs", PID_DIRECTORY):
-        (state_dir / sub).mkdir(exist_ok=True)
+    """Create the folder (owner only) with its marker, or check that an existing one is ours.
+
+    An existing folder is used only if it is empty or already the twin's; its mode is
+    left alone (only a folder created here is made owner-only). Raises `StateDirError`.
+    """
+    check_socket_paths(state_dir)
+    try:
+        if not state_dir.exists():
+            state_dir.mkdir(parents=True, mode=0o700)
+            os.chmod(state_dir, 0o700)  # mkdir's mode is filtered through the umask
+        elif not state_dir.is_dir():
+            raise StateDirError(f"--state-dir {state_dir} exists and is not a folder")
+        elif not is_state_dir(state_dir) and any(state_dir.iterdir()):
+            raise StateDirError(
+                f"--state-dir {state_dir} is not empty and is not a fargo state folder "
+                f"(no {MARKER} in it); the twin will not write into it. Choose a new or "
+                "empty folder, e.g. --state-dir .fargo"
+            )
+        (state_dir / MARKER).touch()
+        for sub in ("logs", PID_DIRECTORY):
+            (state_dir / sub).mkdir(exist_ok=True)
+    except OSError as err:
+        raise StateDirError(f"cannot use {state_dir} as the state folder: {_reason(err)}") from err
+
+
+def _reason(err: OSError) -> str:
+    where = f" ({err.filename})" if err.filename else ""
+    return f"{err.strerror or err}{where}"
 
 
 def control_socket(state_dir: Path) -> Path:
     return state_dir / CONTROL_SOCKET
 
 
+@contextlib.contextmanager
+def exclusive_lock(state_dir: Path, *, patience: float = LOCK_PATIENCE_SECONDS) -> Iterator[None]:
+    """Hold ``<state>/lock`` for as long as the block runs; `StateLocked` if another does.
+
+    The lock dies with its holder (even on SIGKILL), so it never needs cleaning up; it
+    carries the holder's pid for messages. `locked` probes it with a shared lock for a
+    moment, hence the ``patience`` before giving up.
+    """
+    fd = os.open(state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as err:
+                if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StateLocked(state_dir, _lock_holder_pid(state_dir)) from None
+                time.sleep(0.02)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def locked(state_dir: Path) -> bool:
+    """Whether a control plane holds this folder's lock right now (a probe of a moment)."""
+    try:
+        fd = os.open(state_dir / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def lock_holder(state_dir: Path) -> int | None:
+    """The pid of the control plane holding the lock, or None if nobody holds it."""
+    return _lock_holder_pid(state_dir) if locked(state_dir) else None
+
+
+def _lock_holder_pid(state_dir: Path) -> int | None:
+    try:
+        return int((state_dir / LOCK_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class ProcessRecord:
-    """A process the twin started; ``created`` guards against a reused pid."""
+    """A process the twin started; ``created`` guards against a reused pid.
+
+    ``pgid`` is the process group it led when recorded (None if it led none): its
+    members may outlive it.
+    """
 
     path: Path
     pid: int
     created: float
     what: str
+    pgid: int | None = None
 
     def alive(self) -> bool:
+        """The process itself runs (a zombie is dead)."""
         try:
             process = psutil.Process(self.pid)
-            same = abs(process.create_time() - self.created) < 1.0
-            return same and process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+            return self._same(process) and process.status() != psutil.STATUS_ZOMBIE
         except psutil.Error:
             return False
 
+    def group_alive(self) -> bool:
+        """A process of the group it led still runs, even if the leader itself is gone."""
+        if self.pgid is None:
+            return False
+        try:
+            if not self._same(psutil.Process(self.pid)):
+                return False  # the pid went to another process: the group id may be its
+        except psutil.NoSuchProcess:
+            pass  # gone; while its group exists no process can be given the id
+        except psutil.Error:
+            return False
+        try:
+            os.killpg(self.pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return bool(_group_members(self.pgid))
+
+    def running(self) -> bool:
+        return self.alive() or self.group_alive()
+
+    def _same(self, process: psutil.Process) -> bool:
+        return abs(process.create_time() - self.created) < 1.0
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Pids of the group's processes that are not zombies."""
+    members = []
+    for process in psutil.process_iter(["status"]):
+        try:
+            if process.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(process.pid) == pgid:
+                members.append(process.pid)
+        except (OSError, psutil.Error):
+            continue
+    return members
+
 
 def record_process(state_dir: Path, name: str, pid: int, what: str) -> Path:
-    """Write ``pids/<name>.json`` for a process the twin started."""
+    """Write ``pids/<name>.json`` for a process the twin started (atomically)."""
     try:
         created = psutil.Process(pid).create_time()
     except psutil.Error:
         created = time.time()
+    try:
+        pgid: int | None = os.getpgid(pid)
+    except OSError:
+        pgid = None
     path = state_dir / PID_DIRECTORY / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"pid": pid, "created": created, "what": what}))
+    data = {"pid": pid, "created": created, "what": what, "pgid": pgid if pgid == pid else None}
+    # A reader never sees half a record: `recorded_processes` deletes unparsable ones,
+    # which would leak the process.
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(data))
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
     return path
 
 
@@ -80,16 +263,25 @@ def recorded_processes(state_dir: Path) -> list[ProcessRecord]:
     for path in sorted((state_dir / PID_DIRECTORY).glob("*.json")):
         try:
             data = json.loads(path.read_text())
+            pgid = data.get("pgid")
             records.append(
-                ProcessRecord(path, int(data["pid"]), float(data["created"]), str(data["what"]))
+                ProcessRecord(
+                    path,
+                    int(data["pid"]),
+                    float(data["created"]),
+                    str(data["what"]),
+                    int(pgid) if pgid is not None else None,
+                )
             )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             path.unlink(missing_ok=True)
     return records
 
 
 def control_plane(state_dir: Path) -> ProcessRecord | None:
     """The running control plane of this state folder, if any."""
+    if not (state_dir / PID_DIRECTORY).is_dir():
+        return None
     for record in recorded_processes(state_dir):
         if record.path.name == CONTROL_PLANE_RECORD and record.alive():
             return record
@@ -97,22 +289,27 @@ def control_plane(state_dir: Path) -> ProcessRecord | None:
 
 
 def sweep(state_dir: Path, grace: float = 5.0) -> list[str]:
-    """Stop every recorded process still running (its whole process group); forget the rest."""
+    """Stop every recorded process still running (its whole process group); forget the rest.
+
+    Does nothing in a folder that is not the twin's (see `is_state_dir`).
+    """
+    if not is_state_dir(state_dir):
+        return []
     stopped: list[str] = []
     live: list[ProcessRecord] = []
     for record in recorded_processes(state_dir):
-        if record.alive():
+        if record.running():
             live.append(record)
-            _signal(record.pid, signal.SIGTERM)
+            _signal(record, signal.SIGTERM)
         else:
             record.path.unlink(missing_ok=True)
     deadline = time.monotonic() + grace
     while live and time.monotonic() < deadline:
-        live = [r for r in live if r.alive() or _forget(r, stopped)]
+        live = [r for r in live if r.running() or _forget(r, stopped)]
         if live:
             time.sleep(0.05)
     for record in live:
-        _signal(record.pid, signal.SIGKILL)
+        _signal(record, signal.SIGKILL)
         _forget(record, stopped)
     return stopped
 
@@ -123,13 +320,19 @@ def _forget(record: ProcessRecord, stopped: list[str]) -> bool:
     return False
 
 
-def _signal(pid: int, sig: signal.Signals) -> None:
-    """Signal the process group the process leads, else the process alone."""
+def _signal(record: ProcessRecord, sig: signal.Signals) -> None:
+    """Signal the process group the process led (even if the leader is gone), else the process."""
+    if record.pgid is not None and record.group_alive():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(record.pgid, sig)
+        return
+    if not record.alive():
+        return
     try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
+        if os.getpgid(record.pid) == record.pid:
+            os.killpg(record.pid, sig)
             return
     except (ProcessLookupError, PermissionError):
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
+        os.kill(record.pid, sig)

@@ -9,11 +9,13 @@
 
 The control plane owns target health, as ALB does (Caddy's own health checks are
 not used): every ``interval`` (times ``time_scale``) each target gets ``GET
-health_check.path`` with the scaled ``timeout`` on a fresh connection, and the
-``matcher`` decides. A registered target is ``initial`` and becomes ``healthy``
-after one passing check (the first runs at once); ``healthy`` turns ``unhealthy``
-after ``unhealthy_threshold`` failures in a row (so does ``initial``), and back after
-``healthy_threshold`` passes. ``on_transition`` hears of every change of state.
+health_check.path`` on a fresh connection, and the ``matcher`` decides. The timeout
+is scaled less than the interval (see `check_timeout`): a fast clock should make
+checks frequent, not make a loaded target fail them. A registered target is
+``initial`` and becomes ``healthy`` after one passing check (the first runs at
+once); ``healthy`` turns ``unhealthy`` after ``unhealthy_threshold`` failures in a
+row (so does ``initial``), and back after ``healthy_threshold`` passes.
+``on_transition`` hears of every change of state.
 
 Which targets get requests (`routable_addresses`): the healthy targets of a group;
 if there are none but some are unhealthy, every registered target that is not
@@ -31,12 +33,15 @@ from enum import StrEnum
 
 import aiohttp
 
-from fargo.local.caddy_config import listen_address
+from fargo.local.hostport import host_port
 from fargo.spec.elb import HealthCheck
 
 logger = logging.getLogger(__name__)
 
 HEALTH_CHECK_USER_AGENT = "ELB-HealthChecker/2.0"
+# A scaled timeout is never shorter than this (or the spec's timeout, if shorter): a
+# target busy under load must not fail its checks only because the clock runs faster.
+MINIMUM_SCALED_TIMEOUT_SECONDS = 2.0
 
 # (reason, description) of a failed check, as ALB reports them.
 Failure = tuple[str, str]
@@ -48,7 +53,6 @@ class TargetState(StrEnum):
     INITIAL = "initial"
     HEALTHY = "healthy"
     UNHEALTHY = "unhealthy"
-    UNUSED = "unused"
     DRAINING = "draining"
 
 
@@ -62,7 +66,7 @@ class Target:
 
     @property
     def address(self) -> str:
-        return listen_address(self.ip, self.port)
+        return host_port(self.ip, self.port)
 
 
 @dataclass(frozen=True)
@@ -73,10 +77,6 @@ class TargetHealthDescription:
     state: TargetState
     reason: str | None
     description: str | None
-
-    @property
-    def health_check_port(self) -> int:
-        return self.target.port
 
 
 @dataclass(eq=False)
@@ -128,6 +128,20 @@ def routable_addresses(registrations: Iterable[TargetRegistration]) -> list[str]
     if not chosen and any(r.state is TargetState.UNHEALTHY for r in active):
         chosen = active
     return list(dict.fromkeys(r.target.address for r in chosen))
+
+
+def check_timeout(check: HealthCheck, time_scale: float) -> float:
+    """The seconds one check may take: ``timeout`` on the scaled clock, within limits.
+
+    ``min(max(timeout × scale, min(timeout, 2 s)), interval × scale)``: the scaled
+    timeout, raised to 2 s (or to the spec's own timeout when that is shorter) so a
+    loaded machine does not fail healthy targets, and capped at the scaled interval so
+    a check never runs past the time the next one is due. At ``time_scale`` 1 this is
+    the spec's timeout (which the spec keeps below its interval). Reference defaults
+    at 0.1: interval 30 s → 3 s, timeout 5 s → 2 s.
+    """
+    scaled = max(check.timeout * time_scale, min(check.timeout, MINIMUM_SCALED_TIMEOUT_SECONDS))
+    return min(scaled, check.interval * time_scale)
 
 
 OnTransition = Callable[[str, TargetRegistration], None]
@@ -206,7 +220,7 @@ class HealthChecker:
                 url,
                 allow_redirects=False,
                 headers={"User-Agent": HEALTH_CHECK_USER_AGENT},
-                timeout=aiohttp.ClientTimeout(total=check.timeout * self.time_scale),
+                timeout=aiohttp.ClientTimeout(total=check_timeout(check, self.time_scale)),
             ) as response:
                 status = response.status
         except TimeoutError:

@@ -22,6 +22,9 @@ DEREGISTRATION_DELAY_SECONDS: Final = 300
 MIN_HEALTHY_PERCENT: Final = 100
 MAX_PERCENT: Final = 200
 STOP_TIMEOUT_SECONDS: Final = 30
+# ECS healthCheckGracePeriodSeconds: load balancer health checks of a task that has just
+# started are not acted on for this long (the cloud's services and the twin's scheduler).
+HEALTH_CHECK_GRACE_SECONDS: Final = 60
 
 # Fargate task size.
 TASK_CPU: Final = 256

@@ -1,0 +1,172 @@
+"""What happens around a task's life in the twin: the scheduler's `TaskHooks`, wired to
+the load balancers, Cloud Map and the task metadata endpoint.
+
+    hooks = RuntimeTaskHooks(spec, elb=elb, cloud_map=cloud_map, metadata=metadata,
+                             dns=dns, on_change=changed)
+    cluster = Cluster(spec, hooks=hooks, ...)
+    ...
+    await hooks.close()  # before the load balancers stop
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable
+from typing import Literal
+
+from fargo.local.cloudmap import CloudMap
+from fargo.local.dns import DnsServer
+from fargo.local.elb import ElasticLoadBalancing, Target, TargetState
+from fargo.local.metadata import TaskMetadataEndpoint
+from fargo.local.resolver import task_environment
+from fargo.local.task import HealthStatus, Task
+from fargo.spec import Spec, refs
+
+PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+
+
+def lb_dns_name(spec: Spec, name: str) -> str:
+    """A load balancer's DNS name in the twin's ``elb.fargo.internal`` zone."""
+    scheme = spec.load_balancers[name].scheme
+    prefix = "internal-" if scheme == "internal" else ""
+    return f"{prefix}{spec.name}-{name}.{spec.region}.elb.fargo.internal"
+
+
+class RuntimeTaskHooks:
+    """`fargo.local.ecs.TaskHooks` for the running twin."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        *,
+        elb: ElasticLoadBalancing,
+        cloud_map: CloudMap,
+        metadata: TaskMetadataEndpoint,
+        dns: DnsServer,
+        on_change: Callable[[], None],
+        log: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.spec = spec
+        self.elb = elb
+        self.cloud_map = cloud_map
+        self.metadata = metadata
+        self.dns = dns
+        self.on_change = on_change
+        self.log = log
+        self._undrained: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        """Cancel the deregistrations still running in the background."""
+        pending, self._undrained = list(self._undrained), set()
+        for job in pending:
+            job.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def environment(self, task: Task) -> dict[str, str]:
+        """The task's environment: the spec's (references resolved) and what ECS sets."""
+        spec = self.spec
+        svc = spec.services[task.service]
+
+        def lookup(ref: refs.Reference) -> str:
+            if ref.kind == "lb":
+                return lb_dns_name(spec, ref.name)
+            if ref.kind == "discovery":
+                assert spec.discovery is not None
+                return spec.discovery.fqdn(ref.name)
+            return task.ip
+
+        env = {key: os.environ[key] for key in PASSED_ENVIRONMENT if key in os.environ}
+        env.update({key: refs.resolve(value, lookup) for key, value in svc.environment.items()})
+        env.update(
+            {
+                "PORT": str(task.port),
+                "HOST": task.ip,
+                "AWS_REGION": spec.region,
+                "AWS_DEFAULT_REGION": spec.region,
+                "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
+                "ECS_CONTAINER_METADATA_URI_V4": self.metadata.uri(task.id),
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+        )
+        env.update(
+            task_environment(
+                self.dns.address, self.cloud_map.zones(), pythonpath=str(task.image.root)
+            )
+        )
+        return env
+
+    async def register(self, task: Task) -> None:
+        """Register the task with its target groups and its Cloud Map service."""
+        svc = self.spec.services[task.service]
+        for group in svc.target_groups:
+            self.elb.register_targets(group, [Target(task.id, task.ip, task.port)])
+        if svc.discovery and self.spec.discovery:
+            self.cloud_map.register_instance(
+                self.spec.discovery.namespace,
+                svc.discovery,
+                task.id,
+                task.ip,
+                task.port,
+                {
+                    "AVAILABILITY_ZONE": task.availability_zone,
+                    "ECS_TASK_DEFINITION_FAMILY": task.family,
+                },
+            )
+        self.on_change()
+
+    async def deregister(self, task: Task, *, drain: bool) -> None:
+        """Deregister everywhere; with ``drain`` return once the load balancers have drained
+        the task, else (it is dead or must go now) let the draining run in the background."""
+        svc = self.spec.services[task.service]
+        if svc.discovery and self.spec.discovery:
+            with contextlib.suppress(LookupError):
+                self.cloud_map.deregister_instance(
+                    self.spec.discovery.namespace, svc.discovery, task.id
+                )
+        jobs = [self.elb.deregister_targets(group, [task.id]) for group in svc.target_groups]
+        if drain:
+            await asyncio.gather(*jobs)
+            return
+        for job in jobs:
+            background = asyncio.create_task(job, name=f"deregister {task.id}")
+            self._undrained.add(background)
+            background.add_done_callback(self._deregistered)
+        await asyncio.sleep(0)  # let them mark the targets draining before the task stops
+
+    def _deregistered(self, job: asyncio.Task[None]) -> None:
+        self._undrained.discard(job)
+        if not job.cancelled() and job.exception() is not None:
+            self.log(f"{job.get_name()} failed: {job.exception()!r}")
+
+    def health_changed(self, task: Task) -> None:
+        """Pass the container health on to Cloud Map (custom health status)."""
+        svc = self.spec.services[task.service]
+        if svc.discovery and self.spec.discovery:
+            status: Literal["HEALTHY", "UNHEALTHY"] = (
+                "HEALTHY" if task.health is HealthStatus.HEALTHY else "UNHEALTHY"
+            )
+            with contextlib.suppress(LookupError):
+                self.cloud_map.update_instance_custom_health_status(
+                    self.spec.discovery.namespace, svc.discovery, task.id, status
+                )
+        self.on_change()
+
+    def targets_healthy(self, task: Task) -> bool:
+        """Whether every target group of the task's service calls it healthy."""
+        for group in self.spec.services[task.service].target_groups:
+            states = {d.target.id: d.state for d in self.elb.describe_target_health(group)}
+            if states.get(task.id) is not TargetState.HEALTHY:
+                return False
+        return True
+
+    def target_failure(self, task: Task) -> str | None:
+        """Why a target group calls the task unhealthy (ALB's reason and description), if one
+        does: ``(target-group frontend) Target.ResponseCodeMismatch: Health checks failed ...``."""
+        for group in self.spec.services[task.service].target_groups:
+            for described in self.elb.describe_target_health(group):
+                if described.target.id == task.id and described.state is TargetState.UNHEALTHY:
+                    return f"(target-group {group}) {described.reason}: {described.description}"
+        return None

@@ -1,0 +1,88 @@
+"""A task's process group: waiting for its port, stopping it as ECS does, its log.
+
+A task runs as the leader of a process group of its own (`NetworkMode.launch`), so
+signals go to the group: workers and forked children stop with the task and do not
+keep its address and port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+LOG_TAIL_LINES = 12
+LISTEN_POLL_SECONDS = 0.02
+
+
+def ensure_free(host: str, port: int) -> None:
+    """Raise `OSError` naming ``host:port`` if something listens there already.
+
+    Loopback addresses are not a task's own as an ENI is: another twin or process may
+    hold one, and a task would then seem to listen when it does not.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise OSError(
+                err.errno,
+                f"{host}:{port} is in use by another process ({err.strerror}); "
+                "is another twin running?",
+            ) from None
+
+
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal the process group ``pid`` leads; nothing if it is gone.
+
+    The group outlives its leader while members remain, and Linux does not hand out
+    a pid that is still some group's id, so this is safe after the leader exited.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+async def terminate(process: asyncio.subprocess.Process, stop_timeout: float) -> None:
+    """SIGTERM to the group, up to ``stop_timeout`` for the leader to exit, then SIGKILL
+    to whatever is left of the group (always: the leader's exit ends the task)."""
+    if process.returncode is None:
+        signal_group(process.pid, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), timeout=stop_timeout)
+    signal_group(process.pid, signal.SIGKILL)
+    await process.wait()
+
+
+async def wait_listening(
+    host: str,
+    port: int,
+    process: asyncio.subprocess.Process,
+    *,
+    timeout: float,
+    still_wanted: Callable[[], bool],
+) -> bool:
+    """Whether ``host:port`` accepts a connection within ``timeout``; False at once if the
+    process exits or the task is no longer wanted."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline and still_wanted() and process.returncode is None:
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection(host, port)
+            writer.close()
+            return still_wanted()
+        await asyncio.sleep(LISTEN_POLL_SECONDS)
+    return False
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last ``lines`` lines of a task's log; none if it cannot be read."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return text.splitlines()[-lines:]

@@ -1,0 +1,213 @@
+"""The twin's CLI side: status rendering, error paths without tracebacks, `down`'s fallbacks."""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import os
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.cli import ROOT, run_fargo
+
+from fargo.local import commands, demo, state
+from fargo.local.elb_describe import describe_load_balancers
+from fargo.local.routing import decide
+from fargo.spec import load_spec
+from fargo.spec.elb import Listener
+
+SECOND = ROOT / "tests" / "e2e" / "second.yaml"
+
+
+def load_balancers_status() -> dict[str, object]:
+    spec = load_spec(SECOND)
+    return {
+        "load_balancers": describe_load_balancers(
+            spec, bind={"edge": "127.1.0.1"}, listener_port=lambda port: port
+        ),
+        "target_groups": {
+            "a": {
+                "health_check": {"path": "/health", "matcher": "200"},
+                "routable": ["127.1.10.4:7000"],
+                "targets": [
+                    {"id": "t1", "ip": "127.1.10.4", "port": 7000, "state": "healthy"},
+                    {
+                        "id": "t2",
+                        "ip": "127.1.11.4",
+                        "port": 7000,
+                        "state": "unhealthy",
+                        "reason": "Target.ResponseCodeMismatch",
+                    },
+                ],
+            },
+            "empty": {
+                "health_check": {"path": "/", "matcher": "200"},
+                "routable": [],
+                "targets": [],
+            },
+        },
+        "caddy": {"pid": 42, "restarts": 0, "config_loads": 1},
+    }
+
+
+def test_load_balancers_render_as_listeners_rules_and_targets() -> None:
+    text = "\n".join(commands.render_load_balancers(load_balancers_status()))
+    assert "{" not in text.replace("#{", "")  # no raw JSON
+    assert "listener HTTPS:9443 on https://127.1.0.1:9443" in text
+    lines = text.splitlines()
+    priorities = [line.split()[0] for line in lines if line.startswith("      ") and line.split()]
+    rules = [p for p in priorities if p.isdigit()]
+    assert rules == ["5", "10", "20", "30", "40", "50"]  # by priority
+    assert any(
+        "host-header admin.example.test" in line and "fixed-response 403" in line for line in lines
+    )
+    assert any("forward a (weight 1), b (weight 3)" in line for line in lines)
+    assert any(line.split()[:1] == ["default"] and "redirect 302" in line for line in lines)
+    target = next(line for line in lines if " t2 " in f" {line} ")
+    assert "127.1.11.4:7000" in target and "unhealthy" in target
+    assert "Target.ResponseCodeMismatch" in target
+    assert "(no registered targets)" in text
+
+
+def test_a_table_lines_up_its_columns() -> None:
+    lines = commands._table(["NAME", "COUNT"], [["a", 1], ["longer", 10]])
+    assert lines == ["  NAME    COUNT", "  a           1", "  longer     10"]
+
+
+class _Failing(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(500)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"boom\n")
+
+    def address_string(self) -> str:
+        return "unix"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def failing_control_plane(tmp_path: Path) -> Iterator[Path]:
+    state.prepare(tmp_path / "s")
+    server = socketserver.UnixStreamServer(str(tmp_path / "s" / state.CONTROL_SOCKET), _Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield tmp_path / "s"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_status_reports_an_error_answer_as_such(
+    failing_control_plane: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = argparse.Namespace(state_dir=failing_control_plane, json=False)
+    assert commands.status_command(args) == 1
+    err = capsys.readouterr().err
+    assert "answered with an error" in err and "500 boom" in err
+    assert "not running" not in err
+
+
+def test_status_without_a_control_plane_says_it_is_not_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert commands.status_command(argparse.Namespace(state_dir=tmp_path, json=False)) == 1
+    assert "the twin is not running" in capsys.readouterr().err
+
+
+def test_down_refuses_a_folder_that_is_not_a_state_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "keep.txt").write_text("mine")
+    assert commands.down_command(argparse.Namespace(state_dir=tmp_path)) == 1
+    assert "not a fargo state folder" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["keep.txt"]
+
+
+def test_stop_signals_a_control_plane_without_socket_at_once(tmp_path: Path) -> None:
+    """A control plane still starting (no socket yet) is not waited for the full drain time."""
+    folder = tmp_path / "s"
+    state.prepare(folder)
+    starting = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    state.record_process(folder, "control-plane", starting.pid, "control plane")
+    record = state.control_plane(folder)
+    assert record is not None
+    started = time.monotonic()
+    commands._stop(folder, record)
+    assert time.monotonic() - started < commands.SIGNAL_GRACE_SECONDS
+    assert starting.wait(1) != 0
+    assert state.recorded_processes(folder) == []
+
+
+def test_up_with_a_state_folder_too_deep_for_a_socket_says_so(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 110)
+    result = run_fargo("up", "--detach", "-f", str(ROOT / "fargo.yaml"), "--state-dir", str(deep))
+    assert result.returncode == 1
+    assert "shorter --state-dir" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not deep.exists()
+
+
+def test_up_on_a_file_says_so_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    result = run_fargo(
+        "up", "--detach", "-f", str(ROOT / "fargo.yaml"), "--state-dir", str(tmp_path / "file")
+    )
+    assert result.returncode == 1
+    assert "not a folder" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- fargo demo ------------------------------------------------------------------------------
+
+
+def https_listener(spec_path: Path) -> Listener:
+    spec = load_spec(spec_path)
+    return next(
+        lst
+        for lb in spec.load_balancers.values()
+        for lst in lb.listeners
+        if lst.protocol == "HTTPS"
+    )
+
+
+def test_demo_makes_a_request_each_rule_matches_and_one_for_the_default() -> None:
+    listener = https_listener(SECOND)
+    made, unmade = demo.samples(listener, "t0k3n", "127.0.0.1")
+    assert unmade == []
+    decided = {s.for_rule: decide(listener, s.request).priority for s in made}
+    assert decided == {5: 5, 10: 10, 20: 20, 30: 30, 40: 40, 50: 50, None: None}
+    by_rule = {s.for_rule: s.request for s in made}
+    assert by_rule[5].host == "admin.example.test"
+    assert by_rule[20].path == "/b/xx"
+    assert ("X-Canary", "on") in by_rule[40].headers
+
+
+def test_demo_skips_the_reference_routes_on_another_spec() -> None:
+    spec = load_spec(SECOND)
+    reason = demo._not_applicable(
+        spec, https_listener(SECOND), demo.REFERENCE_ROUTES["internal load balancer"]
+    )
+    assert reason is not None and reason.startswith("not applicable to this spec")
+    reference = load_spec(ROOT / "fargo.yaml")
+    for route in demo.REFERENCE_ROUTES.values():
+        assert demo._not_applicable(reference, https_listener(ROOT / "fargo.yaml"), route) is None
+
+
+async def test_a_network_error_fails_its_point_with_the_error_as_evidence() -> None:
+    async def refused(point: demo.Point) -> demo.Point:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    point = await demo._guard(demo.Point(7, "tls"), refused)
+    assert point.status == "fail"
+    assert "ConnectionRefusedError" in point.evidence["error"]

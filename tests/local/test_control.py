@@ -1,0 +1,85 @@
+"""`ControlClient` errors: every way the control plane can fail to answer has its exception."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from fargo.local.control import ControlClient, ControlPlaneErrorAnswer, ControlPlaneUnavailable
+
+
+async def serve(path: Path, handler: web.Handler) -> AsyncIterator[None]:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.UnixSite(runner, str(path)).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def sock(tmp_path: Path) -> Path:
+    return tmp_path / "control.sock"
+
+
+async def test_no_socket_is_unavailable(sock: Path) -> None:
+    with pytest.raises(ControlPlaneUnavailable, match="no control plane socket"):
+        await ControlClient(sock).get("/status")
+
+
+async def test_a_socket_nobody_listens_on_is_unavailable(sock: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as stale:
+        stale.bind(str(sock))  # left behind by a killed control plane: connect is refused
+    with pytest.raises(ControlPlaneUnavailable, match="does not answer"):
+        await ControlClient(sock).get("/status")
+
+
+async def test_a_control_plane_that_does_not_answer_in_time_is_unavailable(sock: Path) -> None:
+    release = asyncio.Event()
+
+    async def stuck(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.json_response({})
+
+    async for _ in serve(sock, stuck):
+        with pytest.raises(ControlPlaneUnavailable, match=r"did not answer /ready within 0.2 s"):
+            await ControlClient(sock, timeout=0.2).get("/ready")
+        release.set()
+
+
+async def test_an_error_answer_is_not_mistaken_for_no_control_plane(sock: Path) -> None:
+    async def failing(request: web.Request) -> web.Response:
+        return web.Response(status=500, text="boom\n")
+
+    async for _ in serve(sock, failing):
+        with pytest.raises(ControlPlaneErrorAnswer, match="/status: 500 boom") as caught:
+            await ControlClient(sock).get("/status")
+    assert caught.value.status == 500
+
+
+async def test_an_answer_that_is_not_json_is_an_error_answer(sock: Path) -> None:
+    async def html(request: web.Request) -> web.Response:
+        return web.Response(text="<html>", content_type="text/html")
+
+    async for _ in serve(sock, html):
+        with pytest.raises(ControlPlaneErrorAnswer, match="not JSON"):
+            await ControlClient(sock).get("/status")
+
+
+async def test_a_json_answer_comes_back(sock: Path) -> None:
+    async def ready(request: web.Request) -> web.Response:
+        return web.json_response({"ready": True, "path": request.path})
+
+    async for _ in serve(sock, ready):
+        assert await ControlClient(sock).post("/down", timeout=1) == {
+            "ready": True,
+            "path": "/down",
+        }

@@ -1,0 +1,195 @@
+"""The state folder: its marker, its lock, atomic pid records, and the sweep."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+from fargo.local import state
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def sleeper(*, session: bool = True) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["sleep", "60"], start_new_session=session)
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+# -- the marker ----------------------------------------------------------------------------
+
+
+def test_prepare_creates_an_owner_only_folder_with_its_marker(tmp_path: Path) -> None:
+    folder = tmp_path / "a" / "state"
+    state.prepare(folder)
+    assert mode(folder) == 0o700
+    assert (folder / state.MARKER).is_file()
+    assert state.is_state_dir(folder)
+
+
+def test_prepare_refuses_a_non_empty_folder_without_the_marker(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    os.chmod(tmp_path, 0o755)
+    with pytest.raises(state.StateDirError, match="not a fargo state folder"):
+        state.prepare(tmp_path)
+    assert os.listdir(tmp_path) == ["notes.txt"]
+    assert mode(tmp_path) == 0o755
+
+
+def test_prepare_adopts_an_empty_folder_without_changing_its_mode(tmp_path: Path) -> None:
+    folder = tmp_path / "empty"
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)
+    state.prepare(folder)
+    assert (folder / state.MARKER).is_file()
+    assert mode(folder) == 0o755  # not ours to lock down: only a folder it creates is
+
+
+def test_prepare_uses_a_marked_folder_again(tmp_path: Path) -> None:
+    state.prepare(tmp_path / "s")
+    (tmp_path / "s" / "ca").mkdir()
+    state.prepare(tmp_path / "s")
+    assert (tmp_path / "s" / "ca").is_dir()
+
+
+def test_an_os_error_becomes_a_clear_message(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(state.StateDirError, match=r"cannot use .* as the state folder"):
+        state.prepare(tmp_path / "file" / "state")
+
+
+def test_a_socket_path_over_the_limit_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 100) / "state"
+    with pytest.raises(state.StateDirError, match="shorter --state-dir"):
+        state.prepare(deep)
+    assert not deep.parent.exists()
+
+
+def test_sweep_leaves_a_folder_without_the_marker_alone(tmp_path: Path) -> None:
+    process = sleeper()
+    try:
+        (tmp_path / state.PID_DIRECTORY).mkdir()
+        record = {"pid": process.pid, "created": psutil.Process(process.pid).create_time()}
+        (tmp_path / state.PID_DIRECTORY / "x.json").write_text(json.dumps(record | {"what": "x"}))
+        assert state.sweep(tmp_path, grace=0.5) == []
+        assert process.poll() is None
+    finally:
+        process.kill()
+        process.wait()
+
+
+# -- records -------------------------------------------------------------------------------
+
+
+def test_a_record_is_replaced_whole_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    state.prepare(tmp_path / "s")
+    folder = tmp_path / "s"
+    state.record_process(folder, "caddy", os.getpid(), "first")
+    path = state.record_process(folder, "caddy", os.getpid(), "second")
+    assert json.loads(path.read_text())["what"] == "second"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["caddy.json"]
+
+
+def test_a_failed_record_write_leaves_neither_a_record_nor_a_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state.prepare(tmp_path / "s")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(OSError, match="disk full"):
+        state.record_process(tmp_path / "s", "task", os.getpid(), "a task")
+    assert list((tmp_path / "s" / state.PID_DIRECTORY).iterdir()) == []
+
+
+def test_a_zombie_counts_as_dead(tmp_path: Path) -> None:
+    state.prepare(tmp_path / "s")
+    process = sleeper()
+    state.record_process(tmp_path / "s", "task", process.pid, "a task")
+    process.kill()
+    assert wait_until(lambda: psutil.Process(process.pid).status() == psutil.STATUS_ZOMBIE)
+    [record] = state.recorded_processes(tmp_path / "s")
+    assert not record.alive()
+    process.wait()
+
+
+def test_sweep_stops_a_live_process_group(tmp_path: Path) -> None:
+    state.prepare(tmp_path / "s")
+    process = sleeper()
+    state.record_process(tmp_path / "s", "task", process.pid, "a task")
+    stopped = state.sweep(tmp_path / "s", grace=2)
+    assert process.wait(5) is not None
+    assert stopped == [f"a task (pid {process.pid})"]
+    assert state.recorded_processes(tmp_path / "s") == []
+
+
+def test_sweep_kills_a_process_group_whose_leader_is_dead(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    state.prepare(folder)
+    leader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; "
+            "print(subprocess.Popen(['sleep', '60']).pid, flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert leader.stdout is not None and leader.stdin is not None
+    child = int(leader.stdout.readline())
+    state.record_process(folder, "task", leader.pid, "a task")
+    leader.stdin.close()
+    leader.wait(5)  # the leader is gone (reaped); its child still runs in its group
+    assert not gone(child) and os.getpgid(child) == leader.pid
+    [record] = state.recorded_processes(folder)
+    assert not record.alive() and record.group_alive()
+
+    assert state.sweep(folder, grace=2) == [f"a task (pid {leader.pid})"]
+    assert wait_until(lambda: gone(child))
+
+
+# -- the lock ------------------------------------------------------------------------------
+
+
+def test_the_lock_is_exclusive_and_names_its_holder(tmp_path: Path) -> None:
+    state.prepare(tmp_path)
+    assert not state.locked(tmp_path)
+    with state.exclusive_lock(tmp_path):
+        assert state.locked(tmp_path)
+        assert state.lock_holder(tmp_path) == os.getpid()
+        with (
+            pytest.raises(state.StateLocked, match=f"pid {os.getpid()}"),
+            state.exclusive_lock(tmp_path, patience=0.1),
+        ):
+            pass
+    assert not state.locked(tmp_path)
+    assert state.lock_holder(tmp_path) is None
