@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -97,3 +98,34 @@ def second_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     yield from start_twin(
         Path(__file__).with_name("second.yaml"), tmp_path_factory.mktemp("second") / "state"
     )
+
+
+def up_in_foreground(twin: Twin) -> tuple[subprocess.Popen[str], list[str]]:
+    """`fargo up` in the foreground, read until it says it is ready; its output so far."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fargo.cli",
+            "up",
+            "-f",
+            str(twin.spec),
+            "--state-dir",
+            str(twin.state_dir),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    for line in process.stdout:
+        lines.append(line)
+        if "ready; Ctrl-C stops everything" in line:
+            break
+    return process, lines
+
+
+def all_gone(processes: list[psutil.Process]) -> bool:
+    return not [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]

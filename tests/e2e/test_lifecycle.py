@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
-from tests.e2e.conftest import ROOT, Twin, fargo, wait_for
+from tests.e2e.conftest import ROOT, Twin, all_gone, fargo, up_in_foreground, wait_for
 
 from fargo.local import state
 
@@ -160,21 +160,9 @@ def test_down_during_start_stops_everything_at_once(tmp_path: Path) -> None:
 
 def test_a_second_ctrl_c_while_stopping_still_stops_everything(tmp_path: Path) -> None:
     twin = Twin(HERE / "second.yaml", tmp_path / "state")
-    argv = ["up", "-f", str(twin.spec), "--state-dir", str(twin.state_dir)]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fargo.cli", *argv],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process, lines = up_in_foreground(twin)
     assert process.stdout is not None
-    lines: list[str] = []
     try:
-        for line in process.stdout:
-            lines.append(line)
-            if "ready; Ctrl-C stops everything" in line:
-                break
         started = twin.processes()
         assert len(started) >= 8, "".join(lines)
         process.send_signal(signal.SIGINT)
@@ -190,9 +178,5 @@ def test_a_second_ctrl_c_while_stopping_still_stops_everything(tmp_path: Path) -
     output = "".join(lines) + rest
     assert process.returncode == 0, output
     assert "SIGINT again" in output and "Traceback" not in output
-    wait_for(
-        lambda: not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE],
-        timeout=10,
-        message="every process gone",
-    )
+    wait_for(lambda: all_gone(started), timeout=10, message="every process gone")
     assert twin.processes() == [] and state.recorded_processes(twin.state_dir) == []
