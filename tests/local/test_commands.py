@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from tests.cli import ROOT, run_fargo
 
-from fargo.local import commands, demo, state
+from fargo.local import commands, demo, state, status_view, twin_stop
 from fargo.local.elb_describe import describe_load_balancers
 from fargo.local.routing import decide
 from fargo.spec import load_spec
@@ -57,7 +57,7 @@ def load_balancers_status() -> dict[str, object]:
 
 
 def test_load_balancers_render_as_listeners_rules_and_targets() -> None:
-    text = "\n".join(commands.render_load_balancers(load_balancers_status()))
+    text = "\n".join(status_view.render_load_balancers(load_balancers_status()))
     assert "{" not in text.replace("#{", "")  # no raw JSON
     assert "listener HTTPS:9443 on https://127.1.0.1:9443" in text
     lines = text.splitlines()
@@ -76,7 +76,7 @@ def test_load_balancers_render_as_listeners_rules_and_targets() -> None:
 
 
 def test_a_table_lines_up_its_columns() -> None:
-    lines = commands._table(["NAME", "COUNT"], [["a", 1], ["longer", 10]])
+    lines = status_view._table(["NAME", "COUNT"], [["a", 1], ["longer", 10]])
     assert lines == ["  NAME    COUNT", "  a           1", "  longer     10"]
 
 
@@ -144,8 +144,8 @@ def test_stop_signals_a_control_plane_without_socket_at_once(tmp_path: Path) -> 
     record = state.control_plane(folder)
     assert record is not None
     started = time.monotonic()
-    commands._stop(folder, record)
-    assert time.monotonic() - started < commands.SIGNAL_GRACE_SECONDS
+    twin_stop.stop_twin(folder, record)
+    assert time.monotonic() - started < twin_stop.SIGNAL_GRACE_SECONDS
     assert starting.wait(1) != 0
     assert state.recorded_processes(folder) == []
 

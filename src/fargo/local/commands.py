@@ -1,21 +1,19 @@
-"""``fargo up / status / logs / down``: the twin's command-line side."""
+"""``fargo up / status / logs / down``: the twin's command-line side.
+
+The parser and the handlers; `fargo status`'s text is drawn by `fargo.local.status_view`,
+`fargo logs` lives in `fargo.local.task_logs`, stopping a twin in `fargo.local.twin_stop`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import psutil
 
 from fargo.local import state
 from fargo.local.control import (
@@ -24,6 +22,9 @@ from fargo.local.control import (
     ControlPlaneErrorAnswer,
     ControlPlaneUnavailable,
 )
+from fargo.local.status_view import render_endpoints, render_status
+from fargo.local.task_logs import logs_command
+from fargo.local.twin_stop import control_plane_of, stop_twin
 from fargo.spec import load_spec
 from fargo.spec.defaults import LOCAL_TIME_SCALE
 
@@ -32,12 +33,6 @@ if TYPE_CHECKING:
 
 DEFAULT_STATE_DIR = Path(".fargo")
 DETACH_TIMEOUT_SECONDS = 120.0
-# After `POST /down` was accepted: the control plane drains and stops every task.
-DOWN_TIMEOUT_SECONDS = 60.0
-# After SIGTERM, when the control plane could not be asked (still starting, or stuck).
-SIGNAL_GRACE_SECONDS = 15.0
-# `fargo down` right after `fargo up`: the lock holder records itself within moments.
-RECORD_WAIT_SECONDS = 2.0
 
 
 def add_commands(commands: Any, spec_option: Any) -> None:
@@ -184,11 +179,11 @@ def _up_detached(spec_path: Path, state_dir: Path, time_scale: float) -> int:
             continue
         except ControlPlaneErrorAnswer as err:
             print(f"fargo up: giving up, the control plane answered: {err}", file=sys.stderr)
-            _stop(state_dir, _control_plane_of(state_dir))
+            stop_twin(state_dir, control_plane_of(state_dir))
             return 1
         if answer["failure"]:
             print(f"fargo up: giving up: {answer['failure']}", file=sys.stderr)
-            _stop(state_dir, _control_plane_of(state_dir))
+            stop_twin(state_dir, control_plane_of(state_dir))
             return 1
         time.sleep(0.05)
     print(
@@ -196,7 +191,7 @@ def _up_detached(spec_path: Path, state_dir: Path, time_scale: float) -> int:
         f"{', '.join(answer.get('waiting', []))}",
         file=sys.stderr,
     )
-    _stop(state_dir, _control_plane_of(state_dir))
+    stop_twin(state_dir, control_plane_of(state_dir))
     return 1
 
 
@@ -212,8 +207,8 @@ def down_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    record = _control_plane_of(state_dir)
-    stopped = _stop(state_dir, record)
+    record = control_plane_of(state_dir)
+    stopped = stop_twin(state_dir, record)
     if record is None and not stopped:
         print("nothing is running")
     else:
@@ -222,46 +217,6 @@ def down_command(args: argparse.Namespace) -> int:
             + (f"; also stopped {', '.join(stopped)}" if stopped else "")
         )
     return 0
-
-
-def _control_plane_of(state_dir: Path) -> state.ProcessRecord | None:
-    """The folder's control plane: its record, or the lock holder while it is still starting."""
-    deadline = time.monotonic() + RECORD_WAIT_SECONDS
-    while True:
-        if (record := state.control_plane(state_dir)) is not None:
-            return record
-        if (pid := state.lock_holder(state_dir)) is None:
-            return None
-        if time.monotonic() >= deadline:
-            try:
-                created = psutil.Process(pid).create_time()
-            except psutil.Error:
-                return None
-            path = state_dir / state.PID_DIRECTORY / state.CONTROL_PLANE_RECORD
-            return state.ProcessRecord(path, pid, created, "control plane")
-        time.sleep(0.05)
-
-
-def _stop(state_dir: Path, control: state.ProcessRecord | None) -> list[str]:
-    """Stop the control plane and wait for it to exit; then stop any recorded leftover.
-
-    It is asked over its socket; if that fails (still starting, or stuck) it gets SIGTERM
-    at once and a short grace instead of the full drain time.
-    """
-    if control is not None:
-        client = ControlClient(state.control_socket(state_dir), timeout=5)
-        try:
-            asyncio.run(client.post("/down"))
-            wait = DOWN_TIMEOUT_SECONDS
-        except ControlError:
-            if control.alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(control.pid, signal.SIGTERM)
-            wait = SIGNAL_GRACE_SECONDS
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and control.alive():
-            time.sleep(0.05)
-    return state.sweep(state_dir)
 
 
 def status_command(args: argparse.Namespace) -> int:
@@ -281,173 +236,6 @@ def _not_answering(command: str, state_dir: Path, err: ControlError) -> str:
     if state.control_plane(state_dir) is None and not state.locked(state_dir):
         return "the twin is not running (start it with `fargo up`)"
     return f"fargo {command}: the twin runs but {err}"
-
-
-def logs_command(args: argparse.Namespace) -> int:
-    log_dir = args.state_dir.resolve() / "logs"
-    if args.service:
-        folders = [log_dir / args.service]
-        if not folders[0].is_dir():
-            known = (
-                sorted(p.name for p in log_dir.iterdir() if p.is_dir()) if log_dir.is_dir() else []
-            )
-            listed = ", ".join(known) or "none"
-            print(
-                f"fargo logs: no logs for service {args.service!r}; known: {listed}",
-                file=sys.stderr,
-            )
-            return 1
-    else:
-        folders = sorted(p for p in log_dir.iterdir() if p.is_dir()) if log_dir.is_dir() else []
-    offsets: dict[Path, int] = {}
-    try:
-        while True:
-            for folder in folders:
-                for path in sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime):
-                    offsets[path] = _print_new(path, offsets.get(path, 0), folder.name)
-            if not args.follow:
-                return 0
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        return 0
-
-
-def _print_new(path: Path, offset: int, service: str) -> int:
-    with path.open("rb") as handle:
-        handle.seek(offset)
-        data = handle.read()
-    complete = data[: data.rfind(b"\n") + 1]
-    prefix = f"{service}/{path.stem[:8]}"
-    for line in complete.decode("utf-8", "replace").splitlines():
-        print(f"{prefix} | {line}")
-    return offset + len(complete)
-
-
-def render_endpoints(data: dict[str, Any]) -> str:
-    endpoints = data["endpoints"]
-    lines = [f"the twin is up (state in {data['state_dir']}):"]
-    for name, urls in endpoints["load_balancers"].items():
-        dns = endpoints["load_balancer_dns_names"].get(name, "")
-        lines.append(f"  load balancer {name:<10} {'  '.join(urls)}   ({dns})")
-    lines.append(f"  discovery DNS server     {endpoints['discovery_dns_server']} (UDP and TCP)")
-    lines.append(f"  CA certificate           {endpoints['ca_certificate']}")
-    if data.get("ready_after_seconds") is not None:
-        lines.append(f"  every target healthy after {data['ready_after_seconds']:.2f} s")
-    return "\n".join(lines)
-
-
-def render_status(data: dict[str, Any]) -> str:
-    """`fargo status` for people: services, tasks, load balancers, discovery."""
-    lines = [render_endpoints(data), "", "services:"]
-    services = data["services"]
-    lines += _table(
-        ["SERVICE", "DESIRED", "RUNNING", "HEALTHY", "RESTARTS"],
-        [[s["name"], s["desired"], s["running"], s["healthy"], s["restarts"]] for s in services],
-    )
-    for svc in services:
-        if svc.get("failure"):
-            lines.append(f"  {svc['name']} failing: {svc['failure']}")
-    lines += ["", "tasks (a replaced task is a new task; restarts are counted per service):"]
-    lines += _table(
-        ["TASK", "SERVICE", "ADDRESS", "STATUS", "HEALTH"],
-        [
-            [t["id"], svc["name"], t["address"], t["last_status"], t["health"]]
-            for svc in services
-            for t in svc["tasks"]
-        ],
-    )
-    lines += ["", *render_load_balancers(data["load_balancers"])]
-    lines += ["", "discovery:"]
-    for service in data["discovery"]:
-        lines.append(f"  {service['name']} (TTL {service['ttl']}, {service['routing_policy']})")
-        lines += _table(
-            ["INSTANCE", "ADDRESS", "HEALTH"],
-            [[i["id"], f"{i['ipv4']}:{i['port']}", i["health"]] for i in service["instances"]],
-            indent="    ",
-        )
-    return "\n".join(lines)
-
-
-def render_load_balancers(described: dict[str, Any]) -> list[str]:
-    """Listeners (with their local address), rules by priority, target groups and targets.
-
-    ``described`` is `ElasticLoadBalancing.describe()`.
-    """
-    from fargo.local.routing import describe_action, describe_condition
-    from fargo.spec.elb import Action, RuleCondition
-
-    lines = ["load balancers:"]
-    for name, lb in described.get("load_balancers", {}).items():
-        lines.append(f"  {name} ({lb['scheme']}, {lb['address']})")
-        for listener in lb["listeners"]:
-            policy = f", {listener['ssl_policy']}" if listener.get("ssl_policy") else ""
-            lines.append(
-                f"    listener {listener['protocol']}:{listener['port']} "
-                f"on {listener['local_address']}{policy}"
-            )
-            rows = [
-                [
-                    rule["priority"],
-                    "; ".join(
-                        describe_condition(RuleCondition.model_validate(c))
-                        for c in rule["conditions"]
-                    ),
-                    describe_action(Action.model_validate(rule["action"])),
-                ]
-                for rule in listener["rules"]
-            ]
-            rows.append(
-                ["default", "", describe_action(Action.model_validate(listener["default_action"]))]
-            )
-            lines += _table(["PRIORITY", "CONDITIONS", "ACTION"], rows, indent="      ")
-    groups = described.get("target_groups", {})
-    if groups:
-        lines.append("  target groups:")
-    for name, group in groups.items():
-        check = group["health_check"]
-        lines.append(
-            f"    {name} (health check {check['path']} → {check['matcher']}, "
-            f"{len(group['routable'])} routable)"
-        )
-        lines += _table(
-            ["TARGET", "ADDRESS", "STATE", "REASON"],
-            [
-                [t["id"], f"{t['ip']}:{t['port']}", t["state"], t.get("reason") or ""]
-                for t in group["targets"]
-            ],
-            indent="      ",
-            empty="(no registered targets)",
-        )
-    if caddy := described.get("caddy"):
-        lines.append(
-            f"  data plane: Caddy pid {caddy['pid']}, {caddy['restarts']} restarts, "
-            f"{caddy['config_loads']} config loads"
-        )
-    return lines
-
-
-def _table(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[object]],
-    *,
-    indent: str = "  ",
-    empty: str = "(none)",
-) -> list[str]:
-    """Left-aligned columns, two spaces apart; numbers right-aligned."""
-    if not rows:
-        return [f"{indent}{empty}"]
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    numeric = [all(isinstance(row[i], int) for row in rows) for i in range(len(headers))]
-
-    def line(values: Sequence[str]) -> str:
-        parts = [
-            v.rjust(w) if num else v.ljust(w)
-            for v, w, num in zip(values, widths, numeric, strict=True)
-        ]
-        return (indent + "  ".join(parts)).rstrip()
-
-    return [line(list(headers)), *(line(r) for r in cells)]
 
 
 def demo_command(args: argparse.Namespace) -> int:

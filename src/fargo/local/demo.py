@@ -9,22 +9,19 @@ Points 2–5 call the reference system's routes (`REFERENCE_ROUTES`) and are ski
 not applicable when the spec has no such service or route. Point 6 is derived from
 the spec: for every rule of the public HTTPS listener (and its default action) it
 makes a request that the rule matches and checks where the answer came from, using
-the task logs of the target group's services.
+the task logs of the target group's services (`fargo.local.demo_rules`); point 7 is a
+TLS handshake (`fargo.local.demo_tls`). The sample requests are made in
+`fargo.local.demo_requests`, the report drawn in `fargo.local.demo_report`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import secrets
-import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import aiohttp
 import dns.asyncquery
@@ -32,19 +29,19 @@ import dns.exception
 import dns.message
 import dns.rdatatype
 
-from fargo.local.routing import Decision, Request, condition_matches, decide
+from fargo.local.demo_report import Point as Point
+from fargo.local.demo_report import as_json as as_json
+from fargo.local.demo_report import render as render
+from fargo.local.demo_requests import public_listener
+from fargo.local.demo_requests import samples as samples
+from fargo.local.demo_rules import check_rules
+from fargo.local.demo_tls import check_tls
+from fargo.local.routing import Request, decide
 from fargo.spec import Spec
-from fargo.spec.elb import Listener, ListenerRule
+from fargo.spec.elb import Listener
 
 CALLS = 20
 REQUEST_TIMEOUT_SECONDS = 10.0
-# The services log a request within their flush interval (service_kit: 0.2 s).
-LOG_WAIT_SECONDS = 2.0
-# A forward to a target group without targets: the ALB answers 503.
-NO_TARGETS_STATUS = 503
-ALB_ERROR_STATUSES = frozenset({502, 503, 504})
-# The demo's requests come from the loopback address the load balancers listen on.
-DEMO_SOURCE_IP = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -67,37 +64,9 @@ REFERENCE_ROUTES = {
 CHECK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError, dns.exception.DNSException)
 
 
-@dataclass
-class Point:
-    number: int
-    title: str
-    status: str = "fail"  # pass | fail | skipped
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    def done(self, passed: bool, **evidence: Any) -> Point:
-        self.status = "pass" if passed else "fail"
-        self.evidence.update(evidence)
-        return self
-
-    def skip(self, reason: str) -> Point:
-        self.status = "skipped"
-        self.evidence["reason"] = reason
-        return self
-
-
-@dataclass(frozen=True)
-class PublicListener:
-    """The HTTPS listener the demo calls, and the HTTP one beside it (if any)."""
-
-    https_url: str
-    listener: Listener
-    http_url: str = ""
-    http_listener: Listener | None = None
-
-
 async def run_demo(spec: Spec, status: dict[str, Any], *, calls: int = CALLS) -> list[Point]:
     endpoints = status["endpoints"]
-    public = _public_listener(spec, endpoints["load_balancers"])
+    public = public_listener(spec, endpoints["load_balancers"])
     points = [
         Point(1, "task pulls its image through the NAT Gateway").skip(
             "needs VPC mode (network namespaces and NAT); the twin runs in "
@@ -153,10 +122,12 @@ async def run_demo(spec: Spec, status: dict[str, Any], *, calls: int = CALLS) ->
                 )
             )
         points.append(
-            await _guard(Point(6, titles[6]), lambda p: _rules(p, spec, status, session, public))
+            await _guard(
+                Point(6, titles[6]), lambda p: check_rules(p, spec, status, session, public)
+            )
         )
         points.append(
-            await _guard(Point(7, titles[7]), lambda p: _tls(p, session, public, ssl_context))
+            await _guard(Point(7, titles[7]), lambda p: check_tls(p, session, public, ssl_context))
         )
     return points
 
@@ -167,26 +138,6 @@ async def _guard(point: Point, check: Callable[[Point], Awaitable[Point]]) -> Po
         return await check(point)
     except CHECK_ERRORS as err:
         return point.done(False, error=f"{type(err).__name__}: {err}".rstrip(": "))
-
-
-def _public_listener(spec: Spec, urls: dict[str, list[str]]) -> PublicListener | None:
-    """The first HTTPS listener, internet-facing load balancers first."""
-    ordered = sorted(
-        spec.load_balancers.items(), key=lambda item: item[1].scheme != "internet-facing"
-    )
-    for name, lb in ordered:
-        pairs = list(zip(lb.listeners, urls.get(name, []), strict=False))
-        https = next(((lst, url) for lst, url in pairs if lst.protocol == "HTTPS"), None)
-        if https is None:
-            continue
-        http = next(((lst, url) for lst, url in pairs if lst.protocol == "HTTP"), None)
-        return PublicListener(
-            https_url=https[1],
-            listener=https[0],
-            http_url=http[1] if http else "",
-            http_listener=http[0] if http else None,
-        )
-    return None
 
 
 def _not_applicable(spec: Spec, listener: Listener, route: ReferenceRoute) -> str | None:
@@ -282,295 +233,3 @@ async def _discovery_balanced(
         distinct_tasks=len(calls["task_ids"]),
         **calls,
     )
-
-
-# -- point 6: rules ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sample:
-    """A request made to match one rule (or none: the default action)."""
-
-    for_rule: int | None
-    request: Request
-
-
-def samples(
-    listener: Listener, token: str, host: str = "localhost"
-) -> tuple[list[Sample], list[dict[str, Any]]]:
-    """A request per rule that its conditions match, plus one for the default action.
-
-    Returns the samples and the rules no request could be made for (with the reason).
-    """
-    made: list[Sample] = []
-    unmade: list[dict[str, Any]] = []
-    for rule in listener.rules_by_priority():
-        request = _sample_request(rule, token, host)
-        if isinstance(request, str):
-            unmade.append({"rule": rule.priority, "reason": request})
-        else:
-            made.append(Sample(rule.priority, request))
-    default = Request(path=f"/fargo-demo-{token}-default", host=host)
-    if decide(listener, default).priority is None:
-        made.append(Sample(None, default))
-    else:
-        unmade.append({"rule": "default", "reason": f"{default.path} matches a rule"})
-    return made, unmade
-
-
-def _sample_request(rule: ListenerRule, token: str, host: str) -> Request | str:
-    """A request every condition of the rule matches, or why none can be made here."""
-    method, path, query = "GET", f"/fargo-demo-{token}", ""
-    headers: list[tuple[str, str]] = []
-    for condition in rule.conditions:
-        if condition.path_pattern:
-            path = _fill(condition.path_pattern[0], f"fargo-demo-{token}")
-        elif condition.host_header:
-            host = _fill(condition.host_header[0], "demo")
-        elif condition.http_header is not None:
-            header = condition.http_header
-            headers.append((header.name, _fill(header.values[0], "demo")))
-        elif condition.http_request_method:
-            method = condition.http_request_method[0]
-        elif condition.query_string:
-            pair = condition.query_string[0]
-            key = _fill(pair.key, "demo") if pair.key else "fargo-demo"
-            query = f"{quote(key)}={quote(_fill(pair.value, 'demo'))}"
-        elif condition.source_ip and not condition_matches(
-            condition, Request(source_ip=DEMO_SOURCE_IP)
-        ):
-            return f"needs a request from {', '.join(condition.source_ip)}"
-    return Request(method=method, path=path, query=query, host=host, headers=tuple(headers))
-
-
-def _fill(pattern: str, filler: str) -> str:
-    """A value the ALB pattern matches: ``*`` → filler, ``?`` → ``x``; ``\\*`` stays literal."""
-    out: list[str] = []
-    escaped = False
-    for char in pattern:
-        if escaped:
-            out.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == "*":
-            out.append(filler)
-        elif char == "?":
-            out.append("x")
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-async def _rules(
-    point: Point,
-    spec: Spec,
-    status: dict[str, Any],
-    session: aiohttp.ClientSession,
-    public: PublicListener,
-) -> Point:
-    host = urlsplit(public.https_url).hostname or "localhost"
-    made, unmade = samples(public.listener, secrets.token_hex(4), host)
-    routed = []
-    for sample in made:
-        decision = decide(public.listener, sample.request)
-        routed.append(await _route_one(sample, decision, spec, status, session, public.https_url))
-    return point.done(
-        all(r["passed"] for r in routed),
-        listener=f"{public.listener.protocol}:{public.listener.port} ({public.https_url})",
-        requests=routed,
-        **({"rules_not_sampled": unmade} if unmade else {}),
-    )
-
-
-async def _route_one(
-    sample: Sample,
-    decision: Decision,
-    spec: Spec,
-    status: dict[str, Any],
-    session: aiohttp.ClientSession,
-    base_url: str,
-) -> dict[str, Any]:
-    request = sample.request
-    target = request.path + (f"?{request.query}" if request.query else "")
-    headers = dict(request.headers)
-    if request.host != urlsplit(base_url).hostname:
-        headers["Host"] = request.host
-    logs = _task_logs(status)
-    offsets = {path: _size(path) for path in logs}
-    async with session.request(
-        request.method, base_url + target, headers=headers, allow_redirects=False
-    ) as response:
-        body = (await response.text())[:200]
-        answer_status = response.status
-        location = response.headers.get("Location")
-    result: dict[str, Any] = {
-        "for_rule": "default" if sample.for_rule is None else sample.for_rule,
-        "request": f"{request.method} {target}"
-        + (f" (Host: {request.host})" if "Host" in headers else "")
-        + "".join(f" ({k}: {v})" for k, v in request.headers),
-        "rule": decision.describe(),
-        "status": answer_status,
-        "body": body.split("\n")[0][:80],
-    }
-    action = decision.action
-    if action.fixed_response is not None:
-        fixed = action.fixed_response
-        result["passed"] = (
-            answer_status == fixed.status_code
-            and body.strip() == (fixed.message_body.strip()[:200])
-        )
-    elif action.redirect is not None:
-        expected = int(action.redirect.status_code.removeprefix("HTTP_"))
-        result["location"] = location
-        result["passed"] = answer_status == expected and bool(location)
-    else:
-        groups = [group for group, _ in decision.target_groups]
-        result.update(
-            await _answered_by(spec, status, groups, logs, offsets, request.path, answer_status)
-        )
-    return result
-
-
-async def _answered_by(
-    spec: Spec,
-    status: dict[str, Any],
-    groups: list[str],
-    logs: dict[Path, str],
-    offsets: dict[Path, int],
-    path: str,
-    answer_status: int,
-) -> dict[str, Any]:
-    """Which task's log shows the request: one of the target groups' services, or not."""
-    expected = sorted({n for n, s in spec.services.items() if set(s.target_groups) & set(groups)})
-    described = status["load_balancers"].get("target_groups", {})
-    targets = sum(len(described.get(g, {}).get("targets", [])) for g in groups)
-    if targets == 0:
-        return {
-            "expected": f"{NO_TARGETS_STATUS} (no target registered in {', '.join(groups)})",
-            "passed": answer_status == NO_TARGETS_STATUS,
-        }
-    deadline = time.monotonic() + LOG_WAIT_SECONDS
-    needle = path.encode()
-    while True:
-        for log, task in logs.items():
-            if needle in _read_from(log, offsets[log]):
-                service = log.parent.name
-                return {
-                    "expected": f"a task of {', '.join(expected)}",
-                    "answered_by": task,
-                    "passed": service in expected and answer_status not in ALB_ERROR_STATUSES,
-                }
-        if time.monotonic() >= deadline:
-            break
-        await asyncio.sleep(0.1)
-    return {
-        "expected": f"a task of {', '.join(expected)}",
-        "answered_by": "unknown: no task logged the request (does the service log requests?)",
-        "passed": answer_status not in ALB_ERROR_STATUSES,
-    }
-
-
-def _task_logs(status: dict[str, Any]) -> dict[Path, str]:
-    """Every task's log file → ``service/task-id``."""
-    return {
-        Path(task["log"]): f"{service['name']}/{task['id']}"
-        for service in status["services"]
-        for task in service["tasks"]
-        if task.get("log")
-    }
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _read_from(path: Path, offset: int) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(offset)
-            return handle.read()
-    except OSError:
-        return b""
-
-
-# -- point 7: TLS ------------------------------------------------------------------------
-
-
-async def _tls(
-    point: Point, session: aiohttp.ClientSession, public: PublicListener, context: ssl.SSLContext
-) -> Point:
-    parts = urlsplit(public.https_url)
-    host, port = parts.hostname or "localhost", parts.port or 443
-    loop = asyncio.get_running_loop()
-    certificate, version, cipher = await loop.run_in_executor(None, _handshake, host, port, context)
-    redirect: dict[str, Any] = {}
-    redirects = (
-        public.http_listener is not None
-        and public.http_listener.default_action.redirect is not None
-    )
-    if redirects and public.http_listener is not None:
-        expected = public.http_listener.default_action.redirect
-        url = public.http_url + "/fargo-demo"
-        async with session.get(url, allow_redirects=False) as response:
-            redirect = {
-                "url": url,
-                "status": response.status,
-                "location": response.headers.get("Location"),
-            }
-        wanted = int(expected.status_code.removeprefix("HTTP_")) if expected else 301
-        redirect_ok = redirect["status"] == wanted and bool(redirect["location"])
-    else:
-        redirect_ok = True
-    subject = dict(x[0] for x in certificate["subject"])
-    issuer = dict(x[0] for x in certificate["issuer"])
-    return point.done(
-        version in {"TLSv1.2", "TLSv1.3"} and redirect_ok,
-        subject=subject,
-        issuer=issuer,
-        not_before=certificate["notBefore"],
-        not_after=certificate["notAfter"],
-        names=[v for _, v in certificate.get("subjectAltName", ())],
-        tls_version=version,
-        cipher=cipher,
-        verified_against="the twin's CA",
-        redirect=redirect or "the HTTP listener does not redirect",
-    )
-
-
-def _handshake(host: str, port: int, context: ssl.SSLContext) -> tuple[dict[str, Any], str, str]:
-    with (
-        socket.create_connection((host, port), timeout=5) as raw,
-        context.wrap_socket(raw, server_hostname=host) as tls,
-    ):
-        cipher = tls.cipher()
-        return tls.getpeercert() or {}, tls.version() or "", cipher[0] if cipher else ""
-
-
-def render(points: list[Point]) -> str:
-    lines = []
-    for point in points:
-        lines.append(f"{point.number}. [{point.status.upper()}] {point.title}")
-        for key, value in point.evidence.items():
-            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-                lines.append(f"     {key}:")
-                lines += [f"       - {_one_line(item)}" for item in value]
-            else:
-                lines.append(f"     {key}: {value}")
-    passed = sum(p.status == "pass" for p in points)
-    lines.append(
-        f"{passed} of {len(points)} points pass"
-        f" ({sum(p.status == 'skipped' for p in points)} skipped)"
-    )
-    return "\n".join(lines)
-
-
-def _one_line(item: dict[str, Any]) -> str:
-    return ", ".join(f"{key}: {value}" for key, value in item.items())
-
-
-def as_json(points: list[Point]) -> list[dict[str, Any]]:
-    return [asdict(p) for p in points]

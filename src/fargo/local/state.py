@@ -13,26 +13,31 @@
 when the control plane itself is gone (killed with SIGKILL, say). The twin only
 ever locks down, writes into or signals processes listed in a folder carrying the
 marker, so ``--state-dir ~`` or ``--state-dir /tmp`` cannot harm what is there.
+
+The lock is in `fargo.local.state_lock`, the errors in `fargo.local.state_errors`; both
+are importable from here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import signal
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
+from fargo.local.state_errors import StateDirError as StateDirError
+from fargo.local.state_errors import StateLocked as StateLocked
+from fargo.local.state_lock import exclusive_lock as exclusive_lock
+from fargo.local.state_lock import lock_holder as lock_holder
+from fargo.local.state_lock import locked as locked
+
 MARKER = ".fargo-state"
-LOCK_FILE = "lock"
 CONTROL_SOCKET = "control.sock"
 PID_DIRECTORY = "pids"
 CONTROL_PLANE_RECORD = "control-plane.json"
@@ -40,23 +45,6 @@ CONTROL_PLANE_RECORD = "control-plane.json"
 # elb_data_plane.py); the longest must fit in sun_path.
 SOCKET_PATHS = (CONTROL_SOCKET, "caddy/admin.sock", "caddy/unavailable.sock")
 SOCKET_PATH_LIMIT = 107  # bytes: Linux's sun_path is 108 with the terminating NUL
-LOCK_PATIENCE_SECONDS = 0.5
-
-
-class StateDirError(RuntimeError):
-    """The state folder cannot be used; the message says why and what to do."""
-
-
-class StateLocked(StateDirError):
-    """Another control plane holds this state folder."""
-
-    def __init__(self, state_dir: Path, pid: int | None) -> None:
-        holder = f" (control plane pid {pid})" if pid else ""
-        super().__init__(
-            f"a twin is already up for {state_dir}{holder}; run `fargo down` first "
-            "or choose another --state-dir"
-        )
-        self.pid = pid
 
 
 def check_socket_paths(state_dir: Path) -> None:
@@ -86,9 +74,8 @@ def prepare(state_dir: Path) -> None:
     """
     check_socket_paths(state_dir)
     try:
-        if not state_dir.exists():
-            state_dir.mkdir(parents=True, mode=0o700)
-            os.chmod(state_dir, 0o700)  # mkdir's mode is filtered through the umask
+        if _create(state_dir):
+            pass  # ours, and empty until the marker below
         elif not state_dir.is_dir():
             raise StateDirError(f"--state-dir {state_dir} exists and is not a folder")
         elif not is_state_dir(state_dir) and any(state_dir.iterdir()):
@@ -104,6 +91,17 @@ def prepare(state_dir: Path) -> None:
         raise StateDirError(f"cannot use {state_dir} as the state folder: {_reason(err)}") from err
 
 
+def _create(state_dir: Path) -> bool:
+    """Create the folder owner-only; False if it exists (two `fargo up` may race here)."""
+    state_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        state_dir.mkdir(mode=0o700)
+    except FileExistsError:
+        return False
+    os.chmod(state_dir, 0o700)  # mkdir's mode is filtered through the umask
+    return True
+
+
 def _reason(err: OSError) -> str:
     where = f" ({err.filename})" if err.filename else ""
     return f"{err.strerror or err}{where}"
@@ -111,61 +109,6 @@ def _reason(err: OSError) -> str:
 
 def control_socket(state_dir: Path) -> Path:
     return state_dir / CONTROL_SOCKET
-
-
-@contextlib.contextmanager
-def exclusive_lock(state_dir: Path, *, patience: float = LOCK_PATIENCE_SECONDS) -> Iterator[None]:
-    """Hold ``<state>/lock`` for as long as the block runs; `StateLocked` if another does.
-
-    The lock dies with its holder (even on SIGKILL), so it never needs cleaning up; it
-    carries the holder's pid for messages. `locked` probes it with a shared lock for a
-    moment, hence the ``patience`` before giving up.
-    """
-    fd = os.open(state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        deadline = time.monotonic() + patience
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as err:
-                if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise StateLocked(state_dir, _lock_holder_pid(state_dir)) from None
-                time.sleep(0.02)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        yield
-    finally:
-        os.close(fd)
-
-
-def locked(state_dir: Path) -> bool:
-    """Whether a control plane holds this folder's lock right now (a probe of a moment)."""
-    try:
-        fd = os.open(state_dir / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
-def lock_holder(state_dir: Path) -> int | None:
-    """The pid of the control plane holding the lock, or None if nobody holds it."""
-    return _lock_holder_pid(state_dir) if locked(state_dir) else None
-
-
-def _lock_holder_pid(state_dir: Path) -> int | None:
-    try:
-        return int((state_dir / LOCK_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 @dataclass(frozen=True)
