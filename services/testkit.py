@@ -283,8 +283,11 @@ class FakeCallee(_FakeServer):
     a request arrives.
     """
 
-    def __init__(self, *, hold: bool = False, hold_s: float = 10.0) -> None:
+    def __init__(
+        self, *, hold: bool = False, hold_s: float = 10.0, statuses: list[int] | None = None
+    ) -> None:
         super().__init__(_CalleeHandler)
+        self.statuses = list(statuses or [])  # answered in turn, then 200
         self.hold = hold
         self.hold_s = hold_s
         self.received = threading.Event()
@@ -310,4 +313,5 @@ class _CalleeHandler(_Handler):
             owner.release.wait(owner.hold_s)
         # The caller may have given up (read timeout) and closed the connection.
         with contextlib.suppress(OSError):
-            self.reply(200, b"TaskId: fake")
+            status = owner.statuses.pop(0) if owner.statuses else 200
+            self.reply(status, b"TaskId: fake" if status == 200 else b"bad gateway")

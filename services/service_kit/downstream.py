@@ -16,7 +16,9 @@ Failures never hang the caller; they become :class:`DownstreamError`:
 A connect failure (nothing was sent) or a connection the callee dropped is
 retried once, on another address when there is one, after dropping the cached
 addresses: GET is idempotent, and a task that is being replaced or has died
-should not cost a failed request.
+should not cost a failed request. For the same reason a ``502 Bad Gateway``
+answer — what a load balancer says when the target it chose died mid-request —
+is retried once too (the load balancer picks another target).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ DEFAULT_CONNECT_TIMEOUT_S = 2.0
 DEFAULT_READ_TIMEOUT_S = 5.0
 ADDRESS_TTL_S = 5.0
 MAX_ATTEMPTS = 2
+BAD_GATEWAY = 502  # a load balancer's answer when its target failed mid-request
 POOL_LIMIT = 1024
 URL_CACHE_SIZE = 1024
 # Shorter than the callee's keep-alive (service_kit.server.KEEP_ALIVE_S), so the
@@ -267,6 +270,9 @@ class Downstream:
                     allow_redirects=False,
                 ) as resp:
                     body = await resp.read()
+                    if resp.status == BAD_GATEWAY and attempt < MAX_ATTEMPTS:
+                        attempt += 1
+                        continue
                     content_type = resp.headers.get("Content-Type", "application/octet-stream")
                     return DownstreamResponse(resp.status, body, content_type.encode("latin-1"))
             except aiohttp.ConnectionTimeoutError as exc:

@@ -108,6 +108,18 @@ async def test_read_timeout_is_504(downstream: Downstream) -> None:
     assert caught.value.reason == "no response within 0.5s"
 
 
+async def test_a_502_from_a_load_balancer_is_retried_once(downstream: Downstream) -> None:
+    with FakeCallee(statuses=[502]) as callee:
+        answer = await downstream.get(Callee.parse(callee.url, setting="TEST"), "/endpoint")
+    assert (answer.status, answer.body) == (200, b"TaskId: fake")
+    assert len(callee.requests) == 2
+
+    with FakeCallee(statuses=[502, 502, 502]) as callee:
+        answer = await downstream.get(Callee.parse(callee.url, setting="TEST"), "/endpoint")
+    assert answer.status == 502  # passed through after one retry, never a third try
+    assert len(callee.requests) == 2
+
+
 async def test_host_header_is_the_name_and_trace_id_is_forwarded(
     downstream: Downstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
