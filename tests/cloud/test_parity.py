@@ -15,57 +15,58 @@ import pytest
 from fargo.cloud import rules
 from fargo.cloud.synth import SynthResult
 from fargo.spec import Spec
+from fargo.spec.elb import Request
 
 HAVE_TWIN = importlib.util.find_spec("fargo.local.routing") is not None
 
 # (load balancer, port, request, expected): expected is a forward's target group,
 # ("redirect", status) or ("fixed-response", status).
 Expected = str | tuple[str, int]
-REFERENCE_CORPUS: list[tuple[str, int, rules.Request, Expected]] = [
-    ("public", 443, rules.Request(path="/api/public", host="fargo.example.com"), "backend-public"),
-    ("public", 443, rules.Request(path="/api/private"), "backend-public"),
-    ("public", 443, rules.Request(path="/api/private-with-alb"), "backend-public"),
-    ("public", 443, rules.Request(path="/api/"), "backend-public"),
-    ("public", 443, rules.Request(path="/api/a/b", query="q=1"), "backend-public"),
-    ("public", 443, rules.Request(method="POST", path="/api/public"), "backend-public"),
-    ("public", 443, rules.Request(path="/api"), "frontend"),
-    ("public", 443, rules.Request(path="/API/public"), "frontend"),
-    ("public", 443, rules.Request(path="/apix/y"), "frontend"),
-    ("public", 443, rules.Request(path="/x/api/y"), "frontend"),
-    ("public", 443, rules.Request(path="/"), "frontend"),
-    ("public", 443, rules.Request(path="/index.html", host="other.example"), "frontend"),
-    ("public", 80, rules.Request(path="/api/public"), ("redirect", 301)),
-    ("public", 80, rules.Request(path="/"), ("redirect", 301)),
-    ("internal", 8090, rules.Request(path="/endpoint"), "backend-private-with-alb"),
-    ("internal", 8090, rules.Request(path="/"), "backend-private-with-alb"),
+REFERENCE_CORPUS: list[tuple[str, int, Request, Expected]] = [
+    ("public", 443, Request(path="/api/public", host="fargo.example.com"), "backend-public"),
+    ("public", 443, Request(path="/api/private"), "backend-public"),
+    ("public", 443, Request(path="/api/private-with-alb"), "backend-public"),
+    ("public", 443, Request(path="/api/"), "backend-public"),
+    ("public", 443, Request(path="/api/a/b", query="q=1"), "backend-public"),
+    ("public", 443, Request(method="POST", path="/api/public"), "backend-public"),
+    ("public", 443, Request(path="/api"), "frontend"),
+    ("public", 443, Request(path="/API/public"), "frontend"),
+    ("public", 443, Request(path="/apix/y"), "frontend"),
+    ("public", 443, Request(path="/x/api/y"), "frontend"),
+    ("public", 443, Request(path="/"), "frontend"),
+    ("public", 443, Request(path="/index.html", host="other.example"), "frontend"),
+    ("public", 80, Request(path="/api/public"), ("redirect", 301)),
+    ("public", 80, Request(path="/"), ("redirect", 301)),
+    ("internal", 8090, Request(path="/endpoint"), "backend-private-with-alb"),
+    ("internal", 8090, Request(path="/"), "backend-private-with-alb"),
 ]
-SHOP_CORPUS: list[tuple[str, int, rules.Request, Expected]] = [
-    ("edge", 443, rules.Request(host="api.shop.example.org", path="/v1/items"), "api-blue"),
-    ("edge", 443, rules.Request(host="API.SHOP.EXAMPLE.ORG:443", path="/v1/"), "api-blue"),
+SHOP_CORPUS: list[tuple[str, int, Request, Expected]] = [
+    ("edge", 443, Request(host="api.shop.example.org", path="/v1/items"), "api-blue"),
+    ("edge", 443, Request(host="API.SHOP.EXAMPLE.ORG:443", path="/v1/"), "api-blue"),
     (
         "edge",
         443,
-        rules.Request(host="api.shop.example.org", path="/v2/items"),
+        Request(host="api.shop.example.org", path="/v2/items"),
         ("fixed-response", 404),
     ),
-    ("edge", 443, rules.Request(headers=[("X-Canary", "yes")]), "api-green"),
-    ("edge", 443, rules.Request(headers=[("x-canary", "TRUE")]), "api-green"),
-    ("edge", 443, rules.Request(headers=[("X-Canary", "truee")]), ("fixed-response", 404)),
-    ("edge", 443, rules.Request(method="POST", path="/orders"), "api-blue"),
-    ("edge", 443, rules.Request(method="PUT", path="/orders/7"), "api-blue"),
-    ("edge", 443, rules.Request(method="GET", path="/orders/7"), ("fixed-response", 404)),
-    ("edge", 443, rules.Request(method="POST", path="/orders7"), ("fixed-response", 404)),
-    ("edge", 443, rules.Request(query="version=2"), "api-green"),
-    ("edge", 443, rules.Request(query="a=b&version=21"), "api-green"),
-    ("edge", 443, rules.Request(query="mode=CANARY"), "api-green"),
-    ("edge", 443, rules.Request(query="version=3"), ("fixed-response", 404)),
-    ("edge", 443, rules.Request(source_ip="192.0.2.9"), ("fixed-response", 403)),
-    ("edge", 443, rules.Request(source_ip="2001:db8::5"), ("fixed-response", 403)),
-    ("edge", 443, rules.Request(path="/old/x", host="shop.example.org"), ("redirect", 302)),
-    ("edge", 443, rules.Request(host="shop.example.org", path="/"), "web"),
-    ("edge", 443, rules.Request(host="www.shop.example.org", path="/cart"), "web"),
-    ("edge", 443, rules.Request(host="shop.example.org.evil", path="/"), ("fixed-response", 404)),
-    ("edge", 80, rules.Request(host="shop.example.org", path="/v1/"), ("redirect", 301)),
+    ("edge", 443, Request(headers=[("X-Canary", "yes")]), "api-green"),
+    ("edge", 443, Request(headers=[("x-canary", "TRUE")]), "api-green"),
+    ("edge", 443, Request(headers=[("X-Canary", "truee")]), ("fixed-response", 404)),
+    ("edge", 443, Request(method="POST", path="/orders"), "api-blue"),
+    ("edge", 443, Request(method="PUT", path="/orders/7"), "api-blue"),
+    ("edge", 443, Request(method="GET", path="/orders/7"), ("fixed-response", 404)),
+    ("edge", 443, Request(method="POST", path="/orders7"), ("fixed-response", 404)),
+    ("edge", 443, Request(query="version=2"), "api-green"),
+    ("edge", 443, Request(query="a=b&version=21"), "api-green"),
+    ("edge", 443, Request(query="mode=CANARY"), "api-green"),
+    ("edge", 443, Request(query="version=3"), ("fixed-response", 404)),
+    ("edge", 443, Request(source_ip="192.0.2.9"), ("fixed-response", 403)),
+    ("edge", 443, Request(source_ip="2001:db8::5"), ("fixed-response", 403)),
+    ("edge", 443, Request(path="/old/x", host="shop.example.org"), ("redirect", 302)),
+    ("edge", 443, Request(host="shop.example.org", path="/"), "web"),
+    ("edge", 443, Request(host="www.shop.example.org", path="/cart"), "web"),
+    ("edge", 443, Request(host="shop.example.org.evil", path="/"), ("fixed-response", 404)),
+    ("edge", 80, Request(host="shop.example.org", path="/v1/"), ("redirect", 301)),
 ]
 
 
@@ -77,20 +78,10 @@ def outcome(decision: rules.Decision) -> Expected:
     return (decision.action, decision.status_code)
 
 
-def twin_outcome(listener: Any, request: rules.Request) -> tuple[Any, ...]:
+def twin_outcome(listener: Any, request: Request) -> tuple[Any, ...]:
     from fargo.local import routing
 
-    twin = routing.decide(
-        listener,
-        routing.Request(
-            method=request.method,
-            path=request.path,
-            query=request.query,
-            host=request.host,
-            headers=tuple(request.headers),
-            source_ip=request.source_ip,
-        ),
-    )
+    twin = routing.decide(listener, request)  # one Request type feeds both evaluators
     action = twin.action
     kind = action.type.replace("_", "-")
     status: int | None = None
@@ -116,7 +107,7 @@ def listener_spec(spec: Spec, balancer: str, port: int) -> Any:
 
 @pytest.mark.parametrize(("balancer", "port", "request_", "expected"), REFERENCE_CORPUS)
 def test_reference_template_routes_as_designed(
-    reference: SynthResult, balancer: str, port: int, request_: rules.Request, expected: Expected
+    reference: SynthResult, balancer: str, port: int, request_: Request, expected: Expected
 ) -> None:
     listeners = rules.template_listeners(reference.template("app"))
     assert outcome(rules.decide(listeners[(balancer, port)], request_)) == expected
@@ -124,7 +115,7 @@ def test_reference_template_routes_as_designed(
 
 @pytest.mark.parametrize(("balancer", "port", "request_", "expected"), SHOP_CORPUS)
 def test_second_template_routes_as_designed(
-    shop: SynthResult, balancer: str, port: int, request_: rules.Request, expected: Expected
+    shop: SynthResult, balancer: str, port: int, request_: Request, expected: Expected
 ) -> None:
     listeners = rules.template_listeners(shop.template("app"))
     assert outcome(rules.decide(listeners[(balancer, port)], request_)) == expected
@@ -139,7 +130,7 @@ def test_second_template_routes_as_designed(
     + [("shop", b, p, r) for b, p, r, _ in SHOP_CORPUS],
 )
 def test_twin_decides_the_same_as_the_template(
-    request: pytest.FixtureRequest, system: str, balancer: str, port: int, request_: rules.Request
+    request: pytest.FixtureRequest, system: str, balancer: str, port: int, request_: Request
 ) -> None:
     result: SynthResult = request.getfixturevalue(system)
     template_listener = rules.template_listeners(result.template("app"))[(balancer, port)]

@@ -21,7 +21,8 @@ from multidict import CIMultiDict
 from tests.local.conftest import balancer_spec, free_port, loopback
 
 from fargo.local.elb import ElasticLoadBalancing, Target
-from fargo.local.routing import Decision, Request, decide
+from fargo.local.routing import Decision, decide
+from fargo.spec.elb import Request
 from fargo.spec.model import Spec
 
 pytestmark = pytest.mark.timeout(60)

@@ -30,9 +30,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from fargo.cloud.policy import METADATA_KEY
-from fargo.local.routing import (
-    Request,  # the twin evaluator's requests: parity needs one input type
-)
+from fargo.spec.elb import Request
 
 LISTENER = "AWS::ElasticLoadBalancingV2::Listener"
 LISTENER_RULE = "AWS::ElasticLoadBalancingV2::ListenerRule"

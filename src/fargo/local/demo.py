@@ -36,9 +36,9 @@ from fargo.local.demo_requests import public_listener
 from fargo.local.demo_requests import samples as samples
 from fargo.local.demo_rules import check_rules
 from fargo.local.demo_tls import check_tls
-from fargo.local.routing import Request, decide
+from fargo.local.routing import decide
 from fargo.spec import Spec
-from fargo.spec.elb import Listener
+from fargo.spec.elb import Listener, Request
 
 CALLS = 20
 REQUEST_TIMEOUT_SECONDS = 10.0

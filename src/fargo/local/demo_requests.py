@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from fargo.local.routing import Request, condition_matches, decide
+from fargo.local.routing import condition_matches, decide
 from fargo.spec import Spec
-from fargo.spec.elb import Listener, ListenerRule
+from fargo.spec.elb import Listener, ListenerRule, Request
 
 # The demo's requests come from the loopback address the load balancers listen on.
 DEMO_SOURCE_IP = "127.0.0.1"

@@ -36,11 +36,11 @@ import ipaddress
 import re
 import string
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import unquote
 
-from fargo.spec.elb import Action, Listener, QueryStringPair, RuleCondition
+from fargo.spec.elb import Action, Listener, QueryStringPair, Request, RuleCondition
 
 # Characters that mean something in a regular expression; all are ASCII punctuation,
 # which both RE2 and Python accept backslash-escaped.
@@ -54,23 +54,6 @@ QUERY_KEY_ANY = "[^&=]*"
 QUERY_VALUE_ANY = "[^&]*"
 QUERY_KEY_ONE = "(?:%[0-9a-f]{2}|[^&=%])"
 QUERY_VALUE_ONE = "(?:%[0-9a-f]{2}|[^&%])"
-
-
-@dataclass(frozen=True)
-class Request:
-    """What a listener rule can look at.
-
-    ``path`` is the percent-decoded path (what Caddy's matchers see); ``query`` the raw
-    query string without ``?``; ``host`` the Host header (a port is ignored);
-    ``headers`` (name, value) pairs, a name may repeat.
-    """
-
-    method: str = "GET"
-    path: str = "/"
-    query: str = ""
-    host: str = "localhost"
-    headers: Sequence[tuple[str, str]] = field(default_factory=tuple)
-    source_ip: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ Field names follow the ELBv2 API (``path_pattern``, ``fixed_response``,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -266,3 +268,20 @@ def _exactly_one_field(model: Model, kind: str) -> None:
         found = ", ".join(chosen) or "none"
         article = "an" if kind[0] in "aeiou" else "a"
         raise ValueError(f"{article} {kind} takes exactly one of {options}; found {found}")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a listener rule can look at: the input of both worlds' rule evaluators.
+
+    ``path`` is the percent-decoded path (what Caddy's matchers see); ``query`` the raw
+    query string without ``?``; ``host`` the Host header (a port is ignored);
+    ``headers`` (name, value) pairs, a name may repeat.
+    """
+
+    method: str = "GET"
+    path: str = "/"
+    query: str = ""
+    host: str = "localhost"
+    headers: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    source_ip: str = "127.0.0.1"
