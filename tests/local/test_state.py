@@ -193,3 +193,13 @@ def test_the_lock_is_exclusive_and_names_its_holder(tmp_path: Path) -> None:
             pass
     assert not state.locked(tmp_path)
     assert state.lock_holder(tmp_path) is None
+
+
+def test_many_concurrent_prepares_of_one_new_folder_all_succeed(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    for attempt in range(20):
+        folder = tmp_path / f"state-{attempt}"
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(state.prepare, [folder] * 8))  # none raises
+        assert state.is_state_dir(folder)

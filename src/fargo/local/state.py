@@ -59,11 +59,8 @@ def check_socket_paths(state_dir: Path) -> None:
 
 
 def is_state_dir(state_dir: Path) -> bool:
-    """Whether the folder is the twin's: it carries the marker, or the layout of one made
-    before the marker existed (``pids/`` and ``logs/``)."""
-    if (state_dir / MARKER).is_file():
-        return True
-    return (state_dir / PID_DIRECTORY).is_dir() and (state_dir / "logs").is_dir()
+    """Whether the folder is the twin's: it carries the marker."""
+    return (state_dir / MARKER).is_file()
 
 
 def prepare(state_dir: Path) -> None:
@@ -78,7 +75,9 @@ def prepare(state_dir: Path) -> None:
             pass  # ours, and empty until the marker below
         elif not state_dir.is_dir():
             raise StateDirError(f"--state-dir {state_dir} exists and is not a folder")
-        elif not is_state_dir(state_dir) and any(state_dir.iterdir()):
+        elif (entries := os.listdir(state_dir)) and MARKER not in entries:
+            # One listing, not two checks: another `fargo up` may be creating the folder
+            # right now, and it writes the marker before anything else.
             raise StateDirError(
                 f"--state-dir {state_dir} is not empty and is not a fargo state folder "
                 f"(no {MARKER} in it); the twin will not write into it. Choose a new or "
