@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import logging
-import os
 import socket
 import ssl
 from collections.abc import Sequence
@@ -39,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from fargo.local import ca_x509
 from fargo.local.ca_x509 import IpAddress
+from fargo.local.files import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -170,9 +170,9 @@ class CertificateAuthority:
             leaf = ca_x509.leaf_certificate(
                 ca_certificate, ca_key, key, sans, common_name=common_name, days=days
             )
-            _write(key_path, ca_x509.private_pem(key), PRIVATE_KEY_MODE)
+            write_atomically(key_path, ca_x509.private_pem(key), PRIVATE_KEY_MODE)
             chain = ca_x509.certificate_pem(leaf) + ca_x509.certificate_pem(ca_certificate)
-            _write(certificate_path, chain, CERTIFICATE_MODE)
+            write_atomically(certificate_path, chain, CERTIFICATE_MODE)
         return IssuedCertificate(
             certificate_path=certificate_path,
             private_key_path=key_path,
@@ -251,8 +251,10 @@ class CertificateAuthority:
             constraints=ca_x509.name_constraints(dns_names, addresses),
         )
         # The key first: a certificate without its key is the state ensure() refuses.
-        _write(self.key_path, ca_x509.private_pem(key), PRIVATE_KEY_MODE)
-        _write(self.certificate_path, ca_x509.certificate_pem(certificate), CERTIFICATE_MODE)
+        write_atomically(self.key_path, ca_x509.private_pem(key), PRIVATE_KEY_MODE)
+        write_atomically(
+            self.certificate_path, ca_x509.certificate_pem(certificate), CERTIFICATE_MODE
+        )
         self._unused = True
         return certificate, key
 
@@ -278,18 +280,3 @@ def _ip_address(text: str) -> IpAddress:
 def _make_private_directory(directory: Path) -> None:
     directory.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
     directory.chmod(DIRECTORY_MODE)
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` with ``mode`` from its first byte, replacing ``path`` atomically."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb", closefd=False) as file:
-            file.write(data)
-            file.flush()
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)

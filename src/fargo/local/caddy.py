@@ -28,7 +28,6 @@ import os
 import signal
 import socket
 import time
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from fargo.local.caddy_binary import (
     caddy_version,
     check_version,
 )
+from fargo.local.files import log_tail, write_atomically
 
 # Defined with the binary checks and the admin client; part of this module's API.
 __all__ = ["CaddyError", "CaddyProcess", "CaddyTooOld", "socket_path_fits"]
@@ -127,7 +127,7 @@ class CaddyProcess:
             await self._admin.request("POST", "/load", body)
             self.loads += 1
             self._config = full
-            self._write(self.directory / CONFIG_FILE, body)
+            write_atomically(self.directory / CONFIG_FILE, body)
 
     async def upstreams(self) -> list[dict[str, Any]]:
         """``GET /reverse_proxy/upstreams``: address, ``num_requests`` in flight, ``fails``.
@@ -153,11 +153,7 @@ class CaddyProcess:
         return await caddy_version(self._binary())
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        try:
-            with self.log_path.open(errors="replace") as log:
-                return "".join(deque(log, maxlen=lines))
-        except OSError:
-            return ""
+        return "\n".join(log_tail(self.log_path, lines))
 
     # -- process --------------------------------------------------------------------------
 
@@ -177,7 +173,7 @@ class CaddyProcess:
             os.chmod(directory, 0o700)
         self._kill_leftover()
         self.admin_socket.unlink(missing_ok=True)
-        self._write(self.directory / BOOTSTRAP_FILE, json.dumps(self._bootstrap()).encode())
+        write_atomically(self.directory / BOOTSTRAP_FILE, json.dumps(self._bootstrap()).encode())
 
     def _bootstrap(self) -> dict[str, Any]:
         return {
@@ -287,10 +283,3 @@ class CaddyProcess:
                     os.kill(record.pid, signal.SIGKILL)
             if record.path.stem == PROCESS_NAME:
                 record.path.unlink(missing_ok=True)
-
-    @staticmethod
-    def _write(path: Path, data: bytes) -> None:
-        temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(data)
-        os.chmod(temporary, 0o600)
-        temporary.replace(path)

@@ -120,7 +120,7 @@ def up_command(args: argparse.Namespace) -> int:
 
 def _up_detached(spec_path: Path, state_dir: Path, time_scale: float) -> int:
     from fargo.local.daemon import EXIT_ALREADY_RUNNING
-    from fargo.local.task_process import log_tail
+    from fargo.local.files import log_tail
 
     if state.locked(state_dir):
         print(

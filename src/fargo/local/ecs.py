@@ -22,10 +22,10 @@ from typing import Any
 import aiohttp
 
 from fargo.local import state
+from fargo.local.files import log_tail
 from fargo.local.network import NetworkMode
 from fargo.local.registry import ImageManifest, LocalRegistry
 from fargo.local.task import Task, TaskStatus, now
-from fargo.local.task_process import log_tail
 from fargo.local.task_supervisor import TaskHooks, TaskSupervisor
 from fargo.spec import Service, Spec
 from fargo.spec.defaults import HEALTH_CHECK_GRACE_SECONDS

@@ -97,7 +97,6 @@ class Runtime:
     async def _start(self) -> None:
         state.prepare(self.state_dir)
         self._check_ports()
-        self.ca.ensure()
         self.certificate = self._issue_certificate()
         self._create_discovery()
         await self.dns.start()

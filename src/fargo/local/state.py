@@ -24,13 +24,13 @@ import contextlib
 import json
 import os
 import signal
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
+from fargo.local.files import write_atomically
 from fargo.local.state_errors import StateDirError as StateDirError
 from fargo.local.state_errors import StateLocked as StateLocked
 from fargo.local.state_lock import exclusive_lock as exclusive_lock
@@ -183,15 +183,7 @@ def record_process(state_dir: Path, name: str, pid: int, what: str) -> Path:
     data = {"pid": pid, "created": created, "what": what, "pgid": pgid if pgid == pid else None}
     # A reader never sees half a record: `recorded_processes` deletes unparsable ones,
     # which would leak the process.
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(json.dumps(data))
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    write_atomically(path, json.dumps(data).encode())
     return path
 
 

@@ -13,9 +13,7 @@ import os
 import signal
 import socket
 from collections.abc import Callable
-from pathlib import Path
 
-LOG_TAIL_LINES = 12
 LISTEN_POLL_SECONDS = 0.02
 
 
@@ -77,12 +75,3 @@ async def wait_listening(
             return still_wanted()
         await asyncio.sleep(LISTEN_POLL_SECONDS)
     return False
-
-
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
-    """The last ``lines`` lines of a task's log; none if it cannot be read."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    return text.splitlines()[-lines:]
