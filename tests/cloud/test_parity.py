@@ -2,7 +2,7 @@
 
 A corpus of requests goes through the evaluator of the synthesized template
 (`fargo.cloud.rules`); each decision is checked against the expected target, and against
-the twin's `fargo.local.routing.decide` on the same spec listener.
+the twin's `fargo.spec.routing.decide` on the same spec listener.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fargo.cloud.synth import SynthResult
 from fargo.spec import Spec
 from fargo.spec.elb import Request
 
-HAVE_TWIN = importlib.util.find_spec("fargo.local.routing") is not None
+HAVE_TWIN = importlib.util.find_spec("fargo.spec.routing") is not None
 
 # (load balancer, port, request, expected): expected is a forward's target group,
 # ("redirect", status) or ("fixed-response", status).
@@ -79,7 +79,7 @@ def outcome(decision: rules.Decision) -> Expected:
 
 
 def twin_outcome(listener: Any, request: Request) -> tuple[Any, ...]:
-    from fargo.local import routing
+    from fargo.spec import routing
 
     twin = routing.decide(listener, request)  # one Request type feeds both evaluators
     action = twin.action
@@ -121,9 +121,7 @@ def test_second_template_routes_as_designed(
     assert outcome(rules.decide(listeners[(balancer, port)], request_)) == expected
 
 
-@pytest.mark.skipif(
-    not HAVE_TWIN, reason="fargo.local.routing (the twin's router) is not there yet"
-)
+@pytest.mark.skipif(not HAVE_TWIN, reason="fargo.spec.routing (the twin's router) is not there yet")
 @pytest.mark.parametrize(
     ("system", "balancer", "port", "request_"),
     [("reference", b, p, r) for b, p, r, _ in REFERENCE_CORPUS]

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 from tests.e2e.conftest import ROOT, Twin, all_gone, fargo, up_in_foreground, wait_for
 
-from fargo.local import state
+from fargo.local.state import folder as state
 
 HERE = Path(__file__).parent
 
@@ -29,7 +29,7 @@ def test_down_after_the_control_plane_was_killed_leaves_no_process(tmp_path: Pat
     up(twin.spec, twin.state_dir)
     started = twin.processes()
     assert len(started) >= 7  # control plane, caddy, 7 tasks
-    control = next(p for p in started if "fargo.local.daemon" in " ".join(p.cmdline()))
+    control = next(p for p in started if "fargo.local.control.daemon" in " ".join(p.cmdline()))
     control.send_signal(signal.SIGKILL)
     control.wait(5)
     result = fargo("down", "--state-dir", str(twin.state_dir))

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from fargo.local.acm import (
+from fargo.local.acm.authority import (
     CertificateAuthority,
     CertificateAuthorityError,
     InvalidParameter,

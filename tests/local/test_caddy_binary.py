@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from fargo.local.caddy import CaddyError, CaddyProcess, CaddyTooOld
-from fargo.local.caddy_binary import (
+from fargo.local.caddy.binary import (
     MINIMUM_CADDY_VERSION,
     caddy_environment,
     caddy_executable,
     check_version,
     parse_version,
 )
+from fargo.local.caddy.process import CaddyError, CaddyProcess, CaddyTooOld
 
 
 def fake_caddy(directory: Path, version: str) -> Path:

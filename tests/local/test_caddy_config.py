@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from tests.local.conftest import balancer_spec
 
-from fargo.local import caddy_config
-from fargo.local.caddy_conditions import condition_matcher
-from fargo.local.caddy_forward import DynamicTargets, upstream_weights
-from fargo.local.hostport import host_port
-from fargo.local.listener_tls import tls_connection_policy
+from fargo.local.caddy import config as caddy_config
+from fargo.local.caddy.conditions import condition_matcher
+from fargo.local.caddy.forward import DynamicTargets, upstream_weights
+from fargo.local.caddy.tls import tls_connection_policy
+from fargo.local.ec2.hostport import host_port
 
 UNAVAILABLE = Path("/state/caddy/unavailable.sock")
 CERT = (Path("/state/certs/certificate.pem"), Path("/state/certs/private-key.pem"))

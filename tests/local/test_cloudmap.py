@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from fargo.local.cloudmap import (
+from fargo.local.cloudmap.registry import (
     CloudMap,
     CloudMapError,
     InstanceNotFound,

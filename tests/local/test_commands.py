@@ -16,11 +16,14 @@ from pathlib import Path
 import pytest
 from tests.cli import ROOT, run_fargo
 
-from fargo.local import commands, demo, state, status_view, twin_stop
-from fargo.local.elb_describe import describe_load_balancers
-from fargo.local.routing import decide
+from fargo.local.cli import commands, status_view
+from fargo.local.control import stop as twin_stop
+from fargo.local.demo import points as demo
+from fargo.local.elb.describe import describe_load_balancers
+from fargo.local.state import folder as state
 from fargo.spec import load_spec
 from fargo.spec.elb import Listener
+from fargo.spec.routing import decide
 
 SECOND = ROOT / "tests" / "e2e" / "second.yaml"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from fargo.local.control import ControlClient, ControlPlaneErrorAnswer, ControlPlaneUnavailable
+from fargo.local.control.api import ControlClient, ControlPlaneErrorAnswer, ControlPlaneUnavailable
 
 
 async def serve(path: Path, handler: web.Handler) -> AsyncIterator[None]:

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from tests.local.test_ecs import Harness, HarnessFactory, make_harness_fixture  # noqa: F401
 
-from fargo.local.deployment import failure_threshold, rolling_deployment
-from fargo.local.task import TaskStatus
+from fargo.local.ecs.deployment import failure_threshold, rolling_deployment
+from fargo.local.ecs.task import TaskStatus
 
 
 async def running(h: Harness, count: int) -> Harness:

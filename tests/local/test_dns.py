@@ -13,8 +13,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from fargo.local.cloudmap import CloudMap
-from fargo.local.dns import DnsListenError, DnsServer
+from fargo.local.cloudmap.dns_server import DnsListenError, DnsServer
+from fargo.local.cloudmap.registry import CloudMap
 
 NS = "microservice.local"
 FQDN = f"private.backend.{NS}"

@@ -23,12 +23,12 @@ from typing import Any
 import psutil
 import pytest
 
-from fargo.local import state
-from fargo.local.container_health import MIN_TIMEOUT_SECONDS, CheckTiming
-from fargo.local.ecs import Cluster, ServiceScheduler
-from fargo.local.network import LoopbackNetwork
-from fargo.local.registry import ImageManifest, LocalRegistry
-from fargo.local.task import HealthStatus, Task, TaskStatus
+from fargo.local.ec2.network import LoopbackNetwork
+from fargo.local.ecr.registry import ImageManifest, LocalRegistry
+from fargo.local.ecs.cluster import Cluster, ServiceScheduler
+from fargo.local.ecs.container_health import MIN_TIMEOUT_SECONDS, CheckTiming
+from fargo.local.ecs.task import HealthStatus, Task, TaskStatus
+from fargo.local.state import folder as state
 from fargo.spec import parse_spec
 from fargo.spec.model import ContainerHealthCheck
 

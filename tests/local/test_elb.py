@@ -22,9 +22,14 @@ import yarl
 from aiohttp import web
 from tests.local.conftest import balancer_spec, free_port, loopback
 
-from fargo.local.acm import CertificateAuthority
-from fargo.local.caddy import CaddyError, CaddyProcess
-from fargo.local.elb import ElasticLoadBalancing, ListenerAddressInUse, Target, TargetState
+from fargo.local.acm.authority import CertificateAuthority
+from fargo.local.caddy.process import CaddyError, CaddyProcess
+from fargo.local.elb.load_balancing import (
+    ElasticLoadBalancing,
+    ListenerAddressInUse,
+    Target,
+    TargetState,
+)
 from fargo.spec.model import Spec
 
 pytestmark = pytest.mark.timeout(60)

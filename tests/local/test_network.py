@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from fargo.local import network
-from fargo.local.network import AddressExhausted, LoopbackNetwork
+from fargo.local.ec2 import network
+from fargo.local.ec2.network import AddressExhausted, LoopbackNetwork
 from fargo.spec import parse_spec
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fargo.local.registry import (
+from fargo.local.ecr.registry import (
     LocalRegistry,
     RegistryError,
     RepositoryNotFoundException,

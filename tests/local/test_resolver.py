@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from fargo.local.cloudmap import CloudMap
-from fargo.local.dns import DnsServer
-from fargo.local.resolver import SITE_DIRECTORY, task_environment
+from fargo.local.cloudmap.dns_server import DnsServer
+from fargo.local.cloudmap.registry import CloudMap
+from fargo.local.cloudmap.resolver import SITE_DIRECTORY, task_environment
 
 NS = "microservice.local"
 NAME = f"private.backend.{NS}"

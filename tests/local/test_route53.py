@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from fargo.local.route53 import (
+from fargo.local.cloudmap.route53 import (
     SOA_TTL,
     ARecord,
     DiscoveryService,

@@ -20,10 +20,10 @@ from aiohttp import web
 from multidict import CIMultiDict
 from tests.local.conftest import balancer_spec, free_port, loopback
 
-from fargo.local.elb import ElasticLoadBalancing, Target
-from fargo.local.routing import Decision, decide
+from fargo.local.elb.load_balancing import ElasticLoadBalancing, Target
 from fargo.spec.elb import Request
 from fargo.spec.model import Spec
+from fargo.spec.routing import Decision, decide
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,13 +8,13 @@ from typing import Any, cast
 
 import pytest
 
-from fargo.local.cloudmap import CloudMap
-from fargo.local.elb import Target, TargetHealthDescription, TargetState
-from fargo.local.metadata import TaskMetadataEndpoint
-from fargo.local.network import Placement
-from fargo.local.registry import ImageManifest
+from fargo.local.cloudmap.registry import CloudMap
+from fargo.local.ec2.network import Placement
+from fargo.local.ecr.registry import ImageManifest
+from fargo.local.ecs.metadata import TaskMetadataEndpoint
+from fargo.local.ecs.task import Task
+from fargo.local.elb.load_balancing import Target, TargetHealthDescription, TargetState
 from fargo.local.runtime import Runtime
-from fargo.local.task import Task
 from fargo.local.task_hooks import RuntimeTaskHooks
 from fargo.spec import parse_spec
 

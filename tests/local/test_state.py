@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from fargo.local import state
+from fargo.local.state import folder as state
 
 
 def mode(path: Path) -> int:

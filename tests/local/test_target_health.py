@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from aiohttp import web
 
-from fargo.local.target_health import (
+from fargo.local.elb.target_health import (
     HealthChecker,
     Target,
     TargetRegistration,

@@ -2,7 +2,7 @@
 
 It answers, from the CloudFormation alone, which action a listener takes for a request,
 so tests can hold the template against the spec and against the twin's routing
-(`fargo.local.routing`): the same request must reach the same target group.
+(`fargo.spec.routing`): the same request must reach the same target group.
 
     listeners = template_listeners(result.template("app"))
     decision = decide(listeners[("public", 443)], Request(path="/api/public"))

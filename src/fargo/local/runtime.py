@@ -17,16 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fargo.local import state
-from fargo.local.acm import CertificateAuthority, IssuedCertificate
-from fargo.local.cloudmap import CloudMap
-from fargo.local.deployment import rolling_deployment
-from fargo.local.dns import DnsServer
-from fargo.local.ecs import Cluster
-from fargo.local.elb import ElasticLoadBalancing
-from fargo.local.metadata import TaskMetadataEndpoint
-from fargo.local.network import NetworkMode, network_for
-from fargo.local.registry import LocalRegistry
+from fargo.local.acm.authority import CertificateAuthority, IssuedCertificate
+from fargo.local.cloudmap.dns_server import DnsServer
+from fargo.local.cloudmap.registry import CloudMap
+from fargo.local.ec2.network import NetworkMode, network_for
+from fargo.local.ecr.registry import LocalRegistry
+from fargo.local.ecs.cluster import Cluster
+from fargo.local.ecs.deployment import rolling_deployment
+from fargo.local.ecs.metadata import TaskMetadataEndpoint
+from fargo.local.elb.load_balancing import ElasticLoadBalancing
+from fargo.local.state import folder as state
 from fargo.local.task_hooks import RuntimeTaskHooks, lb_dns_name
 from fargo.spec import Spec
 from fargo.spec.defaults import LOCAL_TIME_SCALE

@@ -16,12 +16,12 @@ import os
 from collections.abc import Callable
 from typing import Literal
 
-from fargo.local.cloudmap import CloudMap
-from fargo.local.dns import DnsServer
-from fargo.local.elb import ElasticLoadBalancing, Target, TargetState
-from fargo.local.metadata import TaskMetadataEndpoint
-from fargo.local.resolver import task_environment
-from fargo.local.task import HealthStatus, Task
+from fargo.local.cloudmap.dns_server import DnsServer
+from fargo.local.cloudmap.registry import CloudMap
+from fargo.local.cloudmap.resolver import task_environment
+from fargo.local.ecs.metadata import TaskMetadataEndpoint
+from fargo.local.ecs.task import HealthStatus, Task
+from fargo.local.elb.load_balancing import ElasticLoadBalancing, Target, TargetState
 from fargo.spec import Spec, refs
 
 PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
@@ -35,7 +35,7 @@ def lb_dns_name(spec: Spec, name: str) -> str:
 
 
 class RuntimeTaskHooks:
-    """`fargo.local.ecs.TaskHooks` for the running twin."""
+    """`fargo.local.ecs.cluster.TaskHooks` for the running twin."""
 
     def __init__(
         self,

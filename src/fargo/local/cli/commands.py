@@ -1,0 +1,270 @@
+"""``fargo up / status / logs / down``: the twin's command-line side.
+
+The parser and the handlers; `fargo status`'s text is drawn by `fargo.local.cli.status_view`,
+`fargo logs` lives in `fargo.local.cli.logs`, stopping a twin in `fargo.local.control.stop`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fargo.local.cli.logs import logs_command
+from fargo.local.cli.status_view import render_endpoints, render_status
+from fargo.local.control.api import (
+    ControlClient,
+    ControlError,
+    ControlPlaneErrorAnswer,
+    ControlPlaneUnavailable,
+)
+from fargo.local.control.stop import control_plane_of, stop_twin
+from fargo.local.state import folder as state
+from fargo.spec import load_spec
+from fargo.spec.defaults import LOCAL_TIME_SCALE
+
+if TYPE_CHECKING:
+    from fargo.local.runtime import Runtime
+
+DEFAULT_STATE_DIR = Path(".fargo")
+DETACH_TIMEOUT_SECONDS = 120.0
+
+
+def add_commands(commands: Any, spec_option: Any) -> None:
+    up = commands.add_parser("up", help="run the architecture on this machine (the local twin)")
+    spec_option(up)
+    _state_option(up)
+    up.add_argument(
+        "--detach", "-d", action="store_true", help="return once every service is healthy"
+    )
+    timing = up.add_mutually_exclusive_group()
+    timing.add_argument("--aws-timings", action="store_true", help="health checks at AWS speed")
+    timing.add_argument(
+        "--time-scale",
+        type=float,
+        default=LOCAL_TIME_SCALE,
+        help=f"health-check clock multiplier (default {LOCAL_TIME_SCALE})",
+    )
+    up.set_defaults(handler=up_command)
+
+    status = commands.add_parser("status", help="services, tasks, load balancers, discovery")
+    _state_option(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=status_command)
+
+    logs = commands.add_parser("logs", help="task logs, prefixed by task id")
+    _state_option(logs)
+    logs.add_argument("service", nargs="?", help="only this service's tasks")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.set_defaults(handler=logs_command)
+
+    demo = commands.add_parser(
+        "demo", help="check the seven demonstration points on the running twin"
+    )
+    spec_option(demo)
+    _state_option(demo)
+    demo.add_argument("--json", action="store_true", help="machine-readable output")
+    demo.add_argument(
+        "--calls", type=int, default=20, help="calls per balancing check (default 20)"
+    )
+    demo.set_defaults(handler=demo_command)
+
+    update = commands.add_parser(
+        "update-service", help="roll a service onto its image built from the current sources"
+    )
+    _state_option(update)
+    update.add_argument("service", help="the service to deploy again")
+    update.set_defaults(handler=update_service_command)
+
+    down = commands.add_parser("down", help="stop everything the twin started")
+    _state_option(down)
+    down.set_defaults(handler=down_command)
+
+
+def _state_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help=f"the twin's state folder (default {DEFAULT_STATE_DIR})",
+    )
+
+
+def up_command(args: argparse.Namespace) -> int:
+    from fargo.local.control.daemon import AlreadyRunning, serve, stamp
+
+    load_spec(args.file)  # a spec error stops `up` before anything starts
+    state_dir = args.state_dir.resolve()
+    time_scale = 1.0 if args.aws_timings else args.time_scale
+    if time_scale <= 0:
+        print("fargo up: --time-scale must be above 0", file=sys.stderr)
+        return 2
+    if args.detach:
+        return _up_detached(args.file, state_dir, time_scale)
+
+    def ready(runtime: Runtime) -> None:
+        print(render_endpoints(runtime.describe()), flush=True)
+        print(stamp("ready; Ctrl-C stops everything"), flush=True)
+
+    try:
+        return asyncio.run(serve(args.file, state_dir, time_scale=time_scale, on_ready=ready))
+    except (AlreadyRunning, state.StateDirError) as err:
+        print(f"fargo up: {err}", file=sys.stderr)
+        return 1
+
+
+def _up_detached(spec_path: Path, state_dir: Path, time_scale: float) -> int:
+    from fargo.local.control.daemon import EXIT_ALREADY_RUNNING
+    from fargo.local.state.files import log_tail
+
+    if state.locked(state_dir):
+        print(
+            f"fargo up: {state.StateLocked(state_dir, state.lock_holder(state_dir))}",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        state.prepare(state_dir)
+        log_path = state_dir / "logs" / "control-plane.log"
+        with log_path.open("ab") as log:
+            daemon = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "fargo.local.control.daemon",
+                    "--spec",
+                    str(spec_path.resolve()),
+                    "--state-dir",
+                    str(state_dir),
+                    "--time-scale",
+                    str(time_scale),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+    except (state.StateDirError, OSError) as err:
+        print(f"fargo up: {err}", file=sys.stderr)
+        return 1
+
+    client = ControlClient(state.control_socket(state_dir))
+    deadline = time.monotonic() + DETACH_TIMEOUT_SECONDS
+    answer: dict[str, Any] = {"waiting": ["control plane"]}
+    while time.monotonic() < deadline:
+        if (code := daemon.poll()) is not None:
+            if code == EXIT_ALREADY_RUNNING:
+                # Another `fargo up` took the folder between our check and the daemon's lock.
+                holder = state.lock_holder(state_dir)
+                print(f"fargo up: {state.StateLocked(state_dir, holder)}", file=sys.stderr)
+                return 1
+            print("fargo up: the twin did not start:", file=sys.stderr)
+            print("\n".join(f"  {line}" for line in log_tail(log_path, 20)), file=sys.stderr)
+            return 1
+        if state.lock_holder(state_dir) != daemon.pid:
+            time.sleep(0.05)  # not ours yet: the socket may be another control plane's
+            continue
+        try:
+            answer = asyncio.run(client.get("/ready"))
+            if answer["ready"]:
+                print(render_endpoints(asyncio.run(client.get("/status"))))
+                return 0
+        except ControlPlaneUnavailable:
+            time.sleep(0.05)
+            continue
+        except ControlPlaneErrorAnswer as err:
+            print(f"fargo up: giving up, the control plane answered: {err}", file=sys.stderr)
+            stop_twin(state_dir, control_plane_of(state_dir))
+            return 1
+        if answer["failure"]:
+            print(f"fargo up: giving up: {answer['failure']}", file=sys.stderr)
+            stop_twin(state_dir, control_plane_of(state_dir))
+            return 1
+        time.sleep(0.05)
+    print(
+        f"fargo up: not healthy after {DETACH_TIMEOUT_SECONDS:.0f} s; waiting for: "
+        f"{', '.join(answer.get('waiting', []))}",
+        file=sys.stderr,
+    )
+    stop_twin(state_dir, control_plane_of(state_dir))
+    return 1
+
+
+def down_command(args: argparse.Namespace) -> int:
+    state_dir = args.state_dir.resolve()
+    if not state_dir.exists():
+        print(f"nothing is running ({state_dir} does not exist)")
+        return 0
+    if not state.is_state_dir(state_dir):
+        print(
+            f"fargo down: {state_dir} is not a fargo state folder (no {state.MARKER} in it); "
+            "nothing done",
+            file=sys.stderr,
+        )
+        return 1
+    record = control_plane_of(state_dir)
+    stopped = stop_twin(state_dir, record)
+    if record is None and not stopped:
+        print("nothing is running")
+    else:
+        print(
+            f"stopped the twin in {state_dir}"
+            + (f"; also stopped {', '.join(stopped)}" if stopped else "")
+        )
+    return 0
+
+
+def status_command(args: argparse.Namespace) -> int:
+    state_dir = args.state_dir.resolve()
+    try:
+        data = asyncio.run(ControlClient(state.control_socket(state_dir)).get("/status"))
+    except ControlError as err:
+        print(_not_answering("status", state_dir, err), file=sys.stderr)
+        return 1
+    print(json.dumps(data, indent=2) if args.json else render_status(data))
+    return 0
+
+
+def _not_answering(command: str, state_dir: Path, err: ControlError) -> str:
+    if isinstance(err, ControlPlaneErrorAnswer):
+        return f"fargo {command}: the control plane answered with an error: {err}"
+    if state.control_plane(state_dir) is None and not state.locked(state_dir):
+        return "the twin is not running (start it with `fargo up`)"
+    return f"fargo {command}: the twin runs but {err}"
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    from fargo.local.demo.points import as_json, render, run_demo
+
+    spec = load_spec(args.file)
+    state_dir = args.state_dir.resolve()
+    try:
+        status = asyncio.run(ControlClient(state.control_socket(state_dir)).get("/status"))
+    except ControlError as err:
+        message = _not_answering("demo", state_dir, err)
+        print(message.replace("`fargo up`", "`fargo up --detach`"), file=sys.stderr)
+        return 1
+    points = asyncio.run(run_demo(spec, status, calls=args.calls))
+    print(json.dumps(as_json(points), indent=2) if args.json else render(points))
+    return 0 if all(p.status != "fail" for p in points) else 1
+
+
+def update_service_command(args: argparse.Namespace) -> int:
+    client = ControlClient(state.control_socket(args.state_dir.resolve()), timeout=600)
+    try:
+        result = asyncio.run(client.post(f"/deployments/{args.service}", timeout=600))
+    except ControlError as err:
+        print(f"fargo update-service: {err}", file=sys.stderr)
+        return 1
+    verdict = "completed" if result["completed"] else "rolled back"
+    print(
+        f"deployment of {args.service} revision {result['revision']} ({result['image']}) {verdict}"
+    )
+    for event in result["events"][-4:]:
+        print(f"  {event}")
+    return 0 if result["completed"] else 1

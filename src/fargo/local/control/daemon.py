@@ -1,0 +1,149 @@
+"""The control plane process: ``fargo up`` runs it in the foreground, ``--detach`` behind.
+
+python -m fargo.local.control.daemon --spec fargo.yaml --state-dir .fargo [--time-scale 0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fargo.local.control.api import ControlServer
+from fargo.local.runtime import Runtime, StartError
+from fargo.local.state import folder as state
+from fargo.spec import Spec, SpecError, load_spec
+from fargo.spec.defaults import LOCAL_TIME_SCALE
+
+EXIT_START_FAILED = 3
+EXIT_ALREADY_RUNNING = 4  # `fargo up --detach` tells "already up" apart from a failed start
+
+
+class AlreadyRunning(RuntimeError):
+    """Another control plane holds the state folder; the message names its pid."""
+
+
+def stamp(line: str) -> str:
+    return f"{datetime.now(UTC).strftime('%H:%M:%S.%f')[:-3]} {line}"
+
+
+async def serve(
+    spec_path: Path,
+    state_dir: Path,
+    *,
+    time_scale: float,
+    on_ready: Callable[[Runtime], None] = lambda runtime: None,
+    log: Callable[[str], None] = lambda line: print(stamp(line), flush=True),
+) -> int:
+    """Run the twin until SIGINT/SIGTERM or ``POST /down``; stop everything on the way out.
+
+    The state folder's lock is held throughout, so a second control plane on the same
+    folder fails with `AlreadyRunning` before it touches anything of the first.
+    Raises `state.StateDirError` if the folder cannot be used.
+    """
+    spec = load_spec(spec_path)
+    state.prepare(state_dir)
+    try:
+        with state.exclusive_lock(state_dir):
+            return await _serve_locked(
+                spec, spec_path, state_dir, time_scale=time_scale, on_ready=on_ready, log=log
+            )
+    except state.StateLocked as err:  # only the lock raises it: nothing of the holder touched
+        raise AlreadyRunning(str(err)) from None
+
+
+async def _serve_locked(
+    spec: Spec,
+    spec_path: Path,
+    state_dir: Path,
+    *,
+    time_scale: float,
+    on_ready: Callable[[Runtime], None],
+    log: Callable[[str], None],
+) -> int:
+    state.sweep(state_dir)  # leftovers of a control plane that was killed
+    state.record_process(state_dir, "control-plane", os.getpid(), "control plane")
+    shutdown = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def stop_requested(sig: signal.Signals) -> None:
+        # The handlers stay installed while stopping: a second Ctrl-C must not interrupt
+        # the shutdown half-way (tasks and Caddy run in sessions of their own and would
+        # be orphaned).
+        if shutdown.is_set():
+            log(f"{sig.name} again: already stopping, every process the twin started is stopped")
+        shutdown.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_requested, sig)
+    runtime = Runtime(
+        spec, spec_path=spec_path, state_dir=state_dir, time_scale=time_scale, log=log
+    )
+    control = ControlServer(runtime, state.control_socket(state_dir), shutdown)
+    try:
+        await control.start()
+        log(f"starting the twin of {spec_path} (state in {state_dir})")
+        start = asyncio.create_task(runtime.start())
+        stop_wait = asyncio.create_task(shutdown.wait())
+        await asyncio.wait({start, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if not start.done():
+            start.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StartError):
+                await start
+            return 130
+        start.result()
+        ready = asyncio.create_task(runtime.wait_ready())
+        await asyncio.wait({ready, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+        else:
+            answer = ready.result()
+            if answer["ready"]:
+                on_ready(runtime)
+            else:
+                log(f"not ready: {answer['failure']}")
+        await stop_wait
+        log("stopping")
+        return 0
+    except StartError as err:
+        log(f"start failed: {err}")
+        return EXIT_START_FAILED
+    finally:
+        try:
+            try:
+                await runtime.stop()
+            finally:
+                await control.stop()
+        finally:
+            # Whatever happened above, no recorded process outlives the control plane.
+            state.forget_process(state_dir, "control-plane")
+            state.sweep(state_dir)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            log("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fargo.local.control.daemon")
+    parser.add_argument("--spec", type=Path, required=True)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--time-scale", type=float, default=LOCAL_TIME_SCALE)
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(serve(args.spec, args.state_dir.resolve(), time_scale=args.time_scale))
+    except AlreadyRunning as err:
+        print(stamp(str(err)), file=sys.stderr, flush=True)
+        return EXIT_ALREADY_RUNNING
+    except (SpecError, state.StateDirError) as err:
+        print(stamp(str(err)), file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
