@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from tests.cli import run_fargo
 
 
@@ -15,6 +16,7 @@ def fargo(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
     return run_fargo(*args, env=env, timeout=300)
 
 
+@pytest.mark.slow  # a synth in a fresh interpreter
 def test_synth_writes_the_three_stacks(tmp_path: Path) -> None:
     result = fargo("synth", "-o", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr

@@ -103,6 +103,7 @@ def test_cdk_cli_from_the_tool_folder_runs_on_the_wheels_node(tmp_path: Path) ->
     assert argv[0] == os.environ["JSII_NODE"]
 
 
+@pytest.mark.slow  # a synth, cdk-nag, cfn-lint and checkov
 def test_dry_run_prints_the_plan_and_runs_every_check(reference_spec: Spec, tmp_path: Path) -> None:
     out = io.StringIO()
     status = deploy(reference_spec, dry_run=True, root=tmp_path, outdir=tmp_path / "out", out=out)

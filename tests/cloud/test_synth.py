@@ -72,6 +72,7 @@ def test_image_tag_must_be_a_docker_tag(reference_spec: Spec, tmp_path: Path) ->
         synthesize(reference_spec, tmp_path, image_tag="no spaces")
 
 
+@pytest.mark.slow  # a synth in a fresh interpreter
 def test_synthesizes_with_no_aws_credentials_and_no_node_on_path(tmp_path: Path) -> None:
     """A fresh machine: nothing but the Python environment (Node comes from its wheel)."""
     env = {

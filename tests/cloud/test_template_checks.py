@@ -6,9 +6,13 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from fargo.cloud import acknowledgements
 from fargo.cloud.checks import CheckReport, cfn_lint, checkov
 from fargo.cloud.synth import SynthResult
+
+pytestmark = pytest.mark.slow  # cfn-lint and checkov take seconds per template
 
 
 def test_cfn_lint_finds_no_errors_or_warnings(reference: SynthResult, shop: SynthResult) -> None:

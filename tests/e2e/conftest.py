@@ -1,20 +1,30 @@
-"""A twin started with the real CLI (`fargo up --detach`), torn down with `fargo down`."""
+"""A twin started with the real CLI (`fargo up --detach`), torn down with `fargo down`.
+
+Every twin the tests start serves its internet-facing listeners on free ports the test
+picks (`fargo up --publish LISTENER_PORT:HOST_PORT`), never on the reference system's
+8443/8080: the tests run while a developer's own `make up` twin is running.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import json
+import signal
+import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 from tests.cli import run_fargo
+
+from fargo.local.status import Endpoints, ServiceStatus, TwinStatus
+from fargo.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,25 +42,45 @@ def fargo(*args: str, check: bool = True, timeout: float = 180) -> subprocess.Co
 class Twin:
     spec: Path
     state_dir: Path
+    publish: dict[int, int] = field(default_factory=dict)
+    """Spec listener port → the host port `fargo up --publish` serves it on."""
+    network: str = "loopback"
+    """``fargo up --network``: these tests check loopback mode; VPC mode has its own."""
 
-    def status(self) -> dict[str, Any]:
-        return json.loads(fargo("status", "--json", "--state-dir", str(self.state_dir)).stdout)  # type: ignore[no-any-return]
+    def up_args(self) -> list[str]:
+        """``-f``, ``--state-dir`` and one ``--publish`` per published listener."""
+        args = ["-f", str(self.spec), "--state-dir", str(self.state_dir)]
+        args += ["--network", self.network]
+        for listener_port, host_port in self.publish.items():
+            args += ["--publish", f"{listener_port}:{host_port}"]
+        return args
+
+    def status(self) -> TwinStatus:
+        """``fargo status --json``, read back into the model the control plane built it from."""
+        printed = fargo("status", "--json", "--state-dir", str(self.state_dir)).stdout
+        return TwinStatus.model_validate_json(printed)
 
     @property
     def ca(self) -> str:
         return str(self.state_dir / "ca" / "ca.pem")
 
     @functools.cached_property
-    def endpoints(self) -> dict[str, Any]:
+    def endpoints(self) -> Endpoints:
         """The twin's endpoints; they don't change while it runs."""
-        return self.status()["endpoints"]  # type: ignore[no-any-return]
+        return self.status().endpoints
 
     def url(self, lb: str, scheme: str) -> str:
-        urls = self.endpoints["load_balancers"][lb]
+        urls = self.endpoints.load_balancers[lb]
         return next(u for u in urls if u.startswith(scheme + "://"))
 
-    def service(self, name: str) -> dict[str, Any]:
-        return next(s for s in self.status()["services"] if s["name"] == name)
+    def address(self, lb: str, scheme: str) -> tuple[str, int]:
+        """Where a listener of ``lb`` is reached, for a raw socket."""
+        url = urllib.parse.urlsplit(self.url(lb, scheme))
+        assert url.hostname is not None and url.port is not None, url
+        return url.hostname, url.port
+
+    def service(self, name: str) -> ServiceStatus:
+        return self.status().service(name)
 
     def processes(self) -> list[psutil.Process]:
         """Every live process the twin started (their environment names this state folder)."""
@@ -68,20 +98,39 @@ class Twin:
         return found
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 30, message: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"{message} not met within {timeout}s (last: {last!r})")
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free on 127.0.0.1 now (bound to 0, all held until all picked)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
+def public_listener_ports(spec: Path) -> list[int]:
+    """The listener ports of the spec's internet-facing load balancers: the ones served on
+    the host (internal load balancers listen on addresses of the private subnets)."""
+    loaded = load_spec(spec)
+    ports = {
+        listener.port
+        for lb in loaded.load_balancers.values()
+        if lb.scheme == "internet-facing"
+        for listener in lb.listeners
+    }
+    return sorted(ports)
+
+
+def make_twin(spec: Path, state_dir: Path) -> Twin:
+    """A twin of ``spec`` (not started) whose public listeners go to free host ports."""
+    listener_ports = public_listener_ports(spec)
+    return Twin(
+        spec, state_dir, dict(zip(listener_ports, free_ports(len(listener_ports)), strict=True))
+    )
 
 
 def start_twin(spec: Path, state_dir: Path) -> Iterator[Twin]:
-    twin = Twin(spec, state_dir)
-    fargo("up", "--detach", "-f", str(spec), "--state-dir", str(state_dir))
+    twin = make_twin(spec, state_dir)
+    fargo("up", "--detach", *twin.up_args())
     try:
         yield twin
     finally:
@@ -100,31 +149,45 @@ def second_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     )
 
 
-def up_in_foreground(twin: Twin) -> tuple[subprocess.Popen[str], list[str]]:
-    """`fargo up` in the foreground, read until it says it is ready; its output so far."""
+def up_in_foreground(twin: Twin, timeout: float = 120) -> tuple[subprocess.Popen[str], list[str]]:
+    """`fargo up` in the foreground, read until it says it is ready or exits; its output so
+    far. Killed, and the test failed, if it says neither within ``timeout``."""
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fargo.cli",
-            "up",
-            "-f",
-            str(twin.spec),
-            "--state-dir",
-            str(twin.state_dir),
-        ],
+        [sys.executable, "-m", "fargo.cli", "up", *twin.up_args()],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert process.stdout is not None
+    stdout = process.stdout
+    assert stdout is not None
     lines: list[str] = []
-    for line in process.stdout:
-        lines.append(line)
-        if "ready; Ctrl-C stops everything" in line:
-            break
+
+    def read_until_ready() -> None:
+        for line in stdout:
+            lines.append(line)
+            if "ready; Ctrl-C stops everything" in line:
+                return
+
+    reader = threading.Thread(target=read_until_ready, daemon=True)
+    reader.start()
+    reader.join(timeout)  # returns at the ready line or at the end of the output
+    if reader.is_alive():
+        stop_in_foreground(twin, process)
+        reader.join()
+        raise AssertionError(f"`fargo up` not ready within {timeout:g} s:\n{''.join(lines)}")
     return process, lines
+
+
+def stop_in_foreground(twin: Twin, process: subprocess.Popen[str]) -> None:
+    """Ctrl-C, as a user would; then SIGKILL and `fargo down` to sweep what is left."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        fargo("down", "--state-dir", str(twin.state_dir), check=False)
 
 
 def all_gone(processes: list[psutil.Process]) -> bool:

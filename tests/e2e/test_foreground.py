@@ -5,19 +5,24 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from tests.e2e.conftest import Twin, all_gone, up_in_foreground, wait_for
+import pytest
+from tests.e2e.conftest import all_gone, make_twin, up_in_foreground
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow  # starts a twin
 
 HERE = Path(__file__).parent
 
 
 def test_foreground_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
-    twin = Twin(HERE / "second.yaml", tmp_path / "state")
+    twin = make_twin(HERE / "second.yaml", tmp_path / "state")
     process, lines = up_in_foreground(twin)
     output = "".join(lines)
-    assert "load balancer edge" in output and "https://127.0.0.1:9443" in output, output
+    published = f"https://127.0.0.1:{twin.publish[9443]}"
+    assert "load balancer edge" in output and published in output, output
     started = twin.processes()
     assert len(started) >= 8  # control plane, caddy, 7 tasks
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 0
-    wait_for(lambda: all_gone(started), timeout=10, message="every process gone")
+    wait_until(lambda: all_gone(started), timeout=10, what="every process gone")
     assert twin.processes() == []

@@ -12,21 +12,24 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
-from tests.e2e.conftest import ROOT, Twin, all_gone, fargo, up_in_foreground, wait_for
+import pytest
+from tests.e2e.conftest import ROOT, Twin, all_gone, fargo, make_twin, up_in_foreground
+from tests.waiting import wait_until
 
 from fargo.local.state import folder as state
+
+pytestmark = pytest.mark.slow  # starts twins, or `fargo up` in a subprocess
 
 HERE = Path(__file__).parent
 
 
-def up(spec: Path, state_dir: Path, *, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return fargo("up", "--detach", "-f", str(spec), "--state-dir", str(state_dir), check=check)
+def up(twin: Twin, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return fargo("up", "--detach", *twin.up_args(), check=check)
 
 
 def test_down_after_the_control_plane_was_killed_leaves_no_process(tmp_path: Path) -> None:
-    twin = Twin(HERE / "second.yaml", tmp_path / "state")
-    up(twin.spec, twin.state_dir)
+    twin = make_twin(HERE / "second.yaml", tmp_path / "state")
+    up(twin)
     started = twin.processes()
     assert len(started) >= 7  # control plane, caddy, 7 tasks
     control = next(p for p in started if "fargo.local.control.daemon" in " ".join(p.cmdline()))
@@ -34,22 +37,19 @@ def test_down_after_the_control_plane_was_killed_leaves_no_process(tmp_path: Pat
     control.wait(5)
     result = fargo("down", "--state-dir", str(twin.state_dir))
     assert "stopped" in result.stdout
-    wait_for(
-        lambda: not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE],
-        timeout=10,
-        message="every process gone",
-    )
+    wait_until(lambda: all_gone(started), timeout=10, what="every process gone")
     assert twin.processes() == []
     again = fargo("down", "--state-dir", str(twin.state_dir))  # idempotent
     assert "nothing is running" in again.stdout
 
 
 def test_a_task_crashing_at_start_makes_detach_give_up_with_the_reason(tmp_path: Path) -> None:
-    result = up(HERE / "crash.yaml", tmp_path / "s", check=False)
+    crash = make_twin(HERE / "crash.yaml", tmp_path / "s")
+    result = up(crash, check=False)
     assert result.returncode == 1
     assert "exited with code 3" in result.stderr
     assert "database password missing" in result.stderr
-    assert Twin(HERE / "crash.yaml", tmp_path / "s").processes() == []
+    assert crash.processes() == []
 
 
 def test_a_spec_error_stops_up_before_anything_starts(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_a_spec_error_stops_up_before_anything_starts(tmp_path: Path) -> None:
         .read_text()
         .replace("desired_count: 2\n    discovery", "desired_count: -1\n    discovery")
     )
-    result = up(bad, tmp_path / "s", check=False)
+    result = up(Twin(bad, tmp_path / "s"), check=False)  # nothing to publish: nothing starts
     assert result.returncode == 1
     assert f"{bad}:" in result.stderr and "desired_count" in result.stderr
     assert "Traceback" not in result.stderr
@@ -67,14 +67,16 @@ def test_a_spec_error_stops_up_before_anything_starts(tmp_path: Path) -> None:
 
 
 def test_a_port_in_use_is_named(tmp_path: Path) -> None:
+    twin = make_twin(HERE / "second.yaml", tmp_path / "s")
+    port = twin.publish[9443]
     with socket.socket() as holder:
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        holder.bind(("127.0.0.1", 9443))
+        holder.bind(("127.0.0.1", port))
         holder.listen()
-        result = up(HERE / "second.yaml", tmp_path / "s", check=False)
+        result = up(twin, check=False)
     assert result.returncode == 1
-    assert "port 9443" in result.stderr
-    assert Twin(HERE / "second.yaml", tmp_path / "s").processes() == []
+    assert f"port {port}" in result.stderr
+    assert twin.processes() == []
 
 
 def test_status_without_a_twin_says_so(tmp_path: Path) -> None:
@@ -84,9 +86,9 @@ def test_status_without_a_twin_says_so(tmp_path: Path) -> None:
 
 
 def test_two_concurrent_ups_on_one_state_folder_leave_exactly_one_twin(tmp_path: Path) -> None:
-    twin = Twin(HERE / "second.yaml", tmp_path / "state")
+    twin = make_twin(HERE / "second.yaml", tmp_path / "state")
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda _: up(twin.spec, twin.state_dir, check=False), range(2)))
+        results = list(pool.map(lambda _: up(twin, check=False), range(2)))
     try:
         codes = sorted(r.returncode for r in results)
         assert codes == [0, 1], [r.stderr for r in results]
@@ -94,11 +96,11 @@ def test_two_concurrent_ups_on_one_state_folder_leave_exactly_one_twin(tmp_path:
         assert "already up" in loser.stderr and "Traceback" not in loser.stderr
         # The winner keeps running, its files untouched by the loser.
         holder = state.lock_holder(twin.state_dir)
-        assert holder is not None and twin.status()["pid"] == holder
+        assert holder is not None and twin.status().pid == holder
         assert (twin.state_dir / "control.sock").exists()
         assert state.control_plane(twin.state_dir) is not None
-        assert all(s["healthy"] == s["desired"] for s in twin.status()["services"])
-        again = up(twin.spec, twin.state_dir, check=False)
+        assert all(s.healthy == s.desired for s in twin.status().services)
+        again = up(twin, check=False)
         assert again.returncode == 1 and f"pid {holder}" in again.stderr
     finally:
         fargo("down", "--state-dir", str(twin.state_dir))
@@ -108,7 +110,7 @@ def test_two_concurrent_ups_on_one_state_folder_leave_exactly_one_twin(tmp_path:
 def test_a_non_empty_folder_without_the_marker_is_refused_untouched(tmp_path: Path) -> None:
     (tmp_path / "project.txt").write_text("mine")
     os.chmod(tmp_path, 0o755)
-    result = up(HERE / "second.yaml", tmp_path, check=False)
+    result = up(make_twin(HERE / "second.yaml", tmp_path), check=False)
     assert result.returncode == 1
     assert "not a fargo state folder" in result.stderr and "Traceback" not in result.stderr
     assert os.listdir(tmp_path) == ["project.txt"]
@@ -125,28 +127,20 @@ def test_down_during_start_stops_everything_at_once(tmp_path: Path) -> None:
         .replace("context: echo", f"context: {HERE / 'echo'}")
         .replace("interval: 5, timeout: 2}", 'interval: 5, timeout: 2, matcher: "201"}', 1)
     )
-    twin = Twin(never_healthy, tmp_path / "state")
+    twin = make_twin(never_healthy, tmp_path / "state")
     starting = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fargo.cli",
-            "up",
-            "--detach",
-            "-f",
-            str(twin.spec),
-            "--state-dir",
-            str(twin.state_dir),
-        ],
+        [sys.executable, "-m", "fargo.cli", "up", "--detach", *twin.up_args()],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        wait_for(lambda: state.locked(twin.state_dir), timeout=30, message="the daemon started")
+        wait_until(lambda: state.locked(twin.state_dir), timeout=30, what="the daemon started")
         began = time.monotonic()
         result = fargo("down", "--state-dir", str(twin.state_dir))
+        # The point of the test, with a generous bound: `down` does not wait out the 60 s
+        # drain of a twin still starting (nor `up --detach`'s health wait).
         assert time.monotonic() - began < 20, result.stdout
         assert "stopped" in result.stdout
         _, err = starting.communicate(timeout=30)
@@ -154,12 +148,12 @@ def test_down_during_start_stops_everything_at_once(tmp_path: Path) -> None:
     finally:
         if starting.poll() is None:
             starting.kill()
-    wait_for(lambda: twin.processes() == [], timeout=10, message="every process gone")
+    wait_until(lambda: twin.processes() == [], timeout=10, what="every process gone")
     assert not state.locked(twin.state_dir)
 
 
 def test_a_second_ctrl_c_while_stopping_still_stops_everything(tmp_path: Path) -> None:
-    twin = Twin(HERE / "second.yaml", tmp_path / "state")
+    twin = make_twin(HERE / "second.yaml", tmp_path / "state")
     process, lines = up_in_foreground(twin)
     assert process.stdout is not None
     try:
@@ -178,5 +172,5 @@ def test_a_second_ctrl_c_while_stopping_still_stops_everything(tmp_path: Path) -
     output = "".join(lines) + rest
     assert process.returncode == 0, output
     assert "SIGINT again" in output and "Traceback" not in output
-    wait_for(lambda: all_gone(started), timeout=10, message="every process gone")
+    wait_until(lambda: all_gone(started), timeout=10, what="every process gone")
     assert twin.processes() == [] and state.recorded_processes(twin.state_dir) == []

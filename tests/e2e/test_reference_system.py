@@ -15,8 +15,14 @@ import dns.message
 import dns.query
 import dns.rdatatype
 import httpx
+import jsonschema
 import pytest
-from tests.e2e.conftest import Twin, fargo, wait_for
+from tests.e2e.conftest import Twin, fargo
+from tests.waiting import wait_until
+
+from fargo.local.status import ServiceState, TaskSummary
+
+pytestmark = pytest.mark.slow  # one twin of the reference system for the module
 
 CALLS = 16
 
@@ -36,8 +42,13 @@ def task_ids(twin: Twin, path: str) -> collections.Counter[str]:
     return seen
 
 
+def ip_of(task: TaskSummary) -> str:
+    assert task.address is not None, task
+    return task.address.rsplit(":", 1)[0]
+
+
 def test_every_service_has_its_desired_count_of_healthy_tasks(reference_twin: Twin) -> None:
-    counts = {s["name"]: (s["desired"], s["healthy"]) for s in reference_twin.status()["services"]}
+    counts = {s.name: (s.desired, s.healthy) for s in reference_twin.status().services}
     assert counts == {
         "frontend": (1, 1),
         "backend-public": (1, 1),
@@ -46,10 +57,16 @@ def test_every_service_has_its_desired_count_of_healthy_tasks(reference_twin: Tw
     }
 
 
+def test_public_listeners_are_served_on_the_published_ports(reference_twin: Twin) -> None:
+    published = {f"https://127.0.0.1:{reference_twin.publish[443]}"}
+    published.add(f"http://127.0.0.1:{reference_twin.publish[80]}")
+    assert set(reference_twin.endpoints.load_balancers["public"]) == published
+
+
 def test_point_7_https_with_the_twins_certificate(reference_twin: Twin) -> None:
     context = ssl.create_default_context(cafile=reference_twin.ca)
     with (
-        socket.create_connection(("127.0.0.1", 8443)) as raw,
+        socket.create_connection(reference_twin.address("public", "https")) as raw,
         context.wrap_socket(raw, server_hostname="localhost") as tls,
     ):
         assert tls.version() in {"TLSv1.2", "TLSv1.3"}
@@ -64,7 +81,7 @@ def test_tls_1_1_is_refused_by_the_server(reference_twin: Twin) -> None:
         context.set_ciphers("DEFAULT:@SECLEVEL=0")  # let the client offer old protocols
         context.minimum_version = context.maximum_version = version
         with (
-            socket.create_connection(("127.0.0.1", 8443)) as raw,
+            socket.create_connection(reference_twin.address("public", "https")) as raw,
             context.wrap_socket(raw, server_hostname="localhost") as tls,
         ):
             return tls.version() or ""
@@ -89,7 +106,9 @@ def test_http_redirects_to_https_with_301(reference_twin: Twin) -> None:
     with httpx.Client(timeout=5) as http:
         response = http.get(reference_twin.url("public", "http") + "/api/public?x=1")
     assert response.status_code == 301
-    assert response.headers["location"] == "https://127.0.0.1:8443/api/public?x=1"
+    # to the spec's port 443, which is served on the port published for it
+    https = f"https://127.0.0.1:{reference_twin.publish[443]}"
+    assert response.headers["location"] == https + "/api/public?x=1"
 
 
 def test_point_6_rules_route_api_to_backend_public_and_the_rest_to_frontend(
@@ -109,18 +128,18 @@ def test_point_6_rules_route_api_to_backend_public_and_the_rest_to_frontend(
 
 def test_points_2_and_4_internal_load_balancer_reaches_and_balances(reference_twin: Twin) -> None:
     seen = task_ids(reference_twin, "/api/private-with-alb")
-    tasks = {t["id"] for t in reference_twin.service("backend-private-with-alb")["tasks"]}
+    tasks = {t.id for t in reference_twin.service("backend-private-with-alb").tasks}
     assert set(seen) == tasks and len(tasks) == 2
 
 
 def test_points_3_and_5_discovery_reaches_and_balances(reference_twin: Twin) -> None:
     seen = task_ids(reference_twin, "/api/private")
-    tasks = {t["id"] for t in reference_twin.service("backend-private")["tasks"]}
+    tasks = {t.id for t in reference_twin.service("backend-private").tasks}
     assert set(seen) == tasks and len(tasks) == 2
 
 
 def test_discovery_dns_answers_multivalue_with_the_spec_ttl(reference_twin: Twin) -> None:
-    host, port = reference_twin.status()["endpoints"]["discovery_dns_server"].rsplit(":", 1)
+    host, port = reference_twin.status().endpoints.discovery_dns_server.rsplit(":", 1)
     query = dns.message.make_query("private.backend.microservice.local", dns.rdatatype.A)
     orders = set()
     for _ in range(12):
@@ -129,7 +148,7 @@ def test_discovery_dns_answers_multivalue_with_the_spec_ttl(reference_twin: Twin
         assert rrset.ttl == 60
         orders.add(tuple(r.address for r in rrset))
     addresses = {a for order in orders for a in order}
-    tasks = {t["address"].split(":")[0] for t in reference_twin.service("backend-private")["tasks"]}
+    tasks = {ip_of(t) for t in reference_twin.service("backend-private").tasks}
     assert addresses == tasks
     assert len(orders) == 2  # random order across answers
     tcp = dns.query.tcp(
@@ -140,8 +159,8 @@ def test_discovery_dns_answers_multivalue_with_the_spec_ttl(reference_twin: Twin
 
 def test_internal_load_balancer_has_a_dns_name(reference_twin: Twin) -> None:
     status = reference_twin.status()
-    name = status["endpoints"]["load_balancer_dns_names"]["internal"]
-    host, port = status["endpoints"]["discovery_dns_server"].rsplit(":", 1)
+    name = status.endpoints.load_balancer_dns_names["internal"]
+    host, port = status.endpoints.discovery_dns_server.rsplit(":", 1)
     response = dns.query.udp(dns.message.make_query(name, "A"), host, port=int(port), timeout=2)
     (rrset,) = response.answer
     internal_url = reference_twin.url("internal", "http")
@@ -149,42 +168,59 @@ def test_internal_load_balancer_has_a_dns_name(reference_twin: Twin) -> None:
 
 
 def test_task_metadata_and_environment(reference_twin: Twin) -> None:
-    task = reference_twin.service("backend-private")["tasks"][0]
-    environ = next(p for p in reference_twin.processes() if p.pid == task["pid"]).environ()
+    task = reference_twin.service("backend-private").tasks[0]
+    environ = next(p for p in reference_twin.processes() if p.pid == task.pid).environ()
     assert environ["AWS_REGION"] == "us-east-1"
     document = json.loads(httpx.get(environ["ECS_CONTAINER_METADATA_URI_V4"] + "/task").text)
-    assert document["TaskARN"].endswith("/" + task["id"])
+    assert document["TaskARN"].endswith("/" + task.id)
     assert document["LaunchType"] == "FARGATE" and document["Family"].endswith("backend-private")
-    assert document["Containers"][0]["Networks"][0]["IPv4Addresses"] == [
-        task["address"].split(":")[0]
-    ]
-    public = reference_twin.service("backend-public")["tasks"][0]
-    public_env = next(p for p in reference_twin.processes() if p.pid == public["pid"]).environ()
+    assert document["Containers"][0]["Networks"][0]["IPv4Addresses"] == [ip_of(task)]
+    public = reference_twin.service("backend-public").tasks[0]
+    public_env = next(p for p in reference_twin.processes() if p.pid == public.pid).environ()
     assert public_env["PRIVATE_DISCOVERY_URL"] == "http://private.backend.microservice.local:8090"
     assert public_env["PRIVATE_ALB_URL"].startswith("http://internal-fargo-demo-internal.")
 
 
 def test_a_killed_task_is_replaced_with_a_new_id(reference_twin: Twin) -> None:
-    before = reference_twin.service("backend-private")["tasks"]
+    before = reference_twin.service("backend-private").tasks
     victim = before[0]
-    os.kill(victim["pid"], signal.SIGKILL)
+    assert victim.pid is not None
+    os.kill(victim.pid, signal.SIGKILL)
 
     def replaced() -> bool:
         service = reference_twin.service("backend-private")
-        ids = {t["id"] for t in service["tasks"]}
-        return victim["id"] not in ids and service["healthy"] == 2
+        ids = {t.id for t in service.tasks}
+        return victim.id not in ids and service.healthy == 2
 
-    wait_for(replaced, message="a replacement task")
+    wait_until(replaced, timeout=30, what="a replacement task")
     seen = task_ids(reference_twin, "/api/private")
-    assert victim["id"] not in seen
-    assert reference_twin.service("backend-private")["restarts"] >= 1
+    assert victim.id not in seen
+    service = reference_twin.service("backend-private")
+    assert service.restarts >= 1 and service.state is ServiceState.ACTIVE
+    assert service.last_stop_reason == "Essential container in task exited (exit code -9)"
 
 
 def test_status_and_logs_commands(reference_twin: Twin) -> None:
     text = fargo("status", "--state-dir", str(reference_twin.state_dir)).stdout
     assert "backend-private-with-alb" in text and "private.backend.microservice.local" in text
+    assert "readiness: ready" in text
+    row = next(line for line in text.splitlines() if line.split()[:1] == ["backend-private"])
+    assert row.split()[1:3] == ["2/2", "ACTIVE"]
     logs = fargo("logs", "backend-public", "--state-dir", str(reference_twin.state_dir)).stdout
     assert '"path": "/api/public"' in logs or '"path":"/api/public"' in logs
+
+
+def test_status_json_satisfies_the_schema_fargo_prints(reference_twin: Twin) -> None:
+    state_dir = str(reference_twin.state_dir)
+    printed = json.loads(fargo("status", "--json", "--state-dir", state_dir).stdout)
+    schema = json.loads(fargo("status", "--json-schema").stdout)
+
+    jsonschema.Draft202012Validator(schema).validate(printed)
+    assert printed["schema_version"] == 1
+    assert {s["name"]: s["state"] for s in printed["services"]} == dict.fromkeys(
+        ["frontend", "backend-public", "backend-private", "backend-private-with-alb"], "ACTIVE"
+    )
+    assert printed["load_balancers"]["data_planes"][0]["pid"] is not None
 
 
 def test_demo_passes_points_2_to_7(reference_twin: Twin) -> None:
@@ -203,7 +239,7 @@ def test_demo_passes_points_2_to_7(reference_twin: Twin) -> None:
 
 
 def test_rolling_deployment_under_load_fails_no_request(reference_twin: Twin) -> None:
-    before = {t["id"] for t in reference_twin.service("backend-private-with-alb")["tasks"]}
+    before = {t.id for t in reference_twin.service("backend-private-with-alb").tasks}
     statuses: collections.Counter[int] = collections.Counter()
     done = threading.Event()
 
@@ -229,6 +265,6 @@ def test_rolling_deployment_under_load_fails_no_request(reference_twin: Twin) ->
         done.set()
         worker.join()
     assert "completed" in result.stdout
-    after = {t["id"] for t in reference_twin.service("backend-private-with-alb")["tasks"]}
+    after = {t.id for t in reference_twin.service("backend-private-with-alb").tasks}
     assert len(after) == 2 and not after & before
     assert statuses[200] > 20 and set(statuses) == {200}, statuses

@@ -5,12 +5,18 @@ from __future__ import annotations
 import random
 import shutil
 import socket
+import ssl
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
+from fargo.local.acm.authority import CertificateAuthority
+from fargo.local.caddy.data_plane import CaddyDataPlane
+from fargo.local.caddy.process import CaddyProcess
+from fargo.local.clock import TwinClock
+from fargo.local.elb.load_balancing import ElasticLoadBalancing
 from fargo.spec import parse_spec
 from fargo.spec.model import Spec
 
@@ -53,3 +59,42 @@ def state_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="fargo-elb-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+def caddy_elb(
+    spec: Spec,
+    *,
+    state_dir: Path,
+    bind: Mapping[str, str],
+    listener_port: Callable[[str, int], int],
+    certificate: tuple[Path, Path] | None,
+    time_scale: float = 0.1,
+    on_unhealthy: Callable[[str, str], None] | None = None,
+) -> ElasticLoadBalancing:
+    """The load balancers of ``spec`` on a Caddy data plane, as the runtime composes them."""
+    return ElasticLoadBalancing(
+        spec,
+        data_plane=CaddyDataPlane(
+            spec,
+            state_dir=state_dir,
+            bind=bind,
+            listener_port=listener_port,
+            certificate=certificate,
+        ),
+        addresses=bind,
+        listener_port=listener_port,
+        clock=TwinClock(time_scale),
+        on_unhealthy=on_unhealthy,
+    )
+
+
+def caddy_of(elb: ElasticLoadBalancing) -> CaddyProcess:
+    data_plane = elb.data_plane
+    assert isinstance(data_plane, CaddyDataPlane)
+    return data_plane.caddy
+
+
+def client_context(ca: CertificateAuthority) -> ssl.SSLContext:
+    """A TLS client that trusts ``ca`` only (the CA counts as used from then on)."""
+    assert ca.fingerprint  # loads (or creates) the CA and marks it used
+    return ssl.create_default_context(cafile=str(ca.certificate_path))

@@ -20,7 +20,7 @@ UNAVAILABLE = Path("/state/caddy/unavailable.sock")
 CERT = (Path("/state/certs/certificate.pem"), Path("/state/certs/private-key.pem"))
 
 
-def mapped(port: int) -> int:
+def mapped(load_balancer: str, port: int) -> int:
     return port + 8000 if port < 1024 else port
 
 

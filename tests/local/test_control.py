@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from fargo.local.control.api import ControlClient, ControlPlaneErrorAnswer, ControlPlaneUnavailable
+from fargo.local.status import Readiness
 
 
 async def serve(path: Path, handler: web.Handler) -> AsyncIterator[None]:
@@ -83,3 +84,27 @@ async def test_a_json_answer_comes_back(sock: Path) -> None:
             "ready": True,
             "path": "/down",
         }
+
+
+async def test_a_status_of_another_schema_is_an_error_answer_that_says_so(sock: Path) -> None:
+    async def other_version(request: web.Request) -> web.Response:
+        return web.json_response({"schema_version": 2, "services": "all fine"})
+
+    async for _ in serve(sock, other_version):
+        with pytest.raises(
+            ControlPlaneErrorAnswer, match="status schema \\(version 1\\)"
+        ) as caught:
+            await ControlClient(sock).status()
+    assert "another version of fargo" in str(caught.value)
+
+
+async def test_readiness_comes_back_as_the_model(sock: Path) -> None:
+    async def waiting(request: web.Request) -> web.Response:
+        assert request.path == "/ready"
+        return web.json_response(
+            {"ready": False, "failure": None, "waiting": ["frontend 0/1 healthy (STARTING)"]}
+        )
+
+    async for _ in serve(sock, waiting):
+        readiness = await ControlClient(sock).readiness()
+    assert readiness == Readiness(ready=False, waiting=["frontend 0/1 healthy (STARTING)"])

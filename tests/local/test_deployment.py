@@ -12,7 +12,7 @@ from fargo.local.ecs.task import TaskStatus
 
 
 async def running(h: Harness, count: int) -> Harness:
-    h.cluster.start()
+    await h.cluster.start()
     await h.until(lambda: len(h.scheduler.in_service()) == count)
     return h
 
@@ -66,7 +66,7 @@ async def test_the_circuit_breaker_rolls_back_after_the_threshold_of_failed_task
     assert all(t.exit_code == 3 for t in failed)
     assert h.scheduler.image == before and h.scheduler.revision == 1
     assert {t.id for t in h.scheduler.in_service()} == old  # the old revision kept serving
-    assert h.scheduler.describe()["failure"] is None
+    assert h.scheduler.describe().failure is None
     assert any("circuit breaker" in e for e in h.scheduler.events)
 
 

@@ -23,12 +23,17 @@ from typing import Any
 import psutil
 import pytest
 
-from fargo.local.ec2.network import LoopbackNetwork
+from fargo.local.cli import status_view
+from fargo.local.clock import TwinClock
+from fargo.local.ec2.loopback import LoopbackNetwork
+from fargo.local.ecr.distribution import RegistryServer
+from fargo.local.ecr.puller import RegistryPuller
 from fargo.local.ecr.registry import ImageManifest, LocalRegistry
-from fargo.local.ecs.cluster import Cluster, ServiceScheduler
+from fargo.local.ecs.cluster import CRASH_LOOP_LIMIT, Cluster, ServiceScheduler
 from fargo.local.ecs.container_health import MIN_TIMEOUT_SECONDS, CheckTiming
 from fargo.local.ecs.task import HealthStatus, Task, TaskStatus
 from fargo.local.state import folder as state
+from fargo.local.status import ServiceState, ServiceStatus, TaskSummary, readiness_of
 from fargo.spec import parse_spec
 from fargo.spec.model import ContainerHealthCheck
 
@@ -44,12 +49,12 @@ if mode == "crash":
     print("database password missing", flush=True)
     sys.exit(3)
 if mode == "silent":
-    time.sleep(3600)
+    time.sleep(3600)  # the behaviour under test: a task that never listens
 if mode in ("stubborn", "orphan"):
     child = os.fork()
     if child == 0:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        time.sleep(3600)
+        time.sleep(3600)  # the behaviour under test: a child that outlives SIGTERM
         os._exit(0)
     print(f"child {child}", flush=True)
 if mode == "orphan":
@@ -159,6 +164,7 @@ services:
 async def make_harness_fixture(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
     """``await make_harness(service="desired_count: 2", mode="serve", command=...)``."""
     made: list[Harness] = []
+    endpoints: list[RegistryServer] = []
 
     async def make(
         service: str = "desired_count: 1",
@@ -166,6 +172,7 @@ async def make_harness_fixture(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
         mode: str = "serve",
         command: str = '["python", "app.py"]',
         start_timeout: float = 10.0,
+        time_scale: float = TIME_SCALE,
     ) -> Harness:
         context = tmp_path / "app"
         context.mkdir()
@@ -174,15 +181,24 @@ async def make_harness_fixture(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
         spec = parse_spec(spec_text(random.randint(64, 250), random.randint(20000, 60000), service))
         state.prepare(tmp_path / "state")
         registry = LocalRegistry(tmp_path / "state" / "registry", tmp_path)
+        endpoint = RegistryServer(registry.store)  # tasks pull over HTTP, as in the twin
+        await endpoint.start()
+        endpoints.append(endpoint)
+        network = LoopbackNetwork(spec)
         hooks = FakeHooks()
         harness: Harness
         cluster = Cluster(
             spec,
-            network=LoopbackNetwork(spec),
+            network=network,
             registry=registry,
+            images=RegistryPuller(
+                registry_url=lambda: endpoint.url,
+                images=tmp_path / "state" / "images",
+                connect=network.connect_from,
+            ),
             hooks=hooks,
             state_dir=tmp_path / "state",
-            time_scale=TIME_SCALE,
+            clock=TwinClock(time_scale),
             start_timeout=start_timeout,
             on_change=lambda: harness.changed(),
         )
@@ -194,6 +210,8 @@ async def make_harness_fixture(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
     yield make
     for harness in made:
         await harness.cluster.stop()
+    for endpoint in endpoints:
+        await endpoint.stop()
 
 
 def gone(pid: int) -> bool:
@@ -213,7 +231,7 @@ async def test_keeps_its_desired_count_and_replaces_an_exited_task_with_a_new_id
     make_harness: HarnessFactory,
 ) -> None:
     h = await make_harness("desired_count: 2")
-    h.cluster.start()
+    await h.cluster.start()
     await h.until(lambda: len(h.scheduler.in_service()) == 2)
     victim = h.scheduler.tasks[0]
     assert victim.pid is not None
@@ -227,20 +245,68 @@ async def test_keeps_its_desired_count_and_replaces_an_exited_task_with_a_new_id
     assert len({t.id for t in h.scheduler.tasks} | {victim.id}) == 3
 
 
+@pytest.mark.slow  # three back-offs: 0.25 s, 0.5 s, 1 s
 async def test_a_crash_loop_backs_off_longer_each_time_and_reports_code_and_log(
     make_harness: HarnessFactory,
 ) -> None:
-    h = await make_harness(mode="crash")
-    h.cluster.start()
+    h = await make_harness(mode="crash", time_scale=0.1)  # back-off 0.25 s, 0.5 s, 1 s
+    await h.cluster.start()
     await h.until(lambda: h.scheduler.failed_starts >= 4 and len(h.cluster.stopped_tasks) >= 4)
 
-    described = h.scheduler.describe()
-    assert "exited with code 3 at start" in described["failure"]
-    assert "database password missing" in described["failure"]
+    failure = h.scheduler.describe().failure
+    assert failure is not None and "exited with code 3 at start" in failure
+    assert "database password missing" in failure
     starts = sorted(t.created_at.timestamp() for t in h.cluster.stopped_tasks)[:4]
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert gaps[0] >= 0.25 and gaps[1] >= 0.5 and gaps[2] >= 1.0, gaps
     assert gaps[0] < gaps[1] < gaps[2], gaps
+
+
+async def test_a_service_whose_tasks_crash_at_start_reads_as_failing_with_the_reason(
+    make_harness: HarnessFactory,
+) -> None:
+    h = await make_harness("desired_count: 2", mode="crash")
+    await h.cluster.start()
+    await h.until(lambda: h.scheduler.failed_starts >= CRASH_LOOP_LIMIT)
+
+    described = h.scheduler.describe()
+
+    crashed = "Essential container in task exited (exit code 3)"
+    assert described.state is ServiceState.FAILING
+    assert (described.healthy, described.desired) == (0, 2)
+    assert described.failed_starts >= CRASH_LOOP_LIMIT
+    assert described.last_stop_reason == crashed
+    assert described.failure is not None and "database password missing" in described.failure
+    _, row, *_ = status_view.render_services([described])
+    assert row.split()[:3] == ["app", "0/2", "FAILING"] and row.endswith(crashed)
+    readiness = readiness_of([described])
+    assert not readiness.ready and readiness.failure is not None
+    assert readiness.waiting == [f"app 0/2 healthy (FAILING; last stop: {crashed})"]
+
+
+async def test_a_service_that_lost_a_task_reads_as_degraded_until_it_is_replaced(
+    make_harness: HarnessFactory,
+) -> None:
+    h = await make_harness("desired_count: 2")
+    await h.cluster.start()
+    await h.until(lambda: len(h.scheduler.in_service()) == 2)
+    assert h.scheduler.describe().state is ServiceState.ACTIVE
+    seen: list[ServiceStatus] = []
+    h.observers.append(lambda: seen.append(h.scheduler.describe()))
+    victim = h.scheduler.tasks[0]
+    assert victim.pid is not None
+
+    os.kill(victim.pid, signal.SIGKILL)
+    await h.until(lambda: victim.stopped.is_set() and len(h.scheduler.in_service()) == 2)
+
+    killed = "Essential container in task exited (exit code -9)"
+    degraded = next(s for s in seen if s.state is ServiceState.DEGRADED)
+    assert (degraded.healthy, degraded.desired, degraded.restarts) == (1, 2, 1)
+    assert degraded.last_stop_reason == killed
+    assert ServiceState.ACTIVE not in {s.state for s in seen[: seen.index(degraded)]}
+    recovered = h.scheduler.describe()
+    assert recovered.state is ServiceState.ACTIVE and recovered.restarts == 1
+    assert recovered.last_stop_reason == killed
 
 
 async def test_a_launch_that_raises_leaves_no_phantom_task(make_harness: HarnessFactory) -> None:
@@ -281,7 +347,7 @@ async def test_a_task_that_cannot_be_pulled_is_a_failed_start(
     assert await h.scheduler.run_task() is None
     assert h.scheduler.failed_starts == 1 and h.scheduler.tasks == []
     assert h.scheduler.failure is not None and "no image pushed" in h.scheduler.failure
-    assert h.scheduler.backoff() == 0.25
+    assert h.scheduler.backoff() == TwinClock(TIME_SCALE).backoff(1) == 2.5 * TIME_SCALE
 
 
 async def test_a_task_that_never_listens_is_a_failed_start(make_harness: HarnessFactory) -> None:
@@ -299,6 +365,7 @@ async def test_a_task_that_never_listens_is_a_failed_start(make_harness: Harness
     assert h.hooks.registered == []
 
 
+@pytest.mark.slow  # waits out a 2 s stop timeout
 async def test_stop_sends_sigterm_then_sigkill_after_the_stop_timeout_to_the_group(
     make_harness: HarnessFactory,
 ) -> None:
@@ -310,11 +377,13 @@ async def test_stop_sends_sigterm_then_sigkill_after_the_stop_timeout_to_the_gro
     began = time.monotonic()
     await h.scheduler.stop_task(task, "test", drain=False)
 
+    # The point of the test: SIGKILL only once the stop timeout (2 s, not scaled) ran out
     assert 2.0 <= time.monotonic() - began < 5.0
     assert task.exit_code == -signal.SIGKILL
     assert task.pid is not None and gone(task.pid)
     await h.until(lambda: gone(worker), timeout=2)  # SIGKILLed with the group, reaped by init
-    assert task.describe()["last_status"] == "STOPPED" and task.stopped_reason == "test"
+    summary = TaskSummary.of(task)
+    assert summary.last_status is TaskStatus.STOPPED and summary.stopped_reason == "test"
 
 
 async def test_a_lead_process_that_exits_takes_its_process_group_with_it(
@@ -384,7 +453,7 @@ async def test_stopping_the_cluster_stops_every_task_and_process(
     make_harness: HarnessFactory,
 ) -> None:
     h = await make_harness("desired_count: 2")
-    h.cluster.start()
+    await h.cluster.start()
     await h.until(lambda: len(h.scheduler.in_service()) == 2)
     tasks = list(h.scheduler.tasks)
 
@@ -397,7 +466,7 @@ async def test_stopping_the_cluster_stops_every_task_and_process(
 
 def test_container_health_timeouts_are_floored_and_intervals_scaled() -> None:
     check = ContainerHealthCheck(interval=30, timeout=5, start_period=10)
-    fast = CheckTiming.of(check, 0.1)
+    fast = CheckTiming.of(check, TwinClock(0.1))
     assert (fast.interval, fast.timeout, fast.start_period) == (3.0, MIN_TIMEOUT_SECONDS, 1.0)
-    real = CheckTiming.of(check, 1.0)
+    real = CheckTiming.of(check, TwinClock.aws())
     assert (real.interval, real.timeout, real.start_period) == (30.0, 5.0, 10.0)

@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from fargo.local.ec2 import network
-from fargo.local.ec2.network import AddressExhausted, LoopbackNetwork
+from fargo.local.ec2 import loopback as network
+from fargo.local.ec2.loopback import LoopbackNetwork
+from fargo.local.ec2.network import AddressExhausted
 from fargo.spec import parse_spec
 
 
@@ -40,7 +41,7 @@ def test_a_vpc_address_keeps_its_offset_inside_loopback() -> None:
 def test_dns_and_metadata_take_the_reserved_addresses_of_the_first_public_subnet() -> None:
     net = plan()
     assert net.dns_address == ("127.0.0.2", network.DNS_PORT)
-    assert net.metadata_host == "127.0.0.3"
+    assert net.metadata_address == ("127.0.0.3", 0)  # any free port
 
 
 def test_tasks_skip_reserved_addresses_and_spread_over_the_zones() -> None:
@@ -89,7 +90,7 @@ def test_exhausted_subnets_raise_a_clear_error() -> None:
 
 def test_privileged_ports_move_up_by_8000(monkeypatch: pytest.MonkeyPatch) -> None:
     net = plan()
-    assert (net.listener_port(443), net.listener_port(80), net.listener_port(8080)) == (
+    assert tuple(net.listener_port("public", port) for port in (443, 80, 8080)) == (
         8443, 8080, 8080,
     )  # fmt: skip
     monkeypatch.setattr(network, "is_root", lambda: False)

@@ -18,7 +18,7 @@ import pytest
 import yarl
 from aiohttp import web
 from multidict import CIMultiDict
-from tests.local.conftest import balancer_spec, free_port, loopback
+from tests.local.conftest import balancer_spec, caddy_elb, free_port, loopback
 
 from fargo.local.elb.load_balancing import ElasticLoadBalancing, Target
 from fargo.spec.elb import Request
@@ -219,11 +219,11 @@ async def twin(state_dir: Path) -> AsyncIterator[Twin]:
     spec = spec_for(client_ip)
     ip = loopback()
     port = free_port(ip)
-    elb = ElasticLoadBalancing(
+    elb = caddy_elb(
         spec,
         state_dir=state_dir,
         bind={"public": ip},
-        listener_port=lambda _: port,
+        listener_port=lambda lb, _: port,
         certificate=None,
         time_scale=0.05,
     )

@@ -7,19 +7,21 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from tests.waiting import until
 
 from fargo.local.cloudmap.registry import CloudMap
-from fargo.local.ec2.network import Placement
+from fargo.local.config import TwinConfig
+from fargo.local.ec2.loopback import LoopbackNetwork
+from fargo.local.ec2.network import NetworkInterface
 from fargo.local.ecr.registry import ImageManifest
 from fargo.local.ecs.metadata import TaskMetadataEndpoint
 from fargo.local.ecs.task import Task
 from fargo.local.elb.load_balancing import Target, TargetHealthDescription, TargetState
-from fargo.local.runtime import Runtime
+from fargo.local.runtime import Runtime, StartError
 from fargo.local.task_hooks import RuntimeTaskHooks
 from fargo.spec import parse_spec
 
-SPEC = parse_spec(
-    """
+SPEC_TEXT = """
 name: rt
 network:
   cidr: 10.0.0.0/16
@@ -35,7 +37,7 @@ load_balancers:
     scheme: internet-facing
     listeners: [{port: 80, protocol: HTTP, default_action: {forward: app}}]
 """
-)
+SPEC = parse_spec(SPEC_TEXT)
 
 
 class FakeLoadBalancers:
@@ -54,10 +56,6 @@ class FakeLoadBalancers:
         return self.described
 
 
-class FakeDns:
-    address = ("127.0.0.2", 8053)
-
-
 def make_task(tmp_path: Path) -> Task:
     subnet = SPEC.network.subnets.private[0]
     return Task(
@@ -67,7 +65,8 @@ def make_task(tmp_path: Path) -> Task:
         region=SPEC.region,
         family="rt-app",
         revision=1,
-        placement=Placement(subnet, 0, "127.0.10.4"),
+        eni=NetworkInterface("eni-0123456789abcdef0", subnet, 0, "10.0.10.4", "127.0.10.4"),
+        root=tmp_path,
         port=8080,
         cpu=256,
         memory=512,
@@ -82,7 +81,7 @@ def make_hooks(elb: FakeLoadBalancers) -> RuntimeTaskHooks:
         elb=cast(Any, elb),
         cloud_map=CloudMap(),
         metadata=TaskMetadataEndpoint(lambda task_id: None, "127.0.0.3"),
-        dns=cast(Any, FakeDns()),
+        network=LoopbackNetwork(SPEC),
         on_change=lambda: None,
     )
 
@@ -103,9 +102,12 @@ async def test_deregistering_without_drain_does_not_wait_for_the_drain(tmp_path:
     await asyncio.wait_for(hooks.deregister(task, drain=False), timeout=1)
     assert elb.draining == ["t1"]  # marked draining before the task stops
 
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(hooks.deregister(task, drain=True), timeout=0.1)
-    await hooks.close()  # cancels the background drain
+    draining = asyncio.create_task(hooks.deregister(task, drain=True))
+    await until(lambda: elb.draining == ["t1", "t1"], what="the second deregistration")
+    assert not draining.done()  # with drain: waits for the load balancers to drain
+    elb.drained.set()
+    await asyncio.wait_for(draining, timeout=5)  # ... and returns once they have
+    await hooks.close()
 
 
 def test_target_failure_gives_the_load_balancers_reason(tmp_path: Path) -> None:
@@ -131,44 +133,61 @@ def test_target_failure_gives_the_load_balancers_reason(tmp_path: Path) -> None:
     )
 
 
-class Failing:
-    services: dict[str, Any] = {}
-
-    async def stop(self) -> None:
-        raise RuntimeError("stop failed")
+def runtime_of(spec_text: str, tmp_path: Path) -> Runtime:
+    config = TwinConfig(spec_path=tmp_path / "fargo.yaml", state_dir=tmp_path / "s")
+    return Runtime(parse_spec(spec_text), config)
 
 
-async def test_stop_stops_every_part_even_when_one_fails(
+def test_parts_start_in_the_documented_order(tmp_path: Path) -> None:
+    runtime = Runtime(SPEC, TwinConfig(spec_path=tmp_path / "f.yaml", state_dir=tmp_path / "s"))
+    assert [part.name for part in runtime.parts.parts] == [
+        "VPC network (loopback mode)",
+        "Cloud Map namespace",
+        "discovery DNS server (Route 53 private zones)",
+        "task metadata endpoint",
+        "image push (ECR)",
+        "ECR registry",
+        "load balancers",
+        "task wiring (target groups, Cloud Map, metadata)",
+        "ECS cluster",
+    ]
+
+
+def test_an_environment_value_calling_a_moved_port_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    text = SPEC_TEXT.replace(
+        "app: {image: app, port: 8080, target_groups: [app]}",
+        "app: {image: app, port: 8080, target_groups: [app], environment: "
+        '{CALLEE: "http://${lb:public.dns_name}:80/x"}}',
+    )
+    runtime = runtime_of(text, tmp_path)
+    with pytest.raises(StartError) as raised:
+        runtime.validate()
+    message = str(raised.value)
+    assert "services.app.environment.CALLEE calls port 80 of load balancer 'public'" in message
+    assert "serves on 8080" in message
+    assert not (tmp_path / "s").exists()  # validation touched nothing
+
+
+def test_a_published_port_for_a_listener_the_spec_lacks_is_refused(tmp_path: Path) -> None:
+    config = TwinConfig(
+        spec_path=tmp_path / "f.yaml", state_dir=tmp_path / "s", published_ports={443: 9443}
+    )
+    with pytest.raises(
+        StartError,
+        match=r"--publish 443:9443: the spec has no listener on port 443 \(listeners: 80\)",
+    ):
+        Runtime(SPEC, config).validate()
+
+
+async def test_ready_after_is_set_by_wait_ready_not_by_asking(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runtime = Runtime(SPEC, spec_path=tmp_path / "fargo.yaml", state_dir=tmp_path / "s")
-    stopped: list[str] = []
+    runtime = Runtime(SPEC, TwinConfig(spec_path=tmp_path / "f.yaml", state_dir=tmp_path / "s"))
+    monkeypatch.setattr(runtime.cluster, "services", {})  # no services: ready at once
+    runtime.running = True
 
-    async def metadata_stop() -> None:
-        stopped.append("metadata")
-
-    async def dns_stop() -> None:
-        stopped.append("dns")
-
-    monkeypatch.setattr(runtime.metadata, "stop", metadata_stop)
-    monkeypatch.setattr(runtime.dns, "stop", dns_stop)
-    runtime.cluster = cast(Any, Failing())
-    runtime.elb = cast(Any, Failing())
-
-    with pytest.raises(RuntimeError, match="stop failed"):
-        await runtime.stop()
-
-    assert stopped == ["metadata", "dns"]
-    assert runtime.cluster is None and runtime.elb is None
-    await runtime.stop()  # idempotent
-    assert stopped == ["metadata", "dns"] * 2
-
-
-async def test_ready_after_is_set_by_wait_ready_not_by_asking(tmp_path: Path) -> None:
-    runtime = Runtime(SPEC, spec_path=tmp_path / "fargo.yaml", state_dir=tmp_path / "s")
-    runtime.cluster = cast(Any, Failing())  # no services: ready at once
-
-    assert runtime.readiness()["ready"] and runtime.ready_after is None
-    assert (await runtime.wait_ready())["ready"]
+    assert runtime.readiness().ready and runtime.ready_after is None
+    assert (await runtime.wait_ready()).ready
     assert runtime.ready_after is not None
-    runtime.cluster = None

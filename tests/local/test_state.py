@@ -7,12 +7,11 @@ import os
 import stat
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 import pytest
+from tests.waiting import wait_until
 
 from fargo.local.state import folder as state
 
@@ -30,15 +29,6 @@ def gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 # -- the marker ----------------------------------------------------------------------------
@@ -134,7 +124,9 @@ def test_a_zombie_counts_as_dead(tmp_path: Path) -> None:
     process = sleeper()
     state.record_process(tmp_path / "s", "task", process.pid, "a task")
     process.kill()
-    assert wait_until(lambda: psutil.Process(process.pid).status() == psutil.STATUS_ZOMBIE)
+    wait_until(
+        lambda: psutil.Process(process.pid).status() == psutil.STATUS_ZOMBIE, what="a zombie"
+    )
     [record] = state.recorded_processes(tmp_path / "s")
     assert not record.alive()
     process.wait()
@@ -174,7 +166,7 @@ def test_sweep_kills_a_process_group_whose_leader_is_dead(tmp_path: Path) -> Non
     assert not record.alive() and record.group_alive()
 
     assert state.sweep(folder, grace=2) == [f"a task (pid {leader.pid})"]
-    assert wait_until(lambda: gone(child))
+    wait_until(lambda: gone(child), what="the child gone")
 
 
 # -- the lock ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from aiohttp import web
 
+from fargo.local.clock import TwinClock
 from fargo.local.elb.target_health import (
     HealthChecker,
     Target,
@@ -34,12 +35,12 @@ def test_check_timeout_scales_less_than_the_interval(
     interval: int, timeout: int, time_scale: float, expected: float
 ) -> None:
     check = HealthCheck(interval=interval, timeout=timeout)
-    assert check_timeout(check, time_scale) == pytest.approx(expected)
+    assert check_timeout(check, TwinClock(time_scale)) == pytest.approx(expected)
 
 
 async def serve(delay: float) -> tuple[web.AppRunner, int]:
     async def health(_: web.Request) -> web.Response:
-        await asyncio.sleep(delay)
+        await asyncio.sleep(delay)  # the behaviour under test: a target slow to answer
         return web.Response(text="ok")
 
     app = web.Application()
@@ -56,7 +57,7 @@ async def first_state(delay: float, check: HealthCheck, time_scale: float) -> Ta
     """Register a target answering after ``delay`` seconds; its state after the first check."""
     runner, port = await serve(delay)
     changed = asyncio.Event()
-    checker = HealthChecker(time_scale=time_scale, on_transition=lambda *_: changed.set())
+    checker = HealthChecker(clock=TwinClock(time_scale), on_transition=lambda *_: changed.set())
     registration = TargetRegistration(Target("t1", "127.0.0.1", port))
     checker.start()
     try:
@@ -76,6 +77,7 @@ async def test_a_slow_but_timely_target_passes_on_the_fast_clock() -> None:
     assert registration.state is TargetState.HEALTHY
 
 
+@pytest.mark.slow  # the target answers after 1 s
 async def test_a_target_slower_than_the_timeout_fails() -> None:
     check = HealthCheck(path="/health", interval=5, timeout=2, unhealthy_threshold=2)
     registration = await first_state(1.0, check, time_scale=0.1)  # timeout 0.5 s

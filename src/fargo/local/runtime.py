@@ -1,80 +1,139 @@
-"""The twin's control plane: starts every part, wires tasks to load balancers and discovery.
+"""The twin's control plane: every part, composed in order and wired together.
 
-Start order (stop is the reverse, and safe after a partial start):
-certificate authority → Cloud Map + DNS server → task metadata endpoint →
-image registry → load balancers (Caddy) → ECS cluster.
+Start order (stop is the reverse, and safe after a partial start; see `fargo.local.parts`):
+network → listener certificate (ACM) → Cloud Map namespace → DNS server → task metadata
+endpoint → image registry (push) → load balancers (Caddy) → task wiring → ECS cluster.
+Every part validates first (ports, names, socket paths, environment values), so a bad
+setting fails before anything starts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
-import socket
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from fargo.local.acm.authority import CertificateAuthority, IssuedCertificate
+from fargo.local.acm.authority import CertificateAuthority
+from fargo.local.acm.listener_certificate import ListenerCertificate
+from fargo.local.caddy.data_plane import CaddyDataPlane
+from fargo.local.caddy.fleet import CaddyFleet
+from fargo.local.caddy.process import CaddyProcess
 from fargo.local.cloudmap.dns_server import DnsServer
 from fargo.local.cloudmap.registry import CloudMap
+from fargo.local.config import TwinConfig
 from fargo.local.ec2.network import NetworkMode, network_for
+from fargo.local.ecr.distribution import RegistryServer
+from fargo.local.ecr.puller import RegistryPuller
 from fargo.local.ecr.registry import LocalRegistry
 from fargo.local.ecs.cluster import Cluster
 from fargo.local.ecs.deployment import rolling_deployment
 from fargo.local.ecs.metadata import TaskMetadataEndpoint
+from fargo.local.elb.data_plane import LoadBalancerDataPlane
 from fargo.local.elb.load_balancing import ElasticLoadBalancing
+from fargo.local.elb.names import lb_dns_name
+from fargo.local.parts import Part, PartFailed, Parts, PartsInvalid, Step
 from fargo.local.state import folder as state
-from fargo.local.task_hooks import RuntimeTaskHooks, lb_dns_name
+from fargo.local.status import (
+    DiscoveryInstance,
+    DiscoveryServiceStatus,
+    Endpoints,
+    Readiness,
+    TwinStatus,
+    readiness_of,
+)
+from fargo.local.task_hooks import RuntimeTaskHooks
 from fargo.spec import Spec
-from fargo.spec.defaults import LOCAL_TIME_SCALE
 
 
 class StartError(RuntimeError):
     """The twin could not start; everything already started has been stopped."""
 
 
-class PortInUse(StartError):
-    pass
-
-
 class Runtime:
     """One running twin of one spec."""
 
-    def __init__(
-        self,
-        spec: Spec,
-        *,
-        spec_path: Path,
-        state_dir: Path,
-        time_scale: float = LOCAL_TIME_SCALE,
-        network_mode: str = "loopback",
-        log: Callable[[str], None] = print,
-    ) -> None:
+    def __init__(self, spec: Spec, config: TwinConfig) -> None:
         self.spec = spec
-        self.spec_path = spec_path.resolve()
-        self.state_dir = state_dir.resolve()
-        self.time_scale = time_scale
-        self.log = log
-        self.network: NetworkMode = network_for(spec, network_mode)
+        self.config = config
+        self.spec_path = config.spec_path
+        self.state_dir = config.state_dir
+        self.network: NetworkMode = network_for(spec, config)
         self.ca = CertificateAuthority(self.state_dir / "ca")
         self.cloud_map = CloudMap()
-        self.dns = DnsServer(self.cloud_map, *self.network.dns_address)
-        self.metadata = TaskMetadataEndpoint(self._task_metadata, self.network.metadata_host)
+        bind = self.network.server_socket
+        self.dns = DnsServer(self.cloud_map, *self.network.dns_address, bind=bind)
+        self.metadata = TaskMetadataEndpoint(
+            self._task_metadata, *self.network.metadata_address, bind=bind
+        )
         self.registry = LocalRegistry(self.state_dir / "registry", self.spec_path.parent)
+        self.registry_endpoint = RegistryServer(
+            self.registry.store,
+            host=self.network.registry_address[0],
+            port=self.network.registry_address[1],
+            log_path=self.state_dir / "logs" / "registry-pulls.jsonl",
+            bind=bind,
+        )
+        self.puller = RegistryPuller(
+            registry_url=lambda: self.registry_endpoint.url,
+            images=self.state_dir / "images",
+            connect=self.network.connect_from,
+        )
         self.lb_addresses = {
             name: self.network.load_balancer_address(name, lb.scheme)
             for name, lb in spec.load_balancers.items()
         }
-        self.certificate: IssuedCertificate | None = None
-        self.elb: ElasticLoadBalancing | None = None
-        self.hooks: RuntimeTaskHooks | None = None
-        self.cluster: Cluster | None = None
+        self.certificate = self._listener_certificate()
+        self.elb = ElasticLoadBalancing(
+            spec,
+            data_plane=self._data_plane(),
+            addresses=self.lb_addresses,
+            listener_port=self.network.listener_port,
+            clock=config.clock,
+            socket_factory=self.network.socket_factory("load-balancer"),
+            on_unhealthy=self._target_unhealthy,
+        )
+        self.hooks = RuntimeTaskHooks(
+            spec,
+            elb=self.elb,
+            cloud_map=self.cloud_map,
+            metadata=self.metadata,
+            network=self.network,
+            on_change=self._changed_now,
+        )
+        self.cluster = Cluster(
+            spec,
+            network=self.network,
+            registry=self.registry,
+            images=self.puller,
+            hooks=self.hooks,
+            state_dir=self.state_dir,
+            clock=config.clock,
+            on_change=self._changed_now,
+        )
+        parts: list[Part] = [self.network]
+        if self.certificate is not None:
+            parts.append(self.certificate)
+        parts += [
+            Step("Cloud Map namespace", start=self._create_discovery),
+            self.dns,
+            self.metadata,
+            Step("image push (ECR)", start=self._push_images),
+            self.registry_endpoint,
+            self.elb,
+            self.hooks,
+            self.cluster,
+        ]
+        self.parts = Parts(parts)
+        self.running = False
         self.started_at = time.monotonic()
         self.ready_after: float | None = None
         self._changed = asyncio.Event()
+
+    @property
+    def time_scale(self) -> float:
+        return self.config.time_scale
 
     # -- names ------------------------------------------------------------------------
 
@@ -84,99 +143,62 @@ class Runtime:
 
     # -- lifecycle --------------------------------------------------------------------
 
+    def validate(self) -> None:
+        """Every part's checks; raises `StartError` listing every problem."""
+        try:
+            self.parts.validate()
+        except PartsInvalid as err:
+            raise StartError("\n".join(["cannot start the twin:", *err.problems])) from None
+
     async def start(self) -> None:
         """Start every part; on failure stop what started and raise `StartError`."""
-        try:
-            await self._start()
-        except BaseException as err:
-            await self.stop()
-            if isinstance(err, StartError | asyncio.CancelledError | KeyboardInterrupt):
-                raise
-            raise StartError(str(err) or type(err).__name__) from err
-
-    async def _start(self) -> None:
         state.prepare(self.state_dir)
-        self._check_ports()
-        self.certificate = self._issue_certificate()
-        self._create_discovery()
-        await self.dns.start()
-        await self.metadata.start()
-        for name, image in self.spec.images.items():
-            self.registry.push(name, image)
-        cert = None
-        if self.certificate is not None:
-            cert = (self.certificate.certificate_path, self.certificate.private_key_path)
-        self.elb = ElasticLoadBalancing(
-            self.spec,
-            state_dir=self.state_dir,
-            bind=self.lb_addresses,
-            listener_port=self.network.listener_port,
-            certificate=cert,
-            time_scale=self.time_scale,
-            on_unhealthy=self._target_unhealthy,
-        )
-        await self.elb.start()
-        self.hooks = RuntimeTaskHooks(
-            self.spec,
-            elb=self.elb,
-            cloud_map=self.cloud_map,
-            metadata=self.metadata,
-            dns=self.dns,
-            on_change=self._changed.set,
-            log=self.log,
-        )
-        self.cluster = Cluster(
-            self.spec,
-            network=self.network,
-            registry=self.registry,
-            hooks=self.hooks,
-            state_dir=self.state_dir,
-            time_scale=self.time_scale,
-            on_change=self._changed.set,
-            log=self.log,
-        )
-        self.cluster.start()
+        self.validate()
+        try:
+            await self.parts.start()
+        except PartsInvalid as err:
+            raise StartError("\n".join(["cannot start the twin:", *err.problems])) from None
+        except PartFailed as err:
+            raise StartError(str(err)) from err
+        self.running = True
 
     async def stop(self) -> None:
         """Stop everything that runs, each part even if stopping another failed; idempotent."""
-        cluster, self.cluster = self.cluster, None
-        hooks, self.hooks = self.hooks, None
-        elb, self.elb = self.elb, None
-        async with contextlib.AsyncExitStack() as parts:  # stops in reverse order
-            parts.push_async_callback(self.dns.stop)
-            parts.push_async_callback(self.metadata.stop)
-            if elb is not None:
-                parts.push_async_callback(elb.stop)
-            if hooks is not None:
-                parts.push_async_callback(hooks.close)
-            if cluster is not None:
-                parts.push_async_callback(cluster.stop)
+        self.running = False
+        await self.parts.stop()
 
-    def _check_ports(self) -> None:
-        wanted = [(*self.network.dns_address, "the discovery DNS server")]
-        for name, lb in self.spec.load_balancers.items():
-            for listener in lb.listeners:
-                port = self.network.listener_port(listener.port)
-                wanted.append(
-                    (
-                        self.lb_addresses[name],
-                        port,
-                        f"load balancer {name!r} listener {listener.port}",
-                    )
-                )
-        for host, port, what in wanted:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    probe.bind((host, port))
-                except OSError as err:
-                    raise PortInUse(
-                        f"port {port} on {host} is in use ({what}): {err.strerror}; "
-                        "stop what holds it (`ss -ltnp 'sport = :{port}'` shows it) or run "
-                        "`fargo down` if an earlier twin is still up".replace("{port}", str(port))
-                    ) from None
+    def _data_plane(self) -> LoadBalancerDataPlane:
+        """One Caddy for every load balancer, or (VPC mode) one in each load balancer's ENI."""
+        certificate = self.certificate.paths if self.certificate else None
+        if not self.network.separate_load_balancers:
+            return CaddyDataPlane(
+                self.spec,
+                state_dir=self.state_dir,
+                bind=self.lb_addresses,
+                listener_port=self.network.listener_port,
+                certificate=certificate,
+            )
+        members = {}
+        for name in self.spec.load_balancers:
+            host = self.network.load_balancer_host(name)
+            members[name] = CaddyDataPlane(
+                self.spec.only_load_balancer(name),
+                state_dir=self.state_dir,
+                bind=self.lb_addresses,
+                listener_port=self.network.listener_port,
+                certificate=certificate,
+                caddy=CaddyProcess(
+                    self.state_dir, name=f"caddy-{name}", command_prefix=host.command_prefix
+                ),
+                open_listener=host.open_listener,
+                open_local=host.open_local,
+            )
+        return CaddyFleet(members)
 
-    def _issue_certificate(self) -> IssuedCertificate | None:
+    def _changed_now(self) -> None:
+        self._changed.set()
+
+    def _listener_certificate(self) -> ListenerCertificate | None:
         names: list[str] = []
         addresses: list[str] = []
         for name, lb in self.spec.load_balancers.items():
@@ -187,11 +209,16 @@ class Runtime:
             addresses.append(self.lb_addresses[name])
         if not names:
             return None
-        return self.ca.issue(
-            names=[*dict.fromkeys([*names, "localhost"])],
-            ip_addresses=[*dict.fromkeys(addresses)],
+        return ListenerCertificate(
+            self.ca,
+            names=[*names, "localhost"],
+            ip_addresses=addresses,
             directory=self.state_dir / "certs",
         )
+
+    def _push_images(self) -> None:
+        for name, image in self.spec.images.items():
+            self.registry.push(name, image)
 
     def _create_discovery(self) -> None:
         discovery = self.spec.discovery
@@ -210,28 +237,20 @@ class Runtime:
 
     # -- readiness ----------------------------------------------------------------------
 
-    def readiness(self) -> dict[str, Any]:
-        """Whether every service has its desired count of healthy tasks, or why not."""
-        if self.cluster is None:
-            return {"ready": False, "failure": None, "waiting": ["starting"]}
-        waiting = []
-        failure = None
-        for name, scheduler in self.cluster.services.items():
-            described = scheduler.describe()
-            if described["failure"]:
-                failure = f"service {name!r}: {described['failure']}"
-            if described["healthy"] < scheduler.desired_count:
-                waiting.append(f"{name} {described['healthy']}/{scheduler.desired_count}")
-        return {"ready": not waiting, "failure": failure, "waiting": waiting}
+    def readiness(self) -> Readiness:
+        """Whether every service has its desired count of healthy tasks, or what it waits for."""
+        if not self.running:
+            return Readiness(ready=False, waiting=["the twin to start"])
+        return readiness_of([s.describe() for s in self.cluster.services.values()])
 
-    async def wait_ready(self, timeout: float | None = None) -> dict[str, Any]:
+    async def wait_ready(self, timeout: float | None = None) -> Readiness:
         """Wait until ready or failing; returns the last `readiness` answer."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             answer = self.readiness()
-            if answer["ready"] and self.ready_after is None:
+            if answer.ready and self.ready_after is None:
                 self.ready_after = time.monotonic() - self.started_at
-            if answer["ready"] or answer["failure"]:
+            if answer.ready or answer.failure:
                 return answer
             if deadline is not None and time.monotonic() > deadline:
                 return answer
@@ -250,7 +269,8 @@ class Runtime:
         image_name = self.spec.services[name].image
         image = self.registry.push(image_name, self.spec.images[image_name])
         completed = await rolling_deployment(scheduler, image)
-        return {"service": name, "image": image.uri, "completed": completed, **scheduler.describe()}
+        described = scheduler.describe().model_dump(mode="json")
+        return {"service": name, "image": image.uri, "completed": completed, **described}
 
     # -- wiring -----------------------------------------------------------------------
 
@@ -264,15 +284,14 @@ class Runtime:
 
     # -- status -------------------------------------------------------------------------
 
-    def endpoints(self) -> dict[str, Any]:
+    def endpoints(self) -> Endpoints:
         host, port = self.dns.address if self._dns_started() else self.network.dns_address
-        out: dict[str, Any] = {
-            "load_balancers": self.elb.endpoints() if self.elb else {},
-            "load_balancer_dns_names": {n: self.lb_dns_name(n) for n in self.spec.load_balancers},
-            "discovery_dns_server": f"{host}:{port}",
-            "ca_certificate": str(self.ca.certificate_path),
-        }
-        return out
+        return Endpoints(
+            load_balancers=self.elb.endpoints(),
+            load_balancer_dns_names={n: self.lb_dns_name(n) for n in self.spec.load_balancers},
+            discovery_dns_server=f"{host}:{port}",
+            ca_certificate=self.ca.certificate_path,
+        )
 
     def _dns_started(self) -> bool:
         try:
@@ -281,46 +300,39 @@ class Runtime:
             return False
         return True
 
-    def describe(self) -> dict[str, Any]:
-        discovery = []
-        if self.spec.discovery is not None:
-            for service in self.spec.discovery.services:
-                fqdn = self.spec.discovery.fqdn(service.name)
-                instances = self.cloud_map.discover_instances(
-                    self.spec.discovery.namespace, service.name, health_status="ALL"
-                )
-                discovery.append(
-                    {
-                        "name": fqdn,
-                        "ttl": service.ttl,
-                        "routing_policy": service.routing_policy,
-                        "instances": [
-                            {
-                                "id": i.instance_id,
-                                "ipv4": i.ipv4,
-                                "port": i.port,
-                                "health": i.health_status,
-                            }
-                            for i in instances
-                        ],
-                    }
-                )
-        return {
-            "spec": str(self.spec_path),
-            "state_dir": str(self.state_dir),
-            "network_mode": self.network.name,
-            "time_scale": self.time_scale,
-            "pid": os.getpid(),
-            "ready_after_seconds": self.ready_after,
-            "readiness": self.readiness(),
-            "endpoints": self.endpoints(),
-            "services": [s.describe() for s in self.cluster.services.values()]
-            if self.cluster
-            else [],
-            "load_balancers": self.elb.describe() if self.elb else {},
-            "discovery": discovery,
-        }
+    def describe(self) -> TwinStatus:
+        """The whole twin, as ``GET /status`` serves it and ``fargo status`` shows it."""
+        return TwinStatus(
+            spec=self.spec_path,
+            state_dir=self.state_dir,
+            network_mode=self.network.mode,
+            time_scale=self.time_scale,
+            pid=os.getpid(),
+            ready_after_seconds=self.ready_after,
+            readiness=self.readiness(),
+            endpoints=self.endpoints(),
+            services=[s.describe() for s in self.cluster.services.values()],
+            load_balancers=self.elb.describe(),
+            discovery=self._describe_discovery(),
+        )
 
-
-def dump(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=2, default=str)
+    def _describe_discovery(self) -> list[DiscoveryServiceStatus]:
+        discovery = self.spec.discovery
+        if discovery is None:
+            return []
+        return [
+            DiscoveryServiceStatus(
+                name=discovery.fqdn(service.name),
+                ttl=service.ttl,
+                routing_policy=service.routing_policy,
+                instances=[
+                    DiscoveryInstance(
+                        id=i.instance_id, ipv4=i.ipv4, port=i.port, health=i.health_status
+                    )
+                    for i in self.cloud_map.discover_instances(
+                        discovery.namespace, service.name, health_status="ALL"
+                    )
+                ],
+            )
+            for service in discovery.services
+        ]

@@ -2,40 +2,40 @@
 the load balancers, Cloud Map and the task metadata endpoint.
 
     hooks = RuntimeTaskHooks(spec, elb=elb, cloud_map=cloud_map, metadata=metadata,
-                             dns=dns, on_change=changed)
+                             network=network, on_change=changed)
     cluster = Cluster(spec, hooks=hooks, ...)
     ...
-    await hooks.close()  # before the load balancers stop
+    await hooks.stop()  # before the load balancers stop
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import re
 from collections.abc import Callable
 from typing import Literal
 
-from fargo.local.cloudmap.dns_server import DnsServer
 from fargo.local.cloudmap.registry import CloudMap
-from fargo.local.cloudmap.resolver import task_environment
+from fargo.local.ec2.network import NetworkMode
 from fargo.local.ecs.metadata import TaskMetadataEndpoint
 from fargo.local.ecs.task import HealthStatus, Task
 from fargo.local.elb.load_balancing import ElasticLoadBalancing, Target, TargetState
+from fargo.local.elb.names import lb_dns_name
 from fargo.spec import Spec, refs
 
+logger = logging.getLogger(__name__)
+
 PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
-
-
-def lb_dns_name(spec: Spec, name: str) -> str:
-    """A load balancer's DNS name in the twin's ``elb.fargo.internal`` zone."""
-    scheme = spec.load_balancers[name].scheme
-    prefix = "internal-" if scheme == "internal" else ""
-    return f"{prefix}{spec.name}-{name}.{spec.region}.elb.fargo.internal"
+LB_PORT_REFERENCE = re.compile(r"\$\{lb:([A-Za-z0-9_-]+)\.dns_name\}:(\d+)")
 
 
 class RuntimeTaskHooks:
     """`fargo.local.ecs.cluster.TaskHooks` for the running twin."""
+
+    name = "task wiring (target groups, Cloud Map, metadata)"
 
     def __init__(
         self,
@@ -44,18 +44,37 @@ class RuntimeTaskHooks:
         elb: ElasticLoadBalancing,
         cloud_map: CloudMap,
         metadata: TaskMetadataEndpoint,
-        dns: DnsServer,
+        network: NetworkMode,
         on_change: Callable[[], None],
-        log: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.spec = spec
         self.elb = elb
         self.cloud_map = cloud_map
         self.metadata = metadata
-        self.dns = dns
+        self.network = network
         self.on_change = on_change
-        self.log = log
         self._undrained: set[asyncio.Task[None]] = set()
+
+    def validate(self) -> list[str]:
+        """Environment values that name a load balancer port the twin serves elsewhere."""
+        problems = []
+        for service_name, service in self.spec.services.items():
+            for key, value in service.environment.items():
+                for lb, port in LB_PORT_REFERENCE.findall(value):
+                    served = self.network.listener_port(lb, int(port))
+                    if lb in self.spec.load_balancers and served != int(port):
+                        problems.append(
+                            f"services.{service_name}.environment.{key} calls port {port} of "
+                            f"load balancer {lb!r}, which {self.network.mode} mode serves on "
+                            f"{served}; give that listener a port of 1024 or above"
+                        )
+        return problems
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.close()
 
     async def close(self) -> None:
         """Cancel the deregistrations still running in the background."""
@@ -91,9 +110,10 @@ class RuntimeTaskHooks:
                 "PYTHONDONTWRITEBYTECODE": "1",
             }
         )
+        assert task.eni is not None
         env.update(
-            task_environment(
-                self.dns.address, self.cloud_map.zones(), pythonpath=str(task.image.root)
+            self.network.task_environment(
+                task.eni, zones=self.cloud_map.zones(), pythonpath=str(task.root)
             )
         )
         return env
@@ -111,7 +131,7 @@ class RuntimeTaskHooks:
                 task.ip,
                 task.port,
                 {
-                    "AVAILABILITY_ZONE": task.availability_zone,
+                    "AVAILABILITY_ZONE": task.availability_zone or "",
                     "ECS_TASK_DEFINITION_FAMILY": task.family,
                 },
             )
@@ -139,7 +159,7 @@ class RuntimeTaskHooks:
     def _deregistered(self, job: asyncio.Task[None]) -> None:
         self._undrained.discard(job)
         if not job.cancelled() and job.exception() is not None:
-            self.log(f"{job.get_name()} failed: {job.exception()!r}")
+            logger.error("%s failed: %r", job.get_name(), job.exception())
 
     def health_changed(self, task: Task) -> None:
         """Pass the container health on to Cloud Map (custom health status)."""

@@ -176,6 +176,10 @@ class Spec(Model):
         """The services whose tasks register in ``target_group``."""
         return [name for name, svc in self.services.items() if target_group in svc.target_groups]
 
+    def only_load_balancer(self, name: str) -> Spec:
+        """This spec with load balancer ``name`` alone (one data plane per load balancer)."""
+        return self.model_copy(update={"load_balancers": {name: self.load_balancers[name]}})
+
     def discovery_service(self, name: str) -> DiscoveryService | None:
         if self.discovery is None:
             return None

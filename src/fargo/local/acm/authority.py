@@ -27,7 +27,6 @@ import datetime as dt
 import ipaddress
 import logging
 import socket
-import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +51,6 @@ RENEW_BEFORE_DAYS = 30
 DIRECTORY_MODE = 0o700
 PRIVATE_KEY_MODE = 0o600
 CERTIFICATE_MODE = 0o644
-MINIMUM_TLS_VERSION = ssl.TLSVersion.TLSv1_2
 
 
 class AcmError(Exception):
@@ -80,13 +78,6 @@ class IssuedCertificate:
     not_before: dt.datetime
     not_after: dt.datetime
     fingerprint: str  # SHA-256, colon-separated hex as openssl prints it
-
-    def server_context(self) -> ssl.SSLContext:
-        """A TLS server context presenting this certificate (TLS 1.2 or later)."""
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = MINIMUM_TLS_VERSION
-        context.load_cert_chain(self.certificate_path, self.private_key_path)
-        return context
 
 
 class CertificateAuthority:
@@ -127,13 +118,6 @@ class CertificateAuthority:
             )
         else:
             self._certificate, self._key = self._create([], [])
-
-    def client_context(self) -> ssl.SSLContext:
-        """A TLS client context that trusts this CA only (TLS 1.2 or later)."""
-        self._used()
-        context = ssl.create_default_context(cafile=str(self.certificate_path))
-        context.minimum_version = MINIMUM_TLS_VERSION
-        return context
 
     def issue(
         self,

@@ -3,7 +3,7 @@
     config = render(
         spec,
         bind={"public": "127.0.0.1"},
-        listener_port=lambda port: port + 8000 if port < 1024 else port,
+        listener_port=lambda lb, port: port + 8000 if port < 1024 else port,
         routable={"frontend": ["127.0.1.1:80"], "backend-public": []},
         certificate=(Path("certificate.pem"), Path("private-key.pem")),
         tls_server_name="fargo.example.com",
@@ -22,6 +22,7 @@ fixed-response), TLS by `fargo.local.caddy.tls`. Responses say
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from fargo.local.caddy.responses import (
 )
 from fargo.local.caddy.tls import certificates, https_load_balancers, tls_connection_policy
 from fargo.local.ec2.hostport import host_port
+from fargo.local.ec2.network import ListenerPort
 from fargo.spec.elb import Action, Listener, LoadBalancer
 from fargo.spec.model import Spec
 
@@ -54,7 +56,7 @@ def render(
     spec: Spec,
     *,
     bind: Mapping[str, str],
-    listener_port: Callable[[int], int],
+    listener_port: ListenerPort,
     routable: Mapping[str, Sequence[str]],
     certificate: tuple[Path, Path] | None,
     tls_server_name: str | None,
@@ -65,9 +67,9 @@ def render(
 ) -> JSON:
     """Caddy's ``apps`` for every load balancer of ``spec`` (admin and logging are the process's).
 
-    ``bind``: load balancer → loopback address; ``listener_port``: spec port → local
-    port; ``routable``: target group → ``ip:port`` of the targets that get new
-    requests; ``certificate``: (chain PEM, key PEM) for HTTPS listeners;
+    ``bind``: load balancer → loopback address; ``listener_port``: (load balancer, spec
+    port) → the port it is served on; ``routable``: target group → ``ip:port`` of the
+    targets that get new requests; ``certificate``: (chain PEM, key PEM) for HTTPS listeners;
     ``tls_server_name``: a name on that certificate, used when a client sends no SNI;
     ``listener_fds``: server name → a listening socket Caddy inherited, used instead
     of binding the address (see `fargo.local.caddy.listeners` for why); ``dynamic``:
@@ -85,7 +87,7 @@ def render(
                 listener,
                 listen=f"fd/{fd}" if fd is not None else "",
                 address=bind[name],
-                listener_port=listener_port,
+                listener_port=functools.partial(listener_port, name),
                 routable=routable,
                 unavailable=unavailable_socket,
                 tls_server_name=tls_server_name,

@@ -1,7 +1,7 @@
-"""The load balancers' data plane: one Caddy process, told which targets get requests.
+"""The load balancers' data plane on Caddy: one process, told which targets get requests.
 
-    data_plane = DataPlane(spec, CaddyProcess(Path(".fargo")), bind={"public": "127.0.0.1"},
-                           listener_port=mapped, certificate=None)
+    data_plane = CaddyDataPlane(spec, state_dir=Path(".fargo"), bind={"public": "127.0.0.1"},
+                                listener_port=mapped, certificate=None)
     data_plane.update(routable={"frontend": []}, targets={"frontend": []})
     await data_plane.start()            # listeners bound, Caddy up with the config
     version = data_plane.update(routable={"frontend": ["127.0.1.7:80"]},
@@ -10,11 +10,12 @@
     await data_plane.drained({"127.0.1.7:80"}, deadline)
     await data_plane.stop()
 
-The control plane decides which targets are routable; `update` hands that over.
-The target lookups Caddy makes (`fargo.local.caddy.target_dns`) see it at once; a config
-is rendered and loaded in the background when it differs from the one Caddy has
-(loads are coalesced, and retried when Caddy refuses or is restarting). Draining
-asks Caddy how many requests are in flight to a target.
+It implements `fargo.local.elb.data_plane.LoadBalancerDataPlane`: the control plane
+decides which targets are routable; `update` hands that over. The target lookups
+Caddy makes (`fargo.local.caddy.target_dns`) see it at once; a config is rendered and
+loaded in the background when it differs from the one Caddy has (loads are
+coalesced, and retried when Caddy refuses or is restarting). Draining asks Caddy how
+many requests are in flight to a target.
 """
 
 from __future__ import annotations
@@ -31,39 +32,56 @@ from typing import Any
 from fargo.local.caddy import config as caddy_config
 from fargo.local.caddy.listeners import bind_listeners
 from fargo.local.caddy.process import CaddyError, CaddyProcess, socket_path_fits
-from fargo.local.caddy.target_dns import TargetResolver, dynamic_targets, target_records
-from fargo.local.caddy.tls import certificate_name
-from fargo.local.elb.errors import ValidationError
+from fargo.local.caddy.target_dns import (
+    LOOKUP_SETTLE_SECONDS,
+    TargetResolver,
+    dynamic_targets,
+    target_records,
+)
+from fargo.local.caddy.tls import certificate_name, https_load_balancers
+from fargo.local.ec2.network import ListenerPort
+from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_socket
 from fargo.local.elb.target_health import Target
+from fargo.local.events import about
+from fargo.local.loops import keep_running
+from fargo.local.status import DataPlaneStatus
 from fargo.spec.model import Spec
 
 logger = logging.getLogger(__name__)
+DATA_PLANE = about("load-balancer", "data plane")
 
 UNAVAILABLE_SOCKET = "unavailable.sock"
 DRAIN_POLL_SECONDS = 0.02
 PUSH_RETRY_SECONDS = 0.2
 
 
-class DataPlane:
+class CaddyDataPlane:
     """One Caddy process serving every listener of the spec, and its target resolver."""
+
+    name = "load balancer data plane (Caddy)"
+    settle_seconds = LOOKUP_SETTLE_SECONDS
 
     def __init__(
         self,
         spec: Spec,
-        caddy: CaddyProcess,
         *,
+        state_dir: Path,
         bind: Mapping[str, str],
-        listener_port: Callable[[int], int],
+        listener_port: ListenerPort,
         certificate: tuple[Path, Path] | None,
+        caddy: CaddyProcess | None = None,
+        open_listener: ServerSocketFactory = bind_socket,
+        open_local: ServerSocketFactory = bind_socket,
     ) -> None:
         self.spec = spec
-        self.caddy = caddy
+        self.caddy = caddy or CaddyProcess(state_dir)
+        self.open_listener = open_listener  # where its listeners are bound
         self.bind = bind
         self.listener_port = listener_port
         self.certificate = certificate
         self._tls_server_name: str | None = None
         self._sockets: dict[str, socket.socket] = {}  # Caddy server name -> listening socket
-        self._resolver = TargetResolver()
+        self._resolver = TargetResolver(bind=open_local)  # on the loopback Caddy sees
         self._routable: dict[str, list[str]] = {}
         self._targets: dict[str, list[Target]] = {}
         self._pusher: asyncio.Task[None] | None = None
@@ -79,24 +97,56 @@ class DataPlane:
         """Whether Caddy has the latest update."""
         return self._pushed_version >= self._version
 
+    def validate(self) -> list[str]:
+        problems = []
+        unavailable = self.caddy.directory / UNAVAILABLE_SOCKET
+        if not socket_path_fits(unavailable):
+            problems.append(f"state folder path too long for the socket {unavailable}")
+        https = https_load_balancers(self.spec)
+        if https and self.certificate is None:
+            problems.append(f"HTTPS listeners of {https} need a certificate")
+        for name, lb in self.spec.load_balancers.items():
+            for listener in lb.listeners:
+                port = self.listener_port(name, listener.port)
+                what = f"load balancer {name!r} listener {listener.port}"
+                if self.open_listener is bind_socket:  # elsewhere, the network mode checks
+                    problem = bind_problem(self.bind.get(name, "127.0.0.1"), port, what)
+                    if problem is not None:
+                        problems.append(problem)
+        return problems
+
+    def describe(self) -> list[DataPlaneStatus]:
+        return [self.status()]
+
+    def status(self) -> DataPlaneStatus:
+        return DataPlaneStatus(
+            name=self.name,
+            load_balancers=list(self.spec.load_balancers),
+            pid=self.caddy.pid,
+            restarts=self.caddy.restarts,
+            config_loads=self.caddy.loads,
+        )
+
     async def start(self) -> None:
         """Bind the listeners, start the resolver and Caddy, load the config."""
         if self._running:
             return
         self._running = True
         try:
-            unavailable = self.caddy.directory / UNAVAILABLE_SOCKET
-            if not socket_path_fits(unavailable):
-                raise ValidationError(f"state folder path too long for {unavailable}")
             if self.certificate is not None:
                 self._tls_server_name = certificate_name(self.certificate[0])
             self._sockets = bind_listeners(
-                self.spec, bind=self.bind, listener_port=self.listener_port
+                self.spec,
+                bind=self.bind,
+                listener_port=self.listener_port,
+                open_socket=self.open_listener,
             )
             self._resolver.start()
             await self.caddy.start(inherit=list(self._sockets.values()))
             await self._push()
-            self._pusher = asyncio.create_task(self._push_forever(), name="elb-config-push")
+            self._pusher = keep_running(
+                "load balancer config push", self._push_forever, extra=DATA_PLANE
+            )
         except BaseException:
             await self.stop()
             raise
@@ -162,7 +212,9 @@ class DataPlane:
             try:
                 await self._push()
             except CaddyError as err:
-                logger.warning("pushing the load balancer config failed (%s); retrying", err)
+                logger.warning(
+                    "pushing the load balancer config failed (%s); retrying", err, extra=DATA_PLANE
+                )
                 await asyncio.sleep(PUSH_RETRY_SECONDS)
 
     async def _push(self) -> None:

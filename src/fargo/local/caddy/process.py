@@ -28,7 +28,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ from fargo.local.caddy.binary import (
     caddy_version,
     check_version,
 )
+from fargo.local.events import about
+from fargo.local.loops import keep_running
 from fargo.local.state import folder as state
 from fargo.local.state.files import log_tail, write_atomically
 
@@ -48,11 +50,11 @@ from fargo.local.state.files import log_tail, write_atomically
 __all__ = ["CaddyError", "CaddyProcess", "CaddyTooOld", "socket_path_fits"]
 
 logger = logging.getLogger(__name__)
+DATA_PLANE = about("load-balancer", "data plane")
 
 ADMIN_SOCKET = "admin.sock"
 BOOTSTRAP_FILE = "bootstrap.json"
 CONFIG_FILE = "config.json"
-LOG_FILE = "caddy.log"
 PROCESS_NAME = "caddy"
 START_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 5.0
@@ -64,11 +66,20 @@ RESTART_DELAY_SECONDS = (0.1, 5.0)
 class CaddyProcess:
     """Supervises ``caddy run``; its admin API is reached over a unix socket only."""
 
-    def __init__(self, state_dir: Path, *, executable: Path | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        executable: Path | None = None,
+        name: str = PROCESS_NAME,
+        command_prefix: Callable[[], Sequence[str]] = tuple,
+    ) -> None:
         self.state_dir = state_dir
-        self.directory = state_dir / "caddy"
+        self.name = name  # its folder, log and pid record: several Caddys share a state folder
+        self.command_prefix = command_prefix  # e.g. nsenter into a load balancer's ENI
+        self.directory = state_dir / name
         self.admin_socket = self.directory / ADMIN_SOCKET
-        self.log_path = state_dir / "logs" / LOG_FILE
+        self.log_path = state_dir / "logs" / f"{name}.log"
         self.restarts = 0
         self.loads = 0  # configs loaded
         self._executable = executable
@@ -113,7 +124,7 @@ class CaddyProcess:
         except BaseException:
             await self.stop()
             raise
-        self._watchdog = asyncio.create_task(self._watch(), name="caddy-watchdog")
+        self._watchdog = keep_running("caddy watchdog", self._watch, extra=DATA_PLANE)
 
     async def load(self, config: dict[str, Any]) -> None:
         """Replace Caddy's config (``POST /load``); the admin endpoint and logging stay ours.
@@ -190,6 +201,7 @@ class CaddyProcess:
         env = caddy_environment(self.directory)
         with self.log_path.open("ab") as log:
             self._process = await asyncio.create_subprocess_exec(
+                *self.command_prefix(),
                 str(self._binary()),
                 "run",
                 "--config",
@@ -205,7 +217,7 @@ class CaddyProcess:
             )
         self._launched_at = time.monotonic()
         state.record_process(
-            self.state_dir, PROCESS_NAME, self._process.pid, "caddy (load balancers)"
+            self.state_dir, self.name, self._process.pid, f"{self.name} (load balancers)"
         )
         await self._wait_ready()
 
@@ -245,7 +257,12 @@ class CaddyProcess:
             # A Caddy that keeps dying soon after start is restarted ever more slowly.
             if time.monotonic() - self._launched_at > 10 * RESTART_DELAY_SECONDS[1]:
                 delay = RESTART_DELAY_SECONDS[0]
-            logger.warning("caddy (pid %s) exited with status %s; restarting", process.pid, code)
+            logger.warning(
+                "caddy (pid %s) exited with status %s; restarting",
+                process.pid,
+                code,
+                extra=DATA_PLANE,
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, RESTART_DELAY_SECONDS[1])
             self.restarts += 1
@@ -254,7 +271,7 @@ class CaddyProcess:
                 self.admin_socket.unlink(missing_ok=True)
                 await self._launch(config)
             except CaddyError as err:
-                logger.error("restarting caddy failed: %s", err)
+                logger.error("restarting caddy failed: %s", err, extra=DATA_PLANE)
                 with contextlib.suppress(ProcessLookupError):
                     if self._process is not None and self._process.returncode is None:
                         self._process.kill()
@@ -271,15 +288,15 @@ class CaddyProcess:
                     process.kill()
                 await process.wait()
         if process is not None:
-            state.forget_process(self.state_dir, PROCESS_NAME)
+            state.forget_process(self.state_dir, self.name)
         self.admin_socket.unlink(missing_ok=True)
 
     def _kill_leftover(self) -> None:
         """Stop a Caddy a killed control plane left running on this state folder."""
         for record in state.recorded_processes(self.state_dir):
-            if record.path.stem == PROCESS_NAME and record.alive():
+            if record.path.stem == self.name and record.alive():
                 logger.warning("stopping a leftover caddy (pid %s)", record.pid)
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(record.pid, signal.SIGKILL)
-            if record.path.stem == PROCESS_NAME:
+            if record.path.stem == self.name:
                 record.path.unlink(missing_ok=True)

@@ -35,6 +35,7 @@ import dns.rdatatype
 import dns.rrset
 
 from fargo.local.caddy.forward import TARGET_LOOKUP_REFRESH_SECONDS, DynamicTargets
+from fargo.local.ec2.sockets import ServerSocketFactory, bind_socket
 from fargo.local.elb.errors import ElbError
 from fargo.local.elb.target_health import Target
 from fargo.spec.model import Spec
@@ -81,7 +82,8 @@ class TargetResolver:
     requests flowing while the control plane is busy. `publish` swaps the snapshot.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, bind: ServerSocketFactory = bind_socket) -> None:
+        self._bind = bind
         self._records: dict[str, tuple[str, ...]] = {}  # lower-case absolute name -> IPv4s
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -101,8 +103,7 @@ class TargetResolver:
     def start(self) -> None:
         if self._socket is not None:
             return
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", 0))
+        sock = self._bind(socket.SOCK_DGRAM, "127.0.0.1", 0)
         sock.settimeout(0.2)  # how soon `stop` is noticed
         self._socket = sock
         self._stopping.clear()

@@ -15,8 +15,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fargo.local.cli.events import add_events_command
 from fargo.local.cli.logs import logs_command
+from fargo.local.cli.options import add_runtime_options, config_from_args, runtime_arguments
 from fargo.local.cli.status_view import render_endpoints, render_status
+from fargo.local.config import ConfigError, TwinConfig
 from fargo.local.control.api import (
     ControlClient,
     ControlError,
@@ -24,9 +27,11 @@ from fargo.local.control.api import (
     ControlPlaneUnavailable,
 )
 from fargo.local.control.stop import control_plane_of, stop_twin
+from fargo.local.ec2.modes import choose_network_mode, enter_network_mode
 from fargo.local.state import folder as state
+from fargo.local.status import Readiness
+from fargo.local.status import json_schema as status_json_schema
 from fargo.spec import load_spec
-from fargo.spec.defaults import LOCAL_TIME_SCALE
 
 if TYPE_CHECKING:
     from fargo.local.runtime import Runtime
@@ -42,20 +47,23 @@ def add_commands(commands: Any, spec_option: Any) -> None:
     up.add_argument(
         "--detach", "-d", action="store_true", help="return once every service is healthy"
     )
-    timing = up.add_mutually_exclusive_group()
-    timing.add_argument("--aws-timings", action="store_true", help="health checks at AWS speed")
-    timing.add_argument(
-        "--time-scale",
-        type=float,
-        default=LOCAL_TIME_SCALE,
-        help=f"health-check clock multiplier (default {LOCAL_TIME_SCALE})",
-    )
+    add_runtime_options(up)
     up.set_defaults(handler=up_command)
 
     status = commands.add_parser("status", help="services, tasks, load balancers, discovery")
     _state_option(status)
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    output = status.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", action="store_true", help="machine-readable output (see docs/status.md)"
+    )
+    output.add_argument(
+        "--json-schema",
+        action="store_true",
+        help="print the JSON Schema of `--json`'s output (no twin needed)",
+    )
     status.set_defaults(handler=status_command)
+
+    add_events_command(commands)
 
     logs = commands.add_parser("logs", help="task logs, prefixed by task id")
     _state_option(logs)
@@ -99,29 +107,33 @@ def up_command(args: argparse.Namespace) -> int:
     from fargo.local.control.daemon import AlreadyRunning, serve, stamp
 
     load_spec(args.file)  # a spec error stops `up` before anything starts
-    state_dir = args.state_dir.resolve()
-    time_scale = 1.0 if args.aws_timings else args.time_scale
-    if time_scale <= 0:
-        print("fargo up: --time-scale must be above 0", file=sys.stderr)
+    try:
+        config = choose_network_mode(
+            config_from_args(args, spec_path=args.file, state_dir=args.state_dir)
+        )
+    except ConfigError as err:
+        print(f"fargo up: {err}", file=sys.stderr)
         return 2
     if args.detach:
-        return _up_detached(args.file, state_dir, time_scale)
+        return _up_detached(config)
+    enter_network_mode(config)  # before asyncio starts a thread
 
     def ready(runtime: Runtime) -> None:
         print(render_endpoints(runtime.describe()), flush=True)
         print(stamp("ready; Ctrl-C stops everything"), flush=True)
 
     try:
-        return asyncio.run(serve(args.file, state_dir, time_scale=time_scale, on_ready=ready))
+        return asyncio.run(serve(config, on_ready=ready))
     except (AlreadyRunning, state.StateDirError) as err:
         print(f"fargo up: {err}", file=sys.stderr)
         return 1
 
 
-def _up_detached(spec_path: Path, state_dir: Path, time_scale: float) -> int:
+def _up_detached(config: TwinConfig) -> int:
     from fargo.local.control.daemon import EXIT_ALREADY_RUNNING
     from fargo.local.state.files import log_tail
 
+    state_dir = config.state_dir
     if state.locked(state_dir):
         print(
             f"fargo up: {state.StateLocked(state_dir, state.lock_holder(state_dir))}",
@@ -138,11 +150,10 @@ def _up_detached(spec_path: Path, state_dir: Path, time_scale: float) -> int:
                     "-m",
                     "fargo.local.control.daemon",
                     "--spec",
-                    str(spec_path.resolve()),
+                    str(config.spec_path),
                     "--state-dir",
                     str(state_dir),
-                    "--time-scale",
-                    str(time_scale),
+                    *runtime_arguments(config),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -155,7 +166,7 @@ def _up_detached(spec_path: Path, state_dir: Path, time_scale: float) -> int:
 
     client = ControlClient(state.control_socket(state_dir))
     deadline = time.monotonic() + DETACH_TIMEOUT_SECONDS
-    answer: dict[str, Any] = {"waiting": ["control plane"]}
+    answer = Readiness(ready=False, waiting=["the control plane"])
     while time.monotonic() < deadline:
         if (code := daemon.poll()) is not None:
             if code == EXIT_ALREADY_RUNNING:
@@ -170,9 +181,9 @@ def _up_detached(spec_path: Path, state_dir: Path, time_scale: float) -> int:
             time.sleep(0.05)  # not ours yet: the socket may be another control plane's
             continue
         try:
-            answer = asyncio.run(client.get("/ready"))
-            if answer["ready"]:
-                print(render_endpoints(asyncio.run(client.get("/status"))))
+            answer = asyncio.run(client.readiness())
+            if answer.ready:
+                print(render_endpoints(asyncio.run(client.status())))
                 return 0
         except ControlPlaneUnavailable:
             time.sleep(0.05)
@@ -181,14 +192,14 @@ def _up_detached(spec_path: Path, state_dir: Path, time_scale: float) -> int:
             print(f"fargo up: giving up, the control plane answered: {err}", file=sys.stderr)
             stop_twin(state_dir, control_plane_of(state_dir))
             return 1
-        if answer["failure"]:
-            print(f"fargo up: giving up: {answer['failure']}", file=sys.stderr)
+        if answer.failure:
+            print(f"fargo up: giving up: {answer.failure}", file=sys.stderr)
             stop_twin(state_dir, control_plane_of(state_dir))
             return 1
         time.sleep(0.05)
     print(
         f"fargo up: not healthy after {DETACH_TIMEOUT_SECONDS:.0f} s; waiting for: "
-        f"{', '.join(answer.get('waiting', []))}",
+        f"{', '.join(answer.waiting)}",
         file=sys.stderr,
     )
     stop_twin(state_dir, control_plane_of(state_dir))
@@ -220,13 +231,16 @@ def down_command(args: argparse.Namespace) -> int:
 
 
 def status_command(args: argparse.Namespace) -> int:
+    if args.json_schema:
+        print(json.dumps(status_json_schema(), indent=2))
+        return 0
     state_dir = args.state_dir.resolve()
     try:
-        data = asyncio.run(ControlClient(state.control_socket(state_dir)).get("/status"))
+        status = asyncio.run(ControlClient(state.control_socket(state_dir)).status())
     except ControlError as err:
         print(_not_answering("status", state_dir, err), file=sys.stderr)
         return 1
-    print(json.dumps(data, indent=2) if args.json else render_status(data))
+    print(status.model_dump_json(indent=2) if args.json else render_status(status))
     return 0
 
 
@@ -244,7 +258,7 @@ def demo_command(args: argparse.Namespace) -> int:
     spec = load_spec(args.file)
     state_dir = args.state_dir.resolve()
     try:
-        status = asyncio.run(ControlClient(state.control_socket(state_dir)).get("/status"))
+        status = asyncio.run(ControlClient(state.control_socket(state_dir)).status())
     except ControlError as err:
         message = _not_answering("demo", state_dir, err)
         print(message.replace("`fargo up`", "`fargo up --detach`"), file=sys.stderr)

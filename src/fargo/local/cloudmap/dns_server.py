@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import socket
 from collections.abc import Callable, Iterable
 from typing import cast
 
@@ -30,6 +31,7 @@ import dns.rrset
 
 from fargo.local.cloudmap.registry import CloudMap
 from fargo.local.cloudmap.route53 import Answer, ResourceRecord
+from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_socket
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +53,36 @@ class DnsListenError(OSError):
 class DnsServer:
     """Serves ``cloud_map.answer`` over UDP and TCP on ``host:port`` (0: any free port)."""
 
-    def __init__(self, cloud_map: CloudMap, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        cloud_map: CloudMap,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        bind: ServerSocketFactory = bind_socket,
+    ) -> None:
         self._cloud_map = cloud_map
         self._host = host
         self._port = port
+        self._bind = bind
         self._udp: tuple[asyncio.DatagramTransport, _UdpProtocol] | None = None
         self._tcp: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._address: tuple[str, int] | None = None
+
+    name = "discovery DNS server (Route 53 private zones)"
+
+    def validate(self) -> list[str]:
+        """Whether the configured port is free for both UDP and TCP (on this host; a
+        network mode's own sockets are its to check)."""
+        if self._bind is not bind_socket:
+            return []
+        what = "the discovery DNS server"
+        problems = [
+            bind_problem(self._host, self._port, what, kind)
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM)
+        ]
+        return [p for p in problems if p is not None]
 
     @property
     def address(self) -> tuple[str, int]:
@@ -114,8 +138,9 @@ class DnsServer:
     async def _listen_udp(self, port: int) -> int:
         loop = asyncio.get_running_loop()
         try:
+            sock = self._bind(socket.SOCK_DGRAM, self._host, port)
             transport, protocol = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self._respond), local_addr=(self._host, port)
+                lambda: _UdpProtocol(self._respond), sock=sock
             )
         except OSError as error:
             raise _listen_error(error, self._host, port, "UDP") from error
@@ -125,7 +150,8 @@ class DnsServer:
 
     async def _listen_tcp(self, port: int) -> None:
         try:
-            self._tcp = await asyncio.start_server(self._serve_tcp, self._host, port)
+            sock = self._bind(socket.SOCK_STREAM, self._host, port)
+            self._tcp = await asyncio.start_server(self._serve_tcp, sock=sock)
         except OSError as error:
             raise _listen_error(error, self._host, port, "TCP") from error
 

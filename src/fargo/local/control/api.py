@@ -1,8 +1,10 @@
 """The control plane's API, on a unix socket in the state folder (owner only).
 
-``GET /status`` the whole twin (what ``fargo status`` prints), ``GET /ready``
-readiness, ``POST /deployments/{service}`` a rolling deployment, ``POST /down``
-stop everything. `ControlClient` is the CLI's side.
+``GET /status`` the whole twin (a `fargo.local.status.TwinStatus`, what ``fargo status``
+prints), ``GET /ready`` readiness (`fargo.local.status.Readiness`), ``POST
+/deployments/{service}`` a rolling deployment, ``POST /down`` stop everything.
+`ControlClient` is the CLI's side; its `status` and `readiness` parse the answers back
+into the same models.
 """
 
 from __future__ import annotations
@@ -11,10 +13,16 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
+import pydantic
 from aiohttp import web
+from pydantic import BaseModel
+
+from fargo.local.status import SCHEMA_VERSION, Readiness, TwinStatus
+
+M = TypeVar("M", bound=BaseModel)
 
 if TYPE_CHECKING:
     from fargo.local.runtime import Runtime
@@ -72,10 +80,10 @@ class ControlServer:
         self._path.unlink(missing_ok=True)
 
     async def _status(self, request: web.Request) -> web.Response:
-        return web.json_response(self._runtime.describe(), dumps=_dumps)
+        return _model_response(self._runtime.describe())
 
     async def _ready(self, request: web.Request) -> web.Response:
-        return web.json_response(self._runtime.readiness())
+        return _model_response(self._runtime.readiness())
 
     async def _deploy(self, request: web.Request) -> web.Response:
         name = request.match_info["service"]
@@ -94,6 +102,10 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, default=str)
 
 
+def _model_response(model: BaseModel) -> web.Response:
+    return web.Response(text=model.model_dump_json(), content_type="application/json")
+
+
 class ControlClient:
     """Talks to a running control plane.
 
@@ -110,6 +122,14 @@ class ControlClient:
 
     async def post(self, path: str, timeout: float | None = None) -> Any:
         return await self._call("POST", path, timeout)
+
+    async def status(self) -> TwinStatus:
+        """``GET /status``, checked against the status schema."""
+        return _parse(TwinStatus, "/status", await self.get("/status"))
+
+    async def readiness(self) -> Readiness:
+        """``GET /ready``, checked against the status schema."""
+        return _parse(Readiness, "/ready", await self.get("/ready"))
 
     async def _call(self, method: str, path: str, timeout: float | None = None) -> Any:
         if not self._path.exists():
@@ -135,3 +155,17 @@ class ControlClient:
             raise ControlPlaneUnavailable(
                 f"the control plane does not answer at {self._path}: {err}"
             ) from err
+
+
+def _parse(model: type[M], path: str, answer: Any) -> M:
+    """The answer as ``model``; one that does not fit is an error answer that says so."""
+    try:
+        return model.model_validate(answer)
+    except pydantic.ValidationError as err:
+        raise ControlPlaneErrorAnswer(
+            path,
+            200,
+            f"an answer that does not fit this fargo's status schema (version {SCHEMA_VERSION}); "
+            f"was the twin started by another version of fargo? (`fargo down`, then `fargo up` "
+            f"starts it again with this one): {err}",
+        ) from err

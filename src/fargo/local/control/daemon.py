@@ -1,6 +1,7 @@
 """The control plane process: ``fargo up`` runs it in the foreground, ``--detach`` behind.
 
 python -m fargo.local.control.daemon --spec fargo.yaml --state-dir .fargo [--time-scale 0.1]
+    [--network loopback] [--publish 443:9443 ...]
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -15,14 +17,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fargo.local.cli.options import add_runtime_options, config_from_args
+from fargo.local.config import ConfigError, TwinConfig
 from fargo.local.control.api import ControlServer
+from fargo.local.ec2.modes import choose_network_mode, enter_network_mode
+from fargo.local.events import configure_logging, remove_handlers
 from fargo.local.runtime import Runtime, StartError
 from fargo.local.state import folder as state
 from fargo.spec import Spec, SpecError, load_spec
-from fargo.spec.defaults import LOCAL_TIME_SCALE
 
 EXIT_START_FAILED = 3
 EXIT_ALREADY_RUNNING = 4  # `fargo up --detach` tells "already up" apart from a failed start
+
+
+logger = logging.getLogger(__name__)
 
 
 class AlreadyRunning(RuntimeError):
@@ -34,39 +42,37 @@ def stamp(line: str) -> str:
 
 
 async def serve(
-    spec_path: Path,
-    state_dir: Path,
+    config: TwinConfig,
     *,
-    time_scale: float,
     on_ready: Callable[[Runtime], None] = lambda runtime: None,
-    log: Callable[[str], None] = lambda line: print(stamp(line), flush=True),
 ) -> int:
     """Run the twin until SIGINT/SIGTERM or ``POST /down``; stop everything on the way out.
 
     The state folder's lock is held throughout, so a second control plane on the same
     folder fails with `AlreadyRunning` before it touches anything of the first.
-    Raises `state.StateDirError` if the folder cannot be used.
+    Raises `state.StateDirError` if the folder cannot be used. Events go to the state
+    folder's ``events.jsonl`` and, timestamped, to standard output.
     """
-    spec = load_spec(spec_path)
-    state.prepare(state_dir)
+    spec = load_spec(config.spec_path)
+    state.prepare(config.state_dir)
     try:
-        with state.exclusive_lock(state_dir):
-            return await _serve_locked(
-                spec, spec_path, state_dir, time_scale=time_scale, on_ready=on_ready, log=log
-            )
+        with state.exclusive_lock(config.state_dir):
+            handlers = configure_logging(config.state_dir, console=sys.stdout)
+            try:
+                return await _serve_locked(spec, config, on_ready=on_ready)
+            finally:
+                remove_handlers(handlers)
     except state.StateLocked as err:  # only the lock raises it: nothing of the holder touched
         raise AlreadyRunning(str(err)) from None
 
 
 async def _serve_locked(
     spec: Spec,
-    spec_path: Path,
-    state_dir: Path,
+    config: TwinConfig,
     *,
-    time_scale: float,
     on_ready: Callable[[Runtime], None],
-    log: Callable[[str], None],
 ) -> int:
+    state_dir = config.state_dir
     state.sweep(state_dir)  # leftovers of a control plane that was killed
     state.record_process(state_dir, "control-plane", os.getpid(), "control plane")
     shutdown = asyncio.Event()
@@ -77,18 +83,25 @@ async def _serve_locked(
         # the shutdown half-way (tasks and Caddy run in sessions of their own and would
         # be orphaned).
         if shutdown.is_set():
-            log(f"{sig.name} again: already stopping, every process the twin started is stopped")
+            logger.info(
+                "%s again: already stopping, every process the twin started is stopped", sig.name
+            )
         shutdown.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_requested, sig)
-    runtime = Runtime(
-        spec, spec_path=spec_path, state_dir=state_dir, time_scale=time_scale, log=log
-    )
+    runtime = Runtime(spec, config)
     control = ControlServer(runtime, state.control_socket(state_dir), shutdown)
     try:
         await control.start()
-        log(f"starting the twin of {spec_path} (state in {state_dir})")
+        logger.info(
+            "starting the twin of %s (state in %s, %s mode)",
+            config.spec_path,
+            state_dir,
+            config.network_mode,
+        )
+        if config.network_note:
+            logger.warning("%s", config.network_note)
         start = asyncio.create_task(runtime.start())
         stop_wait = asyncio.create_task(shutdown.wait())
         await asyncio.wait({start, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
@@ -104,15 +117,15 @@ async def _serve_locked(
             ready.cancel()
         else:
             answer = ready.result()
-            if answer["ready"]:
+            if answer.ready:
                 on_ready(runtime)
             else:
-                log(f"not ready: {answer['failure']}")
+                logger.error("not ready: %s", answer.failure)
         await stop_wait
-        log("stopping")
+        logger.info("stopping")
         return 0
     except StartError as err:
-        log(f"start failed: {err}")
+        logger.error("start failed: %s", err)
         return EXIT_START_FAILED
     finally:
         try:
@@ -126,17 +139,24 @@ async def _serve_locked(
             state.sweep(state_dir)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-            log("stopped")
+            logger.info("stopped")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fargo.local.control.daemon")
     parser.add_argument("--spec", type=Path, required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
-    parser.add_argument("--time-scale", type=float, default=LOCAL_TIME_SCALE)
+    add_runtime_options(parser)
     args = parser.parse_args(argv)
     try:
-        return asyncio.run(serve(args.spec, args.state_dir.resolve(), time_scale=args.time_scale))
+        config = choose_network_mode(
+            config_from_args(args, spec_path=args.spec, state_dir=args.state_dir)
+        )
+        enter_network_mode(config)  # before asyncio starts a thread
+        return asyncio.run(serve(config))
+    except ConfigError as err:
+        print(stamp(str(err)), file=sys.stderr, flush=True)
+        return 2
     except AlreadyRunning as err:
         print(stamp(str(err)), file=sys.stderr, flush=True)
         return EXIT_ALREADY_RUNNING

@@ -36,6 +36,7 @@ from fargo.local.demo.requests import public_listener
 from fargo.local.demo.requests import samples as samples
 from fargo.local.demo.rules import check_rules
 from fargo.local.demo.tls import check_tls
+from fargo.local.status import TwinStatus
 from fargo.spec import Spec
 from fargo.spec.elb import Listener, Request
 from fargo.spec.routing import decide
@@ -64,9 +65,9 @@ REFERENCE_ROUTES = {
 CHECK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError, dns.exception.DNSException)
 
 
-async def run_demo(spec: Spec, status: dict[str, Any], *, calls: int = CALLS) -> list[Point]:
-    endpoints = status["endpoints"]
-    public = public_listener(spec, endpoints["load_balancers"])
+async def run_demo(spec: Spec, status: TwinStatus, *, calls: int = CALLS) -> list[Point]:
+    endpoints = status.endpoints
+    public = public_listener(spec, endpoints.load_balancers)
     points = [
         Point(1, "task pulls its image through the NAT Gateway").skip(
             "needs VPC mode (network namespaces and NAT); the twin runs in "
@@ -85,7 +86,7 @@ async def run_demo(spec: Spec, status: dict[str, Any], *, calls: int = CALLS) ->
         reason = "the spec has no load balancer with an HTTPS listener"
         return points + [Point(n, title).done(False, reason=reason) for n, title in titles.items()]
 
-    ssl_context = ssl.create_default_context(cafile=endpoints["ca_certificate"])
+    ssl_context = ssl.create_default_context(cafile=endpoints.ca_certificate)
     connector = aiohttp.TCPConnector(ssl=ssl_context, force_close=True)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -182,8 +183,8 @@ async def _task_ids(session: aiohttp.ClientSession, url: str, calls: int) -> dic
     }
 
 
-def _desired(status: dict[str, Any], service: str) -> int:
-    return next((s["desired"] for s in status["services"] if s["name"] == service), 0)
+def _desired(status: TwinStatus, service: str) -> int:
+    return next((s.desired for s in status.services if s.name == service), 0)
 
 
 def _reachable(point: Point, calls: dict[str, Any]) -> Point:
@@ -201,14 +202,14 @@ def _balanced(point: Point, calls: dict[str, Any], desired: int) -> Point:
 
 
 async def _discovery_balanced(
-    point: Point, spec: Spec, status: dict[str, Any], owner: str, calls: dict[str, Any]
+    point: Point, spec: Spec, status: TwinStatus, owner: str, calls: dict[str, Any]
 ) -> Point:
     discovery = spec.discovery
     service_name = spec.services[owner].discovery
     if discovery is None or service_name is None:
         return point.skip(f"not applicable to this spec: {owner} has no discovery service")
     name = discovery.fqdn(service_name)
-    host, port = status["endpoints"]["discovery_dns_server"].rsplit(":", 1)
+    host, port = status.endpoints.discovery_dns_server.rsplit(":", 1)
     answers: list[dict[str, Any]] = []
     for _ in range(3):
         response = await dns.asyncquery.udp(

@@ -18,6 +18,7 @@ import aiohttp
 
 from fargo.local.demo.report import Point
 from fargo.local.demo.requests import PublicListener, Sample, samples
+from fargo.local.status import TwinStatus
 from fargo.spec import Spec
 from fargo.spec.routing import Decision, decide
 
@@ -31,7 +32,7 @@ ALB_ERROR_STATUSES = frozenset({502, 503, 504})
 async def check_rules(
     point: Point,
     spec: Spec,
-    status: dict[str, Any],
+    status: TwinStatus,
     session: aiohttp.ClientSession,
     public: PublicListener,
 ) -> Point:
@@ -53,7 +54,7 @@ async def _route_one(
     sample: Sample,
     decision: Decision,
     spec: Spec,
-    status: dict[str, Any],
+    status: TwinStatus,
     session: aiohttp.ClientSession,
     base_url: str,
 ) -> dict[str, Any]:
@@ -100,7 +101,7 @@ async def _route_one(
 
 async def _answered_by(
     spec: Spec,
-    status: dict[str, Any],
+    status: TwinStatus,
     groups: list[str],
     logs: dict[Path, str],
     offsets: dict[Path, int],
@@ -109,8 +110,8 @@ async def _answered_by(
 ) -> dict[str, Any]:
     """Which task's log shows the request: one of the target groups' services, or not."""
     expected = sorted({n for n, s in spec.services.items() if set(s.target_groups) & set(groups)})
-    described = status["load_balancers"].get("target_groups", {})
-    targets = sum(len(described.get(g, {}).get("targets", [])) for g in groups)
+    described = status.load_balancers.target_groups
+    targets = sum(len(described[g].targets) for g in groups if g in described)
     if targets == 0:
         return {
             "expected": f"{NO_TARGETS_STATUS} (no target registered in {', '.join(groups)})",
@@ -137,13 +138,12 @@ async def _answered_by(
     }
 
 
-def _task_logs(status: dict[str, Any]) -> dict[Path, str]:
+def _task_logs(status: TwinStatus) -> dict[Path, str]:
     """Every task's log file → ``service/task-id``."""
     return {
-        Path(task["log"]): f"{service['name']}/{task['id']}"
-        for service in status["services"]
-        for task in service["tasks"]
-        if task.get("log")
+        task.log: f"{service.name}/{task.id}"
+        for service in status.services
+        for task in service.tasks
     }
 
 

@@ -1,63 +1,114 @@
-"""The VPC's local counterpart: an address plan and a task launcher per network mode.
+"""The VPC's local counterpart, as the rest of the twin sees it: a network mode.
 
-Loopback mode (the default, no root) maps the VPC onto 127.0.0.0/8: an address
-``10.0.10.7`` in the VPC ``10.0.0.0/16`` becomes ``127.0.10.7``. Every task gets
-its own address, so two tasks of one service both listen on their container
-port, as with ``awsvpc``. As in a VPC subnet, the first four addresses and the
-last of each subnet are reserved: the public load balancer takes ``.1`` of the
-first public subnet (``127.0.0.1``, so ``localhost`` reaches it), the DNS server
-``.2`` (where the Amazon DNS server sits in a VPC) and the task metadata
-endpoint ``.3``.
+A network mode is one of the twin's parts (validate, start, stop) and answers what the
+other parts need of a VPC:
 
-Further internet-facing load balancers take free addresses of the public subnets,
-internal ones free addresses of the private subnets.
+- **ENIs.** ``await network.attach_network_interface("task 3f2a…")`` gives a task its
+  network interface in a private subnet, as ECS does while a task is PROVISIONING; it
+  can fail (`NetworkInterfaceAttachmentError`: no free address, …), and then the task
+  stops before it ran. ``launch`` runs the task's process *in* that interface;
+  ``detach_network_interface`` gives the address back when the task has stopped.
+- **Addresses and ports** of the parts the VPC hosts: load balancers, the DNS server
+  (VPC base + 2, as the Amazon DNS server), the task metadata endpoint; listener and
+  container ports as this machine can bind them.
+- **Name resolution inside tasks** (`task_environment`): whatever the mode needs so a
+  task resolves discovery and load balancer names with ordinary code.
+- **Where probes come from** (`open_connection`, `socket_factory`): health checks and
+  readiness probes originate on the load balancer's side of the network, as on AWS.
 
-A second mode (network namespaces, veth pairs, NAT) implements `NetworkMode` too.
+`fargo.local.ec2.loopback` is the mode that needs no privileges.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import secrets
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Literal, Protocol
 
-from fargo.spec import Spec
+from fargo.local.ec2.sockets import ServerSocketFactory, bind_socket
 
-LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
-PRIVILEGED_PORT_OFFSET = 8000
-RESERVED_HEAD = 4  # network address, router, DNS, reserved — as in every VPC subnet
-DNS_PORT = 8053
+if TYPE_CHECKING:
+    from fargo.local.config import TwinConfig
+    from fargo.spec import Spec
+
+# (load balancer, listener port of the spec) → the port it is served on
+ListenerPort = Callable[[str, int], int]
+SocketFactory = Callable[[tuple[int, int, int, str, tuple[str, int]]], socket.socket]
 
 
-class AddressExhausted(RuntimeError):
-    """A subnet has no free address left for another task."""
+class NetworkInterfaceAttachmentError(RuntimeError):
+    """An ENI could not be attached (ECS: the task stops while PROVISIONING)."""
+
+
+class AddressExhausted(NetworkInterfaceAttachmentError):
+    """A subnet has no free address left for another ENI."""
+
+
+def new_eni_id() -> str:
+    """``eni-`` and 17 hex digits, like an EC2 network interface id."""
+    return "eni-" + secrets.token_hex(9)[:17]
 
 
 @dataclass(frozen=True)
-class Placement:
-    """Where a task runs: its subnet, Availability Zone index and private address."""
+class NetworkInterface:
+    """An ENI: its subnet and Availability Zone, its private address in the VPC, and the
+    address this machine reaches it at (the same in VPC mode; 127.x in loopback mode)."""
 
+    id: str
     subnet: ipaddress.IPv4Network
     zone: int
+    private_ip: str
     ip: str
 
 
+Origin = Literal["load-balancer", "task"]
+
+
+@dataclass(frozen=True)
+class LoadBalancerHost:
+    """Where a load balancer's data plane runs: the argv prefix that starts a process
+    there, where its listeners are bound, and where it finds sockets on its loopback."""
+
+    command_prefix: Callable[[], Sequence[str]] = tuple  # asked when the process starts
+    open_listener: ServerSocketFactory = bind_socket
+    open_local: ServerSocketFactory = bind_socket
+
+
 class NetworkMode(Protocol):
-    """What the twin needs from a network: addresses, listener ports and a task launcher."""
+    """What the twin needs from its network."""
 
-    name: str
+    @property
+    def mode(self) -> str:
+        """``loopback`` or ``vpc``: what `fargo status` shows."""
+        ...
 
-    def place_task(self) -> Placement: ...
+    @property
+    def name(self) -> str: ...
 
-    def release(self, ip: str) -> None: ...
+    def validate(self) -> list[str]: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    # -- ENIs ---------------------------------------------------------------------------
+
+    async def attach_network_interface(self, service: str, description: str) -> NetworkInterface:
+        """A task's ENI in a private subnet, in ``service``'s security group."""
+        ...
+
+    async def detach_network_interface(self, eni: NetworkInterface) -> None: ...
+
+    # -- addresses and ports of what the VPC hosts ----------------------------------------
 
     def load_balancer_address(self, name: str, scheme: str) -> str: ...
 
-    def listener_port(self, port: int) -> int: ...
+    def listener_port(self, load_balancer: str, port: int) -> int: ...
 
     def container_port(self, port: int) -> int: ...
 
@@ -65,127 +116,62 @@ class NetworkMode(Protocol):
     def dns_address(self) -> tuple[str, int]: ...
 
     @property
-    def metadata_host(self) -> str: ...
+    def metadata_address(self) -> tuple[str, int]: ...
+
+    @property
+    def registry_address(self) -> tuple[str, int]: ...
+
+    def server_socket(self, kind: socket.SocketKind, host: str, port: int) -> socket.socket:
+        """A bound (listening, for TCP) socket where ``host`` is: a `ServerSocketFactory`."""
+        ...
+
+    @property
+    def separate_load_balancers(self) -> bool:
+        """Whether each load balancer gets a data plane of its own (in its own ENI)."""
+        ...
+
+    def load_balancer_host(self, name: str) -> LoadBalancerHost: ...
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def task_environment(
+        self, eni: NetworkInterface, *, zones: Sequence[str], pythonpath: str
+    ) -> dict[str, str]: ...
 
     async def launch(
-        self, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: IO[bytes]
+        self,
+        argv: Sequence[str],
+        *,
+        eni: NetworkInterface,
+        port: int,
+        env: Mapping[str, str],
+        cwd: Path,
+        log: IO[bytes],
     ) -> asyncio.subprocess.Process: ...
 
+    async def open_connection(
+        self, host: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A readiness probe's connection to a task, made from the task's own side."""
+        ...
 
-@dataclass
-class LoopbackNetwork:
-    """Loopback mode: the VPC's subnets mapped into 127.0.0.0/8 on this host."""
+    def socket_factory(self, origin: Origin) -> SocketFactory | None:
+        """Sockets for health checks: from the load balancer that forwards to the target,
+        or from inside the task (a container health check)."""
+        ...
 
-    spec: Spec
-    name: str = "loopback"
-    _used: set[str] = field(default_factory=set)
-    _next_zone: int = 0
-    _lb_addresses: dict[str, str] = field(default_factory=dict)
-
-    def to_loopback(self, address: ipaddress.IPv4Address) -> ipaddress.IPv4Address:
-        """The loopback address standing for ``address`` of the VPC."""
-        offset = int(address) - int(self.spec.network.cidr.network_address)
-        return ipaddress.IPv4Address(int(LOOPBACK.network_address) + offset)
-
-    def _local_subnet(self, subnet: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Network(
-            f"{self.to_loopback(subnet.network_address)}/{subnet.prefixlen}"
-        )
-
-    def _reserved(self, subnet: ipaddress.IPv4Network, index: int) -> str:
-        return str(self._local_subnet(subnet).network_address + index)
-
-    @property
-    def dns_address(self) -> tuple[str, int]:
-        return self._reserved(self.spec.network.subnets.public[0], 2), DNS_PORT
-
-    @property
-    def metadata_host(self) -> str:
-        return self._reserved(self.spec.network.subnets.public[0], 3)
-
-    def place_task(self) -> Placement:
-        """The next free address in the private subnets, spreading tasks over the zones."""
-        private = self.spec.network.subnets.private
-        for attempt in range(len(private)):
-            zone = (self._next_zone + attempt) % len(private)
-            ip = self._free_in(private[zone])
-            if ip is not None:
-                self._next_zone = (zone + 1) % len(private)
-                return Placement(private[zone], zone, ip)
-        raise AddressExhausted(
-            f"no free address left in the private subnets "
-            f"({', '.join(map(str, private))}) for another task; widen them in the spec"
-        )
-
-    def _free_in(self, subnet: ipaddress.IPv4Network) -> str | None:
-        local = self._local_subnet(subnet)
-        for host in range(RESERVED_HEAD, local.num_addresses - 1):
-            ip = str(local.network_address + host)
-            if ip not in self._used:
-                self._used.add(ip)
-                return ip
-        return None
-
-    def release(self, ip: str) -> None:
-        self._used.discard(ip)
-
-    def load_balancer_address(self, name: str, scheme: str) -> str:
-        """Where a load balancer listens; the same name always gets the same address.
-
-        The first internet-facing one takes the reserved ``.1`` of the first public
-        subnet (``127.0.0.1`` for a VPC at ``10.0.0.0``, so ``localhost`` reaches it);
-        further internet-facing ones a free address of the public subnets; internal
-        ones a free address of the private subnets.
-        """
-        if name not in self._lb_addresses:
-            subnets = self.spec.network.subnets
-            reserved = self._reserved(subnets.public[0], 1)
-            if scheme != "internet-facing":
-                address = self.place_task().ip
-            elif reserved not in self._lb_addresses.values():
-                address = reserved
-            else:
-                address = self._free_in_any(subnets.public, "public")
-            self._lb_addresses[name] = address
-        return self._lb_addresses[name]
-
-    def _free_in_any(self, subnets: Sequence[ipaddress.IPv4Network], kind: str) -> str:
-        for subnet in subnets:
-            ip = self._free_in(subnet)
-            if ip is not None:
-                return ip
-        raise AddressExhausted(
-            f"no free address left in the {kind} subnets ({', '.join(map(str, subnets))})"
-        )
-
-    def listener_port(self, port: int) -> int:
-        """Privileged ports (443, 80) move up by 8000 so no root is needed: 443 → 8443."""
-        return port + PRIVILEGED_PORT_OFFSET if port < 1024 else port
-
-    def container_port(self, port: int) -> int:
-        """A task's port: as in the spec, unless it is privileged and we are not root."""
-        return port + PRIVILEGED_PORT_OFFSET if port < 1024 and not is_root() else port
-
-    async def launch(
-        self, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: IO[bytes]
-    ) -> asyncio.subprocess.Process:
-        """A task as a process group of its own, output to its log file, no stdin."""
-        return await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=cwd,
-            env=dict(env),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
+    async def connect_from(self, eni: NetworkInterface, host: str, port: int) -> socket.socket:
+        """A socket connected to ``host:port`` from ``eni`` (an image pull, say)."""
+        ...
 
 
-def network_for(spec: Spec, mode: str = "loopback") -> NetworkMode:
-    if mode == "loopback":
-        return LoopbackNetwork(spec)
-    raise ValueError(f"network mode {mode!r} is not available; use 'loopback'")
+def network_for(spec: Spec, config: TwinConfig) -> NetworkMode:
+    """The network mode ``config`` asks for."""
+    from fargo.local.ec2.loopback import LoopbackNetwork
+    from fargo.local.ec2.vpc_mode import VpcNetwork
 
-
-def is_root() -> bool:
-    return os.geteuid() == 0
+    if config.network_mode == "loopback":
+        return LoopbackNetwork(spec, published_ports=config.published_ports)
+    if config.network_mode == "vpc":
+        return VpcNetwork(spec, state_dir=config.state_dir, published_ports=config.published_ports)
+    raise ValueError(f"network mode {config.network_mode!r}: choose it first (ec2.modes)")

@@ -1,10 +1,13 @@
-"""ECR's local counterpart: images as content-addressed snapshots of their build context.
+"""ECR's local counterpart: pushing images built from their build context.
 
 ``push`` copies an image's build context (minus what ``.dockerignore`` excludes)
-into ``<state>/registry/<repository>/sha256-<digest>/`` and records its
-command, the exec-form ``CMD`` of its Dockerfile. A task ``pull``s the image
-before it starts and runs from the snapshot, so editing the sources does not
-change a running task — as with a real image.
+into ``<state>/registry/<repository>/sha256-<digest>/``, records its command (the
+exec-form ``CMD`` of its Dockerfile), and stores it as an OCI image in the
+registry's blob store, tagged with the first 16 hex digits of the digest, where the
+registry endpoint (`fargo.local.ecr.distribution`) serves it. A task pulls its image
+through its own ENI while it is PROVISIONING (`fargo.local.ecr.puller`) and runs from
+what it pulled, so editing the sources does not change a running task — as with a
+real image.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from fargo.local.ecr.blobs import BlobStore
+from fargo.local.ecr.build import build_image
+from fargo.local.ecr.oci import ImageConfig
 from fargo.spec import Image
 
 
@@ -29,10 +35,17 @@ class RepositoryNotFoundException(RegistryError):
 
 @dataclass(frozen=True)
 class ImageManifest:
+    """A pushed image (``root``: the snapshot) or a pulled one (``root``: what a task runs)."""
+
     repository: str
-    digest: str
+    digest: str  # of the build context and command
     command: tuple[str, ...]
     root: Path
+    manifest_digest: str = ""  # the OCI manifest's, as the registry serves it
+
+    @property
+    def tag(self) -> str:
+        return self.digest[:16]
 
     @property
     def uri(self) -> str:
@@ -45,6 +58,7 @@ class LocalRegistry:
     def __init__(self, directory: Path, project_root: Path) -> None:
         self.directory = directory
         self.project_root = project_root
+        self.store = BlobStore(directory / "oci")
         self._latest: dict[str, ImageManifest] = {}
 
     def push(self, repository: str, image: Image) -> ImageManifest:
@@ -67,7 +81,11 @@ class LocalRegistry:
             (staging / ".complete").write_text(json.dumps({"command": command}))
             shutil.rmtree(root, ignore_errors=True)
             staging.rename(root)
-        manifest = ImageManifest(repository, digest, tuple(command), root)
+        config = ImageConfig.of(cmd=command)
+        built = build_image(
+            self.store, repository, root, config, tags=[digest[:16]], snapshot_digest=digest
+        )
+        manifest = ImageManifest(repository, digest, tuple(command), root, built.manifest_digest)
         self._latest[repository] = manifest
         return manifest
 

@@ -14,27 +14,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
+from fargo.local.clock import TwinClock
 from fargo.local.ec2.network import NetworkMode
 from fargo.local.ecr.registry import ImageManifest, LocalRegistry
-from fargo.local.ecs.supervisor import TaskHooks, TaskSupervisor
+from fargo.local.ecs.supervisor import ImagePuller, TaskHooks, TaskSupervisor
 from fargo.local.ecs.task import Task, TaskStatus, now
+from fargo.local.events import about
+from fargo.local.loops import keep_running
 from fargo.local.state import folder as state
 from fargo.local.state.files import log_tail
+from fargo.local.status import ServiceStatus, TaskSummary, service_state
 from fargo.spec import Service, Spec
 from fargo.spec.defaults import HEALTH_CHECK_GRACE_SECONDS
 
 __all__ = ["Cluster", "ServiceScheduler", "TaskHooks"]
 
+logger = logging.getLogger(__name__)
+
 START_TIMEOUT_SECONDS = 30.0  # for a task's port to accept connections
 CRASH_LOOP_LIMIT = 3  # failed starts in a row before a service reports itself failing
-BACKOFF_CAP_SECONDS = 30.0
+# ECS counts tasks that are being provisioned or launched as pending.
+STARTING_STATUSES = frozenset({TaskStatus.PROVISIONING, TaskStatus.PENDING})
 
 
 class ServiceScheduler:
@@ -70,7 +77,11 @@ class ServiceScheduler:
         return [t for t in self.active() if t.ready.is_set()]
 
     def start(self) -> None:
-        self._loop_task = asyncio.create_task(self._reconcile_forever(), name=f"ecs:{self.name}")
+        self._loop_task = keep_running(
+            f"scheduler of service {self.name}",
+            self._reconcile_forever,
+            extra=about("service", self.name),
+        )
 
     async def stop(self) -> None:
         """Stop reconciling, cancel what runs for the tasks, then stop every task."""
@@ -86,10 +97,11 @@ class ServiceScheduler:
             return_exceptions=True,
         )
 
-    def event(self, message: str) -> None:
+    def event(self, message: str, level: int = logging.INFO) -> None:
+        """An ECS service event: kept for ``status`` and logged (``fargo events``)."""
         stamp = now().strftime("%H:%M:%S")
         self.events.append(f"{stamp} (service {self.name}) {message}")
-        self.cluster.log(f"service {self.name}: {message}")
+        logger.log(level, "%s", message, extra=about("service", self.name))
 
     def wake(self) -> None:
         self._wake.set()
@@ -120,9 +132,7 @@ class ServiceScheduler:
 
     def backoff(self) -> float:
         """Seconds to wait before the next start: doubling with each failed start, capped."""
-        if self.failed_starts == 0:
-            return 0.0
-        return float(min(BACKOFF_CAP_SECONDS, 0.25 * 2 ** (self.failed_starts - 1)))
+        return self.cluster.clock.backoff(self.failed_starts)
 
     async def run_task(self, image: ImageManifest | None = None) -> Task | None:
         """Start one task and return it once it listens and is registered (or has stopped);
@@ -163,7 +173,7 @@ class ServiceScheduler:
         """The load balancer calls ``task`` unhealthy. Within ECS's health check grace period
         (on the twin's clock, from the task's start) it is looked at again when the period
         ends; after it, the task is replaced."""
-        grace = HEALTH_CHECK_GRACE_SECONDS * self.cluster.time_scale
+        grace = self.cluster.clock.interval(HEALTH_CHECK_GRACE_SECONDS)
         started = task.started_at or now()
         remaining = grace - (now() - started).total_seconds()
         if remaining <= 0:
@@ -216,23 +226,48 @@ class ServiceScheduler:
         """Deregister (and drain), then SIGTERM, stop timeout, SIGKILL; returns once stopped."""
         await self.supervisor.stop(task, reason, drain=drain)
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "desired": self.desired_count,
-            "running": len([t for t in self.active() if t.last_status is TaskStatus.RUNNING]),
-            "healthy": len(self.in_service()),
-            "pending": len([t for t in self.active() if t.last_status is TaskStatus.PENDING]),
-            "revision": self.revision,
-            "restarts": self.restarts,
-            "failure": self.failure if self.failed_starts >= CRASH_LOOP_LIMIT else None,
-            "tasks": [t.describe() for t in self.tasks],
-            "events": list(self.events)[-10:],
-        }
+    def describe(self) -> ServiceStatus:
+        """The service for ``fargo status``: counts, state, and why its tasks stopped."""
+        active = self.active()
+        healthy = len(self.in_service())
+        crash_looping = self.failed_starts >= CRASH_LOOP_LIMIT
+        stopped = [  # oldest first; tasks still stopping are the latest
+            t
+            for t in (*self.cluster.stopped_tasks, *self.tasks)
+            if t.service == self.name and t.stopped_reason is not None
+        ]
+        return ServiceStatus(
+            name=self.name,
+            state=service_state(
+                desired=self.desired_count,
+                healthy=healthy,
+                restarts=self.restarts,
+                failed_starts=self.failed_starts,
+                crash_looping=crash_looping,
+                deploying=self.deploying,
+                stopping=self.stopping,
+            ),
+            desired=self.desired_count,
+            running=len([t for t in active if t.last_status is TaskStatus.RUNNING]),
+            pending=len([t for t in active if t.last_status in STARTING_STATUSES]),
+            healthy=healthy,
+            revision=self.revision,
+            restarts=self.restarts,
+            failed_starts=self.failed_starts,
+            failure=self.failure if crash_looping else None,
+            last_stop_reason=stopped[-1].stopped_reason if stopped else None,
+            tasks=[TaskSummary.of(t) for t in self.tasks],
+            events=list(self.events)[-10:],
+        )
 
 
 class Cluster:
-    """The ECS cluster: every service's scheduler and the state they share."""
+    """The ECS cluster: every service's scheduler and the state they share.
+
+    ``registry`` knows each repository's latest image; ``images`` pulls one for a task
+    through its ENI."""
+
+    name = "ECS cluster"
 
     def __init__(
         self,
@@ -242,20 +277,20 @@ class Cluster:
         registry: LocalRegistry,
         hooks: TaskHooks,
         state_dir: Path,
-        time_scale: float,
+        clock: TwinClock,
+        images: ImagePuller,
         start_timeout: float = START_TIMEOUT_SECONDS,
         on_change: Callable[[], None] = lambda: None,
-        log: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.spec = spec
         self.network = network
         self.registry = registry
+        self.images = images
         self.hooks = hooks
-        self.time_scale = time_scale
+        self.clock = clock
         self.start_timeout = start_timeout
         self.state_dir = state_dir
         self.log_dir = state_dir / "logs"
-        self.log = log
         self._on_change = on_change
         self.services = {
             name: ServiceScheduler(self, name, svc) for name, svc in spec.services.items()
@@ -267,14 +302,19 @@ class Cluster:
     def http(self) -> aiohttp.ClientSession:
         """The container health checks' client (a fresh connection per check)."""
         if self._http is None:
-            connector = aiohttp.TCPConnector(force_close=True)
+            connector = aiohttp.TCPConnector(
+                force_close=True, socket_factory=self.network.socket_factory("task")
+            )
             self._http = aiohttp.ClientSession(connector=connector)
         return self._http
 
     def changed(self) -> None:
         self._on_change()
 
-    def start(self) -> None:
+    def validate(self) -> list[str]:
+        return []
+
+    async def start(self) -> None:
         state.prepare(self.state_dir)
         for scheduler in self.services.values():
             scheduler.start()

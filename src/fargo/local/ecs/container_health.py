@@ -1,9 +1,10 @@
 """The container health check ECS runs inside a task: HTTP GET on the container port.
 
-    await watch_container_health(task, check, http=session, time_scale=0.1, on_change=changed)
+    await watch_container_health(task, check, http=session, clock=TwinClock(0.1),
+                                 on_change=changed)
 
-Timing rule: the interval and the start period run on the twin's clock (scaled by
-``time_scale``); the timeout is scaled too but never below `MIN_TIMEOUT_SECONDS`,
+Timing rule: the interval and the start period run on the twin's clock; the timeout
+is scaled too but never below `MIN_TIMEOUT_SECONDS`,
 so a busy machine does not fail healthy tasks (AWS's 5 s at 0.1 would be 0.5 s).
 A check may take longer than the scaled interval; then the next one starts when it
 has finished — checks never overlap.
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from fargo.local.clock import TwinClock
 from fargo.local.ecs.task import HealthStatus, Task, TaskStatus
 from fargo.spec.model import ContainerHealthCheck
 
@@ -33,11 +35,11 @@ class CheckTiming:
     start_period: float
 
     @classmethod
-    def of(cls, check: ContainerHealthCheck, time_scale: float) -> CheckTiming:
+    def of(cls, check: ContainerHealthCheck, clock: TwinClock) -> CheckTiming:
         return cls(
-            interval=check.interval * time_scale,
-            timeout=max(check.timeout * time_scale, MIN_TIMEOUT_SECONDS),
-            start_period=check.start_period * time_scale,
+            interval=clock.interval(check.interval),
+            timeout=max(clock.interval(check.timeout), MIN_TIMEOUT_SECONDS),
+            start_period=clock.interval(check.start_period),
         )
 
 
@@ -46,7 +48,7 @@ async def watch_container_health(
     check: ContainerHealthCheck,
     *,
     http: aiohttp.ClientSession,
-    time_scale: float,
+    clock: TwinClock,
     on_change: Callable[[Task], None],
 ) -> None:
     """Check ``task`` until it stops or turns unhealthy; ``on_change`` hears each new status.
@@ -54,7 +56,7 @@ async def watch_container_health(
     As ECS: one passing check makes the task healthy; ``retries`` failures in a row
     (not counted during the start period) make it unhealthy.
     """
-    timing = CheckTiming.of(check, time_scale)
+    timing = CheckTiming.of(check, clock)
     url = f"http://{task.ip}:{task.port}{check.path}"
     timeout = aiohttp.ClientTimeout(total=timing.timeout)
     loop = asyncio.get_running_loop()

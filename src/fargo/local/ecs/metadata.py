@@ -8,10 +8,13 @@ documents for Fargate that apply here.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+
+from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_socket
 
 TaskLookup = Callable[[str], dict[str, Any] | None]
 
@@ -19,12 +22,28 @@ TaskLookup = Callable[[str], dict[str, Any] | None]
 class TaskMetadataEndpoint:
     """``lookup(task_id)`` returns the task's v4 document or None for unknown tasks."""
 
-    def __init__(self, lookup: TaskLookup, host: str, port: int = 0) -> None:
+    def __init__(
+        self,
+        lookup: TaskLookup,
+        host: str,
+        port: int = 0,
+        *,
+        bind: ServerSocketFactory = bind_socket,
+    ) -> None:
         self._lookup = lookup
         self._host = host
         self._port = port
+        self._bind = bind
         self._runner: web.AppRunner | None = None
         self.port = port
+
+    name = "task metadata endpoint"
+
+    def validate(self) -> list[str]:
+        if self._bind is not bind_socket:
+            return []  # the network mode binds it, in its own namespace
+        problem = bind_problem(self._host, self._port, "the task metadata endpoint")
+        return [problem] if problem else []
 
     async def start(self) -> None:
         app = web.Application()
@@ -32,8 +51,9 @@ class TaskMetadataEndpoint:
         app.router.add_get("/v4/{task_id}/task", self._task)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
         try:
+            sock = self._bind(socket.SOCK_STREAM, self._host, self._port)
+            site = web.SockSite(self._runner, sock)
             await site.start()
         except OSError as err:
             await self.stop()

@@ -11,28 +11,11 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+
+OpenConnection = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
 LISTEN_POLL_SECONDS = 0.02
-
-
-def ensure_free(host: str, port: int) -> None:
-    """Raise `OSError` naming ``host:port`` if something listens there already.
-
-    Loopback addresses are not a task's own as an ENI is: another twin or process may
-    hold one, and a task would then seem to listen when it does not.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as err:
-            raise OSError(
-                err.errno,
-                f"{host}:{port} is in use by another process ({err.strerror}); "
-                "is another twin running?",
-            ) from None
 
 
 def signal_group(pid: int, sig: signal.Signals) -> None:
@@ -63,14 +46,16 @@ async def wait_listening(
     *,
     timeout: float,
     still_wanted: Callable[[], bool],
+    open_connection: OpenConnection = asyncio.open_connection,
 ) -> bool:
     """Whether ``host:port`` accepts a connection within ``timeout``; False at once if the
-    process exits or the task is no longer wanted."""
+    process exits or the task is no longer wanted. ``open_connection`` is the network
+    mode's: the probe comes from where the load balancer sits."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline and still_wanted() and process.returncode is None:
         with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection(host, port)
+            _, writer = await open_connection(host, port)
             writer.close()
             return still_wanted()
         await asyncio.sleep(LISTEN_POLL_SECONDS)

@@ -1,7 +1,8 @@
 """One service's tasks as supervised process groups: launch, listen, register, health
 checks, readiness, exit and stop — the mechanics; the scheduler decides (`TaskPolicy`).
 
-A task's life: PENDING (launched, waiting for its port) → RUNNING (registered with its
+A task's life: PROVISIONING (its ENI attached, its image pulled through it) → PENDING
+(launched in that ENI, waiting for its port) → RUNNING (registered with its
 load balancers and Cloud Map; container health checks run) → in service (``ready``:
 its container and every target group call it healthy) → DEACTIVATING (deregistered,
 draining) → STOPPING (SIGTERM, stop timeout, SIGKILL to the process group) → STOPPED.
@@ -12,23 +13,28 @@ task stopped while it starts never gets registered.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
 
-from fargo.local.ec2.network import NetworkMode
+from fargo.local.clock import TwinClock
+from fargo.local.ec2.network import NetworkInterface, NetworkMode
 from fargo.local.ecr.registry import ImageManifest
 from fargo.local.ecs.container_health import watch_container_health
-from fargo.local.ecs.process import ensure_free, signal_group, terminate, wait_listening
+from fargo.local.ecs.process import signal_group, terminate, wait_listening
 from fargo.local.ecs.task import HealthStatus, Task, TaskStatus, new_task_id, now
+from fargo.local.events import about
 from fargo.spec import Service, Spec
 
 READY_POLL_SECONDS = 0.02
+
+logger = logging.getLogger(__name__)
 
 
 class TaskHooks(Protocol):
@@ -47,17 +53,23 @@ class TaskHooks(Protocol):
     def target_failure(self, task: Task) -> str | None: ...
 
 
+class ImagePuller(Protocol):
+    """How a task gets its image while PROVISIONING, through its own ENI."""
+
+    async def pull_image(self, image: ImageManifest, eni: NetworkInterface) -> ImageManifest: ...
+
+
 class ClusterContext(Protocol):
     """What the supervisor uses of its cluster (`fargo.local.ecs.cluster.Cluster`)."""
 
     spec: Spec
     hooks: TaskHooks
     network: NetworkMode
+    images: ImagePuller
     log_dir: Path
-    time_scale: float
+    clock: TwinClock
     start_timeout: float
     stopped_tasks: deque[Task]
-    log: Callable[[str], None]
 
     @property
     def http(self) -> aiohttp.ClientSession: ...
@@ -95,6 +107,7 @@ class TaskSupervisor:
         self.name = name
         self.service = service
         self.policy = policy
+        self._about = about("service", name)
         self._children: set[asyncio.Task[Any]] = set()
         self._stops: dict[Task, asyncio.Task[None]] = {}
 
@@ -107,7 +120,7 @@ class TaskSupervisor:
     def _done(self, child: asyncio.Task[Any]) -> None:
         self._children.discard(child)
         if not child.cancelled() and child.exception() is not None:
-            self.cluster.log(f"{child.get_name()} failed: {child.exception()!r}")
+            logger.error("%s failed: %r", child.get_name(), child.exception(), extra=self._about)
 
     async def close(self) -> None:
         """Cancel and await what runs for the tasks (stops in progress finish first)."""
@@ -117,7 +130,7 @@ class TaskSupervisor:
         await asyncio.gather(*children, return_exceptions=True)
 
     def place(self, image: ImageManifest, *, family: str, revision: int) -> Task:
-        """A new task of the service running ``image``, with an address of its own."""
+        """A new task of the service running ``image`` (its ENI comes while it starts)."""
         cluster = self.cluster
         task_id = new_task_id()
         return Task(
@@ -127,7 +140,6 @@ class TaskSupervisor:
             region=cluster.spec.region,
             family=family,
             revision=revision,
-            placement=cluster.network.place_task(),
             port=cluster.network.container_port(self.service.port),
             cpu=self.service.cpu,
             memory=self.service.memory,
@@ -136,13 +148,25 @@ class TaskSupervisor:
         )
 
     async def start(self, task: Task) -> None:
-        """Launch ``task``; return once it listens and is registered, or has failed."""
+        """Provision and launch ``task``; return once it listens and is registered, or has
+        failed (stopped with ECS's reason: ENI attachment, image pull or container start)."""
+        stage = "ResourceInitializationError"
         try:
+            task.eni = await self.cluster.network.attach_network_interface(
+                self.name, f"task {task.id} of service {self.name}"
+            )
+            if task.desired_status is not TaskStatus.RUNNING:
+                if task.stopped.is_set():  # its stop finished before the ENI was there
+                    await self.cluster.network.detach_network_interface(task.eni)
+                return
+            stage = "CannotPullContainerError"
+            task.root = (await self.cluster.images.pull_image(task.image, task.eni)).root
+            stage = "CannotStartContainerError"
             await self._launch_and_register(task)
         except Exception as err:
             if task.desired_status is TaskStatus.RUNNING:
                 self.policy.start_failed(task, f"task {task.id} could not start: {err}")
-                self.begin_stop(task, f"CannotStartContainerError: {err}", drain=False)
+                self.begin_stop(task, f"{stage}: {err}", drain=False)
 
     async def _launch_and_register(self, task: Task) -> None:
         cluster = self.cluster
@@ -150,11 +174,11 @@ class TaskSupervisor:
         command = task.image.command
         argv = [sys.executable if arg in {"python", "python3"} else arg for arg in command]
         environment = cluster.hooks.environment(task)
-        ensure_free(task.ip, task.port)
+        assert task.eni is not None and task.root is not None
         task.log_path.parent.mkdir(parents=True, exist_ok=True)
         with task.log_path.open("ab") as log:
             process = await cluster.network.launch(
-                argv, env=environment, cwd=task.image.root, log=log
+                argv, eni=task.eni, port=task.port, env=environment, cwd=task.root, log=log
             )
         task.process = process
         cluster.record_pid(task)
@@ -168,7 +192,12 @@ class TaskSupervisor:
 
         timeout = cluster.start_timeout
         listening = await wait_listening(
-            task.ip, task.port, process, timeout=timeout, still_wanted=wanted
+            task.ip,
+            task.port,
+            process,
+            timeout=timeout,
+            still_wanted=wanted,
+            open_connection=cluster.network.open_connection,
         )
         if not wanted() or process.returncode is not None:
             return  # stopped meanwhile, or exited: `_watch_exit` reports that
@@ -190,7 +219,7 @@ class TaskSupervisor:
             task,
             self.service.health_check,
             http=cluster.http,
-            time_scale=cluster.time_scale,
+            clock=cluster.clock,
             on_change=self._container_health_changed,
         )
         self.spawn(health, f"container health {task.id}")
@@ -243,9 +272,10 @@ class TaskSupervisor:
         task.last_status = TaskStatus.DEACTIVATING
         self.cluster.changed()
         try:
-            await self.cluster.hooks.deregister(task, drain=drain)
+            if task.eni is not None:
+                await self.cluster.hooks.deregister(task, drain=drain)
         except Exception as err:
-            self.cluster.log(f"deregistering task {task.id} failed: {err!r}")
+            logger.error("deregistering task %s failed: %r", task.id, err, extra=self._about)
         task.last_status = TaskStatus.STOPPING
         try:
             if task.process is not None:
@@ -254,12 +284,22 @@ class TaskSupervisor:
                     task.exit_code = task.process.returncode
             self.policy.event(f"stopped task {task.id}: {task.stopped_reason}")
         finally:
-            self._finish(task)
+            await self._finish(task)
 
-    def _finish(self, task: Task) -> None:
+    async def _finish(self, task: Task) -> None:
         task.last_status = TaskStatus.STOPPED
         task.stopped_at = now()
-        self.cluster.network.release(task.ip)
+        if task.eni is not None:  # as ECS: the ENI is detached once the task has stopped
+            try:
+                await self.cluster.network.detach_network_interface(task.eni)
+            except Exception as err:
+                logger.error(
+                    "detaching %s of task %s failed: %r",
+                    task.eni.id,
+                    task.id,
+                    err,
+                    extra=self._about,
+                )
         self.cluster.forget_pid(task)
         self.cluster.stopped_tasks.append(task)
         self._stops.pop(task, None)

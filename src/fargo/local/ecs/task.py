@@ -10,14 +10,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from fargo.local.ec2.network import Placement
+from fargo.local.ec2.network import NetworkInterface
 from fargo.local.ecr.registry import ImageManifest
 
 ACCOUNT = "000000000000"  # the twin's stand-in account id; never a real one
 
 
 class TaskStatus(StrEnum):
-    """ECS task lifecycle states (a subset: the twin has no ENI attachment step)."""
+    """ECS task lifecycle states: PROVISIONING while its ENI is attached and its image
+    pulled, PENDING until its container listens, then RUNNING."""
 
     PROVISIONING = "PROVISIONING"
     PENDING = "PENDING"
@@ -50,13 +51,14 @@ class Task:
     region: str
     family: str
     revision: int
-    placement: Placement
     port: int
     cpu: int
     memory: int
     image: ImageManifest
     log_path: Path
     created_at: datetime = field(default_factory=now)
+    eni: NetworkInterface | None = None  # attached while PROVISIONING
+    root: Path | None = None  # the image as pulled: what the task runs from
     last_status: TaskStatus = TaskStatus.PROVISIONING
     desired_status: TaskStatus = TaskStatus.RUNNING
     health: HealthStatus = HealthStatus.UNKNOWN
@@ -74,11 +76,14 @@ class Task:
 
     @property
     def ip(self) -> str:
-        return self.placement.ip
+        """The address the task listens at; only once its ENI is attached."""
+        if self.eni is None:
+            raise RuntimeError(f"task {self.id} has no network interface yet")
+        return self.eni.ip
 
     @property
-    def availability_zone(self) -> str:
-        return f"{self.region}{'abcdef'[self.placement.zone]}"
+    def availability_zone(self) -> str | None:
+        return f"{self.region}{'abcdef'[self.eni.zone]}" if self.eni else None
 
     @property
     def pid(self) -> int | None:
@@ -113,7 +118,7 @@ class Task:
                     "NetworkMode": "awsvpc",
                     "IPv4Addresses": [self.ip],
                     "AttachmentIndex": 0,
-                    "IPv4SubnetCIDRBlock": str(self.placement.subnet),
+                    "IPv4SubnetCIDRBlock": str(self.eni.subnet if self.eni else ""),
                     "PrivateDNSName": f"ip-{self.ip.replace('.', '-')}.ec2.internal",
                 }
             ],
@@ -132,22 +137,6 @@ class Task:
             "AvailabilityZone": self.availability_zone,
             "LaunchType": "FARGATE",
             "Containers": [container],
-        }
-
-    def describe(self) -> dict[str, Any]:
-        """A row for ``fargo status``."""
-        return {
-            "id": self.id,
-            "service": self.service,
-            "address": f"{self.ip}:{self.port}",
-            "availability_zone": self.availability_zone,
-            "last_status": self.last_status.value,
-            "health": self.health.value,
-            "pid": self.pid,
-            "started_at": _iso(self.started_at),
-            "exit_code": self.exit_code,
-            "stopped_reason": self.stopped_reason,
-            "log": str(self.log_path),
         }
 
 

@@ -1,11 +1,11 @@
-"""Elastic Load Balancing (ALB) for the twin: target groups, target health, Caddy as data plane.
+"""Elastic Load Balancing (ALB) for the twin: target groups, target health, draining.
 
     elb = ElasticLoadBalancing(
         spec,
-        state_dir=Path(".fargo"),
-        bind={"public": "127.0.0.1", "internal": "127.0.1.2"},
-        listener_port=lambda port: port + 8000 if port < 1024 else port,
-        certificate=(Path("certificate.pem"), Path("private-key.pem")),
+        data_plane=CaddyDataPlane(...),           # any `LoadBalancerDataPlane`
+        addresses={"public": "127.0.0.1", "internal": "127.0.1.2"},
+        listener_port=lambda lb, port: port + 8000 if port < 1024 else port,
+        clock=TwinClock(0.1),
         on_unhealthy=lambda group, target_id: ...,   # the scheduler replaces that task
     )
     await elb.start()
@@ -18,15 +18,15 @@
 This is the control plane: it keeps the target groups and decides which targets get
 requests. The parts it wires: target states and health checks,
 `fargo.local.elb.target_health` (``on_unhealthy`` hears of every turn to unhealthy);
-Caddy, its listener sockets and the DNS server it looks targets up at,
-`fargo.local.caddy.data_plane`; the errors, `fargo.local.elb.errors`.
+the data plane that carries requests, through `fargo.local.elb.data_plane`; the
+errors, `fargo.local.elb.errors`.
 
 Which targets get requests: the healthy targets of a group; if there are none but
 some are unhealthy, every registered target that is not draining (ALB fails open);
 a group whose targets are all still ``initial``, or that has none, answers 503. A
 ``draining`` (deregistered) target gets no new request; `deregister_targets`
-returns when Caddy reports no request in flight to it any more, or after the
-group's ``deregistration_delay`` (scaled), whichever comes first.
+returns when the data plane reports no request in flight to it any more, or after
+the group's ``deregistration_delay`` (on the twin's clock), whichever comes first.
 """
 
 from __future__ import annotations
@@ -35,14 +35,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
-from fargo.local.caddy.data_plane import DataPlane
-from fargo.local.caddy.process import CaddyProcess
-from fargo.local.caddy.target_dns import LOOKUP_SETTLE_SECONDS
-from fargo.local.caddy.tls import https_load_balancers
+from fargo.local.clock import TwinClock
+from fargo.local.ec2.network import ListenerPort, SocketFactory
 from fargo.local.elb import describe as elb_describe
+from fargo.local.elb.data_plane import LoadBalancerDataPlane
 from fargo.local.elb.errors import (
     ElbError,
     ListenerAddressInUse,
@@ -57,6 +54,8 @@ from fargo.local.elb.target_health import (
     TargetState,
     routable_addresses,
 )
+from fargo.local.events import about
+from fargo.local.status import LoadBalancingStatus
 from fargo.spec.model import Spec
 
 __all__ = [
@@ -76,39 +75,31 @@ OnUnhealthy = Callable[[str, str], None]
 
 
 class ElasticLoadBalancing:
-    """The spec's load balancers and target groups on one Caddy process."""
+    """The spec's load balancers and target groups, on one data plane."""
+
+    name = "load balancers"
 
     def __init__(
         self,
         spec: Spec,
         *,
-        state_dir: Path,
-        bind: Mapping[str, str],
-        listener_port: Callable[[int], int],
-        certificate: tuple[Path, Path] | None,
-        time_scale: float = 0.1,
+        data_plane: LoadBalancerDataPlane,
+        addresses: Mapping[str, str],
+        listener_port: ListenerPort,
+        clock: TwinClock,
+        socket_factory: SocketFactory | None = None,
         on_unhealthy: OnUnhealthy | None = None,
     ) -> None:
-        missing = [name for name in spec.load_balancers if name not in bind]
-        if missing:
-            raise ValidationError(f"no address to listen on for load balancer(s) {missing}")
-        https = https_load_balancers(spec)
-        if https and certificate is None:
-            raise ValidationError(f"HTTPS listeners of {https} need a certificate")
-        if time_scale <= 0:
-            raise ValidationError(f"time_scale must be positive, not {time_scale}")
         self.spec = spec
-        self.state_dir = state_dir
-        self.bind = dict(bind)
+        self.data_plane = data_plane
+        self.bind = dict(addresses)
         self.listener_port = listener_port
-        self.certificate = certificate
-        self.time_scale = time_scale
+        self.clock = clock
         self.on_unhealthy = on_unhealthy
-        self.caddy = CaddyProcess(state_dir)
-        self._data_plane = DataPlane(
-            spec, self.caddy, bind=self.bind, listener_port=listener_port, certificate=certificate
+        self._data_plane = data_plane
+        self._health = HealthChecker(
+            clock=clock, on_transition=self._health_changed, socket_factory=socket_factory
         )
-        self._health = HealthChecker(time_scale=time_scale, on_transition=self._health_changed)
         self._groups: dict[str, dict[str, TargetRegistration]] = {g: {} for g in spec.target_groups}
         self._routable: dict[str, list[str]] = {g: [] for g in spec.target_groups}
         self._routable_since: dict[str, float] = {g: 0.0 for g in spec.target_groups}
@@ -116,8 +107,16 @@ class ElasticLoadBalancing:
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    def validate(self) -> list[str]:
+        missing = [name for name in self.spec.load_balancers if name not in self.bind]
+        problems = [f"no address to listen on for load balancer(s) {missing}"] if missing else []
+        return problems + self._data_plane.validate()
+
     async def start(self) -> None:
-        """Start Caddy with every listener up (503 until targets are healthy)."""
+        """Start the data plane with every listener up (503 until targets are healthy)."""
+        problems = self.validate()
+        if problems:
+            raise ValidationError("; ".join(problems))
         if self._running:
             return
         self._running = True
@@ -133,7 +132,7 @@ class ElasticLoadBalancing:
             raise
 
     async def stop(self) -> None:
-        """Stop health checks and Caddy; idempotent, safe after a failed start."""
+        """Stop health checks and the data plane; idempotent, safe after a failed start."""
         self._running = False
         await self._health.stop()
         await self._data_plane.stop()
@@ -159,9 +158,9 @@ class ElasticLoadBalancing:
     async def deregister_targets(self, target_group: str, target_ids: Sequence[str]) -> None:
         """``DeregisterTargets``: drain, and return once drained.
 
-        The targets get no new request once Caddy's lookup of the group (at most 0.1 s
-        old) or its new config has them gone; requests in flight finish. Returns when
-        Caddy reports none left to them, or when the group's ``deregistration_delay``
+        The targets get no new request once the data plane has them gone (within its
+        ``settle_seconds``); requests in flight finish. Returns when the data plane
+        reports none left to them, or when the group's ``deregistration_delay``
         (scaled) has passed. Unknown ids are ignored.
         """
         registrations = self._group(target_group)
@@ -177,12 +176,12 @@ class ElasticLoadBalancing:
         if not draining:
             return
         version = self._changed()
-        delay = self.spec.target_groups[target_group].deregistration_delay * self.time_scale
+        delay = self.clock.interval(self.spec.target_groups[target_group].deregistration_delay)
         deadline = time.monotonic() + delay
         if self._running:
             await self._data_plane.wait_pushed(version, deadline)
-            # Caddy may route by its previous lookup a little longer (counted in flight).
-            await asyncio.sleep(LOOKUP_SETTLE_SECONDS)
+            # The data plane may route by its previous lookup a little longer (counted in flight).
+            await asyncio.sleep(self._data_plane.settle_seconds)
             await self._data_plane.drained({r.target.address for r in draining}, deadline)
         for registration in draining:
             if registrations.get(registration.target.id) is registration:
@@ -200,7 +199,7 @@ class ElasticLoadBalancing:
         *,
         timeout: float = 10.0,
     ) -> None:
-        """Wait until the targets (default: all registered) are healthy and Caddy routes to them."""
+        """Wait until the targets (default: all registered) are healthy and routed to."""
         registrations = self._group(target_group)
 
         def ready() -> bool:
@@ -223,7 +222,7 @@ class ElasticLoadBalancing:
             ) from None
         if not self._running:
             raise ElbError("the load balancers stopped")
-        settled = self._routable_since[target_group] + LOOKUP_SETTLE_SECONDS
+        settled = self._routable_since[target_group] + self._data_plane.settle_seconds
         await asyncio.sleep(max(0.0, settled - time.monotonic()))
 
     # -- status ---------------------------------------------------------------------------
@@ -232,13 +231,13 @@ class ElasticLoadBalancing:
         """Load balancer → URLs of its listeners, e.g. ``{"public": ["https://127.0.0.1:8443"]}``."""
         return elb_describe.endpoints(self.spec, bind=self.bind, listener_port=self.listener_port)
 
-    def describe(self) -> dict[str, Any]:
-        """Load balancers, listeners, rules and target groups with their targets (JSON-able)."""
-        return {
-            "load_balancers": elb_describe.describe_load_balancers(
+    def describe(self) -> LoadBalancingStatus:
+        """Load balancers, listeners, rules, target groups with their targets, data plane."""
+        return LoadBalancingStatus(
+            load_balancers=elb_describe.describe_load_balancers(
                 self.spec, bind=self.bind, listener_port=self.listener_port
             ),
-            "target_groups": {
+            target_groups={
                 name: elb_describe.describe_target_group(
                     group,
                     routable=self._routable.get(name, []),
@@ -246,12 +245,8 @@ class ElasticLoadBalancing:
                 )
                 for name, group in self.spec.target_groups.items()
             },
-            "caddy": {
-                "pid": self.caddy.pid,
-                "restarts": self.caddy.restarts,
-                "config_loads": self.caddy.loads,
-            },
-        }
+            data_planes=self._data_plane.describe(),
+        )
 
     # -- target state ---------------------------------------------------------------------
 
@@ -266,7 +261,10 @@ class ElasticLoadBalancing:
                 self.on_unhealthy(target_group, registration.target.id)
             except Exception:
                 logger.exception(
-                    "on_unhealthy(%s, %s) failed", target_group, registration.target.id
+                    "on_unhealthy(%s, %s) failed",
+                    target_group,
+                    registration.target.id,
+                    extra=about("target-group", target_group),
                 )
 
     def _changed(self) -> int:

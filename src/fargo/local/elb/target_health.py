@@ -1,6 +1,6 @@
 """Target health as ALB keeps it: registered targets, their states, the health checker.
 
-    checker = HealthChecker(time_scale=0.1, on_transition=lambda group, registration: ...)
+    checker = HealthChecker(clock=TwinClock(0.1), on_transition=lambda group, registration: ...)
     checker.start()
     registration = TargetRegistration(Target("task-1", "127.0.1.7", 80))
     checker.start_checks("frontend", registration, spec.target_groups["frontend"].health_check)
@@ -8,8 +8,9 @@
     await checker.stop()
 
 The control plane owns target health, as ALB does (Caddy's own health checks are
-not used): every ``interval`` (times ``time_scale``) each target gets ``GET
-health_check.path`` on a fresh connection, and the ``matcher`` decides. The timeout
+not used): every ``interval`` (on the twin's clock) each target gets ``GET
+health_check.path`` on a fresh connection (made where the network mode says the load
+balancer is: ``socket_factory``), and the ``matcher`` decides. The timeout
 is scaled less than the interval (see `check_timeout`): a fast clock should make
 checks frequent, not make a loaded target fail them. A registered target is
 ``initial`` and becomes ``healthy`` after one passing check (the first runs at
@@ -33,7 +34,11 @@ from enum import StrEnum
 
 import aiohttp
 
+from fargo.local.clock import TwinClock
 from fargo.local.ec2.hostport import host_port
+from fargo.local.ec2.network import SocketFactory
+from fargo.local.events import about
+from fargo.local.loops import keep_running
 from fargo.spec.elb import HealthCheck
 
 logger = logging.getLogger(__name__)
@@ -130,7 +135,7 @@ def routable_addresses(registrations: Iterable[TargetRegistration]) -> list[str]
     return list(dict.fromkeys(r.target.address for r in chosen))
 
 
-def check_timeout(check: HealthCheck, time_scale: float) -> float:
+def check_timeout(check: HealthCheck, clock: TwinClock) -> float:
     """The seconds one check may take: ``timeout`` on the scaled clock, within limits.
 
     ``min(max(timeout × scale, min(timeout, 2 s)), interval × scale)``: the scaled
@@ -140,8 +145,8 @@ def check_timeout(check: HealthCheck, time_scale: float) -> float:
     the spec's timeout (which the spec keeps below its interval). Reference defaults
     at 0.1: interval 30 s → 3 s, timeout 5 s → 2 s.
     """
-    scaled = max(check.timeout * time_scale, min(check.timeout, MINIMUM_SCALED_TIMEOUT_SECONDS))
-    return min(scaled, check.interval * time_scale)
+    scaled = clock.timeout(check.timeout, floor=MINIMUM_SCALED_TIMEOUT_SECONDS)
+    return min(scaled, clock.interval(check.interval))
 
 
 OnTransition = Callable[[str, TargetRegistration], None]
@@ -150,8 +155,15 @@ OnTransition = Callable[[str, TargetRegistration], None]
 class HealthChecker:
     """The control plane's health checks: one task per registered target, on the event loop."""
 
-    def __init__(self, *, time_scale: float, on_transition: OnTransition) -> None:
-        self.time_scale = time_scale
+    def __init__(
+        self,
+        *,
+        clock: TwinClock,
+        on_transition: OnTransition,
+        socket_factory: SocketFactory | None = None,
+    ) -> None:
+        self.clock = clock
+        self.socket_factory = socket_factory
         self.on_transition = on_transition
         self._session: aiohttp.ClientSession | None = None
         self._checks: dict[TargetRegistration, asyncio.Task[None]] = {}
@@ -160,7 +172,9 @@ class HealthChecker:
         """Open the HTTP client the checks use (each check on a fresh connection)."""
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(force_close=True, limit=0),
+                connector=aiohttp.TCPConnector(
+                    force_close=True, limit=0, socket_factory=self.socket_factory
+                ),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=False,
             )
@@ -181,9 +195,10 @@ class HealthChecker:
         self, target_group: str, registration: TargetRegistration, check: HealthCheck
     ) -> None:
         """Check ``registration``'s target now and then every (scaled) interval."""
-        self._checks[registration] = asyncio.create_task(
-            self._check_forever(target_group, registration, check),
-            name=f"health-check {target_group} {registration.target.id}",
+        self._checks[registration] = keep_running(
+            f"health checks of {registration.target.id} in {target_group}",
+            lambda: self._check_forever(target_group, registration, check),
+            extra=about("target-group", target_group),
         )
 
     def stop_checks(self, registration: TargetRegistration) -> None:
@@ -194,7 +209,7 @@ class HealthChecker:
     async def _check_forever(
         self, target_group: str, registration: TargetRegistration, check: HealthCheck
     ) -> None:
-        interval = check.interval * self.time_scale
+        interval = self.clock.interval(check.interval)
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()
@@ -202,11 +217,15 @@ class HealthChecker:
             before = registration.state
             if registration.record(check, failure):
                 logger.info(
-                    "target %s in %s: %s -> %s",
+                    "target %s (%s): %s -> %s%s",
                     registration.target.id,
-                    target_group,
+                    registration.target.address,
                     before.value,
                     registration.state.value,
+                    f" ({registration.reason}: {registration.description})"
+                    if registration.reason
+                    else "",
+                    extra=about("target-group", target_group),
                 )
                 self.on_transition(target_group, registration)
             await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
@@ -220,7 +239,7 @@ class HealthChecker:
                 url,
                 allow_redirects=False,
                 headers={"User-Agent": HEALTH_CHECK_USER_AGENT},
-                timeout=aiohttp.ClientTimeout(total=check_timeout(check, self.time_scale)),
+                timeout=aiohttp.ClientTimeout(total=check_timeout(check, self.clock)),
             ) as response:
                 status = response.status
         except TimeoutError:

@@ -1,0 +1,81 @@
+"""The twin's part lifecycle: validate everything first, start in order, stop in reverse."""
+
+from __future__ import annotations
+
+import pytest
+
+from fargo.local.parts import PartFailed, Parts, PartsInvalid, Step
+
+
+class Recorded:
+    def __init__(self, name: str, log: list[str], *, problems: list[str] | None = None,
+                 fail_start: bool = False, fail_stop: bool = False) -> None:  # fmt: skip
+        self.name = name
+        self.log = log
+        self.problems = problems or []
+        self.fail_start = fail_start
+        self.fail_stop = fail_stop
+
+    def validate(self) -> list[str]:
+        self.log.append(f"validate {self.name}")
+        return self.problems
+
+    async def start(self) -> None:
+        self.log.append(f"start {self.name}")
+        if self.fail_start:
+            raise OSError("port 53 is in use")
+
+    async def stop(self) -> None:
+        self.log.append(f"stop {self.name}")
+        if self.fail_stop:
+            raise RuntimeError("stop failed")
+
+
+async def test_parts_start_in_order_and_stop_in_reverse() -> None:
+    log: list[str] = []
+    parts = Parts([Recorded("a", log), Recorded("b", log)])
+    await parts.start()
+    await parts.stop()
+    assert log == ["validate a", "validate b", "start a", "start b", "stop b", "stop a"]
+    await parts.stop()  # idempotent: nothing is stopped twice
+    assert log.count("stop a") == 1
+
+
+async def test_every_problem_is_reported_and_nothing_starts() -> None:
+    log: list[str] = []
+    parts = Parts(
+        [Recorded("dns", log, problems=["port 53 is in use"]), Recorded("elb", log, problems=["x"])]
+    )
+    with pytest.raises(PartsInvalid) as raised:
+        await parts.start()
+    assert raised.value.problems == ["dns: port 53 is in use", "elb: x"]
+    assert not any(line.startswith("start") for line in log)
+
+
+async def test_a_failed_start_stops_what_started_including_the_failed_part() -> None:
+    log: list[str] = []
+    parts = Parts([Recorded("a", log), Recorded("b", log, fail_start=True), Recorded("c", log)])
+    with pytest.raises(PartFailed, match=r"^b: port 53 is in use$"):
+        await parts.start()
+    assert log[-2:] == ["stop b", "stop a"]
+    assert "start c" not in log
+
+
+async def test_a_stop_that_fails_does_not_keep_the_others_up() -> None:
+    log: list[str] = []
+    parts = Parts([Recorded("a", log), Recorded("b", log, fail_stop=True), Recorded("c", log)])
+    await parts.start()
+    await parts.stop()
+    assert log[-3:] == ["stop c", "stop b", "stop a"]
+
+
+async def test_a_step_runs_plain_and_async_actions() -> None:
+    log: list[str] = []
+
+    async def stop() -> None:
+        log.append("stopped")
+
+    parts = Parts([Step("namespace", start=lambda: log.append("created"), stop=stop)])
+    await parts.start()
+    await parts.stop()
+    assert log == ["created", "stopped"]
