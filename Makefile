@@ -7,7 +7,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: up down status demo test lint typecheck bench synth clean
+.PHONY: up down status demo test lint typecheck bench synth clean system-packages
+
+# Debian packages VPC mode needs (nftables: NAT and security groups) and the tests use
+# (skopeo: an OCI client checks the registry endpoint). Installed when root; otherwise
+# the twin runs in loopback mode and says why.
+SYSTEM_PACKAGES := nft:nftables skopeo:skopeo
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fargo needs Python 3.11 or newer (PYTHON=python3.11 make ...)")'
@@ -16,7 +21,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-up: $(STAMP)
+system-packages:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do command -v $${pair%%:*} >/dev/null || \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "note: missing$$missing; VPC mode needs nftables (sudo apt-get install$$missing)," \
+	         "until then the twin runs in loopback mode"; \
+	  fi; \
+	fi
+
+up: $(STAMP) system-packages
 	$(BIN)/fargo up $(ARGS)
 
 down: $(STAMP)
@@ -38,7 +56,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: system-packages lint typecheck
 	$(BIN)/pytest $(ARGS)
 
 bench: $(STAMP)

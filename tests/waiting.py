@@ -1,7 +1,8 @@
 """Waiting in tests: on a condition, with a deadline; never a fixed sleep.
 
     wait_until(lambda: twin.processes() == [], timeout=10, what="every process gone")
-    body = await until(lambda: backend.requests == 1, what="the slow request")
+    await until(lambda: backend.requests == 1, what="the slow request")
+    answer = await until(answered_502, what="a 502")  # an async predicate, its result
 
 Both poll ``predicate`` until it returns something truthy and return that; at the deadline
 they fail the test, saying what was awaited and what the predicate last returned. Where
@@ -14,7 +15,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, overload
 
 T = TypeVar("T")
 
@@ -35,6 +36,16 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10.0, what: str = "t
         if time.monotonic() >= deadline:
             raise _timed_out(what, timeout, last)
         time.sleep(POLL_SECONDS)
+
+
+@overload
+async def until(
+    predicate: Callable[[], Awaitable[T]], timeout: float = ..., what: str = ...
+) -> T: ...
+
+
+@overload
+async def until(predicate: Callable[[], T], timeout: float = ..., what: str = ...) -> T: ...
 
 
 async def until(

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import time
 from typing import Any
 
+from fargo.local import twins
 from fargo.local.acm.authority import CertificateAuthority
 from fargo.local.acm.listener_certificate import ListenerCertificate
 from fargo.local.caddy.data_plane import CaddyDataPlane
@@ -144,11 +146,33 @@ class Runtime:
     # -- lifecycle --------------------------------------------------------------------
 
     def validate(self) -> None:
-        """Every part's checks; raises `StartError` listing every problem."""
+        """Every part's checks, and clashes with other twins on this machine; raises
+        `StartError` listing every problem."""
+        problems = twins.clashes(self.config, self.spec)
+        for endpoint, what in self._host_ports().items():
+            holder = twins.holder_of(endpoint)
+            if holder is not None and holder.state_dir != str(self.state_dir):
+                problems.append(
+                    f"{endpoint} ({what}) is served by {holder.describe()}; publish this "
+                    "twin's listener elsewhere (--publish LISTENER:PORT) or stop that twin"
+                )
         try:
             self.parts.validate()
         except PartsInvalid as err:
-            raise StartError("\n".join(["cannot start the twin:", *err.problems])) from None
+            problems += err.problems
+        if problems:
+            raise StartError("\n".join(["cannot start the twin:", *problems]))
+
+    def _host_ports(self) -> dict[str, str]:
+        """``address:port`` this twin serves on the host (host-facing listeners) → what."""
+        ports = {}
+        for name, lb in self.spec.load_balancers.items():
+            address = self.lb_addresses[name]
+            if ipaddress.ip_address(address).is_loopback:
+                for listener in lb.listeners:
+                    port = self.network.listener_port(name, listener.port)
+                    ports[f"{address}:{port}"] = f"load balancer {name!r} listener {listener.port}"
+        return ports
 
     async def start(self) -> None:
         """Start every part; on failure stop what started and raise `StartError`."""
@@ -160,12 +184,16 @@ class Runtime:
             raise StartError("\n".join(["cannot start the twin:", *err.problems])) from None
         except PartFailed as err:
             raise StartError(str(err)) from err
+        twins.register(self.config, self.spec, list(self._host_ports()))
         self.running = True
 
     async def stop(self) -> None:
         """Stop everything that runs, each part even if stopping another failed; idempotent."""
         self.running = False
-        await self.parts.stop()
+        try:
+            await self.parts.stop()
+        finally:
+            twins.unregister(self.config)
 
     def _data_plane(self) -> LoadBalancerDataPlane:
         """One Caddy for every load balancer, or (VPC mode) one in each load balancer's ENI."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fargo.local.ecr import layer
 from fargo.local.ecr.layer import UnsafeLayerError, extract_layer, write_layer
 
 
@@ -46,8 +47,18 @@ HOSTILE = {
 }
 
 
+@pytest.fixture(params=["data filter", "own checks"])
+def unpacking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Python's ``data`` filter (3.11.4+), and the checks fargo makes where it is missing."""
+    if request.param == "own checks":
+        monkeypatch.setattr(layer, "HAVE_DATA_FILTER", False)
+    elif not layer.HAVE_DATA_FILTER:
+        pytest.skip("this Python has no tarfile data filter (PEP 706)")
+    return str(request.param)
+
+
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_hostile_entries_are_refused(tmp_path: Path, case: str) -> None:
+def test_hostile_entries_are_refused(tmp_path: Path, case: str, unpacking: str) -> None:
     root = tmp_path / "root"
     root.mkdir()
     (tmp_path / "outside").write_text("keep")
@@ -57,7 +68,7 @@ def test_hostile_entries_are_refused(tmp_path: Path, case: str) -> None:
     assert (tmp_path / "outside").read_text() == "keep"
 
 
-def test_a_layer_round_trips_with_its_digest(tmp_path: Path) -> None:
+def test_a_layer_round_trips_with_its_digest(tmp_path: Path, unpacking: str) -> None:
     source = tmp_path / "source"
     (source / "a" / "b").mkdir(parents=True)
     (source / "a" / "b" / "file").write_text("content")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fargo.local.cli.events import add_events_command
+from fargo.local.cli.exec import add_exec_command
 from fargo.local.cli.logs import logs_command
 from fargo.local.cli.options import add_runtime_options, config_from_args, runtime_arguments
 from fargo.local.cli.status_view import render_endpoints, render_status
@@ -64,6 +65,7 @@ def add_commands(commands: Any, spec_option: Any) -> None:
     status.set_defaults(handler=status_command)
 
     add_events_command(commands)
+    add_exec_command(commands)
 
     logs = commands.add_parser("logs", help="task logs, prefixed by task id")
     _state_option(logs)
@@ -263,7 +265,8 @@ def demo_command(args: argparse.Namespace) -> int:
         message = _not_answering("demo", state_dir, err)
         print(message.replace("`fargo up`", "`fargo up --detach`"), file=sys.stderr)
         return 1
-    points = asyncio.run(run_demo(spec, status, calls=args.calls))
+    control = ControlClient(state.control_socket(state_dir), timeout=60)
+    points = asyncio.run(run_demo(spec, status, calls=args.calls, control=control))
     print(json.dumps(as_json(points), indent=2) if args.json else render(points))
     return 0 if all(p.status != "fail" for p in points) else 1
 

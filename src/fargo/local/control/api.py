@@ -20,6 +20,7 @@ import pydantic
 from aiohttp import web
 from pydantic import BaseModel
 
+from fargo.local.evidence import NeedsVpcMode, dns_evidence, image_pull_evidence
 from fargo.local.status import SCHEMA_VERSION, Readiness, TwinStatus
 
 M = TypeVar("M", bound=BaseModel)
@@ -62,6 +63,8 @@ class ControlServer:
         app.router.add_get("/ready", self._ready)
         app.router.add_post("/deployments/{service}", self._deploy)
         app.router.add_post("/down", self._down)
+        app.router.add_get("/evidence/image-pulls", self._image_pulls)
+        app.router.add_get("/evidence/dns", self._dns)
         self._runner = web.AppRunner(
             app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS
         )
@@ -92,6 +95,23 @@ class ControlServer:
         except LookupError as err:
             raise web.HTTPNotFound(text=f"{err}\n") from None
         return web.json_response(result, dumps=_dumps)
+
+    async def _image_pulls(self, request: web.Request) -> web.Response:
+        try:
+            answer = await image_pull_evidence(self._runtime)
+        except NeedsVpcMode as err:
+            raise web.HTTPConflict(text=f"{err}\n") from None
+        return web.json_response(answer, dumps=_dumps)
+
+    async def _dns(self, request: web.Request) -> web.Response:
+        name = request.query.get("name", "")
+        if not name:
+            raise web.HTTPBadRequest(text="?name= is required\n")
+        try:
+            answer = await dns_evidence(self._runtime, name)
+        except LookupError as err:  # NeedsVpcMode, or no task to ask from
+            raise web.HTTPConflict(text=f"{err}\n") from None
+        return web.json_response(answer, dumps=_dumps)
 
     async def _down(self, request: web.Request) -> web.Response:
         self._shutdown.set()

@@ -29,6 +29,7 @@ import dns.exception
 import dns.message
 import dns.rdatatype
 
+from fargo.local.control.api import ControlClient
 from fargo.local.demo.report import Point as Point
 from fargo.local.demo.report import as_json as as_json
 from fargo.local.demo.report import render as render
@@ -65,15 +66,21 @@ REFERENCE_ROUTES = {
 CHECK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError, dns.exception.DNSException)
 
 
-async def run_demo(spec: Spec, status: TwinStatus, *, calls: int = CALLS) -> list[Point]:
+async def run_demo(
+    spec: Spec, status: TwinStatus, *, calls: int = CALLS, control: ControlClient | None = None
+) -> list[Point]:
     endpoints = status.endpoints
     public = public_listener(spec, endpoints.load_balancers)
-    points = [
-        Point(1, "task pulls its image through the NAT Gateway").skip(
+    inside = control if status.network_mode == "vpc" else None  # asks from inside the VPC
+    point1 = Point(1, "task pulls its image through the NAT Gateway")
+    if inside is None:
+        point1.skip(
             "needs VPC mode (network namespaces and NAT); the twin runs in "
-            "loopback mode, where a task 'pulls' its image from the local registry"
+            f"{status.network_mode} mode, where a task pulls its image over the host's loopback"
         )
-    ]
+    else:
+        point1 = await _guard(point1, lambda p: _pulled_through_nat(p, inside))
+    points = [point1]
     titles = {
         2: "service to service through the internal load balancer",
         3: "service to service through Cloud Map service discovery",
@@ -119,7 +126,9 @@ async def run_demo(spec: Spec, status: TwinStatus, *, calls: int = CALLS) -> lis
             points.append(
                 await _guard(
                     point5,
-                    lambda p: _discovery_balanced(p, spec, status, discovery.callee, checked),
+                    lambda p: _discovery_balanced(
+                        p, spec, status, discovery.callee, checked, inside
+                    ),
                 )
             )
         points.append(
@@ -202,7 +211,12 @@ def _balanced(point: Point, calls: dict[str, Any], desired: int) -> Point:
 
 
 async def _discovery_balanced(
-    point: Point, spec: Spec, status: TwinStatus, owner: str, calls: dict[str, Any]
+    point: Point,
+    spec: Spec,
+    status: TwinStatus,
+    owner: str,
+    calls: dict[str, Any],
+    inside: ControlClient | None,
 ) -> Point:
     discovery = spec.discovery
     service_name = spec.services[owner].discovery
@@ -211,7 +225,11 @@ async def _discovery_balanced(
     name = discovery.fqdn(service_name)
     host, port = status.endpoints.discovery_dns_server.rsplit(":", 1)
     answers: list[dict[str, Any]] = []
-    for _ in range(3):
+    if inside is not None:  # the VPC's DNS server answers inside the VPC only
+        asked = await inside.get(f"/evidence/dns?name={name}")
+        answers = asked["answers"]
+        point.evidence["asked_from"] = asked["asked_from"]
+    for _ in range(0 if inside is not None else 3):
         response = await dns.asyncquery.udp(
             dns.message.make_query(name, dns.rdatatype.A), host, port=int(port), timeout=2
         )
@@ -233,4 +251,39 @@ async def _discovery_balanced(
         distinct_orders=len(orders),
         distinct_tasks=len(calls["task_ids"]),
         **calls,
+    )
+
+
+async def _pulled_through_nat(point: Point, control: ControlClient) -> Point:
+    """Every private task's image pull reached the registry from a NAT gateway's Elastic IP
+    (never from the task's own address), and the internet side cannot open the task."""
+    evidence = await control.get("/evidence/image-pulls")
+    elastic_ips = set(evidence["nat_gateways"].values())
+    tasks = evidence["tasks"]
+    problems = []
+    for task in tasks:
+        saw = set(task["registry_saw"])
+        if not saw or not saw <= elastic_ips:
+            problems.append(f"{task['task']}: the registry saw {sorted(saw)}, not a NAT's EIP")
+        if task["from_internet"] == "connected":
+            problems.append(f"{task['task']}: reachable from the internet side")
+    passed = bool(tasks) and not problems
+    return point.done(
+        passed,
+        nat_gateways=evidence["nat_gateways"],
+        registry=evidence["registry"],
+        tasks=[
+            {
+                "task": t["task"][:12],
+                "service": t["service"],
+                "private_ip": t["private_ip"],
+                "registry_saw": ", ".join(t["registry_saw"]),
+                "digest": t["digest"][:19],
+                "from_internet": t["from_internet"],
+            }
+            for t in tasks
+        ],
+        route=tasks[0]["route"] if tasks else [],
+        **({"problems": problems} if problems else {}),
+        **({} if tasks else {"reason": "no running task in a private subnet"}),
     )

@@ -358,6 +358,44 @@ class VpcNetwork:
 
     # -- evidence -------------------------------------------------------------------------
 
+    def route_out(self, eni: NetworkInterface) -> list[str]:
+        """The hops a connection from ``eni`` to the internet takes, as the route tables say."""
+        subnet = ipaddress.IPv4Network(eni.subnet)
+        table = next((t for t in self.vpc.route_tables if subnet in t.subnets), None)
+        hops = [f"{eni.private_ip} (task ENI {eni.id} in {subnet})"]
+        if table is None or (table.nat is None and not table.internet_gateway):
+            return [*hops, f"no route to 0.0.0.0/0 in the route table of {subnet}"]
+        router = ipaddress.IPv4Network(subnet).network_address + 1
+        if table.internet_gateway:
+            return [*hops, f"{router} (VPC router, {table.name} route table: 0.0.0.0/0 → igw)"]
+        assert table.nat is not None
+        nat = next(n for n in self.vpc.nat_gateways if n.private_ip == table.nat.ip)
+        return [
+            *hops,
+            f"{router} (VPC router, {table.name} route table: 0.0.0.0/0 → {nat.id})",
+            f"{nat.private_ip} (NAT gateway {nat.id} in {nat.subnet}: masquerade)",
+            f"{nat.elastic_ip} (its Elastic IP, at the Internet Gateway)",
+            f"{self.registry_host}:{REGISTRY_PORT} (ECR endpoint, internet side)",
+        ]
+
+    def elastic_ips(self) -> dict[str, str]:
+        """NAT gateway id → its Elastic IP."""
+        return {n.id: str(n.elastic_ip) for n in self.vpc.nat_gateways}
+
+    async def query_dns(self, eni: NetworkInterface, wire: bytes, timeout: float = 2.0) -> bytes:
+        """Send a DNS query from inside ``eni`` to the VPC's DNS server; its answer."""
+        attached, _ = self._tasks[eni.ip]
+        sock = attached.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        loop = asyncio.get_running_loop()
+        try:
+            sock.setblocking(False)
+            await loop.sock_sendto(sock, wire, (str(self.vpc.dns_address), DNS_PORT))
+            async with asyncio.timeout(timeout):
+                answer, _ = await loop.sock_recvfrom(sock, 65535)
+            return answer
+        finally:
+            sock.close()
+
     async def probe_from_internet(self, host: str, port: int, timeout: float) -> str:
         """What a connection from the internet side to ``host:port`` meets."""
         sock = self.vpc.internet.namespace.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import posixpath
 import stat
 import tarfile
@@ -31,6 +32,7 @@ from typing import BinaryIO, Protocol
 
 GZIP_LEVEL = 6
 CHUNK = 1 << 16
+HAVE_DATA_FILTER = hasattr(tarfile, "data_filter")  # PEP 706: Python 3.11.4 and later
 
 
 class UnsafeLayerError(ValueError):
@@ -117,8 +119,12 @@ def extract_layer(layer: BinaryIO, destination: Path, *, compressed: bool = True
     reader = _HashingReader(gzip.GzipFile(fileobj=layer, mode="rb") if compressed else layer)
     try:
         with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
-            tar.extractall(destination, filter=_refuse_unsafe)  # noqa: S202 (filtered)
-    except tarfile.FilterError as error:
+            if HAVE_DATA_FILTER:
+                tar.extractall(destination, filter=_refuse_unsafe)  # noqa: S202 (filtered)
+            else:
+                for member in tar:
+                    tar.extract(_checked(member, destination), destination)
+    except (getattr(tarfile, "FilterError", UnsafeLayerError), UnsafeLayerError) as error:
         raise UnsafeLayerError(str(error)) from error
     while reader.read(CHUNK):  # the tar's end padding counts for the digest too
         pass
@@ -126,6 +132,11 @@ def extract_layer(layer: BinaryIO, destination: Path, *, compressed: bool = True
 
 
 def _refuse_unsafe(member: tarfile.TarInfo, destination: str) -> tarfile.TarInfo | None:
+    _refuse_unsafe_names(member)
+    return tarfile.data_filter(member, destination)
+
+
+def _refuse_unsafe_names(member: tarfile.TarInfo) -> None:
     name = member.name
     parts = name.split("/")
     if name.startswith("/") or ".." in parts:
@@ -140,4 +151,21 @@ def _refuse_unsafe(member: tarfile.TarInfo, destination: str) -> tarfile.TarInfo
         == ".."
     ):
         raise UnsafeLayerError(f"{name!r}: symlink to {member.linkname!r} leaves the layer")
-    return tarfile.data_filter(member, destination)
+
+
+def _checked(member: tarfile.TarInfo, destination: Path) -> tarfile.TarInfo:
+    """What the ``data`` filter refuses, for Pythons before it (3.11.0–3.11.3, as
+    Debian 12's): escaping paths and links, devices and fifos; modes made plain."""
+    _refuse_unsafe_names(member)
+    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
+        raise UnsafeLayerError(f"{member.name!r}: only files, folders and links are unpacked")
+    root = os.path.realpath(destination)
+    target = os.path.realpath(os.path.join(root, member.name))
+    linked = os.path.realpath(os.path.join(root, member.linkname)) if member.islnk() else root
+    for path in (target, linked):
+        if path != root and not path.startswith(root + os.sep):
+            raise UnsafeLayerError(f"{member.name!r}: leaves the layer's folder")
+    member.mode &= 0o755
+    member.uid = member.gid = 0
+    member.uname = member.gname = ""
+    return member

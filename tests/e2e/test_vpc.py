@@ -1,0 +1,249 @@
+"""VPC mode end to end: the seven points (point 1 with the registry's view of the pull),
+two twins side by side, an overlapping one refused, a service binding 0.0.0.0 with two
+tasks, nothing left behind after `fargo down` (also after SIGKILL of the control plane),
+and the same twin run by an unprivileged user inside a user namespace.
+
+Traffic goes only to the host's loopback (published listeners) or, through the control
+plane, inside the namespaces the twin made (DESIGN.md §7).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import ssl
+import subprocess
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from tests.e2e.conftest import ROOT, Twin, fargo, make_twin
+from tests.waiting import wait_until
+
+from fargo.local.ec2.vpc_mode import vpc_mode_unavailable
+
+pytestmark = pytest.mark.slow
+
+SIDE = Path(__file__).with_name("vpc_side.yaml")
+SYSTEM_PYTHON = Path("/usr/bin/python3.11")  # readable by other users, unlike root's pyenv
+NOBODY_VENV = Path("/tmp/fargo-e2e-nobody-venv")
+
+
+def host_network() -> dict[str, str]:
+    """What the host's own network namespace holds: the twin must add nothing to it."""
+    commands = {
+        "links": ["ip", "-o", "link"],
+        "addresses": ["ip", "-o", "addr"],
+        "routes": ["ip", "route", "show", "table", "all"],
+        "rules": ["ip", "rule"],
+        "nftables": ["nft", "list", "tables"],
+    }
+    return {
+        name: subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        for name, argv in commands.items()
+    }
+
+
+def vpc_twin(spec: Path, state_dir: Path) -> Twin:
+    twin = make_twin(spec, state_dir)
+    twin.network = "vpc"
+    return twin
+
+
+def up(twin: Twin) -> None:
+    fargo("up", "--detach", *twin.up_args())
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
+    if (reason := vpc_mode_unavailable()) is not None:
+        pytest.fail(f"VPC mode must run here (make test installs nftables): {reason}")
+    twin = vpc_twin(ROOT / "fargo.yaml", tmp_path_factory.mktemp("vpc") / "state")
+    up(twin)
+    try:
+        yield twin
+    finally:
+        fargo("down", "--state-dir", str(twin.state_dir), check=False)
+
+
+def test_every_point_passes_and_point_1_shows_the_nat(reference: Twin) -> None:
+    printed = fargo("demo", "--json", "--state-dir", str(reference.state_dir)).stdout
+    points = {p["number"]: p for p in json.loads(printed)}
+    assert {n: p["status"] for n, p in points.items()} == {n: "pass" for n in range(1, 8)}
+    evidence = points[1]["evidence"]
+    (elastic_ip,) = evidence["nat_gateways"].values()
+    assert elastic_ip.startswith("198.51.100.")
+    assert len(evidence["tasks"]) == 6
+    for task in evidence["tasks"]:
+        assert task["registry_saw"] == elastic_ip  # the NAT's address, never the task's own
+        assert task["private_ip"].startswith("10.0.1")
+        assert task["from_internet"] != "connected"
+    assert any("NAT gateway" in hop for hop in evidence["route"])
+    assert points[5]["evidence"]["dns_server"] == "10.0.0.2:53"
+
+
+def test_tasks_listen_on_their_real_ports_at_addresses_of_their_subnets(reference: Twin) -> None:
+    status = reference.status()
+    assert status.network_mode == "vpc"
+    addresses = {t.address for s in status.services for t in s.tasks}
+    assert any(a is not None and a.endswith(":80") for a in addresses)  # not moved to 8080
+    for address in addresses:
+        assert address is not None
+        host = address.rsplit(":", 1)[0]
+        assert host.startswith(("10.0.10.", "10.0.11.")), address
+    assert status.endpoints.load_balancers["internal"] == ["http://10.0.10.4:8090"]
+
+
+def test_events_tell_what_the_tasks_did(reference: Twin) -> None:
+    printed = fargo(
+        "events", "--state-dir", str(reference.state_dir), "--service", "backend-private"
+    ).stdout
+    started = [line for line in printed.splitlines() if "started task" in line]
+    assert len(started) >= 2 and all(" 10.0.1" in line for line in started)
+
+
+def test_two_loopback_twins_of_overlapping_vpcs_are_refused_naming_the_other(
+    tmp_path: Path,
+) -> None:
+    first = make_twin(ROOT / "fargo.yaml", tmp_path / "first")
+    second = make_twin(ROOT / "fargo.yaml", tmp_path / "second")
+    up(first)
+    try:
+        result = fargo("up", "--detach", *second.up_args(), check=False)
+    finally:
+        fargo("down", "--state-dir", str(first.state_dir))
+    assert result.returncode != 0
+    said = result.stdout + result.stderr
+    assert "overlaps the VPC 10.0.0.0/16 of twin 'fargo-demo'" in said
+    assert str(first.state_dir) in said
+    assert second.processes() == []
+
+
+def test_vpc_twins_of_one_spec_run_side_by_side(reference: Twin, tmp_path: Path) -> None:
+    """Each VPC lives in namespaces of its own: only the host-facing ports must differ."""
+    again = vpc_twin(ROOT / "fargo.yaml", tmp_path / "state")
+    up(again)
+    try:
+        for twin in (reference, again):
+            trusted = ssl.create_default_context(cafile=twin.ca)
+            url = twin.url("public", "https") + "/api/private-with-alb"
+            with urllib.request.urlopen(url, context=trusted) as answer:
+                assert answer.read().startswith(b"TaskId: ")
+        ids = {t.id for s in reference.status().services for t in s.tasks}
+        assert ids.isdisjoint({t.id for s in again.status().services for t in s.tasks})
+    finally:
+        fargo("down", "--state-dir", str(again.state_dir))
+
+
+def test_a_second_twin_runs_beside_and_binds_any_address_with_two_tasks(
+    reference: Twin, tmp_path: Path
+) -> None:
+    side = vpc_twin(SIDE, tmp_path / "state")
+    before = host_network()
+    up(side)
+    try:
+        for twin in (reference, side):  # both serve at once, each on its own host ports
+            trusted = ssl.create_default_context(cafile=twin.ca)
+            url = twin.url("public", "https") + "/api/private"
+            with urllib.request.urlopen(url, context=trusted) as answer:
+                assert answer.read().startswith(b"TaskId: ")
+        any_port = side.publish[8000]
+        answered = set()
+        for _ in range(20):
+            with urllib.request.urlopen(f"http://127.0.0.1:{any_port}/") as answer:
+                assert b"anyaddr" in answer.read()
+        tasks = side.service("anyaddr").tasks
+        assert len(tasks) == 2 and {t.address.rsplit(":", 1)[1] for t in tasks if t.address} == {
+            "8000"
+        }
+        for task in tasks:  # both got requests: each bound 0.0.0.0:8000 in its own namespace
+            log = Path(task.log).read_text()
+            if '"GET / HTTP/1.1" 200' in log:
+                answered.add(task.id)
+        assert len(answered) == 2
+    finally:
+        fargo("down", "--state-dir", str(side.state_dir))
+    assert side.processes() == []
+    assert host_network() == before
+
+
+def test_after_sigkill_of_the_control_plane_down_leaves_nothing(
+    reference: Twin, tmp_path: Path
+) -> None:
+    side = vpc_twin(SIDE, tmp_path / "state")
+    before = host_network()
+    up(side)
+    control = psutil.Process(side.status().pid)
+    control.send_signal(signal.SIGKILL)
+    control.wait(10)
+    assert side.processes() != []  # tasks and Caddy outlive it…
+    fargo("down", "--state-dir", str(side.state_dir))
+    wait_until(lambda: side.processes() == [], timeout=10, what="every process to end")
+    assert host_network() == before  # …and with them went every namespace and table
+
+
+@pytest.fixture(scope="module")
+def nobody_venv() -> Path:
+    """A virtualenv on the system interpreter, readable by ``nobody``, with fargo in it."""
+    if not SYSTEM_PYTHON.exists() or os.geteuid() != 0:
+        pytest.skip("needs root and /usr/bin/python3.11 to act as another user")
+    python = NOBODY_VENV / "bin" / "python"
+    if not (NOBODY_VENV / "bin" / "fargo").exists():
+        shutil.rmtree(NOBODY_VENV, ignore_errors=True)
+        subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", str(NOBODY_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e",
+             str(ROOT)],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+    subprocess.run(["chmod", "-R", "a+rX", str(NOBODY_VENV)], check=True)
+    return NOBODY_VENV
+
+
+def as_nobody(*argv: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["su", "nobody", "-s", "/bin/sh", "-c", shlex.join(argv)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd="/tmp",
+        check=False,
+    )
+
+
+@pytest.fixture
+def nobody_folder() -> Iterator[Path]:
+    """A folder of nobody's own (pytest's temporary folders are root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="fargo-e2e-nobody-"))
+    shutil.chown(folder, "nobody")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_rootless_vpc_mode_as_an_unprivileged_user(nobody_venv: Path, nobody_folder: Path) -> None:
+    folder = nobody_folder
+    fargo_bin = nobody_venv / "bin" / "fargo"
+    twin = vpc_twin(SIDE, folder / "state")
+    probe = "from fargo.local.ec2.vpc_mode import vpc_mode_unavailable as u; print(u() or '')"
+    if reason := as_nobody(str(nobody_venv / "bin" / "python"), "-c", probe).stdout.strip():
+        pytest.skip(f"VPC mode is not possible for an unprivileged user here: {reason}")
+    started = as_nobody(str(fargo_bin), "up", "--detach", *twin.up_args())
+    try:
+        assert started.returncode == 0, started.stderr + started.stdout
+        demo = as_nobody(str(fargo_bin), "demo", "--json", "-f", str(SIDE), "--state-dir",
+                         str(twin.state_dir))  # fmt: skip
+        points = {p["number"]: p["status"] for p in json.loads(demo.stdout)}
+        assert points == {n: "pass" for n in range(1, 8)}, demo.stdout
+        owners = {p.username() for p in twin.processes()}
+        assert owners == {"nobody"}  # no part of it runs as root
+    finally:
+        stopped = as_nobody(str(fargo_bin), "down", "--state-dir", str(twin.state_dir))
+    assert stopped.returncode == 0, stopped.stderr
+    wait_until(lambda: twin.processes() == [], timeout=10, what="every process to end")
