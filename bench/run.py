@@ -51,7 +51,8 @@ def write_summary() -> None:
     for name in BENCHES:
         fragment = FRAGMENTS / f"{name}.md"
         if fragment.exists():
-            parts.append(fragment.read_text().strip())
+            # A fragment may keep its details to itself, below a "<!-- details: … -->" line.
+            parts.append(fragment.read_text().split("<!-- details:", 1)[0].strip())
             parts.append("")
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(parts))
 

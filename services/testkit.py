@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -73,7 +73,12 @@ def refuses_connections(host: str, port: int) -> bool:
 
 
 class ServiceProcess:
-    """``python -m <package>`` as a child process, as the local twin starts it."""
+    """``python -m <package>`` as a child process, as the local twin starts it.
+
+    ``args`` follow the module name on the command line; ``pythonpath`` lists
+    folders searched before ``services/`` (the benchmark runs variants kept in
+    ``bench/`` this way).
+    """
 
     def __init__(
         self,
@@ -83,8 +88,12 @@ class ServiceProcess:
         port: int | None = None,
         env: Mapping[str, str] | None = None,
         stdout: IO[bytes] | None = None,
+        args: Sequence[str] = (),
+        pythonpath: Sequence[Path] = (),
     ) -> None:
         self.package = package
+        self.args = list(args)
+        self.pythonpath = [*pythonpath, SERVICES_DIR]
         self.stdout_file = stdout  # None: collect stdout lines in self.stdout
         self.host = host
         self.port = port if port is not None else free_port(host)
@@ -103,14 +112,14 @@ class ServiceProcess:
         """Start the process (no waiting; see :meth:`wait_ready`)."""
         env = {key: value for key, value in os.environ.items() if key not in CONTRACT_ENV}
         env.update(
-            PYTHONPATH=str(SERVICES_DIR),
+            PYTHONPATH=os.pathsep.join(str(folder) for folder in self.pythonpath),
             PYTHONDONTWRITEBYTECODE="1",
             HOST=self.host,
             PORT=str(self.port),
             **self.env,
         )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.package],
+            [sys.executable, "-m", self.package, *self.args],
             cwd=SERVICES_DIR,
             env=env,
             stdout=subprocess.PIPE if self.stdout_file is None else self.stdout_file,

@@ -12,6 +12,13 @@ and 25 % more requests/s on ``/api/public`` and ``/api/private``.
 Everything else is uvicorn's, and everything else on the transport (closing,
 flow control, addresses) goes to the real one; closing sends what is waiting
 first.
+
+``HttpToolsProtocol`` is private to uvicorn, so uvicorn is pinned to the
+versions checked (``uvicorn[standard]>=0.30,<0.56``, in pyproject.toml and each
+service's requirements.txt), and ``tests/test_uvicorn_pin.py`` fails, saying
+what changed, when the installed uvicorn no longer has the shape relied on.
+Starlette on stock uvicorn was measured instead and missed the targets
+(docs/benchmarks.md, "Service kit vs Starlette").
 """
 
 from __future__ import annotations

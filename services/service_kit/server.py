@@ -9,6 +9,7 @@ runs the lifespan shutdown and the process exits 0.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import signal
@@ -34,6 +35,8 @@ EXIT_BAD_SETTINGS = 2
 GC_THRESHOLDS = (10_000, 20, 20)
 
 AppFactory = Callable[[Mapping[str, str]], ASGIApp]
+# What uvicorn.Config takes as ``http``: a protocol class, or a name such as "httptools".
+HttpProtocol = type[asyncio.Protocol] | str
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -52,14 +55,24 @@ def _tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def build_config(app: ASGIApp, environ: Mapping[str, str], *, default_port: int) -> uvicorn.Config:
-    """The uvicorn configuration every service runs with."""
+def build_config(
+    app: ASGIApp,
+    environ: Mapping[str, str],
+    *,
+    default_port: int,
+    http: HttpProtocol = BatchingHttpToolsProtocol,
+) -> uvicorn.Config:
+    """The uvicorn configuration every service runs with.
+
+    ``http`` is the HTTP protocol: httptools with one ``send()`` per response
+    unless told otherwise (``"httptools"`` is uvicorn's own).
+    """
     return uvicorn.Config(
         app,
         host=environ.get(HOST_ENV, "").strip() or DEFAULT_HOST,
         port=env_port(environ, PORT_ENV, default_port),
         loop="uvloop",
-        http=BatchingHttpToolsProtocol,  # httptools, one send() per response
+        http=http,
         ws="none",
         interface="asgi3",
         lifespan="on",
@@ -72,13 +85,16 @@ def build_config(app: ASGIApp, environ: Mapping[str, str], *, default_port: int)
     )
 
 
-def serve(build_app: AppFactory, *, default_port: int) -> None:
-    """Build the app from ``os.environ`` and serve it until SIGTERM."""
+def serve(
+    build_app: AppFactory, *, default_port: int, http: HttpProtocol = BatchingHttpToolsProtocol
+) -> None:
+    """Build the app from ``os.environ`` and serve it until SIGTERM (``http``: see
+    :func:`build_config`)."""
     environ = dict(os.environ)
     access_log = AccessLog(stdout_stream())
     try:
         app = AccessLogMiddleware(build_app(environ), access_log)
-        config = build_config(app, environ, default_port=default_port)
+        config = build_config(app, environ, default_port=default_port, http=http)
     except SettingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_SETTINGS) from None

@@ -79,7 +79,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _add_extensions(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The twin's and the cloud's commands."""
-    from fargo.local.cli.commands import add_commands
+    from fargo.local.cli.parser import add_commands
 
     add_commands(commands, _spec_option)
 

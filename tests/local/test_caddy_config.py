@@ -337,7 +337,7 @@ def test_forward_to_a_looked_up_group_carries_no_targets() -> None:
         certificate=CERT,
         tls_server_name=None,
         unavailable_socket=UNAVAILABLE,
-        listener_fds={"public-443": 7},
+        listener_fds={"public-443": [7]},
         dynamic={"a": DynamicTargets("a.targets.fargo.", 80)},
         resolver="udp/127.0.0.1:5353",
     )

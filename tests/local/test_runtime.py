@@ -134,12 +134,19 @@ def test_target_failure_gives_the_load_balancers_reason(tmp_path: Path) -> None:
 
 
 def runtime_of(spec_text: str, tmp_path: Path) -> Runtime:
-    config = TwinConfig(spec_path=tmp_path / "fargo.yaml", state_dir=tmp_path / "s")
+    config = TwinConfig(
+        spec_path=tmp_path / "fargo.yaml", state_dir=tmp_path / "s", network_mode="loopback"
+    )
     return Runtime(parse_spec(spec_text), config)
 
 
 def test_parts_start_in_the_documented_order(tmp_path: Path) -> None:
-    runtime = Runtime(SPEC, TwinConfig(spec_path=tmp_path / "f.yaml", state_dir=tmp_path / "s"))
+    runtime = Runtime(
+        SPEC,
+        TwinConfig(
+            spec_path=tmp_path / "f.yaml", state_dir=tmp_path / "s", network_mode="loopback"
+        ),
+    )
     assert [part.name for part in runtime.parts.parts] == [
         "VPC network (loopback mode)",
         "Cloud Map namespace",
@@ -172,7 +179,10 @@ def test_an_environment_value_calling_a_moved_port_is_refused_before_anything_st
 
 def test_a_published_port_for_a_listener_the_spec_lacks_is_refused(tmp_path: Path) -> None:
     config = TwinConfig(
-        spec_path=tmp_path / "f.yaml", state_dir=tmp_path / "s", published_ports={443: 9443}
+        spec_path=tmp_path / "f.yaml",
+        state_dir=tmp_path / "s",
+        published_ports={443: 9443},
+        network_mode="loopback",
     )
     with pytest.raises(
         StartError,
@@ -184,7 +194,12 @@ def test_a_published_port_for_a_listener_the_spec_lacks_is_refused(tmp_path: Pat
 async def test_ready_after_is_set_by_wait_ready_not_by_asking(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runtime = Runtime(SPEC, TwinConfig(spec_path=tmp_path / "f.yaml", state_dir=tmp_path / "s"))
+    runtime = Runtime(
+        SPEC,
+        TwinConfig(
+            spec_path=tmp_path / "f.yaml", state_dir=tmp_path / "s", network_mode="loopback"
+        ),
+    )
     monkeypatch.setattr(runtime.cluster, "services", {})  # no services: ready at once
     runtime.running = True
 

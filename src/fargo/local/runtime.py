@@ -220,6 +220,7 @@ class Runtime:
                 ),
                 open_listener=host.open_listener,
                 open_local=host.open_local,
+                also_listen={name: host.inside} if host.inside else None,
             )
         return CaddyFleet(members)
 
@@ -261,7 +262,8 @@ class Runtime:
                     routing_policy=service.routing_policy,
                 )
         for name in self.spec.load_balancers:
-            self.cloud_map.put_record(self.lb_dns_name(name), self.lb_addresses[name], ttl=60)
+            address = self.network.load_balancer_dns_address(name)
+            self.cloud_map.put_record(self.lb_dns_name(name), address, ttl=60)
 
     # -- readiness ----------------------------------------------------------------------
 

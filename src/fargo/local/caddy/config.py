@@ -61,7 +61,7 @@ def render(
     certificate: tuple[Path, Path] | None,
     tls_server_name: str | None,
     unavailable_socket: Path,
-    listener_fds: Mapping[str, int] | None = None,
+    listener_fds: Mapping[str, Sequence[int]] | None = None,
     dynamic: Mapping[str, DynamicTargets] | None = None,
     resolver: str | None = None,
 ) -> JSON:
@@ -71,7 +71,7 @@ def render(
     port) → the port it is served on; ``routable``: target group → ``ip:port`` of the
     targets that get new requests; ``certificate``: (chain PEM, key PEM) for HTTPS listeners;
     ``tls_server_name``: a name on that certificate, used when a client sends no SNI;
-    ``listener_fds``: server name → a listening socket Caddy inherited, used instead
+    ``listener_fds``: server name → listening sockets Caddy inherited, used instead
     of binding the address (see `fargo.local.caddy.listeners` for why); ``dynamic``:
     groups whose targets Caddy looks up at the DNS server ``resolver``
     (``udp/127.0.0.1:5353``).
@@ -81,11 +81,11 @@ def render(
     for name, lb in spec.load_balancers.items():
         for listener in lb.listeners:
             server = server_name(name, listener)
-            fd = (listener_fds or {}).get(server)
+            fds = (listener_fds or {}).get(server, ())
             servers[server] = _server(
                 lb,
                 listener,
-                listen=f"fd/{fd}" if fd is not None else "",
+                listen=[f"fd/{fd}" for fd in fds],
                 address=bind[name],
                 listener_port=functools.partial(listener_port, name),
                 routable=routable,
@@ -114,7 +114,7 @@ def _server(
     lb: LoadBalancer,
     listener: Listener,
     *,
-    listen: str,
+    listen: Sequence[str],
     address: str,
     listener_port: Callable[[int], int],
     routable: Mapping[str, Sequence[str]],
@@ -143,7 +143,7 @@ def _server(
         )
     routes.append({"handle": [handler(listener.default_action)], "terminal": True})
     server: JSON = {
-        "listen": [listen or host_port(address, local_port)],
+        "listen": list(listen) or [host_port(address, local_port)],
         "routes": routes,
         "errors": {"routes": [{"handle": [error_response()]}]},
         "automatic_https": {"disable": True},

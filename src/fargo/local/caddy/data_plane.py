@@ -72,15 +72,20 @@ class CaddyDataPlane:
         caddy: CaddyProcess | None = None,
         open_listener: ServerSocketFactory = bind_socket,
         open_local: ServerSocketFactory = bind_socket,
+        also_listen: Mapping[str, tuple[str, ServerSocketFactory]] | None = None,
     ) -> None:
         self.spec = spec
         self.caddy = caddy or CaddyProcess(state_dir)
         self.open_listener = open_listener  # where its listeners are bound
+        # load balancer → (address, factory) where its listeners are bound as well, on their
+        # own ports: an internet-facing one's ENI, for clients inside the VPC
+        self.also_listen = dict(also_listen or {})
         self.bind = bind
         self.listener_port = listener_port
         self.certificate = certificate
         self._tls_server_name: str | None = None
         self._sockets: dict[str, socket.socket] = {}  # Caddy server name -> listening socket
+        self._also: dict[str, socket.socket] = {}  # Caddy server name -> its second socket
         self._resolver = TargetResolver(bind=open_local)  # on the loopback Caddy sees
         self._routable: dict[str, list[str]] = {}
         self._targets: dict[str, list[Target]] = {}
@@ -141,8 +146,17 @@ class CaddyDataPlane:
                 listener_port=self.listener_port,
                 open_socket=self.open_listener,
             )
+            for name, (address, factory) in self.also_listen.items():
+                self._also.update(
+                    bind_listeners(
+                        self.spec.only_load_balancer(name),
+                        bind={name: address},
+                        listener_port=lambda _, port: port,
+                        open_socket=factory,
+                    )
+                )
             self._resolver.start()
-            await self.caddy.start(inherit=list(self._sockets.values()))
+            await self.caddy.start(inherit=[*self._sockets.values(), *self._also.values()])
             await self._push()
             self._pusher = keep_running(
                 "load balancer config push", self._push_forever, extra=DATA_PLANE
@@ -163,8 +177,9 @@ class CaddyDataPlane:
             self._updated.notify_all()
         await self.caddy.stop()
         self._resolver.stop()
-        sockets, self._sockets = self._sockets, {}
-        for sock in sockets.values():
+        sockets = [*self._sockets.values(), *self._also.values()]
+        self._sockets, self._also = {}, {}
+        for sock in sockets:
             sock.close()
         self._pushed_config = None  # a started-again Caddy starts from nothing
 
@@ -229,7 +244,10 @@ class CaddyDataPlane:
             certificate=self.certificate,
             tls_server_name=self._tls_server_name,
             unavailable_socket=self.caddy.directory / UNAVAILABLE_SOCKET,
-            listener_fds={name: sock.fileno() for name, sock in self._sockets.items()},
+            listener_fds={
+                name: [sock.fileno(), *([self._also[name].fileno()] if name in self._also else [])]
+                for name, sock in self._sockets.items()
+            },
             dynamic=dynamic_targets(self.spec, self._targets),
             resolver=self._resolver.address,
         )

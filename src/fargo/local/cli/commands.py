@@ -13,12 +13,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from fargo.local.cli.events import add_events_command
-from fargo.local.cli.exec import add_exec_command
-from fargo.local.cli.logs import logs_command
-from fargo.local.cli.options import add_runtime_options, config_from_args, runtime_arguments
+from fargo.local.cli.options import config_from_args, runtime_arguments
 from fargo.local.cli.status_view import render_endpoints, render_status
 from fargo.local.config import ConfigError, TwinConfig
 from fargo.local.control.api import (
@@ -37,72 +34,7 @@ from fargo.spec import load_spec
 if TYPE_CHECKING:
     from fargo.local.runtime import Runtime
 
-DEFAULT_STATE_DIR = Path(".fargo")
 DETACH_TIMEOUT_SECONDS = 120.0
-
-
-def add_commands(commands: Any, spec_option: Any) -> None:
-    up = commands.add_parser("up", help="run the architecture on this machine (the local twin)")
-    spec_option(up)
-    _state_option(up)
-    up.add_argument(
-        "--detach", "-d", action="store_true", help="return once every service is healthy"
-    )
-    add_runtime_options(up)
-    up.set_defaults(handler=up_command)
-
-    status = commands.add_parser("status", help="services, tasks, load balancers, discovery")
-    _state_option(status)
-    output = status.add_mutually_exclusive_group()
-    output.add_argument(
-        "--json", action="store_true", help="machine-readable output (see docs/status.md)"
-    )
-    output.add_argument(
-        "--json-schema",
-        action="store_true",
-        help="print the JSON Schema of `--json`'s output (no twin needed)",
-    )
-    status.set_defaults(handler=status_command)
-
-    add_events_command(commands)
-    add_exec_command(commands)
-
-    logs = commands.add_parser("logs", help="task logs, prefixed by task id")
-    _state_option(logs)
-    logs.add_argument("service", nargs="?", help="only this service's tasks")
-    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
-    logs.set_defaults(handler=logs_command)
-
-    demo = commands.add_parser(
-        "demo", help="check the seven demonstration points on the running twin"
-    )
-    spec_option(demo)
-    _state_option(demo)
-    demo.add_argument("--json", action="store_true", help="machine-readable output")
-    demo.add_argument(
-        "--calls", type=int, default=20, help="calls per balancing check (default 20)"
-    )
-    demo.set_defaults(handler=demo_command)
-
-    update = commands.add_parser(
-        "update-service", help="roll a service onto its image built from the current sources"
-    )
-    _state_option(update)
-    update.add_argument("service", help="the service to deploy again")
-    update.set_defaults(handler=update_service_command)
-
-    down = commands.add_parser("down", help="stop everything the twin started")
-    _state_option(down)
-    down.set_defaults(handler=down_command)
-
-
-def _state_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=DEFAULT_STATE_DIR,
-        help=f"the twin's state folder (default {DEFAULT_STATE_DIR})",
-    )
 
 
 def up_command(args: argparse.Namespace) -> int:

@@ -19,17 +19,6 @@ from fargo.local.events import EVENTS_FILE, Event, event_files, parse_events
 FOLLOW_POLL_SECONDS = 0.2
 
 
-def add_events_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    events = commands.add_parser(
-        "events", help="the control plane's events (tasks, target health, deployments)"
-    )
-    events.add_argument("--state-dir", type=Path, default=Path(".fargo"))
-    events.add_argument("--service", "-s", help="only events about this service (or group)")
-    events.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
-    events.add_argument("--json", action="store_true", help="one JSON object per line")
-    events.set_defaults(handler=events_command)
-
-
 def events_command(args: argparse.Namespace) -> int:
     state_dir: Path = args.state_dir.resolve()
     if not event_files(state_dir) and not args.follow:

@@ -37,7 +37,6 @@ from fargo.local.ecs.task import TaskStatus
 from fargo.local.state import folder as state
 from fargo.local.status import ServiceStatus, TaskSummary, TwinStatus
 
-DEFAULT_STATE_DIR = Path(".fargo")
 # A task whose container process may still run: what `--task` may name.
 LIVE_STATUSES = frozenset(
     {TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.DEACTIVATING, TaskStatus.STOPPING}
@@ -49,42 +48,6 @@ OWN_OPTIONS = ("--task", "--state-dir")
 
 class ExecError(Exception):
     """Why the command cannot run in the task; the message is for people."""
-
-
-def add_exec_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "exec",
-        usage="fargo exec [-h] [--state-dir DIR] [--task ID] SERVICE [--] COMMAND [ARG ...]",
-        help="run a command inside a running task (ECS Exec)",
-        description="Run COMMAND inside a running task of SERVICE, with the task's "
-        "environment and working directory. VPC mode: in the task's network and mount "
-        "namespaces (its address, security groups, /etc/resolv.conf). Loopback mode: tasks "
-        "have no namespaces, so the command runs as a plain process on this machine with "
-        "the task's environment and working directory. The exit status is the command's.",
-        epilog="example: fargo exec backend-public -- getent hosts "
-        "private.backend.microservice.local",
-    )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=DEFAULT_STATE_DIR,
-        metavar="DIR",
-        help=f"the twin's state folder (default {DEFAULT_STATE_DIR})",
-    )
-    parser.add_argument(
-        "--task",
-        metavar="ID",
-        help="the task: its id or a unique prefix of it (default: the service's first "
-        "RUNNING task)",
-    )
-    parser.add_argument("service", metavar="SERVICE", help="the ECS service, as in the spec")
-    parser.add_argument(
-        "command",
-        metavar="COMMAND ...",
-        nargs=argparse.REMAINDER,
-        help="the command and its arguments (after --, so its options stay its own)",
-    )
-    parser.set_defaults(handler=exec_command, exec_parser=parser)
 
 
 def exec_command(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from fargo.spec.routing import describe_action, describe_condition
 
 def render_endpoints(status: TwinStatus) -> str:
     endpoints = status.endpoints
-    lines = [f"the twin is up (state in {status.state_dir}):"]
+    lines = [f"the twin is up in {status.network_mode} mode (state in {status.state_dir}):"]
     for name, urls in endpoints.load_balancers.items():
         dns = endpoints.load_balancer_dns_names.get(name, "")
         lines.append(f"  load balancer {name:<10} {'  '.join(urls)}   ({dns})")

@@ -73,7 +73,9 @@ async def _serve_locked(
     on_ready: Callable[[Runtime], None],
 ) -> int:
     state_dir = config.state_dir
-    state.sweep(state_dir)  # leftovers of a control plane that was killed
+    swept = state.sweep(state_dir)  # leftovers of a control plane that was killed
+    if swept:  # their namespaces (VPC mode) went with them
+        logger.warning("stopped what a crashed run left: %s", ", ".join(swept))
     state.record_process(state_dir, "control-plane", os.getpid(), "control plane")
     shutdown = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -34,7 +34,8 @@ from fargo.local.ec2.network import (
     SocketFactory,
     new_eni_id,
 )
-from fargo.local.ec2.sockets import bind_socket
+from fargo.local.ec2.sockets import bind_socket, connect
+from fargo.local.ecs.process import spawn_task
 from fargo.spec import Spec
 
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
@@ -168,6 +169,9 @@ class LoopbackNetwork:
             self._lb_addresses[name] = address
         return self._lb_addresses[name]
 
+    def load_balancer_dns_address(self, name: str) -> str:
+        return self._lb_addresses[name]
+
     def _free_in_any(self, subnets: Sequence[ipaddress.IPv4Network], kind: str) -> str:
         for subnet in subnets:
             ip = self._free_in(subnet)
@@ -212,15 +216,7 @@ class LoopbackNetwork:
         Loopback addresses are not a task's own as an ENI is: another twin or process
         may hold one, and the task would then seem to listen when it does not."""
         ensure_free(eni.ip, port)
-        return await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=cwd,
-            env=dict(env),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
+        return await spawn_task(argv, env=env, cwd=cwd, log=log)
 
     async def open_connection(
         self, host: str, port: int
@@ -231,14 +227,7 @@ class LoopbackNetwork:
         return None  # the host's own sockets reach every address
 
     async def connect_from(self, eni: NetworkInterface, host: str, port: int) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setblocking(False)
-            await asyncio.get_running_loop().sock_connect(sock, (host, port))
-        except BaseException:
-            sock.close()
-            raise
-        return sock
+        return await connect(socket.socket(socket.AF_INET, socket.SOCK_STREAM), host, port)
 
 
 def ensure_free(host: str, port: int) -> None:

@@ -77,6 +77,9 @@ class LoadBalancerHost:
     command_prefix: Callable[[], Sequence[str]] = tuple  # asked when the process starts
     open_listener: ServerSocketFactory = bind_socket
     open_local: ServerSocketFactory = bind_socket
+    # an internet-facing load balancer in VPC mode: its ENI address, where its listeners
+    # are bound as well (for clients inside the VPC), and how
+    inside: tuple[str, ServerSocketFactory] | None = None
 
 
 class NetworkMode(Protocol):
@@ -106,7 +109,13 @@ class NetworkMode(Protocol):
 
     # -- addresses and ports of what the VPC hosts ----------------------------------------
 
-    def load_balancer_address(self, name: str, scheme: str) -> str: ...
+    def load_balancer_address(self, name: str, scheme: str) -> str:
+        """Where the load balancer's listeners are bound (host-facing ones: on the host)."""
+        ...
+
+    def load_balancer_dns_address(self, name: str) -> str:
+        """What the load balancer's DNS name resolves to for tasks."""
+        ...
 
     def listener_port(self, load_balancer: str, port: int) -> int: ...
 

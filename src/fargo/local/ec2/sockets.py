@@ -12,6 +12,7 @@ without keeping anything open. Servers get their sockets from a `ServerSocketFac
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Callable
 
@@ -56,6 +57,17 @@ def listen_on(sock: socket.socket, host: str, port: int) -> socket.socket:
         sock.bind((host, port))
         if sock.type == socket.SOCK_STREAM:
             sock.listen(LISTEN_BACKLOG)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def connect(sock: socket.socket, host: str, port: int) -> socket.socket:
+    """Connect ``sock`` (made in whichever namespace) without blocking; closed on failure."""
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
     except BaseException:
         sock.close()
         raise

@@ -51,8 +51,9 @@ from fargo.local.ec2.network import (
     Origin,
     SocketFactory,
 )
-from fargo.local.ec2.sockets import bind_socket, listen_on
+from fargo.local.ec2.sockets import bind_socket, connect, listen_on
 from fargo.local.ec2.vpc import Vpc
+from fargo.local.ecs.process import spawn_task
 from fargo.spec import Spec
 from fargo.spec.security import (
     ANYWHERE,
@@ -180,6 +181,10 @@ class VpcNetwork:
             return f"127.0.0.{facing.index(name) + 1}"
         return str(self._lb_plan[name][1])
 
+    def load_balancer_dns_address(self, name: str) -> str:
+        """Its ENI's address: tasks reach even an internet-facing one inside the VPC."""
+        return str(self._lb_plan[name][1])
+
     def listener_port(self, load_balancer: str, port: int) -> int:
         lb = self.spec.load_balancers[load_balancer]
         if lb.scheme != "internet-facing":
@@ -232,6 +237,7 @@ class VpcNetwork:
             command_prefix=lambda: self._lb_command_prefix(name),
             open_listener=in_eni if internal else bind_socket,
             open_local=in_eni,
+            inside=None if internal else (self.load_balancer_dns_address(name), in_eni),
         )
 
     def _lb_command_prefix(self, name: str) -> list[str]:
@@ -306,21 +312,13 @@ class VpcNetwork:
             str(attached.files.hosts),
             *argv,
         ]
-        return await asyncio.create_subprocess_exec(
-            *wrapped,
-            cwd=cwd,
-            env=dict(env),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
+        return await spawn_task(wrapped, env=env, cwd=cwd, log=log)
 
     async def open_connection(
         self, host: str, port: int
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         sock = self._socket_from("task", host)
-        await _connect(sock, host, port)
+        await connect(sock, host, port)
         return await asyncio.open_connection(sock=sock)
 
     def socket_factory(self, origin: Origin) -> SocketFactory | None:
@@ -333,7 +331,7 @@ class VpcNetwork:
     async def connect_from(self, eni: NetworkInterface, host: str, port: int) -> socket.socket:
         attached, _ = self._tasks[eni.ip]
         sock = attached.socket()
-        await _connect(sock, host, port)
+        await connect(sock, host, port)
         return sock
 
     def _socket_from(
@@ -401,7 +399,7 @@ class VpcNetwork:
         sock = self.vpc.internet.namespace.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             async with asyncio.timeout(timeout):
-                await _connect(sock, host, port)
+                await connect(sock, host, port)
             return "connected"
         except TimeoutError:
             return f"timed out after {timeout:g} s"
@@ -409,12 +407,3 @@ class VpcNetwork:
             return f"refused: {err.strerror or err}"
         finally:
             sock.close()
-
-
-async def _connect(sock: socket.socket, host: str, port: int) -> None:
-    sock.setblocking(False)
-    try:
-        await asyncio.get_running_loop().sock_connect(sock, (host, port))
-    except BaseException:
-        sock.close()
-        raise

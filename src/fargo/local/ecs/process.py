@@ -11,11 +11,29 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO
 
 OpenConnection = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
 LISTEN_POLL_SECONDS = 0.02
+
+
+async def spawn_task(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: IO[bytes]
+) -> asyncio.subprocess.Process:
+    """A task's process: the leader of a process group of its own, its output into its log
+    file, no stdin. A network mode prefixes ``argv`` with how to enter the task's ENI."""
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=log,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def signal_group(pid: int, sig: signal.Signals) -> None:
