@@ -11,11 +11,13 @@ Measures, for the reference system, in both network modes (``--network loopback`
 - ``/api/public``, ``/api/private`` and ``/api/private-with-alb`` through the public
   HTTPS listener (wrk, 1 thread, 50 connections): requests/s and p99, median of the
   rounds, VPC mode's requests/s as a share of loopback mode's (target ≥ 80 %), and
-  where the CPU went (Caddy, the tasks, wrk, the rest of the machine);
+  where the CPU went (Caddy, the tasks, the control plane, wrk, irq time), and, for
+  comparison, Caddy alone (the port-80 listener answering its HTTPS redirect itself);
 - in loopback mode, the same routes on the backend-public task directly (what the load
   balancer costs);
 - after the last round, in each mode: a task SIGKILLed under load and a rolling
-  deployment under load (failed requests: non-2xx + socket errors, target zero).
+  deployment under load (failed requests: non-2xx + socket errors, target zero; the
+  tasks' access logs tell which answers failed).
 
 Every twin gets its own state folder under a temporary folder and free host ports for
 its public listeners (never 8443/8080: a developer's twin may run there), and is
@@ -26,6 +28,7 @@ addresses. Writes ``docs/benchmarks/twin.md``.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import ipaddress
 import json
@@ -35,7 +38,6 @@ import resource
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,25 +45,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
 import yaml
+from twin_report import CADDY_ALONE, MODES, ROUTES, Results, render
 
 ROOT = Path(__file__).resolve().parent.parent
 FARGO = [sys.executable, "-m", "fargo.cli"]
-MODES = ("loopback", "vpc")
-ROUTES = ("/api/public", "/api/private", "/api/private-with-alb")
 DIRECT_ROUTES = ("/api/public", "/api/private")
 RESERVED_PORTS = {8443, 8080}  # a developer's twin may serve these
-UP_TARGET_S = 3.0
-RATIO_TARGET_PCT = 80.0
 QUIET_WAIT_S = 30.0
 QUIET_BUSY_SHARE = 0.15
 UP_TIMEOUT_S = 120.0
+LATE_ANSWERS_S = 6.0
 
 
 class TwinFailed(RuntimeError):
@@ -120,10 +119,14 @@ def under_load(url: str, seconds: int, action: Callable[[], str]) -> dict[str, A
             failure.append(error)
 
     thread = threading.Thread(target=load)
+    started = time.monotonic()
     thread.start()
     time.sleep(seconds / 3)
     try:
         result["action"] = action()
+        # When the action ended (e.g. `fargo update-service` returns once the deployment is
+        # complete): what it broke must show while wrk still runs.
+        result["action_done_at_s"] = round(time.monotonic() - started, 1)
     finally:
         thread.join()
     if failure:
@@ -134,10 +137,16 @@ def under_load(url: str, seconds: int, action: Callable[[], str]) -> dict[str, A
 # --- where the CPU goes ----------------------------------------------------------------
 
 
+def proc_stat() -> list[int]:
+    """The machine's CPU time so far, in clock ticks: user nice system idle iowait irq
+    softirq steal."""
+    with open("/proc/stat") as stat:
+        return [int(n) for n in stat.readline().split()[1:9]]
+
+
 def machine_ticks() -> tuple[int, int]:
     """(busy, total) CPU time of the whole machine so far, in clock ticks."""
-    with open("/proc/stat") as stat:
-        fields = [int(n) for n in stat.readline().split()[1:9]]
+    fields = proc_stat()
     idle = fields[3] + fields[4]  # idle + iowait
     return sum(fields) - idle, sum(fields)
 
@@ -154,65 +163,45 @@ def wait_for_quiet(max_wait_s: float = QUIET_WAIT_S) -> None:
     print(f"    (machine still busy after {max_wait_s:g} s; measuring anyway)", flush=True)
 
 
-def tree_cpu(pids: list[int]) -> tuple[float, float]:
-    """(user, system) CPU seconds of these processes and their descendants."""
-    user = system = 0.0
-    seen: set[int] = set()
+def cpu_of(pids: list[int]) -> tuple[float, float]:
+    """(user + system, system) CPU seconds of these processes so far."""
+    total = system = 0.0
     for pid in pids:
-        try:
-            root = psutil.Process(pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            continue
-        for proc in procs:
-            if proc.pid in seen:
-                continue
-            seen.add(proc.pid)
-            with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                user += times.user
-                system += times.system
-    return user, system
-
-
-def wrk_cpu() -> float:
-    """CPU seconds of this process's finished children (wrk, fargo commands)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+            system += times.system
+    return total, system
 
 
 @dataclass
 class CpuGroups:
-    """The twin's processes by role, for charging CPU time to them during a wrk run."""
+    """The twin's processes by role, to charge a wrk run's CPU time to them."""
 
-    caddy: list[int]
-    tasks: list[int]
-    control: int
+    roles: dict[str, list[int]]
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> CpuGroups:
-        planes = data["load_balancers"]["data_planes"]
-        tasks = [t["pid"] for s in data["services"] for t in s["tasks"] if t.get("pid")]
-        return cls(
-            caddy=[p["pid"] for p in planes if p.get("pid")], tasks=tasks, control=data["pid"]
-        )
+        planes = [p["pid"] for p in data["load_balancers"]["data_planes"] if p.get("pid")]
+        public: list[int] = []
+        callees: list[int] = []
+        for service in data["services"]:
+            pids = [t["pid"] for t in service["tasks"] if t.get("pid")]
+            (public if service["name"] == "backend-public" else callees).extend(pids)
+        roles = {"caddy": planes, "backend-public": public, "callees": callees}
+        return cls({**roles, "control": [data["pid"]]})
 
-    def snapshot(self) -> dict[str, float]:
-        caddy_user, caddy_sys = tree_cpu(self.caddy)
-        tasks_user, tasks_sys = tree_cpu(self.tasks)
-        all_user, all_sys = tree_cpu([self.control, *self.caddy, *self.tasks])
-        busy, total = machine_ticks()
+    def snapshot(self) -> dict[str, tuple[float, float]]:
         ticks = os.sysconf("SC_CLK_TCK")
-        return {
-            "caddy": caddy_user + caddy_sys,
-            "caddy_sys": caddy_sys,
-            "tasks": tasks_user + tasks_sys,
-            "tasks_sys": tasks_sys,
-            "twin": all_user + all_sys,
-            "wrk": wrk_cpu(),
-            "machine_busy": busy / ticks,
-            "machine_total": total / ticks,
-        }
+        shot = {role: cpu_of(pids) for role, pids in self.roles.items()}
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once it has exited
+        shot["wrk"] = (children.ru_utime + children.ru_stime, children.ru_stime)
+        stat = proc_stat()
+        shot["irq"] = ((stat[5] + stat[6]) / ticks, (stat[5] + stat[6]) / ticks)
+        busy, total = machine_ticks()
+        shot["machine"] = (busy / ticks, total / ticks)
+        shot["steal"] = (stat[7] / ticks, 0.0)
+        return shot
 
 
 def measure(url: str, seconds: int, groups: CpuGroups) -> dict[str, Any]:
@@ -221,13 +210,46 @@ def measure(url: str, seconds: int, groups: CpuGroups) -> dict[str, Any]:
     before = groups.snapshot()
     result = wrk(url, seconds)
     after = groups.snapshot()
-    spent = {key: after[key] - before[key] for key in before}
     per_request = 1e6 / max(result["requests"], 1)
-    for key in ("caddy", "caddy_sys", "tasks", "tasks_sys", "wrk"):
-        result[f"{key}_us_per_request"] = round(spent[key] * per_request, 1)
-    others = spent["machine_busy"] - spent["twin"] - spent["wrk"]
-    result["other_busy_pct"] = round(max(0.0, 100 * others / max(spent["machine_total"], 1e-9)), 1)
+    cpu: dict[str, dict[str, float]] = {}
+    for role in (*groups.roles, "wrk", "irq"):
+        spent = after[role][0] - before[role][0]
+        spent_sys = after[role][1] - before[role][1]
+        cpu[role] = {
+            "us": round(spent * per_request, 1),
+            "sys_us": round(spent_sys * per_request, 1),
+        }
+    result["cpu"] = cpu
+    busy = after["machine"][0] - before["machine"][0]
+    total = after["machine"][1] - before["machine"][1]
+    ours = sum(v["us"] for v in cpu.values()) / per_request
+    steal = after["steal"][0] - before["steal"][0]
+    result["other_busy_pct"] = round(max(0.0, 100 * (busy - steal - ours) / max(total, 1e-9)), 1)
+    result["steal_pct"] = round(100 * steal / max(total, 1e-9), 1)
     return result
+
+
+def access_log_answers(state_dir: Path, since: float, until: float) -> list[tuple[str, int]]:
+    """The tasks' non-2xx/3xx answers between two times, from their access logs (JSON
+    lines with time, status, duration_ms), counted by service, status and duration."""
+    counts: collections.Counter[tuple[str, int, float]] = collections.Counter()
+    for log in sorted((state_dir / "logs").glob("*/*.log")):
+        with contextlib.suppress(OSError), log.open(errors="replace") as lines:
+            for line in lines:
+                if not line.startswith("{"):
+                    continue
+                try:
+                    entry = json.loads(line)
+                    status, at = int(entry["status"]), float(entry["time"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if status >= 400 and since <= at <= until:
+                    seconds = round(float(entry.get("duration_ms", 0)) / 1000, 1)
+                    counts[(log.parent.name, status, seconds)] += 1
+    return [
+        (f"{service} answered {count} × {status} after {seconds:g} s", count)
+        for (service, status, seconds), count in counts.most_common()
+    ]
 
 
 # --- twins -----------------------------------------------------------------------------
@@ -284,6 +306,11 @@ class Twin:
         urls: dict[str, list[str]] = self.data["endpoints"]["load_balancers"]
         return next(u for listeners in urls.values() for u in listeners if u.startswith("https"))
 
+    @property
+    def http(self) -> str:
+        urls: dict[str, list[str]] = self.data["endpoints"]["load_balancers"]
+        return next(u for listeners in urls.values() for u in listeners if u.startswith("http:"))
+
     def tasks(self, service: str) -> list[dict[str, Any]]:
         return task_of(self.status(), service)
 
@@ -299,10 +326,16 @@ class Twin:
             time.sleep(0.5)
         raise TwinFailed(f"not ready again after {timeout:g} s: {self.status()['readiness']}")
 
-    def kill_one(self, service: str) -> str:
+    def killer(self, service: str) -> Callable[[], str]:
+        """SIGKILL for one task of ``service``, picked now (from `fargo status --json`), so
+        that firing it under load costs no CLI call."""
         victim = self.tasks(service)[0]
-        os.kill(victim["pid"], signal.SIGKILL)
-        return f"SIGKILL task {victim['id'][:8]} of {service} (pid {victim['pid']})"
+
+        def kill() -> str:
+            os.kill(victim["pid"], signal.SIGKILL)
+            return f"SIGKILL task {victim['id'][:8]} of {service} (pid {victim['pid']})"
+
+        return kill
 
     def deploy(self, service: str) -> str:
         fargo("update-service", service, "--state-dir", str(self.state_dir))
@@ -363,37 +396,18 @@ def bench_spec(spec: Path, workdir: Path) -> tuple[Path, str | None]:
 # --- the run ---------------------------------------------------------------------------
 
 
-@dataclass
-class Results:
-    duration: int
-    rounds: int
-    spec: str
-    spec_note: str | None = None
-    starts: dict[str, list[dict[str, float | None]]] = field(default_factory=dict)
-    alb: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
-    direct: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    churn: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    errors: dict[str, list[str]] = field(default_factory=dict)
-
-    def error(self, mode: str, what: str, error: BaseException) -> None:
-        text = f"{what}: {error}"
-        if isinstance(error, subprocess.CalledProcessError):
-            text += f"\n{error.stdout or ''}{error.stderr or ''}"
-        print(f"    FAILED {text}", file=sys.stderr, flush=True)
-        self.errors.setdefault(mode, []).append(text.rstrip())
-
-
 def one_round(twin: Twin, results: Results, duration: int, last: bool) -> None:
     """Throughput through the public listener (and, loopback, on the task); churn when last."""
     mode = twin.mode
     groups = CpuGroups.of(twin.data)
-    https = twin.https
-    for route in ROUTES:
-        wrk(https + route, 2)  # warm-up: TLS sessions, upstream pools, caches
-        row = measure(https + route, duration, groups)
+    targets = [(route, twin.https + route) for route in ROUTES]
+    targets.append((CADDY_ALONE, twin.http + "/"))
+    for route, url in targets:
+        wrk(url, 2)  # warm-up: TLS sessions, upstream pools, caches
+        row = measure(url, duration, groups)
         results.alb.setdefault(mode, {}).setdefault(route, []).append(row)
         print(
-            f"    {mode} alb {route}: {row['requests_per_second']:,.0f} req/s, "
+            f"    {mode} {route}: {row['requests_per_second']:,.0f} req/s, "
             f"p99 {row.get('p99_ms')} ms, failed {row['failed']}",
             flush=True,
         )
@@ -402,39 +416,58 @@ def one_round(twin: Twin, results: Results, duration: int, last: bool) -> None:
         for route in DIRECT_ROUTES:
             row = measure(f"http://{address}{route}", duration, groups)
             results.direct.setdefault(route, []).append(row)
-    if not last:
-        return
-    churn = results.churn.setdefault(mode, {})
-    cases: list[tuple[str, str, int, Callable[[], str]]] = [
+    if last:
+        churn(twin, results, duration)
+
+
+def churn(twin: Twin, results: Results, duration: int) -> None:
+    """A task SIGKILLed under load, and a rolling deployment under load."""
+    # (name, route, seconds of load, the action to fire a third of the way in, made
+    # just before the load starts)
+    cases: list[tuple[str, str, int, Callable[[], Callable[[], str]]]] = [
         (
             "task killed under load",
             "/api/private",
             duration,
-            lambda: twin.kill_one("backend-private"),
+            lambda: twin.killer("backend-private"),
         ),
         (
             "task killed under load",
             "/api/private-with-alb",
             duration,
-            lambda: twin.kill_one("backend-private-with-alb"),
+            lambda: twin.killer("backend-private-with-alb"),
         ),
         (
             "rolling deployment under load",
             "/api/private-with-alb",
-            duration * 2,
-            lambda: twin.deploy("backend-private-with-alb"),
+            duration * 3,
+            lambda: lambda: twin.deploy("backend-private-with-alb"),
         ),
     ]
-    for name, route, seconds, action in cases:
+    for name, route, seconds, make_action in cases:
         try:
             twin.wait_ready()
             wait_for_quiet()
-            row = under_load(https + route, seconds, action)
+            action = make_action()
+            since = time.time()
+            row = under_load(twin.https + route, seconds, action)
+            # Requests still open when wrk stops are not in its count: the tasks' access
+            # logs are, once the slowest of them timed out (5 s downstream read timeout).
+            until = time.time()
+            time.sleep(LATE_ANSWERS_S)
+            answers = access_log_answers(twin.state_dir, since, until + LATE_ANSWERS_S)
+            row["answers"] = [text for text, _ in answers]
+            row["log_non_2xx"] = sum(count for _, count in answers)
         except (TwinFailed, subprocess.SubprocessError, ValueError) as error:
-            results.error(mode, f"{name} ({route})", error)
+            results.error(twin.mode, f"{name} ({route})", error)
             continue
-        churn[f"{name} ({route})"] = row
-        print(f"    {mode} {name} ({route}): {row['action']}; failed {row['failed']}", flush=True)
+        results.churn.setdefault(twin.mode, {})[f"{name} ({route})"] = row
+        print(
+            f"    {twin.mode} {name} ({route}): {row['action']} (done at "
+            f"{row['action_done_at_s']} s of {seconds} s); wrk: {row['failed']} failed; "
+            f"access logs: {row['answers'] or 'no error answers'}",
+            flush=True,
+        )
 
 
 def run(args: argparse.Namespace) -> Results:
@@ -458,8 +491,8 @@ def run(args: argparse.Namespace) -> Results:
                             }
                         )
                         print(
-                            f"    up in {twin.up_wall_s:.2f} s (ready after "
-                            f"{twin.ready_after_s:.2f} s)",
+                            f"    up in {twin.up_wall_s:.2f} s "
+                            f"(ready after {twin.ready_after_s} s)",
                             flush=True,
                         )
                         one_round(twin, results, args.duration, last)
@@ -494,229 +527,6 @@ def main() -> int:
         args.json.write_text(json.dumps(results.__dict__, indent=2))
     print(text)
     return 1 if results.errors else 0
-
-
-# --- the report ------------------------------------------------------------------------
-
-DETAILS_MARKER = "<!-- details: docs/benchmarks/twin.md -->"
-CHURN = (
-    "task killed under load (/api/private)",
-    "task killed under load (/api/private-with-alb)",
-    "rolling deployment under load (/api/private-with-alb)",
-)
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def verdict(met: bool, miss: str) -> str:
-    return "met" if met else f"**missed** ({miss})"
-
-
-def start_medians(results: Results, mode: str) -> dict[str, float] | None:
-    starts = results.starts.get(mode, [])
-    if not starts:
-        return None
-    return {
-        key: median([float(s[key] or 0.0) for s in starts])
-        for key in ("wall_s", "ready_after_s", "status_call_s")
-    }
-
-
-def alb_median(results: Results, mode: str, route: str, key: str) -> float | None:
-    rows = results.alb.get(mode, {}).get(route, [])
-    return median([float(r.get(key, float("nan"))) for r in rows]) if rows else None
-
-
-def render(results: Results) -> str:
-    """The fragment for docs/benchmarks.md (summary, then details below the marker)."""
-    lines = [
-        "## The local twin: loopback mode and VPC mode",
-        "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d} by `bench/twin_bench.py`: the reference "
-        f"system (`{results.spec}`) in both network modes in one run, {results.rounds} rounds "
-        "with the modes interleaved (loopback, vpc, loopback, vpc, …); each round starts a "
-        "fresh twin per mode (its own state folder, free host ports), measures it and stops "
-        f"it. Medians of the rounds. wrk `-t1 -c50 -d{results.duration}s` against the public "
-        "HTTPS listener on 127.0.0.1. Rerun: `make bench` or "
-        "`.venv/bin/python bench/run.py --only twin`.",
-        "",
-    ]
-    if results.spec_note:
-        lines += [f"Note: {results.spec_note}.", ""]
-    lines += [
-        "| | loopback | VPC | target |",
-        "|---|---:|---:|---|",
-    ]
-    starts = {mode: start_medians(results, mode) for mode in MODES}
-    for key, label in (
-        ("wall_s", "`fargo up --detach`, wall time"),
-        ("ready_after_s", "`fargo up --detach`, `ready_after_seconds`"),
-    ):
-        cells, verdicts = [], []
-        for mode in MODES:
-            got = starts[mode]
-            if got is None:
-                cells.append("did not start")
-                verdicts.append(f"{mode} **missed**")
-                continue
-            cells.append(f"{got[key]:.2f} s")
-            over = got[key] - UP_TARGET_S
-            verdicts.append(f"{mode} {verdict(over <= 0, f'by {over:.2f} s')}")
-        lines.append(
-            f"| {label} | {' | '.join(cells)} | ≤ {UP_TARGET_S:g} s: {'; '.join(verdicts)} |"
-        )
-    for route in ROUTES:
-        cells = []
-        rps: dict[str, float] = {}
-        for mode in MODES:
-            value = alb_median(results, mode, route, "requests_per_second")
-            p99 = alb_median(results, mode, route, "p99_ms") or float("nan")
-            if value is None:
-                cells.append("–")
-            else:
-                rps[mode] = value
-                cells.append(f"{value:,.0f} (p99 {p99:.1f} ms)")
-        if len(rps) == 2:
-            pct = 100 * rps["vpc"] / rps["loopback"]
-            met = verdict(pct >= RATIO_TARGET_PCT, f"by {RATIO_TARGET_PCT - pct:.0f} points")
-            target = f"VPC ≥ {RATIO_TARGET_PCT:g} %: {pct:.0f} %, {met}"
-        else:
-            target = "not measured"
-        lines.append(f"| `{route}` through the ALB, requests/s | {' | '.join(cells)} | {target} |")
-    for name in CHURN:
-        cells, failed = [], []
-        for mode in MODES:
-            row = results.churn.get(mode, {}).get(name)
-            cells.append("–" if row is None else f"{row['failed']} failed")
-            if row is not None:
-                failed.append(row["failed"])
-        target = "not measured" if not failed else verdict(sum(failed) == 0, "not 0")
-        lines.append(f"| {name} | {' | '.join(cells)} | 0 failed: {target} |")
-    lines += ["", *cost_lines(results)]
-    if results.errors:
-        lines += ["", "Errors (the twin's own output):", ""]
-        for mode, errors in results.errors.items():
-            for error in errors:
-                lines += [f"{mode} mode:", "", "```text", error, "```", ""]
-    lines += [
-        "",
-        "Every run, and where the CPU went: docs/benchmarks/twin.md.",
-        "",
-        DETAILS_MARKER,
-    ]
-    lines += details(results)
-    return "\n".join(lines) + "\n"
-
-
-def cost_lines(results: Results) -> list[str]:
-    """Where VPC mode's extra time goes, per route: CPU per request, VPC minus loopback."""
-    out = []
-    parts = (
-        ("caddy_us_per_request", "Caddy"),
-        ("caddy_sys_us_per_request", "of which kernel"),
-        ("tasks_us_per_request", "tasks"),
-        ("wrk_us_per_request", "wrk"),
-    )
-    for route in ROUTES:
-        values = {
-            mode: {key: alb_median(results, mode, route, key) for key, _ in parts} for mode in MODES
-        }
-        if any(v is None for mode in MODES for v in values[mode].values()):
-            continue
-        cells = []
-        for key, label in parts:
-            loop, vpc = values["loopback"][key], values["vpc"][key]
-            assert loop is not None and vpc is not None
-            cells.append(f"{label} {loop:.0f} → {vpc:.0f}")
-        out.append(f"- `{route}`, CPU µs per request, loopback → VPC: {', '.join(cells)}.")
-    if out:
-        out.insert(0, "Where the CPU goes (medians; the twin's processes charged per request):")
-        out.insert(1, "")
-    return out
-
-
-RUN_HEADER = (
-    "| route | mode | round | req/s | p50 ms | p99 ms | failed | Caddy µs (sys) "
-    "| tasks µs (sys) | wrk µs | other busy |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-)
-
-
-def run_row(route: str, mode: str, index: int, row: dict[str, Any]) -> str:
-    return (
-        f"| {route} | {mode} | {index} | {row['requests_per_second']:,.0f} | "
-        f"{row.get('p50_ms', '')} | {row.get('p99_ms', '')} | {row['failed']} | "
-        f"{row['caddy_us_per_request']:.0f} ({row['caddy_sys_us_per_request']:.0f}) | "
-        f"{row['tasks_us_per_request']:.0f} ({row['tasks_sys_us_per_request']:.0f}) | "
-        f"{row['wrk_us_per_request']:.0f} | {row['other_busy_pct']:.0f} % |"
-    )
-
-
-def details(results: Results) -> list[str]:
-    lines = [
-        "",
-        "### Details",
-        "",
-        "Starts (`fargo up --detach` wall time / the twin's `ready_after_seconds`, from the "
-        "control plane's start until every service was first ready; the difference is mostly "
-        "two Python interpreters starting and importing fargo, the CLI's and the control "
-        "plane's — one `fargo status --json` call shows what a CLI start costs):",
-        "",
-        "| mode | round | wall s | ready_after s | a `fargo status --json` s |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for mode in MODES:
-        for index, start in enumerate(results.starts.get(mode, []), 1):
-            lines.append(
-                f"| {mode} | {index} | {start['wall_s'] or 0:.2f} | "
-                f"{start['ready_after_s'] or 0:.2f} | {start['status_call_s'] or 0:.2f} |"
-            )
-    lines += [
-        "",
-        "Through the public HTTPS listener, every run. CPU µs per request charged to Caddy "
-        "(loopback mode: one Caddy for both load balancers; VPC mode: one per load balancer, in "
-        "its ENI) and to the task processes, `sys` the kernel part (in VPC mode it includes "
-        "the veth pairs, the VPC router's forwarding and the nftables security groups the "
-        "packets cross, as far as the kernel bills them to the process); `other busy`: the "
-        "machine's CPU used outside the twin and wrk during the run — other processes (noise) "
-        "and kernel work billed to nobody:",
-        "",
-        *RUN_HEADER,
-    ]
-    for route in ROUTES:
-        for mode in MODES:
-            for index, row in enumerate(results.alb.get(mode, {}).get(route, []), 1):
-                lines.append(run_row(f"`{route}`", mode, index, row))
-    if results.direct:
-        lines += [
-            "",
-            "For comparison (what the load balancer costs), loopback mode, the backend-public "
-            "task called directly:",
-            "",
-            *RUN_HEADER,
-        ]
-        for route, rows in results.direct.items():
-            for index, row in enumerate(rows, 1):
-                lines.append(run_row(f"task `{route}`", "loopback", index, row))
-    lines += [
-        "",
-        "Under churn, in the last round, through the public HTTPS listener: wrk runs, and a "
-        "third of the way in one task is SIGKILLed (its pid from `fargo status --json`) or "
-        "`fargo update-service` starts a rolling deployment; failed = non-2xx responses + "
-        "socket errors:",
-        "",
-        "| mode | what | action | requests/s | p99 ms | failed |",
-        "|---|---|---|---:|---:|---:|",
-    ]
-    for mode in MODES:
-        for name, row in results.churn.get(mode, {}).items():
-            lines.append(
-                f"| {mode} | {name} | {row['action']} | {row['requests_per_second']:,.0f} | "
-                f"{row.get('p99_ms', '')} | {row['failed']} |"
-            )
-    return lines
 
 
 if __name__ == "__main__":

@@ -247,3 +247,13 @@ def test_rootless_vpc_mode_as_an_unprivileged_user(nobody_venv: Path, nobody_fol
         stopped = as_nobody(str(fargo_bin), "down", "--state-dir", str(twin.state_dir))
     assert stopped.returncode == 0, stopped.stderr
     wait_until(lambda: twin.processes() == [], timeout=10, what="every process to end")
+
+
+def test_without_a_nat_gateway_a_private_task_cannot_pull_its_image(tmp_path: Path) -> None:
+    twin = vpc_twin(SIDE.with_name("vpc_no_nat.yaml"), tmp_path / "state")
+    result = fargo("up", "--detach", *twin.up_args(), check=False)
+    assert result.returncode != 0  # `up --detach` gives up with the reason, as ECS would
+    assert "failed to resolve/connect to registry 198.51.100.10:5000" in result.stderr
+    events = fargo("events", "--state-dir", str(twin.state_dir)).stdout
+    assert "CannotPullContainerError" in events
+    assert twin.processes() == []

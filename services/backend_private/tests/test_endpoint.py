@@ -68,6 +68,7 @@ def test_without_metadata_variable_endpoint_is_503_saying_why(spawn: Spawn) -> N
     assert httpx.get(private.url + "/").status_code == 200  # still healthy
 
 
+@pytest.mark.slow  # waits out the metadata client's timeout
 def test_unreachable_metadata_endpoint_is_503_naming_it(spawn: Spawn) -> None:
     dead = f"http://127.0.0.1:{free_port()}/v4/abc123"
     private = spawn(

@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 from testkit import FakeCallee, PrivateTasks, Spawn, free_port
+
+pytestmark = pytest.mark.slow  # starts service processes: the full suite runs it
 
 
 def test_health_check_and_public_route(spawn: Spawn) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from testkit import FakeCallee, ServiceProcess, refuses_connections, wait_until
+
+pytestmark = pytest.mark.slow  # starts service processes: the full suite runs it
 
 
 async def test_sigterm_lets_the_request_in_flight_finish_then_exits_0() -> None:

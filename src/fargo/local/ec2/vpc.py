@@ -55,6 +55,9 @@ ROUTER_SYSCTLS = {
     "net/ipv4/conf/all/send_redirects": "0",
     "net/ipv4/conf/default/send_redirects": "0",
     "net/ipv6/conf/default/disable_ipv6": "1",
+    # A connection to an address whose ENI is gone (a task just stopped) is refused at
+    # once, not left to time out: callers retry elsewhere, as on loopback.
+    "net/ipv4/icmp_ratelimit": "0",
 }
 
 
