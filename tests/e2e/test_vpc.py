@@ -194,15 +194,20 @@ def nobody_venv() -> Path:
     if not SYSTEM_PYTHON.exists() or os.geteuid() != 0:
         pytest.skip("needs root and /usr/bin/python3.11 to act as another user")
     python = NOBODY_VENV / "bin" / "python"
-    if not (NOBODY_VENV / "bin" / "fargo").exists():
-        shutil.rmtree(NOBODY_VENV, ignore_errors=True)
+    if not python.exists():
         subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", str(NOBODY_VENV)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e",
-             str(ROOT)],
-            check=True,
-            capture_output=True,
-        )  # fmt: skip
+    # Not editable: the checkout may sit where only root may read (a CI clone in a 0700 folder).
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         "--no-deps", "--force-reinstall", str(ROOT)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
     subprocess.run(["chmod", "-R", "a+rX", str(NOBODY_VENV)], check=True)
     return NOBODY_VENV
 
@@ -229,15 +234,23 @@ def nobody_folder() -> Iterator[Path]:
 
 def test_rootless_vpc_mode_as_an_unprivileged_user(nobody_venv: Path, nobody_folder: Path) -> None:
     folder = nobody_folder
+    tree = folder / "tree"  # the spec and its build contexts, where nobody may read them
+    shutil.copytree(
+        ROOT / "services", tree / "services", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copytree(SIDE.parent / "anyaddr", tree / "tests" / "e2e" / "anyaddr")
+    shutil.copyfile(SIDE, tree / "tests" / "e2e" / SIDE.name)
+    subprocess.run(["chown", "-R", "nobody", str(tree)], check=True)
+    side = tree / "tests" / "e2e" / SIDE.name
     fargo_bin = nobody_venv / "bin" / "fargo"
-    twin = vpc_twin(SIDE, folder / "state")
+    twin = vpc_twin(side, folder / "state")
     probe = "from fargo.local.ec2.vpc_mode import vpc_mode_unavailable as u; print(u() or '')"
     if reason := as_nobody(str(nobody_venv / "bin" / "python"), "-c", probe).stdout.strip():
         pytest.skip(f"VPC mode is not possible for an unprivileged user here: {reason}")
     started = as_nobody(str(fargo_bin), "up", "--detach", *twin.up_args())
     try:
         assert started.returncode == 0, started.stderr + started.stdout
-        demo = as_nobody(str(fargo_bin), "demo", "--json", "-f", str(SIDE), "--state-dir",
+        demo = as_nobody(str(fargo_bin), "demo", "--json", "-f", str(side), "--state-dir",
                          str(twin.state_dir))  # fmt: skip
         points = {p["number"]: p["status"] for p in json.loads(demo.stdout)}
         assert points == {n: "pass" for n in range(1, 8)}, demo.stdout

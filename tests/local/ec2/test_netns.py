@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from tests.local.ec2.for_nobody import readable_source
 
 from fargo.local.ec2.commands import find_tool, ip_batch
 from fargo.local.ec2.errors import CommandFailed, NamespaceError
@@ -90,7 +91,7 @@ def test_entering_a_user_namespace_refuses_a_threaded_process():
             "-s",
             "/bin/sh",
             "-c",
-            f"cd /tmp && PYTHONPATH={SRC} /usr/bin/python3.11 -c '{code}'",
+            f"cd /tmp && PYTHONPATH={readable_source()} /usr/bin/python3.11 -c '{code}'",
         ]
     else:
         argv = [sys.executable, "-c", code]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.local.ec2.for_nobody import readable_copy, readable_source
 
 SCENARIO = Path(__file__).with_name("vpc_scenario.py")
 SRC = Path(__file__).resolve().parents[3] / "src"
@@ -83,7 +84,8 @@ def run_scenario(user: str) -> dict[str, Any]:
         if not Path(SYSTEM_PYTHON).exists():
             pytest.skip(f"{SYSTEM_PYTHON} (readable by other users) is not installed")
         pwd.getpwnam("nobody")
-        command = f"cd /tmp && PYTHONPATH={SRC} {SYSTEM_PYTHON} {SCENARIO}"
+        src, scenario = readable_source(), readable_copy(SCENARIO)
+        command = f"cd /tmp && PYTHONPATH={src} {SYSTEM_PYTHON} {scenario}"
         argv = ["su", "nobody", "-s", "/bin/sh", "-c", command]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, f"scenario as {user} failed:\n{done.stderr}"
