@@ -318,8 +318,9 @@ def details(results: Results) -> list[str]:
         "",
         "Starts: `fargo up --detach` wall time, and the twin's `ready_after_seconds` (from "
         "the control plane's start until every service was first ready). The difference is "
-        "mostly two Python interpreters starting and importing fargo — the CLI's and the "
-        "control plane's; one `fargo status --json` call shows what a CLI start costs:",
+        "mostly the CLI's Python starting and importing fargo (the control plane is forked "
+        "from it, modules imported); one `fargo status --json` call shows what a CLI start "
+        "costs:",
         "",
         "| mode | round | wall s | ready_after s | one `fargo status --json` s |",
         "|---|---:|---:|---:|---:|",

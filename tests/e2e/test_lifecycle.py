@@ -32,7 +32,7 @@ def test_down_after_the_control_plane_was_killed_leaves_no_process(tmp_path: Pat
     up(twin)
     started = twin.processes()
     assert len(started) >= 7  # control plane, caddy, 7 tasks
-    control = next(p for p in started if "fargo.local.control.daemon" in " ".join(p.cmdline()))
+    control = next(p for p in started if p.pid == twin.status().pid)
     control.send_signal(signal.SIGKILL)
     control.wait(5)
     result = fargo("down", "--state-dir", str(twin.state_dir))

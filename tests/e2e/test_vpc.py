@@ -9,6 +9,7 @@ plane, inside the namespaces the twin made (DESIGN.md §7).
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import shlex
@@ -17,10 +18,12 @@ import signal
 import ssl
 import subprocess
 import tempfile
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 from tests.e2e.conftest import ROOT, Twin, fargo, make_twin
@@ -106,6 +109,45 @@ def test_events_tell_what_the_tasks_did(reference: Twin) -> None:
     ).stdout
     started = [line for line in printed.splitlines() if "started task" in line]
     assert len(started) >= 2 and all(" 10.0.1" in line for line in started)
+
+
+def test_a_task_killed_under_load_behind_the_internal_alb_fails_no_request(
+    reference: Twin,
+) -> None:
+    """A dead task's ENI goes only once no load balancer routes to it: an address with
+    no ENI drops packets, so a request sent there would hang instead of failing over."""
+    victim = reference.service("backend-private-with-alb").tasks[0]
+    assert victim.pid is not None
+    statuses: collections.Counter[int | str] = collections.Counter()
+    done = threading.Event()
+    context = ssl.create_default_context(cafile=reference.ca)
+
+    def load() -> None:
+        with httpx.Client(verify=context, timeout=10) as http:
+            while not done.is_set():
+                try:
+                    url = reference.url("public", "https") + "/api/private-with-alb"
+                    statuses[http.get(url).status_code] += 1
+                except httpx.HTTPError as err:
+                    statuses[type(err).__name__] += 1
+
+    workers = [threading.Thread(target=load) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    try:
+        wait_until(lambda: statuses[200] > 100, timeout=20, what="load running")
+        os.kill(victim.pid, signal.SIGKILL)
+
+        def replaced() -> bool:
+            service = reference.service("backend-private-with-alb")
+            return victim.id not in {t.id for t in service.tasks} and service.healthy == 2
+
+        wait_until(replaced, timeout=30, what="a replacement task")
+    finally:
+        done.set()
+        for worker in workers:
+            worker.join()
+    assert set(statuses) == {200}, statuses
 
 
 def test_two_loopback_twins_of_overlapping_vpcs_are_refused_naming_the_other(

@@ -631,6 +631,29 @@ async def test_a_target_that_just_died_costs_no_request(
     assert set(answered) == {"alive"}  # each refused dial was retried on the next target
 
 
+def burst(http: aiohttp.ClientSession, url: str, count: int) -> list[Awaitable[str]]:
+    return [target_of(http, url) for _ in range(count)]
+
+
+async def test_wait_routed_returns_once_no_new_request_reaches_a_deregistered_target(
+    twin: TwinFactory, backends: Any, http: aiohttp.ClientSession
+) -> None:
+    patient = "{health_check: {path: /health, interval: 300}, deregistration_delay: 300}"
+    t = await twin(one_listener(), f"  a: {patient}")
+    kept, gone = await backends("kept"), await backends("gone")
+    await healthy(t, "a", kept, gone)
+    # both get requests (this also opens the client's connections: the burst below is fast)
+    assert set(await asyncio.gather(*burst(http, t.url(80, "/"), 10))) == {"kept", "gone"}
+    deregistration = asyncio.create_task(t.elb.deregister_targets("a", ["gone"]))
+    await asyncio.sleep(0)  # marked draining
+    before = gone.requests
+    await t.elb.wait_routed(timeout=5)
+    # right away, with the deregistered target still answering: it gets nothing new
+    assert set(await asyncio.gather(*burst(http, t.url(80, "/"), 20))) == {"kept"}
+    assert gone.requests == before
+    await deregistration
+
+
 @pytest.mark.slow  # waits out a 1 s idle timeout
 async def test_slow_target_answers_504_after_the_idle_timeout(
     twin: TwinFactory, backends: Any, http: aiohttp.ClientSession

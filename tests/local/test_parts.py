@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from fargo.local.parts import PartFailed, Parts, PartsInvalid, Step
@@ -59,6 +61,29 @@ async def test_a_failed_start_stops_what_started_including_the_failed_part() -> 
         await parts.start()
     assert log[-2:] == ["stop b", "stop a"]
     assert "start c" not in log
+
+
+async def test_parts_started_together_overlap_and_a_failure_stops_them_all() -> None:
+    log: list[str] = []
+    both_started = asyncio.Event()
+
+    class Waits(Recorded):
+        async def start(self) -> None:  # returns only once the other one has started
+            await super().start()
+            if "start b" not in self.log:
+                await asyncio.wait_for(both_started.wait(), 1)
+            both_started.set()
+
+    parts = Parts([Waits("a", log), Waits("b", log)])
+    await parts.start(together=True)
+    await parts.stop()
+    assert log[2:] == ["start a", "start b", "stop b", "stop a"]
+
+    log.clear()
+    failing = Parts([Recorded("a", log), Recorded("b", log, fail_start=True)])
+    with pytest.raises(PartFailed, match=r"^b: port 53 is in use$"):
+        await failing.start(together=True)
+    assert log[-2:] == ["stop b", "stop a"]
 
 
 async def test_a_stop_that_fails_does_not_keep_the_others_up() -> None:

@@ -41,16 +41,21 @@ SPEC = parse_spec(SPEC_TEXT)
 
 
 class FakeLoadBalancers:
-    """`deregister_targets` drains until `drained` is set; health as `describe` says."""
+    """`deregister_targets` drains until `drained` is set, `wait_routed` waits for
+    `routed`; health as `describe` says."""
 
     def __init__(self) -> None:
         self.drained = asyncio.Event()
+        self.routed = asyncio.Event()
         self.draining: list[str] = []
         self.described: list[TargetHealthDescription] = []
 
     async def deregister_targets(self, group: str, ids: list[str]) -> None:
         self.draining += ids
         await self.drained.wait()
+
+    async def wait_routed(self, timeout: float) -> None:
+        await asyncio.wait_for(self.routed.wait(), timeout)
 
     def describe_target_health(self, group: str) -> list[TargetHealthDescription]:
         return self.described
@@ -94,13 +99,19 @@ def test_a_task_gets_only_the_v4_metadata_variable(tmp_path: Path) -> None:
     assert (env["HOST"], env["PORT"]) == ("127.0.10.4", "8080")
 
 
-async def test_deregistering_without_drain_does_not_wait_for_the_drain(tmp_path: Path) -> None:
+async def test_deregistering_without_drain_waits_for_routing_not_for_the_drain(
+    tmp_path: Path,
+) -> None:
     elb = FakeLoadBalancers()
     hooks = make_hooks(elb)
     task = make_task(tmp_path)
 
-    await asyncio.wait_for(hooks.deregister(task, drain=False), timeout=1)
-    assert elb.draining == ["t1"]  # marked draining before the task stops
+    dead = asyncio.create_task(hooks.deregister(task, drain=False))
+    await until(lambda: elb.draining == ["t1"], what="the target marked draining")
+    await asyncio.sleep(0.05)
+    assert not dead.done()  # its ENI stays until no load balancer routes to it
+    elb.routed.set()
+    await asyncio.wait_for(dead, timeout=1)  # ... but the drain is not awaited
 
     draining = asyncio.create_task(hooks.deregister(task, drain=True))
     await until(lambda: elb.draining == ["t1", "t1"], what="the second deregistration")

@@ -18,8 +18,10 @@ and leaves nothing behind.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -67,19 +69,35 @@ class Parts:
         if problems:
             raise PartsInvalid(problems)
 
-    async def start(self) -> None:
-        """Validate, then start each part; on failure stop the started ones and raise."""
+    async def start(self, *, together: bool = False) -> None:
+        """Validate, then start each part (``together``: all at once, for parts that need
+        nothing of each other); on failure stop the started ones and raise."""
         self.validate()
+        if together:
+            await self._start_together()
+            return
         for part in self.parts:
             self._started.append(part)  # a half-started part gets its stop too
             try:
+                began = time.monotonic()
                 await part.start()
+                logger.debug("%s started in %.3f s", part.name, time.monotonic() - began)
             except Exception as err:
                 await self.stop()
                 raise PartFailed(part.name, err) from err
             except BaseException:
                 await self.stop()
                 raise
+
+    async def _start_together(self) -> None:
+        self._started = list(self.parts)
+        results = await asyncio.gather(*(p.start() for p in self.parts), return_exceptions=True)
+        for part, result in zip(self.parts, results, strict=True):
+            if isinstance(result, BaseException):
+                await self.stop()
+                if isinstance(result, Exception):
+                    raise PartFailed(part.name, result) from result
+                raise result
 
     async def stop(self) -> None:
         """Stop what started, last first; a part whose stop fails does not keep others up."""

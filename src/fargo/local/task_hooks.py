@@ -29,6 +29,8 @@ from fargo.spec import Spec, refs
 logger = logging.getLogger(__name__)
 
 PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+# How long a dead task's ENI waits for the load balancers to stop routing to it.
+UNROUTE_TIMEOUT_SECONDS = 2.0
 LB_PORT_REFERENCE = re.compile(r"\$\{lb:([A-Za-z0-9_-]+)\.dns_name\}:(\d+)")
 
 
@@ -139,7 +141,8 @@ class RuntimeTaskHooks:
 
     async def deregister(self, task: Task, *, drain: bool) -> None:
         """Deregister everywhere; with ``drain`` return once the load balancers have drained
-        the task, else (it is dead or must go now) let the draining run in the background."""
+        the task, else (it is dead or must go now) let the draining run in the background
+        and return once the load balancers route no new request to it."""
         svc = self.spec.services[task.service]
         if svc.discovery and self.spec.discovery:
             with contextlib.suppress(LookupError):
@@ -155,6 +158,10 @@ class RuntimeTaskHooks:
             self._undrained.add(background)
             background.add_done_callback(self._deregistered)
         await asyncio.sleep(0)  # let them mark the targets draining before the task stops
+        # Its ENI is detached next: an address with no ENI drops what is sent to it, so
+        # a request routed there after that would hang, not fail over.
+        if jobs:
+            await self.elb.wait_routed(UNROUTE_TIMEOUT_SECONDS)
 
     def _deregistered(self, job: asyncio.Task[None]) -> None:
         self._undrained.discard(job)

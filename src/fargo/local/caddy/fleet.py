@@ -48,7 +48,7 @@ class CaddyFleet:
         return [p for m in self.members.values() for p in m.validate()]
 
     async def start(self) -> None:
-        await self._parts.start()
+        await self._parts.start(together=True)
 
     async def stop(self) -> None:
         await self._parts.stop()

@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
+import os
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fargo.local.cli.options import config_from_args, runtime_arguments
+from fargo.local.cli.options import config_from_args
 from fargo.local.cli.status_view import render_endpoints, render_status
 from fargo.local.config import ConfigError, TwinConfig
 from fargo.local.control.api import (
@@ -64,7 +64,7 @@ def up_command(args: argparse.Namespace) -> int:
 
 
 def _up_detached(config: TwinConfig) -> int:
-    from fargo.local.control.daemon import EXIT_ALREADY_RUNNING
+    from fargo.local.control.daemon import EXIT_ALREADY_RUNNING, fork_detached
     from fargo.local.state.files import log_tail
 
     state_dir = config.state_dir
@@ -77,23 +77,7 @@ def _up_detached(config: TwinConfig) -> int:
     try:
         state.prepare(state_dir)
         log_path = state_dir / "logs" / "control-plane.log"
-        with log_path.open("ab") as log:
-            daemon = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "fargo.local.control.daemon",
-                    "--spec",
-                    str(config.spec_path),
-                    "--state-dir",
-                    str(state_dir),
-                    *runtime_arguments(config),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        pid = fork_detached(config, log_path)
     except (state.StateDirError, OSError) as err:
         print(f"fargo up: {err}", file=sys.stderr)
         return 1
@@ -102,7 +86,7 @@ def _up_detached(config: TwinConfig) -> int:
     deadline = time.monotonic() + DETACH_TIMEOUT_SECONDS
     answer = Readiness(ready=False, waiting=["the control plane"])
     while time.monotonic() < deadline:
-        if (code := daemon.poll()) is not None:
+        if (code := exit_code(pid)) is not None:
             if code == EXIT_ALREADY_RUNNING:
                 # Another `fargo up` took the folder between our check and the daemon's lock.
                 holder = state.lock_holder(state_dir)
@@ -111,7 +95,7 @@ def _up_detached(config: TwinConfig) -> int:
             print("fargo up: the twin did not start:", file=sys.stderr)
             print("\n".join(f"  {line}" for line in log_tail(log_path, 20)), file=sys.stderr)
             return 1
-        if state.lock_holder(state_dir) != daemon.pid:
+        if state.lock_holder(state_dir) != pid:
             time.sleep(0.05)  # not ours yet: the socket may be another control plane's
             continue
         try:
@@ -138,6 +122,12 @@ def _up_detached(config: TwinConfig) -> int:
     )
     stop_twin(state_dir, control_plane_of(state_dir))
     return 1
+
+
+def exit_code(pid: int) -> int | None:
+    """The child's exit code once it has exited (reaping it), else None."""
+    done, status = os.waitpid(pid, os.WNOHANG)
+    return os.waitstatus_to_exitcode(status) if done else None
 
 
 def down_command(args: argparse.Namespace) -> int:

@@ -1,8 +1,7 @@
-"""The twin's runtime options, shared by `fargo up` and the control plane process.
+"""The twin's runtime options of `fargo up`.
 
 add_runtime_options(parser)          # --time-scale/--aws-timings, --network, --publish
 config = config_from_args(args)      # a `TwinConfig`, or `ConfigError` naming the option
-runtime_arguments(config)            # the same options again, for the detached daemon
 """
 
 from __future__ import annotations
@@ -40,7 +39,6 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_NETWORK_MODE,
         help=f"network mode (default {DEFAULT_NETWORK_MODE})",
     )
-    parser.add_argument("--network-note", help=argparse.SUPPRESS)  # why auto chose loopback
     parser.add_argument(
         "--publish",
         "-p",
@@ -63,16 +61,5 @@ def config_from_args(args: argparse.Namespace, *, spec_path: Path, state_dir: Pa
         state_dir=state_dir,
         clock=clock,
         network_mode=args.network,
-        network_note=getattr(args, "network_note", None),
         published_ports=dict(parse_published_port(text) for text in args.publish),
     )
-
-
-def runtime_arguments(config: TwinConfig) -> list[str]:
-    """``config`` as the options above, so another process builds the same config."""
-    arguments = ["--time-scale", repr(config.time_scale), "--network", config.network_mode]
-    if config.network_note:
-        arguments += ["--network-note", config.network_note]
-    for listener, host in config.published_ports.items():
-        arguments += ["--publish", f"{listener}:{host}"]
-    return arguments

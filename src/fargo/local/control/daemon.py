@@ -1,26 +1,21 @@
-"""The control plane process: ``fargo up`` runs it in the foreground, ``--detach`` behind.
-
-python -m fargo.local.control.daemon --spec fargo.yaml --state-dir .fargo [--time-scale 0.1]
-    [--network loopback] [--publish 443:9443 ...]
-"""
+"""The control plane: ``fargo up`` serves in the foreground, ``--detach`` forks it behind."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fargo.local.cli.options import add_runtime_options, config_from_args
 from fargo.local.config import ConfigError, TwinConfig
 from fargo.local.control.api import ControlServer
-from fargo.local.ec2.modes import choose_network_mode, enter_network_mode
+from fargo.local.ec2.modes import enter_network_mode
 from fargo.local.events import configure_logging, remove_handlers
 from fargo.local.runtime import Runtime, StartError
 from fargo.local.state import folder as state
@@ -144,16 +139,9 @@ async def _serve_locked(
             logger.info("stopped")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fargo.local.control.daemon")
-    parser.add_argument("--spec", type=Path, required=True)
-    parser.add_argument("--state-dir", type=Path, required=True)
-    add_runtime_options(parser)
-    args = parser.parse_args(argv)
+def run(config: TwinConfig) -> int:
+    """The control plane of a detached twin, until it is stopped; its exit code."""
     try:
-        config = choose_network_mode(
-            config_from_args(args, spec_path=args.spec, state_dir=args.state_dir)
-        )
         enter_network_mode(config)  # before asyncio starts a thread
         return asyncio.run(serve(config))
     except ConfigError as err:
@@ -167,5 +155,29 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def fork_detached(config: TwinConfig, log_path: Path) -> int:
+    """Run `run` in a child process of its own session, its output going to ``log_path``;
+    returns the child's pid. The child starts with every module this process imported,
+    so it serves sooner than a new interpreter would. Call it with no thread running."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    pid = os.fork()
+    if pid:
+        os.close(log)
+        return pid
+    code = 1
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.closerange(3, 65536)  # nothing of the caller's (its pipes) stays open
+        code = run(config)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

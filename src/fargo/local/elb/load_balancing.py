@@ -104,6 +104,7 @@ class ElasticLoadBalancing:
         self._routable: dict[str, list[str]] = {g: [] for g in spec.target_groups}
         self._routable_since: dict[str, float] = {g: 0.0 for g in spec.target_groups}
         self._running = False
+        self._version = 0  # the data plane's version of the latest target states
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -187,6 +188,16 @@ class ElasticLoadBalancing:
             if registrations.get(registration.target.id) is registration:
                 del registrations[registration.target.id]
         self._changed()
+
+    async def wait_routed(self, timeout: float) -> None:
+        """Wait until the data plane routes by the latest target states (a deregistered
+        target gets no new request), ``timeout`` seconds at most."""
+        if not self._running:
+            return
+        deadline = time.monotonic() + timeout
+        await self._data_plane.wait_pushed(self._version, deadline)
+        settle = min(self._data_plane.settle_seconds, deadline - time.monotonic())
+        await asyncio.sleep(max(0.0, settle))
 
     def describe_target_health(self, target_group: str) -> list[TargetHealthDescription]:
         """``DescribeTargetHealth`` for every registered target, in registration order."""
@@ -279,7 +290,8 @@ class ElasticLoadBalancing:
             group: [r.target for r in registrations.values()]
             for group, registrations in self._groups.items()
         }
-        return self._data_plane.update(self._routable, targets)
+        self._version = self._data_plane.update(self._routable, targets)
+        return self._version
 
     def _group(self, target_group: str) -> dict[str, TargetRegistration]:
         try:

@@ -1,0 +1,135 @@
+"""The ``fargo`` command line: validate the spec, run the local twin, synthesize and deploy to AWS.
+
+Heavy worlds are imported lazily, so ``fargo validate`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from fargo.spec import SpecError, json_schema, load_spec
+from fargo.spec.defaults import SPEC_FILE
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except SpecError as err:
+        print(err, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `fargo status | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fargo",
+        description="Microservices on AWS Fargate: one spec, the cloud and a local twin.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check fargo.yaml and report every problem")
+    _spec_option(validate)
+    validate.set_defaults(handler=_validate)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of fargo.yaml")
+    schema.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    schema.set_defaults(handler=_schema)
+
+    _add_extensions(commands)
+    _add_cloud(commands)
+    return parser
+
+
+def _spec_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-f", "--file", type=Path, default=Path(SPEC_FILE), help=f"spec file (default: {SPEC_FILE})"
+    )
+
+
+def _validate(args: argparse.Namespace) -> int:
+    spec = load_spec(args.file)
+    services = len(spec.services)
+    balancers = len(spec.load_balancers)
+    print(f"{args.file}: valid ({services} services, {balancers} load balancers)")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _add_extensions(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The twin's and the cloud's commands."""
+    from fargo.local.cli.parser import add_commands
+
+    add_commands(commands, _spec_option)
+
+
+def _add_cloud(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    synth = commands.add_parser(
+        "synth", help="render the spec to CloudFormation (AWS CDK, offline)"
+    )
+    _spec_option(synth)
+    synth.add_argument(
+        "-o", "--output", type=Path, default=Path("cdk.out"), help="cloud assembly dir"
+    )
+    synth.add_argument("--image-tag", default="latest", help="image tag the services deploy")
+    synth.set_defaults(handler=_synth)
+
+    deploy = commands.add_parser("deploy", help="build, push and deploy to AWS")
+    _spec_option(deploy)
+    deploy.add_argument(
+        "--dry-run", action="store_true", help="synthesize and check; create nothing"
+    )
+    deploy.set_defaults(handler=_deploy)
+
+    destroy = commands.add_parser("destroy", help="delete the deployed stacks")
+    _spec_option(destroy)
+    destroy.set_defaults(handler=_destroy)
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from fargo.cloud.synth import synthesize
+
+    result = synthesize(load_spec(args.file), args.output, image_tag=args.image_tag)
+    for name, path in result.templates.items():
+        print(f"{name}: {path}")
+    for finding in result.nag_findings:
+        print(f"cdk-nag: {finding}", file=sys.stderr)
+    return 1 if result.nag_findings else 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from fargo.cloud.deploy import deploy
+
+    spec = load_spec(args.file)
+    return deploy(spec, dry_run=args.dry_run, root=args.file.resolve().parent)
+
+
+def _destroy(args: argparse.Namespace) -> int:
+    from fargo.cloud.deploy import destroy
+
+    return destroy(load_spec(args.file))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

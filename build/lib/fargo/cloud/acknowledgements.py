@@ -1,0 +1,155 @@
+"""Every acknowledged finding of cdk-nag and checkov, with the reason, in one place.
+
+A construct that knowingly departs from a rule calls the function named after its
+situation here; the function acknowledges the cdk-nag rule (``Validations.acknowledge``,
+recorded in the cloud assembly's validation report) and/or writes checkov's skip into the
+resource's template ``Metadata`` (``checkov: skip: [{id, comment}]``), so the template
+itself carries the reason. `ACKNOWLEDGEMENTS` lists them all for docs and tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from constructs import IConstruct
+
+NAG_PACK = "AwsSolutions"
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """A rule knowingly not followed, and why. ``finding`` narrows a rule to one finding."""
+
+    rule: str  # "AwsSolutions-EC23" (cdk-nag) or "CKV_AWS_260" (checkov)
+    reason: str
+    finding: str = ""  # cdk-nag's finding id, e.g. "Resource::*" for AwsSolutions-IAM5
+
+    @property
+    def tool(self) -> str:
+        return "cdk-nag" if self.rule.startswith(f"{NAG_PACK}-") else "checkov"
+
+    @property
+    def nag_id(self) -> str:
+        suffix = f"[{self.finding}]" if self.finding else ""
+        return f"{NAG_PACK}::{self.rule}{suffix}"
+
+
+# --- cdk-nag -------------------------------------------------------------------------
+
+PUBLIC_LISTENER_INGRESS = Acknowledgement(
+    "AwsSolutions-EC23",
+    "An internet-facing load balancer serves the public: its security group admits its "
+    "listener ports from any address, and nothing else.",
+)
+ENVIRONMENT_IN_TASK_DEFINITION = Acknowledgement(
+    "AwsSolutions-ECS2",
+    "Container environment values come from fargo.yaml: endpoints (load balancer DNS "
+    "names, Cloud Map names) and settings, never secrets; the spec has no secret values "
+    "to move to Secrets Manager or SSM.",
+)
+ECR_AUTHORIZATION_TOKEN = Acknowledgement(
+    "AwsSolutions-IAM5",
+    "ecr:GetAuthorizationToken has no resource-level permissions, so the execution role "
+    "must name Resource '*' for it; image pulls themselves are scoped to the repository.",
+    finding="Resource::*",
+)
+ACCESS_LOG_BUCKET_LOGGING = Acknowledgement(
+    "AwsSolutions-S1",
+    "This bucket receives the load balancers' access logs; logging the log bucket's own "
+    "access would need yet another bucket, and so on.",
+)
+
+# --- checkov -------------------------------------------------------------------------
+
+LOG_GROUP_KMS = Acknowledgement(
+    "CKV_AWS_158",
+    "CloudWatch Logs encrypts log data at rest with service-managed keys; a customer "
+    "managed KMS key would add cost and a key policy without narrowing who can read the "
+    "logs (IAM decides that).",
+)
+ECR_KMS = Acknowledgement(
+    "CKV_AWS_136",
+    "Images are encrypted at rest with AES-256 (ECR's managed encryption); a customer "
+    "managed KMS key adds cost without changing who can pull (the repository's IAM).",
+)
+PUBLIC_HTTP_INGRESS = Acknowledgement(
+    "CKV_AWS_260",
+    "Port 80 on the internet-facing load balancer only answers with a 301 redirect to "
+    "HTTPS, so browsers typing the bare domain arrive at TLS.",
+)
+INTERNAL_HTTP_LISTENER = Acknowledgement(
+    "CKV_AWS_2",
+    "An internal load balancer in the private subnets, reachable only from the security "
+    "groups of the services that call it; the spec chose plain HTTP on this listener.",
+)
+INTERNAL_HTTP_NO_TLS = Acknowledgement("CKV_AWS_103", INTERNAL_HTTP_LISTENER.reason)
+ACCESS_LOG_BUCKET_ACCESS_LOGGING = Acknowledgement("CKV_AWS_18", ACCESS_LOG_BUCKET_LOGGING.reason)
+ACKNOWLEDGEMENTS: tuple[Acknowledgement, ...] = tuple(
+    value for value in list(globals().values()) if isinstance(value, Acknowledgement)
+)
+
+
+def acknowledge(construct: IConstruct, *acks: Acknowledgement) -> None:
+    """Acknowledge ``acks`` on ``construct`` (cdk-nag) and its L1 resource (checkov)."""
+    nag = [ack for ack in acks if ack.tool == "cdk-nag"]
+    if nag:
+        cdk.Validations.of(construct).acknowledge(
+            *(cdk.Acknowledgment(id=ack.nag_id, reason=ack.reason) for ack in nag)
+        )
+    checkov = [ack for ack in acks if ack.tool == "checkov"]
+    if checkov:
+        _skip_checkov(_cfn_resource(construct), checkov)
+
+
+def _cfn_resource(construct: IConstruct) -> cdk.CfnResource:
+    if isinstance(construct, cdk.CfnResource):
+        return construct
+    child = construct.node.default_child
+    if not isinstance(child, cdk.CfnResource):
+        raise TypeError(f"{construct.node.path} has no CloudFormation resource to annotate")
+    return child
+
+
+def _skip_checkov(resource: cdk.CfnResource, acks: Iterable[Acknowledgement]) -> None:
+    existing = resource.get_metadata("checkov") or {}
+    skips: list[dict[str, str]] = list(existing.get("skip", []))
+    known = {skip["id"] for skip in skips}
+    skips += [{"id": ack.rule, "comment": ack.reason} for ack in acks if ack.rule not in known]
+    resource.add_metadata("checkov", {"skip": skips})
+
+
+# --- situations ----------------------------------------------------------------------
+
+
+def log_group(group: IConstruct) -> None:
+    acknowledge(group, LOG_GROUP_KMS)
+
+
+def ecr_repository(repository: IConstruct) -> None:
+    acknowledge(repository, ECR_KMS)
+
+
+def access_log_bucket(bucket: IConstruct) -> None:
+    acknowledge(bucket, ACCESS_LOG_BUCKET_LOGGING, ACCESS_LOG_BUCKET_ACCESS_LOGGING)
+
+
+def public_security_group(group: IConstruct, *, http_only_redirects: bool) -> None:
+    """``http_only_redirects``: the load balancer has HTTP listeners, and each only redirects
+    to HTTPS (an HTTP listener that serves content is a finding left for the user)."""
+    acknowledge(
+        group, PUBLIC_LISTENER_INGRESS, *([PUBLIC_HTTP_INGRESS] if http_only_redirects else [])
+    )
+
+
+def internal_http_listener(listener: IConstruct) -> None:
+    acknowledge(listener, INTERNAL_HTTP_LISTENER, INTERNAL_HTTP_NO_TLS)
+
+
+def task_definition(task_definition: IConstruct) -> None:
+    acknowledge(task_definition, ENVIRONMENT_IN_TASK_DEFINITION)
+
+
+def execution_role_policy(policy: IConstruct) -> None:
+    acknowledge(policy, ECR_AUTHORIZATION_TOKEN)

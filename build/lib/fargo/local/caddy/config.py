@@ -1,0 +1,175 @@
+"""The spec's load balancers as Caddy JSON: one Caddy server per listener (pure functions).
+
+    config = render(
+        spec,
+        bind={"public": "127.0.0.1"},
+        listener_port=lambda lb, port: port + 8000 if port < 1024 else port,
+        routable={"frontend": ["127.0.1.1:80"], "backend-public": []},
+        certificate=(Path("certificate.pem"), Path("private-key.pem")),
+        tls_server_name="fargo.example.com",
+        unavailable_socket=Path(".fargo/caddy/unavailable.sock"),
+    )
+    # {"apps": {"http": {"servers": {"public-443": ..., "public-80": ...}}, "tls": ...}}
+
+Each server listens only on its load balancer's loopback address and mapped port.
+Its routes are the listener rules by priority (conditions rendered by
+`fargo.local.caddy.conditions` through `fargo.spec.routing`, so `decide` and Caddy
+agree), then the default action. The actions are rendered by
+`fargo.local.caddy.forward` (forward) and `fargo.local.caddy.responses` (redirect,
+fixed-response), TLS by `fargo.local.caddy.tls`. Responses say
+``Server: awselb/2.0``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fargo.local.caddy.conditions import matcher_set
+from fargo.local.caddy.forward import (
+    DynamicTargets,
+    forward,
+    trace_id_handlers,
+)
+from fargo.local.caddy.responses import (
+    SERVER_HEADER,
+    error_response,
+    fixed_response,
+    redirect,
+    redirect_handlers,
+    service_unavailable,
+)
+from fargo.local.caddy.tls import certificates, https_load_balancers, tls_connection_policy
+from fargo.local.ec2.hostport import host_port
+from fargo.local.ec2.network import ListenerPort
+from fargo.spec.elb import Action, Listener, LoadBalancer
+from fargo.spec.model import Spec
+
+JSON = dict[str, Any]
+
+UNAVAILABLE_SERVER = "fargo-unavailable"
+
+
+def render(
+    spec: Spec,
+    *,
+    bind: Mapping[str, str],
+    listener_port: ListenerPort,
+    routable: Mapping[str, Sequence[str]],
+    certificate: tuple[Path, Path] | None,
+    tls_server_name: str | None,
+    unavailable_socket: Path,
+    listener_fds: Mapping[str, Sequence[int]] | None = None,
+    dynamic: Mapping[str, DynamicTargets] | None = None,
+    resolver: str | None = None,
+) -> JSON:
+    """Caddy's ``apps`` for every load balancer of ``spec`` (admin and logging are the process's).
+
+    ``bind``: load balancer → loopback address; ``listener_port``: (load balancer, spec
+    port) → the port it is served on; ``routable``: target group → ``ip:port`` of the
+    targets that get new requests; ``certificate``: (chain PEM, key PEM) for HTTPS listeners;
+    ``tls_server_name``: a name on that certificate, used when a client sends no SNI;
+    ``listener_fds``: server name → listening sockets Caddy inherited, used instead
+    of binding the address (see `fargo.local.caddy.listeners` for why); ``dynamic``:
+    groups whose targets Caddy looks up at the DNS server ``resolver``
+    (``udp/127.0.0.1:5353``).
+    """
+    lookups = dict(dynamic or {}) if resolver else {}
+    servers: JSON = {}
+    for name, lb in spec.load_balancers.items():
+        for listener in lb.listeners:
+            server = server_name(name, listener)
+            fds = (listener_fds or {}).get(server, ())
+            servers[server] = _server(
+                lb,
+                listener,
+                listen=[f"fd/{fd}" for fd in fds],
+                address=bind[name],
+                listener_port=functools.partial(listener_port, name),
+                routable=routable,
+                unavailable=unavailable_socket,
+                tls_server_name=tls_server_name,
+                lookups=lookups,
+                resolver=resolver,
+            )
+    servers[UNAVAILABLE_SERVER] = {
+        "listen": [f"unix/{unavailable_socket}"],
+        "routes": [{"handle": [service_unavailable()]}],
+        "automatic_https": {"disable": True},
+        "protocols": ["h1"],
+    }
+    apps: JSON = {"http": {"servers": servers}}
+    if certificate is not None and https_load_balancers(spec):
+        apps["tls"] = certificates(*certificate)
+    return {"apps": apps}
+
+
+def server_name(load_balancer: str, listener: Listener) -> str:
+    return f"{load_balancer}-{listener.port}"
+
+
+def _server(
+    lb: LoadBalancer,
+    listener: Listener,
+    *,
+    listen: Sequence[str],
+    address: str,
+    listener_port: Callable[[int], int],
+    routable: Mapping[str, Sequence[str]],
+    unavailable: Path,
+    tls_server_name: str | None,
+    lookups: Mapping[str, DynamicTargets],
+    resolver: str | None,
+) -> JSON:
+    local_port = listener_port(listener.port)
+
+    def handler(action: Action) -> JSON:
+        if action.redirect is not None:
+            return redirect(action.redirect, listener, local_port, listener_port)
+        if action.fixed_response is not None:
+            return fixed_response(action.fixed_response)
+        return forward(action, lb, listener, routable, unavailable, lookups, resolver)
+
+    routes: list[JSON] = [{"handle": _prelude(listener)}]
+    for rule in listener.rules_by_priority():
+        routes.append(
+            {
+                "match": [matcher_set(rule.conditions)],
+                "handle": [handler(rule.action)],
+                "terminal": True,
+            }
+        )
+    routes.append({"handle": [handler(listener.default_action)], "terminal": True})
+    server: JSON = {
+        "listen": list(listen) or [host_port(address, local_port)],
+        "routes": routes,
+        "errors": {"routes": [{"handle": [error_response()]}]},
+        "automatic_https": {"disable": True},
+        "idle_timeout": f"{lb.idle_timeout}s",
+        # Trust every client's X-Forwarded-For so Caddy appends to it, as ALB does.
+        "trusted_proxies": {"source": "static", "ranges": ["0.0.0.0/0", "::/0"]},
+        "protocols": ["h1"],
+    }
+    if listener.protocol == "HTTPS":
+        server["protocols"] = ["h1", "h2"]
+        server["tls_connection_policies"] = [
+            tls_connection_policy(listener.ssl_policy, tls_server_name)
+        ]
+    return server
+
+
+def _prelude(listener: Listener) -> list[JSON]:
+    """Handlers every request passes first: response headers and the placeholders actions use."""
+    handlers: list[JSON] = [
+        {"handler": "headers", "response": {"set": {"Server": [SERVER_HEADER]}}},
+        # Caddy adds "Via: 1.1 Caddy" to proxied responses after its header operations.
+        {"handler": "headers", "response": {"delete": ["Via"], "deferred": True}},
+    ]
+    actions = [listener.default_action, *(rule.action for rule in listener.rules)]
+    if any(a.forward is not None for a in actions):
+        handlers += trace_id_handlers()
+    if any(a.redirect is not None for a in actions):
+        handlers += redirect_handlers()
+    return handlers

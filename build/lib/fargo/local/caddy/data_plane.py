@@ -1,0 +1,268 @@
+"""The load balancers' data plane on Caddy: one process, told which targets get requests.
+
+    data_plane = CaddyDataPlane(spec, state_dir=Path(".fargo"), bind={"public": "127.0.0.1"},
+                                listener_port=mapped, certificate=None)
+    data_plane.update(routable={"frontend": []}, targets={"frontend": []})
+    await data_plane.start()            # listeners bound, Caddy up with the config
+    version = data_plane.update(routable={"frontend": ["127.0.1.7:80"]},
+                                targets={"frontend": [Target("task-1", "127.0.1.7", 80)]})
+    await data_plane.wait_pushed(version, deadline)
+    await data_plane.drained({"127.0.1.7:80"}, deadline)
+    await data_plane.stop()
+
+It implements `fargo.local.elb.data_plane.LoadBalancerDataPlane`: the control plane
+decides which targets are routable; `update` hands that over. The target lookups
+Caddy makes (`fargo.local.caddy.target_dns`) see it at once; a config is rendered and
+loaded in the background when it differs from the one Caddy has (loads are
+coalesced, and retried when Caddy refuses or is restarting). Draining asks Caddy how
+many requests are in flight to a target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fargo.local.caddy import config as caddy_config
+from fargo.local.caddy.listeners import bind_listeners
+from fargo.local.caddy.process import CaddyError, CaddyProcess, socket_path_fits
+from fargo.local.caddy.target_dns import (
+    LOOKUP_SETTLE_SECONDS,
+    TargetResolver,
+    dynamic_targets,
+    target_records,
+)
+from fargo.local.caddy.tls import certificate_name, https_load_balancers
+from fargo.local.ec2.network import ListenerPort
+from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_socket
+from fargo.local.elb.target_health import Target
+from fargo.local.events import about
+from fargo.local.loops import keep_running
+from fargo.local.status import DataPlaneStatus
+from fargo.spec.model import Spec
+
+logger = logging.getLogger(__name__)
+DATA_PLANE = about("load-balancer", "data plane")
+
+UNAVAILABLE_SOCKET = "unavailable.sock"
+DRAIN_POLL_SECONDS = 0.02
+PUSH_RETRY_SECONDS = 0.2
+
+
+class CaddyDataPlane:
+    """One Caddy process serving every listener of the spec, and its target resolver."""
+
+    name = "load balancer data plane (Caddy)"
+    settle_seconds = LOOKUP_SETTLE_SECONDS
+
+    def __init__(
+        self,
+        spec: Spec,
+        *,
+        state_dir: Path,
+        bind: Mapping[str, str],
+        listener_port: ListenerPort,
+        certificate: tuple[Path, Path] | None,
+        caddy: CaddyProcess | None = None,
+        open_listener: ServerSocketFactory = bind_socket,
+        open_local: ServerSocketFactory = bind_socket,
+        also_listen: Mapping[str, tuple[str, ServerSocketFactory]] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.caddy = caddy or CaddyProcess(state_dir)
+        self.open_listener = open_listener  # where its listeners are bound
+        # load balancer → (address, factory) where its listeners are bound as well, on their
+        # own ports: an internet-facing one's ENI, for clients inside the VPC
+        self.also_listen = dict(also_listen or {})
+        self.bind = bind
+        self.listener_port = listener_port
+        self.certificate = certificate
+        self._tls_server_name: str | None = None
+        self._sockets: dict[str, socket.socket] = {}  # Caddy server name -> listening socket
+        self._also: dict[str, socket.socket] = {}  # Caddy server name -> its second socket
+        self._resolver = TargetResolver(bind=open_local)  # on the loopback Caddy sees
+        self._routable: dict[str, list[str]] = {}
+        self._targets: dict[str, list[Target]] = {}
+        self._pusher: asyncio.Task[None] | None = None
+        self._dirty = asyncio.Event()
+        self._updated = asyncio.Condition()
+        self._version = 0  # bumped by every update
+        self._pushed_version = -1
+        self._pushed_config: dict[str, Any] | None = None
+        self._running = False
+
+    @property
+    def up_to_date(self) -> bool:
+        """Whether Caddy has the latest update."""
+        return self._pushed_version >= self._version
+
+    def validate(self) -> list[str]:
+        problems = []
+        unavailable = self.caddy.directory / UNAVAILABLE_SOCKET
+        if not socket_path_fits(unavailable):
+            problems.append(f"state folder path too long for the socket {unavailable}")
+        https = https_load_balancers(self.spec)
+        if https and self.certificate is None:
+            problems.append(f"HTTPS listeners of {https} need a certificate")
+        for name, lb in self.spec.load_balancers.items():
+            for listener in lb.listeners:
+                port = self.listener_port(name, listener.port)
+                what = f"load balancer {name!r} listener {listener.port}"
+                if self.open_listener is bind_socket:  # elsewhere, the network mode checks
+                    problem = bind_problem(self.bind.get(name, "127.0.0.1"), port, what)
+                    if problem is not None:
+                        problems.append(problem)
+        return problems
+
+    def describe(self) -> list[DataPlaneStatus]:
+        return [self.status()]
+
+    def status(self) -> DataPlaneStatus:
+        return DataPlaneStatus(
+            name=self.name,
+            load_balancers=list(self.spec.load_balancers),
+            pid=self.caddy.pid,
+            restarts=self.caddy.restarts,
+            config_loads=self.caddy.loads,
+        )
+
+    async def start(self) -> None:
+        """Bind the listeners, start the resolver and Caddy, load the config."""
+        if self._running:
+            return
+        self._running = True
+        try:
+            if self.certificate is not None:
+                self._tls_server_name = certificate_name(self.certificate[0])
+            self._sockets = bind_listeners(
+                self.spec,
+                bind=self.bind,
+                listener_port=self.listener_port,
+                open_socket=self.open_listener,
+            )
+            for name, (address, factory) in self.also_listen.items():
+                self._also.update(
+                    bind_listeners(
+                        self.spec.only_load_balancer(name),
+                        bind={name: address},
+                        listener_port=lambda _, port: port,
+                        open_socket=factory,
+                    )
+                )
+            self._resolver.start()
+            await self.caddy.start(inherit=[*self._sockets.values(), *self._also.values()])
+            await self._push()
+            self._pusher = keep_running(
+                "load balancer config push", self._push_forever, extra=DATA_PLANE
+            )
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop Caddy and the resolver, close the listeners; idempotent."""
+        self._running = False
+        pusher, self._pusher = self._pusher, None
+        if pusher is not None:
+            pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pusher
+        async with self._updated:
+            self._updated.notify_all()
+        await self.caddy.stop()
+        self._resolver.stop()
+        sockets = [*self._sockets.values(), *self._also.values()]
+        self._sockets, self._also = {}, {}
+        for sock in sockets:
+            sock.close()
+        self._pushed_config = None  # a started-again Caddy starts from nothing
+
+    def update(
+        self, routable: Mapping[str, Sequence[str]], targets: Mapping[str, Sequence[Target]]
+    ) -> int:
+        """Which targets get requests (group → ``ip:port``), of all registered; a version.
+
+        Lookups answer from it at once; the config follows (see `wait_pushed`).
+        """
+        self._routable = {group: list(addresses) for group, addresses in routable.items()}
+        self._targets = {group: list(members) for group, members in targets.items()}
+        self._resolver.publish(target_records(self._routable))
+        self._version += 1
+        self._dirty.set()
+        return self._version
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        """Wait until ``predicate`` holds, tested after each config push and at `stop`."""
+        async with self._updated:
+            await self._updated.wait_for(predicate)
+
+    async def wait_pushed(self, version: int, deadline: float) -> None:
+        """Wait (until the `time.monotonic` ``deadline`` at most) until Caddy has ``version``."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(_loop_deadline(deadline)):
+                await self.wait_for(lambda: self._pushed_version >= version or not self._running)
+
+    async def drained(self, addresses: set[str], deadline: float) -> None:
+        """Wait until Caddy has no request in flight to ``addresses``, or the deadline."""
+        while time.monotonic() < deadline and self._running:
+            try:
+                upstreams = await self.caddy.upstreams()
+            except CaddyError:
+                upstreams = [{"address": a, "num_requests": 1} for a in addresses]
+            if not any(
+                u.get("address") in addresses and u.get("num_requests", 0) > 0 for u in upstreams
+            ):
+                return
+            await asyncio.sleep(DRAIN_POLL_SECONDS)
+
+    async def _push_forever(self) -> None:
+        while True:
+            await self._dirty.wait()
+            try:
+                await self._push()
+            except CaddyError as err:
+                logger.warning(
+                    "pushing the load balancer config failed (%s); retrying", err, extra=DATA_PLANE
+                )
+                await asyncio.sleep(PUSH_RETRY_SECONDS)
+
+    async def _push(self) -> None:
+        """Render the config and load it if it differs from the one Caddy has."""
+        self._dirty.clear()
+        version = self._version
+        config = caddy_config.render(
+            self.spec,
+            bind=self.bind,
+            listener_port=self.listener_port,
+            routable=self._routable,
+            certificate=self.certificate,
+            tls_server_name=self._tls_server_name,
+            unavailable_socket=self.caddy.directory / UNAVAILABLE_SOCKET,
+            listener_fds={
+                name: [sock.fileno(), *([self._also[name].fileno()] if name in self._also else [])]
+                for name, sock in self._sockets.items()
+            },
+            dynamic=dynamic_targets(self.spec, self._targets),
+            resolver=self._resolver.address,
+        )
+        if config != self._pushed_config:
+            try:
+                await self.caddy.load(config)
+            except CaddyError:
+                self._dirty.set()
+                raise
+            self._pushed_config = config
+        self._pushed_version = version
+        async with self._updated:
+            self._updated.notify_all()
+
+
+def _loop_deadline(monotonic_deadline: float) -> float:
+    loop = asyncio.get_running_loop()
+    return loop.time() + max(0.0, monotonic_deadline - time.monotonic())

@@ -1,0 +1,209 @@
+"""``fargo up / status / logs / down``: the twin's command-line side.
+
+The parser and the handlers; `fargo status`'s text is drawn by `fargo.local.cli.status_view`,
+`fargo logs` lives in `fargo.local.cli.logs`, stopping a twin in `fargo.local.control.stop`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fargo.local.cli.options import config_from_args
+from fargo.local.cli.status_view import render_endpoints, render_status
+from fargo.local.config import ConfigError, TwinConfig
+from fargo.local.control.api import (
+    ControlClient,
+    ControlError,
+    ControlPlaneErrorAnswer,
+    ControlPlaneUnavailable,
+)
+from fargo.local.control.stop import control_plane_of, stop_twin
+from fargo.local.ec2.modes import choose_network_mode, enter_network_mode
+from fargo.local.state import folder as state
+from fargo.local.status import Readiness
+from fargo.local.status import json_schema as status_json_schema
+from fargo.spec import load_spec
+
+if TYPE_CHECKING:
+    from fargo.local.runtime import Runtime
+
+DETACH_TIMEOUT_SECONDS = 120.0
+
+
+def up_command(args: argparse.Namespace) -> int:
+    from fargo.local.control.daemon import AlreadyRunning, serve, stamp
+
+    load_spec(args.file)  # a spec error stops `up` before anything starts
+    try:
+        config = choose_network_mode(
+            config_from_args(args, spec_path=args.file, state_dir=args.state_dir)
+        )
+    except ConfigError as err:
+        print(f"fargo up: {err}", file=sys.stderr)
+        return 2
+    if args.detach:
+        return _up_detached(config)
+    enter_network_mode(config)  # before asyncio starts a thread
+
+    def ready(runtime: Runtime) -> None:
+        print(render_endpoints(runtime.describe()), flush=True)
+        print(stamp("ready; Ctrl-C stops everything"), flush=True)
+
+    try:
+        return asyncio.run(serve(config, on_ready=ready))
+    except (AlreadyRunning, state.StateDirError) as err:
+        print(f"fargo up: {err}", file=sys.stderr)
+        return 1
+
+
+def _up_detached(config: TwinConfig) -> int:
+    from fargo.local.control.daemon import EXIT_ALREADY_RUNNING, fork_detached
+    from fargo.local.state.files import log_tail
+
+    state_dir = config.state_dir
+    if state.locked(state_dir):
+        print(
+            f"fargo up: {state.StateLocked(state_dir, state.lock_holder(state_dir))}",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        state.prepare(state_dir)
+        log_path = state_dir / "logs" / "control-plane.log"
+        pid = fork_detached(config, log_path)
+    except (state.StateDirError, OSError) as err:
+        print(f"fargo up: {err}", file=sys.stderr)
+        return 1
+
+    client = ControlClient(state.control_socket(state_dir))
+    deadline = time.monotonic() + DETACH_TIMEOUT_SECONDS
+    answer = Readiness(ready=False, waiting=["the control plane"])
+    while time.monotonic() < deadline:
+        if (code := exit_code(pid)) is not None:
+            if code == EXIT_ALREADY_RUNNING:
+                # Another `fargo up` took the folder between our check and the daemon's lock.
+                holder = state.lock_holder(state_dir)
+                print(f"fargo up: {state.StateLocked(state_dir, holder)}", file=sys.stderr)
+                return 1
+            print("fargo up: the twin did not start:", file=sys.stderr)
+            print("\n".join(f"  {line}" for line in log_tail(log_path, 20)), file=sys.stderr)
+            return 1
+        if state.lock_holder(state_dir) != pid:
+            time.sleep(0.05)  # not ours yet: the socket may be another control plane's
+            continue
+        try:
+            answer = asyncio.run(client.readiness())
+            if answer.ready:
+                print(render_endpoints(asyncio.run(client.status())))
+                return 0
+        except ControlPlaneUnavailable:
+            time.sleep(0.05)
+            continue
+        except ControlPlaneErrorAnswer as err:
+            print(f"fargo up: giving up, the control plane answered: {err}", file=sys.stderr)
+            stop_twin(state_dir, control_plane_of(state_dir))
+            return 1
+        if answer.failure:
+            print(f"fargo up: giving up: {answer.failure}", file=sys.stderr)
+            stop_twin(state_dir, control_plane_of(state_dir))
+            return 1
+        time.sleep(0.05)
+    print(
+        f"fargo up: not healthy after {DETACH_TIMEOUT_SECONDS:.0f} s; waiting for: "
+        f"{', '.join(answer.waiting)}",
+        file=sys.stderr,
+    )
+    stop_twin(state_dir, control_plane_of(state_dir))
+    return 1
+
+
+def exit_code(pid: int) -> int | None:
+    """The child's exit code once it has exited (reaping it), else None."""
+    done, status = os.waitpid(pid, os.WNOHANG)
+    return os.waitstatus_to_exitcode(status) if done else None
+
+
+def down_command(args: argparse.Namespace) -> int:
+    state_dir = args.state_dir.resolve()
+    if not state_dir.exists():
+        print(f"nothing is running ({state_dir} does not exist)")
+        return 0
+    if not state.is_state_dir(state_dir):
+        print(
+            f"fargo down: {state_dir} is not a fargo state folder (no {state.MARKER} in it); "
+            "nothing done",
+            file=sys.stderr,
+        )
+        return 1
+    record = control_plane_of(state_dir)
+    stopped = stop_twin(state_dir, record)
+    if record is None and not stopped:
+        print("nothing is running")
+    else:
+        print(
+            f"stopped the twin in {state_dir}"
+            + (f"; also stopped {', '.join(stopped)}" if stopped else "")
+        )
+    return 0
+
+
+def status_command(args: argparse.Namespace) -> int:
+    if args.json_schema:
+        print(json.dumps(status_json_schema(), indent=2))
+        return 0
+    state_dir = args.state_dir.resolve()
+    try:
+        status = asyncio.run(ControlClient(state.control_socket(state_dir)).status())
+    except ControlError as err:
+        print(_not_answering("status", state_dir, err), file=sys.stderr)
+        return 1
+    print(status.model_dump_json(indent=2) if args.json else render_status(status))
+    return 0
+
+
+def _not_answering(command: str, state_dir: Path, err: ControlError) -> str:
+    if isinstance(err, ControlPlaneErrorAnswer):
+        return f"fargo {command}: the control plane answered with an error: {err}"
+    if state.control_plane(state_dir) is None and not state.locked(state_dir):
+        return "the twin is not running (start it with `fargo up`)"
+    return f"fargo {command}: the twin runs but {err}"
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    from fargo.local.demo.points import as_json, render, run_demo
+
+    spec = load_spec(args.file)
+    state_dir = args.state_dir.resolve()
+    try:
+        status = asyncio.run(ControlClient(state.control_socket(state_dir)).status())
+    except ControlError as err:
+        message = _not_answering("demo", state_dir, err)
+        print(message.replace("`fargo up`", "`fargo up --detach`"), file=sys.stderr)
+        return 1
+    control = ControlClient(state.control_socket(state_dir), timeout=60)
+    points = asyncio.run(run_demo(spec, status, calls=args.calls, control=control))
+    print(json.dumps(as_json(points), indent=2) if args.json else render(points))
+    return 0 if all(p.status != "fail" for p in points) else 1
+
+
+def update_service_command(args: argparse.Namespace) -> int:
+    client = ControlClient(state.control_socket(args.state_dir.resolve()), timeout=600)
+    try:
+        result = asyncio.run(client.post(f"/deployments/{args.service}", timeout=600))
+    except ControlError as err:
+        print(f"fargo update-service: {err}", file=sys.stderr)
+        return 1
+    verdict = "completed" if result["completed"] else "rolled back"
+    print(
+        f"deployment of {args.service} revision {result['revision']} ({result['image']}) {verdict}"
+    )
+    for event in result["events"][-4:]:
+        print(f"  {event}")
+    return 0 if result["completed"] else 1

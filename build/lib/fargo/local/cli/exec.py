@@ -1,0 +1,226 @@
+"""``fargo exec``: run a command inside a running task, the twin's ECS Exec.
+
+    fargo exec backend-public -- getent hosts private.backend.microservice.local
+    fargo exec frontend -- sh                            # a shell in the task; exit leaves
+    fargo exec --task 7ae4 backend-public -- cat /etc/resolv.conf
+    fargo exec --state-dir /tmp/twin frontend -- python3 -c 'print("hi")'
+
+Options go before SERVICE; everything after it (after ``--``, if given) is the command.
+The command gets the task's environment (as its process was started with it) and its
+working directory. In VPC mode it also runs in the task's network namespace (its ENI:
+its address, routes and security groups) and mount namespace (its own
+``/etc/resolv.conf`` and ``/etc/hosts``), entered with ``nsenter``, plus the twin's user
+namespace when the twin runs in one (an unprivileged ``fargo up``). In loopback mode a
+task has no namespaces of its own: the command runs as a plain process with the task's
+environment and working directory, so it reaches what the host reaches.
+
+The CLI asks the control plane only for its status (which task, which process) and does
+the rest itself, so it works while the control plane is busy. It replaces itself with
+the command (`os.execvpe`): the terminal goes to the command, and fargo's exit status is
+the command's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from fargo.local.control.api import ControlClient, ControlError, ControlPlaneErrorAnswer
+from fargo.local.ec2.commands import find_tool
+from fargo.local.ec2.errors import Ec2Error
+from fargo.local.ecs.task import TaskStatus
+from fargo.local.state import folder as state
+from fargo.local.status import ServiceStatus, TaskSummary, TwinStatus
+
+# A task whose container process may still run: what `--task` may name.
+LIVE_STATUSES = frozenset(
+    {TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.DEACTIVATING, TaskStatus.STOPPING}
+)
+# They describe the user's terminal, not the task; a task started without one has none.
+TERMINAL_VARIABLES = ("TERM",)
+OWN_OPTIONS = ("--task", "--state-dir")
+
+
+class ExecError(Exception):
+    """Why the command cannot run in the task; the message is for people."""
+
+
+def exec_command(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.exec_parser
+    command: list[str] = args.command
+    if command[:1] == ["--"]:  # argparse keeps or drops it depending on the version
+        command = command[1:]
+    if not command:
+        parser.error("no command given: fargo exec SERVICE -- COMMAND [ARG ...]")
+    if command[0] in ("-h", "--help"):  # `fargo exec SERVICE --help`: help, not a program
+        parser.print_help()
+        return 0
+    if command[0].split("=")[0] in OWN_OPTIONS:
+        parser.error(
+            f"options go before SERVICE ({command[0]} came after {args.service!r}, where "
+            "the command starts): fargo exec [--state-dir DIR] [--task ID] SERVICE -- COMMAND"
+        )
+    state_dir: Path = args.state_dir.resolve()
+    try:
+        status = _status(state_dir)
+        task = find_task(status, args.service, args.task)
+        process = TaskProcess.read(task)
+        namespaced = status.network_mode != "loopback"
+        argv = exec_argv(process, command, namespaced=namespaced)
+    except ExecError as err:
+        print(f"fargo exec: {err}", file=sys.stderr)
+        return 1
+    run(argv, process, namespaced=namespaced)
+
+
+def _status(state_dir: Path) -> TwinStatus:
+    try:
+        return asyncio.run(ControlClient(state.control_socket(state_dir)).status())
+    except ControlPlaneErrorAnswer as err:
+        raise ExecError(f"the control plane answered with an error: {err}") from err
+    except ControlError as err:
+        if state.control_plane(state_dir) is None and not state.locked(state_dir):
+            raise ExecError(
+                f"no twin is running in {state_dir} (start one with `fargo up --detach`, "
+                "or name its folder with --state-dir)"
+            ) from err
+        raise ExecError(f"the twin in {state_dir} runs but {err}") from err
+
+
+def find_task(status: TwinStatus, service_name: str, task_id: str | None) -> TaskSummary:
+    """The task to run in: the one ``task_id`` (an id or a unique prefix) names, else the
+    service's first RUNNING task. Raises `ExecError` saying what there is instead."""
+    service = _service(status, service_name)
+    if task_id is None:
+        running = [t for t in service.tasks if t.last_status == TaskStatus.RUNNING]
+        if not running or running[0].pid is None:
+            raise ExecError(f"service {service.name!r} has no RUNNING task{_tasks(service)}")
+        return running[0]
+    matches = [t for t in service.tasks if t.id.startswith(task_id)]
+    if not matches:
+        elsewhere = [
+            f"{t.id} belongs to service {s.name!r}"
+            for s in status.services
+            for t in s.tasks
+            if t.id.startswith(task_id)
+        ]
+        hint = f" ({'; '.join(elsewhere)})" if elsewhere else ""
+        raise ExecError(f"service {service.name!r} has no task {task_id!r}{hint}{_tasks(service)}")
+    if len(matches) > 1:
+        ids = ", ".join(t.id for t in matches)
+        raise ExecError(
+            f"--task {task_id!r} is ambiguous: service {service.name!r} has tasks {ids}; "
+            "give more of the id"
+        )
+    task = matches[0]
+    if task.last_status not in LIVE_STATUSES or task.pid is None:
+        raise ExecError(
+            f"task {task.id} of service {service.name!r} is {task.last_status}, its "
+            f"container does not run{_tasks(service)}"
+        )
+    return task
+
+
+def _service(status: TwinStatus, name: str) -> ServiceStatus:
+    for service in status.services:
+        if service.name == name:
+            return service
+    known = ", ".join(s.name for s in status.services) or "none"
+    raise ExecError(f"the twin has no service {name!r}; its services: {known}")
+
+
+def _tasks(service: ServiceStatus) -> str:
+    if not service.tasks:
+        return "; it has no tasks"
+    return "; its tasks: " + ", ".join(f"{t.id} {t.last_status}" for t in service.tasks)
+
+
+@dataclass(frozen=True)
+class TaskProcess:
+    """What a command run in a task takes from the task's process (its /proc entry)."""
+
+    pid: int
+    environment: dict[str, str]
+    cwd: str
+    other_user_namespace: bool
+    """The task runs in a user namespace other than ours (the twin's, when unprivileged)."""
+
+    @classmethod
+    def read(cls, task: TaskSummary) -> TaskProcess:
+        """Read the task's process; `ExecError` if it is gone or not ours to read."""
+        assert task.pid is not None
+        proc = Path(f"/proc/{task.pid}")
+        try:
+            environ = (proc / "environ").read_bytes()
+            cwd = os.readlink(proc / "cwd")
+            user_namespace = os.readlink(proc / "ns" / "user")
+        except FileNotFoundError as err:
+            raise ExecError(
+                f"task {task.id} of service {task.service!r}: its process {task.pid} has "
+                "exited; see `fargo status`"
+            ) from err
+        except PermissionError as err:
+            raise ExecError(
+                f"task {task.id} of service {task.service!r}: cannot read its process "
+                f"{task.pid} ({err.strerror}); run fargo exec as the user who ran fargo up"
+            ) from err
+        variables = (entry.partition(b"=") for entry in environ.split(b"\0") if entry)
+        environment = {os.fsdecode(k): os.fsdecode(v) for k, _, v in variables}
+        return cls(
+            pid=task.pid,
+            environment=environment,
+            cwd=cwd,
+            other_user_namespace=user_namespace != os.readlink("/proc/self/ns/user"),
+        )
+
+
+def exec_argv(process: TaskProcess, command: list[str], *, namespaced: bool) -> list[str]:
+    """The argv that runs ``command`` in the task: in VPC mode (``namespaced``) behind
+    ``nsenter`` into the task's network and mount namespaces; in loopback mode as it is."""
+    if not namespaced:
+        return command
+    try:
+        nsenter = find_tool("nsenter")
+    except Ec2Error as err:
+        raise ExecError(str(err)) from err
+    # Into the twin's user namespace first (nsenter orders it so), where we are uid 0 and
+    # may enter the others; --preserve-credentials: setgroups is denied in it.
+    user = ["--user", "--preserve-credentials"] if process.other_user_namespace else []
+    return [
+        nsenter,
+        f"--target={process.pid}",
+        *user,
+        "--net",
+        "--mount",
+        f"--wd={process.cwd}",
+        "--",
+        *command,
+    ]
+
+
+def run(argv: list[str], process: TaskProcess, *, namespaced: bool) -> NoReturn:
+    """Become ``argv`` with the task's environment, in the task's working directory
+    (``nsenter --wd`` moves there itself when ``namespaced``)."""
+    env = dict(process.environment)
+    for name in TERMINAL_VARIABLES:
+        if name in os.environ and name not in env:
+            env[name] = os.environ[name]
+    if not namespaced:
+        try:
+            os.chdir(process.cwd)
+        except OSError as err:
+            print(f"fargo exec: the task's working directory: {err}", file=sys.stderr)
+            raise SystemExit(1) from err
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        # The task's PATH finds the command, as it would for the task's own programs.
+        os.execvpe(argv[0], argv, env)  # noqa: S606 - the user's command, as typed
+    except OSError as err:
+        print(f"fargo exec: {argv[0]}: {err.strerror}", file=sys.stderr)
+        raise SystemExit(127 if isinstance(err, FileNotFoundError) else 126) from err

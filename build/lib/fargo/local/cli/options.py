@@ -1,0 +1,65 @@
+"""The twin's runtime options of `fargo up`.
+
+add_runtime_options(parser)          # --time-scale/--aws-timings, --network, --publish
+config = config_from_args(args)      # a `TwinConfig`, or `ConfigError` naming the option
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fargo.local.clock import TwinClock
+from fargo.local.config import (
+    DEFAULT_NETWORK_MODE,
+    NETWORK_MODES,
+    ConfigError,
+    TwinConfig,
+    parse_published_port,
+)
+from fargo.spec.defaults import LOCAL_TIME_SCALE
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    timing = parser.add_mutually_exclusive_group()
+    timing.add_argument(
+        "--aws-timings",
+        action="store_true",
+        help="every interval at AWS speed (health checks, grace periods, draining, back-off)",
+    )
+    timing.add_argument(
+        "--time-scale",
+        type=float,
+        default=LOCAL_TIME_SCALE,
+        help=f"the twin's clock against AWS's (default {LOCAL_TIME_SCALE}: ten times faster)",
+    )
+    parser.add_argument(
+        "--network",
+        choices=NETWORK_MODES,
+        default=DEFAULT_NETWORK_MODE,
+        help=f"network mode (default {DEFAULT_NETWORK_MODE})",
+    )
+    parser.add_argument(
+        "--publish",
+        "-p",
+        action="append",
+        default=[],
+        metavar="LISTENER_PORT:HOST_PORT",
+        help="serve a load balancer listener on this host port, e.g. 443:9443 (repeatable)",
+    )
+
+
+def config_from_args(args: argparse.Namespace, *, spec_path: Path, state_dir: Path) -> TwinConfig:
+    """The `TwinConfig` the options ask for; `ConfigError` names a bad one."""
+    time_scale = 1.0 if getattr(args, "aws_timings", False) else args.time_scale
+    try:
+        clock = TwinClock(time_scale)
+    except ValueError:
+        raise ConfigError(f"--time-scale must be above 0, not {time_scale}") from None
+    return TwinConfig(
+        spec_path=spec_path,
+        state_dir=state_dir,
+        clock=clock,
+        network_mode=args.network,
+        published_ports=dict(parse_published_port(text) for text in args.publish),
+    )

@@ -1,0 +1,135 @@
+"""The twin's commands as `fargo` parses them: ``up``, ``status``, ``events``, ``exec``,
+``logs``, ``demo``, ``update-service``, ``down``.
+
+Only the parsers live here; each handler is imported when its command runs, so
+``fargo validate`` or ``fargo --help`` does not load the twin (aiohttp, dnspython, …).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fargo.local.cli.options import add_runtime_options
+
+DEFAULT_STATE_DIR = Path(".fargo")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _lazy(module: str, function: str) -> Handler:
+    """The handler ``fargo.local.cli.<module>.<function>``, imported when it runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        handler: Handler = getattr(importlib.import_module(f"fargo.local.cli.{module}"), function)
+        return handler(args)
+
+    return run
+
+
+def add_commands(commands: Any, spec_option: Any) -> None:
+    up = commands.add_parser("up", help="run the architecture on this machine (the local twin)")
+    spec_option(up)
+    _state_option(up)
+    up.add_argument(
+        "--detach", "-d", action="store_true", help="return once every service is healthy"
+    )
+    add_runtime_options(up)
+    up.set_defaults(handler=_lazy("commands", "up_command"))
+
+    status = commands.add_parser("status", help="services, tasks, load balancers, discovery")
+    _state_option(status)
+    output = status.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", action="store_true", help="machine-readable output (see docs/status.md)"
+    )
+    output.add_argument(
+        "--json-schema",
+        action="store_true",
+        help="print the JSON Schema of `--json`'s output (no twin needed)",
+    )
+    status.set_defaults(handler=_lazy("commands", "status_command"))
+
+    _add_events_command(commands)
+    _add_exec_command(commands)
+
+    logs = commands.add_parser("logs", help="task logs, prefixed by task id")
+    _state_option(logs)
+    logs.add_argument("service", nargs="?", help="only this service's tasks")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.set_defaults(handler=_lazy("logs", "logs_command"))
+
+    demo = commands.add_parser(
+        "demo", help="check the seven demonstration points on the running twin"
+    )
+    spec_option(demo)
+    _state_option(demo)
+    demo.add_argument("--json", action="store_true", help="machine-readable output")
+    demo.add_argument(
+        "--calls", type=int, default=20, help="calls per balancing check (default 20)"
+    )
+    demo.set_defaults(handler=_lazy("commands", "demo_command"))
+
+    update = commands.add_parser(
+        "update-service", help="roll a service onto its image built from the current sources"
+    )
+    _state_option(update)
+    update.add_argument("service", help="the service to deploy again")
+    update.set_defaults(handler=_lazy("commands", "update_service_command"))
+
+    down = commands.add_parser("down", help="stop everything the twin started")
+    _state_option(down)
+    down.set_defaults(handler=_lazy("commands", "down_command"))
+
+
+def _state_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help=f"the twin's state folder (default {DEFAULT_STATE_DIR})",
+    )
+
+
+def _add_events_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    events = commands.add_parser(
+        "events", help="the control plane's events (tasks, target health, deployments)"
+    )
+    _state_option(events)
+    events.add_argument("--service", "-s", help="only events about this service (or group)")
+    events.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
+    events.add_argument("--json", action="store_true", help="one JSON object per line")
+    events.set_defaults(handler=_lazy("events", "events_command"))
+
+
+def _add_exec_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "exec",
+        usage="fargo exec [-h] [--state-dir DIR] [--task ID] SERVICE [--] COMMAND [ARG ...]",
+        help="run a command inside a running task (ECS Exec)",
+        description="Run COMMAND inside a running task of SERVICE, with the task's "
+        "environment and working directory. VPC mode: in the task's network and mount "
+        "namespaces (its address, security groups, /etc/resolv.conf). Loopback mode: tasks "
+        "have no namespaces, so the command runs as a plain process on this machine with "
+        "the task's environment and working directory. The exit status is the command's.",
+        epilog="example: fargo exec backend-public -- getent hosts "
+        "private.backend.microservice.local",
+    )
+    _state_option(parser)
+    parser.add_argument(
+        "--task",
+        metavar="ID",
+        help="the task: its id or a unique prefix of it (default: the service's first "
+        "RUNNING task)",
+    )
+    parser.add_argument("service", metavar="SERVICE", help="the ECS service, as in the spec")
+    parser.add_argument(
+        "command",
+        metavar="COMMAND ...",
+        nargs=argparse.REMAINDER,
+        help="the command and its arguments (after --, so its options stay its own)",
+    )
+    parser.set_defaults(handler=_lazy("exec", "exec_command"), exec_parser=parser)

@@ -1,0 +1,40 @@
+"""Discovery names inside loopback-mode tasks, with no root and no resolv.conf change.
+
+This folder holds a ``sitecustomize`` module. Put on a task's ``PYTHONPATH``, it
+makes ``socket.getaddrinfo``/``gethostbyname`` (and so asyncio, aiohttp, httpx,
+urllib, and uvloop) ask the twin's DNS server for names in the twin's zones, so
+``http://private.backend.microservice.local:8090/`` works in ordinary code:
+
+    env = {**os.environ, **task_environment(dns_server.address, cloud_map.zones(),
+                                            pythonpath=os.environ.get("PYTHONPATH"))}
+
+Python runs only the first ``sitecustomize`` on ``sys.path``; ours comes first
+and does not chain to another one (a distribution's own ``sitecustomize`` in
+site-packages is then skipped; ``usercustomize`` still runs).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+DNS_SERVER_VARIABLE = "FARGO_DNS_SERVER"
+DNS_ZONES_VARIABLE = "FARGO_DNS_ZONES"
+SITE_DIRECTORY = Path(__file__).resolve().parent
+
+
+def task_environment(
+    dns: tuple[str, int], zones: Sequence[str], *, pythonpath: str | None = None
+) -> dict[str, str]:
+    """The environment variables that route a task's lookups in ``zones`` to ``dns``.
+
+    ``pythonpath`` is the task's existing ``PYTHONPATH``, kept after ours.
+    """
+    host, port = dns
+    search_path = [str(SITE_DIRECTORY), *([pythonpath] if pythonpath else [])]
+    return {
+        "PYTHONPATH": os.pathsep.join(search_path),
+        DNS_SERVER_VARIABLE: f"{host}:{port}",
+        DNS_ZONES_VARIABLE: ",".join(zone.rstrip(".").lower() for zone in zones),
+    }

@@ -1,0 +1,191 @@
+"""The control plane's API, on a unix socket in the state folder (owner only).
+
+``GET /status`` the whole twin (a `fargo.local.status.TwinStatus`, what ``fargo status``
+prints), ``GET /ready`` readiness (`fargo.local.status.Readiness`), ``POST
+/deployments/{service}`` a rolling deployment, ``POST /down`` stop everything.
+`ControlClient` is the CLI's side; its `status` and `readiness` parse the answers back
+into the same models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import aiohttp
+import pydantic
+from aiohttp import web
+from pydantic import BaseModel
+
+from fargo.local.evidence import NeedsVpcMode, dns_evidence, image_pull_evidence
+from fargo.local.status import SCHEMA_VERSION, Readiness, TwinStatus
+
+M = TypeVar("M", bound=BaseModel)
+
+if TYPE_CHECKING:
+    from fargo.local.runtime import Runtime
+
+
+# How long `stop` waits for open connections: a client that connected as the socket
+# closed is otherwise waited for until its own timeout (aiohttp waits up to 60 s).
+SHUTDOWN_TIMEOUT_SECONDS = 1.0
+
+
+class ControlError(RuntimeError):
+    """Base of the errors `ControlClient` raises; the message is for people."""
+
+
+class ControlPlaneUnavailable(ControlError):
+    """No control plane answers on this state folder's socket (none runs, or it is stuck)."""
+
+
+class ControlPlaneErrorAnswer(ControlError):
+    """The control plane answered with an error status (a bad request, or a fault in it)."""
+
+    def __init__(self, path: str, status: int, text: str) -> None:
+        super().__init__(f"{path}: {status} {text.strip()}")
+        self.status = status
+
+
+class ControlServer:
+    def __init__(self, runtime: Runtime, socket_path: Path, shutdown: asyncio.Event) -> None:
+        self._runtime = runtime
+        self._path = socket_path
+        self._shutdown = shutdown
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/status", self._status)
+        app.router.add_get("/ready", self._ready)
+        app.router.add_post("/deployments/{service}", self._deploy)
+        app.router.add_post("/down", self._down)
+        app.router.add_get("/evidence/image-pulls", self._image_pulls)
+        app.router.add_get("/evidence/dns", self._dns)
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS
+        )
+        await self._runner.setup()
+        self._path.unlink(missing_ok=True)
+        old_umask = os.umask(0o177)
+        try:
+            await web.UnixSite(self._runner, str(self._path)).start()
+        finally:
+            os.umask(old_umask)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+        self._path.unlink(missing_ok=True)
+
+    async def _status(self, request: web.Request) -> web.Response:
+        return _model_response(self._runtime.describe())
+
+    async def _ready(self, request: web.Request) -> web.Response:
+        return _model_response(self._runtime.readiness())
+
+    async def _deploy(self, request: web.Request) -> web.Response:
+        name = request.match_info["service"]
+        try:
+            result = await self._runtime.update_service(name)
+        except LookupError as err:
+            raise web.HTTPNotFound(text=f"{err}\n") from None
+        return web.json_response(result, dumps=_dumps)
+
+    async def _image_pulls(self, request: web.Request) -> web.Response:
+        try:
+            answer = await image_pull_evidence(self._runtime)
+        except NeedsVpcMode as err:
+            raise web.HTTPConflict(text=f"{err}\n") from None
+        return web.json_response(answer, dumps=_dumps)
+
+    async def _dns(self, request: web.Request) -> web.Response:
+        name = request.query.get("name", "")
+        if not name:
+            raise web.HTTPBadRequest(text="?name= is required\n")
+        try:
+            answer = await dns_evidence(self._runtime, name)
+        except LookupError as err:  # NeedsVpcMode, or no task to ask from
+            raise web.HTTPConflict(text=f"{err}\n") from None
+        return web.json_response(answer, dumps=_dumps)
+
+    async def _down(self, request: web.Request) -> web.Response:
+        self._shutdown.set()
+        return web.json_response({"stopping": True})
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, default=str)
+
+
+def _model_response(model: BaseModel) -> web.Response:
+    return web.Response(text=model.model_dump_json(), content_type="application/json")
+
+
+class ControlClient:
+    """Talks to a running control plane.
+
+    Raises `ControlPlaneUnavailable` if none answers (no socket, refused, timed out) and
+    `ControlPlaneErrorAnswer` if it answers with an error status.
+    """
+
+    def __init__(self, socket_path: Path, timeout: float = 10.0) -> None:
+        self._path = socket_path
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def get(self, path: str) -> Any:
+        return await self._call("GET", path)
+
+    async def post(self, path: str, timeout: float | None = None) -> Any:
+        return await self._call("POST", path, timeout)
+
+    async def status(self) -> TwinStatus:
+        """``GET /status``, checked against the status schema."""
+        return _parse(TwinStatus, "/status", await self.get("/status"))
+
+    async def readiness(self) -> Readiness:
+        """``GET /ready``, checked against the status schema."""
+        return _parse(Readiness, "/ready", await self.get("/ready"))
+
+    async def _call(self, method: str, path: str, timeout: float | None = None) -> Any:
+        if not self._path.exists():
+            raise ControlPlaneUnavailable(f"no control plane socket at {self._path}")
+        connector = aiohttp.UnixConnector(path=str(self._path))
+        limit = aiohttp.ClientTimeout(total=timeout) if timeout else self._timeout
+        try:
+            async with (
+                aiohttp.ClientSession(connector=connector, timeout=limit) as session,
+                session.request(method, f"http://fargo{path}") as response,
+            ):
+                if response.status >= 400:
+                    raise ControlPlaneErrorAnswer(path, response.status, await response.text())
+                return await response.json()
+        except TimeoutError as err:  # aiohttp's total timeout raises a bare TimeoutError
+            raise ControlPlaneUnavailable(
+                f"the control plane at {self._path} did not answer {path} within "
+                f"{limit.total or 0:g} s"
+            ) from err
+        except (aiohttp.ContentTypeError, ValueError) as err:
+            raise ControlPlaneErrorAnswer(path, 200, f"an answer that is not JSON: {err}") from err
+        except (aiohttp.ClientError, OSError) as err:
+            raise ControlPlaneUnavailable(
+                f"the control plane does not answer at {self._path}: {err}"
+            ) from err
+
+
+def _parse(model: type[M], path: str, answer: Any) -> M:
+    """The answer as ``model``; one that does not fit is an error answer that says so."""
+    try:
+        return model.model_validate(answer)
+    except pydantic.ValidationError as err:
+        raise ControlPlaneErrorAnswer(
+            path,
+            200,
+            f"an answer that does not fit this fargo's status schema (version {SCHEMA_VERSION}); "
+            f"was the twin started by another version of fargo? (`fargo down`, then `fargo up` "
+            f"starts it again with this one): {err}",
+        ) from err

@@ -1,0 +1,183 @@
+"""The control plane: ``fargo up`` serves in the foreground, ``--detach`` forks it behind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fargo.local.config import ConfigError, TwinConfig
+from fargo.local.control.api import ControlServer
+from fargo.local.ec2.modes import enter_network_mode
+from fargo.local.events import configure_logging, remove_handlers
+from fargo.local.runtime import Runtime, StartError
+from fargo.local.state import folder as state
+from fargo.spec import Spec, SpecError, load_spec
+
+EXIT_START_FAILED = 3
+EXIT_ALREADY_RUNNING = 4  # `fargo up --detach` tells "already up" apart from a failed start
+
+
+logger = logging.getLogger(__name__)
+
+
+class AlreadyRunning(RuntimeError):
+    """Another control plane holds the state folder; the message names its pid."""
+
+
+def stamp(line: str) -> str:
+    return f"{datetime.now(UTC).strftime('%H:%M:%S.%f')[:-3]} {line}"
+
+
+async def serve(
+    config: TwinConfig,
+    *,
+    on_ready: Callable[[Runtime], None] = lambda runtime: None,
+) -> int:
+    """Run the twin until SIGINT/SIGTERM or ``POST /down``; stop everything on the way out.
+
+    The state folder's lock is held throughout, so a second control plane on the same
+    folder fails with `AlreadyRunning` before it touches anything of the first.
+    Raises `state.StateDirError` if the folder cannot be used. Events go to the state
+    folder's ``events.jsonl`` and, timestamped, to standard output.
+    """
+    spec = load_spec(config.spec_path)
+    state.prepare(config.state_dir)
+    try:
+        with state.exclusive_lock(config.state_dir):
+            handlers = configure_logging(config.state_dir, console=sys.stdout)
+            try:
+                return await _serve_locked(spec, config, on_ready=on_ready)
+            finally:
+                remove_handlers(handlers)
+    except state.StateLocked as err:  # only the lock raises it: nothing of the holder touched
+        raise AlreadyRunning(str(err)) from None
+
+
+async def _serve_locked(
+    spec: Spec,
+    config: TwinConfig,
+    *,
+    on_ready: Callable[[Runtime], None],
+) -> int:
+    state_dir = config.state_dir
+    swept = state.sweep(state_dir)  # leftovers of a control plane that was killed
+    if swept:  # their namespaces (VPC mode) went with them
+        logger.warning("stopped what a crashed run left: %s", ", ".join(swept))
+    state.record_process(state_dir, "control-plane", os.getpid(), "control plane")
+    shutdown = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def stop_requested(sig: signal.Signals) -> None:
+        # The handlers stay installed while stopping: a second Ctrl-C must not interrupt
+        # the shutdown half-way (tasks and Caddy run in sessions of their own and would
+        # be orphaned).
+        if shutdown.is_set():
+            logger.info(
+                "%s again: already stopping, every process the twin started is stopped", sig.name
+            )
+        shutdown.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_requested, sig)
+    runtime = Runtime(spec, config)
+    control = ControlServer(runtime, state.control_socket(state_dir), shutdown)
+    try:
+        await control.start()
+        logger.info(
+            "starting the twin of %s (state in %s, %s mode)",
+            config.spec_path,
+            state_dir,
+            config.network_mode,
+        )
+        if config.network_note:
+            logger.warning("%s", config.network_note)
+        start = asyncio.create_task(runtime.start())
+        stop_wait = asyncio.create_task(shutdown.wait())
+        await asyncio.wait({start, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if not start.done():
+            start.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StartError):
+                await start
+            return 130
+        start.result()
+        ready = asyncio.create_task(runtime.wait_ready())
+        await asyncio.wait({ready, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+        else:
+            answer = ready.result()
+            if answer.ready:
+                on_ready(runtime)
+            else:
+                logger.error("not ready: %s", answer.failure)
+        await stop_wait
+        logger.info("stopping")
+        return 0
+    except StartError as err:
+        logger.error("start failed: %s", err)
+        return EXIT_START_FAILED
+    finally:
+        try:
+            try:
+                await runtime.stop()
+            finally:
+                await control.stop()
+        finally:
+            # Whatever happened above, no recorded process outlives the control plane.
+            state.forget_process(state_dir, "control-plane")
+            state.sweep(state_dir)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            logger.info("stopped")
+
+
+def run(config: TwinConfig) -> int:
+    """The control plane of a detached twin, until it is stopped; its exit code."""
+    try:
+        enter_network_mode(config)  # before asyncio starts a thread
+        return asyncio.run(serve(config))
+    except ConfigError as err:
+        print(stamp(str(err)), file=sys.stderr, flush=True)
+        return 2
+    except AlreadyRunning as err:
+        print(stamp(str(err)), file=sys.stderr, flush=True)
+        return EXIT_ALREADY_RUNNING
+    except (SpecError, state.StateDirError) as err:
+        print(stamp(str(err)), file=sys.stderr, flush=True)
+        return 1
+
+
+def fork_detached(config: TwinConfig, log_path: Path) -> int:
+    """Run `run` in a child process of its own session, its output going to ``log_path``;
+    returns the child's pid. The child starts with every module this process imported,
+    so it serves sooner than a new interpreter would. Call it with no thread running."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    pid = os.fork()
+    if pid:
+        os.close(log)
+        return pid
+    code = 1
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.closerange(3, 65536)  # nothing of the caller's (its pipes) stays open
+        code = run(config)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

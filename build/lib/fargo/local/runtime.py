@@ -1,0 +1,368 @@
+"""The twin's control plane: every part, composed in order and wired together.
+
+Start order (stop is the reverse, and safe after a partial start; see `fargo.local.parts`):
+network → listener certificate (ACM) → Cloud Map namespace → DNS server → task metadata
+endpoint → image registry (push) → load balancers (Caddy) → task wiring → ECS cluster.
+Every part validates first (ports, names, socket paths, environment values), so a bad
+setting fails before anything starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import os
+import time
+from typing import Any
+
+from fargo.local import twins
+from fargo.local.acm.authority import CertificateAuthority
+from fargo.local.acm.listener_certificate import ListenerCertificate
+from fargo.local.caddy.data_plane import CaddyDataPlane
+from fargo.local.caddy.fleet import CaddyFleet
+from fargo.local.caddy.process import CaddyProcess
+from fargo.local.cloudmap.dns_server import DnsServer
+from fargo.local.cloudmap.registry import CloudMap
+from fargo.local.config import TwinConfig
+from fargo.local.ec2.network import NetworkMode, network_for
+from fargo.local.ecr.distribution import RegistryServer
+from fargo.local.ecr.puller import RegistryPuller
+from fargo.local.ecr.registry import LocalRegistry
+from fargo.local.ecs.cluster import Cluster
+from fargo.local.ecs.deployment import rolling_deployment
+from fargo.local.ecs.metadata import TaskMetadataEndpoint
+from fargo.local.elb.data_plane import LoadBalancerDataPlane
+from fargo.local.elb.load_balancing import ElasticLoadBalancing
+from fargo.local.elb.names import lb_dns_name
+from fargo.local.parts import Part, PartFailed, Parts, PartsInvalid, Step
+from fargo.local.state import folder as state
+from fargo.local.status import (
+    DiscoveryInstance,
+    DiscoveryServiceStatus,
+    Endpoints,
+    Readiness,
+    TwinStatus,
+    readiness_of,
+)
+from fargo.local.task_hooks import RuntimeTaskHooks
+from fargo.spec import Spec
+
+
+class StartError(RuntimeError):
+    """The twin could not start; everything already started has been stopped."""
+
+
+class Runtime:
+    """One running twin of one spec."""
+
+    def __init__(self, spec: Spec, config: TwinConfig) -> None:
+        self.spec = spec
+        self.config = config
+        self.spec_path = config.spec_path
+        self.state_dir = config.state_dir
+        self.network: NetworkMode = network_for(spec, config)
+        self.ca = CertificateAuthority(self.state_dir / "ca")
+        self.cloud_map = CloudMap()
+        bind = self.network.server_socket
+        self.dns = DnsServer(self.cloud_map, *self.network.dns_address, bind=bind)
+        self.metadata = TaskMetadataEndpoint(
+            self._task_metadata, *self.network.metadata_address, bind=bind
+        )
+        self.registry = LocalRegistry(self.state_dir / "registry", self.spec_path.parent)
+        self.registry_endpoint = RegistryServer(
+            self.registry.store,
+            host=self.network.registry_address[0],
+            port=self.network.registry_address[1],
+            log_path=self.state_dir / "logs" / "registry-pulls.jsonl",
+            bind=bind,
+        )
+        self.puller = RegistryPuller(
+            registry_url=lambda: self.registry_endpoint.url,
+            images=self.state_dir / "images",
+            connect=self.network.connect_from,
+        )
+        self.lb_addresses = {
+            name: self.network.load_balancer_address(name, lb.scheme)
+            for name, lb in spec.load_balancers.items()
+        }
+        self.certificate = self._listener_certificate()
+        self.elb = ElasticLoadBalancing(
+            spec,
+            data_plane=self._data_plane(),
+            addresses=self.lb_addresses,
+            listener_port=self.network.listener_port,
+            clock=config.clock,
+            socket_factory=self.network.socket_factory("load-balancer"),
+            on_unhealthy=self._target_unhealthy,
+        )
+        self.hooks = RuntimeTaskHooks(
+            spec,
+            elb=self.elb,
+            cloud_map=self.cloud_map,
+            metadata=self.metadata,
+            network=self.network,
+            on_change=self._changed_now,
+        )
+        self.cluster = Cluster(
+            spec,
+            network=self.network,
+            registry=self.registry,
+            images=self.puller,
+            hooks=self.hooks,
+            state_dir=self.state_dir,
+            clock=config.clock,
+            on_change=self._changed_now,
+        )
+        parts: list[Part] = [self.network]
+        if self.certificate is not None:
+            parts.append(self.certificate)
+        parts += [
+            Step("Cloud Map namespace", start=self._create_discovery),
+            self.dns,
+            self.metadata,
+            Step("image push (ECR)", start=self._push_images),
+            self.registry_endpoint,
+            self.elb,
+            self.hooks,
+            self.cluster,
+        ]
+        self.parts = Parts(parts)
+        self.running = False
+        self.started_at = time.monotonic()
+        self.ready_after: float | None = None
+        self._changed = asyncio.Event()
+
+    @property
+    def time_scale(self) -> float:
+        return self.config.time_scale
+
+    # -- names ------------------------------------------------------------------------
+
+    def lb_dns_name(self, name: str) -> str:
+        """The load balancer's DNS name in the twin's ``elb.fargo.internal`` zone."""
+        return lb_dns_name(self.spec, name)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Every part's checks, and clashes with other twins on this machine; raises
+        `StartError` listing every problem."""
+        problems = twins.clashes(self.config, self.spec)
+        for endpoint, what in self._host_ports().items():
+            holder = twins.holder_of(endpoint)
+            if holder is not None and holder.state_dir != str(self.state_dir):
+                problems.append(
+                    f"{endpoint} ({what}) is served by {holder.describe()}; publish this "
+                    "twin's listener elsewhere (--publish LISTENER:PORT) or stop that twin"
+                )
+        try:
+            self.parts.validate()
+        except PartsInvalid as err:
+            problems += err.problems
+        if problems:
+            raise StartError("\n".join(["cannot start the twin:", *problems]))
+
+    def _host_ports(self) -> dict[str, str]:
+        """``address:port`` this twin serves on the host (host-facing listeners) → what."""
+        ports = {}
+        for name, lb in self.spec.load_balancers.items():
+            address = self.lb_addresses[name]
+            if ipaddress.ip_address(address).is_loopback:
+                for listener in lb.listeners:
+                    port = self.network.listener_port(name, listener.port)
+                    ports[f"{address}:{port}"] = f"load balancer {name!r} listener {listener.port}"
+        return ports
+
+    async def start(self) -> None:
+        """Start every part; on failure stop what started and raise `StartError`."""
+        state.prepare(self.state_dir)
+        self.validate()
+        try:
+            await self.parts.start()
+        except PartsInvalid as err:
+            raise StartError("\n".join(["cannot start the twin:", *err.problems])) from None
+        except PartFailed as err:
+            raise StartError(str(err)) from err
+        twins.register(self.config, self.spec, list(self._host_ports()))
+        self.running = True
+
+    async def stop(self) -> None:
+        """Stop everything that runs, each part even if stopping another failed; idempotent."""
+        self.running = False
+        try:
+            await self.parts.stop()
+        finally:
+            twins.unregister(self.config)
+
+    def _data_plane(self) -> LoadBalancerDataPlane:
+        """One Caddy for every load balancer, or (VPC mode) one in each load balancer's ENI."""
+        certificate = self.certificate.paths if self.certificate else None
+        if not self.network.separate_load_balancers:
+            return CaddyDataPlane(
+                self.spec,
+                state_dir=self.state_dir,
+                bind=self.lb_addresses,
+                listener_port=self.network.listener_port,
+                certificate=certificate,
+            )
+        members = {}
+        for name in self.spec.load_balancers:
+            host = self.network.load_balancer_host(name)
+            members[name] = CaddyDataPlane(
+                self.spec.only_load_balancer(name),
+                state_dir=self.state_dir,
+                bind=self.lb_addresses,
+                listener_port=self.network.listener_port,
+                certificate=certificate,
+                caddy=CaddyProcess(
+                    self.state_dir, name=f"caddy-{name}", command_prefix=host.command_prefix
+                ),
+                open_listener=host.open_listener,
+                open_local=host.open_local,
+                also_listen={name: host.inside} if host.inside else None,
+            )
+        return CaddyFleet(members)
+
+    def _changed_now(self) -> None:
+        self._changed.set()
+
+    def _listener_certificate(self) -> ListenerCertificate | None:
+        names: list[str] = []
+        addresses: list[str] = []
+        for name, lb in self.spec.load_balancers.items():
+            if lb.certificate is None:
+                continue
+            names += [lb.certificate.domain, *lb.certificate.subject_alternative_names]
+            names.append(self.lb_dns_name(name))
+            addresses.append(self.lb_addresses[name])
+        if not names:
+            return None
+        return ListenerCertificate(
+            self.ca,
+            names=[*names, "localhost"],
+            ip_addresses=addresses,
+            directory=self.state_dir / "certs",
+        )
+
+    def _push_images(self) -> None:
+        for name, image in self.spec.images.items():
+            self.registry.push(name, image)
+
+    def _create_discovery(self) -> None:
+        discovery = self.spec.discovery
+        if discovery is not None:
+            self.cloud_map.create_private_dns_namespace(discovery.namespace)
+            for service in discovery.services:
+                self.cloud_map.create_service(
+                    discovery.namespace,
+                    service.name,
+                    ttl=service.ttl,
+                    record_types=service.record_types,
+                    routing_policy=service.routing_policy,
+                )
+        for name in self.spec.load_balancers:
+            address = self.network.load_balancer_dns_address(name)
+            self.cloud_map.put_record(self.lb_dns_name(name), address, ttl=60)
+
+    # -- readiness ----------------------------------------------------------------------
+
+    def readiness(self) -> Readiness:
+        """Whether every service has its desired count of healthy tasks, or what it waits for."""
+        if not self.running:
+            return Readiness(ready=False, waiting=["the twin to start"])
+        return readiness_of([s.describe() for s in self.cluster.services.values()])
+
+    async def wait_ready(self, timeout: float | None = None) -> Readiness:
+        """Wait until ready or failing; returns the last `readiness` answer."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            answer = self.readiness()
+            if answer.ready and self.ready_after is None:
+                self.ready_after = time.monotonic() - self.started_at
+            if answer.ready or answer.failure:
+                return answer
+            if deadline is not None and time.monotonic() > deadline:
+                return answer
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=0.1)
+
+    async def update_service(self, name: str) -> dict[str, Any]:
+        """``ecs update-service --force-new-deployment``: push the image from the current
+        sources and roll the service onto it; the answer says whether it completed.
+
+        A deployment of a service that is already deploying waits for that one to finish."""
+        if self.cluster is None or name not in self.cluster.services:
+            raise LookupError(f"no service named {name!r}")
+        scheduler = self.cluster.services[name]
+        image_name = self.spec.services[name].image
+        image = self.registry.push(image_name, self.spec.images[image_name])
+        completed = await rolling_deployment(scheduler, image)
+        described = scheduler.describe().model_dump(mode="json")
+        return {"service": name, "image": image.uri, "completed": completed, **described}
+
+    # -- wiring -----------------------------------------------------------------------
+
+    def _target_unhealthy(self, target_group: str, target_id: str) -> None:
+        if self.cluster is not None:
+            self.cluster.target_unhealthy(target_group, target_id)
+
+    def _task_metadata(self, task_id: str) -> dict[str, Any] | None:
+        task = self.cluster.find_task(task_id) if self.cluster else None
+        return task.metadata() if task else None
+
+    # -- status -------------------------------------------------------------------------
+
+    def endpoints(self) -> Endpoints:
+        host, port = self.dns.address if self._dns_started() else self.network.dns_address
+        return Endpoints(
+            load_balancers=self.elb.endpoints(),
+            load_balancer_dns_names={n: self.lb_dns_name(n) for n in self.spec.load_balancers},
+            discovery_dns_server=f"{host}:{port}",
+            ca_certificate=self.ca.certificate_path,
+        )
+
+    def _dns_started(self) -> bool:
+        try:
+            self.dns.address  # noqa: B018 - raises until started
+        except RuntimeError:
+            return False
+        return True
+
+    def describe(self) -> TwinStatus:
+        """The whole twin, as ``GET /status`` serves it and ``fargo status`` shows it."""
+        return TwinStatus(
+            spec=self.spec_path,
+            state_dir=self.state_dir,
+            network_mode=self.network.mode,
+            time_scale=self.time_scale,
+            pid=os.getpid(),
+            ready_after_seconds=self.ready_after,
+            readiness=self.readiness(),
+            endpoints=self.endpoints(),
+            services=[s.describe() for s in self.cluster.services.values()],
+            load_balancers=self.elb.describe(),
+            discovery=self._describe_discovery(),
+        )
+
+    def _describe_discovery(self) -> list[DiscoveryServiceStatus]:
+        discovery = self.spec.discovery
+        if discovery is None:
+            return []
+        return [
+            DiscoveryServiceStatus(
+                name=discovery.fqdn(service.name),
+                ttl=service.ttl,
+                routing_policy=service.routing_policy,
+                instances=[
+                    DiscoveryInstance(
+                        id=i.instance_id, ipv4=i.ipv4, port=i.port, health=i.health_status
+                    )
+                    for i in self.cloud_map.discover_instances(
+                        discovery.namespace, service.name, health_status="ALL"
+                    )
+                ],
+            )
+            for service in discovery.services
+        ]

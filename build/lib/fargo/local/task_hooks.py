@@ -1,0 +1,199 @@
+"""What happens around a task's life in the twin: the scheduler's `TaskHooks`, wired to
+the load balancers, Cloud Map and the task metadata endpoint.
+
+    hooks = RuntimeTaskHooks(spec, elb=elb, cloud_map=cloud_map, metadata=metadata,
+                             network=network, on_change=changed)
+    cluster = Cluster(spec, hooks=hooks, ...)
+    ...
+    await hooks.stop()  # before the load balancers stop
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+from collections.abc import Callable
+from typing import Literal
+
+from fargo.local.cloudmap.registry import CloudMap
+from fargo.local.ec2.network import NetworkMode
+from fargo.local.ecs.metadata import TaskMetadataEndpoint
+from fargo.local.ecs.task import HealthStatus, Task
+from fargo.local.elb.load_balancing import ElasticLoadBalancing, Target, TargetState
+from fargo.local.elb.names import lb_dns_name
+from fargo.spec import Spec, refs
+
+logger = logging.getLogger(__name__)
+
+PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+# How long a dead task's ENI waits for the load balancers to stop routing to it.
+UNROUTE_TIMEOUT_SECONDS = 2.0
+LB_PORT_REFERENCE = re.compile(r"\$\{lb:([A-Za-z0-9_-]+)\.dns_name\}:(\d+)")
+
+
+class RuntimeTaskHooks:
+    """`fargo.local.ecs.cluster.TaskHooks` for the running twin."""
+
+    name = "task wiring (target groups, Cloud Map, metadata)"
+
+    def __init__(
+        self,
+        spec: Spec,
+        *,
+        elb: ElasticLoadBalancing,
+        cloud_map: CloudMap,
+        metadata: TaskMetadataEndpoint,
+        network: NetworkMode,
+        on_change: Callable[[], None],
+    ) -> None:
+        self.spec = spec
+        self.elb = elb
+        self.cloud_map = cloud_map
+        self.metadata = metadata
+        self.network = network
+        self.on_change = on_change
+        self._undrained: set[asyncio.Task[None]] = set()
+
+    def validate(self) -> list[str]:
+        """Environment values that name a load balancer port the twin serves elsewhere."""
+        problems = []
+        for service_name, service in self.spec.services.items():
+            for key, value in service.environment.items():
+                for lb, port in LB_PORT_REFERENCE.findall(value):
+                    served = self.network.listener_port(lb, int(port))
+                    if lb in self.spec.load_balancers and served != int(port):
+                        problems.append(
+                            f"services.{service_name}.environment.{key} calls port {port} of "
+                            f"load balancer {lb!r}, which {self.network.mode} mode serves on "
+                            f"{served}; give that listener a port of 1024 or above"
+                        )
+        return problems
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Cancel the deregistrations still running in the background."""
+        pending, self._undrained = list(self._undrained), set()
+        for job in pending:
+            job.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def environment(self, task: Task) -> dict[str, str]:
+        """The task's environment: the spec's (references resolved) and what ECS sets."""
+        spec = self.spec
+        svc = spec.services[task.service]
+
+        def lookup(ref: refs.Reference) -> str:
+            if ref.kind == "lb":
+                return lb_dns_name(spec, ref.name)
+            if ref.kind == "discovery":
+                assert spec.discovery is not None
+                return spec.discovery.fqdn(ref.name)
+            return task.ip
+
+        env = {key: os.environ[key] for key in PASSED_ENVIRONMENT if key in os.environ}
+        env.update({key: refs.resolve(value, lookup) for key, value in svc.environment.items()})
+        env.update(
+            {
+                "PORT": str(task.port),
+                "HOST": task.ip,
+                "AWS_REGION": spec.region,
+                "AWS_DEFAULT_REGION": spec.region,
+                "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
+                "ECS_CONTAINER_METADATA_URI_V4": self.metadata.uri(task.id),
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+        )
+        assert task.eni is not None
+        env.update(
+            self.network.task_environment(
+                task.eni, zones=self.cloud_map.zones(), pythonpath=str(task.root)
+            )
+        )
+        return env
+
+    async def register(self, task: Task) -> None:
+        """Register the task with its target groups and its Cloud Map service."""
+        svc = self.spec.services[task.service]
+        for group in svc.target_groups:
+            self.elb.register_targets(group, [Target(task.id, task.ip, task.port)])
+        if svc.discovery and self.spec.discovery:
+            self.cloud_map.register_instance(
+                self.spec.discovery.namespace,
+                svc.discovery,
+                task.id,
+                task.ip,
+                task.port,
+                {
+                    "AVAILABILITY_ZONE": task.availability_zone or "",
+                    "ECS_TASK_DEFINITION_FAMILY": task.family,
+                },
+            )
+        self.on_change()
+
+    async def deregister(self, task: Task, *, drain: bool) -> None:
+        """Deregister everywhere; with ``drain`` return once the load balancers have drained
+        the task, else (it is dead or must go now) let the draining run in the background
+        and return once the load balancers route no new request to it."""
+        svc = self.spec.services[task.service]
+        if svc.discovery and self.spec.discovery:
+            with contextlib.suppress(LookupError):
+                self.cloud_map.deregister_instance(
+                    self.spec.discovery.namespace, svc.discovery, task.id
+                )
+        jobs = [self.elb.deregister_targets(group, [task.id]) for group in svc.target_groups]
+        if drain:
+            await asyncio.gather(*jobs)
+            return
+        for job in jobs:
+            background = asyncio.create_task(job, name=f"deregister {task.id}")
+            self._undrained.add(background)
+            background.add_done_callback(self._deregistered)
+        await asyncio.sleep(0)  # let them mark the targets draining before the task stops
+        # Its ENI is detached next: an address with no ENI drops what is sent to it, so
+        # a request routed there after that would hang, not fail over.
+        if jobs:
+            await self.elb.wait_routed(UNROUTE_TIMEOUT_SECONDS)
+
+    def _deregistered(self, job: asyncio.Task[None]) -> None:
+        self._undrained.discard(job)
+        if not job.cancelled() and job.exception() is not None:
+            logger.error("%s failed: %r", job.get_name(), job.exception())
+
+    def health_changed(self, task: Task) -> None:
+        """Pass the container health on to Cloud Map (custom health status)."""
+        svc = self.spec.services[task.service]
+        if svc.discovery and self.spec.discovery:
+            status: Literal["HEALTHY", "UNHEALTHY"] = (
+                "HEALTHY" if task.health is HealthStatus.HEALTHY else "UNHEALTHY"
+            )
+            with contextlib.suppress(LookupError):
+                self.cloud_map.update_instance_custom_health_status(
+                    self.spec.discovery.namespace, svc.discovery, task.id, status
+                )
+        self.on_change()
+
+    def targets_healthy(self, task: Task) -> bool:
+        """Whether every target group of the task's service calls it healthy."""
+        for group in self.spec.services[task.service].target_groups:
+            states = {d.target.id: d.state for d in self.elb.describe_target_health(group)}
+            if states.get(task.id) is not TargetState.HEALTHY:
+                return False
+        return True
+
+    def target_failure(self, task: Task) -> str | None:
+        """Why a target group calls the task unhealthy (ALB's reason and description), if one
+        does: ``(target-group frontend) Target.ResponseCodeMismatch: Health checks failed ...``."""
+        for group in self.spec.services[task.service].target_groups:
+            for described in self.elb.describe_target_health(group):
+                if described.target.id == task.id and described.state is TargetState.UNHEALTHY:
+                    return f"(target-group {group}) {described.reason}: {described.description}"
+        return None

@@ -1,0 +1,50 @@
+"""The architecture spec (``fargo.yaml``): typed model, loader, validation.
+
+from fargo.spec import load_spec
+spec = load_spec("fargo.yaml")
+"""
+
+from fargo.spec.elb import (
+    Action,
+    HealthCheck,
+    Listener,
+    ListenerRule,
+    LoadBalancer,
+    RuleCondition,
+    TargetGroup,
+)
+from fargo.spec.errors import Problem, SpecError, SpecFileError, SpecInvalid
+from fargo.spec.loader import load_spec, parse_spec
+from fargo.spec.model import Discovery, DiscoveryService, Image, Network, Service, Spec
+
+
+def json_schema() -> dict[str, object]:
+    """The JSON Schema of ``fargo.yaml`` (for editor completion)."""
+    schema = Spec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "fargo.yaml"
+    return schema
+
+
+__all__ = [
+    "Action",
+    "Discovery",
+    "DiscoveryService",
+    "HealthCheck",
+    "Image",
+    "Listener",
+    "ListenerRule",
+    "LoadBalancer",
+    "Network",
+    "Problem",
+    "RuleCondition",
+    "Service",
+    "Spec",
+    "SpecError",
+    "SpecFileError",
+    "SpecInvalid",
+    "TargetGroup",
+    "json_schema",
+    "load_spec",
+    "parse_spec",
+]

@@ -1,0 +1,273 @@
+"""Cross-checks over a spec whose fields are individually valid.
+
+Each check yields `Problem`s located by field path; the loader adds line and column.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+from collections.abc import Iterator
+
+from fargo.spec import defaults, refs
+from fargo.spec.elb import Action, Listener, LoadBalancer, RuleCondition
+from fargo.spec.errors import Loc, Problem
+from fargo.spec.model import Service, Spec
+
+PATH_PATTERN_CHARS = re.compile(r"^[A-Za-z0-9_\-.$/~\"'@:+&*?]*$")
+HOST_PATTERN_CHARS = re.compile(r"^[A-Za-z0-9\-.*?]+$")
+# ALB: zero or one of these per rule; http_header and query_string may repeat.
+SINGLE_CONDITIONS = frozenset({"host_header", "http_request_method", "path_pattern", "source_ip"})
+METHOD = re.compile(r"^[A-Z_-]{1,40}$")
+
+
+def check(spec: Spec) -> list[Problem]:
+    """Every cross-field problem in ``spec``, in file order."""
+    return [
+        *_network(spec),
+        *_discovery(spec),
+        *(p for name, svc in spec.services.items() for p in _service(spec, name, svc)),
+        *(p for name, lb in spec.load_balancers.items() for p in _load_balancer(spec, name, lb)),
+    ]
+
+
+def _network(spec: Spec) -> Iterator[Problem]:
+    vpc = spec.network.cidr
+    seen: list[tuple[ipaddress.IPv4Network, Loc]] = []
+    for tier in ("public", "private"):
+        for index, subnet in enumerate(getattr(spec.network.subnets, tier)):
+            loc: Loc = ("network", "subnets", tier, index)
+            if not subnet.subnet_of(vpc):
+                yield Problem(
+                    loc,
+                    f"subnet {subnet} is outside the VPC CIDR {vpc}",
+                    hint=f"pick a range inside {vpc}",
+                )
+            for other, other_loc in seen:
+                if subnet.overlaps(other):
+                    where = ".".join(str(part) for part in other_loc[2:])
+                    yield Problem(
+                        loc,
+                        f"subnet {subnet} overlaps {other} ({where})",
+                        hint="subnets must not share addresses",
+                    )
+            seen.append((subnet, loc))
+
+
+def _discovery(spec: Spec) -> Iterator[Problem]:
+    if spec.discovery is None:
+        return
+    seen: set[str] = set()
+    for index, service in enumerate(spec.discovery.services):
+        if service.name in seen:
+            yield Problem(
+                ("discovery", "services", index, "name"),
+                f"discovery service {service.name!r} is defined twice",
+            )
+        seen.add(service.name)
+
+
+def _service(spec: Spec, name: str, svc: Service) -> Iterator[Problem]:
+    at: Loc = ("services", name)
+    if svc.image not in spec.images:
+        yield _unknown((*at, "image"), "image", svc.image, spec.images)
+    offered = defaults.FARGATE_MEMORY_BY_CPU.get(svc.cpu)
+    if offered is None:
+        yield Problem(
+            (*at, "cpu"),
+            f"Fargate offers no task with {svc.cpu} CPU units",
+            hint=f"use one of {', '.join(map(str, defaults.FARGATE_MEMORY_BY_CPU))}",
+        )
+    elif svc.memory not in offered:
+        # 256 CPU units offer 512, 1024, 2048: not a range with one step, so list them.
+        steps = {high - low for low, high in itertools.pairwise(offered)}
+        choices = (
+            f"{offered[0]}..{offered[-1]} in steps of {steps.pop()}"
+            if len(steps) == 1
+            else ", ".join(map(str, offered))
+        )
+        yield Problem(
+            (*at, "memory"),
+            f"Fargate offers no task with {svc.cpu} CPU units and {svc.memory} MiB",
+            hint=f"with cpu {svc.cpu} use memory {choices}",
+        )
+    for index, group in enumerate(svc.target_groups):
+        if group not in spec.target_groups:
+            yield _unknown((*at, "target_groups", index), "target group", group, spec.target_groups)
+    if svc.discovery is not None:
+        if spec.discovery_service(svc.discovery) is None:
+            known = [d.name for d in spec.discovery.services] if spec.discovery else []
+            yield _unknown((*at, "discovery"), "discovery service", svc.discovery, known)
+        else:
+            first = next(n for n, s in spec.services.items() if s.discovery == svc.discovery)
+            if first != name:
+                yield Problem(
+                    (*at, "discovery"),
+                    f"discovery name {svc.discovery!r} is already claimed by service {first!r}",
+                    hint="each Cloud Map service belongs to one ECS service",
+                )
+    if svc.autoscaling is not None:
+        low, high = svc.autoscaling.min_capacity, svc.autoscaling.max_capacity
+        if not low <= svc.desired_count <= high:
+            yield Problem(
+                (*at, "desired_count"),
+                f"desired_count {svc.desired_count} is outside autoscaling bounds {low}..{high}",
+                hint="raise or lower one of them",
+            )
+    for index, callee in enumerate(svc.calls):
+        if callee not in spec.services and callee not in spec.load_balancers:
+            yield _unknown(
+                (*at, "calls", index),
+                "service or load balancer",
+                callee,
+                [*spec.services, *spec.load_balancers],
+            )
+    for key, value in svc.environment.items():
+        yield from _references(spec, (*at, "environment", key), value)
+
+
+def _references(spec: Spec, loc: Loc, value: str) -> Iterator[Problem]:
+    for ref in refs.references(value):
+        if ref.kind == "lb":
+            if ref.name not in spec.load_balancers:
+                yield _unknown(loc, "load balancer", ref.name, spec.load_balancers)
+            elif ref.attribute not in refs.LB_ATTRIBUTES:
+                yield Problem(
+                    loc,
+                    f"{ref.text}: load balancers have no attribute {ref.attribute!r}",
+                    hint="use ${lb:NAME.dns_name}",
+                )
+        elif ref.kind == "discovery":
+            if spec.discovery_service(ref.name) is None:
+                known = [d.name for d in spec.discovery.services] if spec.discovery else []
+                yield _unknown(loc, "discovery service", ref.name, known)
+        elif ref.kind == "task":
+            yield Problem(
+                loc,
+                f"{ref.text} has no value when ECS starts the task: the address is "
+                "assigned to the task's network interface at launch",
+                hint="read it in the service from the task metadata endpoint "
+                "($ECS_CONTAINER_METADATA_URI_V4/task: "
+                "Containers[0].Networks[0].IPv4Addresses[0])",
+            )
+        else:
+            yield Problem(
+                loc,
+                f"{ref.text}: unknown reference kind {ref.kind!r}",
+                hint="use ${lb:NAME.dns_name} or ${discovery:NAME}",
+            )
+
+
+def _load_balancer(spec: Spec, name: str, lb: LoadBalancer) -> Iterator[Problem]:
+    ports: dict[int, int] = {}
+    for index, listener in enumerate(lb.listeners):
+        at: Loc = ("load_balancers", name, "listeners", index)
+        if listener.port in ports:
+            yield Problem(
+                (*at, "port"),
+                f"port {listener.port} is already used by listener "
+                f"{ports[listener.port]} of this load balancer",
+            )
+        ports.setdefault(listener.port, index)
+        yield from _listener(spec, at, listener)
+
+
+def _listener(spec: Spec, at: Loc, listener: Listener) -> Iterator[Problem]:
+    yield from _action(spec, (*at, "default_action"), listener.default_action)
+    priorities: dict[int, int] = {}
+    for index, rule in enumerate(listener.rules):
+        rule_at: Loc = (*at, "rules", index)
+        if rule.priority in priorities:
+            yield Problem(
+                (*rule_at, "priority"),
+                f"priority {rule.priority} is already used by "
+                f"rule {priorities[rule.priority]} of this listener",
+                hint="priorities on a listener must be unique",
+            )
+        priorities.setdefault(rule.priority, index)
+        values = sum(condition.value_count() for condition in rule.conditions)
+        if values > defaults.RULE_MAX_CONDITION_VALUES:
+            yield Problem(
+                (*rule_at, "conditions"),
+                f"{values} condition values; ALB allows "
+                f"{defaults.RULE_MAX_CONDITION_VALUES} per rule",
+            )
+        seen_fields: dict[str, int] = {}
+        for c_index, condition in enumerate(rule.conditions):
+            yield from _condition((*rule_at, "conditions", c_index), condition)
+            kind = condition.field
+            if kind in SINGLE_CONDITIONS and kind in seen_fields:
+                yield Problem(
+                    (*rule_at, "conditions", c_index, kind),
+                    f"a rule takes at most one {kind} condition (condition {seen_fields[kind]} "
+                    "is one already)",
+                    hint="put all values in one condition: they are OR'ed",
+                )
+            seen_fields.setdefault(kind, c_index)
+        yield from _action(spec, (*rule_at, "action"), rule.action)
+
+
+def _condition(at: Loc, condition: RuleCondition) -> Iterator[Problem]:
+    for index, pattern in enumerate(condition.path_pattern or []):
+        loc: Loc = (*at, "path_pattern", index)
+        if len(pattern) > defaults.PATH_PATTERN_MAX_LENGTH:
+            yield Problem(
+                loc,
+                f"path pattern is {len(pattern)} characters; ALB allows "
+                f"{defaults.PATH_PATTERN_MAX_LENGTH}",
+            )
+        if not PATH_PATTERN_CHARS.match(pattern):
+            bad = sorted({ch for ch in pattern if not PATH_PATTERN_CHARS.match(ch)})
+            yield Problem(
+                loc,
+                f"path pattern {pattern!r} has characters ALB refuses: {' '.join(map(repr, bad))}",
+                hint="allowed: A-Z a-z 0-9 _ - . $ / ~ \" ' @ : + & * ?",
+            )
+        elif not pattern.startswith(("/", "*")):
+            yield Problem(loc, f"path pattern {pattern!r} must start with '/'")
+    for index, host in enumerate(condition.host_header or []):
+        if len(host) > defaults.PATH_PATTERN_MAX_LENGTH or not HOST_PATTERN_CHARS.match(host):
+            yield Problem(
+                (*at, "host_header", index),
+                f"host pattern {host!r} is not valid",
+                hint="allowed: A-Z a-z 0-9 - . * ?, at most 128 characters",
+            )
+    for index, method in enumerate(condition.http_request_method or []):
+        if not METHOD.match(method):
+            yield Problem(
+                (*at, "http_request_method", index),
+                f"{method!r} is not an HTTP method name",
+                hint="upper case letters, '_' and '-', e.g. GET",
+            )
+    for index, cidr in enumerate(condition.source_ip or []):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            yield Problem(
+                (*at, "source_ip", index), f"{cidr!r} is not a CIDR block", hint="e.g. 192.0.2.0/24"
+            )
+
+
+def _action(spec: Spec, at: Loc, action: Action) -> Iterator[Problem]:
+    for index, weighted in enumerate(action.weighted_target_groups()):
+        if weighted.target_group not in spec.target_groups:
+            loc: Loc = (
+                (*at, "forward")
+                if isinstance(action.forward, str)
+                else (*at, "forward", "target_groups", index, "target_group")
+            )
+            yield _unknown(loc, "target group", weighted.target_group, spec.target_groups)
+
+
+def _unknown(loc: Loc, kind: str, name: str, known: object) -> Problem:
+    import difflib
+
+    names = sorted(str(item) for item in known)  # type: ignore[attr-defined]
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = (
+        f"did you mean {close[0]!r}?"
+        if close
+        else (f"known: {', '.join(names)}" if names else f"define the {kind} first")
+    )
+    return Problem(loc, f"no {kind} named {name!r}", hint=hint)

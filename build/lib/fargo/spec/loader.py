@@ -1,0 +1,233 @@
+"""Reading ``fargo.yaml``: YAML with positions, model validation, cross-checks, all errors at once.
+
+>>> spec = load_spec("fargo.yaml")          # doctest: +SKIP
+>>> spec.services["backend-public"].port    # doctest: +SKIP
+8080
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from fargo.spec.checks import check
+from fargo.spec.errors import Loc, Problem, SpecFileError, SpecInvalid
+from fargo.spec.model import Spec
+
+
+def load_spec(path: Path | str) -> Spec:
+    """Read, validate and cross-check a spec file; raise `SpecFileError` or `SpecInvalid`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecFileError(path, "no such file; create it or pass -f PATH") from None
+    except IsADirectoryError:
+        raise SpecFileError(path, "is a directory, expected a YAML file") from None
+    except PermissionError:
+        raise SpecFileError(path, "permission denied; make the file readable") from None
+    except UnicodeDecodeError as err:
+        raise SpecFileError(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise SpecFileError(path, f"cannot read: {err.strerror}") from None
+    return parse_spec(text, path)
+
+
+def parse_spec(text: str, path: Path | str = "fargo.yaml") -> Spec:
+    """Validate spec text; ``path`` is only used in messages."""
+    path = Path(path)
+    document = _parse_yaml(text, path)
+    try:
+        spec = Spec.model_validate(document)
+    except ValidationError as err:
+        problems = _problems(err, document)
+        raise SpecInvalid(path, sorted(problems, key=lambda p: p.line or 0)) from None
+    problems = [_locate(p, document) for p in check(spec)]
+    if problems:
+        raise SpecInvalid(path, sorted(problems, key=lambda p: p.line or 0))
+    return spec
+
+
+def _parse_yaml(text: str, path: Path) -> CommentedMap:
+    yaml = YAML(typ="rt")
+    try:
+        document = yaml.load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        reason = f"not valid YAML: {err.problem or err.context}"
+        if mark is None:
+            raise SpecFileError(path, reason) from None
+        raise SpecFileError(path, reason, mark.line + 1, mark.column + 1) from None
+    except YAMLError as err:
+        raise SpecFileError(path, f"not valid YAML: {err}") from None
+    if document is None:
+        raise SpecFileError(
+            path, "the file is empty; start from the fargo.yaml in the project root"
+        )
+    if not isinstance(document, CommentedMap):
+        kind = _shape(document)
+        raise SpecFileError(path, f"the top level must be a mapping of keys, found {kind}", 1, 1)
+    return document
+
+
+def _problems(err: ValidationError, document: CommentedMap) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[Loc, str]] = set()
+    for error in _prefer_matching_branch(err.errors(), document):
+        loc = _data_loc(error["loc"], document)
+        message, hint = _describe(error, loc)
+        if (loc, message) in seen:
+            continue
+        seen.add((loc, message))
+        problems.append(_locate(Problem(loc, message, hint=hint), document))
+    return problems
+
+
+def _describe(error: Mapping[str, Any], loc: Loc) -> tuple[str, str | None]:
+    kind = error["type"]
+    if kind == "missing":
+        return f"missing required field {loc[-1]!r}", None
+    if kind == "extra_forbidden":
+        known = _fields_at(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else (f"expected one of: {', '.join(known)}" if known else None)
+        )
+        return f"unknown field {loc[-1]!r}", hint
+    message = str(error["msg"]).removeprefix("Value error, ")
+    found = error.get("input")
+    if kind in {"value_error", "assertion_error"}:
+        return message, None
+    if isinstance(found, Mapping | list):
+        # A wrong shape (a list where a mapping belongs): name the shape, not its contents.
+        return (f"{message}; found {_shape(found)}" if kind.endswith("_type") else message), None
+    return f"{message}; found {found!r}", None
+
+
+def _shape(value: object) -> str:
+    """What a YAML value is, in the words of the file (not ruamel's class names)."""
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
+
+
+def _prefer_matching_branch(
+    errors: Sequence[Any], document: CommentedMap
+) -> list[Mapping[str, Any]]:
+    """Of a union's branches, keep the errors of the branch that fits the input's shape."""
+    kept = []
+    for error in errors:
+        loc = error["loc"]
+        node: Any = document
+        drop = False
+        for part in loc:
+            if _has(node, part):
+                node = node[part]
+            elif isinstance(part, str) and part[:1].isupper():
+                drop = not isinstance(node, Mapping)  # a model branch, but a scalar was given
+            elif isinstance(part, str) and part in {"str", "int", "bool"}:
+                drop = isinstance(node, Mapping | list)  # a scalar branch, but a mapping was given
+        if not drop:
+            kept.append(error)
+    return kept or list(errors)
+
+
+def _has(node: Any, part: str | int) -> bool:
+    if isinstance(node, Mapping):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and part < len(node)
+
+
+def _data_loc(loc: Sequence[str | int], document: CommentedMap) -> Loc:
+    """Drop pydantic's union tags and key markers so the path names keys in the file."""
+    out: list[str | int] = []
+    node: Any = document
+    for part in loc:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+            out.append(part)
+        elif isinstance(node, list) and isinstance(part, int):
+            node = node[part] if part < len(node) else None
+            out.append(part)
+        elif isinstance(node, Mapping) and isinstance(part, str) and not _is_tag(part):
+            node = None
+            out.append(part)
+    return tuple(out)
+
+
+def _is_tag(part: str) -> bool:
+    return part[:1].isupper() or part in {"str", "int", "bool", "[key]"} or part.endswith("[key]")
+
+
+def _locate(problem: Problem, document: CommentedMap) -> Problem:
+    """Add the line and column of the deepest part of ``problem.loc`` found in the file."""
+    node: Any = document
+    line, column = 0, 0
+    for part in problem.loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line, column = node.lc.key(part)
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line, column = node.lc.item(part)
+            node = node[part]
+        else:
+            break
+    return Problem(problem.loc, problem.message, line + 1, column + 1, problem.hint)
+
+
+def _fields_at(loc: Loc) -> list[str]:
+    """The field names the model at ``loc`` accepts (for did-you-mean hints)."""
+    target: Any = Spec
+    for part in loc:
+        target = _unwrap(target, part)
+        if target is None:
+            return []
+    model = _model_in(target)
+    return list(model.model_fields) if model else []
+
+
+def _unwrap(annotation: Any, part: str | int) -> Any:
+    model = _model_in(annotation)
+    if model is not None:
+        field = model.model_fields.get(str(part))
+        return field.annotation if field else None
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (list, tuple, Sequence) and args:
+        return args[0]
+    if origin in (dict, Mapping) and len(args) == 2:
+        return args[1]
+    return None
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    if origin is typing.Annotated:
+        return _model_in(typing.get_args(annotation)[0])
+    return None

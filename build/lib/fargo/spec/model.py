@@ -1,0 +1,186 @@
+"""The architecture spec: what ``fargo.yaml`` holds, as typed models.
+
+The spec says *what* runs, never how a world fakes it: `fargo.cloud` renders it
+to CloudFormation, `fargo.local` to processes, Caddy and a DNS server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from fargo.spec import defaults
+from fargo.spec.base import Model
+from fargo.spec.elb import LoadBalancer, Port, TargetGroup
+
+RecordType = Literal["A", "SRV"]
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
+
+
+class Subnets(Model):
+    public: list[ipaddress.IPv4Network] = Field(min_length=1)
+    private: list[ipaddress.IPv4Network] = Field(min_length=1)
+
+
+class Network(Model):
+    """The VPC: CIDR, Availability Zones, one public and one private subnet per AZ."""
+
+    cidr: ipaddress.IPv4Network
+    availability_zones: int = Field(2, ge=2, le=6)
+    nat_gateways: int = Field(1, ge=0, le=6)
+    subnets: Subnets
+    flow_logs: bool = True
+
+    @model_validator(mode="after")
+    def _one_subnet_per_zone(self) -> Network:
+        for tier in ("public", "private"):
+            count = len(getattr(self.subnets, tier))
+            if count != self.availability_zones:
+                raise ValueError(
+                    f"{count} {tier} subnet(s) for {self.availability_zones} availability zones; "
+                    "give one per zone"
+                )
+        if self.nat_gateways > self.availability_zones:
+            raise ValueError("more NAT gateways than availability zones")
+        return self
+
+
+class Image(Model):
+    """A container image: its build context and Dockerfile, pushed to its own ECR repository."""
+
+    context: str = "services"
+    dockerfile: str
+    scan_on_push: bool = True
+    tag_mutability: Literal["IMMUTABLE", "MUTABLE"] = "IMMUTABLE"
+    max_images: int = Field(defaults.ECR_MAX_IMAGES, ge=1)
+
+
+class Cluster(Model):
+    name: Name
+    container_insights: bool = True
+
+
+def _a_records() -> list[RecordType]:
+    return ["A"]
+
+
+class DiscoveryService(Model):
+    """A Cloud Map service: DNS records for the registered tasks."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+    ttl: int = Field(defaults.DISCOVERY_TTL_SECONDS, ge=0, le=2147483647)
+    record_types: list[RecordType] = Field(default_factory=_a_records, min_length=1)
+    routing_policy: Literal["MULTIVALUE", "WEIGHTED"] = "MULTIVALUE"
+    failure_threshold: int = Field(1, ge=1, le=10)
+
+
+class Discovery(Model):
+    """A Cloud Map private DNS namespace (a Route 53 private hosted zone in the VPC)."""
+
+    namespace: str = Field(pattern=r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z0-9]+$")
+    services: list[DiscoveryService] = Field(default_factory=list)
+
+    def fqdn(self, service: str) -> str:
+        return f"{service}.{self.namespace}"
+
+
+class ContainerHealthCheck(Model):
+    """The container health check ECS runs (HTTP GET on the container port)."""
+
+    path: str = Field("/", pattern=r"^/")
+    interval: int = Field(30, ge=5, le=300)
+    timeout: int = Field(5, ge=2, le=60)
+    retries: int = Field(3, ge=1, le=10)
+    start_period: int = Field(10, ge=0, le=300)
+
+
+class Autoscaling(Model):
+    min_capacity: int = Field(ge=0)
+    max_capacity: int = Field(ge=1)
+    target_cpu_utilization: int | None = Field(70, ge=1, le=100)
+    target_memory_utilization: int | None = Field(None, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.min_capacity > self.max_capacity:
+            raise ValueError(
+                f"min_capacity {self.min_capacity} is above max_capacity {self.max_capacity}"
+            )
+        return self
+
+
+class Service(Model):
+    """An ECS service on Fargate: a task definition and the scheduler that keeps it running."""
+
+    image: str
+    port: Port
+    cpu: int = defaults.TASK_CPU
+    memory: int = defaults.TASK_MEMORY
+    architecture: Literal["X86_64", "ARM64"] = "X86_64"
+    desired_count: int = Field(1, ge=0, le=1000)
+    min_healthy_percent: int = Field(defaults.MIN_HEALTHY_PERCENT, ge=0, le=100)
+    max_percent: int = Field(defaults.MAX_PERCENT, ge=100, le=400)
+    stop_timeout: int = Field(defaults.STOP_TIMEOUT_SECONDS, ge=2, le=120)
+    health_check: ContainerHealthCheck = Field(default_factory=ContainerHealthCheck)
+    environment: dict[str, str] = Field(default_factory=dict)
+    target_groups: list[str] = Field(default_factory=list)
+    discovery: str | None = None
+    calls: list[str] = Field(
+        default_factory=list,
+        description="Services or load balancers this service calls (opens security group paths).",
+    )
+    autoscaling: Autoscaling | None = None
+
+    @field_validator("environment")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for key in env:
+            if not key.replace("_", "a").isalnum() or key[0].isdigit():
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+        return env
+
+
+class Logging(Model):
+    retention_days: int = Field(defaults.LOG_RETENTION_DAYS, ge=1)
+
+    @field_validator("retention_days")
+    @classmethod
+    def _cloudwatch_period(cls, days: int) -> int:
+        if days not in defaults.CLOUDWATCH_RETENTION_DAYS:
+            longer = [d for d in defaults.CLOUDWATCH_RETENTION_DAYS if d >= days]
+            raise ValueError(
+                f"CloudWatch Logs keeps logs for one of "
+                f"{', '.join(map(str, defaults.CLOUDWATCH_RETENTION_DAYS))} days; "
+                f"found {days}" + (f" (next longer: {longer[0]})" if longer else "")
+            )
+        return days
+
+
+class Spec(Model):
+    """The whole architecture (``fargo.yaml``)."""
+
+    name: Name
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    network: Network
+    images: dict[Name, Image]
+    cluster: Cluster
+    discovery: Discovery | None = None
+    target_groups: dict[Name, TargetGroup] = Field(default_factory=dict)
+    load_balancers: dict[Name, LoadBalancer] = Field(default_factory=dict)
+    services: dict[Name, Service] = Field(min_length=1)
+    logging: Logging = Field(default_factory=Logging)
+
+    def services_in(self, target_group: str) -> list[str]:
+        """The services whose tasks register in ``target_group``."""
+        return [name for name, svc in self.services.items() if target_group in svc.target_groups]
+
+    def only_load_balancer(self, name: str) -> Spec:
+        """This spec with load balancer ``name`` alone (one data plane per load balancer)."""
+        return self.model_copy(update={"load_balancers": {name: self.load_balancers[name]}})
+
+    def discovery_service(self, name: str) -> DiscoveryService | None:
+        if self.discovery is None:
+            return None
+        return next((d for d in self.discovery.services if d.name == name), None)
