@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -210,6 +211,14 @@ class PrivateTasks:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    resets = 0  # connections to reset (RST) at once, as a killed process's are
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        if self.resets > 0:
+            self.resets -= 1
+            request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return False  # closed unanswered: with linger 0, that is a reset
+        return True
 
     def handle_error(
         self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
@@ -293,10 +302,16 @@ class FakeCallee(_FakeServer):
     """
 
     def __init__(
-        self, *, hold: bool = False, hold_s: float = 10.0, statuses: list[int] | None = None
+        self,
+        *,
+        hold: bool = False,
+        hold_s: float = 10.0,
+        statuses: list[int] | None = None,
+        resets: int = 0,
     ) -> None:
         super().__init__(_CalleeHandler)
         self.statuses = list(statuses or [])  # answered in turn, then 200
+        self.server.resets = resets  # type: ignore[attr-defined]  # the first connections
         self.hold = hold
         self.hold_s = hold_s
         self.received = threading.Event()

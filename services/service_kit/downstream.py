@@ -13,12 +13,13 @@ Failures never hang the caller; they become :class:`DownstreamError`:
 - unresolvable name, refused or reset connection -> 502,
 - connect or read timeout -> 504.
 
-A connect failure (nothing was sent) or a connection the callee dropped is
-retried once, on another address when there is one, after dropping the cached
-addresses: GET is idempotent, and a task that is being replaced or has died
-should not cost a failed request. For the same reason a ``502 Bad Gateway``
-answer — what a load balancer says when the target it chose died mid-request —
-is retried once too (the load balancer picks another target).
+A connect failure (nothing was sent) or a connection the callee dropped or
+reset (a task killed mid-request) is retried once, on another address when
+there is one, after dropping the cached addresses: GET is idempotent, and a
+task that is being replaced or has died should not cost a failed request. For
+the same reason a ``502 Bad Gateway`` answer (what a load balancer says when
+the target it chose died mid-request) is retried once too: the load balancer
+picks another target.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ MAX_ATTEMPTS = 2
 BAD_GATEWAY = 502  # a load balancer's answer when its target failed mid-request
 POOL_LIMIT = 1024
 URL_CACHE_SIZE = 1024
-# Shorter than the callee's keep-alive (service_kit.server.KEEP_ALIVE_S), so the
-# pool drops an idle connection before the server does, never while it does.
+# Shorter than the callee's keep-alive (service_kit.server.KEEP_ALIVE_S, or the spec's
+# keep_alive passed as HTTP_KEEP_ALIVE_TIMEOUT), so the pool drops an idle connection
+# before the server does, never while it does.
 POOL_KEEPALIVE_S = 30.0
 TRACE_HEADER = "X-Amzn-Trace-Id"
 
@@ -282,7 +284,7 @@ class Downstream:
             except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
                 reason = f"no response within {self.read_timeout_s:g}s"
                 raise DownstreamError(504, reason, url, address) from exc
-            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+            except aiohttp.ClientConnectionError as exc:  # refused, reset, or dropped
                 self.addresses.forget(callee.host, callee.port)
                 if attempt < MAX_ATTEMPTS:
                     attempt += 1

@@ -150,37 +150,18 @@ def test_a_task_killed_under_load_behind_the_internal_alb_fails_no_request(
     assert set(statuses) == {200}, statuses
 
 
-def test_two_loopback_twins_of_overlapping_vpcs_are_refused_naming_the_other(
-    tmp_path: Path,
+@pytest.mark.parametrize("network", ["vpc", "loopback"])
+def test_a_twin_whose_vpc_overlaps_a_running_one_is_refused_naming_it(
+    reference: Twin, tmp_path: Path, network: str
 ) -> None:
-    first = make_twin(ROOT / "fargo.yaml", tmp_path / "first")
-    second = make_twin(ROOT / "fargo.yaml", tmp_path / "second")
-    up(first)
-    try:
-        result = fargo("up", "--detach", *second.up_args(), check=False)
-    finally:
-        fargo("down", "--state-dir", str(first.state_dir))
+    again = make_twin(ROOT / "fargo.yaml", tmp_path / "state")
+    again.network = network
+    result = fargo("up", "--detach", *again.up_args(), check=False)
     assert result.returncode != 0
     said = result.stdout + result.stderr
     assert "overlaps the VPC 10.0.0.0/16 of twin 'fargo-demo'" in said
-    assert str(first.state_dir) in said
-    assert second.processes() == []
-
-
-def test_vpc_twins_of_one_spec_run_side_by_side(reference: Twin, tmp_path: Path) -> None:
-    """Each VPC lives in namespaces of its own: only the host-facing ports must differ."""
-    again = vpc_twin(ROOT / "fargo.yaml", tmp_path / "state")
-    up(again)
-    try:
-        for twin in (reference, again):
-            trusted = ssl.create_default_context(cafile=twin.ca)
-            url = twin.url("public", "https") + "/api/private-with-alb"
-            with urllib.request.urlopen(url, context=trusted) as answer:
-                assert answer.read().startswith(b"TaskId: ")
-        ids = {t.id for s in reference.status().services for t in s.tasks}
-        assert ids.isdisjoint({t.id for s in again.status().services for t in s.tasks})
-    finally:
-        fargo("down", "--state-dir", str(again.state_dir))
+    assert str(reference.state_dir) in said
+    assert again.processes() == []
 
 
 def test_a_second_twin_runs_beside_and_binds_any_address_with_two_tasks(

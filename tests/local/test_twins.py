@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
@@ -41,26 +42,31 @@ def register_as(pid: int, state_dir: Path, mode: str, monkeypatch: pytest.Monkey
         twins.register(config, SPEC, ["127.0.0.1:9443"])
 
 
-def test_loopback_twins_with_overlapping_vpcs_clash_and_the_message_names_the_other(
-    tmp_path: Path, other_process: int, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("theirs", "mine"), [("loopback", "loopback"), ("vpc", "vpc"),
+                                              ("vpc", "loopback")])  # fmt: skip
+def test_twins_with_overlapping_vpcs_clash_and_the_message_names_the_other(
+    tmp_path: Path, other_process: int, monkeypatch: pytest.MonkeyPatch, theirs: str, mine: str
 ) -> None:
-    register_as(other_process, tmp_path / "first", "loopback", monkeypatch)
-    mine = TwinConfig(spec_path=ROOT / "fargo.yaml", state_dir=tmp_path / "second",
-                      network_mode="loopback")  # fmt: skip
-    (problem,) = twins.clashes(mine, SPEC)
+    register_as(other_process, tmp_path / "first", theirs, monkeypatch)
+    config = TwinConfig(spec_path=ROOT / "fargo.yaml", state_dir=tmp_path / "second",
+                        network_mode=mine)  # fmt: skip
+    (problem,) = twins.clashes(config, SPEC)
     assert "overlaps the VPC 10.0.0.0/16 of twin 'fargo-demo'" in problem
     assert f"fargo down --state-dir {tmp_path / 'first'}" in problem
     assert twins.holder_of("127.0.0.1:9443") is not None
     assert twins.holder_of("127.0.0.2:9443") is None
 
 
-def test_vpc_twins_may_overlap(
+def test_twins_whose_vpcs_do_not_overlap_do_not_clash(
     tmp_path: Path, other_process: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     register_as(other_process, tmp_path / "first", "vpc", monkeypatch)
+    other = SPEC.model_copy(
+        update={"network": SPEC.network.model_copy(update={"cidr": IPv4Network("10.1.0.0/16")})}
+    )
     mine = TwinConfig(spec_path=ROOT / "fargo.yaml", state_dir=tmp_path / "second",
                       network_mode="vpc")  # fmt: skip
-    assert twins.clashes(mine, SPEC) == []
+    assert twins.clashes(mine, other) == []
 
 
 def test_entries_of_gone_processes_are_swept(

@@ -120,6 +120,22 @@ async def test_a_502_from_a_load_balancer_is_retried_once(downstream: Downstream
     assert len(callee.requests) == 2
 
 
+async def test_a_connection_reset_mid_request_is_retried_once(downstream: Downstream) -> None:
+    """A killed task's connections are reset (RST): the request is sent again, once, as
+    GET is idempotent."""
+    # aiohttp itself sends a request again once when its connection breaks: two resets
+    # fail an attempt.
+    with FakeCallee(resets=2) as callee:
+        answer = await downstream.get(Callee.parse(callee.url, setting="TEST"), "/endpoint")
+    assert (answer.status, answer.body) == (200, b"TaskId: fake")
+    assert len(callee.requests) == 1  # the reset ones never reached the handler
+
+    with FakeCallee(resets=100) as callee, pytest.raises(DownstreamError) as caught:
+        await downstream.get(Callee.parse(callee.url, setting="TEST"), "/endpoint")
+    assert caught.value.status == 502
+    assert 100 - callee.server.resets <= 4  # two attempts, never a third
+
+
 async def test_host_header_is_the_name_and_trace_id_is_forwarded(
     downstream: Downstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
