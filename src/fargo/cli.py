@@ -106,6 +106,20 @@ def _add_cloud(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _spec_option(destroy)
     destroy.set_defaults(handler=_destroy)
 
+    cost = commands.add_parser(
+        "cost", help="the monthly AWS bill of the spec, and what options save"
+    )
+    _spec_option(cost)
+    cost.add_argument("--region", help="price in this region (default: the spec's region)")
+    cost.add_argument(
+        "--requests-per-month",
+        type=_request_count,
+        metavar="N",
+        help="traffic the prices billed by use assume (default: 1,000,000)",
+    )
+    cost.add_argument("--json", action="store_true", help="machine-readable output")
+    cost.set_defaults(handler=_cost)
+
 
 def _synth(args: argparse.Namespace) -> int:
     from fargo.cloud.synth import synthesize
@@ -129,6 +143,39 @@ def _destroy(args: argparse.Namespace) -> int:
     from fargo.cloud.deploy import destroy
 
     return destroy(load_spec(args.file))
+
+
+def _request_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of requests (0 or more)")
+    return count
+
+
+def _cost(args: argparse.Namespace) -> int:
+    from fargo.cloud.cost_report import cost_report, render
+    from fargo.cloud.cost_usage import DEFAULT_REQUESTS_PER_MONTH
+    from fargo.cloud.prices import UnknownRegionError
+
+    spec = load_spec(args.file)
+    requests = args.requests_per_month
+    try:
+        report = cost_report(
+            spec,
+            region=args.region,
+            requests_per_month=DEFAULT_REQUESTS_PER_MONTH if requests is None else requests,
+        )
+    except UnknownRegionError as err:
+        print(
+            f"fargo cost: {err}. Pick one with --region, or add the region's prices.",
+            file=sys.stderr,
+        )
+        return 2
+    print(report.model_dump_json(indent=2) if args.json else render(report))
+    return 0
 
 
 if __name__ == "__main__":
