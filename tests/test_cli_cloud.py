@@ -40,3 +40,19 @@ def test_deploy_without_credentials_docker_or_cdk_names_each_and_creates_nothing
     text = (result.stdout + result.stderr).lower()
     assert "credentials" in text and "docker" in text and "cdk" in text
     assert "traceback" not in text
+
+
+def test_synth_refuses_what_the_cloud_cannot_do_naming_the_file_it_was_given(
+    tmp_path: Path,
+) -> None:
+    reference = Path(__file__).resolve().parents[1] / "fargo.yaml"
+    spec = tmp_path / "no-nat.yaml"
+    spec.write_text(reference.read_text().replace("nat_gateways: 1", "nat_gateways: 0"))
+
+    result = fargo("synth", "-f", str(spec), "-o", str(tmp_path / "out"))
+
+    assert result.returncode == 1
+    head, problem = result.stderr.splitlines()
+    assert head == f"{spec}: 1 problem in the spec"
+    assert problem.startswith(f"  {spec}:12:3: network.nat_gateways: ")
+    assert not (tmp_path / "out").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,81 @@ def test_missing_default_file_tells_how_to_point_at_another(tmp_path: Path) -> N
 
     assert (run.returncode, run.stdout) == (1, "")
     assert run.stderr == "fargo.yaml: no such file; create it or pass -f PATH\n"
+
+
+def reference_with(tmp_path: Path, old: str, new: str, name: str = "edited.yaml") -> Path:
+    text = (ROOT / "fargo.yaml").read_text()
+    assert text.count(old) == 1, old
+    (tmp_path / name).write_text(text.replace(old, new))
+    return tmp_path / name
+
+
+def position(path: Path, needle: str) -> str:
+    text = path.read_text()
+    index = text.index(needle)
+    return f"{text.count(chr(10), 0, index) + 1}:{index - text.rfind(chr(10), 0, index)}"
+
+
+def test_what_only_the_cloud_refuses_is_an_error_with_file_line_and_field(tmp_path: Path) -> None:
+    path = reference_with(tmp_path, "nat_gateways: 1", "nat_gateways: 0")
+
+    run = fargo("validate", "-f", "edited.yaml", cwd=tmp_path)
+
+    assert (run.returncode, run.stdout) == (1, "")
+    head, problem = run.stderr.splitlines()
+    assert head == "edited.yaml: 1 problem in the spec"
+    assert problem.startswith(
+        f"  edited.yaml:{position(path, 'nat_gateways')}: network.nat_gateways: tasks run in "
+        "the private subnets, and without a NAT gateway they cannot reach ECR"
+    )
+    assert "could not pull their images" in problem and "vpc_endpoints" in problem
+
+
+def test_the_cloud_problems_synth_found_are_located_by_validate(tmp_path: Path) -> None:
+    path = reference_with(tmp_path, "      hosted_zone: example.com\n", "")
+
+    run = fargo("validate", "-f", str(path), cwd=tmp_path)
+
+    assert run.returncode == 1
+    assert run.stderr.splitlines()[1] == (
+        f"  {path}:{position(path, 'certificate:')}: load_balancers.public.certificate: ACM "
+        "cannot validate 'fargo.example.com' without a Route 53 hosted zone (add hosted_zone "
+        "(the zone's name) for DNS validation, or arn of an existing ACM certificate)"
+    )
+
+
+def test_a_secret_looking_value_is_a_warning_that_never_shows_the_value(tmp_path: Path) -> None:
+    secret = "correct-horse-battery-staple"
+    path = reference_with(
+        tmp_path,
+        '      PRIVATE_ALB_URL: "http://${lb:internal.dns_name}:8090"\n',
+        '      PRIVATE_ALB_URL: "http://${lb:internal.dns_name}:8090"\n'
+        f"      DB_PASSWORD: {secret}\n",
+    )
+
+    run = fargo("validate", "-f", "edited.yaml", cwd=tmp_path)
+
+    assert run.returncode == 0
+    assert run.stdout == "edited.yaml: valid (4 services, 2 load balancers; 1 warning)\n"
+    [warning] = run.stderr.splitlines()
+    assert warning.startswith(
+        f"edited.yaml:{position(path, 'DB_PASSWORD')}: warning: "
+        "services.backend-public.environment.DB_PASSWORD: DB_PASSWORD looks like the name of "
+        "a secret ("
+    )
+    assert "secrets:" in warning
+    assert secret not in run.stderr + run.stdout
+
+
+def test_validate_does_not_load_either_world() -> None:
+    code = (
+        "import sys; from fargo.cli import main; main(['validate']); "
+        "print(sorted(m for m in ('aws_cdk', 'fargo.cloud', 'fargo.local.runtime', 'uvloop') "
+        "if m in sys.modules))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "[]"

@@ -1,7 +1,8 @@
 """Running a service: uvicorn with uvloop and httptools, graceful on SIGTERM.
 
-``serve(build_app, default_port=8080)`` reads ``HOST`` / ``PORT``, builds the app
-(``build_app(os.environ)``), wraps it in the JSON access log and runs
+``serve(build_app, default_port=8080)`` reads ``HOST`` / ``PORT`` and
+``HTTP_KEEP_ALIVE_TIMEOUT`` (seconds; fargo sets it from the spec's ``keep_alive``),
+builds the app (``build_app(os.environ)``), wraps it in the JSON access log and runs
 it until SIGTERM. On SIGTERM uvicorn stops accepting, lets in-flight requests
 finish (up to :data:`GRACEFUL_SHUTDOWN_S`, inside ECS's 30 s stop timeout),
 runs the lifespan shutdown and the process exits 0.
@@ -22,15 +23,17 @@ import uvicorn
 from service_kit.accesslog import AccessLog, AccessLogMiddleware, stdout_stream
 from service_kit.asgi import ASGIApp
 from service_kit.protocol import BatchingHttpToolsProtocol
-from service_kit.settings import SettingError, env_port
+from service_kit.settings import SettingError, env_port, env_whole_seconds
 
 HOST_ENV = "HOST"
 PORT_ENV = "PORT"
+KEEP_ALIVE_ENV = "HTTP_KEEP_ALIVE_TIMEOUT"
 DEFAULT_HOST = "0.0.0.0"
 GRACEFUL_SHUTDOWN_S = 20
-# Longer than the ALB's 60 s idle timeout, so the load balancer, not the task,
-# closes idle connections (AWS's advice; avoids 502s on reused connections).
-KEEP_ALIVE_S = 65
+# Without HTTP_KEEP_ALIVE_TIMEOUT: fargo's default keep_alive. Longer than the ALB's 60 s
+# idle timeout, so the load balancer, not the task, closes idle connections (AWS's
+# advice; avoids 502s on reused connections). fargo refuses a spec where it is not.
+KEEP_ALIVE_S = 75
 EXIT_BAD_SETTINGS = 2
 GC_THRESHOLDS = (10_000, 20, 20)
 
@@ -53,6 +56,13 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def keep_alive_seconds(environ: Mapping[str, str]) -> int:
+    """How long an idle client connection stays open: ``HTTP_KEEP_ALIVE_TIMEOUT`` or
+    :data:`KEEP_ALIVE_S` (raises `SettingError` for a value that is no whole number of
+    seconds)."""
+    return env_whole_seconds(environ, KEEP_ALIVE_ENV, KEEP_ALIVE_S)
 
 
 def build_config(
@@ -79,7 +89,7 @@ def build_config(
         access_log=False,  # service_kit.accesslog writes the JSON access log
         proxy_headers=False,  # the client address is not used; skip the middleware
         server_header=False,
-        timeout_keep_alive=KEEP_ALIVE_S,
+        timeout_keep_alive=keep_alive_seconds(environ),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         log_level="info",
     )

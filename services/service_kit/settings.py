@@ -36,3 +36,13 @@ def env_port(environ: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         raise SettingError(f"{name}={raw!r}: expected a TCP port number between 1 and 65535")
     return int(raw)
+
+
+def env_whole_seconds(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number of seconds, at least 1, from ``environ[name]``, or ``default``."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingError(f"{name}={raw!r}: expected a whole number of seconds, at least 1")
+    return int(raw)

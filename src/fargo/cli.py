@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from fargo.spec import SpecError, json_schema, load_spec
+from fargo.spec import Spec, SpecError, World, check_spec, json_schema, load_spec
 from fargo.spec.defaults import SPEC_FILE
 
 Handler = Callable[[argparse.Namespace], int]
@@ -61,11 +61,27 @@ def _spec_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    spec = load_spec(args.file)
-    services = len(spec.services)
-    balancers = len(spec.load_balancers)
-    print(f"{args.file}: valid ({services} services, {balancers} load balancers)")
+    # The cloud's refusals are errors here: a valid spec is one `fargo deploy` takes.
+    report = check_spec(args.file, world="cloud")
+    _print_warnings(report.warning_lines())
+    services = len(report.spec.services)
+    balancers = len(report.spec.load_balancers)
+    count = len(report.warnings)
+    warned = f"; {count} warning{'s' if count != 1 else ''}" if count else ""
+    print(f"{args.file}: valid ({services} services, {balancers} load balancers{warned})")
     return 0
+
+
+def _load_for(path: Path, world: World) -> Spec:
+    """The spec at ``path`` checked for ``world``; its warnings go to stderr."""
+    report = check_spec(path, world=world)
+    _print_warnings(report.warning_lines())
+    return report.spec
+
+
+def _print_warnings(lines: list[str]) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -124,7 +140,7 @@ def _add_cloud(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _synth(args: argparse.Namespace) -> int:
     from fargo.cloud.synth import synthesize
 
-    result = synthesize(load_spec(args.file), args.output, image_tag=args.image_tag)
+    result = synthesize(_load_for(args.file, "cloud"), args.output, image_tag=args.image_tag)
     for name, path in result.templates.items():
         print(f"{name}: {path}")
     for finding in result.nag_findings:
@@ -135,7 +151,7 @@ def _synth(args: argparse.Namespace) -> int:
 def _deploy(args: argparse.Namespace) -> int:
     from fargo.cloud.deploy import deploy
 
-    spec = load_spec(args.file)
+    spec = _load_for(args.file, "cloud")
     return deploy(spec, dry_run=args.dry_run, root=args.file.resolve().parent)
 
 

@@ -38,8 +38,13 @@ def test_discovery_reference_becomes_the_name_in_the_namespace(reference: SynthR
     )
 
 
-def test_services_without_environment_get_none(reference: SynthResult) -> None:
-    assert environment(reference, "backend-private") == {}
+def test_services_without_environment_get_only_their_keep_alive(reference: SynthResult) -> None:
+    assert environment(reference, "backend-private") == {"HTTP_KEEP_ALIVE_TIMEOUT": "75"}
+
+
+def test_every_task_gets_its_services_keep_alive(shop: SynthResult) -> None:
+    assert environment(shop, "web")["HTTP_KEEP_ALIVE_TIMEOUT"] == "125"
+    assert environment(shop, "worker")["HTTP_KEEP_ALIVE_TIMEOUT"] == "75"
 
 
 def test_literal_values_stay_literal(shop: SynthResult) -> None:

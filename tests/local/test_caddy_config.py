@@ -143,6 +143,9 @@ def test_forward_sets_alb_headers_and_timeouts() -> None:
     assert request["set"]["X-Forwarded-Port"] == ["443"]
     assert "X-Forwarded-Host" in request["delete"] and "Via" in request["delete"]
     assert proxy["transport"]["response_header_timeout"] == "60s"  # the idle timeout
+    keep_alive = proxy["transport"]["keep_alive"]  # the idle timeout on the target side too,
+    assert keep_alive["idle_timeout"] == "60s"  # with Caddy's other defaults kept
+    assert (keep_alive["max_idle_conns_per_host"], keep_alive["probe_interval"]) == (32, "30s")
     assert proxy["transport"]["dial_timeout"] == "10s"
     assert "rewrite" not in proxy  # the full path goes to the target
 

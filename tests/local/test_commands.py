@@ -175,6 +175,21 @@ def test_up_on_a_file_says_so_without_a_traceback(tmp_path: Path) -> None:
     assert "not a folder" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_up_runs_a_spec_only_the_cloud_refuses_and_warns_first(tmp_path: Path) -> None:
+    # No NAT gateway: `fargo validate` refuses it, the twin runs it (its private tasks then
+    # fail to pull, as on AWS). The file as state folder stops `up` right after the warning.
+    spec = tmp_path / "no-nat.yaml"
+    spec.write_text((ROOT / "fargo.yaml").read_text().replace("nat_gateways: 1", "nat_gateways: 0"))
+    (tmp_path / "file").write_text("")
+
+    result = run_fargo("up", "--detach", "-f", str(spec), "--state-dir", str(tmp_path / "file"))
+
+    [warning, *_] = result.stderr.splitlines()
+    assert warning.startswith(f"{spec}:") and ": warning: network.nat_gateways: " in warning
+    assert warning.endswith("fargo validate, synth and deploy refuse this; the twin runs it)")
+    assert result.returncode == 1 and "not a folder" in result.stderr
+
+
 # -- fargo demo ------------------------------------------------------------------------------
 
 

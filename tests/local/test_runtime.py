@@ -99,6 +99,23 @@ def test_a_task_gets_only_the_v4_metadata_variable(tmp_path: Path) -> None:
     assert (env["HOST"], env["PORT"]) == ("127.0.10.4", "8080")
 
 
+def test_a_task_gets_its_services_keep_alive_as_on_fargate(tmp_path: Path) -> None:
+    spec = parse_spec(SPEC_TEXT.replace("port: 8080,", "port: 8080, keep_alive: 90,"))
+    hooks = RuntimeTaskHooks(
+        spec,
+        elb=cast(Any, FakeLoadBalancers()),
+        cloud_map=CloudMap(),
+        metadata=TaskMetadataEndpoint(lambda task_id: None, "127.0.0.3"),
+        network=LoopbackNetwork(spec),
+        on_change=lambda: None,
+    )
+
+    assert hooks.environment(make_task(tmp_path))["HTTP_KEEP_ALIVE_TIMEOUT"] == "90"
+    assert make_hooks(FakeLoadBalancers()).environment(make_task(tmp_path))[
+        "HTTP_KEEP_ALIVE_TIMEOUT"
+    ] == str(SPEC.services["app"].keep_alive)
+
+
 async def test_deregistering_without_drain_waits_for_routing_not_for_the_drain(
     tmp_path: Path,
 ) -> None:

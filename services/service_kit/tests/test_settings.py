@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from service_kit.downstream import Callee, Downstream, env_callee
-from service_kit.settings import SettingError, env_float, env_port
+from service_kit.server import KEEP_ALIVE_S, keep_alive_seconds
+from service_kit.settings import SettingError, env_float, env_port, env_whole_seconds
 
 
 def test_callee_from_a_discovery_url() -> None:
@@ -64,3 +65,19 @@ def test_downstream_timeouts_from_env() -> None:
 
     assert (client.connect_timeout_s, client.read_timeout_s) == (0.5, 1.5)
     assert (default.connect_timeout_s, default.read_timeout_s) == (2.0, 5.0)
+
+
+def test_keep_alive_comes_from_the_spec_through_the_environment() -> None:
+    assert keep_alive_seconds({"HTTP_KEEP_ALIVE_TIMEOUT": "125"}) == 125
+    assert keep_alive_seconds({"HTTP_KEEP_ALIVE_TIMEOUT": " "}) == KEEP_ALIVE_S == 75
+
+
+@pytest.mark.parametrize("raw", ["0", "-5", "7.5", "1m", "ten"])
+def test_a_keep_alive_that_is_no_whole_number_of_seconds_names_the_variable(raw: str) -> None:
+    with pytest.raises(SettingError) as caught:
+        keep_alive_seconds({"HTTP_KEEP_ALIVE_TIMEOUT": raw})
+
+    assert str(caught.value) == (
+        f"HTTP_KEEP_ALIVE_TIMEOUT={raw!r}: expected a whole number of seconds, at least 1"
+    )
+    assert env_whole_seconds({}, "T", 3) == 3

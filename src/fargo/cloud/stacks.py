@@ -18,6 +18,7 @@ from fargo.cloud.registry import Registry
 from fargo.cloud.security import connect_calls, seal_egress
 from fargo.cloud.services import FargateService
 from fargo.cloud.target_groups import TargetGroups
+from fargo.spec.environment import task_environment
 from fargo.spec.model import Spec
 
 
@@ -112,7 +113,9 @@ class AppStack(cdk.Stack):
                 subnets=private_subnets,
                 repository=repositories[service.image],
                 image_tag=image_tag,
-                environment=resolve_environment(spec, service.environment, load_balancers=albs),
+                environment=resolve_environment(
+                    spec, task_environment(service), load_balancers=albs
+                ),
                 log_retention_days=retention,
                 target_groups=[
                     self.target_groups.target_groups[tg] for tg in service.target_groups

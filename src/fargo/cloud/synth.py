@@ -14,7 +14,7 @@ from typing import Any
 
 from fargo.cloud import policy
 from fargo.cloud.findings import Acknowledged, Finding
-from fargo.cloud.validate import ensure_deployable
+from fargo.spec.deployable import ensure_deployable
 from fargo.spec.model import Spec
 
 VALIDATION_REPORT = "validation-report.json"
@@ -51,7 +51,8 @@ def synthesize(spec: Spec, outdir: Path, *, image_tag: str = "latest") -> SynthR
 
     cdk-nag runs during synthesis; its violations do not stop synthesis here but are
     returned in ``nag_findings`` (`fargo.cloud.checks.run_checks` reports them).
-    Raises `fargo.cloud.validate.CloudSpecError` when the spec asks what the cloud cannot do.
+    Raises `fargo.spec.deployable.CloudSpecError` when the spec asks what the cloud cannot
+    do (`fargo synth` has reported it, located in the file, before: `fargo.spec.check_spec`).
     """
     ensure_deployable(spec)
     from fargo.cloud.app import build_app, stack_name
