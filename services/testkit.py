@@ -311,7 +311,7 @@ class FakeCallee(_FakeServer):
     ) -> None:
         super().__init__(_CalleeHandler)
         self.statuses = list(statuses or [])  # answered in turn, then 200
-        self.server.resets = resets  # type: ignore[attr-defined]  # the first connections
+        self.server.resets = resets  # the first connections are reset
         self.hold = hold
         self.hold_s = hold_s
         self.received = threading.Event()

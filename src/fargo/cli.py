@@ -108,7 +108,11 @@ def _add_cloud(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     synth.add_argument(
         "-o", "--output", type=Path, default=Path("cdk.out"), help="cloud assembly dir"
     )
-    synth.add_argument("--image-tag", default="latest", help="image tag the services deploy")
+    synth.add_argument(
+        "--image-tag",
+        help="one tag for every image (default: each image's digest of its build inputs, "
+        "the tags `fargo deploy` pushes)",
+    )
     synth.set_defaults(handler=_synth)
 
     deploy = commands.add_parser("deploy", help="build, push and deploy to AWS")
@@ -137,18 +141,47 @@ def _add_cloud(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cost.set_defaults(handler=_cost)
 
 
+def _cloud_extra(command: str) -> int | None:
+    """Exit status 2 with the install hint when the cloud extra is missing."""
+    from fargo.cloud.extra import hint
+
+    message = hint(command)
+    if message is None:
+        return None
+    print(message, file=sys.stderr)
+    return 2
+
+
 def _synth(args: argparse.Namespace) -> int:
+    if (missing := _cloud_extra("synth")) is not None:
+        return missing
+    from fargo.cloud.images import ImageContextError, context_tags
     from fargo.cloud.synth import synthesize
 
-    result = synthesize(_load_for(args.file, "cloud"), args.output, image_tag=args.image_tag)
+    spec = _load_for(args.file, "cloud")
+    try:
+        tags = args.image_tag or context_tags(spec, args.file.resolve().parent)
+    except ImageContextError as err:
+        print(f"fargo synth: {args.file}: {err}", file=sys.stderr)
+        return 2
+    result = synthesize(spec, args.output, image_tags=tags)
     for name, path in result.templates.items():
         print(f"{name}: {path}")
+    print(
+        "Deploy it with `fargo deploy`: it pushes the images "
+        + ", ".join(f"{name}:{tag}" for name, tag in result.image_tags.items())
+        + " and fills in the stack parameters before the app stack; a plain `cdk deploy` "
+        "would find neither.",
+        file=sys.stderr,
+    )
     for finding in result.nag_findings:
         print(f"cdk-nag: {finding}", file=sys.stderr)
     return 1 if result.nag_findings else 0
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    if (missing := _cloud_extra("deploy")) is not None:
+        return missing
     from fargo.cloud.deploy import deploy
 
     spec = _load_for(args.file, "cloud")
@@ -156,6 +189,8 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _destroy(args: argparse.Namespace) -> int:
+    if (missing := _cloud_extra("destroy")) is not None:
+        return missing
     from fargo.cloud.deploy import destroy
 
     return destroy(load_spec(args.file))

@@ -38,12 +38,12 @@ def shop_spec() -> Spec:
 
 @pytest.fixture(scope="session")
 def reference(reference_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
-    return synthesize(reference_spec, tmp_path_factory.mktemp("reference"), image_tag="abc123")
+    return synthesize(reference_spec, tmp_path_factory.mktemp("reference"), image_tags="abc123")
 
 
 @pytest.fixture(scope="session")
 def shop(shop_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
-    return synthesize(shop_spec, tmp_path_factory.mktemp("shop"), image_tag="v2")
+    return synthesize(shop_spec, tmp_path_factory.mktemp("shop"), image_tags="v2")
 
 
 def stack_template(result: SynthResult, stack: str) -> assertions.Template:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -15,9 +16,13 @@ from typing import Any
 import pytest
 
 from fargo.cloud import deploy as deploy_module
-from fargo.cloud.deploy import DeployError, deploy, destroy, git_tag, image_platforms
-from fargo.cloud.prerequisites import cdk_cli, check_prerequisites, has_aws_credentials
+from fargo.cloud.cost import monthly_total
+from fargo.cloud.deploy import DeployError, deploy, destroy, image_platforms
+from fargo.cloud.images import context_tags
+from fargo.cloud.prerequisites import cdk_cli, check_prerequisites, credentials_problem
 from fargo.spec import Spec
+
+ROOT = Path(__file__).resolve().parents[2]
 
 REFERENCE = Path(__file__).resolve().parents[2] / "fargo.yaml"
 
@@ -72,24 +77,58 @@ def test_docker_without_an_engine_is_named(tmp_path: Path) -> None:
     assert "systemctl start docker" in docker.how
 
 
+@pytest.fixture
+def aws_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An environment with no AWS credentials anywhere: an empty home, no instance role."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask 169.254.169.254
+    return tmp_path
+
+
+def test_no_credentials_anywhere_is_named(aws_env: Path) -> None:
+    assert credentials_problem() == "none found"
+
+
 @pytest.mark.parametrize(
-    "env",
+    "variables",
     [
-        {"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s"},
-        {"AWS_PROFILE": "dev"},
+        {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "s"},
         {"AWS_WEB_IDENTITY_TOKEN_FILE": "/t", "AWS_ROLE_ARN": "arn:aws:iam::1:role/r"},
     ],
 )
-def test_credentials_from_the_environment(env: dict[str, str]) -> None:
-    assert has_aws_credentials(env)
+def test_credentials_from_the_environment(
+    aws_env: Path, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert credentials_problem() is None
 
 
-def test_credentials_from_the_aws_folder(tmp_path: Path) -> None:
-    assert not has_aws_credentials({"HOME": str(tmp_path)})
-    assert not has_aws_credentials({"AWS_ACCESS_KEY_ID": "only half"})
-    (tmp_path / ".aws").mkdir()
-    (tmp_path / ".aws" / "credentials").write_text("[default]\n")
-    assert has_aws_credentials({"HOME": str(tmp_path)})
+def test_an_unreachable_container_role_is_named(
+    aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9/creds")
+    problem = credentials_problem()
+    assert problem is not None and "container-role" in problem and "127.0.0.1:9" in problem
+
+
+def test_credentials_from_profiles_and_sso(aws_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "dev")
+    assert "could not be found" in str(credentials_problem())  # no such profile
+    (aws_env / ".aws").mkdir()
+    (aws_env / ".aws" / "config").write_text(
+        "[profile dev]\nsso_start_url = https://example.awsapps.com/start\n"
+        "sso_region = us-east-1\nsso_account_id = 123456789012\nsso_role_name = Deploy\n"
+    )
+    assert credentials_problem() is None  # SSO: fetched when first used, not here
+    monkeypatch.delenv("AWS_PROFILE")
+    (aws_env / ".aws" / "credentials").write_text(
+        "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = s\n"
+    )
+    assert credentials_problem() is None
 
 
 def test_cdk_cli_from_the_tool_folder_runs_on_the_wheels_node(tmp_path: Path) -> None:
@@ -106,13 +145,15 @@ def test_cdk_cli_from_the_tool_folder_runs_on_the_wheels_node(tmp_path: Path) ->
 @pytest.mark.slow  # a synth, cdk-nag, cfn-lint and checkov
 def test_dry_run_prints_the_plan_and_runs_every_check(reference_spec: Spec, tmp_path: Path) -> None:
     out = io.StringIO()
-    status = deploy(reference_spec, dry_run=True, root=tmp_path, outdir=tmp_path / "out", out=out)
+    status = deploy(reference_spec, dry_run=True, root=ROOT, outdir=tmp_path / "out", out=out)
     text = out.getvalue()
     assert status == 0, text
     assert "fargo-demo-network:" in text and "fargo-demo-app:" in text
     assert "   4  AWS::ECS::Service" in text
     assert "   2  AWS::ElasticLoadBalancingV2::LoadBalancer" in text
-    assert "docker build -f" in text and "fargo-demo/backend-private:dry-run" in text
+    tag = context_tags(reference_spec, ROOT)["backend-private"]
+    assert "docker build -f" in text and f"fargo-demo/backend-private:{tag}" in text
+    assert f"monthly cost: about {monthly_total(reference_spec):,.2f} USD" in text
     assert "checks: cdk-nag, cfn-lint, checkov" in text
     assert "no findings" in text
 
@@ -128,23 +169,28 @@ def test_image_platform_follows_the_services_architecture(
         image_platforms(mixed)
 
 
-def test_image_tag_is_the_commit(tmp_path: Path) -> None:
-    assert git_tag(tmp_path) is None
+def test_images_are_tagged_by_their_own_inputs(reference_spec: Spec, tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "services", tmp_path / "services")
+    before = context_tags(reference_spec, tmp_path)
+    assert len(set(before.values())) == 3  # three images from one context, three tags
+    (tmp_path / "services" / "backend_public" / "app.py").write_text("# changed\n")
+    after = context_tags(reference_spec, tmp_path)
+    assert {name for name in before if before[name] != after[name]} == {"backend-public"}
 
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(tmp_path), *args], capture_output=True, text=True, check=True
-        ).stdout.strip()
 
-    git("init", "-q")
-    (tmp_path / "f").write_text("x")
-    git("add", "f")
-    git("-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", "m")
-    commit = git("rev-parse", "--short=12", "HEAD")
-    assert git_tag(tmp_path) == commit
-    (tmp_path / "f").write_text("changed")
-    tag = git_tag(tmp_path)
-    assert tag is not None and tag.startswith(f"{commit}-dirty-")
+def test_a_missing_dockerfile_is_named_and_nothing_is_synthesized(
+    reference_spec: Spec, tmp_path: Path
+) -> None:
+    out = io.StringIO()
+    status = deploy(reference_spec, dry_run=True, root=tmp_path, outdir=tmp_path / "out", out=out)
+    assert status == 1
+    assert "images.frontend: no Dockerfile at" in out.getvalue()
+    assert not (tmp_path / "out").exists()
+
+
+class StackNotFound(Exception):
+    def __init__(self) -> None:
+        super().__init__("Stack with id fargo-demo-app does not exist")
 
 
 class FakeClient:
@@ -152,19 +198,15 @@ class FakeClient:
         self.calls = calls
         self.answers = answers
 
-        class ImageNotFoundException(Exception):
-            pass
-
-        class RepositoryNotFoundException(Exception):
-            pass
-
+        names = [
+            "ImageNotFoundException",
+            "RepositoryNotFoundException",
+            "ParameterNotFound",
+            "NoSuchEntityException",
+            "InvalidInputException",
+        ]
         self.exceptions = type(
-            "Exceptions",
-            (),
-            {
-                "ImageNotFoundException": ImageNotFoundException,
-                "RepositoryNotFoundException": RepositoryNotFoundException,
-            },
+            "Exceptions", (), {name: type(name, (Exception,), {}) for name in names}
         )
 
     def __getattr__(self, name: str) -> Any:
@@ -218,9 +260,12 @@ class FakeSession:
                     ]
                 },
                 "get_waiter": lambda name: Waiter(self.calls),
+                "describe_stacks": StackNotFound,  # a first deploy
             }
             client = FakeClient(self.calls, answers)
             client.answers["describe_images"] = client.exceptions.ImageNotFoundException
+            client.answers["get_parameter"] = client.exceptions.ParameterNotFound  # a new account
+            client.answers["get_role"] = client.exceptions.NoSuchEntityException
             self.clients[service] = client
         return self.clients[service]
 
@@ -255,6 +300,7 @@ def test_real_deploy_runs_the_steps_in_order(
                 "PublicUrl": "https://fargo.example.com",
                 "ClusterName": "microservices",
                 "FrontendServiceName": "svc-frontend",
+                "BackendPrivateWithAlbServiceName": "svc-with-alb",
             }}}}, open(path, "w"))
         """,
     )
@@ -265,10 +311,10 @@ def test_real_deploy_runs_the_steps_in_order(
     session = FakeSession()
     monkeypatch.setattr(deploy_module, "_session", lambda spec: session)
     monkeypatch.setattr("fargo.cloud.checks.run_checks", lambda result: [])
-    monkeypatch.setattr(deploy_module, "git_tag", lambda root: "c0ffee")
+    tags = context_tags(reference_spec, ROOT)
 
     out = io.StringIO()
-    status = deploy(reference_spec, dry_run=False, root=tmp_path, outdir=tmp_path / "out", out=out)
+    status = deploy(reference_spec, dry_run=False, root=ROOT, outdir=tmp_path / "out", out=out)
     assert status == 0, out.getvalue()
     commands = [
         line for line in log.read_text().splitlines() if not line.startswith("docker version")
@@ -282,17 +328,26 @@ def test_real_deploy_runs_the_steps_in_order(
     builds = [c for c in commands if c.startswith("docker build")]
     assert len(builds) == 3
     assert (
-        f"docker build --platform linux/amd64 -f {tmp_path}/services/backend_private/Dockerfile "
-        f"-t {registry}/fargo-demo/backend-private:c0ffee {tmp_path}/services"
+        f"docker build --platform linux/amd64 -f {ROOT}/services/backend_private/Dockerfile "
+        f"-t {registry}/fargo-demo/backend-private:{tags['backend-private']} {ROOT}/services"
     ) in builds
-    assert f"docker push {registry}/fargo-demo/frontend:c0ffee" in commands
+    assert f"docker push {registry}/fargo-demo/frontend:{tags['frontend']}" in commands
     app = commands[-1]
     assert app.startswith("cdk deploy") and app.endswith("fargo-demo-app")
     assert "--parameters fargo-demo-app:PublicHostedZoneId=ZPUBLIC1" in app
-    assert ("wait", {"cluster": "microservices", "services": ["svc-frontend"]}) in session.calls
+    created = [c[1] for c in session.calls if c[0] == "create_service_linked_role"]
+    assert created == [
+        {"AWSServiceName": "ecs.amazonaws.com"},
+        {"AWSServiceName": "ecs.application-autoscaling.amazonaws.com"},
+    ]
+    services = ["svc-frontend", "svc-with-alb"]
+    assert ("wait", {"cluster": "microservices", "services": services}) in session.calls
+    # autoscaled: no DesiredCount in the template; set once, when the stack is created
+    start = {"cluster": "microservices", "service": "svc-with-alb", "desiredCount": 2}
+    assert [c for c in session.calls if c[0] == "update_service"] == [("update_service", start)]
     assert "PublicUrl: https://fargo.example.com" in out.getvalue()
     template = json.loads((tmp_path / "out" / "fargo-demo-app.template.json").read_text())
-    assert ":c0ffee" in json.dumps(template)
+    assert all(f":{tag}" in json.dumps(template) for tag in tags.values())
 
 
 def test_destroy_names_missing_prerequisites(

@@ -62,8 +62,13 @@ def test_public_alb_sits_in_public_subnets_internal_in_private(
 ) -> None:
     _, public = load_balancer(app_template, "internet-facing")
     _, internal = load_balancer(app_template, "internal")
-    assert all("publicSubnet" in str(s) for s in public["Properties"]["Subnets"])
-    assert all("privateSubnet" in str(s) for s in internal["Properties"]["Subnets"])
+    parameters = app_template.to_json()["Parameters"]
+
+    def subnets(lb: dict[str, Any]) -> set[str]:  # the SSM parameters the ids come from
+        names = [parameters[s["Ref"]]["Default"] for s in lb["Properties"]["Subnets"]]
+        return {name.rsplit("/", 1)[1].rsplit("-", 1)[0] for name in names}
+
+    assert subnets(public) == {"public-subnet"} and subnets(internal) == {"private-subnet"}
     assert len(public["Properties"]["Subnets"]) == len(internal["Properties"]["Subnets"]) == 2
 
 

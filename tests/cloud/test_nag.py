@@ -32,7 +32,7 @@ def test_a_spec_that_turns_container_insights_off_gets_a_finding(
 ) -> None:
     spec = reference_spec.model_copy(deep=True)
     spec.cluster.container_insights = False
-    result = synthesize(spec, tmp_path)
+    result = synthesize(spec, tmp_path, image_tags="t1")
     assert [(f.tool, f.rule, f.resource) for f in result.nag_findings] == [
         ("cdk-nag", "AwsSolutions-ECS4", "Cluster/Cluster/Resource")
     ]
@@ -42,5 +42,16 @@ def test_an_unacknowledged_violation_is_reported(
     reference_spec: Spec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(acknowledgements, "access_log_bucket", lambda bucket: None)
-    result = synthesize(reference_spec, tmp_path)
+    result = synthesize(reference_spec, tmp_path, image_tags="t1")
     assert "AwsSolutions-S1" in {f.rule for f in result.nag_findings}
+
+
+def test_a_service_with_a_secret_looking_value_gets_the_environment_finding(
+    reference_spec: Spec, tmp_path: Path
+) -> None:
+    spec = reference_spec.model_copy(deep=True)
+    spec.services["backend-public"].environment["DB_PASSWORD"] = "hunter2"
+    result = synthesize(spec, tmp_path, image_tags="t1")
+    findings = [(f.rule, f.resource) for f in result.nag_findings]
+    assert findings == [("AwsSolutions-ECS2", "BackendPublicService/TaskDefinition/Resource")]
+    assert "hunter2" not in str(result.nag_findings)

@@ -74,6 +74,31 @@ def test_flow_logs_go_to_cloudwatch_with_the_spec_retention(
     network_template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
 
 
+def test_flow_logs_role_serves_this_accounts_flow_logs_only(
+    network_template: assertions.Template,
+) -> None:
+    (role,) = [
+        r
+        for r in network_template.find_resources("AWS::IAM::Role").values()
+        if "vpc-flow-logs.amazonaws.com" in str(r)
+    ]
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert statement["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": {"Ref": "AWS::AccountId"}
+    }
+    assert ":vpc-flow-log/*" in str(statement["Condition"]["ArnLike"]["aws:SourceArn"])
+
+
+def test_the_default_security_group_admits_nothing(network_template: assertions.Template) -> None:
+    # The CDK's custom resource revokes the default group's rules at deploy time.
+    network_template.resource_count_is("Custom::VpcRestrictDefaultSG", 1)
+    (handler,) = network_template.find_resources("AWS::Lambda::Function").values()
+    skipped = {skip["id"] for skip in handler["Metadata"]["checkov"]["skip"]}
+    assert skipped == {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117"}  # with reasons
+    assert "DependsOn" not in handler
+
+
 def build(**overrides: object) -> assertions.Template:
     spec = NetworkSpec.model_validate(
         {

@@ -105,8 +105,7 @@ def test_egress_is_exactly_what_is_needed(reference: SynthResult) -> None:
                 "backend-private-with-alb",
             )
         ),
-        # frontend calls the public load balancer (through the NAT, so by address)
-        ("frontend", ANYWHERE, 80),
+        # frontend calls nothing (the browser calls the API): no other egress
         # backend-public calls backend-private (discovery) and the internal load balancer
         ("backend-public", "backend-private", 8090),
         ("backend-public", "internal", 8090),

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from fargo.spec import SpecError, json_schema, load_spec
+from fargo.spec import Spec, SpecError, World, check_spec, json_schema, load_spec
 from fargo.spec.defaults import SPEC_FILE
 
 Handler = Callable[[argparse.Namespace], int]
@@ -61,11 +61,27 @@ def _spec_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    spec = load_spec(args.file)
-    services = len(spec.services)
-    balancers = len(spec.load_balancers)
-    print(f"{args.file}: valid ({services} services, {balancers} load balancers)")
+    # The cloud's refusals are errors here: a valid spec is one `fargo deploy` takes.
+    report = check_spec(args.file, world="cloud")
+    _print_warnings(report.warning_lines())
+    services = len(report.spec.services)
+    balancers = len(report.spec.load_balancers)
+    count = len(report.warnings)
+    warned = f"; {count} warning{'s' if count != 1 else ''}" if count else ""
+    print(f"{args.file}: valid ({services} services, {balancers} load balancers{warned})")
     return 0
+
+
+def _load_for(path: Path, world: World) -> Spec:
+    """The spec at ``path`` checked for ``world``; its warnings go to stderr."""
+    report = check_spec(path, world=world)
+    _print_warnings(report.warning_lines())
+    return report.spec
+
+
+def _print_warnings(lines: list[str]) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -92,7 +108,11 @@ def _add_cloud(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     synth.add_argument(
         "-o", "--output", type=Path, default=Path("cdk.out"), help="cloud assembly dir"
     )
-    synth.add_argument("--image-tag", default="latest", help="image tag the services deploy")
+    synth.add_argument(
+        "--image-tag",
+        help="one tag for every image (default: each image's digest of its build inputs, "
+        "the tags `fargo deploy` pushes)",
+    )
     synth.set_defaults(handler=_synth)
 
     deploy = commands.add_parser("deploy", help="build, push and deploy to AWS")
@@ -106,29 +126,107 @@ def _add_cloud(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _spec_option(destroy)
     destroy.set_defaults(handler=_destroy)
 
+    cost = commands.add_parser(
+        "cost", help="the monthly AWS bill of the spec, and what options save"
+    )
+    _spec_option(cost)
+    cost.add_argument("--region", help="price in this region (default: the spec's region)")
+    cost.add_argument(
+        "--requests-per-month",
+        type=_request_count,
+        metavar="N",
+        help="traffic the prices billed by use assume (default: 1,000,000)",
+    )
+    cost.add_argument("--json", action="store_true", help="machine-readable output")
+    cost.set_defaults(handler=_cost)
+
+
+def _cloud_extra(command: str) -> int | None:
+    """Exit status 2 with the install hint when the cloud extra is missing."""
+    from fargo.cloud.extra import hint
+
+    message = hint(command)
+    if message is None:
+        return None
+    print(message, file=sys.stderr)
+    return 2
+
 
 def _synth(args: argparse.Namespace) -> int:
+    if (missing := _cloud_extra("synth")) is not None:
+        return missing
+    from fargo.cloud.images import ImageContextError, context_tags
     from fargo.cloud.synth import synthesize
 
-    result = synthesize(load_spec(args.file), args.output, image_tag=args.image_tag)
+    spec = _load_for(args.file, "cloud")
+    try:
+        tags = args.image_tag or context_tags(spec, args.file.resolve().parent)
+    except ImageContextError as err:
+        print(f"fargo synth: {args.file}: {err}", file=sys.stderr)
+        return 2
+    result = synthesize(spec, args.output, image_tags=tags)
     for name, path in result.templates.items():
         print(f"{name}: {path}")
+    print(
+        "Deploy it with `fargo deploy`: it pushes the images "
+        + ", ".join(f"{name}:{tag}" for name, tag in result.image_tags.items())
+        + " and fills in the stack parameters before the app stack; a plain `cdk deploy` "
+        "would find neither.",
+        file=sys.stderr,
+    )
     for finding in result.nag_findings:
         print(f"cdk-nag: {finding}", file=sys.stderr)
     return 1 if result.nag_findings else 0
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    if (missing := _cloud_extra("deploy")) is not None:
+        return missing
     from fargo.cloud.deploy import deploy
 
-    spec = load_spec(args.file)
+    spec = _load_for(args.file, "cloud")
     return deploy(spec, dry_run=args.dry_run, root=args.file.resolve().parent)
 
 
 def _destroy(args: argparse.Namespace) -> int:
+    if (missing := _cloud_extra("destroy")) is not None:
+        return missing
     from fargo.cloud.deploy import destroy
 
     return destroy(load_spec(args.file))
+
+
+def _request_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of requests (0 or more)")
+    return count
+
+
+def _cost(args: argparse.Namespace) -> int:
+    from fargo.cloud.cost_report import cost_report, render
+    from fargo.cloud.cost_usage import DEFAULT_REQUESTS_PER_MONTH
+    from fargo.cloud.prices import UnknownRegionError
+
+    spec = load_spec(args.file)
+    requests = args.requests_per_month
+    try:
+        report = cost_report(
+            spec,
+            region=args.region,
+            requests_per_month=DEFAULT_REQUESTS_PER_MONTH if requests is None else requests,
+        )
+    except UnknownRegionError as err:
+        print(
+            f"fargo cost: {err}. Pick one with --region, or add the region's prices.",
+            file=sys.stderr,
+        )
+        return 2
+    print(report.model_dump_json(indent=2) if args.json else render(report))
+    return 0
 
 
 if __name__ == "__main__":

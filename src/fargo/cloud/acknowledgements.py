@@ -46,8 +46,8 @@ PUBLIC_LISTENER_INGRESS = Acknowledgement(
 ENVIRONMENT_IN_TASK_DEFINITION = Acknowledgement(
     "AwsSolutions-ECS2",
     "Container environment values come from fargo.yaml: endpoints (load balancer DNS "
-    "names, Cloud Map names) and settings, never secrets; the spec has no secret values "
-    "to move to Secrets Manager or SSM.",
+    "names, Cloud Map names) and settings. Acknowledged only for a service none of whose "
+    "values looks like a secret (by name, or an AWS key); any other gets this finding.",
 )
 ECR_AUTHORIZATION_TOKEN = Acknowledgement(
     "AwsSolutions-IAM5",
@@ -65,14 +65,16 @@ ACCESS_LOG_BUCKET_LOGGING = Acknowledgement(
 
 LOG_GROUP_KMS = Acknowledgement(
     "CKV_AWS_158",
-    "CloudWatch Logs encrypts log data at rest with service-managed keys; a customer "
-    "managed KMS key would add cost and a key policy without narrowing who can read the "
-    "logs (IAM decides that).",
+    "CloudWatch Logs encrypts log data at rest with service-managed keys. A customer "
+    "managed KMS key would add a second authorization (the key policy) on top of IAM; "
+    "fargo leaves it out as a cost and operations trade-off (a key per system, its "
+    "policy and rotation to run).",
 )
 ECR_KMS = Acknowledgement(
     "CKV_AWS_136",
-    "Images are encrypted at rest with AES-256 (ECR's managed encryption); a customer "
-    "managed KMS key adds cost without changing who can pull (the repository's IAM).",
+    "Images are encrypted at rest with AES-256 (ECR's managed encryption). A customer "
+    "managed KMS key would add a second authorization (the key policy) to every pull; "
+    "fargo leaves it out as a cost and operations trade-off.",
 )
 PUBLIC_HTTP_INGRESS = Acknowledgement(
     "CKV_AWS_260",
@@ -85,6 +87,26 @@ INTERNAL_HTTP_LISTENER = Acknowledgement(
     "groups of the services that call it; the spec chose plain HTTP on this listener.",
 )
 INTERNAL_HTTP_NO_TLS = Acknowledgement("CKV_AWS_103", INTERNAL_HTTP_LISTENER.reason)
+# The CDK's handler that revokes the default security group's rules (once, at deploy).
+_RESTRICT_DEFAULT_SG = (
+    "The CDK's custom resource handler that removes the default security group's rules; "
+    "CloudFormation calls it synchronously, once per deploy of the network stack"
+)
+HANDLER_CONCURRENCY = Acknowledgement(
+    "CKV_AWS_115",
+    f"{_RESTRICT_DEFAULT_SG}: a concurrency reservation would only take capacity from "
+    "the account's pool.",
+)
+HANDLER_DEAD_LETTER_QUEUE = Acknowledgement(
+    "CKV_AWS_116",
+    f"{_RESTRICT_DEFAULT_SG}: a failure fails the stack update itself, so no event is "
+    "lost for a dead-letter queue to keep.",
+)
+HANDLER_OUTSIDE_VPC = Acknowledgement(
+    "CKV_AWS_117",
+    f"{_RESTRICT_DEFAULT_SG}: it only calls the EC2 API; inside the VPC it would need the "
+    "NAT gateway or an endpoint to reach it.",
+)
 ACCESS_LOG_BUCKET_ACCESS_LOGGING = Acknowledgement("CKV_AWS_18", ACCESS_LOG_BUCKET_LOGGING.reason)
 ACKNOWLEDGEMENTS: tuple[Acknowledgement, ...] = tuple(
     value for value in list(globals().values()) if isinstance(value, Acknowledgement)
@@ -149,6 +171,10 @@ def internal_http_listener(listener: IConstruct) -> None:
 
 def task_definition(task_definition: IConstruct) -> None:
     acknowledge(task_definition, ENVIRONMENT_IN_TASK_DEFINITION)
+
+
+def default_security_group_handler(handler: IConstruct) -> None:
+    acknowledge(handler, HANDLER_CONCURRENCY, HANDLER_DEAD_LETTER_QUEUE, HANDLER_OUTSIDE_VPC)
 
 
 def execution_role_policy(policy: IConstruct) -> None:

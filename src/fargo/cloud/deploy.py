@@ -3,11 +3,14 @@
 A dry run synthesizes, runs every check and prints what would be created. A real deploy
 checks its prerequisites first and stops before doing anything if one is missing; then:
 
-1. synthesize with the git commit as the image tag, and run every check;
-2. ``cdk bootstrap`` (idempotent), deploy the network and registry stacks;
-3. build each image (``docker build -f <context>/<dockerfile> <context>``) and push it
-   to its ECR repository, tagged with the commit (tags are immutable: a pushed tag is
-   kept as it is);
+1. synthesize with each image tagged by a digest of its build inputs
+   (`fargo.cloud.images`), and run every check;
+2. ``cdk bootstrap`` unless the account and region are bootstrapped; ECS's (and
+   scaling's) service-linked roles unless they exist (`fargo.cloud.account`); deploy
+   the network and registry stacks;
+3. build each image whose tag is not in its ECR repository yet
+   (``docker build -f <context>/<dockerfile> <context>``) and push it: an image whose
+   inputs did not change is neither rebuilt nor redeployed;
 4. deploy the application stack, wait until the ECS services are stable, print the URLs.
 
 Every command runs from an argv list, never through a shell.
@@ -20,12 +23,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from fargo.cloud import account as account_module
 from fargo.cloud.names import repository_name
 from fargo.cloud.prerequisites import cdk_cli, check_prerequisites
 from fargo.spec.model import Spec
@@ -53,7 +56,11 @@ def deploy(
     root = root or Path.cwd()
     outdir = outdir or root / DEFAULT_OUTDIR
     if dry_run:
-        return _dry_run(spec, root=root, outdir=outdir, out=out)
+        try:
+            return _dry_run(spec, root=root, outdir=outdir, out=out)
+        except DeployError as err:
+            print(f"fargo deploy --dry-run: {err}", file=out)
+            return 1
     missing = check_prerequisites()
     if missing:
         print("fargo deploy: cannot start; nothing was changed.", file=out)
@@ -80,7 +87,7 @@ def destroy(spec: Spec, *, outdir: Path | None = None, out: TextIO | None = None
     try:
         from fargo.cloud.synth import synthesize
 
-        result = synthesize(spec, outdir, image_tag=DRY_RUN_TAG)
+        result = synthesize(spec, outdir, image_tags=DRY_RUN_TAG)
         session = _session(spec)
         _empty_repositories(session, spec, out)
         cdk = _Cdk(outdir, out)
@@ -103,8 +110,8 @@ def _dry_run(spec: Spec, *, root: Path, outdir: Path, out: TextIO) -> int:
     from fargo.cloud.checks import check_report
     from fargo.cloud.synth import synthesize
 
-    tag = git_tag(root) or DRY_RUN_TAG
-    result = synthesize(spec, outdir, image_tag=tag)
+    tags = _image_tags(spec, root)
+    result = synthesize(spec, outdir, image_tags=tags)
     print(f"synthesized {len(result.templates)} stacks to {outdir}", file=out)
     for stack in result.stack_names():
         counts = resource_counts(result.template(stack))
@@ -116,9 +123,10 @@ def _dry_run(spec: Spec, *, root: Path, outdir: Path, out: TextIO) -> int:
         context = root / image.context
         print(
             f"  {name}: docker build -f {context / image.dockerfile} {context} "
-            f"→ {repository_name(spec.name, name)}:{tag}",
+            f"→ {repository_name(spec.name, name)}:{tags[name]}",
             file=out,
         )
+    _print_cost(spec, out)
     report = check_report(result)
     print(
         f"\nchecks: {', '.join(report.ran)}; {len(report.acknowledged)} acknowledged "
@@ -134,6 +142,21 @@ def _dry_run(spec: Spec, *, root: Path, outdir: Path, out: TextIO) -> int:
     return 0
 
 
+def _print_cost(spec: Spec, out: TextIO) -> None:
+    from fargo.cloud.cost import monthly_total
+    from fargo.cloud.prices import UnknownRegionError
+
+    try:
+        total = monthly_total(spec)
+    except UnknownRegionError as err:
+        print(f"\nmonthly cost: not known ({err})", file=out)
+        return
+    print(
+        f"\nmonthly cost: about {total:,.2f} USD at list prices (`fargo cost` for the lines)",
+        file=out,
+    )
+
+
 def resource_counts(template: Mapping[str, Any]) -> Counter[str]:
     return Counter(str(r["Type"]) for r in template.get("Resources", {}).values())
 
@@ -145,11 +168,9 @@ def _deploy(spec: Spec, *, root: Path, outdir: Path, out: TextIO) -> int:
     from fargo.cloud.checks import run_checks
     from fargo.cloud.synth import synthesize
 
-    tag = git_tag(root)
-    if tag is None:
-        raise DeployError(f"{root} is not a git work tree: images are tagged with the commit")
+    tags = _image_tags(spec, root)
     platforms = image_platforms(spec)
-    result = synthesize(spec, outdir, image_tag=tag)
+    result = synthesize(spec, outdir, image_tags=tags)
     findings = run_checks(result)
     if findings:
         for finding in findings:
@@ -160,15 +181,22 @@ def _deploy(spec: Spec, *, root: Path, outdir: Path, out: TextIO) -> int:
     session = _session(spec)
     account = session.client("sts").get_caller_identity()["Account"]
     cdk = _Cdk(outdir, out)
-    cdk.run("bootstrap", f"aws://{account}/{spec.region}", app_arg=False)
+    if account_module.needs_bootstrap(session.client("ssm")):
+        cdk.run("bootstrap", f"aws://{account}/{spec.region}", app_arg=False)
+    else:
+        print(f"aws://{account}/{spec.region} is bootstrapped for the CDK", file=out)
+    roles = account_module.service_linked_roles(spec)
+    for created in account_module.ensure_service_linked_roles(session.client("iam"), roles):
+        print(f"created the service-linked role {created}", file=out)
     cdk.run("deploy", "--exclusively", "--require-approval", "never", network, registry)
 
     ecr = session.client("ecr")
     registry_host = _docker_login(ecr, out)
     for name, image in spec.images.items():
+        tag = tags[name]
         uri = f"{registry_host}/{repository_name(spec.name, name)}:{tag}"
         if _image_exists(ecr, repository_name(spec.name, name), tag):
-            print(f"{uri} already pushed (tags are immutable)", file=out)
+            print(f"{uri} already pushed: its inputs did not change", file=out)
             continue
         context = root / image.context
         _run(
@@ -192,6 +220,7 @@ def _deploy(spec: Spec, *, root: Path, outdir: Path, out: TextIO) -> int:
         for parameter, zone_id in hosted_zone_parameters(session, spec).items()
     ]
     outputs_file = outdir / OUTPUTS_FILE
+    first_deploy = not _stack_exists(session, app)
     cdk.run(
         "deploy",
         "--exclusively",
@@ -203,6 +232,8 @@ def _deploy(spec: Spec, *, root: Path, outdir: Path, out: TextIO) -> int:
         app,
     )
     outputs: dict[str, str] = json.loads(outputs_file.read_text(encoding="utf-8")).get(app, {})
+    if first_deploy:
+        _start_autoscaled_services(session, spec, outputs, out)
     _wait_stable(session, outputs, out)
     for key, value in sorted(outputs.items()):
         if key.endswith("Url"):
@@ -223,24 +254,13 @@ def image_platforms(spec: Spec) -> dict[str, str]:
     return platforms
 
 
-def git_tag(root: Path) -> str | None:
-    """The commit as an image tag; a dirty tree gets a unique suffix (tags are immutable)."""
+def _image_tags(spec: Spec, root: Path) -> dict[str, str]:
+    from fargo.cloud.images import ImageContextError, context_tags
+
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return f"{commit}-dirty-{int(time.time())}" if dirty else commit
+        return context_tags(spec, root)
+    except ImageContextError as err:
+        raise DeployError(str(err)) from None
 
 
 def hosted_zone_parameters(session: Any, spec: Spec) -> dict[str, str]:
@@ -339,6 +359,37 @@ def _empty_repositories(session: Any, spec: Spec, out: TextIO) -> None:
         for start in range(0, len(ids), 100):  # the API takes 100 at a time
             ecr.batch_delete_image(repositoryName=repository, imageIds=ids[start : start + 100])
         print(f"deleted {len(ids)} images from {repository}", file=out)
+
+
+def _stack_exists(session: Any, name: str) -> bool:
+    try:
+        session.client("cloudformation").describe_stacks(StackName=name)
+    except Exception as err:  # botocore's ClientError: "Stack with id … does not exist"
+        if "does not exist" in str(err):
+            return False
+        raise
+    return True
+
+
+def _start_autoscaled_services(
+    session: Any, spec: Spec, outputs: Mapping[str, str], out: TextIO
+) -> None:
+    """An autoscaled service has no DesiredCount in the template (a deploy would reset what
+    the scaling did): ECS creates it with one task, raised to ``min_capacity``. Once, when
+    the stack is created, it is set to the spec's ``desired_count``; scaling owns it after."""
+    from fargo.cloud.names import pascal
+
+    ecs = session.client("ecs")
+    cluster = outputs.get("ClusterName")
+    for name, service in spec.services.items():
+        deployed = outputs.get(f"{pascal(name)}ServiceName")
+        if service.autoscaling is None or cluster is None or deployed is None:
+            continue
+        if service.desired_count > service.autoscaling.min_capacity:
+            ecs.update_service(
+                cluster=cluster, service=deployed, desiredCount=service.desired_count
+            )
+            print(f"{name}: starting at {service.desired_count} tasks", file=out)
 
 
 def _wait_stable(session: Any, outputs: Mapping[str, str], out: TextIO) -> None:

@@ -23,6 +23,10 @@ PRIVILEGED_PORT_LIMIT: Final = 1024
 TASK_EGRESS_HTTPS_PORT: Final = 443
 # Grace before ECS acts on load balancer health checks of a task that has just started.
 HEALTH_CHECK_GRACE_SECONDS: Final = defaults.HEALTH_CHECK_GRACE_SECONDS  # the twin honours it too
+# Deployment alarms (fargo.cloud.alarms): 5xx answers of a service's targets in a minute,
+# and minutes in a row with an unhealthy target, that roll a deployment back.
+DEPLOYMENT_5XX_THRESHOLD: Final = 10
+DEPLOYMENT_UNHEALTHY_MINUTES: Final = 2
 # The container health check: HTTP GET on the container port with the image's Python.
 CONTAINER_HEALTH_CHECK_PYTHON: Final = "python3"
 
@@ -39,6 +43,9 @@ NETWORK_STACK: Final = "network"
 REGISTRY_STACK: Final = "registry"
 APP_STACK: Final = "app"
 STACK_ORDER: Final = (NETWORK_STACK, REGISTRY_STACK, APP_STACK)
+
+# Every resource carries this tag with the spec's name (cost allocation, cleanup).
+SYSTEM_TAG: Final = "fargo:system"
 
 # Template metadata fargo adds so tools (the parity evaluator, deploy) map resources to
 # spec names.

@@ -1,19 +1,21 @@
 """``fargo synth``: the spec to a CloudFormation cloud assembly, offline.
 
 from fargo.cloud.synth import synthesize
-result = synthesize(load_spec("fargo.yaml"), Path("cdk.out"), image_tag="latest")
+result = synthesize(spec, Path("cdk.out"), image_tags=context_tags(spec, Path(".")))
 result.templates["fargo-demo-app"]  # Path of the stack's template
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fargo.cloud import policy
 from fargo.cloud.findings import Acknowledged, Finding
+from fargo.cloud.images import uniform_tags
 from fargo.spec.deployable import ensure_deployable
 from fargo.spec.model import Spec
 
@@ -31,7 +33,7 @@ class SynthResult:
 
     spec: Spec
     outdir: Path
-    image_tag: str
+    image_tags: dict[str, str]
     templates: dict[str, Path]
     nag_findings: list[Finding] = field(default_factory=list)
     nag_acknowledged: list[Acknowledged] = field(default_factory=list)
@@ -46,8 +48,11 @@ class SynthResult:
         return list(self.templates)
 
 
-def synthesize(spec: Spec, outdir: Path, *, image_tag: str = "latest") -> SynthResult:
+def synthesize(spec: Spec, outdir: Path, *, image_tags: Mapping[str, str] | str) -> SynthResult:
     """Synthesize ``spec`` into ``outdir`` (a CDK cloud assembly); no AWS account, no Docker.
+
+    ``image_tags``: image name → the tag its services deploy (`fargo.cloud.images`), or
+    one tag for every image.
 
     cdk-nag runs during synthesis; its violations do not stop synthesis here but are
     returned in ``nag_findings`` (`fargo.cloud.checks.run_checks` reports them).
@@ -60,7 +65,8 @@ def synthesize(spec: Spec, outdir: Path, *, image_tag: str = "latest") -> SynthR
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / VALIDATION_REPORT).unlink(missing_ok=True)
-    app, _ = build_app(spec, outdir=outdir, image_tag=image_tag)
+    tags = uniform_tags(spec, image_tags) if isinstance(image_tags, str) else dict(image_tags)
+    app, _ = build_app(spec, outdir=outdir, image_tags=tags)
     try:
         app.synth()
     except RuntimeError as err:
@@ -74,7 +80,7 @@ def synthesize(spec: Spec, outdir: Path, *, image_tag: str = "latest") -> SynthR
     return SynthResult(
         spec=spec,
         outdir=outdir,
-        image_tag=image_tag,
+        image_tags=tags,
         templates=templates,
         nag_findings=findings,
         nag_acknowledged=acknowledged,

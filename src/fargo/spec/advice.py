@@ -30,11 +30,15 @@ SECRETS_HINT: Final = (
 
 def check(spec: Spec) -> list[Problem]:
     """Every warning about ``spec`` (not located: the loader does that)."""
+    return [problem for name in spec.services for problem in plain_secrets(spec, name)]
+
+
+def plain_secrets(spec: Spec, service: str) -> list[Problem]:
+    """The values of ``service``'s environment that look like secrets."""
     return [
         problem
-        for name, service in spec.services.items()
-        for key, value in service.environment.items()
-        for problem in _plain_secret(("services", name, "environment", key), key, value)
+        for key, value in spec.services[service].environment.items()
+        for problem in _plain_secret(("services", service, "environment", key), key, value)
     ]
 
 

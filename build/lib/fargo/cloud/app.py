@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,6 @@ from fargo.spec.model import Spec
 
 # Docker's tag grammar.
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-SYSTEM_TAG = "fargo:system"
 
 
 @dataclass(frozen=True)
@@ -30,14 +30,17 @@ def stack_name(spec: Spec, part: str) -> str:
     return f"{spec.name}-{part}"
 
 
-def build_app(spec: Spec, *, outdir: Path, image_tag: str) -> tuple[cdk.App, SystemStacks]:
+def build_app(
+    spec: Spec, *, outdir: Path, image_tags: Mapping[str, str]
+) -> tuple[cdk.App, SystemStacks]:
     """The app for ``spec``; nothing is synthesized until ``app.synth()``.
 
     Stacks are bound to the spec's region and no account: synth needs no credentials,
     and nothing in them looks anything up (Availability Zones are ``Fn::GetAZs``).
     """
-    if not IMAGE_TAG.match(image_tag):
-        raise ValueError(f"image tag {image_tag!r} is not a valid Docker tag")
+    for image_tag in image_tags.values():
+        if not IMAGE_TAG.match(image_tag):
+            raise ValueError(f"image tag {image_tag!r} is not a valid Docker tag")
     app = cdk.App(
         outdir=str(outdir),
         analytics_reporting=False,
@@ -53,13 +56,12 @@ def build_app(spec: Spec, *, outdir: Path, image_tag: str) -> tuple[cdk.App, Sys
         stack_name(spec, policy.APP_STACK),
         spec=spec,
         env=env,
-        network=network.network,
-        repositories=dict(registry.registry.repositories),
-        image_tag=image_tag,
+        image_tags=image_tags,
     )
+    application.add_stack_dependency(network, "the app runs in the network's VPC")
     application.add_stack_dependency(
         registry, "images are pushed to the registry before the app runs"
     )
-    cdk.Tags.of(app).add(SYSTEM_TAG, spec.name)
+    cdk.Tags.of(app).add(policy.SYSTEM_TAG, spec.name)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return app, SystemStacks(network=network, registry=registry, app=application)

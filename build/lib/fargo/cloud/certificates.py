@@ -47,7 +47,7 @@ class ListenerCertificate(Construct):
                 self, "Certificate", certificate.arn
             )
         else:
-            # `fargo.cloud.validate` guarantees a zone when there is no ARN.
+            # `fargo.spec.deployable` guarantees a zone when there is no ARN.
             assert self.hosted_zone is not None
             self.certificate = acm.Certificate(
                 self,

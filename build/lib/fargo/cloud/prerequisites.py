@@ -6,9 +6,10 @@ Each missing piece is named with how to get it::
     for item in missing:
         print(item.render())
 
-Credentials are looked for where the AWS SDKs look (environment, ``~/.aws``), without
-calling AWS; the Docker engine by asking it for its version; the CDK CLI on PATH or in
-fargo's tool folder, where the wheel's npm installs it.
+Credentials are looked for as boto3 finds them (environment, ``~/.aws`` profiles, SSO,
+web identity, container and instance roles), without calling an AWS API; the Docker
+engine by asking it for its version; the CDK CLI on PATH or in fargo's tool folder,
+where the wheel's npm installs it.
 """
 
 from __future__ import annotations
@@ -24,14 +25,6 @@ from fargo.cloud import node
 
 DOCKER_TIMEOUT_SECONDS = 20
 CDK_CLI_PACKAGE = "aws-cdk@2"
-# Any of these in the environment means the SDK has a credential source.
-CREDENTIAL_VARIABLES = (
-    ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
-    ("AWS_PROFILE",),
-    ("AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"),
-    ("AWS_CONTAINER_CREDENTIALS_FULL_URI",),
-    ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",),
-)
 
 
 @dataclass(frozen=True)
@@ -51,10 +44,11 @@ def check_prerequisites(
     """Every missing prerequisite of ``fargo deploy`` (``docker=False``: of ``fargo destroy``)."""
     env = os.environ if env is None else env
     missing = []
-    if not has_aws_credentials(env):
+    credentials = credentials_problem()
+    if credentials is not None:
         missing.append(
             Missing(
-                "AWS credentials",
+                f"AWS credentials ({credentials})",
                 "run `aws configure` (or `aws sso login --profile NAME` and export AWS_PROFILE), "
                 "or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; in GitHub Actions use "
                 "aws-actions/configure-aws-credentials (see .github/workflows/deploy.yml)",
@@ -80,15 +74,24 @@ def check_prerequisites(
     return missing
 
 
-def has_aws_credentials(env: Mapping[str, str]) -> bool:
-    if any(all(env.get(name) for name in group) for group in CREDENTIAL_VARIABLES):
-        return True
-    home = Path(env["HOME"]) if env.get("HOME") else None
-    files = [
-        env.get("AWS_SHARED_CREDENTIALS_FILE") or (home / ".aws" / "credentials" if home else None),
-        env.get("AWS_CONFIG_FILE") or (home / ".aws" / "config" if home else None),
-    ]
-    return any(path is not None and Path(path).is_file() for path in files)
+def credentials_problem() -> str | None:
+    """Why boto3 would find no credentials in this process's environment, or None.
+
+    The chain boto3 walks: environment variables, shared config and credentials files
+    (profiles, SSO, ``credential_process``), web identity, the container and instance
+    metadata endpoints. Credentials that are fetched when first used (SSO, assumed
+    roles) are not fetched here: no AWS API is called."""
+    try:
+        import botocore.session
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        return "boto3 is not installed"
+    try:
+        if botocore.session.Session().get_credentials() is None:
+            return "none found"
+    except BotoCoreError as err:  # e.g. a profile that is not in ~/.aws/config
+        return str(err)
+    return None
 
 
 def docker_problem(env: Mapping[str, str]) -> Missing | None:

@@ -15,6 +15,7 @@ from constructs import Construct
 
 from fargo.cloud import acknowledgements as ack
 from fargo.cloud import policy
+from fargo.cloud.alarms import deployment_alarms, watch_deployments
 from fargo.cloud.logs import log_group
 from fargo.spec.model import ContainerHealthCheck, Service
 
@@ -27,12 +28,13 @@ class FargateService(Construct):
     - the execution role may pull from the service's ECR repository and write its logs,
       nothing else; the task role (the application's own AWS identity) has no policy;
     - tasks run in the private subnets without public IPs; deployments keep the spec's
-      min/max percent and roll back when the circuit breaker trips;
+      min/max percent and roll back when the circuit breaker trips, or when a deployment
+      alarm goes off (`fargo.cloud.alarms`: the targets answer 5xx or fail health checks);
     - the security group admits nothing until target groups and callers are connected
       (`fargo.cloud.security`); egress is HTTPS to AWS APIs through the NAT gateway.
 
     Children: ``log_group``, ``execution_role``, ``task_role``, ``task_definition``,
-    ``container``, ``security_group``, ``service``, ``scaling`` (or None).
+    ``container``, ``security_group``, ``service``, ``alarms``, ``scaling`` (or None).
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class FargateService(Construct):
         image_tag: str,
         environment: Mapping[str, str],
         log_retention_days: int,
+        plain_secrets: bool = False,
         target_groups: Sequence[elbv2.IApplicationTargetGroup] = (),
         discovery_service: servicediscovery.IService | None = None,
     ) -> None:
@@ -81,7 +84,8 @@ class FargateService(Construct):
             task_role=self.task_role,
             volumes=[ecs.Volume(name=policy.SCRATCH_VOLUME)],
         )
-        ack.task_definition(self.task_definition)
+        if not plain_secrets:
+            ack.task_definition(self.task_definition)
         self.container = self.task_definition.add_container(
             "Container",
             container_name=name,
@@ -146,12 +150,19 @@ class FargateService(Construct):
         cfn_service = self.service.node.default_child
         assert isinstance(cfn_service, cdk.CfnResource)
         cfn_service.add_metadata(policy.METADATA_KEY, {"service": name})
+        if service.autoscaling is not None:
+            # Application Auto Scaling owns the count: a DesiredCount in the template would
+            # reset it on every deploy. ECS creates the service with one task; the scalable
+            # target raises it to min_capacity at once.
+            cfn_service.add_property_deletion_override("DesiredCount")
         for target_group in target_groups:
             # Registers the tasks by IP and lets the load balancer's security group reach
             # the container port (an ingress rule here, an egress rule there).
             target_group.add_target(
                 self.service.load_balancer_target(container_name=name, container_port=service.port)
             )
+        self.alarms = deployment_alarms(self, service=name, target_groups=target_groups)
+        watch_deployments(self.service, self.alarms)
         if discovery_service is not None:
             self.service.associate_cloud_map_service(
                 service=discovery_service, container=self.container, container_port=service.port

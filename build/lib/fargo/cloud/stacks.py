@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
@@ -11,13 +13,18 @@ from fargo.cloud.access_logs import AccessLogBucket
 from fargo.cloud.cluster import Cluster
 from fargo.cloud.discovery import ServiceDiscovery
 from fargo.cloud.environment import resolve_environment
+from fargo.cloud.images import tag_of
 from fargo.cloud.load_balancers import LoadBalancer
-from fargo.cloud.names import pascal
+from fargo.cloud.names import pascal, repository_name
 from fargo.cloud.network import Network
+from fargo.cloud.network_parameters import NetworkParameters, imported_vpc
+from fargo.cloud.network_parameters import private_subnets as network_private_subnets
 from fargo.cloud.registry import Registry
 from fargo.cloud.security import connect_calls, seal_egress
 from fargo.cloud.services import FargateService
 from fargo.cloud.target_groups import TargetGroups
+from fargo.spec import advice
+from fargo.spec.environment import task_environment
 from fargo.spec.model import Spec
 
 
@@ -27,8 +34,13 @@ class NetworkStack(cdk.Stack):
     def __init__(self, scope: Construct, id: str, *, spec: Spec, env: cdk.Environment) -> None:
         super().__init__(scope, id, env=env, description=f"{spec.name}: VPC, subnets, NAT")
         self.network = Network(
-            self, "Network", network=spec.network, log_retention_days=spec.logging.retention_days
+            self,
+            "Network",
+            network=spec.network,
+            log_retention_days=spec.logging.retention_days,
+            system=spec.name,
         )
+        NetworkParameters(self, "Parameters", system=spec.name, network=self.network)
 
 
 class RegistryStack(cdk.Stack):
@@ -60,16 +72,22 @@ class AppStack(cdk.Stack):
         *,
         spec: Spec,
         env: cdk.Environment,
-        network: Network,
-        repositories: dict[str, ecr.IRepository],
-        image_tag: str,
+        image_tags: Mapping[str, str],
     ) -> None:
         super().__init__(
             scope, id, env=env, description=f"{spec.name}: ECS services and load balancers"
         )
-        vpc = network.vpc
+        # Nothing is imported from the other stacks (an export would lock them): the VPC
+        # comes through SSM parameters, the repositories by their names.
+        vpc = imported_vpc(self, "Vpc", system=spec.name, network=spec.network)
+        repositories = {
+            name: ecr.Repository.from_repository_name(
+                self, f"{pascal(name)}Repository", repository_name(spec.name, name)
+            )
+            for name in spec.images
+        }
         public_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC)
-        private_subnets = network.private_subnets
+        private_subnets = network_private_subnets(spec.network)
         retention = spec.logging.retention_days
 
         self.cluster = Cluster(self, "Cluster", cluster=spec.cluster, vpc=vpc)
@@ -111,9 +129,13 @@ class AppStack(cdk.Stack):
                 cluster=self.cluster.cluster,
                 subnets=private_subnets,
                 repository=repositories[service.image],
-                image_tag=image_tag,
-                environment=resolve_environment(spec, service.environment, load_balancers=albs),
+                image_tag=tag_of(image_tags, service.image),
+                environment=resolve_environment(
+                    spec, task_environment(service), load_balancers=albs
+                ),
                 log_retention_days=retention,
+                # cdk-nag's "no secrets in the environment" is acknowledged only when true
+                plain_secrets=bool(advice.plain_secrets(spec, name)),
                 target_groups=[
                     self.target_groups.target_groups[tg] for tg in service.target_groups
                 ],

@@ -25,6 +25,7 @@ from fargo.local.ecs.task import HealthStatus, Task
 from fargo.local.elb.load_balancing import ElasticLoadBalancing, Target, TargetState
 from fargo.local.elb.names import lb_dns_name
 from fargo.spec import Spec, refs
+from fargo.spec.environment import task_environment
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,9 @@ class RuntimeTaskHooks:
             return task.ip
 
         env = {key: os.environ[key] for key in PASSED_ENVIRONMENT if key in os.environ}
-        env.update({key: refs.resolve(value, lookup) for key, value in svc.environment.items()})
+        env.update(
+            {key: refs.resolve(value, lookup) for key, value in task_environment(svc).items()}
+        )
         env.update(
             {
                 "PORT": str(task.port),

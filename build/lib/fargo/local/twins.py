@@ -4,9 +4,10 @@
     clashes(config, spec)               # ["VPC 10.0.0.0/16 overlaps twin 'fargo-demo' …"]
     holder_of("127.0.0.1:9443")         # the twin that serves it on the host, if any
 
-In loopback mode a VPC is mapped onto 127.0.0.0/8, so two loopback twins whose VPCs
-overlap would share addresses: the second is refused, naming the first. VPC-mode twins
-are isolated in namespaces; only their host-facing ports must differ.
+A twin whose VPC overlaps a running twin's is refused, naming it: in loopback mode both
+would map their VPC onto the same 127.x addresses; in VPC mode each lives in namespaces
+of its own, but a VPC's addresses still name one task, one load balancer, at a time on
+this machine (in logs, `fargo status`, the evidence of `fargo demo`).
 
 Each control plane writes one entry (``<runtime dir>/fargo-twins/<id>.json``: its state
 folder, spec, name, VPC CIDR, pid, host ports) into a folder only its user may read.
@@ -92,18 +93,12 @@ def running_twins() -> list[TwinEntry]:
 
 
 def clashes(config: TwinConfig, spec: Spec) -> list[str]:
-    """What keeps this twin from running beside the others: in loopback mode, a VPC that
-    overlaps another loopback twin's (both would map it onto the same 127.x addresses).
-    VPC-mode twins live in namespaces of their own, so their CIDRs may overlap, as two AWS
-    accounts' may."""
+    """What keeps this twin from running beside the others: a VPC that overlaps the VPC of
+    another twin of this user, in either network mode."""
     mine = spec.network.cidr
     problems = []
     for other in running_twins():
         if other.state_dir == str(config.state_dir) or other.pid == os.getpid():
-            continue
-        if "loopback" not in (config.network_mode, other.network_mode) or (
-            config.network_mode != other.network_mode
-        ):
             continue
         if mine.overlaps(ipaddress.IPv4Network(other.cidr)):
             problems.append(

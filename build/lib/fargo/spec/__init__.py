@@ -1,7 +1,8 @@
 """The architecture spec (``fargo.yaml``): typed model, loader, validation.
 
-from fargo.spec import load_spec
-spec = load_spec("fargo.yaml")
+from fargo.spec import load_spec, check_spec
+spec = load_spec("fargo.yaml")                    # what every world refuses raises
+report = check_spec("fargo.yaml", world="cloud")  # and what the cloud refuses; warnings
 """
 
 from fargo.spec.elb import (
@@ -14,7 +15,7 @@ from fargo.spec.elb import (
     TargetGroup,
 )
 from fargo.spec.errors import Problem, SpecError, SpecFileError, SpecInvalid
-from fargo.spec.loader import load_spec, parse_spec
+from fargo.spec.loader import SpecReport, World, check_spec, check_spec_text, load_spec, parse_spec
 from fargo.spec.model import Discovery, DiscoveryService, Image, Network, Service, Spec
 
 
@@ -43,7 +44,11 @@ __all__ = [
     "SpecError",
     "SpecFileError",
     "SpecInvalid",
+    "SpecReport",
     "TargetGroup",
+    "World",
+    "check_spec",
+    "check_spec_text",
     "json_schema",
     "load_spec",
     "parse_spec",

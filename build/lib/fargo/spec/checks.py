@@ -10,7 +10,7 @@ import itertools
 import re
 from collections.abc import Iterator
 
-from fargo.spec import defaults, refs
+from fargo.spec import defaults, environment, refs
 from fargo.spec.elb import Action, Listener, LoadBalancer, RuleCondition
 from fargo.spec.errors import Loc, Problem
 from fargo.spec.model import Service, Spec
@@ -124,6 +124,9 @@ def _service(spec: Spec, name: str, svc: Service) -> Iterator[Problem]:
                 [*spec.services, *spec.load_balancers],
             )
     for key, value in svc.environment.items():
+        taken = environment.reserved(key, service=name)
+        if taken is not None:
+            yield Problem((*at, "environment", key), taken.reason, hint=taken.hint)
         yield from _references(spec, (*at, "environment", key), value)
 
 
@@ -171,6 +174,32 @@ def _load_balancer(spec: Spec, name: str, lb: LoadBalancer) -> Iterator[Problem]
             )
         ports.setdefault(listener.port, index)
         yield from _listener(spec, at, listener)
+    yield from _idle_timeout(spec, name, lb)
+
+
+def _idle_timeout(spec: Spec, name: str, lb: LoadBalancer) -> Iterator[Problem]:
+    """The load balancer must close an idle connection before the task does: a task that
+    closes first may do so just as the load balancer reuses the connection (a 502)."""
+    for group in lb.forwarded_target_groups():
+        for service_name in spec.services_in(group):
+            service = spec.services[service_name]
+            if lb.idle_timeout < service.keep_alive:
+                continue
+            # Point at what the spec says: its idle_timeout, else the service's keep_alive.
+            at_keep_alive = (
+                "idle_timeout" not in lb.model_fields_set
+                and "keep_alive" in service.model_fields_set
+            )
+            yield Problem(
+                ("services", service_name, "keep_alive")
+                if at_keep_alive
+                else ("load_balancers", name, "idle_timeout"),
+                f"load balancer {name!r} keeps idle connections for {lb.idle_timeout}s, "
+                f"service {service_name!r} (target group {group!r}) for {service.keep_alive}s: "
+                "the load balancer could reuse a connection the task has just closed (a 502)",
+                hint=f"keep idle_timeout below {service.keep_alive}, "
+                f"or raise services.{service_name}.keep_alive above {lb.idle_timeout}",
+            )
 
 
 def _listener(spec: Spec, at: Loc, listener: Listener) -> Iterator[Problem]:

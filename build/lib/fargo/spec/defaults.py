@@ -18,6 +18,12 @@ UNHEALTHY_THRESHOLD: Final = 2
 HEALTH_CHECK_MATCHER: Final = "200"
 DEREGISTRATION_DELAY_SECONDS: Final = 300
 
+# ALB idle timeout (ELBv2 ``idle_timeout.timeout_seconds``), and a service's HTTP keep-alive,
+# which must outlast it: then the load balancer, not the task, closes an idle connection, and
+# never reuses one the task has just closed (a 502). AWS advises the same.
+IDLE_TIMEOUT_SECONDS: Final = 60
+KEEP_ALIVE_SECONDS: Final = 75
+
 # ECS rolling deployment.
 MIN_HEALTHY_PERCENT: Final = 100
 MAX_PERCENT: Final = 200

@@ -247,7 +247,13 @@ class LoadBalancer(Model):
     scheme: Literal["internet-facing", "internal"]
     certificate: Certificate | None = None
     listeners: list[Listener] = Field(min_length=1)
-    idle_timeout: int = Field(60, ge=1, le=4000)
+    idle_timeout: int = Field(
+        defaults.IDLE_TIMEOUT_SECONDS,
+        ge=1,
+        le=4000,
+        description="Seconds a connection may stay idle; must stay below the keep_alive of "
+        "every service in a target group this load balancer forwards to.",
+    )
     access_logs: AccessLogs = Field(default_factory=AccessLogs)
 
     @model_validator(mode="after")
@@ -255,6 +261,16 @@ class LoadBalancer(Model):
         if any(lst.protocol == "HTTPS" for lst in self.listeners) and self.certificate is None:
             raise ValueError("an HTTPS listener needs a certificate on its load balancer")
         return self
+
+    def forwarded_target_groups(self) -> list[str]:
+        """The target groups a listener's default action or rule forwards to, each once."""
+        groups: dict[str, None] = {}
+        for listener in self.listeners:
+            for action in [listener.default_action, *(rule.action for rule in listener.rules)]:
+                groups.update(
+                    dict.fromkeys(w.target_group for w in action.weighted_target_groups())
+                )
+        return list(groups)
 
 
 def _set_fields(model: Model) -> list[str]:

@@ -25,11 +25,13 @@ class Problem:
             out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
         return out or "(top level)"
 
-    def render(self, path: Path | str) -> str:
-        where = str(path)
-        if self.line is not None:
+    def render(self, path: Path | str | None, *, label: str | None = None) -> str:
+        """``file:line:column: [label: ]field: message (hint)``; no file part without ``path``."""
+        where = "" if path is None else str(path)
+        if path is not None and self.line is not None:
             where += f":{self.line}:{self.column or 1}"
-        text = f"{where}: {self.field_path}: {self.message}"
+        parts = [part for part in (where, label, self.field_path, self.message) if part]
+        text = ": ".join(parts)
         return f"{text} ({self.hint})" if self.hint else text
 
 

@@ -3,6 +3,12 @@
 >>> spec = load_spec("fargo.yaml")          # doctest: +SKIP
 >>> spec.services["backend-public"].port    # doctest: +SKIP
 8080
+>>> report = check_spec("fargo.yaml", world="cloud")  # doctest: +SKIP
+>>> report.warning_lines()                  # doctest: +SKIP
+[]
+
+Every problem is located (file, line, column, field) from the YAML's positions: the
+spec's own errors, what only the cloud refuses, and warnings alike.
 """
 
 from __future__ import annotations
@@ -11,24 +17,88 @@ import difflib
 import types
 import typing
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from fargo.spec import advice, deployable
 from fargo.spec.checks import check
 from fargo.spec.errors import Loc, Problem, SpecFileError, SpecInvalid
 from fargo.spec.model import Spec
 
+World = Literal["cloud", "twin"]
+
+# Added to the hint of a problem only the cloud has, when the twin runs the spec anyway.
+TWIN_RUNS_IT = "fargo validate, synth and deploy refuse this; the twin runs it"
+
+
+@dataclass(frozen=True)
+class SpecReport:
+    """A spec that loaded for a world, and the warnings about it (located, in file order)."""
+
+    path: Path
+    spec: Spec
+    warnings: tuple[Problem, ...] = ()
+
+    def warning_lines(self) -> list[str]:
+        """``file:line:column: warning: field: message (hint)``, one per warning."""
+        return [warning.render(self.path, label="warning") for warning in self.warnings]
+
 
 def load_spec(path: Path | str) -> Spec:
-    """Read, validate and cross-check a spec file; raise `SpecFileError` or `SpecInvalid`."""
+    """Read, validate and cross-check a spec file; raise `SpecFileError` or `SpecInvalid`.
+
+    Raises for what every world refuses; `check_spec` tells the cloud's problems and the
+    warnings too.
+    """
+    return check_spec(path, world="twin").spec
+
+
+def parse_spec(text: str, path: Path | str = "fargo.yaml") -> Spec:
+    """Validate spec text; ``path`` is only used in messages (see `load_spec`)."""
+    return check_spec_text(text, path, world="twin").spec
+
+
+def check_spec(path: Path | str, *, world: World) -> SpecReport:
+    """Load a spec file for ``world``; raise `SpecFileError`, or `SpecInvalid` with every error.
+
+    ``world="cloud"`` (`fargo validate`, `synth`, `deploy`): what the cloud refuses
+    (`fargo.spec.deployable`) is an error too. ``world="twin"`` (`fargo up`): it is a
+    warning, since the twin can run it (and show how it fails). Warnings
+    (`fargo.spec.advice`) never raise.
+    """
+    return check_spec_text(_read(Path(path)), path, world=world)
+
+
+def check_spec_text(text: str, path: Path | str = "fargo.yaml", *, world: World) -> SpecReport:
+    """`check_spec` on spec text; ``path`` is only used in messages."""
     path = Path(path)
+    document = _parse_yaml(text, path)
     try:
-        text = path.read_text(encoding="utf-8")
+        spec = Spec.model_validate(document)
+    except ValidationError as err:
+        problems = _problems(err, document)
+        raise SpecInvalid(path, sorted(problems, key=lambda p: p.line or 0)) from None
+    errors = [_locate(p, document) for p in check(spec)]
+    cloud = [_locate(p, document) for p in deployable.check(spec)]
+    warnings = [_locate(p, document) for p in advice.check(spec)]
+    if world == "cloud":
+        errors += cloud
+    else:
+        warnings += [replace(p, hint=_join(p.hint, TWIN_RUNS_IT)) for p in cloud]
+    if errors:
+        raise SpecInvalid(path, sorted(errors, key=lambda p: p.line or 0))
+    return SpecReport(path, spec, tuple(sorted(warnings, key=lambda p: p.line or 0)))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecFileError(path, "no such file; create it or pass -f PATH") from None
     except IsADirectoryError:
@@ -39,22 +109,10 @@ def load_spec(path: Path | str) -> Spec:
         raise SpecFileError(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
     except OSError as err:
         raise SpecFileError(path, f"cannot read: {err.strerror}") from None
-    return parse_spec(text, path)
 
 
-def parse_spec(text: str, path: Path | str = "fargo.yaml") -> Spec:
-    """Validate spec text; ``path`` is only used in messages."""
-    path = Path(path)
-    document = _parse_yaml(text, path)
-    try:
-        spec = Spec.model_validate(document)
-    except ValidationError as err:
-        problems = _problems(err, document)
-        raise SpecInvalid(path, sorted(problems, key=lambda p: p.line or 0)) from None
-    problems = [_locate(p, document) for p in check(spec)]
-    if problems:
-        raise SpecInvalid(path, sorted(problems, key=lambda p: p.line or 0))
-    return spec
+def _join(hint: str | None, more: str) -> str:
+    return f"{hint}; {more}" if hint else more
 
 
 def _parse_yaml(text: str, path: Path) -> CommentedMap:

@@ -29,7 +29,13 @@ class Network(Model):
 
     cidr: ipaddress.IPv4Network
     availability_zones: int = Field(2, ge=2, le=6)
-    nat_gateways: int = Field(1, ge=0, le=6)
+    nat_gateways: int = Field(
+        1,
+        ge=0,
+        le=6,
+        description="NAT gateways the private subnets reach the internet and AWS through; "
+        "tasks pull their images through them, so fargo deploys no spec without one.",
+    )
     subnets: Subnets
     flow_logs: bool = True
 
@@ -123,6 +129,14 @@ class Service(Model):
     min_healthy_percent: int = Field(defaults.MIN_HEALTHY_PERCENT, ge=0, le=100)
     max_percent: int = Field(defaults.MAX_PERCENT, ge=100, le=400)
     stop_timeout: int = Field(defaults.STOP_TIMEOUT_SECONDS, ge=2, le=120)
+    keep_alive: int = Field(
+        defaults.KEEP_ALIVE_SECONDS,
+        ge=1,
+        le=86400,
+        description="The service's HTTP keep-alive timeout, seconds (its tasks get it as "
+        "HTTP_KEEP_ALIVE_TIMEOUT); must exceed every idle_timeout of load balancers "
+        "forwarding to it.",
+    )
     health_check: ContainerHealthCheck = Field(default_factory=ContainerHealthCheck)
     environment: dict[str, str] = Field(default_factory=dict)
     target_groups: list[str] = Field(default_factory=list)

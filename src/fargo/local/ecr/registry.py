@@ -12,13 +12,13 @@ real image.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from fargo.build_context import context_files, instructions
 from fargo.local.ecr.blobs import BlobStore
 from fargo.local.ecr.build import build_image
 from fargo.local.ecr.oci import ImageConfig
@@ -68,7 +68,7 @@ class LocalRegistry:
         if not dockerfile.is_file():
             raise RegistryError(f"image {repository!r}: no Dockerfile at {dockerfile}")
         command = dockerfile_command(dockerfile)
-        files = _context_files(context)
+        files = context_files(context)
         digest = _digest(context, files, command)
         root = self.directory / repository / f"sha256-{digest[:16]}"
         if not (root / ".complete").exists():
@@ -105,7 +105,7 @@ def dockerfile_command(dockerfile: Path) -> list[str]:
     """The last exec-form ``CMD`` (after ``ENTRYPOINT``, if any) of a Dockerfile."""
     entrypoint: list[str] = []
     command: list[str] | None = None
-    for raw in _instructions(dockerfile.read_text(encoding="utf-8")):
+    for raw in instructions(dockerfile.read_text(encoding="utf-8")):
         keyword, _, rest = raw.partition(" ")
         keyword = keyword.upper()
         if keyword == "FROM":
@@ -128,50 +128,6 @@ def dockerfile_command(dockerfile: Path) -> list[str]:
     if not argv:
         raise RegistryError(f"{dockerfile}: no CMD or ENTRYPOINT; the task has nothing to run")
     return argv
-
-
-def _instructions(text: str) -> list[str]:
-    lines: list[str] = []
-    current = ""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if stripped.endswith("\\"):
-            current += stripped[:-1] + " "
-            continue
-        lines.append(current + stripped)
-        current = ""
-    return lines
-
-
-def _context_files(context: Path) -> list[Path]:
-    ignore_file = context / ".dockerignore"
-    patterns = []
-    if ignore_file.is_file():
-        patterns = [
-            line.strip().rstrip("/")
-            for line in ignore_file.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.startswith("#")
-        ]
-    files = []
-    for path in sorted(context.rglob("*")):
-        relative = path.relative_to(context)
-        if path.is_file() and not _ignored(relative, patterns):
-            files.append(relative)
-    return files
-
-
-def _ignored(relative: Path, patterns: list[str]) -> bool:
-    text = relative.as_posix()
-    parts = relative.parts
-    for pattern in patterns:
-        bare = pattern.removeprefix("**/")
-        if fnmatch.fnmatch(text, pattern) or any(fnmatch.fnmatch(p, bare) for p in parts):
-            return True
-        if any(fnmatch.fnmatch("/".join(parts[: i + 1]), pattern) for i in range(len(parts))):
-            return True
-    return False
 
 
 def _digest(context: Path, files: list[Path], command: list[str]) -> str:

@@ -43,6 +43,9 @@ TARGET_CONNECT_TIMEOUT_SECONDS = 10
 # How long Caddy keeps a dynamic target lookup: a target leaves traffic this fast.
 TARGET_LOOKUP_REFRESH_SECONDS = 0.1
 TARGET_LOOKUP_TIMEOUT_SECONDS = 1
+# Caddy's keep-alive defaults, which a ``keep_alive`` object replaces as a whole.
+CADDY_KEEP_ALIVE_PROBE_INTERVAL = "30s"
+CADDY_MAX_IDLE_CONNS_PER_HOST = 32
 # Caddy placeholders `trace_id_handlers` define.
 TRACE_FIELD = "fargo.trace_field"
 TRACE_ID = "fargo.trace_id"
@@ -92,6 +95,17 @@ DIAL_RETRIES: JSON = {
 }
 
 
+def target_keep_alive(lb: LoadBalancer) -> JSON:
+    """ALB's idle timeout holds on the target side too: an idle connection to a target is
+    closed after it. The spec keeps it below the services' keep-alive, so a task never
+    closes a connection Caddy is about to reuse (a 502)."""
+    return {
+        "probe_interval": CADDY_KEEP_ALIVE_PROBE_INTERVAL,
+        "max_idle_conns_per_host": CADDY_MAX_IDLE_CONNS_PER_HOST,
+        "idle_timeout": f"{lb.idle_timeout}s",
+    }
+
+
 def forward(
     action: Action,
     lb: LoadBalancer,
@@ -114,6 +128,7 @@ def forward(
             "dial_timeout": f"{TARGET_CONNECT_TIMEOUT_SECONDS}s",
             # A target that sends nothing for the idle timeout gets the client a 504.
             "response_header_timeout": f"{lb.idle_timeout}s",
+            "keep_alive": target_keep_alive(lb),
         },
         "headers": {
             "request": {

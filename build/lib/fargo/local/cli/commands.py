@@ -29,7 +29,7 @@ from fargo.local.ec2.modes import choose_network_mode, enter_network_mode
 from fargo.local.state import folder as state
 from fargo.local.status import Readiness
 from fargo.local.status import json_schema as status_json_schema
-from fargo.spec import load_spec
+from fargo.spec import check_spec, load_spec
 
 if TYPE_CHECKING:
     from fargo.local.runtime import Runtime
@@ -40,7 +40,10 @@ DETACH_TIMEOUT_SECONDS = 120.0
 def up_command(args: argparse.Namespace) -> int:
     from fargo.local.control.daemon import AlreadyRunning, serve, stamp
 
-    load_spec(args.file)  # a spec error stops `up` before anything starts
+    # A spec error stops `up` before anything starts. What only the cloud refuses (no NAT
+    # gateway, say) is a warning: the twin runs it, and shows how it would fail.
+    for line in check_spec(args.file, world="twin").warning_lines():
+        print(line, file=sys.stderr)
     try:
         config = choose_network_mode(
             config_from_args(args, spec_path=args.file, state_dir=args.state_dir)

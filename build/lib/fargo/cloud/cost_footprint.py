@@ -1,0 +1,120 @@
+"""What a spec deploys that AWS bills for: tasks, load balancers, NAT gateways, endpoints, logs.
+
+`footprint` reads it from a spec; the what-if options of `fargo cost`
+(`fargo.cloud.cost_options`) change a copy and price it again. The footprint holds
+only what changes the bill, so options the spec cannot express yet (Fargate Spot, VPC
+endpoints) are a field here first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from fargo.cloud.prices import Architecture
+from fargo.spec import Spec
+from fargo.spec.model import Service
+
+# The VPC interface endpoints private Fargate tasks need without a NAT gateway (platform
+# 1.4: image manifests, authorization and logs); image layers come from S3 through a
+# gateway endpoint, which has no charge.
+FARGATE_INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs")
+
+
+@dataclass(frozen=True)
+class ServiceFootprint:
+    """One ECS service at its steady count: ``tasks`` tasks, ``spot_tasks`` of them on Spot.
+
+    ``spot_tasks`` may be a fraction: a weighted capacity provider strategy places that
+    share of the tasks beyond its base on Fargate Spot on average.
+    """
+
+    name: str
+    architecture: Architecture
+    cpu: int  # CPU units (1024 = 1 vCPU)
+    memory: int  # MiB
+    tasks: int
+    spot_tasks: float = 0.0
+    max_tasks: int | None = None  # autoscaled: the steady count is the minimum
+    desired_count: int = 1
+    discovery: bool = False  # its tasks register in Cloud Map
+
+    @property
+    def on_demand_tasks(self) -> float:
+        return self.tasks - self.spot_tasks
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.max_tasks is not None
+
+    def sized(self, cpu: int, memory: int) -> ServiceFootprint:
+        return replace(self, cpu=cpu, memory=memory)
+
+
+@dataclass(frozen=True)
+class LoadBalancerFootprint:
+    name: str
+    internet_facing: bool
+    rules: int  # listener rules on its busiest listener (evaluated per request)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    services: tuple[ServiceFootprint, ...]
+    load_balancers: tuple[LoadBalancerFootprint, ...]
+    availability_zones: int
+    nat_gateways: int
+    container_insights: bool
+    flow_logs: bool
+    discovery_namespace: bool
+    public_hosted_zones: int  # Route 53 zones the certificates are validated in
+    retention_days: int
+    interface_endpoints: tuple[str, ...] = ()
+
+    @property
+    def tasks(self) -> int:
+        return sum(s.tasks for s in self.services)
+
+    def with_services(self, services: list[ServiceFootprint]) -> Footprint:
+        return replace(self, services=tuple(services))
+
+
+def footprint(spec: Spec) -> Footprint:
+    """What ``spec`` runs in a steady month."""
+    zones = {
+        lb.certificate.hosted_zone
+        for lb in spec.load_balancers.values()
+        if lb.certificate is not None and lb.certificate.hosted_zone is not None
+    }
+    return Footprint(
+        services=tuple(_service(name, service) for name, service in spec.services.items()),
+        load_balancers=tuple(
+            LoadBalancerFootprint(
+                name=name,
+                internet_facing=lb.scheme == "internet-facing",
+                rules=max((len(listener.rules) for listener in lb.listeners), default=0),
+            )
+            for name, lb in spec.load_balancers.items()
+        ),
+        availability_zones=spec.network.availability_zones,
+        nat_gateways=spec.network.nat_gateways,
+        container_insights=spec.cluster.container_insights,
+        flow_logs=spec.network.flow_logs,
+        discovery_namespace=spec.discovery is not None,
+        public_hosted_zones=len(zones),
+        retention_days=spec.logging.retention_days,
+    )
+
+
+def _service(name: str, service: Service) -> ServiceFootprint:
+    scaling = service.autoscaling
+    return ServiceFootprint(
+        name=name,
+        architecture=service.architecture,
+        cpu=service.cpu,
+        memory=service.memory,
+        # Target tracking scales an idle service in to its minimum: that is its steady count.
+        tasks=scaling.min_capacity if scaling is not None else service.desired_count,
+        max_tasks=scaling.max_capacity if scaling is not None else None,
+        desired_count=service.desired_count,
+        discovery=service.discovery is not None,
+    )

@@ -1,0 +1,317 @@
+"""The lines of a bill, one function per AWS service: Fargate, load balancers, NAT or
+endpoints, public IPv4 addresses, Cloud Map and Route 53, CloudWatch.
+
+`fargo.cloud.cost` adds them up; quantities billed by use come from `fargo.cloud.cost_usage`.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, computed_field
+
+from fargo.cloud.cost_footprint import Footprint, ServiceFootprint
+from fargo.cloud.cost_usage import (
+    IMAGE_PULL_GB,
+    TASK_STARTS_PER_MONTH,
+    Traffic,
+    container_insights_metrics,
+    image_pull_gb,
+    stored_gb,
+)
+from fargo.cloud.prices import FargateRate, RegionPrices
+
+MIB_PER_GB = 1024  # Fargate bills memory by the GB of 1024 MiB
+CPU_UNITS_PER_VCPU = 1024
+
+
+class BillLine(BaseModel):
+    """One thing billed: ``quantity`` ``unit`` at ``unit_price`` USD each, for a month."""
+
+    model_config = ConfigDict(frozen=True)
+
+    service: str  # the AWS service, as on an AWS bill
+    item: str
+    quantity: float
+    unit: str
+    unit_price: float
+    note: str = ""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def monthly(self) -> float:
+        return self.quantity * self.unit_price
+
+
+def bill_lines(fp: Footprint, prices: RegionPrices, traffic: Traffic) -> list[BillLine]:
+    """Every line of a month of ``fp``, grouped by AWS service."""
+    return [
+        *(line for svc in fp.services for line in fargate_lines(svc, prices, traffic.hours)),
+        *_load_balancers(fp, prices, traffic),
+        *_egress(fp, prices, traffic),
+        *_public_ipv4(fp, prices, traffic.hours),
+        *_discovery(fp, prices, traffic),
+        *_logs(fp, prices, traffic),
+    ]
+
+
+def fargate_lines(svc: ServiceFootprint, prices: RegionPrices, hours: float) -> list[BillLine]:
+    """vCPU-hours and GB-hours of one service, by capacity type (on-demand, Spot)."""
+    count = f"{svc.tasks} task{'s' if svc.tasks != 1 else ''}"
+    note = (
+        f"autoscaled {svc.tasks}–{svc.max_tasks}: priced at min_capacity ({count})"
+        if svc.autoscaled
+        else count
+    )
+    capacities: list[tuple[str, float, FargateRate | None]] = [
+        ("on-demand", svc.on_demand_tasks, prices.fargate.on_demand.get(svc.architecture)),
+        ("Spot", svc.spot_tasks, prices.fargate.spot.get(svc.architecture)),
+    ]
+    lines = []
+    for capacity, tasks, rate in capacities:
+        if not tasks:
+            continue
+        share = note if tasks == svc.tasks else f"{tasks:g} of {count}; {note}"
+        if rate is None:
+            raise ValueError(f"{svc.name}: Fargate {capacity} has no {svc.architecture} price")
+        label = f"{svc.name}: {svc.architecture} {capacity}"
+        lines += [
+            BillLine(
+                service="Fargate",
+                item=f"{label}, {svc.cpu / CPU_UNITS_PER_VCPU:g} vCPU",
+                quantity=tasks * svc.cpu / CPU_UNITS_PER_VCPU * hours,
+                unit="vCPU-hours",
+                unit_price=rate.vcpu_hour,
+                note=share,
+            ),
+            BillLine(
+                service="Fargate",
+                item=f"{label}, {svc.memory / MIB_PER_GB:g} GB",
+                quantity=tasks * svc.memory / MIB_PER_GB * hours,
+                unit="GB-hours",
+                unit_price=rate.gb_hour,
+                note=share,
+            ),
+        ]
+    return lines
+
+
+def _load_balancers(fp: Footprint, prices: RegionPrices, traffic: Traffic) -> list[BillLine]:
+    lines = []
+    for lb in fp.load_balancers:
+        scheme = "internet-facing" if lb.internet_facing else "internal"
+        lines += [
+            BillLine(
+                service="Elastic Load Balancing",
+                item=f"{lb.name}: load balancer hours",
+                quantity=traffic.hours,
+                unit="hours",
+                unit_price=prices.load_balancer.hour,
+                note=scheme,
+            ),
+            BillLine(
+                service="Elastic Load Balancing",
+                item=f"{lb.name}: load balancer capacity units",
+                quantity=traffic.lcus(lb.rules) * traffic.hours,
+                unit="LCU-hours",
+                unit_price=prices.load_balancer.lcu_hour,
+                note=f"{traffic.requests:,} requests a month",
+            ),
+        ]
+    return lines
+
+
+def _egress(fp: Footprint, prices: RegionPrices, traffic: Traffic) -> list[BillLine]:
+    """How private tasks reach ECR and CloudWatch Logs: NAT gateways or VPC endpoints."""
+    pulls = image_pull_gb(fp.tasks)
+    logs = traffic.application_log_gb(fp.tasks)
+    pull_note = (
+        f"{fp.tasks} tasks × {TASK_STARTS_PER_MONTH} starts × {IMAGE_PULL_GB:g} GB image pulls"
+    )
+    lines = []
+    if fp.nat_gateways:
+        nat = prices.nat_gateway
+        lines += [
+            BillLine(
+                service="NAT Gateway",
+                item="NAT gateway hours",
+                quantity=fp.nat_gateways * traffic.hours,
+                unit="hours",
+                unit_price=nat.hour,
+                note=f"{fp.nat_gateways} NAT gateway{'s' if fp.nat_gateways != 1 else ''}",
+            ),
+            BillLine(
+                service="NAT Gateway",
+                item="data processed",
+                quantity=pulls + logs,
+                unit="GB",
+                unit_price=nat.gb_processed,
+                note=f"{pull_note}, {logs:.2f} GB logs",
+            ),
+        ]
+    endpoint = prices.interface_endpoint
+    for name in fp.interface_endpoints:
+        lines.append(
+            BillLine(
+                service="VPC endpoints",
+                item=f"interface endpoint {name}: hours in each zone",
+                quantity=fp.availability_zones * traffic.hours,
+                unit="hours",
+                unit_price=endpoint.hour_per_zone,
+                note=f"{fp.availability_zones} zones",
+            )
+        )
+    if fp.interface_endpoints and not fp.nat_gateways:
+        lines += [
+            BillLine(
+                service="VPC endpoints",
+                item="interface endpoints: data processed",
+                quantity=logs,
+                unit="GB",
+                unit_price=endpoint.gb_processed,
+                note="logs; image layers come from S3 through the gateway endpoint",
+            ),
+            BillLine(
+                service="VPC endpoints",
+                item="gateway endpoint s3 (image layers)",
+                quantity=pulls,
+                unit="GB",
+                unit_price=0.0,
+                note=f"{pull_note}: no charge",
+            ),
+        ]
+    return lines
+
+
+def _public_ipv4(fp: Footprint, prices: RegionPrices, hours: float) -> list[BillLine]:
+    rate = prices.public_ipv4.hour
+    lines = []
+    if fp.nat_gateways:
+        lines.append(
+            BillLine(
+                service="Public IPv4",
+                item="NAT gateways' Elastic IPs",
+                quantity=fp.nat_gateways * hours,
+                unit="address-hours",
+                unit_price=rate,
+                note=f"{fp.nat_gateways} address{'es' if fp.nat_gateways != 1 else ''}",
+            )
+        )
+    for lb in fp.load_balancers:
+        if lb.internet_facing:
+            lines.append(
+                BillLine(
+                    service="Public IPv4",
+                    item=f"{lb.name}: an address in each zone",
+                    quantity=fp.availability_zones * hours,
+                    unit="address-hours",
+                    unit_price=rate,
+                    note=f"{fp.availability_zones} addresses",
+                )
+            )
+    return lines
+
+
+def _discovery(fp: Footprint, prices: RegionPrices, traffic: Traffic) -> list[BillLine]:
+    lines = []
+    if fp.discovery_namespace:
+        instances = sum(s.tasks for s in fp.services if s.discovery)
+        lines += [
+            BillLine(
+                service="Cloud Map",
+                item="registered instances",
+                quantity=instances,
+                unit="instance-months",
+                unit_price=prices.cloud_map.instance_month,
+                note="a task each",
+            ),
+            BillLine(
+                service="Route 53",
+                item="private hosted zone of the Cloud Map namespace",
+                quantity=1,
+                unit="zone-months",
+                unit_price=prices.route53.hosted_zone_month,
+            ),
+            BillLine(
+                service="Route 53",
+                item="discovery DNS queries",
+                quantity=traffic.discovery_queries() / 1e6,
+                unit="million queries",
+                unit_price=prices.route53.million_queries,
+                note="at most one a request",
+            ),
+        ]
+    if fp.public_hosted_zones:
+        lines.append(
+            BillLine(
+                service="Route 53",
+                item="public hosted zone of the certificate",
+                quantity=fp.public_hosted_zones,
+                unit="zone-months",
+                unit_price=prices.route53.hosted_zone_month,
+                note="alias queries to the load balancer: no charge",
+            )
+        )
+    return lines
+
+
+def _logs(fp: Footprint, prices: RegionPrices, traffic: Traffic) -> list[BillLine]:
+    cw = prices.cloudwatch
+    days = fp.retention_days
+    app = traffic.application_log_gb(fp.tasks)
+    lines = [
+        BillLine(
+            service="CloudWatch Logs",
+            item="application logs ingested",
+            quantity=app,
+            unit="GB",
+            unit_price=cw.logs_ingested_gb,
+            note="access-log lines and health checks",
+        ),
+        BillLine(
+            service="CloudWatch Logs",
+            item="application logs stored",
+            quantity=stored_gb(app, days),
+            unit="GB-months",
+            unit_price=cw.logs_stored_gb_month,
+            note=f"{days} days kept",
+        ),
+    ]
+    if fp.flow_logs:
+        flows = traffic.flow_log_gb(fp.tasks)
+        lines += [
+            BillLine(
+                service="VPC Flow Logs",
+                item="flow log records delivered to CloudWatch Logs",
+                quantity=flows,
+                unit="GB",
+                unit_price=cw.vended_logs_ingested_gb,
+            ),
+            BillLine(
+                service="VPC Flow Logs",
+                item="flow logs stored",
+                quantity=stored_gb(flows, days),
+                unit="GB-months",
+                unit_price=cw.logs_stored_gb_month,
+                note=f"{days} days kept",
+            ),
+        ]
+    if fp.container_insights:
+        metrics = container_insights_metrics(len(fp.services))
+        lines += [
+            BillLine(
+                service="Container Insights",
+                item="metrics (cluster, services, task definition families)",
+                quantity=metrics,
+                unit="metric-months",
+                unit_price=cw.metric_month,
+                note=f"{len(fp.services)} services",
+            ),
+            BillLine(
+                service="Container Insights",
+                item="performance log events",
+                quantity=traffic.container_insights_gb(fp.tasks),
+                unit="GB",
+                unit_price=cw.logs_ingested_gb,
+                note="a task event each minute",
+            ),
+        ]
+    return lines

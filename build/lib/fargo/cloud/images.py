@@ -1,0 +1,47 @@
+"""The tag each image of a spec is deployed with: a digest of its build inputs.
+
+    tags = context_tags(spec, root)   # {"frontend": "3f9a…", …}; root: the spec's folder
+
+An image is rebuilt and pushed only when its tag is new (`fargo.build_context.image_tag`),
+and the task definitions of the services using it change only then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from fargo.build_context import image_tag
+from fargo.spec.model import Spec
+
+
+class ImageContextError(ValueError):
+    """An image's build context or Dockerfile is missing; the message names the field."""
+
+
+def context_tags(spec: Spec, root: Path) -> dict[str, str]:
+    """Image name → the tag of what its Dockerfile builds from its context under ``root``."""
+    tags = {}
+    for name, image in spec.images.items():
+        context = root / image.context
+        dockerfile = context / image.dockerfile
+        if not dockerfile.is_file():
+            raise ImageContextError(
+                f"images.{name}: no Dockerfile at {dockerfile} (context {image.context!r}, "
+                f"dockerfile {image.dockerfile!r}, relative to {root}); fix the paths, or "
+                "give --image-tag to synthesize without the sources"
+            )
+        tags[name] = image_tag(context, dockerfile)
+    return tags
+
+
+def uniform_tags(spec: Spec, tag: str) -> dict[str, str]:
+    """One tag for every image (``--image-tag``)."""
+    return dict.fromkeys(spec.images, tag)
+
+
+def tag_of(tags: Mapping[str, str], image: str) -> str:
+    try:
+        return tags[image]
+    except KeyError:
+        raise ImageContextError(f"no image tag for image {image!r}") from None

@@ -1,0 +1,58 @@
+"""Warnings: what a spec may say, but probably should not.
+
+Nothing refuses a warning: `fargo validate` prints it on stderr and exits 0. A warning
+never repeats the value it is about (a secret on a screen is a leaked secret).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Final
+
+from fargo.spec import refs
+from fargo.spec.errors import Problem
+from fargo.spec.model import Spec
+
+# Words in an environment variable's name that say its value is a secret.
+SECRET_NAME_WORDS: Final = ("PASSWORD", "SECRET", "TOKEN", "API_KEY", "PRIVATE_KEY")
+# AWS access key ids: AKIA (long-term) or ASIA (temporary) and 16 more characters.
+ACCESS_KEY_ID: Final = re.compile(r"(?<![A-Z0-9])(AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])")
+# AWS secret access keys: 40 characters of base64; both letter cases, which a hex digest
+# (a commit id) does not have.
+SECRET_ACCESS_KEY: Final = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+SECRETS_HINT: Final = (
+    "environment values are plain text in fargo.yaml and the task definition; move the "
+    "value to the service's secrets: section (an SSM parameter or a Secrets Manager "
+    "secret) once fargo supports it"
+)
+
+
+def check(spec: Spec) -> list[Problem]:
+    """Every warning about ``spec`` (not located: the loader does that)."""
+    return [problem for name in spec.services for problem in plain_secrets(spec, name)]
+
+
+def plain_secrets(spec: Spec, service: str) -> list[Problem]:
+    """The values of ``service``'s environment that look like secrets."""
+    return [
+        problem
+        for key, value in spec.services[service].environment.items()
+        for problem in _plain_secret(("services", service, "environment", key), key, value)
+    ]
+
+
+def _plain_secret(loc: tuple[str, ...], name: str, value: str) -> Iterator[Problem]:
+    literal = refs.REFERENCE.sub("", value).strip()
+    if not literal or literal.startswith("arn:"):
+        return  # empty, only references, or the ARN that names a secret (not the secret)
+    if ACCESS_KEY_ID.search(literal):
+        yield Problem(loc, "the value looks like an AWS access key id", hint=SECRETS_HINT)
+    elif any(_mixed_case(m[0]) for m in SECRET_ACCESS_KEY.finditer(literal)):
+        yield Problem(loc, "the value looks like an AWS secret access key", hint=SECRETS_HINT)
+    elif any(word in name.upper() for word in SECRET_NAME_WORDS):
+        yield Problem(loc, f"{name} looks like the name of a secret", hint=SECRETS_HINT)
+
+
+def _mixed_case(text: str) -> bool:
+    return any(c.islower() for c in text) and any(c.isupper() for c in text)

@@ -1,0 +1,104 @@
+"""What the cloud refuses in a spec the twin can still run, as located problems.
+
+`fargo validate`, `synth` and `deploy` report these as errors, with the spec's own
+(`fargo.spec.loader.check_spec` with ``world="cloud"``); `fargo up` runs the spec and
+prints them as warnings. `fargo.cloud.synth.synthesize` refuses them too
+(`ensure_deployable`), for callers that never went through the loader.
+
+No AWS CDK here: `fargo validate` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fargo.spec import egress
+from fargo.spec.errors import Problem, SpecError
+from fargo.spec.model import Spec
+
+
+@dataclass
+class CloudSpecError(SpecError):
+    """The spec is valid, but asks for something the cloud cannot do.
+
+    ``path`` names the spec file when the caller knows it.
+    """
+
+    problems: list[Problem] = field(default_factory=list)
+    path: Path | None = None
+
+    def __str__(self) -> str:
+        count = len(self.problems)
+        head = (
+            f"{self.path or 'the spec'}: {count} problem{'s' if count != 1 else ''} for the cloud"
+        )
+        return "\n".join([head, *(f"  {p.render(self.path)}" for p in self.problems)])
+
+
+def check(spec: Spec) -> list[Problem]:
+    """Every problem only the cloud has with ``spec`` (not located: the loader does that)."""
+    return [*_egress(spec), *_certificates(spec), *_target_groups(spec)]
+
+
+def ensure_deployable(spec: Spec, path: Path | None = None) -> None:
+    """Raise `CloudSpecError` if the cloud cannot deploy ``spec``."""
+    problems = check(spec)
+    if problems:
+        raise CloudSpecError(problems, path)
+
+
+def _egress(spec: Spec) -> Iterator[Problem]:
+    unreachable = egress.unreachable_from_private_subnets(spec.network)
+    if unreachable:
+        yield Problem(
+            ("network", "nat_gateways"),
+            "tasks run in the private subnets, and without a NAT gateway they cannot reach "
+            f"{_enumerate(unreachable)}: ECS could not pull their images "
+            "(CannotPullContainerError) nor send their logs",
+            hint="keep at least one NAT gateway (nat_gateways: 1), or, once fargo supports "
+            "them, declare vpc_endpoints",
+        )
+
+
+def _certificates(spec: Spec) -> Iterator[Problem]:
+    for name, lb in spec.load_balancers.items():
+        cert = lb.certificate
+        if cert is not None and cert.arn is None and cert.hosted_zone is None:
+            yield Problem(
+                ("load_balancers", name, "certificate"),
+                f"ACM cannot validate {cert.domain!r} without a Route 53 hosted zone",
+                hint="add hosted_zone (the zone's name) for DNS validation, "
+                "or arn of an existing ACM certificate",
+            )
+
+
+def _target_groups(spec: Spec) -> Iterator[Problem]:
+    """ECS can only register tasks in a target group that one load balancer forwards to."""
+    balancers: dict[str, set[str]] = {name: set() for name in spec.target_groups}
+    for lb_name, lb in spec.load_balancers.items():
+        for group in lb.forwarded_target_groups():
+            if group in balancers:  # an unknown name is the spec's own error (`checks`)
+                balancers[group].add(lb_name)
+    for name, users in balancers.items():
+        if len(users) > 1:
+            yield Problem(
+                ("target_groups", name),
+                f"target group {name!r} is forwarded to by load balancers "
+                f"{', '.join(sorted(users))}; an ALB target group belongs to one load balancer",
+                hint="give each load balancer its own target group",
+            )
+    for service_name, service in spec.services.items():
+        for index, group in enumerate(service.target_groups):
+            if group in balancers and not balancers[group]:
+                yield Problem(
+                    ("services", service_name, "target_groups", index),
+                    f"no listener forwards to target group {group!r}, so ECS cannot register "
+                    "the service's tasks in it",
+                    hint="forward to it from a listener's default action or a rule",
+                )
+
+
+def _enumerate(items: tuple[str, ...]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
