@@ -1,1 +1,0 @@
-"""The local twin: the reference architecture on one machine, no AWS account, no Docker."""
