@@ -197,15 +197,20 @@ def test_an_unknown_region_names_the_known_ones() -> None:
 
 
 def test_the_reference_system_against_the_original(reference: CostReport) -> None:
-    # 1 + 1 + 2 tasks, and backend-private-with-alb at its min_capacity of 1: five tasks.
-    assert reference.bill.amount("Fargate") == pytest.approx(5 * FARGATE_TASK_X86, abs=CENT)
+    # fargo's default: 0.25 vCPU / 0.5 GB; frontend and backend-public one ARM64 task each;
+    # backend-private and backend-private-with-alb (at its min_capacity of 2) two X86_64
+    # tasks each, the second on Spot. us-east-1 prices per vCPU-hour and GB-hour:
+    arm = 730 * (0.25 * 0.03238 + 0.5 * 0.00356)
+    x86 = 730 * (0.25 * 0.04048 + 0.5 * 0.004445)
+    spot = 730 * (0.25 * 0.012144 + 0.5 * 0.0013335)
+    assert reference.bill.amount("Fargate") == pytest.approx(2 * arm + 2 * x86 + 2 * spot, abs=CENT)
     assert reference.original.bill.amount("Fargate") == pytest.approx(6 * FARGATE_TASK_X86)
     assert reference.bill.amount("Container Insights") == pytest.approx(
-        (12 + 4 * (15 + 10)) * 0.30 + 5 * 730 * 120_000 / 2**30 * 0.50, abs=CENT
+        (12 + 4 * (15 + 10)) * 0.30 + 6 * 730 * 120_000 / 2**30 * 0.50, abs=CENT
     )
-    assert reference.bill.total == pytest.approx(203.93, abs=CENT)
+    assert reference.bill.total == pytest.approx(151.87, abs=CENT)
     assert reference.original.bill.total == pytest.approx(221.40, abs=CENT)
-    assert reference.original.difference_percent == pytest.approx(-7.9, abs=0.05)
+    assert reference.original.difference_percent == pytest.approx(-31.4, abs=0.05)
 
 
 def test_the_reference_systems_options(reference: CostReport) -> None:
@@ -213,7 +218,7 @@ def test_the_reference_systems_options(reference: CostReport) -> None:
 
     assert options["one-load-balancer"].saving == pytest.approx(730 * 0.0225 + 0.0889, abs=CENT)
     assert options["one-load-balancer"].loses_point == 2
-    assert options["every-point"].monthly == pytest.approx(151.87, abs=CENT)
+    assert "every-point" not in options  # the default already is that configuration
     assert options["every-point-no-insights"].monthly == pytest.approx(118.02, abs=CENT)
     assert all(o.keeps_every_point for k, o in options.items() if k.startswith("every-point"))
 
@@ -224,7 +229,6 @@ def test_the_readme_shows_the_numbers(reference: CostReport) -> None:
     for amount in (
         reference.original.bill.total,
         reference.bill.total,
-        options["every-point"].monthly,
         options["every-point-no-insights"].monthly,
     ):
         assert f"${amount:,.2f}" in readme

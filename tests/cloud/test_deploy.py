@@ -161,7 +161,11 @@ def test_dry_run_prints_the_plan_and_runs_every_check(reference_spec: Spec, tmp_
 def test_image_platform_follows_the_services_architecture(
     reference_spec: Spec, shop_spec: Spec
 ) -> None:
-    assert set(image_platforms(reference_spec).values()) == {"linux/amd64"}
+    assert image_platforms(reference_spec) == {
+        "frontend": "linux/arm64",
+        "backend-public": "linux/arm64",
+        "backend-private": "linux/amd64",  # on Fargate Spot, which runs X86_64 only
+    }
     assert image_platforms(shop_spec)["web"] == "linux/arm64"
     mixed = shop_spec.model_copy(deep=True)
     mixed.services["worker"].architecture = "ARM64"
@@ -313,8 +317,12 @@ def test_real_deploy_runs_the_steps_in_order(
     monkeypatch.setattr("fargo.cloud.checks.run_checks", lambda result: [])
     tags = context_tags(reference_spec, ROOT)
 
+    spec = reference_spec.model_copy(deep=True)  # scaling from 1, starting at 2
+    scaling = spec.services["backend-private-with-alb"].autoscaling
+    assert scaling is not None
+    scaling.min_capacity = 1
     out = io.StringIO()
-    status = deploy(reference_spec, dry_run=False, root=ROOT, outdir=tmp_path / "out", out=out)
+    status = deploy(spec, dry_run=False, root=ROOT, outdir=tmp_path / "out", out=out)
     assert status == 0, out.getvalue()
     commands = [
         line for line in log.read_text().splitlines() if not line.startswith("docker version")

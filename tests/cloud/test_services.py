@@ -45,18 +45,36 @@ def ecs_services(result: SynthResult) -> dict[str, dict[str, Any]]:
 def test_four_fargate_services_one_task_definition_each(reference: SynthResult) -> None:
     assert sorted(ecs_services(reference)) == sorted(SERVICES)
     assert sorted(task_definitions(reference)) == sorted(SERVICES)
-    for service in ecs_services(reference).values():
-        assert service["LaunchType"] == "FARGATE"
+    for name, service in ecs_services(reference).items():
+        spot = name in ("backend-private", "backend-private-with-alb")  # capacity: {spot: 100}
+        assert service.get("LaunchType") == (None if spot else "FARGATE")
         assert service["PlatformVersion"] == "LATEST"
 
 
-def test_tasks_have_512_cpu_units_and_1024_mib(reference: SynthResult) -> None:
-    for task in task_definitions(reference).values():
-        assert (task["Cpu"], task["Memory"]) == ("512", "1024")
+def test_spot_services_keep_their_base_on_demand(reference: SynthResult) -> None:
+    services = ecs_services(reference)
+    assert services["backend-private"]["CapacityProviderStrategy"] == [
+        {"CapacityProvider": "FARGATE", "Base": 1, "Weight": 0},
+        {"CapacityProvider": "FARGATE_SPOT", "Weight": 100},
+    ]
+    assert "CapacityProviderStrategy" not in services["frontend"]
+    (association,) = [
+        r["Properties"]
+        for r in reference.template("app")["Resources"].values()
+        if r["Type"] == "AWS::ECS::ClusterCapacityProviderAssociations"
+    ]
+    assert association["CapacityProviders"] == ["FARGATE", "FARGATE_SPOT"]
+
+
+def test_tasks_have_256_cpu_units_and_512_mib_on_their_architecture(
+    reference: SynthResult,
+) -> None:
+    for name, task in task_definitions(reference).items():
+        assert (task["Cpu"], task["Memory"]) == ("256", "512")
         assert task["RequiresCompatibilities"] == ["FARGATE"]
         assert task["NetworkMode"] == "awsvpc"
         assert task["RuntimePlatform"] == {
-            "CpuArchitecture": "X86_64",
+            "CpuArchitecture": "ARM64" if name in ("frontend", "backend-public") else "X86_64",
             "OperatingSystemFamily": "LINUX",
         }
 
@@ -275,14 +293,14 @@ def test_services_register_in_their_target_groups(reference: SynthResult) -> Non
     }
 
 
-def test_autoscaling_1_to_4_on_cpu_for_backend_private_with_alb(
+def test_autoscaling_2_to_4_on_cpu_for_backend_private_with_alb(
     app_template: assertions.Template,
 ) -> None:
     app_template.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 1)
     app_template.has_resource_properties(
         "AWS::ApplicationAutoScaling::ScalableTarget",
         {
-            "MinCapacity": 1,
+            "MinCapacity": 2,
             "MaxCapacity": 4,
             "ScalableDimension": "ecs:service:DesiredCount",
             "ResourceId": {

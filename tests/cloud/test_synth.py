@@ -51,6 +51,7 @@ def test_every_resource_is_tagged_with_the_system(reference: SynthResult) -> Non
         "AWS::ApplicationAutoScaling::ScalingPolicy",
         "AWS::Route53::RecordSet",
         "Custom::VpcRestrictDefaultSG",  # a custom resource: its properties go to the handler
+        "AWS::ECS::ClusterCapacityProviderAssociations",
     }
     for stack in reference.stack_names():
         for logical_id, resource in reference.template(stack)["Resources"].items():

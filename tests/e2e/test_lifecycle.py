@@ -57,7 +57,7 @@ def test_a_spec_error_stops_up_before_anything_starts(tmp_path: Path) -> None:
     bad.write_text(
         (ROOT / "fargo.yaml")
         .read_text()
-        .replace("desired_count: 2\n    discovery", "desired_count: -1\n    discovery")
+        .replace("desired_count: 2", "desired_count: -1", 1)  # backend-private's
     )
     result = up(Twin(bad, tmp_path / "s"), check=False)  # nothing to publish: nothing starts
     assert result.returncode == 1

@@ -1,4 +1,5 @@
-"""The ECS cluster, with Container Insights as the spec says."""
+"""The ECS cluster, with Container Insights as the spec says, and the Fargate and
+Fargate Spot capacity providers when a service runs tasks on Spot."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from fargo.spec.model import Cluster as ClusterSpec
 class Cluster(Construct):
     """Children: ``cluster``."""
 
-    def __init__(self, scope: Construct, id: str, *, cluster: ClusterSpec, vpc: ec2.IVpc) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        cluster: ClusterSpec,
+        vpc: ec2.IVpc,
+        fargate_spot: bool = False,
+    ) -> None:
         super().__init__(scope, id)
         self.cluster = ecs.Cluster(
             self,
@@ -22,4 +31,5 @@ class Cluster(Construct):
             container_insights_v2=ecs.ContainerInsights.ENABLED
             if cluster.container_insights
             else ecs.ContainerInsights.DISABLED,
+            enable_fargate_capacity_providers=fargate_spot,
         )

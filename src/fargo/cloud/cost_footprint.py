@@ -107,13 +107,16 @@ def footprint(spec: Spec) -> Footprint:
 
 def _service(name: str, service: Service) -> ServiceFootprint:
     scaling = service.autoscaling
+    # Target tracking scales an idle service in to its minimum: that is its steady count.
+    tasks = scaling.min_capacity if scaling is not None else service.desired_count
+    beyond_base = max(0, tasks - service.capacity.on_demand_base)
     return ServiceFootprint(
         name=name,
         architecture=service.architecture,
         cpu=service.cpu,
         memory=service.memory,
-        # Target tracking scales an idle service in to its minimum: that is its steady count.
-        tasks=scaling.min_capacity if scaling is not None else service.desired_count,
+        tasks=tasks,
+        spot_tasks=beyond_base * service.capacity.spot / 100,
         max_tasks=scaling.max_capacity if scaling is not None else None,
         desired_count=service.desired_count,
         discovery=service.discovery is not None,

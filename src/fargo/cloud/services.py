@@ -17,7 +17,7 @@ from fargo.cloud import acknowledgements as ack
 from fargo.cloud import policy
 from fargo.cloud.alarms import deployment_alarms, watch_deployments
 from fargo.cloud.logs import log_group
-from fargo.spec.model import ContainerHealthCheck, Service
+from fargo.spec.model import Capacity, ContainerHealthCheck, Service
 
 
 class FargateService(Construct):
@@ -141,6 +141,7 @@ class FargateService(Construct):
             vpc_subnets=subnets,
             security_groups=[self.security_group],
             platform_version=ecs.FargatePlatformVersion.LATEST,
+            capacity_provider_strategies=_capacity(service.capacity),
             propagate_tags=ecs.PropagatedTagSource.SERVICE,
             enable_ecs_managed_tags=True,
             health_check_grace_period=cdk.Duration.seconds(policy.HEALTH_CHECK_GRACE_SECONDS)
@@ -186,6 +187,19 @@ class FargateService(Construct):
     @property
     def connections(self) -> ec2.Connections:
         return self.service.connections
+
+
+def _capacity(capacity: Capacity) -> list[ecs.CapacityProviderStrategy] | None:
+    """On-demand Fargate for the base and the rest's on-demand share, Fargate Spot for the
+    spec's share beyond the base; None (the Fargate launch type) without Spot."""
+    if capacity.spot == 0:
+        return None
+    return [
+        ecs.CapacityProviderStrategy(
+            capacity_provider="FARGATE", base=capacity.on_demand_base, weight=100 - capacity.spot
+        ),
+        ecs.CapacityProviderStrategy(capacity_provider="FARGATE_SPOT", weight=capacity.spot),
+    ]
 
 
 def _ecs_tasks_principal() -> iam.IPrincipal:

@@ -90,7 +90,13 @@ class AppStack(cdk.Stack):
         private_subnets = network_private_subnets(spec.network)
         retention = spec.logging.retention_days
 
-        self.cluster = Cluster(self, "Cluster", cluster=spec.cluster, vpc=vpc)
+        self.cluster = Cluster(
+            self,
+            "Cluster",
+            cluster=spec.cluster,
+            vpc=vpc,
+            fargate_spot=any(s.capacity.spot > 0 for s in spec.services.values()),
+        )
         self.discovery = (
             ServiceDiscovery(self, "Discovery", discovery=spec.discovery, vpc=vpc)
             if spec.discovery is not None

@@ -117,6 +117,22 @@ class Autoscaling(Model):
         return self
 
 
+class Capacity(Model):
+    """Where a service's tasks run: Fargate on-demand, and a share on Fargate Spot (about
+    70 % cheaper; a Spot task can be stopped with two minutes' notice, and ECS starts
+    another)."""
+
+    spot: int = Field(
+        0,
+        ge=0,
+        le=100,
+        description="Percent of the tasks beyond on_demand_base that run on Fargate Spot.",
+    )
+    on_demand_base: int = Field(
+        1, ge=0, le=100000, description="Tasks that always run on-demand, before any on Spot."
+    )
+
+
 class Service(Model):
     """An ECS service on Fargate: a task definition and the scheduler that keeps it running."""
 
@@ -146,6 +162,7 @@ class Service(Model):
         description="Services or load balancers this service calls (opens security group paths).",
     )
     autoscaling: Autoscaling | None = None
+    capacity: Capacity = Field(default_factory=Capacity)
 
     @field_validator("environment")
     @classmethod
