@@ -22,3 +22,17 @@ def run_fargo(
         env=env,
         check=False,
     )
+
+
+def modules_loaded_by(command: list[str], modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` ``fargo COMMAND`` imports, run in a fresh interpreter in ROOT."""
+    code = (
+        f"import sys; from fargo.cli import main; main({command!r}); "
+        f"print(sorted(m for m in {modules!r} if m in sys.modules))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    loaded: list[str] = eval(run.stdout.splitlines()[-1])
+    return loaded

@@ -42,20 +42,21 @@ def client(service: str) -> Any:
     )
 
 
+def stubbed(service: str) -> Iterator[tuple[Any, Stubber]]:
+    stubbed_client = client(service)
+    with Stubber(stubbed_client) as stub:
+        yield stubbed_client, stub
+        stub.assert_no_pending_responses()
+
+
 @pytest.fixture
 def iam() -> Iterator[tuple[Any, Stubber]]:
-    iam = client("iam")
-    with Stubber(iam) as stub:
-        yield iam, stub
-        stub.assert_no_pending_responses()
+    yield from stubbed("iam")
 
 
 @pytest.fixture
 def ssm() -> Iterator[tuple[Any, Stubber]]:
-    ssm = client("ssm")
-    with Stubber(ssm) as stub:
-        yield ssm, stub
-        stub.assert_no_pending_responses()
+    yield from stubbed("ssm")
 
 
 def test_a_fresh_account_gets_both_service_linked_roles(iam: tuple[Any, Stubber]) -> None:

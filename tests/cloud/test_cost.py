@@ -7,12 +7,11 @@ assumptions of `fargo.cloud.cost_usage` (1,000,000 requests a month, 730 hours).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from tests.cli import modules_loaded_by
 
 from fargo.cli import main
 from fargo.cloud.cost import Bill, bill, monthly_total, price
@@ -315,13 +314,4 @@ def test_cli_missing_spec_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_cost_loads_no_cdk() -> None:
-    code = (
-        "import sys; from fargo.cli import main; main(['cost']); "
-        "print(sorted(m for m in ('aws_cdk', 'cdk_nag', 'jsii') if m in sys.modules))"
-    )
-    run = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines()[-1] == "[]"
+    assert modules_loaded_by(["cost"], ("aws_cdk", "cdk_nag", "jsii")) == []
