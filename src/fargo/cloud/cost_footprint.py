@@ -55,6 +55,7 @@ class LoadBalancerFootprint:
     name: str
     internet_facing: bool
     rules: int  # listener rules on its busiest listener (evaluated per request)
+    waf_rule_groups: int = 0  # managed rule groups of its web ACL; 0: no AWS WAF
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ def footprint(spec: Spec) -> Footprint:
                 name=name,
                 internet_facing=lb.scheme == "internet-facing",
                 rules=max((len(listener.rules) for listener in lb.listeners), default=0),
+                waf_rule_groups=len(lb.waf.managed_rule_groups) if lb.waf is not None else 0,
             )
             for name, lb in spec.load_balancers.items()
         ),

@@ -116,7 +116,37 @@ def _load_balancers(fp: Footprint, prices: RegionPrices, traffic: Traffic) -> li
                 note=f"{traffic.requests:,} requests a month",
             ),
         ]
+        if lb.waf_rule_groups:
+            lines += _waf(lb.name, lb.waf_rule_groups, prices, traffic)
     return lines
+
+
+def _waf(name: str, groups: int, prices: RegionPrices, traffic: Traffic) -> list[BillLine]:
+    waf = prices.waf
+    return [
+        BillLine(
+            service="AWS WAF",
+            item=f"{name}: web ACL",
+            quantity=1,
+            unit="web ACL-months",
+            unit_price=waf.web_acl_month,
+        ),
+        BillLine(
+            service="AWS WAF",
+            item=f"{name}: managed rule groups",
+            quantity=groups,
+            unit="rule-months",
+            unit_price=waf.rule_month,
+        ),
+        BillLine(
+            service="AWS WAF",
+            item=f"{name}: requests inspected",
+            quantity=traffic.requests / 1_000_000,
+            unit="million requests",
+            unit_price=waf.million_requests,
+            note="its request log is billed as vended CloudWatch Logs",
+        ),
+    ]
 
 
 def _egress(fp: Footprint, prices: RegionPrices, traffic: Traffic) -> list[BillLine]:

@@ -15,6 +15,7 @@ from fargo.cloud import policy
 from fargo.cloud.certificates import ListenerCertificate
 from fargo.cloud.listeners import TargetGroups, listener_action, listener_conditions
 from fargo.cloud.names import pascal
+from fargo.cloud.waf import WebAcl
 from fargo.spec.elb import LoadBalancer as LoadBalancerSpec
 
 
@@ -27,7 +28,8 @@ class LoadBalancer(Construct):
     carry the certificate and the spec's TLS policy; invalid header fields are dropped.
 
     Children: ``security_group``, ``load_balancer``, ``listeners`` (port → listener),
-    ``rules`` (``(port, priority)`` → rule), ``certificate`` and ``record`` (or None).
+    ``rules`` (``(port, priority)`` → rule), ``certificate``, ``record`` and ``waf`` (or
+    None; `fargo.cloud.waf`).
     """
 
     def __init__(
@@ -84,6 +86,11 @@ class LoadBalancer(Construct):
         cfn_lb.add_metadata(policy.METADATA_KEY, {"load_balancer": name, "scheme": spec.scheme})
         if access_logs is not None and spec.access_logs.enabled:
             self.load_balancer.log_access_logs(access_logs, prefix=name)
+        self.waf = (
+            WebAcl(self, "Waf", name=name, waf=spec.waf, load_balancer=self.load_balancer)
+            if spec.waf is not None
+            else None
+        )
 
         self.certificate: ListenerCertificate | None = None
         if spec.certificate is not None:

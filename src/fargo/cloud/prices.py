@@ -83,6 +83,12 @@ class Route53Prices(Prices):
     million_queries: float = Field(ge=0)
 
 
+class WafPrices(Prices):
+    web_acl_month: float = Field(ge=0)
+    rule_month: float = Field(ge=0, description="a rule or managed rule group")
+    million_requests: float = Field(ge=0)
+
+
 class RegionPrices(Prices):
     fargate: FargatePrices
     load_balancer: LoadBalancerPrices
@@ -92,6 +98,7 @@ class RegionPrices(Prices):
     cloudwatch: CloudWatchPrices
     cloud_map: CloudMapPrices
     route53: Route53Prices
+    waf: WafPrices
 
 
 class UnknownRegionError(LookupError):

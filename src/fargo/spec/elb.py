@@ -243,6 +243,52 @@ class AccessLogs(Model):
     retention_days: int = Field(90, ge=1)
 
 
+# AWS managed rule groups for WAF (``waf.managed_rule_groups``); the default set guards
+# against the OWASP top ten, known bad inputs (Log4Shell among them) and addresses AWS
+# has seen attack.
+WafRuleGroup = Literal[
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+    "AWSManagedRulesAnonymousIpList",
+    "AWSManagedRulesSQLiRuleSet",
+    "AWSManagedRulesLinuxRuleSet",
+    "AWSManagedRulesUnixRuleSet",
+    "AWSManagedRulesAdminProtectionRuleSet",
+    "AWSManagedRulesBotControlRuleSet",
+]
+
+
+def _default_rule_groups() -> list[WafRuleGroup]:
+    return [
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesAmazonIpReputationList",
+    ]
+
+
+class Waf(Model):
+    """An AWS WAF web ACL on the load balancer: requests a managed rule group blocks get a
+    403 before they reach a target. Only in the cloud: the twin does not filter."""
+
+    managed_rule_groups: list[WafRuleGroup] = Field(
+        default_factory=_default_rule_groups, min_length=1
+    )
+    log_retention_days: int = Field(
+        30, ge=1, description="Days the web ACL's request log (CloudWatch Logs) is kept."
+    )
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _cloudwatch_period(cls, days: int) -> int:
+        if days not in defaults.CLOUDWATCH_RETENTION_DAYS:
+            raise ValueError(
+                f"CloudWatch Logs keeps logs for one of "
+                f"{', '.join(map(str, defaults.CLOUDWATCH_RETENTION_DAYS))} days; found {days}"
+            )
+        return days
+
+
 class LoadBalancer(Model):
     scheme: Literal["internet-facing", "internal"]
     certificate: Certificate | None = None
@@ -255,6 +301,7 @@ class LoadBalancer(Model):
         "every service in a target group this load balancer forwards to.",
     )
     access_logs: AccessLogs = Field(default_factory=AccessLogs)
+    waf: Waf | None = None
 
     @model_validator(mode="after")
     def _certificate_for_https(self) -> LoadBalancer:
