@@ -19,7 +19,12 @@ from fargo.cloud import deploy as deploy_module
 from fargo.cloud.cost import monthly_total
 from fargo.cloud.deploy import DeployError, deploy, destroy, image_platforms
 from fargo.cloud.images import context_tags
-from fargo.cloud.prerequisites import cdk_cli, check_prerequisites, credentials_problem
+from fargo.cloud.prerequisites import (
+    cdk_cli,
+    check_prerequisites,
+    credentials_problem,
+    emulation_problems,
+)
 from fargo.spec import Spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,6 +134,19 @@ def test_credentials_from_profiles_and_sso(aws_env: Path, monkeypatch: pytest.Mo
         "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = s\n"
     )
     assert credentials_problem() is None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="binfmt_misc is Linux's")
+def test_images_for_another_cpu_need_an_emulator(tmp_path: Path) -> None:
+    both = {"linux/amd64", "linux/arm64"}
+    (problem,) = emulation_problems(both, binfmt=tmp_path, machine="x86_64")
+    assert "emulation to build linux/arm64 images on this linux/amd64" in problem.what
+    assert "tonistiigi/binfmt --install arm64" in problem.how
+    assert emulation_problems({"linux/amd64"}, binfmt=tmp_path, machine="x86_64") == []
+    (tmp_path / "qemu-aarch64").write_text("enabled\n")  # what QEMU registers
+    assert emulation_problems(both, binfmt=tmp_path, machine="x86_64") == []
+    (problem,) = emulation_problems(both, binfmt=tmp_path, machine="aarch64")
+    assert "linux/amd64 images on this linux/arm64" in problem.what
 
 
 def test_cdk_cli_from_the_tool_folder_runs_on_the_wheels_node(tmp_path: Path) -> None:
@@ -315,6 +333,8 @@ def test_real_deploy_runs_the_steps_in_order(
     session = FakeSession()
     monkeypatch.setattr(deploy_module, "_session", lambda spec: session)
     monkeypatch.setattr("fargo.cloud.checks.run_checks", lambda result: [])
+    # The fake docker builds any platform: no QEMU needed for the ARM64 images.
+    monkeypatch.setattr("fargo.cloud.prerequisites.emulation_problems", lambda *a, **k: [])
     tags = context_tags(reference_spec, ROOT)
 
     spec = reference_spec.model_copy(deep=True)  # scaling from 1, starting at 2

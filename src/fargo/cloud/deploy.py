@@ -61,7 +61,12 @@ def deploy(
         except DeployError as err:
             print(f"fargo deploy --dry-run: {err}", file=out)
             return 1
-    missing = check_prerequisites()
+    try:
+        platforms = set(image_platforms(spec).values())
+    except DeployError as err:
+        print(f"fargo deploy: {err}", file=out)
+        return 2
+    missing = check_prerequisites(platforms=platforms)
     if missing:
         print("fargo deploy: cannot start; nothing was changed.", file=out)
         for item in missing:

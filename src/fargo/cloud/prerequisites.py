@@ -15,15 +15,26 @@ where the wheel's npm installs it.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
-from collections.abc import Mapping
+import sys
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from fargo.cloud import node
 
 DOCKER_TIMEOUT_SECONDS = 20
+BINFMT_MISC = Path("/proc/sys/fs/binfmt_misc")
+# Docker platform → the binfmt_misc entry QEMU registers for it
+EMULATORS = {"linux/arm64": "qemu-aarch64", "linux/amd64": "qemu-x86_64"}
+NATIVE_PLATFORM = {
+    "x86_64": "linux/amd64",
+    "AMD64": "linux/amd64",
+    "aarch64": "linux/arm64",
+    "arm64": "linux/arm64",
+}
 CDK_CLI_PACKAGE = "aws-cdk@2"
 
 
@@ -39,9 +50,14 @@ class Missing:
 
 
 def check_prerequisites(
-    env: Mapping[str, str] | None = None, *, docker: bool = True
+    env: Mapping[str, str] | None = None,
+    *,
+    docker: bool = True,
+    platforms: Collection[str] = (),
+    binfmt: Path = BINFMT_MISC,
 ) -> list[Missing]:
-    """Every missing prerequisite of ``fargo deploy`` (``docker=False``: of ``fargo destroy``)."""
+    """Every missing prerequisite of ``fargo deploy`` (``docker=False``: of ``fargo destroy``)
+    that builds images for ``platforms`` (e.g. ``linux/arm64``)."""
     env = os.environ if env is None else env
     missing = []
     credentials = credentials_problem()
@@ -58,6 +74,7 @@ def check_prerequisites(
         problem = docker_problem(env)
         if problem is not None:
             missing.append(problem)
+        missing += emulation_problems(platforms, binfmt=binfmt)
     if cdk_cli(env) is None:
         missing.append(
             Missing(
@@ -123,6 +140,32 @@ def docker_problem(env: Mapping[str, str]) -> Missing | None:
     )
 
 
+def emulation_problems(
+    platforms: Collection[str], *, binfmt: Path = BINFMT_MISC, machine: str | None = None
+) -> list[Missing]:
+    """Images for another CPU than this machine's build only where the kernel runs that
+    CPU's programs through an emulator (QEMU, registered in binfmt_misc). Docker Desktop
+    (macOS, Windows) brings its own: only Linux is checked."""
+    if sys.platform != "linux":
+        return []
+    native = NATIVE_PLATFORM.get(machine or platform.machine())
+    missing = []
+    for wanted in sorted(set(platforms)):
+        emulator = EMULATORS.get(wanted)
+        if wanted == native or emulator is None or (binfmt / emulator).exists():
+            continue
+        missing.append(
+            Missing(
+                f"emulation to build {wanted} images on this {native or 'machine'} (no "
+                f"{binfmt / emulator})",
+                f"docker run --privileged --rm tonistiigi/binfmt --install "
+                f"{wanted.removeprefix('linux/')} (in GitHub Actions: "
+                "docker/setup-qemu-action), or build on a matching machine",
+            )
+        )
+    return missing
+
+
 def tool_folder(env: Mapping[str, str]) -> Path:
     """Where fargo looks for tools it may install (``$XDG_CACHE_HOME/fargo``)."""
     cache = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", ".")) / ".cache")
@@ -159,8 +202,6 @@ def install_cdk_cli(env: Mapping[str, str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
     if sys.argv[1:] == ["install-cdk"]:
         sys.exit(install_cdk_cli())
     missing = check_prerequisites()
