@@ -99,4 +99,6 @@ def test_the_demo_services_copy_their_own_package_and_the_kit(service: str) -> N
     sources = copied_sources(text)
     assert sources is not None
     assert {s.rstrip("/").split("/")[0] for s in sources} <= {service, "service_kit"}
-    assert not any(path.parts[0] == "tests" for path in context_files(ROOT / "services"))
+    sent = context_files(ROOT / "services")  # .dockerignore keeps the tests out
+    assert not any("tests" in path.parts for path in sent)
+    assert any(path.parts[:2] == ("service_kit", "downstream.py") for path in sent)

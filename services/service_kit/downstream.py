@@ -18,8 +18,8 @@ reset (a task killed mid-request) is retried once, on another address when
 there is one, after dropping the cached addresses: GET is idempotent, and a
 task that is being replaced or has died should not cost a failed request. For
 the same reason a ``502 Bad Gateway`` answer (what a load balancer says when
-the target it chose died mid-request) is retried once too: the load balancer
-picks another target.
+the target it chose died mid-request) is retried, twice at most: the load
+balancer picks a target again.
 """
 
 from __future__ import annotations
@@ -47,6 +47,10 @@ DEFAULT_READ_TIMEOUT_S = 5.0
 ADDRESS_TTL_S = 5.0
 MAX_ATTEMPTS = 2
 BAD_GATEWAY = 502  # a load balancer's answer when its target failed mid-request
+# A target that dies resets every request the load balancer has in flight to it, on each
+# of its pooled connections: a 502 is sent again up to twice, each time the load balancer
+# picks a target again (by then without the dead one, or on a fresh connection).
+BAD_GATEWAY_ATTEMPTS = 3
 POOL_LIMIT = 1024
 URL_CACHE_SIZE = 1024
 # Shorter than the callee's keep-alive (service_kit.server.KEEP_ALIVE_S, or the spec's
@@ -272,7 +276,7 @@ class Downstream:
                     allow_redirects=False,
                 ) as resp:
                     body = await resp.read()
-                    if resp.status == BAD_GATEWAY and attempt < MAX_ATTEMPTS:
+                    if resp.status == BAD_GATEWAY and attempt < BAD_GATEWAY_ATTEMPTS:
                         attempt += 1
                         continue
                     content_type = resp.headers.get("Content-Type", "application/octet-stream")

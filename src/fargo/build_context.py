@@ -79,10 +79,11 @@ def copied_sources(dockerfile_text: str) -> list[str] | None:
     return sources
 
 
-def image_tag(context: Path, dockerfile: Path) -> str:
-    """The tag of the image ``dockerfile`` builds from ``context``: a digest of its inputs."""
+def image_tag(context: Path, dockerfile: Path, *, platform: str = "") -> str:
+    """The tag of the image ``dockerfile`` builds from ``context`` for ``platform`` (e.g.
+    ``linux/arm64``): a digest of its inputs."""
     text = dockerfile.read_text(encoding="utf-8")
-    sha = hashlib.sha256(b"dockerfile\0" + text.encode())
+    sha = hashlib.sha256(b"platform\0" + platform.encode() + b"\0dockerfile\0" + text.encode())
     sources = copied_sources(text)
     for relative in context_files(context):
         if sources is None or _copied(relative, sources):

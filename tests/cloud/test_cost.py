@@ -196,20 +196,19 @@ def test_an_unknown_region_names_the_known_ones() -> None:
 
 
 def test_the_reference_system_against_the_original(reference: CostReport) -> None:
-    # fargo's default: 0.25 vCPU / 0.5 GB; frontend and backend-public one ARM64 task each;
-    # backend-private and backend-private-with-alb (at its min_capacity of 2) two X86_64
-    # tasks each, the second on Spot. us-east-1 prices per vCPU-hour and GB-hour:
+    # fargo's default: 0.25 vCPU / 0.5 GB ARM64 tasks; frontend and backend-public one
+    # each; backend-private and backend-private-with-alb (at its min_capacity of 2) two
+    # each, the second on Spot. us-east-1 prices per vCPU-hour and GB-hour:
     arm = 730 * (0.25 * 0.03238 + 0.5 * 0.00356)
-    x86 = 730 * (0.25 * 0.04048 + 0.5 * 0.004445)
-    spot = 730 * (0.25 * 0.012144 + 0.5 * 0.0013335)
-    assert reference.bill.amount("Fargate") == pytest.approx(2 * arm + 2 * x86 + 2 * spot, abs=CENT)
+    spot = 730 * (0.25 * 0.009714 + 0.5 * 0.001068)
+    assert reference.bill.amount("Fargate") == pytest.approx(4 * arm + 2 * spot, abs=CENT)
     assert reference.original.bill.amount("Fargate") == pytest.approx(6 * FARGATE_TASK_X86)
     assert reference.bill.amount("Container Insights") == pytest.approx(
         (12 + 4 * (15 + 10)) * 0.30 + 6 * 730 * 120_000 / 2**30 * 0.50, abs=CENT
     )
-    assert reference.bill.total == pytest.approx(151.87, abs=CENT)
+    assert reference.bill.total == pytest.approx(147.18, abs=CENT)
     assert reference.original.bill.total == pytest.approx(221.40, abs=CENT)
-    assert reference.original.difference_percent == pytest.approx(-31.4, abs=0.05)
+    assert reference.original.difference_percent == pytest.approx(-33.5, abs=0.05)
 
 
 def test_the_reference_systems_options(reference: CostReport) -> None:
@@ -218,7 +217,7 @@ def test_the_reference_systems_options(reference: CostReport) -> None:
     assert options["one-load-balancer"].saving == pytest.approx(730 * 0.0225 + 0.0889, abs=CENT)
     assert options["one-load-balancer"].loses_point == 2
     assert "every-point" not in options  # the default already is that configuration
-    assert options["every-point-no-insights"].monthly == pytest.approx(118.02, abs=CENT)
+    assert options["every-point-no-insights"].monthly == pytest.approx(113.34, abs=CENT)
     assert all(o.keeps_every_point for k, o in options.items() if k.startswith("every-point"))
 
 
@@ -243,8 +242,9 @@ def test_the_price_table_has_its_date_source_and_regions() -> None:
     for prices in table.regions.values():
         fargate = prices.fargate
         assert fargate.on_demand["ARM64"].vcpu_hour < fargate.on_demand["X86_64"].vcpu_hour
-        assert set(fargate.spot) == {"X86_64"}  # Fargate Spot runs no ARM64 tasks
-        assert fargate.spot["X86_64"].vcpu_hour < fargate.on_demand["X86_64"].vcpu_hour
+        assert set(fargate.spot) == {"X86_64", "ARM64"}
+        for cpu in ("X86_64", "ARM64"):
+            assert fargate.spot[cpu].vcpu_hour < fargate.on_demand[cpu].vcpu_hour
 
 
 @pytest.fixture

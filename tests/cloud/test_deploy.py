@@ -17,8 +17,8 @@ import pytest
 
 from fargo.cloud import deploy as deploy_module
 from fargo.cloud.cost import monthly_total
-from fargo.cloud.deploy import DeployError, deploy, destroy, image_platforms
-from fargo.cloud.images import context_tags
+from fargo.cloud.deploy import deploy, destroy
+from fargo.cloud.images import ImageContextError, context_tags, image_platforms
 from fargo.cloud.prerequisites import (
     cdk_cli,
     check_prerequisites,
@@ -182,12 +182,12 @@ def test_image_platform_follows_the_services_architecture(
     assert image_platforms(reference_spec) == {
         "frontend": "linux/arm64",
         "backend-public": "linux/arm64",
-        "backend-private": "linux/amd64",  # on Fargate Spot, which runs X86_64 only
+        "backend-private": "linux/arm64",
     }
     assert image_platforms(shop_spec)["web"] == "linux/arm64"
     mixed = shop_spec.model_copy(deep=True)
     mixed.services["worker"].architecture = "ARM64"
-    with pytest.raises(DeployError, match="image api is used by X86_64 and ARM64 services"):
+    with pytest.raises(ImageContextError, match="image api is used by X86_64 and ARM64 services"):
         image_platforms(mixed)
 
 
@@ -198,6 +198,9 @@ def test_images_are_tagged_by_their_own_inputs(reference_spec: Spec, tmp_path: P
     (tmp_path / "services" / "backend_public" / "app.py").write_text("# changed\n")
     after = context_tags(reference_spec, tmp_path)
     assert {name for name in before if before[name] != after[name]} == {"backend-public"}
+    moved = reference_spec.model_copy(deep=True)  # another CPU: another image
+    moved.services["frontend"].architecture = "X86_64"
+    assert context_tags(moved, tmp_path)["frontend"] != after["frontend"]
 
 
 def test_a_missing_dockerfile_is_named_and_nothing_is_synthesized(
@@ -333,8 +336,6 @@ def test_real_deploy_runs_the_steps_in_order(
     session = FakeSession()
     monkeypatch.setattr(deploy_module, "_session", lambda spec: session)
     monkeypatch.setattr("fargo.cloud.checks.run_checks", lambda result: [])
-    # The fake docker builds any platform: no QEMU needed for the ARM64 images.
-    monkeypatch.setattr("fargo.cloud.prerequisites.emulation_problems", lambda *a, **k: [])
     tags = context_tags(reference_spec, ROOT)
 
     spec = reference_spec.model_copy(deep=True)  # scaling from 1, starting at 2
@@ -356,7 +357,7 @@ def test_real_deploy_runs_the_steps_in_order(
     builds = [c for c in commands if c.startswith("docker build")]
     assert len(builds) == 3
     assert (
-        f"docker build --platform linux/amd64 -f {ROOT}/services/backend_private/Dockerfile "
+        f"docker build --platform linux/arm64 -f {ROOT}/services/backend_private/Dockerfile "
         f"-t {registry}/fargo-demo/backend-private:{tags['backend-private']} {ROOT}/services"
     ) in builds
     assert f"docker push {registry}/fargo-demo/frontend:{tags['frontend']}" in commands

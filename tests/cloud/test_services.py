@@ -64,17 +64,29 @@ def test_spot_services_keep_their_base_on_demand(reference: SynthResult) -> None
         if r["Type"] == "AWS::ECS::ClusterCapacityProviderAssociations"
     ]
     assert association["CapacityProviders"] == ["FARGATE", "FARGATE_SPOT"]
+    resources = reference.template("app")["Resources"]
+    (association_id,) = [
+        i
+        for i, r in resources.items()
+        if r["Type"] == "AWS::ECS::ClusterCapacityProviderAssociations"
+    ]
+    spot_service = next(
+        r for r in resources.values()
+        if r["Type"] == "AWS::ECS::Service"
+        and r["Metadata"]["fargo"]["service"] == "backend-private"
+    )  # fmt: skip
+    assert association_id in spot_service["DependsOn"]  # created after the providers
 
 
 def test_tasks_have_256_cpu_units_and_512_mib_on_their_architecture(
     reference: SynthResult,
 ) -> None:
-    for name, task in task_definitions(reference).items():
+    for task in task_definitions(reference).values():
         assert (task["Cpu"], task["Memory"]) == ("256", "512")
         assert task["RequiresCompatibilities"] == ["FARGATE"]
         assert task["NetworkMode"] == "awsvpc"
         assert task["RuntimePlatform"] == {
-            "CpuArchitecture": "ARM64" if name in ("frontend", "backend-public") else "X86_64",
+            "CpuArchitecture": "ARM64",
             "OperatingSystemFamily": "LINUX",
         }
 

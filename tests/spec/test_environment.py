@@ -44,7 +44,9 @@ def test_a_reserved_name_is_refused_at_its_line(shop, name: str, hint: str) -> N
     assert problem.hint == hint
 
 
-@pytest.mark.parametrize("name", ["MY_AWS_REGION", "AWSOME", "ECS_CLUSTER", "REGION"])
+@pytest.mark.parametrize(
+    "name", ["MY_AWS_REGION", "AWSOME", "ECS_CLUSTER", "REGION", "AWS_XRAY_DAEMON_ADDRESS"]
+)
 def test_names_that_only_look_alike_are_allowed(shop, name: str) -> None:
     spec = parse_spec(shop.edit(API_URL, f"{API_URL}      {name}: x\n").text)
 

@@ -108,16 +108,18 @@ async def test_read_timeout_is_504(downstream: Downstream) -> None:
     assert caught.value.reason == "no response within 0.5s"
 
 
-async def test_a_502_from_a_load_balancer_is_retried_once(downstream: Downstream) -> None:
-    with FakeCallee(statuses=[502]) as callee:
+async def test_a_502_from_a_load_balancer_is_retried_twice_at_most(
+    downstream: Downstream,
+) -> None:
+    with FakeCallee(statuses=[502, 502]) as callee:
         answer = await downstream.get(Callee.parse(callee.url, setting="TEST"), "/endpoint")
     assert (answer.status, answer.body) == (200, b"TaskId: fake")
-    assert len(callee.requests) == 2
+    assert len(callee.requests) == 3
 
-    with FakeCallee(statuses=[502, 502, 502]) as callee:
+    with FakeCallee(statuses=[502, 502, 502, 502]) as callee:
         answer = await downstream.get(Callee.parse(callee.url, setting="TEST"), "/endpoint")
-    assert answer.status == 502  # passed through after one retry, never a third try
-    assert len(callee.requests) == 2
+    assert answer.status == 502  # passed through after two retries, never a fourth try
+    assert len(callee.requests) == 3
 
 
 async def test_a_connection_reset_mid_request_is_retried_once(downstream: Downstream) -> None:

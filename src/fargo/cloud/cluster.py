@@ -11,7 +11,7 @@ from fargo.spec.model import Cluster as ClusterSpec
 
 
 class Cluster(Construct):
-    """Children: ``cluster``."""
+    """Children: ``cluster``, ``capacity_providers`` (or None)."""
 
     def __init__(
         self,
@@ -31,5 +31,17 @@ class Cluster(Construct):
             container_insights_v2=ecs.ContainerInsights.ENABLED
             if cluster.container_insights
             else ecs.ContainerInsights.DISABLED,
-            enable_fargate_capacity_providers=fargate_spot,
+        )
+        # The cluster's Fargate and Fargate Spot providers (None without Spot); made here,
+        # not by the CDK, so the services that use them can depend on them.
+        self.capacity_providers = (
+            ecs.CfnClusterCapacityProviderAssociations(
+                self,
+                "CapacityProviders",
+                cluster=self.cluster.cluster_name,
+                capacity_providers=["FARGATE", "FARGATE_SPOT"],
+                default_capacity_provider_strategy=[],
+            )
+            if fargate_spot
+            else None
         )

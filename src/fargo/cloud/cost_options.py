@@ -102,8 +102,7 @@ def _candidates(prices: RegionPrices, hours: float) -> list[_Candidate]:
                 f"spot-{share * 100:.0f}",
                 f"Fargate Spot for {share * 100:.0f} % of the tasks beyond {SPOT_BASE} a service",
                 _spot(share),
-                "X86_64 services only (Spot runs no ARM64); a Spot task can be stopped with "
-                "two minutes' notice, and ECS starts another",
+                "a Spot task can be stopped with two minutes' notice, and ECS starts another",
             )
             for share in SPOT_SHARES
         ),
@@ -167,8 +166,6 @@ def _spot(share: float) -> Change:
 
 
 def _on_spot(svc: ServiceFootprint, share: float) -> ServiceFootprint:
-    if svc.architecture != "X86_64":
-        return svc
     return replace(svc, spot_tasks=max(0, svc.tasks - SPOT_BASE) * share)
 
 
@@ -200,9 +197,9 @@ def _balancing(svc: ServiceFootprint) -> ServiceFootprint:
 
 
 def _cheapest(svc: ServiceFootprint, prices: RegionPrices, hours: float) -> ServiceFootprint:
-    """The cheaper of the service on ARM64 on-demand and on X86_64 with Spot beyond the base."""
+    """The cheapest of the service on either architecture, with Spot beyond the base."""
     candidates = [
-        replace(svc, architecture="ARM64", spot_tasks=0.0),
-        _on_spot(replace(svc, architecture="X86_64"), 1.0),
+        _on_spot(replace(svc, architecture=architecture), 1.0)
+        for architecture in ("ARM64", "X86_64")
     ]
     return min(candidates, key=lambda c: sum(x.monthly for x in fargate_lines(c, prices, hours)))

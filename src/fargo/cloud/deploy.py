@@ -29,14 +29,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from fargo.cloud import account as account_module
+from fargo.cloud.images import ImageContextError, context_tags, image_platforms
 from fargo.cloud.names import repository_name
-from fargo.cloud.prerequisites import cdk_cli, check_prerequisites
+from fargo.cloud.prerequisites import cdk_cli, check_prerequisites, emulation_problems
 from fargo.spec.model import Spec
 
 DEFAULT_OUTDIR = Path("cdk.out")
 OUTPUTS_FILE = "outputs.json"
 DRY_RUN_TAG = "dry-run"
-ARCHITECTURE_PLATFORM = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
 
 
 class DeployError(Exception):
@@ -63,15 +63,17 @@ def deploy(
             return 1
     try:
         platforms = set(image_platforms(spec).values())
-    except DeployError as err:
+    except ImageContextError as err:
         print(f"fargo deploy: {err}", file=out)
         return 2
-    missing = check_prerequisites(platforms=platforms)
+    missing = check_prerequisites()
     if missing:
         print("fargo deploy: cannot start; nothing was changed.", file=out)
         for item in missing:
             print(item.render(), file=out)
         return 2
+    for problem in emulation_problems(platforms):
+        print(f"warning: {problem.what}; the image builds may fail.\n  {problem.how}", file=out)
     try:
         return _deploy(spec, root=root, outdir=outdir, out=out)
     except DeployError as err:
@@ -174,7 +176,7 @@ def _deploy(spec: Spec, *, root: Path, outdir: Path, out: TextIO) -> int:
     from fargo.cloud.synth import synthesize
 
     tags = _image_tags(spec, root)
-    platforms = image_platforms(spec)
+    platforms = _image_platforms(spec)
     result = synthesize(spec, outdir, image_tags=tags)
     findings = run_checks(result)
     if findings:
@@ -246,22 +248,14 @@ def _deploy(spec: Spec, *, root: Path, outdir: Path, out: TextIO) -> int:
     return 0
 
 
-def image_platforms(spec: Spec) -> dict[str, str]:
-    """The Docker platform of each image, from the architecture of the services using it."""
-    platforms: dict[str, str] = {}
-    for image in spec.images:
-        architectures = {s.architecture for s in spec.services.values() if s.image == image}
-        if len(architectures) > 1:
-            raise DeployError(
-                f"image {image} is used by X86_64 and ARM64 services; give each its own image"
-            )
-        platforms[image] = ARCHITECTURE_PLATFORM[architectures.pop() if architectures else "X86_64"]
-    return platforms
+def _image_platforms(spec: Spec) -> dict[str, str]:
+    try:
+        return image_platforms(spec)
+    except ImageContextError as err:
+        raise DeployError(str(err)) from None
 
 
 def _image_tags(spec: Spec, root: Path) -> dict[str, str]:
-    from fargo.cloud.images import ImageContextError, context_tags
-
     try:
         return context_tags(spec, root)
     except ImageContextError as err:

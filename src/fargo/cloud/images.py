@@ -19,8 +19,26 @@ class ImageContextError(ValueError):
     """An image's build context or Dockerfile is missing; the message names the field."""
 
 
+ARCHITECTURE_PLATFORM = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
+
+
+def image_platforms(spec: Spec) -> dict[str, str]:
+    """The Docker platform of each image, from the architecture of the services using it."""
+    platforms: dict[str, str] = {}
+    for image in spec.images:
+        architectures = {s.architecture for s in spec.services.values() if s.image == image}
+        if len(architectures) > 1:
+            raise ImageContextError(
+                f"image {image} is used by X86_64 and ARM64 services; give each its own image"
+            )
+        platforms[image] = ARCHITECTURE_PLATFORM[architectures.pop() if architectures else "X86_64"]
+    return platforms
+
+
 def context_tags(spec: Spec, root: Path) -> dict[str, str]:
-    """Image name → the tag of what its Dockerfile builds from its context under ``root``."""
+    """Image name → the tag of what its Dockerfile builds from its context under ``root``
+    for its services' platform (another architecture is another image, another tag)."""
+    platforms = image_platforms(spec)
     tags = {}
     for name, image in spec.images.items():
         context = root / image.context
@@ -31,7 +49,7 @@ def context_tags(spec: Spec, root: Path) -> dict[str, str]:
                 f"dockerfile {image.dockerfile!r}, relative to {root}); fix the paths, or "
                 "give --image-tag to synthesize without the sources"
             )
-        tags[name] = image_tag(context, dockerfile)
+        tags[name] = image_tag(context, dockerfile, platform=platforms[name])
     return tags
 
 

@@ -53,11 +53,8 @@ def check_prerequisites(
     env: Mapping[str, str] | None = None,
     *,
     docker: bool = True,
-    platforms: Collection[str] = (),
-    binfmt: Path = BINFMT_MISC,
 ) -> list[Missing]:
-    """Every missing prerequisite of ``fargo deploy`` (``docker=False``: of ``fargo destroy``)
-    that builds images for ``platforms`` (e.g. ``linux/arm64``)."""
+    """Every missing prerequisite of ``fargo deploy`` (``docker=False``: of ``fargo destroy``)."""
     env = os.environ if env is None else env
     missing = []
     credentials = credentials_problem()
@@ -74,7 +71,6 @@ def check_prerequisites(
         problem = docker_problem(env)
         if problem is not None:
             missing.append(problem)
-        missing += emulation_problems(platforms, binfmt=binfmt)
     if cdk_cli(env) is None:
         missing.append(
             Missing(
@@ -145,7 +141,8 @@ def emulation_problems(
 ) -> list[Missing]:
     """Images for another CPU than this machine's build only where the kernel runs that
     CPU's programs through an emulator (QEMU, registered in binfmt_misc). Docker Desktop
-    (macOS, Windows) brings its own: only Linux is checked."""
+    (macOS, Windows) brings its own: only Linux is checked. A warning, not a refusal: a
+    remote ``DOCKER_HOST`` or a builder of its own may build them anyway."""
     if sys.platform != "linux":
         return []
     native = NATIVE_PLATFORM.get(machine or platform.machine())

@@ -151,6 +151,13 @@ class AppStack(cdk.Stack):
             )
             for name, service in spec.services.items()
         }
+        providers = self.cluster.capacity_providers
+        for name, service in self.services.items():
+            cfn_service = service.service.node.default_child
+            if spec.services[name].capacity.spot and providers is not None:
+                # A capacity provider strategy needs the providers on the cluster first.
+                assert isinstance(cfn_service, cdk.CfnResource)
+                cfn_service.add_dependency(providers)
         connect_calls(spec, services=self.services, load_balancers=self.load_balancers)
         seal_egress(
             [lb.security_group for lb in self.load_balancers.values()]

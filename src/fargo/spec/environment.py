@@ -18,9 +18,24 @@ from fargo.spec.model import Service
 # the services' kit (services/service_kit/server.py) reads it.
 KEEP_ALIVE_ENV: Final = "HTTP_KEEP_ALIVE_TIMEOUT"
 
-# ECS and Fargate set AWS_* (the region, the task role's credentials endpoint, the execution
-# environment) and ECS_CONTAINER_METADATA_URI* (the task metadata endpoints) in every task:
-# `reserved` refuses them in the spec, where a value would clash with theirs.
+# What ECS and Fargate set in every task (the region, the task role's credentials endpoint,
+# the execution environment), and the credentials the task role provides: `reserved`
+# refuses them in the spec, where a value would clash with theirs (or bypass the role).
+# Other AWS_* settings (AWS_XRAY_DAEMON_ADDRESS, AWS_STS_REGIONAL_ENDPOINTS, …) are the
+# user's. ECS_CONTAINER_METADATA_URI* (the task metadata endpoints) are ECS's too.
+ECS_AWS_NAMES: Final = frozenset(
+    {
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    }
+)
 
 # Names fargo sets from another spec field.
 SET_FROM_FIELD: Final = {KEEP_ALIVE_ENV: "keep_alive"}
@@ -41,9 +56,10 @@ class Reserved:
 
 def reserved(name: str, *, service: str) -> Reserved | None:
     """Why ``name`` may not appear in ``services.<service>.environment``; None when it may."""
-    if name.startswith("AWS_"):
+    if name in ECS_AWS_NAMES:
         return Reserved(
-            f"{name} is reserved: ECS and Fargate set AWS_* variables in every task",
+            f"{name} is reserved: ECS and Fargate set it in every task, or the task role "
+            "provides it",
             "pick another name; the task role provides credentials, and ECS sets AWS_REGION",
         )
     if name.startswith("ECS_CONTAINER_METADATA_URI"):

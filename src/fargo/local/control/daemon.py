@@ -173,7 +173,7 @@ def fork_detached(config: TwinConfig, log_path: Path) -> int:
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
-        os.closerange(3, 65536)  # nothing of the caller's (its pipes) stays open
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # nothing of the caller's (pipes) stays
         code = run(config)
     except BaseException:
         traceback.print_exc()
