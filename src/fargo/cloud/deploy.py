@@ -25,6 +25,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -37,6 +38,14 @@ from fargo.spec.model import Spec
 DEFAULT_OUTDIR = Path("cdk.out")
 OUTPUTS_FILE = "outputs.json"
 DRY_RUN_TAG = "dry-run"
+
+
+@dataclass(frozen=True)
+class Images:
+    """What a deploy builds: each image's Docker platform and tag."""
+
+    platforms: dict[str, str]
+    tags: dict[str, str]
 
 
 class DeployError(Exception):
@@ -55,29 +64,23 @@ def deploy(
     out = out or sys.stdout
     root = root or Path.cwd()
     outdir = outdir or root / DEFAULT_OUTDIR
-    if dry_run:
-        try:
-            return _dry_run(spec, root=root, outdir=outdir, out=out)
-        except DeployError as err:
-            print(f"fargo deploy --dry-run: {err}", file=out)
-            return 1
+    command = "fargo deploy --dry-run" if dry_run else "fargo deploy"
+    if not dry_run:
+        missing = check_prerequisites()
+        if missing:
+            print("fargo deploy: cannot start; nothing was changed.", file=out)
+            for item in missing:
+                print(item.render(), file=out)
+            return 2
     try:
-        platforms = set(image_platforms(spec).values())
-    except ImageContextError as err:
-        print(f"fargo deploy: {err}", file=out)
-        return 2
-    missing = check_prerequisites()
-    if missing:
-        print("fargo deploy: cannot start; nothing was changed.", file=out)
-        for item in missing:
-            print(item.render(), file=out)
-        return 2
-    for problem in emulation_problems(platforms):
-        print(f"warning: {problem.what}; the image builds may fail.\n  {problem.how}", file=out)
-    try:
-        return _deploy(spec, root=root, outdir=outdir, out=out)
-    except DeployError as err:
-        print(f"fargo deploy: {err}", file=out)
+        images = Images(platforms=image_platforms(spec), tags=context_tags(spec, root))
+        if dry_run:
+            return _dry_run(spec, images, root=root, outdir=outdir, out=out)
+        for problem in emulation_problems(set(images.platforms.values())):
+            print(f"warning: {problem.what}; the image builds may fail.\n  {problem.how}", file=out)
+        return _deploy(spec, images, root=root, outdir=outdir, out=out)
+    except (DeployError, ImageContextError) as err:
+        print(f"{command}: {err}", file=out)
         return 1
 
 
@@ -113,11 +116,11 @@ def destroy(spec: Spec, *, outdir: Path | None = None, out: TextIO | None = None
 # -- dry run ------------------------------------------------------------------------------
 
 
-def _dry_run(spec: Spec, *, root: Path, outdir: Path, out: TextIO) -> int:
+def _dry_run(spec: Spec, images: Images, *, root: Path, outdir: Path, out: TextIO) -> int:
     from fargo.cloud.checks import check_report
     from fargo.cloud.synth import synthesize
 
-    tags = _image_tags(spec, root)
+    tags = images.tags
     result = synthesize(spec, outdir, image_tags=tags)
     print(f"synthesized {len(result.templates)} stacks to {outdir}", file=out)
     for stack in result.stack_names():
@@ -171,12 +174,11 @@ def resource_counts(template: Mapping[str, Any]) -> Counter[str]:
 # -- real deploy --------------------------------------------------------------------------
 
 
-def _deploy(spec: Spec, *, root: Path, outdir: Path, out: TextIO) -> int:
+def _deploy(spec: Spec, images: Images, *, root: Path, outdir: Path, out: TextIO) -> int:
     from fargo.cloud.checks import run_checks
     from fargo.cloud.synth import synthesize
 
-    tags = _image_tags(spec, root)
-    platforms = _image_platforms(spec)
+    tags, platforms = images.tags, images.platforms
     result = synthesize(spec, outdir, image_tags=tags)
     findings = run_checks(result)
     if findings:
@@ -246,20 +248,6 @@ def _deploy(spec: Spec, *, root: Path, outdir: Path, out: TextIO) -> int:
         if key.endswith("Url"):
             print(f"{key}: {value}", file=out)
     return 0
-
-
-def _image_platforms(spec: Spec) -> dict[str, str]:
-    try:
-        return image_platforms(spec)
-    except ImageContextError as err:
-        raise DeployError(str(err)) from None
-
-
-def _image_tags(spec: Spec, root: Path) -> dict[str, str]:
-    try:
-        return context_tags(spec, root)
-    except ImageContextError as err:
-        raise DeployError(str(err)) from None
 
 
 def hosted_zone_parameters(session: Any, spec: Spec) -> dict[str, str]:
