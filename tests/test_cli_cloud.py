@@ -56,3 +56,17 @@ def test_synth_refuses_what_the_cloud_cannot_do_naming_the_file_it_was_given(
     assert head == f"{spec}: 1 problem in the spec"
     assert problem.startswith(f"  {spec}:12:3: network.nat_gateways: ")
     assert not (tmp_path / "out").exists()
+
+
+def test_demo_cloud_without_credentials_says_how_to_give_them(tmp_path: Path) -> None:
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",  # no instance profile to wait for
+    }
+    result = fargo("demo", "--cloud", env=env)
+    assert result.returncode == 2
+    assert "fargo demo --cloud: no AWS credentials (none found)" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -115,10 +115,18 @@ def _add_cloud(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     synth.set_defaults(handler=_synth)
 
-    deploy = commands.add_parser("deploy", help="build, push and deploy to AWS")
+    deploy = commands.add_parser(
+        "deploy", help="build, push and deploy to AWS, then check the demonstration points"
+    )
     _spec_option(deploy)
     deploy.add_argument(
         "--dry-run", action="store_true", help="synthesize and check; create nothing"
+    )
+    deploy.add_argument(
+        "--no-demo",
+        action="store_true",
+        help="do not check the demonstration points after the deploy (fargo demo --cloud "
+        "does it later)",
     )
     deploy.set_defaults(handler=_deploy)
 
@@ -185,7 +193,9 @@ def _deploy(args: argparse.Namespace) -> int:
     from fargo.cloud.deploy import deploy
 
     spec = _load_for(args.file, "cloud")
-    return deploy(spec, dry_run=args.dry_run, root=args.file.resolve().parent)
+    return deploy(
+        spec, dry_run=args.dry_run, demo=not args.no_demo, root=args.file.resolve().parent
+    )
 
 
 def _destroy(args: argparse.Namespace) -> int:

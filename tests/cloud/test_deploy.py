@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -336,6 +337,13 @@ def test_real_deploy_runs_the_steps_in_order(
     session = FakeSession()
     monkeypatch.setattr(deploy_module, "_session", lambda spec: session)
     monkeypatch.setattr("fargo.cloud.checks.run_checks", lambda result: [])
+    checked: list[Mapping[str, str]] = []
+
+    def points(spec: Spec, session: object, outputs: Mapping[str, str], **_: object) -> int:
+        checked.append(outputs)
+        return 0  # tests/cloud/test_demo.py checks the points themselves
+
+    monkeypatch.setattr("fargo.cloud.demo.print_points", points)
     tags = context_tags(reference_spec, ROOT)
 
     spec = reference_spec.model_copy(deep=True)  # scaling from 1, starting at 2
@@ -375,6 +383,8 @@ def test_real_deploy_runs_the_steps_in_order(
     start = {"cluster": "microservices", "service": "svc-with-alb", "desiredCount": 2}
     assert [c for c in session.calls if c[0] == "update_service"] == [("update_service", start)]
     assert "PublicUrl: https://fargo.example.com" in out.getvalue()
+    # the demonstration points, checked on what was deployed
+    assert [o["PublicUrl"] for o in checked] == ["https://fargo.example.com"]
     template = json.loads((tmp_path / "out" / "fargo-demo-app.template.json").read_text())
     assert all(f":{tag}" in json.dumps(template) for tag in tags.values())
 

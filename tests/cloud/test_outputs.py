@@ -47,3 +47,18 @@ def test_ecr_repository_uris(reference: SynthResult) -> None:
         "BackendPublicRepositoryUri",
         "BackendPrivateRepositoryUri",
     }
+
+
+def test_each_services_log_group_for_the_demo_to_search(reference: SynthResult) -> None:
+    template = reference.template("app")
+    outputs = template["Outputs"]
+    groups = {key: value["Value"] for key, value in outputs.items() if key.endswith("LogGroupName")}
+    assert set(groups) == {
+        "FrontendLogGroupName",
+        "BackendPublicLogGroupName",
+        "BackendPrivateLogGroupName",
+        "BackendPrivateWithAlbLogGroupName",
+    }
+    for value in groups.values():
+        (logical_id,) = value.values()  # {"Ref": <the service's log group>}
+        assert template["Resources"][logical_id]["Type"] == "AWS::Logs::LogGroup"

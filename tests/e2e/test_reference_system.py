@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import os
@@ -17,10 +18,25 @@ import dns.rdatatype
 import httpx
 import jsonschema
 import pytest
+from tests.cloud.demo_answers import (
+    CLUSTER,
+    StubbedSession,
+    activated,
+    interfaces_answer,
+    nat_answer,
+    route_tables_answer,
+    service_answer,
+    task_answer,
+)
 from tests.e2e.conftest import Twin, fargo
 from tests.waiting import wait_until
 
+from fargo.cloud.demo import Aws
+from fargo.demo.points import run_points
+from fargo.demo.requests import PublicListener
+from fargo.local.demo.twin import TaskLogFiles
 from fargo.local.status import ServiceState, TaskSummary
+from fargo.spec import load_spec
 
 pytestmark = pytest.mark.slow  # one twin of the reference system for the module
 
@@ -236,6 +252,100 @@ def test_demo_passes_points_2_to_7(reference_twin: Twin) -> None:
         7: "pass",
     }, result.stdout
     assert result.returncode == 0
+
+
+class AwsOverTheTwin(Aws):
+    """AWS's demo world whose data plane is the twin: the requests go to the twin's public
+    listener as to an ALB's DNS name (the certificate's name as TLS server name and Host);
+    the AWS API answers are recorded shapes (Stubber) filled from the twin's live tasks;
+    the request log is the twin's task logs, where CloudWatch Logs would have the lines."""
+
+    def __init__(self, twin: Twin, session: StubbedSession) -> None:
+        spec = load_spec(twin.spec)
+        status = twin.status()
+        described = {
+            s.name: service_answer(f"fargo-demo-{s.name}", s.desired, s.healthy)
+            for s in status.services
+        }
+        super().__init__(spec, session, {"ClusterName": CLUSTER}, described)
+        self.status = status
+        url = twin.url("public", "https")
+        assert self.public is None  # no PublicUrl output: the twin's listener stands in
+        listener = next(lst for lst in spec.load_balancers["public"].listeners if lst.port == 443)
+        http = next(lst for lst in spec.load_balancers["public"].listeners if lst.port == 80)
+        self.public = PublicListener(
+            https_url=url.replace("localhost", "127.0.0.1"),
+            listener=listener,
+            http_url=twin.url("public", "http"),
+            http_listener=http,
+            server_name="fargo.example.com",
+        )
+        self.ssl_context = ssl.create_default_context(cafile=twin.ca)
+
+    def request_log(self) -> TaskLogFiles:
+        return TaskLogFiles(self.status)
+
+
+def test_the_cloud_demo_checks_every_point_through_an_albs_dns_name(reference_twin: Twin) -> None:
+    session = StubbedSession()
+    world = AwsOverTheTwin(reference_twin, session)
+    tasks = [t for s in world.status.services for t in s.tasks]
+    ecs, ec2 = session.stub("ecs"), session.stub("ec2")
+    answers = []
+    for index, task in enumerate(tasks):
+        answers.append(
+            task_answer(
+                task.id,
+                f"fargo-demo-{task.service}",
+                subnet=f"subnet-private-{index % 2}",
+                eni=f"eni-{index:08x}",
+                ip=ip_of(task),
+            )
+        )
+    for service in world.services.values():
+        ecs.add_response(
+            "list_tasks",
+            {
+                "taskArns": [
+                    a["taskArn"]
+                    for a in answers
+                    if a["group"] == f"service:{service['serviceName']}"
+                ]
+            },
+        )
+    ecs.add_response("describe_tasks", {"tasks": answers})
+    ec2.add_response(
+        "describe_network_interfaces",
+        interfaces_answer({f"eni-{i:08x}": None for i in range(len(tasks))}),
+    )
+    nat = {"NatGatewayId": "nat-0feedbeef"}
+    ec2.add_response(
+        "describe_route_tables",
+        route_tables_answer({"subnet-private-0": nat, "subnet-private-1": nat}),
+    )
+    ec2.add_response("describe_nat_gateways", nat_answer("nat-0feedbeef", "203.0.113.25"))
+    private = [ip_of(t) for t in reference_twin.service("backend-private").tasks]
+    session.stub("servicediscovery").add_response(
+        "discover_instances",
+        {
+            "Instances": [
+                {"InstanceId": f"i{n}", "Attributes": {"AWS_INSTANCE_IPV4": ip}}
+                for n, ip in enumerate(private)
+            ]
+        },
+    )
+    with activated(session):
+        points = asyncio.run(run_points(world.spec, world, calls=CALLS))
+    assert {p.number: p.status for p in points} == dict.fromkeys(range(1, 8), "pass"), [
+        (p.number, p.evidence) for p in points if p.status != "pass"
+    ]
+    evidence = {p.number: p.evidence for p in points}
+    assert "fargo.example.com" in evidence[7]["names"]
+    assert evidence[7]["verified_against"] == world.trusted
+    answered = [r.get("answered_by", "") for r in evidence[6]["requests"]]
+    assert any(a.startswith("frontend/") for a in answered), evidence[6]
+    assert any(a.startswith("backend-public/") for a in answered), evidence[6]
+    assert len(evidence[4]["task_ids"]) == 2 and evidence[5]["answers"] == [{"records": private}]
 
 
 def test_rolling_deployment_under_load_fails_no_request(reference_twin: Twin) -> None:

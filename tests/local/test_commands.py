@@ -19,14 +19,11 @@ from tests.cli import ROOT, run_fargo
 
 from fargo.local.cli import commands, status_view
 from fargo.local.control import stop as twin_stop
-from fargo.local.demo import points as demo
 from fargo.local.elb.describe import describe_load_balancers, describe_target_group
 from fargo.local.elb.target_health import Target, TargetHealthDescription, TargetState
 from fargo.local.state import folder as state
 from fargo.local.status import DataPlaneStatus, LoadBalancingStatus
 from fargo.spec import load_spec
-from fargo.spec.elb import Listener
-from fargo.spec.routing import decide
 
 SECOND = ROOT / "tests" / "e2e" / "second.yaml"
 
@@ -188,48 +185,3 @@ def test_up_runs_a_spec_only_the_cloud_refuses_and_warns_first(tmp_path: Path) -
     assert warning.startswith(f"{spec}:") and ": warning: network.nat_gateways: " in warning
     assert warning.endswith("fargo validate, synth and deploy refuse this; the twin runs it)")
     assert result.returncode == 1 and "not a folder" in result.stderr
-
-
-# -- fargo demo ------------------------------------------------------------------------------
-
-
-def https_listener(spec_path: Path) -> Listener:
-    spec = load_spec(spec_path)
-    return next(
-        lst
-        for lb in spec.load_balancers.values()
-        for lst in lb.listeners
-        if lst.protocol == "HTTPS"
-    )
-
-
-def test_demo_makes_a_request_each_rule_matches_and_one_for_the_default() -> None:
-    listener = https_listener(SECOND)
-    made, unmade = demo.samples(listener, "t0k3n", "127.0.0.1")
-    assert unmade == []
-    decided = {s.for_rule: decide(listener, s.request).priority for s in made}
-    assert decided == {5: 5, 10: 10, 20: 20, 30: 30, 40: 40, 50: 50, None: None}
-    by_rule = {s.for_rule: s.request for s in made}
-    assert by_rule[5].host == "admin.example.test"
-    assert by_rule[20].path == "/b/xx"
-    assert ("X-Canary", "on") in by_rule[40].headers
-
-
-def test_demo_skips_the_reference_routes_on_another_spec() -> None:
-    spec = load_spec(SECOND)
-    reason = demo._not_applicable(
-        spec, https_listener(SECOND), demo.REFERENCE_ROUTES["internal load balancer"]
-    )
-    assert reason is not None and reason.startswith("not applicable to this spec")
-    reference = load_spec(ROOT / "fargo.yaml")
-    for route in demo.REFERENCE_ROUTES.values():
-        assert demo._not_applicable(reference, https_listener(ROOT / "fargo.yaml"), route) is None
-
-
-async def test_a_network_error_fails_its_point_with_the_error_as_evidence() -> None:
-    async def refused(point: demo.Point) -> demo.Point:
-        raise ConnectionRefusedError(111, "Connection refused")
-
-    point = await demo._guard(demo.Point(7, "tls"), refused)
-    assert point.status == "fail"
-    assert "ConnectionRefusedError" in point.evidence["error"]

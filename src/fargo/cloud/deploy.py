@@ -38,6 +38,7 @@ from fargo.spec.model import Spec
 DEFAULT_OUTDIR = Path("cdk.out")
 OUTPUTS_FILE = "outputs.json"
 DRY_RUN_TAG = "dry-run"
+DEMO_CALLS = 20  # calls per balancing check when a deploy checks the points
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,13 @@ def deploy(
     spec: Spec,
     *,
     dry_run: bool,
+    demo: bool = True,
     root: Path | None = None,
     outdir: Path | None = None,
     out: TextIO | None = None,
 ) -> int:
-    """Deploy ``spec`` (image build contexts relative to ``root``, default: cwd); exit status."""
+    """Deploy ``spec`` (image build contexts relative to ``root``, default: cwd), then check
+    the demonstration points on it unless ``demo`` is false; the exit status."""
     out = out or sys.stdout
     root = root or Path.cwd()
     outdir = outdir or root / DEFAULT_OUTDIR
@@ -78,7 +81,7 @@ def deploy(
             return _dry_run(spec, images, root=root, outdir=outdir, out=out)
         for problem in emulation_problems(set(images.platforms.values())):
             print(f"warning: {problem.what}; the image builds may fail.\n  {problem.how}", file=out)
-        return _deploy(spec, images, root=root, outdir=outdir, out=out)
+        return _deploy(spec, images, root=root, outdir=outdir, out=out, demo=demo)
     except (DeployError, ImageContextError) as err:
         print(f"{command}: {err}", file=out)
         return 1
@@ -174,8 +177,11 @@ def resource_counts(template: Mapping[str, Any]) -> Counter[str]:
 # -- real deploy --------------------------------------------------------------------------
 
 
-def _deploy(spec: Spec, images: Images, *, root: Path, outdir: Path, out: TextIO) -> int:
+def _deploy(
+    spec: Spec, images: Images, *, root: Path, outdir: Path, out: TextIO, demo: bool
+) -> int:
     from fargo.cloud.checks import run_checks
+    from fargo.cloud.demo import print_points
     from fargo.cloud.synth import synthesize
 
     tags, platforms = images.tags, images.platforms
@@ -247,7 +253,17 @@ def _deploy(spec: Spec, images: Images, *, root: Path, outdir: Path, out: TextIO
     for key, value in sorted(outputs.items()):
         if key.endswith("Url"):
             print(f"{key}: {value}", file=out)
-    return 0
+    if not demo:
+        return 0
+    print("checking the demonstration points on the deployed system…", file=out, flush=True)
+    status = print_points(spec, session, outputs, calls=DEMO_CALLS, out=out)
+    if status != 0:
+        print(
+            "fargo deploy: the stacks are deployed, but a demonstration point failed (above); "
+            "run `fargo demo --cloud` again once it is fixed",
+            file=out,
+        )
+    return status
 
 
 def hosted_zone_parameters(session: Any, spec: Spec) -> dict[str, str]:

@@ -199,3 +199,9 @@ class AppStack(cdk.Stack):
                 value=service.service.service_name,
                 description=f"ECS service {name}",
             )
+            cdk.CfnOutput(
+                self,
+                f"{pascal(name)}LogGroupName",
+                value=service.log_group.log_group_name,
+                description=f"CloudWatch log group of service {name} (fargo demo --cloud)",
+            )

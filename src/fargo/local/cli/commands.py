@@ -180,9 +180,14 @@ def _not_answering(command: str, state_dir: Path, err: ControlError) -> str:
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    from fargo.local.demo.points import as_json, render, run_demo
+    from fargo.demo.report import as_json, render
+    from fargo.local.demo.twin import run_demo
 
     spec = load_spec(args.file)
+    if args.cloud:
+        from fargo.cloud.demo import cloud_demo
+
+        return cloud_demo(spec, calls=args.calls, as_json=args.json)
     state_dir = args.state_dir.resolve()
     try:
         status = asyncio.run(ControlClient(state.control_socket(state_dir)).status())

@@ -63,10 +63,17 @@ def add_commands(commands: Any, spec_option: Any) -> None:
     logs.set_defaults(handler=_lazy("logs", "logs_command"))
 
     demo = commands.add_parser(
-        "demo", help="check the seven demonstration points on the running twin"
+        "demo",
+        help="check the seven demonstration points on the running twin (or, with --cloud, "
+        "on the system `fargo deploy` deployed)",
     )
     spec_option(demo)
     _state_option(demo)
+    demo.add_argument(
+        "--cloud",
+        action="store_true",
+        help="check the deployed system in AWS (the app stack's outputs, read-only AWS calls)",
+    )
     demo.add_argument("--json", action="store_true", help="machine-readable output")
     demo.add_argument(
         "--calls", type=int, default=20, help="calls per balancing check (default 20)"

@@ -1,4 +1,4 @@
-"""What ``fargo demo`` calls: the public HTTPS listener, and a sample request per rule.
+"""What the demo calls: the public HTTPS listener, and a sample request per rule.
 
 For point 6 every rule of the listener gets a request that all its conditions match
 (`samples`), plus one that no rule matches, for the default action.
@@ -14,9 +14,6 @@ from fargo.spec import Spec
 from fargo.spec.elb import Listener, ListenerRule, Request
 from fargo.spec.routing import condition_matches, decide
 
-# The demo's requests come from the loopback address the load balancers listen on.
-DEMO_SOURCE_IP = "127.0.0.1"
-
 
 @dataclass(frozen=True)
 class PublicListener:
@@ -26,6 +23,13 @@ class PublicListener:
     listener: Listener
     http_url: str = ""
     http_listener: Listener | None = None
+    # The certificate's name, when the URL's host is not it (an ALB's own DNS name): sent
+    # as the Host header and the TLS server name.
+    server_name: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        """Headers every request to the listener carries."""
+        return {"Host": self.server_name} if self.server_name else {}
 
 
 def public_listener(spec: Spec, urls: dict[str, list[str]]) -> PublicListener | None:
@@ -57,7 +61,7 @@ class Sample:
 
 
 def samples(
-    listener: Listener, token: str, host: str = "localhost"
+    listener: Listener, token: str, host: str = "localhost", source_ip: str | None = None
 ) -> tuple[list[Sample], list[dict[str, Any]]]:
     """A request per rule that its conditions match, plus one for the default action.
 
@@ -66,7 +70,7 @@ def samples(
     made: list[Sample] = []
     unmade: list[dict[str, Any]] = []
     for rule in listener.rules_by_priority():
-        request = _sample_request(rule, token, host)
+        request = _sample_request(rule, token, host, source_ip)
         if isinstance(request, str):
             unmade.append({"rule": rule.priority, "reason": request})
         else:
@@ -79,7 +83,9 @@ def samples(
     return made, unmade
 
 
-def _sample_request(rule: ListenerRule, token: str, host: str) -> Request | str:
+def _sample_request(
+    rule: ListenerRule, token: str, host: str, source_ip: str | None
+) -> Request | str:
     """A request every condition of the rule matches, or why none can be made here."""
     method, path, query = "GET", f"/fargo-demo-{token}", ""
     headers: list[tuple[str, str]] = []
@@ -97,8 +103,8 @@ def _sample_request(rule: ListenerRule, token: str, host: str) -> Request | str:
             pair = condition.query_string[0]
             key = _fill(pair.key, "demo") if pair.key else "fargo-demo"
             query = f"{quote(key)}={quote(_fill(pair.value, 'demo'))}"
-        elif condition.source_ip and not condition_matches(
-            condition, Request(source_ip=DEMO_SOURCE_IP)
+        elif condition.source_ip and (
+            source_ip is None or not condition_matches(condition, Request(source_ip=source_ip))
         ):
             return f"needs a request from {', '.join(condition.source_ip)}"
     return Request(method=method, path=path, query=query, host=host, headers=tuple(headers))
