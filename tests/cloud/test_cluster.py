@@ -1,4 +1,4 @@
-"""The ECS cluster: named from the spec, Container Insights on."""
+"""The ECS cluster: named from the spec, Container Insights as the spec says."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from fargo.cloud.cluster import Cluster
 from fargo.spec.model import Cluster as ClusterSpec
 
 
-def test_cluster_has_container_insights(app_template: assertions.Template) -> None:
+def test_the_reference_cluster_leaves_container_insights_off(
+    app_template: assertions.Template,
+) -> None:
     app_template.resource_count_is("AWS::ECS::Cluster", 1)
     app_template.has_resource_properties(
         "AWS::ECS::Cluster",
         {
             "ClusterName": "microservices",
-            "ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}],
+            "ClusterSettings": [{"Name": "containerInsights", "Value": "disabled"}],
         },
     )
 
@@ -24,11 +26,11 @@ def test_cluster_has_container_insights(app_template: assertions.Template) -> No
 def test_container_insights_follow_the_spec() -> None:
     stack = cdk.Stack()
     vpc = ec2.Vpc(stack, "Vpc")
-    Cluster(stack, "Cluster", cluster=ClusterSpec(name="c", container_insights=False), vpc=vpc)
+    Cluster(stack, "Cluster", cluster=ClusterSpec(name="c", container_insights=True), vpc=vpc)
     assertions.Template.from_stack(stack).has_resource_properties(
         "AWS::ECS::Cluster",
         {
             "ClusterName": "c",
-            "ClusterSettings": [{"Name": "containerInsights", "Value": "disabled"}],
+            "ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}],
         },
     )

@@ -27,15 +27,23 @@ def test_nag_ran_and_its_acknowledgements_have_reasons(reference: SynthResult) -
         assert acknowledged.reason in reasons
 
 
-def test_a_spec_that_turns_container_insights_off_gets_a_finding(
+def test_container_insights_off_is_acknowledged_as_a_cost_trade_off(
+    reference: SynthResult,
+) -> None:
+    assert reference.nag_findings == []
+    (off,) = [a for a in reference.nag_acknowledged if a.rule == "AwsSolutions-ECS4"]
+    assert off.reason == acknowledgements.CONTAINER_INSIGHTS_OFF.reason
+    assert "cost trade-off" in off.reason
+
+
+def test_container_insights_on_needs_no_acknowledgement(
     reference_spec: Spec, tmp_path: Path
 ) -> None:
     spec = reference_spec.model_copy(deep=True)
-    spec.cluster.container_insights = False
+    spec.cluster.container_insights = True
     result = synthesize(spec, tmp_path, image_tags="t1")
-    assert [(f.tool, f.rule, f.resource) for f in result.nag_findings] == [
-        ("cdk-nag", "AwsSolutions-ECS4", "Cluster/Cluster/Resource")
-    ]
+    assert result.nag_findings == []
+    assert "AwsSolutions-ECS4" not in {a.rule for a in result.nag_acknowledged}
 
 
 def test_an_unacknowledged_violation_is_reported(

@@ -49,6 +49,13 @@ ENVIRONMENT_IN_TASK_DEFINITION = Acknowledgement(
     "names, Cloud Map names) and settings. Acknowledged only for a service none of whose "
     "values looks like a secret (by name, or an AWS key); any other gets this finding.",
 )
+CONTAINER_INSIGHTS_OFF = Acknowledgement(
+    "AwsSolutions-ECS4",
+    "The spec turns Container Insights off, a cost trade-off (it bills each of its metrics, "
+    "about 28 a service: see `fargo cost`). ECS's own CPUUtilization and "
+    "MemoryUtilization per service, which autoscaling tracks, stay on at no charge; "
+    "`cluster.container_insights: true` adds the per-task metrics.",
+)
 ECR_AUTHORIZATION_TOKEN = Acknowledgement(
     "AwsSolutions-IAM5",
     "ecr:GetAuthorizationToken has no resource-level permissions, so the execution role "
@@ -87,6 +94,7 @@ INTERNAL_HTTP_LISTENER = Acknowledgement(
     "groups of the services that call it; the spec chose plain HTTP on this listener.",
 )
 INTERNAL_HTTP_NO_TLS = Acknowledgement("CKV_AWS_103", INTERNAL_HTTP_LISTENER.reason)
+CONTAINER_INSIGHTS_OFF_CHECKOV = Acknowledgement("CKV_AWS_65", CONTAINER_INSIGHTS_OFF.reason)
 # The CDK's handler that revokes the default security group's rules (once, at deploy).
 _RESTRICT_DEFAULT_SG = (
     "The CDK's custom resource handler that removes the default security group's rules; "
@@ -167,6 +175,10 @@ def public_security_group(group: IConstruct, *, http_only_redirects: bool) -> No
 
 def internal_http_listener(listener: IConstruct) -> None:
     acknowledge(listener, INTERNAL_HTTP_LISTENER, INTERNAL_HTTP_NO_TLS)
+
+
+def cluster_without_container_insights(cluster: IConstruct) -> None:
+    acknowledge(cluster, CONTAINER_INSIGHTS_OFF, CONTAINER_INSIGHTS_OFF_CHECKOV)
 
 
 def task_definition(task_definition: IConstruct) -> None:

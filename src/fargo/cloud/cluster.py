@@ -7,6 +7,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from constructs import Construct
 
+from fargo.cloud import acknowledgements as ack
 from fargo.spec.model import Cluster as ClusterSpec
 
 
@@ -32,6 +33,8 @@ class Cluster(Construct):
             if cluster.container_insights
             else ecs.ContainerInsights.DISABLED,
         )
+        if not cluster.container_insights:
+            ack.cluster_without_container_insights(self.cluster)
         # The cluster's Fargate and Fargate Spot providers (None without Spot); made here,
         # not by the CDK, so the services that use them can depend on them.
         self.capacity_providers = (

@@ -25,6 +25,9 @@ RIGHT_SIZE_MEMORY = 512
 # (the base) and the shares below of the tasks beyond it on Spot.
 SPOT_BASE = 1
 SPOT_SHARES = (0.5, 1.0)
+# An option that keeps every point but saves less than this a month is not one. (One
+# that costs a point is listed whatever it saves: what trading that point would bring.)
+SAVING_FLOOR = 0.005
 # A load balancer (point 4) or Cloud Map (point 5) shows balancing only across two tasks.
 BALANCING_TASKS = 2
 
@@ -71,6 +74,8 @@ def options(fp: Footprint, base: Bill) -> list[Option]:
         if changed == fp:
             continue  # nothing to change: no line
         total = price(changed, region=base.region, requests_per_month=base.requests_per_month)
+        if candidate.loses_point is None and total.total >= base.total - SAVING_FLOOR:
+            continue  # keeps the same points for no less: the spec already does better
         priced.append(
             Option(
                 key=candidate.key,
@@ -132,8 +137,8 @@ def _candidates(prices: RegionPrices, hours: float) -> list[_Candidate]:
             "no-container-insights",
             "Container Insights off",
             _without_container_insights,
-            "no per-service and per-task CPU and memory metrics; cdk-nag AwsSolutions-ECS4 "
-            "then needs an acknowledgement (a cost trade-off)",
+            "no per-task CPU and memory metrics (ECS's per-service CPUUtilization and "
+            "MemoryUtilization, which autoscaling tracks, stay: no charge)",
         ),
         _Candidate(
             "every-point",
@@ -155,7 +160,7 @@ def _candidates(prices: RegionPrices, hours: float) -> list[_Candidate]:
 
 
 def _arm64(fp: Footprint) -> Footprint:
-    return fp.with_services([replace(s, architecture="ARM64", spot_tasks=0.0) for s in fp.services])
+    return fp.with_services([replace(s, architecture="ARM64") for s in fp.services])
 
 
 def _spot(share: float) -> Change:
