@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from fargo.help import examples
 from fargo.spec import Spec, SpecError, World, check_spec, json_schema, load_spec
 from fargo.spec.defaults import SPEC_FILE
 
@@ -38,20 +39,63 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fargo",
         description="Microservices on AWS Fargate: one spec, the cloud and a local twin.",
+        **examples(
+            "fargo validate                 # check fargo.yaml",
+            "fargo up -d && fargo demo      # run the twin, check the seven points",
+            "fargo cost                     # what it costs in AWS",
+            "fargo deploy                   # deploy it to AWS",
+            "fargo COMMAND --help           # a command's options and examples",
+        ),
     )
+    parser.add_argument("--version", action="version", version=f"fargo {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    validate = commands.add_parser("validate", help="check fargo.yaml and report every problem")
+    validate = commands.add_parser(
+        "validate",
+        help="check fargo.yaml and report every problem",
+        **examples("fargo validate", "fargo validate -f shop.yaml"),
+    )
     _spec_option(validate)
     validate.set_defaults(handler=_validate)
 
-    schema = commands.add_parser("schema", help="print the JSON Schema of fargo.yaml")
+    schema = commands.add_parser(
+        "schema",
+        help="print the JSON Schema of fargo.yaml",
+        **examples("fargo schema -o fargo.schema.json"),
+    )
     schema.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
     schema.set_defaults(handler=_schema)
 
     _add_extensions(commands)
     _add_cloud(commands)
+
+    completion = commands.add_parser(
+        "completion",
+        help="print the shell completion script",
+        **examples(
+            "fargo completion bash > ~/.local/share/bash-completion/completions/fargo",
+            "fargo completion zsh > ~/.zfunc/_fargo   # with fpath+=~/.zfunc before compinit",
+        ),
+    )
+    completion.add_argument("shell", choices=["bash", "zsh", "tcsh"])
+    completion.set_defaults(handler=lambda args: _completion(parser, args.shell))
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fargo")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _completion(parser: argparse.ArgumentParser, shell: str) -> int:
+    import shtab
+
+    print(shtab.complete(parser, shell=shell))
+    return 0
 
 
 def _spec_option(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +146,9 @@ def _add_extensions(commands: argparse._SubParsersAction[argparse.ArgumentParser
 
 def _add_cloud(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     synth = commands.add_parser(
-        "synth", help="render the spec to CloudFormation (AWS CDK, offline)"
+        "synth",
+        help="render the spec to CloudFormation (AWS CDK, offline)",
+        **examples("fargo synth", "fargo synth -f shop.yaml -o cdk.out"),
     )
     _spec_option(synth)
     synth.add_argument(
@@ -116,7 +162,9 @@ def _add_cloud(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     synth.set_defaults(handler=_synth)
 
     deploy = commands.add_parser(
-        "deploy", help="build, push and deploy to AWS, then check the demonstration points"
+        "deploy",
+        help="build, push and deploy to AWS, then check the demonstration points",
+        **examples("fargo deploy --dry-run", "fargo deploy", "fargo deploy --no-demo"),
     )
     _spec_option(deploy)
     deploy.add_argument(
@@ -130,12 +178,20 @@ def _add_cloud(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     deploy.set_defaults(handler=_deploy)
 
-    destroy = commands.add_parser("destroy", help="delete the deployed stacks")
+    destroy = commands.add_parser(
+        "destroy", help="delete the deployed stacks", **examples("fargo destroy")
+    )
     _spec_option(destroy)
     destroy.set_defaults(handler=_destroy)
 
     cost = commands.add_parser(
-        "cost", help="the monthly AWS bill of the spec, and what options save"
+        "cost",
+        help="the monthly AWS bill of the spec, and what options save",
+        **examples(
+            "fargo cost",
+            "fargo cost --region eu-central-1 --requests-per-month 50000000",
+            "fargo cost --json | jq .bill.total",
+        ),
     )
     _spec_option(cost)
     cost.add_argument("--region", help="price in this region (default: the spec's region)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import socket
 import ssl
 import threading
 import warnings
+from collections.abc import Iterator
 
 import dns.message
 import dns.query
@@ -348,33 +350,91 @@ def test_the_cloud_demo_checks_every_point_through_an_albs_dns_name(reference_tw
     assert len(evidence[4]["task_ids"]) == 2 and evidence[5]["answers"] == [{"records": private}]
 
 
-def test_rolling_deployment_under_load_fails_no_request(reference_twin: Twin) -> None:
-    before = {t.id for t in reference_twin.service("backend-private-with-alb").tasks}
+@contextlib.contextmanager
+def under_load(twin: Twin, path: str) -> Iterator[collections.Counter[int]]:
+    """Requests to ``path`` one after another until the block ends; their status codes."""
     statuses: collections.Counter[int] = collections.Counter()
     done = threading.Event()
 
     def load() -> None:
-        with client(reference_twin) as http:
+        with client(twin) as http:
             while not done.is_set():
-                statuses[
-                    http.get(
-                        reference_twin.url("public", "https") + "/api/private-with-alb"
-                    ).status_code
-                ] += 1
+                statuses[http.get(twin.url("public", "https") + path).status_code] += 1
 
     worker = threading.Thread(target=load)
     worker.start()
     try:
+        yield statuses
+    finally:
+        done.set()
+        worker.join()
+
+
+def test_rolling_deployment_under_load_fails_no_request(reference_twin: Twin) -> None:
+    before = {t.id for t in reference_twin.service("backend-private-with-alb").tasks}
+    with under_load(reference_twin, "/api/private-with-alb") as statuses:
         result = fargo(
             "update-service",
             "backend-private-with-alb",
             "--state-dir",
             str(reference_twin.state_dir),
         )
-    finally:
-        done.set()
-        worker.join()
     assert "completed" in result.stdout
     after = {t.id for t in reference_twin.service("backend-private-with-alb").tasks}
     assert len(after) == 2 and not after & before
     assert statuses[200] > 20 and set(statuses) == {200}, statuses
+
+
+def test_restart_replaces_every_task_under_load_without_a_failed_request(
+    reference_twin: Twin,
+) -> None:
+    state_dir = str(reference_twin.state_dir)
+    before = {t.id for t in reference_twin.service("backend-public").tasks}
+    with under_load(reference_twin, "/api/public") as statuses:
+        result = fargo("restart", "backend-public", "--state-dir", state_dir)
+    assert "completed" in result.stdout, result.stdout
+    after = {t.id for t in reference_twin.service("backend-public").tasks}
+    assert len(after) == 1 and not after & before
+    assert statuses[200] > 20 and set(statuses) == {200}, statuses
+
+
+def test_scale_out_and_in_with_ps_showing_each_task(reference_twin: Twin) -> None:
+    state_dir = str(reference_twin.state_dir)
+    result = fargo("scale", "backend-private", "3", "--state-dir", state_dir)
+    assert "3 of 3 tasks healthy" in result.stdout, result.stdout
+    service = reference_twin.service("backend-private")
+    assert (service.desired, service.healthy, len(service.tasks)) == (3, 3, 3)
+    assert len(task_ids(reference_twin, "/api/private")) == 3  # the new task takes traffic
+
+    listed = fargo("ps", "-s", "backend-private", "--state-dir", state_dir).stdout.splitlines()
+    header, *rows = listed
+    assert header.split()[:3] == ["SERVICE", "TASK", "ADDRESS"] and len(rows) == 3
+    for task, row in zip(
+        sorted(service.tasks, key=lambda t: t.id),
+        sorted(rows, key=lambda r: r.split()[1]),
+        strict=True,
+    ):
+        cells = row.split()
+        assert cells[:4] == ["backend-private", task.id[:12], task.address, task.availability_zone]
+        assert cells[4:6] == ["RUNNING", "HEALTHY"]
+        assert float(cells[7]) >= 0 and cells[9] == "MiB" and int(cells[8]) > 5  # a live process
+
+    result = fargo("scale", "backend-private", "2", "--state-dir", state_dir)
+    service = reference_twin.service("backend-private")
+    assert (service.desired, service.healthy, len(service.tasks)) == (2, 2, 2), result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["scale", "no-such-service", "2"], "no service named 'no-such-service'"),
+        (["scale", "frontend", "1001"], "a desired count is 0 to 1000; found 1001"),
+        (["restart", "no-such-service"], "no service named 'no-such-service'"),
+        (["ps", "-s", "no-such-service"], "no service 'no-such-service'"),
+    ],
+)
+def test_service_commands_name_what_is_wrong(
+    reference_twin: Twin, args: list[str], said: str
+) -> None:
+    result = fargo(*args, "--state-dir", str(reference_twin.state_dir), check=False)
+    assert result.returncode == 1 and said in result.stderr, result.stderr

@@ -29,7 +29,7 @@ from fargo.local.ec2.network import NetworkMode, network_for
 from fargo.local.ecr.distribution import RegistryServer
 from fargo.local.ecr.puller import RegistryPuller
 from fargo.local.ecr.registry import LocalRegistry
-from fargo.local.ecs.cluster import Cluster
+from fargo.local.ecs.cluster import Cluster, ServiceScheduler
 from fargo.local.ecs.deployment import rolling_deployment
 from fargo.local.ecs.metadata import TaskMetadataEndpoint
 from fargo.local.elb.data_plane import LoadBalancerDataPlane
@@ -47,6 +47,7 @@ from fargo.local.status import (
 )
 from fargo.local.task_hooks import RuntimeTaskHooks
 from fargo.spec import Spec
+from fargo.spec.defaults import MAX_DESIRED_COUNT
 
 
 class StartError(RuntimeError):
@@ -293,14 +294,39 @@ class Runtime:
         sources and roll the service onto it; the answer says whether it completed.
 
         A deployment of a service that is already deploying waits for that one to finish."""
-        if self.cluster is None or name not in self.cluster.services:
-            raise LookupError(f"no service named {name!r}")
-        scheduler = self.cluster.services[name]
+        scheduler = self._scheduler(name)
         image_name = self.spec.services[name].image
         image = self.registry.push(image_name, self.spec.images[image_name])
         completed = await rolling_deployment(scheduler, image)
         described = scheduler.describe().model_dump(mode="json")
         return {"service": name, "image": image.uri, "completed": completed, **described}
+
+    def scale_service(self, name: str, count: int) -> dict[str, Any]:
+        """``ecs update-service --desired-count``: the scheduler starts or drains tasks to
+        ``count``; the answer is the service as it is now (the change follows)."""
+        scheduler = self._scheduler(name)
+        if not 0 <= count <= MAX_DESIRED_COUNT:
+            raise ValueError(f"a desired count is 0 to {MAX_DESIRED_COUNT}; found {count}")
+        before, scheduler.desired_count = scheduler.desired_count, count
+        if before != count:
+            scheduler.event(f"desired count changed from {before} to {count}")
+        scheduler.wake()
+        return scheduler.describe().model_dump(mode="json")
+
+    async def restart_service(self, name: str) -> dict[str, Any]:
+        """``ecs update-service --force-new-deployment`` on the image the service runs: every
+        task replaced by a rolling deployment, within its minimum and maximum percent."""
+        scheduler = self._scheduler(name)
+        image = scheduler.image or self.registry.pull(self.spec.services[name].image)
+        completed = await rolling_deployment(scheduler, image)
+        described = scheduler.describe().model_dump(mode="json")
+        return {"service": name, "image": image.uri, "completed": completed, **described}
+
+    def _scheduler(self, name: str) -> ServiceScheduler:
+        if self.cluster is None or name not in self.cluster.services:
+            known = ", ".join(self.spec.services)
+            raise LookupError(f"no service named {name!r} (the spec has {known})")
+        return self.cluster.services[name]
 
     # -- wiring -----------------------------------------------------------------------
 

@@ -24,6 +24,9 @@ DEREGISTRATION_DELAY_SECONDS: Final = 300
 IDLE_TIMEOUT_SECONDS: Final = 60
 KEEP_ALIVE_SECONDS: Final = 75
 
+# ECS services: the most tasks a service's desired count may ask for.
+MAX_DESIRED_COUNT: Final = 1000
+
 # ECS rolling deployment.
 MIN_HEALTHY_PERCENT: Final = 100
 MAX_PERCENT: Final = 200

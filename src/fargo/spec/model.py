@@ -141,7 +141,7 @@ class Service(Model):
     cpu: int = defaults.TASK_CPU
     memory: int = defaults.TASK_MEMORY
     architecture: Literal["X86_64", "ARM64"] = "X86_64"
-    desired_count: int = Field(1, ge=0, le=1000)
+    desired_count: int = Field(1, ge=0, le=defaults.MAX_DESIRED_COUNT)
     min_healthy_percent: int = Field(defaults.MIN_HEALTHY_PERCENT, ge=0, le=100)
     max_percent: int = Field(defaults.MAX_PERCENT, ge=100, le=400)
     stop_timeout: int = Field(defaults.STOP_TIMEOUT_SECONDS, ge=2, le=120)

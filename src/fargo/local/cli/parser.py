@@ -1,5 +1,8 @@
-"""The twin's commands as `fargo` parses them: ``up``, ``status``, ``events``, ``exec``,
-``logs``, ``demo``, ``update-service``, ``down``.
+"""The twin's commands as `fargo` parses them: ``up``, ``status``, ``ps``, ``events``,
+``exec``, ``logs``, ``demo``, ``scale``, ``restart``, ``update-service``, ``down``.
+
+Each has examples in its ``--help``. Short options mean one thing everywhere: ``-f`` is
+the spec file (``--follow`` has no short form), ``-d`` detaches, ``-s`` names a service.
 
 Only the parsers live here; each handler is imported when its command runs, so
 ``fargo validate`` or ``fargo --help`` does not load the twin (aiohttp, dnspython, …).
@@ -13,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fargo.help import examples
 from fargo.local.cli.options import add_runtime_options
 
 DEFAULT_STATE_DIR = Path(".fargo")
@@ -31,7 +35,16 @@ def _lazy(module: str, function: str) -> Handler:
 
 
 def add_commands(commands: Any, spec_option: Any) -> None:
-    up = commands.add_parser("up", help="run the architecture on this machine (the local twin)")
+    up = commands.add_parser(
+        "up",
+        help="run the architecture on this machine (the local twin)",
+        **examples(
+            "fargo up                       # foreground; Ctrl-C stops everything",
+            "fargo up -d                    # return once every service is healthy",
+            "fargo up -f shop.yaml --state-dir .fargo-shop --network loopback",
+            "fargo up -d --publish 443:8443 # the public HTTPS listener on port 8443",
+        ),
+    )
     spec_option(up)
     _state_option(up)
     up.add_argument(
@@ -40,7 +53,11 @@ def add_commands(commands: Any, spec_option: Any) -> None:
     add_runtime_options(up)
     up.set_defaults(handler=_lazy("commands", "up_command"))
 
-    status = commands.add_parser("status", help="services, tasks, load balancers, discovery")
+    status = commands.add_parser(
+        "status",
+        help="services, tasks, load balancers, discovery",
+        **examples("fargo status", "fargo status --json | jq '.services[].healthy'"),
+    )
     _state_option(status)
     output = status.add_mutually_exclusive_group()
     output.add_argument(
@@ -53,19 +70,33 @@ def add_commands(commands: Any, spec_option: Any) -> None:
     )
     status.set_defaults(handler=_lazy("commands", "status_command"))
 
+    ps = commands.add_parser(
+        "ps",
+        help="one line per task: address, zone, state, health, uptime, CPU, memory",
+        **examples("fargo ps", "fargo ps -s backend-private"),
+    )
+    _state_option(ps)
+    ps.add_argument("--service", "-s", help="only this service's tasks")
+    ps.set_defaults(handler=_lazy("ps", "ps_command"))
+
     _add_events_command(commands)
     _add_exec_command(commands)
 
-    logs = commands.add_parser("logs", help="task logs, prefixed by task id")
+    logs = commands.add_parser(
+        "logs",
+        help="task logs, prefixed by service and task id",
+        **examples("fargo logs", "fargo logs backend-public --follow"),
+    )
     _state_option(logs)
     logs.add_argument("service", nargs="?", help="only this service's tasks")
-    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("--follow", action="store_true", help="keep printing new lines")
     logs.set_defaults(handler=_lazy("logs", "logs_command"))
 
     demo = commands.add_parser(
         "demo",
         help="check the seven demonstration points on the running twin (or, with --cloud, "
         "on the system `fargo deploy` deployed)",
+        **examples("fargo demo", "fargo demo --json --calls 50", "fargo demo --cloud"),
     )
     spec_option(demo)
     _state_option(demo)
@@ -80,14 +111,48 @@ def add_commands(commands: Any, spec_option: Any) -> None:
     )
     demo.set_defaults(handler=_lazy("commands", "demo_command"))
 
+    scale = commands.add_parser(
+        "scale",
+        help="set a service's desired count and wait until it is stable",
+        **examples("fargo scale backend-private 4", "fargo scale frontend 0 --no-wait"),
+    )
+    _state_option(scale)
+    scale.add_argument("service", help="the ECS service, as in the spec")
+    scale.add_argument("count", type=int, help="the desired count (0 to 1000)")
+    scale.add_argument(
+        "--no-wait", action="store_true", help="return once the count is set, not once stable"
+    )
+    scale.add_argument(
+        "--timeout",
+        type=float,
+        default=180.0,
+        help="seconds to wait for the service to be stable (default 180)",
+    )
+    scale.set_defaults(handler=_lazy("services", "scale_command"))
+
+    restart = commands.add_parser(
+        "restart",
+        help="replace every task of a service, rolling, on the image it runs",
+        **examples("fargo restart backend-public"),
+    )
+    _state_option(restart)
+    restart.add_argument("service", help="the ECS service, as in the spec")
+    restart.set_defaults(handler=_lazy("services", "restart_command"))
+
     update = commands.add_parser(
-        "update-service", help="roll a service onto its image built from the current sources"
+        "update-service",
+        help="roll a service onto its image built from the current sources",
+        **examples("fargo update-service backend-private"),
     )
     _state_option(update)
     update.add_argument("service", help="the service to deploy again")
     update.set_defaults(handler=_lazy("commands", "update_service_command"))
 
-    down = commands.add_parser("down", help="stop everything the twin started")
+    down = commands.add_parser(
+        "down",
+        help="stop everything the twin started",
+        **examples("fargo down", "fargo down --state-dir .fargo-shop"),
+    )
     _state_option(down)
     down.set_defaults(handler=_lazy("commands", "down_command"))
 
@@ -103,11 +168,13 @@ def _state_option(parser: argparse.ArgumentParser) -> None:
 
 def _add_events_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     events = commands.add_parser(
-        "events", help="the control plane's events (tasks, target health, deployments)"
+        "events",
+        help="the control plane's events (tasks, target health, deployments)",
+        **examples("fargo events", "fargo events -s backend-private --follow"),
     )
     _state_option(events)
     events.add_argument("--service", "-s", help="only events about this service (or group)")
-    events.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
+    events.add_argument("--follow", action="store_true", help="keep printing new events")
     events.add_argument("--json", action="store_true", help="one JSON object per line")
     events.set_defaults(handler=_lazy("events", "events_command"))
 
@@ -122,8 +189,10 @@ def _add_exec_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "namespaces (its address, security groups, /etc/resolv.conf). Loopback mode: tasks "
         "have no namespaces, so the command runs as a plain process on this machine with "
         "the task's environment and working directory. The exit status is the command's.",
-        epilog="example: fargo exec backend-public -- getent hosts "
-        "private.backend.microservice.local",
+        **examples(
+            "fargo exec backend-public -- getent hosts private.backend.microservice.local",
+            "fargo exec --task 3f9c backend-private -- sh",
+        ),
     )
     _state_option(parser)
     parser.add_argument(

@@ -49,7 +49,7 @@ def render_status(status: TwinStatus) -> str:
     lines = [render_endpoints(status), *render_readiness(status.readiness), "", "services:"]
     lines += render_services(status.services)
     lines += ["", "tasks (a replaced task is a new task; restarts are counted per service):"]
-    lines += _table(
+    lines += table(
         ["TASK", "SERVICE", "ADDRESS", "STATUS", "HEALTH"],
         [
             [t.id, svc.name, t.address or "-", _task_status(t), t.health]
@@ -61,7 +61,7 @@ def render_status(status: TwinStatus) -> str:
     lines += ["", "discovery:"]
     for service in status.discovery:
         lines.append(f"  {service.name} (TTL {service.ttl}, {service.routing_policy})")
-        lines += _table(
+        lines += table(
             ["INSTANCE", "ADDRESS", "HEALTH"],
             [[i.id, f"{i.ipv4}:{i.port}", i.health] for i in service.instances],
             indent="    ",
@@ -73,7 +73,7 @@ def render_services(services: Sequence[ServiceStatus]) -> list[str]:
     """A row per service, e.g. ``backend-private  0/2  FAILING  5  3  Essential container in
     task exited (exit code 1)``; below it, the failure of a service whose tasks keep failing
     at start, with the task's last log lines."""
-    lines = _table(
+    lines = table(
         ["SERVICE", "HEALTHY", "STATE", "RESTARTS", "FAILED STARTS", "LAST STOP"],
         [
             [
@@ -122,7 +122,7 @@ def render_load_balancers(described: LoadBalancingStatus) -> list[str]:
                 for rule in listener.rules
             ]
             rows.append(["default", "", describe_action(listener.default_action)])
-            lines += _table(["PRIORITY", "CONDITIONS", "ACTION"], rows, indent="      ")
+            lines += table(["PRIORITY", "CONDITIONS", "ACTION"], rows, indent="      ")
     if described.target_groups:
         lines.append("  target groups:")
     for name, group in described.target_groups.items():
@@ -131,7 +131,7 @@ def render_load_balancers(described: LoadBalancingStatus) -> list[str]:
             f"    {name} (health check {check.path} → {check.matcher}, "
             f"{len(group.routable)} routable)"
         )
-        lines += _table(
+        lines += table(
             ["TARGET", "ADDRESS", "STATE", "REASON"],
             [[t.id, f"{t.ip}:{t.port}", t.state.value, t.reason or ""] for t in group.targets],
             indent="      ",
@@ -145,7 +145,7 @@ def render_load_balancers(described: LoadBalancingStatus) -> list[str]:
     return lines
 
 
-def _table(
+def table(
     headers: Sequence[str],
     rows: Sequence[Sequence[object]],
     *,

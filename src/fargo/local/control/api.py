@@ -2,7 +2,9 @@
 
 ``GET /status`` the whole twin (a `fargo.local.status.TwinStatus`, what ``fargo status``
 prints), ``GET /ready`` readiness (`fargo.local.status.Readiness`), ``POST
-/deployments/{service}`` a rolling deployment, ``POST /down`` stop everything.
+/deployments/{service}`` a rolling deployment onto an image built from the current
+sources, ``POST /services/{service}/restart`` one onto the image it runs, ``POST
+/services/{service}/scale?count=N`` a new desired count, ``POST /down`` stop everything.
 `ControlClient` is the CLI's side; its `status` and `readiness` parse the answers back
 into the same models.
 """
@@ -62,6 +64,8 @@ class ControlServer:
         app.router.add_get("/status", self._status)
         app.router.add_get("/ready", self._ready)
         app.router.add_post("/deployments/{service}", self._deploy)
+        app.router.add_post("/services/{service}/restart", self._restart)
+        app.router.add_post("/services/{service}/scale", self._scale)
         app.router.add_post("/down", self._down)
         app.router.add_get("/evidence/image-pulls", self._image_pulls)
         app.router.add_get("/evidence/dns", self._dns)
@@ -94,6 +98,26 @@ class ControlServer:
             result = await self._runtime.update_service(name)
         except LookupError as err:
             raise web.HTTPNotFound(text=f"{err}\n") from None
+        return web.json_response(result, dumps=_dumps)
+
+    async def _restart(self, request: web.Request) -> web.Response:
+        try:
+            result = await self._runtime.restart_service(request.match_info["service"])
+        except LookupError as err:
+            raise web.HTTPNotFound(text=f"{err}\n") from None
+        return web.json_response(result, dumps=_dumps)
+
+    async def _scale(self, request: web.Request) -> web.Response:
+        try:
+            count = int(request.query.get("count", ""))
+        except ValueError:
+            raise web.HTTPBadRequest(text="?count= takes a whole number\n") from None
+        try:
+            result = self._runtime.scale_service(request.match_info["service"], count)
+        except LookupError as err:
+            raise web.HTTPNotFound(text=f"{err}\n") from None
+        except ValueError as err:
+            raise web.HTTPBadRequest(text=f"{err}\n") from None
         return web.json_response(result, dumps=_dumps)
 
     async def _image_pulls(self, request: web.Request) -> web.Response:
