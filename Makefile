@@ -38,16 +38,16 @@ up: $(STAMP) system-packages
 	$(BIN)/fargo up $(ARGS)
 
 down: $(STAMP)
-	$(BIN)/fargo down
+	$(BIN)/fargo down $(ARGS)
 
 status: $(STAMP)
-	$(BIN)/fargo status
+	$(BIN)/fargo status $(ARGS)
 
 demo: $(STAMP)
-	$(BIN)/fargo demo
+	$(BIN)/fargo demo $(ARGS)
 
 synth: $(STAMP)
-	$(BIN)/fargo synth
+	$(BIN)/fargo synth $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -77,7 +77,7 @@ def test_load_balancers_render_as_listeners_rules_and_targets() -> None:
 
 
 def test_a_table_lines_up_its_columns() -> None:
-    lines = status_view._table(["NAME", "COUNT"], [["a", 1], ["longer", 10]])
+    lines = status_view.table(["NAME", "COUNT"], [["a", 1], ["longer", 10]])
     assert lines == ["  NAME    COUNT", "  a           1", "  longer     10"]
 
 
