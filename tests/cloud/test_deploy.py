@@ -391,3 +391,14 @@ def test_destroy_names_missing_prerequisites(
     text = out.getvalue()
     assert "missing: AWS credentials" in text and "missing: the AWS CDK CLI" in text
     assert "Docker" not in text  # destroy builds nothing
+
+
+def test_a_broken_dockerfile_is_named_with_its_line(reference_spec: Spec, tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "services", tmp_path / "services")
+    dockerfile = tmp_path / "services" / "frontend" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "COPPY x /y\n")
+    out = io.StringIO()
+    status = deploy(reference_spec, dry_run=True, root=tmp_path, outdir=tmp_path / "out", out=out)
+    assert status == 1
+    lines = dockerfile.read_text().count("\n")
+    assert f"images.frontend: {dockerfile}:{lines}: unknown instruction 'COPPY'" in out.getvalue()
