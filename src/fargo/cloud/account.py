@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from fargo.spec.model import Spec
@@ -87,7 +88,7 @@ def ensure_service_linked_roles(iam: Any, roles: Iterable[ServiceLinkedRole]) ->
     for role in roles:
         resource = f"the role {role.role_name}"
         try:
-            call("iam:GetRole", resource, lambda r=role: iam.get_role(RoleName=r.role_name))
+            call("iam:GetRole", resource, partial(iam.get_role, RoleName=role.role_name))
             continue
         except iam.exceptions.NoSuchEntityException:
             pass
@@ -95,7 +96,7 @@ def ensure_service_linked_roles(iam: Any, roles: Iterable[ServiceLinkedRole]) ->
             call(
                 "iam:CreateServiceLinkedRole",
                 f"{resource} (service {role.service})",
-                lambda r=role: iam.create_service_linked_role(AWSServiceName=r.service),
+                partial(iam.create_service_linked_role, AWSServiceName=role.service),
             )
         except iam.exceptions.InvalidInputException as err:
             # Another deploy made it in between: "has been taken in this account".
