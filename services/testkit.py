@@ -339,3 +339,48 @@ class _CalleeHandler(_Handler):
         with contextlib.suppress(OSError):
             status = owner.statuses.pop(0) if owner.statuses else 200
             self.reply(status, b"TaskId: fake" if status == 200 else b"bad gateway")
+
+
+class Blackhole:
+    """An address whose connects time out, as a task's whose host stopped answering: a
+    listening socket with a backlog of zero whose accept queue is filled and never
+    accepted, so the kernel drops every further SYN (Linux does, whatever
+    ``tcp_syncookies``); nothing answers, nothing is refused.
+
+        with Blackhole("127.0.0.5", port) as hole:
+            ...  # connecting to hole.address:port hangs until the client gives up
+    """
+
+    FILL_TIMEOUT_S = 0.2
+
+    def __init__(self, host: str, port: int) -> None:
+        self.address = host
+        self.port = port
+        self._sockets: list[socket.socket] = []
+
+    def __enter__(self) -> Self:
+        listener = socket.socket()
+        self._sockets.append(listener)
+        listener.bind((self.address, self.port))
+        listener.listen(0)
+        for _ in range(16):  # the queue holds backlog + 1 connections
+            client = socket.socket()
+            client.settimeout(self.FILL_TIMEOUT_S)
+            try:
+                client.connect((self.address, self.port))
+            except TimeoutError:
+                client.close()
+                return self  # full: this SYN was dropped
+            self._sockets.append(client)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"could not fill the accept queue of {self.address}:{self.port}")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for sock in self._sockets:
+            sock.close()
+        self._sockets.clear()

@@ -13,10 +13,13 @@ Failures never hang the caller; they become :class:`DownstreamError`:
 - unresolvable name, refused or reset connection -> 502,
 - connect or read timeout -> 504.
 
-A connect failure (nothing was sent) or a connection the callee dropped or
-reset (a task killed mid-request) is retried once, on another address when
-there is one, after dropping the cached addresses: GET is idempotent, and a
-task that is being replaced or has died should not cost a failed request. For
+A refused connection, a connection the callee dropped or reset (a task killed
+mid-request), or a connect timeout (a task whose host stopped answering) is
+retried once after dropping the cached addresses, on another address when
+there is one (a connect timeout only then: the same address would time out
+again): GET is idempotent, and a task that is being replaced or has died
+should not cost a failed request. A read timeout is not retried: the request
+was sent, and the caller has waited long enough. For
 the same reason a ``502 Bad Gateway`` answer (what a load balancer says when
 the target it chose died mid-request) is retried, twice at most: the load
 balancer picks a target again.
@@ -283,6 +286,12 @@ class Downstream:
                     return DownstreamResponse(resp.status, body, content_type.encode("latin-1"))
             except aiohttp.ConnectionTimeoutError as exc:
                 self.addresses.forget(callee.host, callee.port)
+                # Nothing was sent: another task may answer. The same address again would
+                # only cost a second timeout.
+                if attempt < MAX_ATTEMPTS and await self._has_other(callee, url, address):
+                    attempt += 1
+                    failed = address
+                    continue
                 reason = f"connect timed out after {self.connect_timeout_s:g}s"
                 raise DownstreamError(504, reason, url, address) from exc
             except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
@@ -321,6 +330,15 @@ class Downstream:
         if avoid is not None and avoid in addresses:
             addresses = [address for address in addresses if address != avoid]
         return random.choice(addresses)  # noqa: S311 - balancing, not security
+
+    async def _has_other(self, callee: Callee, url: str, address: str) -> bool:
+        """Whether the callee's name (looked up again) has an address but ``address``."""
+        if callee.is_ip:
+            return False
+        addresses = self.addresses.cached(callee.host, callee.port)
+        if addresses is None:
+            addresses = await self._resolve(callee, url)
+        return any(other != address for other in addresses)
 
     async def _resolve(self, callee: Callee, url: str) -> list[str]:
         try:

@@ -14,6 +14,7 @@ from botocore.stub import Stubber
 from fargo.cloud.account import (
     ECS_ROLE,
     ECS_SCALING_ROLE,
+    AccessDeniedError,
     ensure_service_linked_roles,
     needs_bootstrap,
     service_linked_roles,
@@ -99,12 +100,58 @@ def test_a_role_made_meanwhile_by_another_deploy_is_no_error(iam: tuple[Any, Stu
     assert ensure_service_linked_roles(client, [ECS_ROLE]) == []
 
 
-def test_a_denied_role_creation_is_raised(iam: tuple[Any, Stubber]) -> None:
+DENIED = "User: arn:aws:sts::123456789012:assumed-role/ci/x is not authorized to perform: {}"
+
+
+def test_a_denied_role_creation_names_the_action_and_the_role(iam: tuple[Any, Stubber]) -> None:
     client, stub = iam
     stub.add_client_error("get_role", "NoSuchEntity", "cannot be found", 404)
-    stub.add_client_error("create_service_linked_role", "AccessDenied", "not authorized", 403)
-    with pytest.raises(client.exceptions.ClientError, match="AccessDenied"):
+    stub.add_client_error(
+        "create_service_linked_role",
+        "AccessDenied",
+        DENIED.format("iam:CreateServiceLinkedRole"),
+        403,
+        expected_params={"AWSServiceName": "ecs.amazonaws.com"},
+    )
+    with pytest.raises(AccessDeniedError) as caught:
         ensure_service_linked_roles(client, [ECS_ROLE])
+    assert str(caught.value).startswith(
+        "AWS denied iam:CreateServiceLinkedRole on the role AWSServiceRoleForECS (service "
+        "ecs.amazonaws.com) (AccessDenied): the deploying identity needs the IAM permission "
+        "iam:CreateServiceLinkedRole on it. Grant it"
+    )
+
+
+def test_a_denied_role_lookup_names_iam_get_role(iam: tuple[Any, Stubber]) -> None:
+    client, stub = iam
+    stub.add_client_error("get_role", "AccessDenied", DENIED.format("iam:GetRole"), 403)
+    with pytest.raises(AccessDeniedError) as caught:
+        ensure_service_linked_roles(client, [ECS_ROLE])
+    assert (caught.value.action, caught.value.resource) == (
+        "iam:GetRole",
+        "the role AWSServiceRoleForECS",
+    )
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "UnauthorizedOperation"])
+def test_a_denied_bootstrap_version_read_names_the_parameter(
+    ssm: tuple[Any, Stubber], code: str
+) -> None:
+    client, stub = ssm
+    stub.add_client_error("get_parameter", code, DENIED.format("ssm:GetParameter"), 400)
+    with pytest.raises(AccessDeniedError) as caught:
+        needs_bootstrap(client)
+    assert str(caught.value).startswith(
+        "AWS denied ssm:GetParameter on the SSM parameter /cdk-bootstrap/hnb659fds/version "
+        f"({code}): the deploying identity needs the IAM permission ssm:GetParameter on it."
+    )
+
+
+def test_other_errors_are_not_reported_as_denials(ssm: tuple[Any, Stubber]) -> None:
+    client, stub = ssm
+    stub.add_client_error("get_parameter", "ThrottlingException", "Rate exceeded", 400)
+    with pytest.raises(client.exceptions.ClientError, match="ThrottlingException"):
+        needs_bootstrap(client)
 
 
 def test_only_a_scaled_service_needs_the_scaling_role(reference_spec: Spec) -> None:

@@ -401,3 +401,69 @@ def test_destroy_names_missing_prerequisites(
     text = out.getvalue()
     assert "missing: AWS credentials" in text and "missing: the AWS CDK CLI" in text
     assert "Docker" not in text  # destroy builds nothing
+
+
+def test_a_broken_dockerfile_is_named_with_its_line(reference_spec: Spec, tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "services", tmp_path / "services")
+    dockerfile = tmp_path / "services" / "frontend" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "COPPY x /y\n")
+    out = io.StringIO()
+    status = deploy(reference_spec, dry_run=True, root=tmp_path, outdir=tmp_path / "out", out=out)
+    assert status == 1
+    lines = dockerfile.read_text().count("\n")
+    assert f"images.frontend: {dockerfile}:{lines}: unknown instruction 'COPPY'" in out.getvalue()
+
+
+@pytest.mark.slow  # a synth before the first AWS call
+def test_a_denied_permission_stops_the_deploy_with_one_line(
+    reference_spec: Spec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS's AccessDenied (a Stubber-checked answer of the real SSM client) is a message
+    naming the action, the resource and what to grant, and exit status 1: no traceback."""
+    import boto3
+    from botocore.stub import Stubber
+
+    bin_dir = tmp_path / "bin"
+    executable(bin_dir, "docker", 'import sys\nprint("27.0.0")\n')
+    cdk_log = tmp_path / "cdk.log"
+    executable(bin_dir, "cdk", f"open({str(cdk_log)!r}, 'a').write('cdk ran')\n")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    ssm = boto3.client(
+        "ssm",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",  # never reached: the Stubber answers
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="example",
+    )
+    session = FakeSession()
+    real_client = session.client
+
+    def client(service: str) -> Any:
+        return ssm if service == "ssm" else real_client(service)
+
+    session.client = client  # type: ignore[method-assign]
+    monkeypatch.setattr(deploy_module, "_session", lambda spec: session)
+    monkeypatch.setattr("fargo.cloud.checks.run_checks", lambda result: [])
+    out = io.StringIO()
+    with Stubber(ssm) as stub:
+        stub.add_client_error(
+            "get_parameter",
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/ci/x is not authorized to perform: "
+            "ssm:GetParameter",
+            400,
+            expected_params={"Name": "/cdk-bootstrap/hnb659fds/version"},
+        )
+        status = deploy(reference_spec, dry_run=False, root=ROOT, outdir=tmp_path / "out", out=out)
+        stub.assert_no_pending_responses()
+    assert status == 1
+    last = out.getvalue().strip().splitlines()[-1]
+    assert last.startswith(
+        "fargo deploy: AWS denied ssm:GetParameter on the SSM parameter "
+        "/cdk-bootstrap/hnb659fds/version (AccessDeniedException): the deploying identity "
+        "needs the IAM permission ssm:GetParameter on it."
+    )
+    assert "Traceback" not in out.getvalue() and not cdk_log.exists()  # nothing was run

@@ -25,7 +25,7 @@ def context(tmp_path: Path) -> Path:
     (root / "pkg" / "__pycache__" / "__main__.cpython-312.pyc").write_bytes(b"\0")
     (root / "pkg" / "notes.log").write_text("x")
     (root / "secrets" / "key.pem").write_text("secret")
-    (root / ".dockerignore").write_text("# build junk\n**/__pycache__\n*.log\nsecrets/\n")
+    (root / ".dockerignore").write_text("# build junk\n**/__pycache__\n**/*.log\nsecrets/\n")
     return root
 
 
@@ -97,7 +97,10 @@ def test_the_command_is_entrypoint_then_cmd_of_the_last_stage(
     ("dockerfile", "message"),
     [
         ("FROM x\nCMD python app.py\n", r'CMD must be in exec form, e\.g\. CMD \["python"'),
-        ('FROM x\nENTRYPOINT ["python", 3]\n', "ENTRYPOINT must be in exec form"),
+        (
+            'FROM x\nENTRYPOINT ["python", 3]\n',
+            "2: ENTRYPOINT: a JSON array must hold strings only",
+        ),
         ("FROM x\nRUN true\n", "no CMD or ENTRYPOINT"),
     ],
 )

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from service_kit.downstream import Callee, Downstream, DownstreamError
-from testkit import FakeCallee, PrivateTasks, free_port
+from testkit import Blackhole, FakeCallee, PrivateTasks, free_port
 
 NAME = "private.backend.microservice.local"
 
@@ -74,6 +74,42 @@ async def test_a_refused_address_is_retried_elsewhere_and_the_name_looked_up_aga
 
     assert answers == [200] * 20
     assert dns.lookups > 1  # each refusal dropped the cached addresses
+
+
+async def test_a_connect_timeout_is_retried_once_on_another_address(
+    downstream: Downstream, private_tasks: PrivateTasks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task whose host stopped answering (SYNs dropped) costs one connect timeout, then
+    the request goes to another of the name's addresses: no 504 while one is alive."""
+    with Blackhole("127.0.0.5", private_tasks.port) as hole:
+        dns = FakeDns(hole.address, private_tasks.addresses[0])
+        use_dns(monkeypatch, dns)
+        callee = Callee.parse(f"http://{NAME}:{private_tasks.port}", setting="TEST")
+        # The first pick is random: force the dead address first, as bad luck would.
+        monkeypatch.setattr("service_kit.downstream.random.choice", lambda options: options[0])
+
+        answer = await downstream.get(callee, "/endpoint")
+
+    assert (answer.status, answer.body) == (200, b"TaskId: task-a")
+    assert dns.lookups == 2  # the timeout dropped the cached addresses
+
+
+async def test_a_connect_timeout_with_no_other_address_is_504(
+    downstream: Downstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port("127.0.0.5")
+    with Blackhole("127.0.0.5", port) as hole:
+        use_dns(monkeypatch, FakeDns(hole.address))
+        callee = Callee.parse(f"http://{NAME}:{port}", setting="TEST")
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(DownstreamError) as caught:
+            await downstream.get(callee, "/endpoint")
+        elapsed = asyncio.get_running_loop().time() - started
+
+    assert caught.value.status == 504
+    assert caught.value.reason == "connect timed out after 1s"
+    assert caught.value.address == f"127.0.0.5:{port}"
+    assert elapsed < 2 * downstream.connect_timeout_s  # the same dead address: not again
 
 
 async def test_unresolvable_name_is_502(

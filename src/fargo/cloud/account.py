@@ -7,14 +7,17 @@
   ``/cdk-bootstrap/<qualifier>/version`` parameter is missing or too old, so a CI role
   that deploys needs no rights to create IAM roles (docs/cloud.md lists what it needs).
 
-Each function takes a boto3 client (or a stubbed one in the tests).
+Each function takes a boto3 client (or a stubbed one in the tests). A call the
+deploying identity may not make raises `AccessDeniedError`: one line naming the action,
+the resource and what to grant, instead of botocore's traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from fargo.spec.model import Spec
 
@@ -22,6 +25,42 @@ BOOTSTRAP_QUALIFIER = "hnb659fds"  # the CDK's default
 # The oldest bootstrap stack the CDK's synthesized templates accept (their
 # ``CheckBootstrapVersion`` rule).
 MIN_BOOTSTRAP_VERSION = 6
+# The error codes AWS answers a call the caller's policies do not allow with (IAM and SSM
+# say AccessDenied / AccessDeniedException, EC2 UnauthorizedOperation).
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+
+T = TypeVar("T")
+
+
+class AccessDeniedError(Exception):
+    """AWS refused a call for want of a permission; the message says which and what to do."""
+
+    def __init__(self, action: str, resource: str, code: str) -> None:
+        self.action = action
+        self.resource = resource
+        super().__init__(
+            f"AWS denied {action} on {resource} ({code}): the deploying identity needs the "
+            f"IAM permission {action} on it. Grant it to the deploy role or user (docs/cloud.md "
+            "lists what `fargo deploy` needs), or deploy with credentials that have it."
+        )
+
+
+def denied_code(err: Exception) -> str | None:
+    """The error code of botocore's ``ClientError`` when it is an access denial."""
+    response = getattr(err, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code if code in ACCESS_DENIED_CODES else None
+
+
+def call(action: str, resource: str, request: Callable[[], T]) -> T:
+    """``request()``, an access denial raised as `AccessDeniedError`."""
+    try:
+        return request()
+    except Exception as err:
+        code = denied_code(err)
+        if code is None:
+            raise
+        raise AccessDeniedError(action, resource, code) from None
 
 
 @dataclass(frozen=True)
@@ -47,13 +86,18 @@ def ensure_service_linked_roles(iam: Any, roles: Iterable[ServiceLinkedRole]) ->
     """Create the roles that are missing; returns the names of those created."""
     created = []
     for role in roles:
+        resource = f"the role {role.role_name}"
         try:
-            iam.get_role(RoleName=role.role_name)
+            call("iam:GetRole", resource, partial(iam.get_role, RoleName=role.role_name))
             continue
         except iam.exceptions.NoSuchEntityException:
             pass
         try:
-            iam.create_service_linked_role(AWSServiceName=role.service)
+            call(
+                "iam:CreateServiceLinkedRole",
+                f"{resource} (service {role.service})",
+                partial(iam.create_service_linked_role, AWSServiceName=role.service),
+            )
         except iam.exceptions.InvalidInputException as err:
             # Another deploy made it in between: "has been taken in this account".
             if "has been taken" not in str(err):
@@ -65,8 +109,11 @@ def ensure_service_linked_roles(iam: Any, roles: Iterable[ServiceLinkedRole]) ->
 
 def bootstrap_version(ssm: Any, qualifier: str = BOOTSTRAP_QUALIFIER) -> int | None:
     """The CDK bootstrap version of the client's account and region, None if absent."""
+    name = f"/cdk-bootstrap/{qualifier}/version"
     try:
-        answer = ssm.get_parameter(Name=f"/cdk-bootstrap/{qualifier}/version")
+        answer = call(
+            "ssm:GetParameter", f"the SSM parameter {name}", lambda: ssm.get_parameter(Name=name)
+        )
     except ssm.exceptions.ParameterNotFound:
         return None
     return int(answer["Parameter"]["Value"])

@@ -82,7 +82,7 @@ def deploy(
         for problem in emulation_problems(set(images.platforms.values())):
             print(f"warning: {problem.what}; the image builds may fail.\n  {problem.how}", file=out)
         return _deploy(spec, images, root=root, outdir=outdir, out=out, demo=demo)
-    except (DeployError, ImageContextError) as err:
+    except (DeployError, ImageContextError, account_module.AccessDeniedError) as err:
         print(f"{command}: {err}", file=out)
         return 1
 

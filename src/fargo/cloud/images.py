@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from fargo.build_context import image_tag
+from fargo.dockerfile import DockerfileError
+from fargo.dockerignore import PatternError
 from fargo.spec.model import Spec
 
 
@@ -49,7 +51,10 @@ def context_tags(spec: Spec, root: Path) -> dict[str, str]:
                 f"dockerfile {image.dockerfile!r}, relative to {root}); fix the paths, or "
                 "give --image-tag to synthesize without the sources"
             )
-        tags[name] = image_tag(context, dockerfile, platform=platforms[name])
+        try:
+            tags[name] = image_tag(context, dockerfile, platform=platforms[name])
+        except (DockerfileError, PatternError) as err:
+            raise ImageContextError(f"images.{name}: {err}") from None
     return tags
 
 

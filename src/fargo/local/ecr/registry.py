@@ -18,7 +18,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from fargo.build_context import context_files, instructions
+from fargo.build_context import context_files
+from fargo.dockerfile import DockerfileError, Stage, parse_file
 from fargo.local.ecr.blobs import BlobStore
 from fargo.local.ecr.build import build_image
 from fargo.local.ecr.oci import ImageConfig
@@ -68,7 +69,7 @@ class LocalRegistry:
         if not dockerfile.is_file():
             raise RegistryError(f"image {repository!r}: no Dockerfile at {dockerfile}")
         command = dockerfile_command(dockerfile)
-        files = context_files(context)
+        files = context_files(context, dockerfile)
         digest = _digest(context, files, command)
         root = self.directory / repository / f"sha256-{digest[:16]}"
         if not (root / ".complete").exists():
@@ -102,28 +103,32 @@ class LocalRegistry:
 
 
 def dockerfile_command(dockerfile: Path) -> list[str]:
-    """The last exec-form ``CMD`` (after ``ENTRYPOINT``, if any) of a Dockerfile."""
+    """The exec-form ``ENTRYPOINT`` and ``CMD`` of a Dockerfile's last stage (or of the
+    stages it is built ``FROM``)."""
+    try:
+        parsed = parse_file(dockerfile)
+    except DockerfileError as err:
+        raise RegistryError(str(err)) from None
     entrypoint: list[str] = []
     command: list[str] | None = None
-    for raw in instructions(dockerfile.read_text(encoding="utf-8")):
-        keyword, _, rest = raw.partition(" ")
-        keyword = keyword.upper()
-        if keyword == "FROM":
-            entrypoint, command = [], None
-        elif keyword in {"CMD", "ENTRYPOINT"}:
-            try:
-                value = json.loads(rest)
-            except json.JSONDecodeError:
-                value = None
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    chain = []
+    stage: Stage | None = parsed.target
+    while stage is not None:
+        chain.append(stage)
+        stage = parsed.stages[stage.base_stage] if stage.base_stage is not None else None
+    for stage in reversed(chain):
+        for instruction in stage.instructions:
+            if instruction.keyword not in {"CMD", "ENTRYPOINT"}:
+                continue
+            if instruction.form != "exec":
                 raise RegistryError(
-                    f"{dockerfile}: {keyword} must be in exec form, "
-                    f'e.g. {keyword} ["python", "-m", "app"]'
+                    f"{dockerfile}:{instruction.line}: {instruction.keyword} must be in exec "
+                    f'form, e.g. {instruction.keyword} ["python", "-m", "app"]'
                 )
-            if keyword == "CMD":
-                command = value
+            if instruction.keyword == "CMD":
+                command = list(instruction.arguments)
             else:
-                entrypoint = value
+                entrypoint = list(instruction.arguments)
     argv = [*entrypoint, *(command or [])]
     if not argv:
         raise RegistryError(f"{dockerfile}: no CMD or ENTRYPOINT; the task has nothing to run")
