@@ -13,7 +13,12 @@ from dataclasses import dataclass, replace
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from fargo.cloud.cost import Bill, price
-from fargo.cloud.cost_footprint import FARGATE_INTERFACE_ENDPOINTS, Footprint, ServiceFootprint
+from fargo.cloud.cost_footprint import (
+    FARGATE_GATEWAY_ENDPOINTS,
+    FARGATE_INTERFACE_ENDPOINTS,
+    Footprint,
+    ServiceFootprint,
+)
 from fargo.cloud.cost_lines import fargate_lines
 from fargo.cloud.prices import RegionPrices, load_price_table
 
@@ -174,9 +179,19 @@ def _right_sized(svc: ServiceFootprint) -> ServiceFootprint:
 
 
 def _vpc_endpoints(fp: Footprint) -> Footprint:
+    """No NAT gateway; the endpoints tasks start with added to the spec's own."""
     if not fp.nat_gateways:
-        return fp
-    return replace(fp, nat_gateways=0, interface_endpoints=FARGATE_INTERFACE_ENDPOINTS)
+        return fp  # the spec has its endpoints already (validate makes sure)
+    return replace(
+        fp,
+        nat_gateways=0,
+        interface_endpoints=_union(fp.interface_endpoints, FARGATE_INTERFACE_ENDPOINTS),
+        gateway_endpoints=_union(fp.gateway_endpoints, FARGATE_GATEWAY_ENDPOINTS),
+    )
+
+
+def _union(have: tuple[str, ...], need: tuple[str, ...]) -> tuple[str, ...]:
+    return (*have, *(name for name in need if name not in have))
 
 
 def _one_load_balancer(fp: Footprint) -> Footprint:
