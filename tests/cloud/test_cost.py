@@ -224,6 +224,18 @@ def test_no_endpoints_option_once_the_spec_has_no_nat_gateway() -> None:
     assert "vpc-endpoints" not in {option.key for option in cost_report(spec).options}
 
 
+def test_keeping_every_point_brings_back_a_nat_gateway_the_pulls_go_through() -> None:
+    spec = tiny_network(nat_gateways=0, vpc_endpoints=["ecr.api", "ecr.dkr", "s3", "logs"])
+    options = {option.key: option for option in cost_report(spec).options}
+    with_nat = tiny_network(vpc_endpoints=["s3", "logs"])  # the same without ECR endpoints
+
+    every_point = options["every-point"]
+    assert every_point.keeps_every_point
+    assert every_point.monthly == pytest.approx(
+        {o.key: o for o in cost_report(with_nat).options}["every-point"].monthly, abs=CENT
+    )
+
+
 def test_options_that_change_nothing_are_not_listed() -> None:
     keys = {option.key for option in cost_report(tiny()).options}
 

@@ -51,15 +51,10 @@ ENVIRONMENT_IN_TASK_DEFINITION = Acknowledgement(
 )
 ECR_AUTHORIZATION_TOKEN = Acknowledgement(
     "AwsSolutions-IAM5",
-    "ecr:GetAuthorizationToken has no resource-level permissions, so the execution role "
-    "must name Resource '*' for it; image pulls themselves are scoped to the repository.",
-    finding="Resource::*",
-)
-PREFIX_LIST_LOOKUP_RESOURCE = Acknowledgement(
-    "AwsSolutions-IAM5",
-    "ec2:DescribeManagedPrefixLists has no resource-level permissions, so the lookup of "
-    "S3's prefix list (com.amazonaws.<region>.s3, whose id the tasks' egress rule names) "
-    "must name Resource '*'; it reads, and only that action.",
+    "These actions have no resource-level permissions, so a policy must name Resource '*' "
+    "for them: ecr:GetAuthorizationToken (each execution role; its image pulls are scoped "
+    "to the repository) and ec2:DescribeManagedPrefixLists (the lookup of S3's prefix list "
+    "when tasks have no NAT gateway; it reads, and only that action).",
     finding="Resource::*",
 )
 PREFIX_LIST_LOOKUP_LOGS = Acknowledgement(
@@ -195,7 +190,7 @@ def default_security_group_handler(handler: IConstruct) -> None:
 
 def prefix_list_lookup(policy: IConstruct, handler: IConstruct) -> None:
     """The S3 prefix list lookup: its policy (``*``) and the CDK's handler function."""
-    acknowledge(policy, PREFIX_LIST_LOOKUP_RESOURCE)
+    acknowledge(policy, ECR_AUTHORIZATION_TOKEN)
     acknowledge(
         handler,
         PREFIX_LIST_LOOKUP_LOGS,
