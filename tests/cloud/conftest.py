@@ -36,6 +36,29 @@ def shop_spec() -> Spec:
     return load_spec(SHOP)
 
 
+# Without a NAT gateway: tasks reach AWS through these VPC endpoints only.
+TASK_ENDPOINTS = ["ecr.api", "ecr.dkr", "s3", "logs"]
+
+
+@pytest.fixture(scope="session")
+def endpoints_spec(reference_spec: Spec) -> Spec:
+    """The reference system without a NAT gateway, with the endpoints its tasks start with."""
+    spec = reference_spec.model_copy(deep=True)
+    spec.network.nat_gateways = 0
+    spec.network.vpc_endpoints = list(TASK_ENDPOINTS)
+    return spec
+
+
+@pytest.fixture(scope="session")
+def endpoints(endpoints_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
+    return synthesize(endpoints_spec, tmp_path_factory.mktemp("endpoints"), image_tags="e1")
+
+
+@pytest.fixture(scope="session")
+def endpoints_checks(endpoints: SynthResult) -> CheckReport:
+    return check_report(endpoints)
+
+
 @pytest.fixture(scope="session")
 def reference(reference_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
     return synthesize(reference_spec, tmp_path_factory.mktemp("reference"), image_tags="abc123")

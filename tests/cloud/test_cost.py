@@ -161,6 +161,81 @@ def test_vpc_endpoints_instead_of_the_nat_gateway_cost_more_here_and_lose_point_
     assert not endpoints.keeps_every_point
 
 
+def tiny_network(**network: object) -> Spec:
+    spec = parse_spec(TINY)
+    return spec.model_copy(update={"network": spec.network.model_copy(update=network)})
+
+
+def test_the_specs_own_endpoints_are_billed_and_no_nat_gateway() -> None:
+    spec = tiny_network(nat_gateways=0, vpc_endpoints=["ecr.api", "ecr.dkr", "s3", "logs"])
+
+    lines = amounts(bill(spec))
+
+    nat_lines = {key: amount for key, amount in TINY_LINES.items() if "NAT" in " ".join(key)}
+    assert not [key for key in lines if key[0] == "NAT Gateway" or "NAT" in key[1]]
+    endpoint_lines = {key: amount for key, amount in lines.items() if key[0] == "VPC endpoints"}
+    assert endpoint_lines == pytest.approx(
+        {
+            ("VPC endpoints", "interface endpoint ecr.api: hours in each zone"): 2 * 730 * 0.01,
+            ("VPC endpoints", "interface endpoint ecr.dkr: hours in each zone"): 2 * 730 * 0.01,
+            ("VPC endpoints", "interface endpoint logs: hours in each zone"): 2 * 730 * 0.01,
+            ("VPC endpoints", "interface endpoint logs: data processed"): 0.413321 * 0.01,
+            ("VPC endpoints", "gateway endpoint s3 (image layers)"): 0.0,
+        },
+        abs=CENT,
+    )
+    interface = 3 * 2 * 730 * 0.01 + 0.413321 * 0.01
+    assert bill(spec).total == pytest.approx(
+        TINY_TOTAL - sum(nat_lines.values()) + interface, abs=CENT
+    )
+
+
+def test_endpoints_next_to_a_nat_gateway_take_their_traffic_off_it() -> None:
+    spec = tiny_network(vpc_endpoints=["s3"])  # layers through the free gateway endpoint
+
+    lines = amounts(bill(spec))
+
+    assert lines[("NAT Gateway", "data processed")] == pytest.approx(0.413321 * 0.045, abs=1e-6)
+    assert lines[("VPC endpoints", "gateway endpoint s3 (image layers)")] == 0.0
+    assert bill(spec).total == pytest.approx(TINY_TOTAL - 2.4 * 0.045, abs=CENT)
+
+
+def test_the_endpoints_option_keeps_the_specs_endpoints_and_adds_the_missing_ones() -> None:
+    spec = tiny_network(vpc_endpoints=["s3", "kms"])
+    options = {option.key: option for option in cost_report(spec).options}
+
+    # Without the NAT gateway: kms stays, ecr.api, ecr.dkr and logs are added.
+    expected = price(
+        replace(
+            footprint(spec),
+            nat_gateways=0,
+            interface_endpoints=("kms", "ecr.api", "ecr.dkr", "logs"),
+            gateway_endpoints=("s3",),
+        ),
+        region="us-east-1",
+        requests_per_month=1_000_000,
+    )
+    assert options["vpc-endpoints"].monthly == pytest.approx(expected.total, abs=CENT)
+
+
+def test_no_endpoints_option_once_the_spec_has_no_nat_gateway() -> None:
+    spec = tiny_network(nat_gateways=0, vpc_endpoints=["ecr.api", "ecr.dkr", "s3", "logs"])
+
+    assert "vpc-endpoints" not in {option.key for option in cost_report(spec).options}
+
+
+def test_keeping_every_point_brings_back_a_nat_gateway_the_pulls_go_through() -> None:
+    spec = tiny_network(nat_gateways=0, vpc_endpoints=["ecr.api", "ecr.dkr", "s3", "logs"])
+    options = {option.key: option for option in cost_report(spec).options}
+    with_nat = tiny_network(vpc_endpoints=["s3", "logs"])  # the same without ECR endpoints
+
+    every_point = options["every-point"]
+    assert every_point.keeps_every_point
+    assert every_point.monthly == pytest.approx(
+        {o.key: o for o in cost_report(with_nat).options}["every-point"].monthly, abs=CENT
+    )
+
+
 def test_options_that_change_nothing_are_not_listed() -> None:
     keys = {option.key for option in cost_report(tiny()).options}
 

@@ -19,6 +19,16 @@ def test_second_spec_has_no_unacknowledged_nag_finding(shop: SynthResult) -> Non
     assert [f.render() for f in shop.nag_findings] == []
 
 
+def test_no_nat_gateway_spec_has_no_unacknowledged_nag_finding(endpoints: SynthResult) -> None:
+    assert [f.render() for f in endpoints.nag_findings] == []
+    rules = {a.rule for a in endpoints.nag_acknowledged}
+    assert {
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AWSLambdaBasicExecutionRole]",
+        "AwsSolutions-IAM5[Resource::*]",
+    } <= rules
+
+
 def test_nag_ran_and_its_acknowledgements_have_reasons(reference: SynthResult) -> None:
     rules = {a.rule for a in reference.nag_acknowledged}
     assert {"AwsSolutions-EC23", "AwsSolutions-S1", "AwsSolutions-ECS2"} <= rules

@@ -293,3 +293,39 @@ def test_without_a_nat_gateway_a_private_task_cannot_pull_its_image(tmp_path: Pa
     events = fargo("events", "--state-dir", str(twin.state_dir)).stdout
     assert "CannotPullContainerError" in events
     assert twin.processes() == []
+
+
+def test_with_vpc_endpoints_private_tasks_pull_without_a_nat_gateway_and_serve(
+    tmp_path: Path,
+) -> None:
+    """No NAT gateway, an ecr.dkr endpoint: each pull arrives at the endpoint's ENI in the
+    task's zone, from the task's own address (no NAT in between), and the system serves."""
+    twin = vpc_twin(SIDE.with_name("vpc_endpoints.yaml"), tmp_path / "state")
+    up(twin)
+    try:
+        endpoints = {"10.3.10.254:5000", "10.3.11.254:5000"}
+        log = twin.state_dir / "logs" / "registry-pulls.jsonl"
+        pulls = [json.loads(line) for line in log.read_text().splitlines()]
+        manifests = [p for p in pulls if "/manifests/" in p["path"] and p["method"] == "GET"]
+        tasks = [t for s in twin.status().services for t in s.tasks]
+        assert len(tasks) == 6 and len(manifests) >= 6
+        for pull in manifests:
+            assert pull["status"] == 200
+            assert pull["via"] in endpoints, pull
+            assert pull["source"].startswith(("10.3.10.", "10.3.11.")), pull
+            zone = pull["source"].split(".")[2]  # the task's own zone's endpoint
+            assert pull["via"] == f"10.3.{zone}.254:5000"
+        demo = fargo("demo", "--json", "--state-dir", str(twin.state_dir), check=False)
+        evidence = json.loads(demo.stdout)  # point 1 fails: no NAT gateway to show
+        point_1 = next(p for p in evidence if p["number"] == 1)["evidence"]
+        assert point_1["nat_gateways"] == {}
+        assert any("VPC endpoint ecr.dkr" in hop for hop in point_1["route"])
+        context = ssl.create_default_context(cafile=twin.ca)
+        with httpx.Client(verify=context, timeout=10) as http:
+            base = twin.url("public", "https")
+            assert http.get(base + "/api/public").text == "Hello world"
+            assert http.get(base + "/api/private").text.startswith("TaskId: ")
+            assert http.get(base + "/api/private-with-alb").text.startswith("TaskId: ")
+    finally:
+        fargo("down", "--state-dir", str(twin.state_dir), check=False)
+    assert twin.processes() == []

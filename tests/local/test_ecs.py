@@ -192,7 +192,7 @@ async def make_harness_fixture(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
             network=network,
             registry=registry,
             images=RegistryPuller(
-                registry_url=lambda: endpoint.url,
+                registry_url=lambda eni: endpoint.url,
                 images=tmp_path / "state" / "images",
                 connect=network.connect_from,
             ),

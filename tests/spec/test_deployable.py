@@ -52,7 +52,8 @@ def test_no_nat_gateway_is_refused_at_its_line_saying_why_and_what_to_do(deploya
         "subnets, and without a NAT gateway they cannot reach ECR (the image manifest), "
         "S3 (the image layers) or CloudWatch Logs (the awslogs driver): ECS could not pull "
         "their images (CannotPullContainerError) nor send their logs (keep at least one NAT "
-        "gateway (nat_gateways: 1), or, once fargo supports them, declare vpc_endpoints)"
+        "gateway (nat_gateways: 1), or declare the VPC endpoints tasks start with "
+        "(vpc_endpoints: [ecr.api, ecr.dkr, s3, logs]))"
     )
 
 

@@ -58,9 +58,18 @@ CONTAINER_INSIGHTS_OFF = Acknowledgement(
 )
 ECR_AUTHORIZATION_TOKEN = Acknowledgement(
     "AwsSolutions-IAM5",
-    "ecr:GetAuthorizationToken has no resource-level permissions, so the execution role "
-    "must name Resource '*' for it; image pulls themselves are scoped to the repository.",
+    "These actions have no resource-level permissions, so a policy must name Resource '*' "
+    "for them: ecr:GetAuthorizationToken (each execution role; its image pulls are scoped "
+    "to the repository) and ec2:DescribeManagedPrefixLists (the lookup of S3's prefix list "
+    "when tasks have no NAT gateway; it reads, and only that action).",
     finding="Resource::*",
+)
+PREFIX_LIST_LOOKUP_LOGS = Acknowledgement(
+    "AwsSolutions-IAM4",
+    "The CDK's AwsCustomResource handler (the S3 prefix list lookup) writes its own logs "
+    "with AWSLambdaBasicExecutionRole (logs:CreateLogGroup, CreateLogStream, PutLogEvents); "
+    "its one API permission is a separate inline policy.",
+    finding="Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
 )
 ACCESS_LOG_BUCKET_LOGGING = Acknowledgement(
     "AwsSolutions-S1",
@@ -95,10 +104,12 @@ INTERNAL_HTTP_LISTENER = Acknowledgement(
 )
 INTERNAL_HTTP_NO_TLS = Acknowledgement("CKV_AWS_103", INTERNAL_HTTP_LISTENER.reason)
 CONTAINER_INSIGHTS_OFF_CHECKOV = Acknowledgement("CKV_AWS_65", CONTAINER_INSIGHTS_OFF.reason)
-# The CDK's handler that revokes the default security group's rules (once, at deploy).
+# The CDK's custom resource handlers in the network stack: one revokes the default security
+# group's rules, one looks up S3's prefix list (tasks without a NAT gateway).
 _RESTRICT_DEFAULT_SG = (
-    "The CDK's custom resource handler that removes the default security group's rules; "
-    "CloudFormation calls it synchronously, once per deploy of the network stack"
+    "The CDK's custom resource handlers in the network stack (one removes the default "
+    "security group's rules; one looks up S3's prefix list for tasks without a NAT "
+    "gateway); CloudFormation calls them synchronously, once per deploy of the stack"
 )
 HANDLER_CONCURRENCY = Acknowledgement(
     "CKV_AWS_115",
@@ -187,6 +198,18 @@ def task_definition(task_definition: IConstruct) -> None:
 
 def default_security_group_handler(handler: IConstruct) -> None:
     acknowledge(handler, HANDLER_CONCURRENCY, HANDLER_DEAD_LETTER_QUEUE, HANDLER_OUTSIDE_VPC)
+
+
+def prefix_list_lookup(policy: IConstruct, handler: IConstruct) -> None:
+    """The S3 prefix list lookup: its policy (``*``) and the CDK's handler function."""
+    acknowledge(policy, ECR_AUTHORIZATION_TOKEN)
+    acknowledge(
+        handler,
+        PREFIX_LIST_LOOKUP_LOGS,
+        HANDLER_CONCURRENCY,
+        HANDLER_DEAD_LETTER_QUEUE,
+        HANDLER_OUTSIDE_VPC,
+    )
 
 
 def execution_role_policy(policy: IConstruct) -> None:

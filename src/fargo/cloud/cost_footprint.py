@@ -2,8 +2,7 @@
 
 `footprint` reads it from a spec; the what-if options of `fargo cost`
 (`fargo.cloud.cost_options`) change a copy and price it again. The footprint holds
-only what changes the bill, so options the spec cannot express yet (Fargate Spot, VPC
-endpoints) are a field here first.
+only what changes the bill.
 """
 
 from __future__ import annotations
@@ -11,13 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from fargo.cloud.prices import Architecture
-from fargo.spec import Spec
+from fargo.spec import Spec, egress
 from fargo.spec.model import Service
 
-# The VPC interface endpoints private Fargate tasks need without a NAT gateway (platform
-# 1.4: image manifests, authorization and logs); image layers come from S3 through a
-# gateway endpoint, which has no charge.
-FARGATE_INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs")
+# The VPC endpoints private Fargate tasks need without a NAT gateway (platform 1.4: image
+# manifests, authorization and logs by interface endpoints; image layers from S3 through
+# a gateway endpoint, which has no charge).
+FARGATE_INTERFACE_ENDPOINTS = tuple(
+    name for name in egress.TASK_LAUNCH_ENDPOINTS if egress.endpoint_type(name) == "Interface"
+)
+FARGATE_GATEWAY_ENDPOINTS = tuple(
+    name for name in egress.TASK_LAUNCH_ENDPOINTS if egress.endpoint_type(name) == "Gateway"
+)
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,8 @@ class Footprint:
     discovery_namespace: bool
     public_hosted_zones: int  # Route 53 zones the certificates are validated in
     retention_days: int
-    interface_endpoints: tuple[str, ...] = ()
+    interface_endpoints: tuple[str, ...] = ()  # billed per zone-hour and per GB
+    gateway_endpoints: tuple[str, ...] = ()  # no charge
 
     @property
     def tasks(self) -> int:
@@ -104,6 +109,8 @@ def footprint(spec: Spec) -> Footprint:
         discovery_namespace=spec.discovery is not None,
         public_hosted_zones=len(zones),
         retention_days=spec.logging.retention_days,
+        interface_endpoints=egress.interface_endpoints(spec.network),
+        gateway_endpoints=egress.gateway_endpoints(spec.network),
     )
 
 

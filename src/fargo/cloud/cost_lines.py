@@ -150,16 +150,24 @@ def _waf(name: str, groups: int, prices: RegionPrices, traffic: Traffic) -> list
 
 
 def _egress(fp: Footprint, prices: RegionPrices, traffic: Traffic) -> list[BillLine]:
-    """How private tasks reach ECR and CloudWatch Logs: NAT gateways or VPC endpoints."""
+    """How private tasks reach ECR, S3 and CloudWatch Logs: each through its VPC endpoint
+    when the spec has one (private DNS sends the traffic there even with a NAT gateway),
+    else through the NAT gateways."""
     pulls = image_pull_gb(fp.tasks)
     logs = traffic.application_log_gb(fp.tasks)
     pull_note = (
         f"{fp.tasks} tasks × {TASK_STARTS_PER_MONTH} starts × {IMAGE_PULL_GB:g} GB image pulls"
     )
+    layers_by_gateway = "s3" in fp.gateway_endpoints
+    logs_by_endpoint = "logs" in fp.interface_endpoints
     lines = []
     if fp.nat_gateways:
         nat = prices.nat_gateway
-        lines += [
+        through_nat = [
+            *([] if layers_by_gateway else [(pulls, pull_note)]),
+            *([] if logs_by_endpoint else [(logs, f"{logs:.2f} GB logs")]),
+        ]
+        lines.append(
             BillLine(
                 service="NAT Gateway",
                 item="NAT gateway hours",
@@ -167,16 +175,19 @@ def _egress(fp: Footprint, prices: RegionPrices, traffic: Traffic) -> list[BillL
                 unit="hours",
                 unit_price=nat.hour,
                 note=f"{fp.nat_gateways} NAT gateway{'s' if fp.nat_gateways != 1 else ''}",
-            ),
-            BillLine(
-                service="NAT Gateway",
-                item="data processed",
-                quantity=pulls + logs,
-                unit="GB",
-                unit_price=nat.gb_processed,
-                note=f"{pull_note}, {logs:.2f} GB logs",
-            ),
-        ]
+            )
+        )
+        if through_nat:
+            lines.append(
+                BillLine(
+                    service="NAT Gateway",
+                    item="data processed",
+                    quantity=sum(gb for gb, _ in through_nat),
+                    unit="GB",
+                    unit_price=nat.gb_processed,
+                    note=", ".join(note for _, note in through_nat),
+                )
+            )
     endpoint = prices.interface_endpoint
     for name in fp.interface_endpoints:
         lines.append(
@@ -189,16 +200,19 @@ def _egress(fp: Footprint, prices: RegionPrices, traffic: Traffic) -> list[BillL
                 note=f"{fp.availability_zones} zones",
             )
         )
-    if fp.interface_endpoints and not fp.nat_gateways:
-        lines += [
+    if logs_by_endpoint:
+        lines.append(
             BillLine(
                 service="VPC endpoints",
-                item="interface endpoints: data processed",
+                item="interface endpoint logs: data processed",
                 quantity=logs,
                 unit="GB",
                 unit_price=endpoint.gb_processed,
-                note="logs; image layers come from S3 through the gateway endpoint",
-            ),
+                note="application logs (image manifests through ecr.dkr: a few KB, left out)",
+            )
+        )
+    if layers_by_gateway:
+        lines.append(
             BillLine(
                 service="VPC endpoints",
                 item="gateway endpoint s3 (image layers)",
@@ -206,8 +220,8 @@ def _egress(fp: Footprint, prices: RegionPrices, traffic: Traffic) -> list[BillL
                 unit="GB",
                 unit_price=0.0,
                 note=f"{pull_note}: no charge",
-            ),
-        ]
+            )
+        )
     return lines
 
 

@@ -13,7 +13,12 @@ from dataclasses import dataclass, replace
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from fargo.cloud.cost import Bill, price
-from fargo.cloud.cost_footprint import FARGATE_INTERFACE_ENDPOINTS, Footprint, ServiceFootprint
+from fargo.cloud.cost_footprint import (
+    FARGATE_GATEWAY_ENDPOINTS,
+    FARGATE_INTERFACE_ENDPOINTS,
+    Footprint,
+    ServiceFootprint,
+)
 from fargo.cloud.cost_lines import fargate_lines
 from fargo.cloud.prices import RegionPrices, load_price_table
 
@@ -30,6 +35,9 @@ SPOT_SHARES = (0.5, 1.0)
 SAVING_FLOOR = 0.005
 # A load balancer (point 4) or Cloud Map (point 5) shows balancing only across two tasks.
 BALANCING_TASKS = 2
+
+# Interface endpoints that take image pulls off the NAT gateway (point 1 shows them on it).
+ECR_ENDPOINTS = ("ecr.api", "ecr.dkr")
 
 # The demonstration points an option can cost (DESIGN.md §1).
 NAT_GATEWAY_POINT = 1  # a task in a private subnet pulls its image through the NAT gateway
@@ -91,7 +99,7 @@ def options(fp: Footprint, base: Bill) -> list[Option]:
 
 def _candidates(prices: RegionPrices, hours: float) -> list[_Candidate]:
     def every_point(fp: Footprint) -> Footprint:
-        return fp.with_services(
+        return _pulls_through_nat(fp).with_services(
             [_cheapest(_right_sized(_balancing(svc)), prices, hours) for svc in fp.services]
         )
 
@@ -146,7 +154,8 @@ def _candidates(prices: RegionPrices, hours: float) -> list[_Candidate]:
             every_point,
             f"right-sized; per service the cheaper of ARM64 and X86_64 with Spot beyond "
             f"{SPOT_BASE} task; {BALANCING_TASKS} tasks where the spec asks for "
-            f"{BALANCING_TASKS} or more (balancing); the NAT gateway and load balancers kept",
+            f"{BALANCING_TASKS} or more (balancing); the load balancers kept, and a NAT gateway "
+            "the image pulls go through (no ECR endpoints)",
         ),
         _Candidate(
             "every-point-no-insights",
@@ -179,9 +188,29 @@ def _right_sized(svc: ServiceFootprint) -> ServiceFootprint:
 
 
 def _vpc_endpoints(fp: Footprint) -> Footprint:
+    """No NAT gateway; the endpoints tasks start with added to the spec's own."""
     if not fp.nat_gateways:
-        return fp
-    return replace(fp, nat_gateways=0, interface_endpoints=FARGATE_INTERFACE_ENDPOINTS)
+        return fp  # the spec has its endpoints already (validate makes sure)
+    return replace(
+        fp,
+        nat_gateways=0,
+        interface_endpoints=_union(fp.interface_endpoints, FARGATE_INTERFACE_ENDPOINTS),
+        gateway_endpoints=_union(fp.gateway_endpoints, FARGATE_GATEWAY_ENDPOINTS),
+    )
+
+
+def _union(have: tuple[str, ...], need: tuple[str, ...]) -> tuple[str, ...]:
+    return (*have, *(name for name in need if name not in have))
+
+
+def _pulls_through_nat(fp: Footprint) -> Footprint:
+    """Point 1: at least one NAT gateway, and no ECR endpoint (private DNS would send the
+    pulls there instead)."""
+    return replace(
+        fp,
+        nat_gateways=max(1, fp.nat_gateways),
+        interface_endpoints=tuple(n for n in fp.interface_endpoints if n not in ECR_ENDPOINTS),
+    )
 
 
 def _one_load_balancer(fp: Footprint) -> Footprint:

@@ -1,4 +1,5 @@
-"""The VPC: the spec's CIDR over its Availability Zones, exact subnets, IGW, NAT, flow logs."""
+"""The VPC: the spec's CIDR over its Availability Zones, exact subnets, IGW, NAT, VPC
+endpoints, flow logs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from constructs import Construct
 
 from fargo.cloud import acknowledgements as ack
 from fargo.cloud import policy
+from fargo.cloud.endpoints import VpcEndpoints
 from fargo.cloud.logs import log_group
 from fargo.spec.model import Network as NetworkSpec
 
@@ -23,7 +25,8 @@ class Network(Construct):
     ``ec2.Vpc`` lays subnets out by mask; each subnet's block is then set to the spec's.
     Availability Zones are the region's first N (``Fn::GetAZs``), so synth needs no account.
 
-    Children: ``vpc``, ``flow_log_group`` (None without flow logs).
+    Children: ``vpc``, ``endpoints`` (`VpcEndpoints`, possibly none of them),
+    ``flow_log_group`` (None without flow logs).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class Network(Construct):
             cfn.cidr_block = str(cidr)
 
         _tidy_default_security_group_handler(cdk.Stack.of(self), system)
+        self.endpoints = VpcEndpoints(self, "Endpoints", vpc=self.vpc, network=network)
 
         self.flow_log_group: logs.LogGroup | None = None
         if network.flow_logs:

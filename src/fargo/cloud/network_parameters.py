@@ -26,6 +26,12 @@ def parameter_name(system: str, key: str) -> str:
     return f"/fargo/{system}/network/{key}"
 
 
+# The VPC endpoints' security group (tasks open HTTPS to it) and, without a NAT gateway,
+# S3's managed prefix list (tasks may send HTTPS only there and to the endpoints).
+ENDPOINTS_SECURITY_GROUP = "vpc-endpoints-security-group"
+S3_PREFIX_LIST = "s3-prefix-list"
+
+
 def _keys(zones: int) -> list[str]:
     return [
         "vpc-id",
@@ -35,7 +41,8 @@ def _keys(zones: int) -> list[str]:
 
 
 class NetworkParameters(Construct):
-    """One String parameter per id: the VPC and each public and private subnet, by zone."""
+    """One String parameter per id: the VPC and each public and private subnet, by zone;
+    the endpoints' security group and S3's prefix list when the network has them."""
 
     def __init__(self, scope: Construct, id: str, *, system: str, network: Network) -> None:
         super().__init__(scope, id)
@@ -46,7 +53,13 @@ class NetworkParameters(Construct):
             *(s.subnet_id for s in vpc.public_subnets),
             *(s.subnet_id for s in private),
         ]
-        for key, value in zip(_keys(len(vpc.public_subnets)), values, strict=True):
+        parameters = dict(zip(_keys(len(vpc.public_subnets)), values, strict=True))
+        endpoints = network.endpoints
+        if endpoints.security_group is not None:
+            parameters[ENDPOINTS_SECURITY_GROUP] = endpoints.security_group.security_group_id
+        if endpoints.s3_prefix_list_id is not None:
+            parameters[S3_PREFIX_LIST] = endpoints.s3_prefix_list_id
+        for key, value in parameters.items():
             ssm.StringParameter(
                 self,
                 key,
@@ -75,6 +88,11 @@ def imported_vpc(scope: Construct, id: str, *, system: str, network: NetworkSpec
         private_subnet_ids=private if routed else None,
         isolated_subnet_ids=None if routed else private,
     )
+
+
+def imported_value(scope: Construct, *, system: str, key: str) -> str:
+    """The current value of one of the network's parameters, read at deploy time."""
+    return ssm.StringParameter.value_for_string_parameter(scope, parameter_name(system, key))
 
 
 def private_subnets(network: NetworkSpec) -> ec2.SubnetSelection:

@@ -8,6 +8,10 @@ Here, each service's ``calls`` list opens exactly the paths it names:
 - an internal load balancer: its listener ports, from the caller's security group;
 - an internet-facing load balancer: egress to its listener ports (the caller reaches it
   through the NAT gateway, so it arrives from the NAT's public address, already admitted).
+
+`connect_endpoints` opens the paths to the VPC endpoints (`fargo.cloud.endpoints`): HTTPS
+from each task's group to the endpoints' group, and, without a NAT gateway, the tasks'
+only HTTPS egress: to that group and to S3's prefix list (the gateway endpoint).
 """
 
 from __future__ import annotations
@@ -16,9 +20,17 @@ from collections.abc import Iterable, Mapping
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
 
+from fargo.cloud import policy
 from fargo.cloud.load_balancers import LoadBalancer
+from fargo.cloud.network_parameters import (
+    ENDPOINTS_SECURITY_GROUP,
+    S3_PREFIX_LIST,
+    imported_value,
+)
 from fargo.cloud.services import FargateService
+from fargo.spec import egress
 from fargo.spec.model import Spec
 
 
@@ -54,6 +66,74 @@ def connect_calls(
                         port,
                         f"{caller_name} calls load balancer {callee_name} (public)",
                     )
+
+
+def connect_endpoints(
+    scope: Construct, spec: Spec, *, services: Mapping[str, FargateService]
+) -> None:
+    """HTTPS from every task to the VPC endpoints; without a NAT gateway, nowhere else.
+
+    The endpoints' security group and S3's prefix list live in the network stack; their
+    ids come through its SSM parameters (no export). Each ECS service waits for its rules,
+    so its first task does not try to pull before the endpoint admits it.
+    """
+    network = spec.network
+    https = policy.TASK_EGRESS_HTTPS_PORT
+    endpoints_group = (
+        imported_value(scope, system=spec.name, key=ENDPOINTS_SECURITY_GROUP)
+        if egress.interface_endpoints(network)
+        else None
+    )
+    narrowed = not egress.reaches_internet(network)
+    prefix_list = (
+        imported_value(scope, system=spec.name, key=S3_PREFIX_LIST)
+        if narrowed and "s3" in egress.gateway_endpoints(network)
+        else None
+    )
+    for name, service in services.items():
+        rules: list[cdk.CfnResource] = []
+        task_group = service.security_group.security_group_id
+        if endpoints_group is not None:
+            rules.append(
+                ec2.CfnSecurityGroupIngress(
+                    scope,
+                    f"{service.node.id}EndpointsIngress",
+                    group_id=endpoints_group,
+                    source_security_group_id=task_group,
+                    ip_protocol="tcp",
+                    from_port=https,
+                    to_port=https,
+                    description=f"tasks of {name} reach the VPC endpoints",
+                )
+            )
+            if narrowed:
+                rules.append(
+                    ec2.CfnSecurityGroupEgress(
+                        scope,
+                        f"{service.node.id}EndpointsEgress",
+                        group_id=task_group,
+                        destination_security_group_id=endpoints_group,
+                        ip_protocol="tcp",
+                        from_port=https,
+                        to_port=https,
+                        description="HTTPS to the VPC interface endpoints (ECR, Logs, ...)",
+                    )
+                )
+        if prefix_list is not None:
+            rules.append(
+                ec2.CfnSecurityGroupEgress(
+                    scope,
+                    f"{service.node.id}S3Egress",
+                    group_id=task_group,
+                    destination_prefix_list_id=prefix_list,
+                    ip_protocol="tcp",
+                    from_port=https,
+                    to_port=https,
+                    description="HTTPS to S3 through the gateway endpoint (image layers)",
+                )
+            )
+        for rule in rules:
+            service.service.node.add_dependency(rule)
 
 
 # What CDK writes into a group that may send nothing: a rule no packet can match.

@@ -31,7 +31,8 @@ class FargateService(Construct):
       min/max percent and roll back when the circuit breaker trips, or when a deployment
       alarm goes off (`fargo.cloud.alarms`: the targets answer 5xx or fail health checks);
     - the security group admits nothing until target groups and callers are connected
-      (`fargo.cloud.security`); egress is HTTPS to AWS APIs through the NAT gateway.
+      (`fargo.cloud.security`); egress is HTTPS to AWS APIs through the NAT gateway
+      (``https_anywhere``), or, without one, to the VPC endpoints only.
 
     Children: ``log_group``, ``execution_role``, ``task_role``, ``task_definition``,
     ``container``, ``security_group``, ``service``, ``alarms``, ``scaling`` (or None).
@@ -53,6 +54,7 @@ class FargateService(Construct):
         plain_secrets: bool = False,
         target_groups: Sequence[elbv2.IApplicationTargetGroup] = (),
         discovery_service: servicediscovery.IService | None = None,
+        https_anywhere: bool = True,
     ) -> None:
         super().__init__(scope, id)
         self.name = name
@@ -123,11 +125,14 @@ class FargateService(Construct):
             description=f"tasks of service {name}",
             allow_all_outbound=False,
         )
-        self.security_group.add_egress_rule(
-            ec2.Peer.any_ipv4(),
-            ec2.Port.tcp(policy.TASK_EGRESS_HTTPS_PORT),
-            "HTTPS to ECR, CloudWatch Logs and AWS APIs through the NAT gateway",
-        )
+        if https_anywhere:
+            # Without a NAT gateway, `fargo.cloud.security.connect_endpoints` opens HTTPS to
+            # the VPC endpoints only.
+            self.security_group.add_egress_rule(
+                ec2.Peer.any_ipv4(),
+                ec2.Port.tcp(policy.TASK_EGRESS_HTTPS_PORT),
+                "HTTPS to ECR, CloudWatch Logs and AWS APIs through the NAT gateway",
+            )
         self.service = ecs.FargateService(
             self,
             "Service",

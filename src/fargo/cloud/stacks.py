@@ -20,10 +20,10 @@ from fargo.cloud.network import Network
 from fargo.cloud.network_parameters import NetworkParameters, imported_vpc
 from fargo.cloud.network_parameters import private_subnets as network_private_subnets
 from fargo.cloud.registry import Registry
-from fargo.cloud.security import connect_calls, seal_egress
+from fargo.cloud.security import connect_calls, connect_endpoints, seal_egress
 from fargo.cloud.services import FargateService
 from fargo.cloud.target_groups import TargetGroups
-from fargo.spec import advice
+from fargo.spec import advice, egress
 from fargo.spec.environment import task_environment
 from fargo.spec.model import Spec
 
@@ -32,7 +32,9 @@ class NetworkStack(cdk.Stack):
     """The VPC. Children: ``network``."""
 
     def __init__(self, scope: Construct, id: str, *, spec: Spec, env: cdk.Environment) -> None:
-        super().__init__(scope, id, env=env, description=f"{spec.name}: VPC, subnets, NAT")
+        super().__init__(
+            scope, id, env=env, description=f"{spec.name}: VPC, subnets, NAT, endpoints"
+        )
         self.network = Network(
             self,
             "Network",
@@ -148,6 +150,7 @@ class AppStack(cdk.Stack):
                 discovery_service=self.discovery.services[service.discovery]
                 if self.discovery is not None and service.discovery is not None
                 else None,
+                https_anywhere=egress.reaches_internet(spec.network),
             )
             for name, service in spec.services.items()
         }
@@ -159,6 +162,7 @@ class AppStack(cdk.Stack):
                 assert isinstance(cfn_service, cdk.CfnResource)
                 cfn_service.add_dependency(providers)
         connect_calls(spec, services=self.services, load_balancers=self.load_balancers)
+        connect_endpoints(self, spec, services=self.services)
         seal_egress(
             [lb.security_group for lb in self.load_balancers.values()]
             + [service.security_group for service in self.services.values()]

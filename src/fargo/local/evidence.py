@@ -66,7 +66,7 @@ async def image_pull_evidence(runtime: Runtime) -> dict[str, Any]:
                 "private_ip": eni.private_ip,
                 "image": f"{task.image.repository}:{task.image.tag}",
                 "digest": task.image.manifest_digest,
-                "route": vpc.route_out(eni),
+                "route": vpc.registry_route(eni),
                 "registry_saw": sorted({p.source for p in manifests}),
                 "from_internet": await vpc.probe_from_internet(
                     eni.private_ip, task.port, PROBE_TIMEOUT_SECONDS

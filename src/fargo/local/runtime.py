@@ -25,7 +25,7 @@ from fargo.local.caddy.process import CaddyProcess
 from fargo.local.cloudmap.dns_server import DnsServer
 from fargo.local.cloudmap.registry import CloudMap
 from fargo.local.config import TwinConfig
-from fargo.local.ec2.network import NetworkMode, network_for
+from fargo.local.ec2.network import NetworkInterface, NetworkMode, network_for
 from fargo.local.ecr.distribution import RegistryServer
 from fargo.local.ecr.puller import RegistryPuller
 from fargo.local.ecr.registry import LocalRegistry
@@ -77,9 +77,10 @@ class Runtime:
             port=self.network.registry_address[1],
             log_path=self.state_dir / "logs" / "registry-pulls.jsonl",
             bind=bind,
+            endpoints=self.network.registry_endpoint_addresses,
         )
         self.puller = RegistryPuller(
-            registry_url=lambda: self.registry_endpoint.url,
+            registry_url=self._registry_url,
             images=self.state_dir / "images",
             connect=self.network.connect_from,
         )
@@ -333,6 +334,14 @@ class Runtime:
     def _target_unhealthy(self, target_group: str, target_id: str) -> None:
         if self.cluster is not None:
             self.cluster.target_unhealthy(target_group, target_id)
+
+    def _registry_url(self, eni: NetworkInterface) -> str:
+        """Where ``eni``'s task pulls from: the registry, or its zone's VPC endpoint."""
+        address = self.network.registry_address_for(eni)
+        if address == self.network.registry_address:
+            return self.registry_endpoint.url  # its port may have been chosen at bind
+        host, port = address
+        return f"http://{host}:{port}"
 
     def _task_metadata(self, task_id: str) -> dict[str, Any] | None:
         task = self.cluster.find_task(task_id) if self.cluster else None

@@ -10,7 +10,7 @@ import itertools
 import re
 from collections.abc import Iterator
 
-from fargo.spec import defaults, environment, refs
+from fargo.spec import defaults, egress, environment, refs
 from fargo.spec.elb import Action, Listener, LoadBalancer, RuleCondition
 from fargo.spec.errors import Loc, Problem
 from fargo.spec.model import Service, Spec
@@ -53,6 +53,22 @@ def _network(spec: Spec) -> Iterator[Problem]:
                         hint="subnets must not share addresses",
                     )
             seen.append((subnet, loc))
+    yield from _vpc_endpoints(spec)
+
+
+def _vpc_endpoints(spec: Spec) -> Iterator[Problem]:
+    first: dict[str, int] = {}
+    for index, name in enumerate(spec.network.vpc_endpoints):
+        loc: Loc = ("network", "vpc_endpoints", index)
+        if name not in egress.KNOWN_ENDPOINTS:
+            yield _unknown(loc, "VPC endpoint service", name, egress.KNOWN_ENDPOINTS)
+        elif name in first:
+            yield Problem(
+                loc,
+                f"VPC endpoint {name!r} is listed twice (first at index {first[name]})",
+                hint="list each service once: one endpoint serves every zone",
+            )
+        first.setdefault(name, index)
 
 
 def _discovery(spec: Spec) -> Iterator[Problem]:

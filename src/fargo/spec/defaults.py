@@ -67,6 +67,16 @@ CLOUDWATCH_RETENTION_DAYS: Final = (
 )  # fmt: skip
 ECR_MAX_IMAGES: Final = 20
 
+# VPC endpoints a spec may name, as AWS names them: ``com.amazonaws.<region>.<name>``. The
+# ones a Fargate task needs to start come first; the rest are the AWS APIs an application
+# on ECS most often calls. s3 and dynamodb are gateway endpoints, the others interface ones.
+VPC_ENDPOINT_NAMES: Final = (
+    "ecr.api", "ecr.dkr", "s3", "logs",
+    "secretsmanager", "ssm", "ssmmessages", "kms", "sts", "monitoring", "xray", "sqs", "sns",
+    "events", "dynamodb", "ecs", "ecs-agent", "ecs-telemetry", "elasticloadbalancing",
+    "execute-api", "servicediscovery", "application-autoscaling",
+)  # fmt: skip
+
 # ALB limits.
 PATH_PATTERN_MAX_LENGTH: Final = 128
 RULE_PRIORITY_MIN: Final = 1

@@ -50,16 +50,43 @@ def ensure_deployable(spec: Spec, path: Path | None = None) -> None:
 
 
 def _egress(spec: Spec) -> Iterator[Problem]:
-    unreachable = egress.unreachable_from_private_subnets(spec.network)
-    if unreachable:
+    network = spec.network
+    unreachable = egress.unreachable_from_private_subnets(network)
+    if unreachable and not network.vpc_endpoints:
+        needed = ", ".join(egress.TASK_LAUNCH_ENDPOINTS)
         yield Problem(
             ("network", "nat_gateways"),
             "tasks run in the private subnets, and without a NAT gateway they cannot reach "
             f"{_enumerate(unreachable)}: ECS could not pull their images "
             "(CannotPullContainerError) nor send their logs",
-            hint="keep at least one NAT gateway (nat_gateways: 1), or, once fargo supports "
-            "them, declare vpc_endpoints",
+            hint="keep at least one NAT gateway (nat_gateways: 1), or declare the VPC "
+            f"endpoints tasks start with (vpc_endpoints: [{needed}])",
         )
+    elif unreachable:
+        missing = egress.missing_for_launch(network)
+        yield Problem(
+            ("network", "vpc_endpoints"),
+            f"without a NAT gateway, tasks reach AWS only through these endpoints, and "
+            f"{_enumerate(missing, 'and')} {'is' if len(missing) == 1 else 'are'} missing: a task "
+            f"could not reach {_enumerate(unreachable)}, so ECS could not start it "
+            "(CannotPullContainerError, or no log stream)",
+            hint=f"add {', '.join(missing)} to vpc_endpoints, or keep a NAT gateway "
+            "(nat_gateways: 1)",
+        )
+    if egress.reaches_internet(network):
+        return
+    for name, service in spec.services.items():
+        for index, callee in enumerate(service.calls):
+            balancer = spec.load_balancers.get(callee)
+            if balancer is not None and balancer.scheme == "internet-facing":
+                yield Problem(
+                    ("services", name, "calls", index),
+                    f"{name} calls the internet-facing load balancer {callee!r}, whose "
+                    "addresses are public: without a NAT gateway the call cannot leave the "
+                    "private subnets",
+                    hint="call an internal load balancer or the service itself, or keep a "
+                    "NAT gateway (nat_gateways: 1)",
+                )
 
 
 def _certificates(spec: Spec) -> Iterator[Problem]:
@@ -100,5 +127,5 @@ def _target_groups(spec: Spec) -> Iterator[Problem]:
                 )
 
 
-def _enumerate(items: tuple[str, ...]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+def _enumerate(items: tuple[str, ...], conjunction: str = "or") -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {conjunction} {items[-1]}"

@@ -17,6 +17,8 @@ from fargo.spec.elb import LoadBalancer, Port, TargetGroup
 
 RecordType = Literal["A", "SRV"]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
+# An AWS service's endpoint name: the tail of com.amazonaws.<region>.<name>, e.g. ecr.dkr.
+EndpointName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,62}$")]
 
 
 class Subnets(Model):
@@ -34,10 +36,20 @@ class Network(Model):
         ge=0,
         le=6,
         description="NAT gateways the private subnets reach the internet and AWS through; "
-        "tasks pull their images through them, so fargo deploys no spec without one.",
+        "tasks pull their images through them, so 0 needs vpc_endpoints for ecr.api, "
+        "ecr.dkr, s3 and logs.",
     )
     subnets: Subnets
     flow_logs: bool = True
+    vpc_endpoints: list[EndpointName] = Field(
+        default_factory=list,
+        description="AWS services the private subnets reach through VPC endpoints, by their "
+        "endpoint names (com.amazonaws.<region>.<name>): s3 and dynamodb are gateway "
+        "endpoints (no charge), every other an interface endpoint in each zone. With "
+        "nat_gateways: 0, tasks need ecr.api, ecr.dkr, s3 and logs to start.",
+        # Editors complete the names; `fargo validate` says which one was meant.
+        json_schema_extra={"items": {"type": "string", "enum": list(defaults.VPC_ENDPOINT_NAMES)}},
+    )
 
     @model_validator(mode="after")
     def _one_subnet_per_zone(self) -> Network:

@@ -210,3 +210,38 @@ def test_validate_reports_problems_without_side_effects(tmp_path: Path) -> None:
     )
     assert len(bad.validate()) == 4
     assert not (tmp_path / "absent").exists() and not (tmp_path / "pulls.jsonl").exists()
+
+
+async def test_it_serves_at_its_endpoints_too_and_logs_where_a_request_arrived(
+    store: BlobStore, image: ImageReference
+) -> None:
+    """A VPC interface endpoint (ecr.dkr) is the same registry at another address."""
+    endpoint = socket.socket()
+    endpoint.bind((loopback(), 0))
+    endpoint_host, endpoint_port = endpoint.getsockname()
+    endpoint.close()  # a free port; the server binds it again through its factory
+    server = RegistryServer(store, host=loopback(), endpoints=[(endpoint_host, endpoint_port)])
+    await server.start()
+    try:
+        own = f"{server.address[0]}:{server.address[1]}"
+        await fetch(server, "/v2/team/app/manifests/latest")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"http://{endpoint_host}:{endpoint_port}/v2/team/app/manifests/latest"
+            ) as answer,
+        ):
+            assert answer.status == 200
+        direct, through_endpoint = server.pulls[-2:]
+        assert direct.via == own
+        assert through_endpoint.via == f"{endpoint_host}:{endpoint_port}"
+        assert through_endpoint.digest == image.manifest_digest
+    finally:
+        await server.stop()
+    with pytest.raises(OSError):  # the endpoint's socket is closed with the server
+        socket.create_connection((endpoint_host, endpoint_port), timeout=1).close()
+
+
+def test_validate_checks_the_endpoints_addresses(tmp_path: Path) -> None:
+    server = RegistryServer(BlobStore(tmp_path / "absent"), endpoints=[("vpce", 5000)])
+    assert server.validate() == ["host 'vpce' is not an IP address"]

@@ -108,6 +108,14 @@ class LoopbackNetwork:
             self._registry_host = self._free_in_any(self.spec.network.subnets.public, "public")
         return self._registry_host, 0
 
+    @property
+    def registry_endpoint_addresses(self) -> tuple[tuple[str, int], ...]:
+        """None: loopback mode has no subnets to route, so VPC endpoints change nothing."""
+        return ()
+
+    def registry_address_for(self, eni: NetworkInterface) -> tuple[str, int]:
+        return self.registry_address
+
     def server_socket(self, kind: socket.SocketKind, host: str, port: int) -> socket.socket:
         return bind_socket(kind, host, port)
 

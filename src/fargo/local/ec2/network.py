@@ -130,6 +130,16 @@ class NetworkMode(Protocol):
     @property
     def registry_address(self) -> tuple[str, int]: ...
 
+    @property
+    def registry_endpoint_addresses(self) -> tuple[tuple[str, int], ...]:
+        """Where VPC interface endpoints (``ecr.dkr``) front the registry, one per zone."""
+        ...
+
+    def registry_address_for(self, eni: NetworkInterface) -> tuple[str, int]:
+        """Where a task's image pull goes: its zone's registry endpoint, as the registry's
+        name resolves with private DNS, else `registry_address`."""
+        ...
+
     def server_socket(self, kind: socket.SocketKind, host: str, port: int) -> socket.socket:
         """A bound (listening, for TCP) socket where ``host`` is: a `ServerSocketFactory`."""
         ...

@@ -17,6 +17,13 @@ the twin uses on it:
   are sockets of the control plane made in the router's namespace; the ECR endpoint is
   one made on the internet side (198.51.100.10:5000), so an image pull from a private
   subnet crosses the NAT gateway;
+- with an ``ecr.dkr`` VPC endpoint in the spec, each private subnet also gets the
+  endpoint's ENI (the subnet's last usable address, in a security group admitting the
+  registry port from the services' groups only), where the registry serves as well; a
+  task pulls from its zone's endpoint, as private DNS would send it, so the pull never
+  crosses the NAT gateway and works without one. The other endpoints need nothing here:
+  the twin's registry needs no token (``ecr.api``) and serves layers itself (``s3``), and
+  the control plane writes the tasks' logs (``logs``);
 - health checks come from the load balancer's ENI, readiness probes and container
   health checks from inside the task, image pulls from the task's ENI.
 
@@ -38,6 +45,7 @@ from pathlib import Path
 from typing import IO
 
 from fargo.local.ec2 import security_groups as sg
+from fargo.local.ec2.addressing import last_usable
 from fargo.local.ec2.commands import find_tool
 from fargo.local.ec2.eni import NetworkInterface as VpcInterface
 from fargo.local.ec2.errors import Ec2Error
@@ -68,6 +76,9 @@ DNS_PORT = 53
 METADATA_PORT = 80
 REGISTRY_PORT = 5000
 REGISTRY_OFFSET = 10  # the ECR endpoint's address in the internet range: 198.51.100.10
+# The interface endpoint the twin models: ECR's registry, where image pulls go.
+REGISTRY_ENDPOINT = "ecr.dkr"
+ENDPOINTS_GROUP = "vpc-endpoints"
 PRIVILEGED_PORT_OFFSET = 8000
 TOOLS = ("ip", "nft", "nsenter", "unshare", "mount", "sh")
 # Runs in the task's new mount namespace: its own resolv.conf and hosts, then the task.
@@ -97,7 +108,17 @@ def security_groups_of(spec: Spec) -> list[sg.SecurityGroup]:
             ipaddress.IPv4Network(ANYWHERE) if rule.source == ANYWHERE else rule.source
         )
         rules[rule.group].append(sg.IngressRule("tcp", source, from_port=rule.port))
-    return [sg.SecurityGroup(name, tuple(ingress)) for name, ingress in rules.items()]
+    groups = [sg.SecurityGroup(name, tuple(ingress)) for name, ingress in rules.items()]
+    if REGISTRY_ENDPOINT in spec.network.vpc_endpoints:
+        # As the cloud's endpoints group: the tasks' groups only (there: 443).
+        tasks = [service_group(name) for name in spec.services]
+        groups.append(
+            sg.SecurityGroup(
+                ENDPOINTS_GROUP,
+                tuple(sg.IngressRule("tcp", group, from_port=REGISTRY_PORT) for group in tasks),
+            )
+        )
+    return groups
 
 
 class VpcNetwork:
@@ -124,6 +145,13 @@ class VpcNetwork:
         self.registry_host = str(self.layout.internet_cidr.network_address + REGISTRY_OFFSET)
         self._lb_plan = self._plan_load_balancers()
         self._lb_enis: dict[str, VpcInterface] = {}
+        # The ecr.dkr endpoint's ENI in each private subnet (index = zone), if in the spec.
+        self._endpoint_plan = (
+            [(subnet, last_usable(subnet)) for subnet in self.layout.private_subnets]
+            if REGISTRY_ENDPOINT in network.vpc_endpoints
+            else []
+        )
+        self._endpoint_enis: list[VpcInterface] = []
         self._tasks: dict[str, tuple[VpcInterface, str]] = {}  # ip -> (ENI, service)
         self._next_zone = 0
 
@@ -150,10 +178,17 @@ class VpcNetwork:
             self._lb_enis[name] = self.vpc.attach_network_interface(
                 subnet, ip, name=f"elb-{name}", security_groups=[load_balancer_group(name)]
             )
+        for zone, (subnet, ip) in enumerate(self._endpoint_plan):
+            self._endpoint_enis.append(
+                self.vpc.attach_network_interface(
+                    subnet, ip, name=f"vpce-ecr-dkr-{zone}", security_groups=[ENDPOINTS_GROUP]
+                )
+            )
 
     async def stop(self) -> None:
         await asyncio.to_thread(self.vpc.close)
         self._lb_enis.clear()
+        self._endpoint_enis.clear()
         self._tasks.clear()
         shutil.rmtree(self.etc_dir, ignore_errors=True)
 
@@ -208,6 +243,18 @@ class VpcNetwork:
     def registry_address(self) -> tuple[str, int]:
         return self.registry_host, REGISTRY_PORT
 
+    @property
+    def registry_endpoint_addresses(self) -> tuple[tuple[str, int], ...]:
+        return tuple((str(ip), REGISTRY_PORT) for _, ip in self._endpoint_plan)
+
+    def registry_address_for(self, eni: NetworkInterface) -> tuple[str, int]:
+        """Its zone's ``ecr.dkr`` endpoint (private DNS answers with the endpoint's address
+        in the task's own zone), else the registry on the internet side."""
+        if not self._endpoint_plan:
+            return self.registry_address
+        _, ip = self._endpoint_plan[eni.zone % len(self._endpoint_plan)]
+        return str(ip), REGISTRY_PORT
+
     def server_socket(self, kind: socket.SocketKind, host: str, port: int) -> socket.socket:
         """Bound where ``host`` is: the router (DNS, metadata), the internet side (ECR), a
         load balancer's ENI, or the host."""
@@ -221,7 +268,7 @@ class VpcNetwork:
             return self.vpc.router
         if host == self.registry_host:
             return self.vpc.internet.namespace
-        for eni in self._lb_enis.values():
+        for eni in [*self._lb_enis.values(), *self._endpoint_enis]:
             if str(eni.ip) == host:
                 return eni.namespace
         return None
@@ -374,6 +421,21 @@ class VpcNetwork:
             f"{nat.private_ip} (NAT gateway {nat.id} in {nat.subnet}: masquerade)",
             f"{nat.elastic_ip} (its Elastic IP, at the Internet Gateway)",
             f"{self.registry_host}:{REGISTRY_PORT} (ECR endpoint, internet side)",
+        ]
+
+    def registry_route(self, eni: NetworkInterface) -> list[str]:
+        """The hops of ``eni``'s image pull: to its zone's ``ecr.dkr`` endpoint inside the
+        VPC when the spec has one, else out to the internet (`route_out`)."""
+        if not self._endpoint_enis:
+            return self.route_out(eni)
+        host, port = self.registry_address_for(eni)
+        endpoint = next(e for e in self._endpoint_enis if str(e.ip) == host)
+        router = ipaddress.IPv4Network(eni.subnet).network_address + 1
+        return [
+            f"{eni.private_ip} (task ENI {eni.id} in {eni.subnet})",
+            f"{router} (VPC router: {self.layout.cidr} → local, no NAT gateway)",
+            f"{host}:{port} (VPC endpoint {REGISTRY_ENDPOINT}, {endpoint.id} in "
+            f"{endpoint.subnet}: private DNS)",
         ]
 
     def elastic_ips(self) -> dict[str, str]:

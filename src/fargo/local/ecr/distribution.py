@@ -5,12 +5,15 @@ Serves ``GET /v2/``, ``GET|HEAD /v2/<name>/manifests/<tag|digest>``,
 ``GET /v2/<name>/tags/list`` (``n``/``last`` pagination); any other method is
 405 ``UNSUPPORTED``. Errors have the spec's shape, ``{"errors": [{"code", "message",
 "detail"}]}``. Every request lands in the pull log with the peer address the
-socket saw — behind the twin's NAT gateway that is the NAT's address::
+socket saw — behind the twin's NAT gateway that is the NAT's address — and the address
+it arrived at (``via``): the registry's own, or a VPC interface endpoint's (``ecr.dkr``)
+in a private subnet, where the peer is the task itself::
 
     server = RegistryServer(BlobStore(state / "ecr"), log_path=state / "ecr-pulls.jsonl")
     assert not server.validate()
     await server.start(sock)          # a socket bound by the caller (in any netns), or
-    await server.start()              # bind host:port itself (port 0: any free port)
+    await server.start()              # bind host:port itself (port 0: any free port),
+                                      # and each of ``endpoints`` (VPC interface endpoints)
     ...
     {pull.source for pull in server.pulls}   # {"198.51.100.2"}
     await server.stop()               # idempotent, safe after a failed start
@@ -23,6 +26,7 @@ import json
 import socket
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
@@ -48,6 +52,7 @@ class Pull:
     reference: str | None  # the tag or digest asked for
     digest: str | None  # what it resolved to
     status: int
+    via: str = ""  # host:port the request arrived at (the registry's, or an endpoint's)
 
 
 class PullLog:
@@ -93,14 +98,18 @@ class RegistryServer:
         log_size: int = DEFAULT_LOG_SIZE,
         shutdown_timeout: float = 2.0,
         bind: ServerSocketFactory = bind_socket,
+        endpoints: Sequence[tuple[str, int]] = (),
     ) -> None:
         self.store = store
         self.host, self.port = host, port
+        # VPC interface endpoints (ecr.dkr): the same registry, at an address in a subnet.
+        self.endpoints = tuple(endpoints)
         self._bind = bind  # the network mode's: the registry sits on the internet side
         self.log = PullLog(log_size, log_path)
         self.shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None
         self._sock: socket.socket | None = None
+        self._endpoint_socks: list[socket.socket] = []
         self._address: tuple[str, int] | None = None
 
     @property
@@ -122,12 +131,13 @@ class RegistryServer:
     def validate(self) -> list[str]:
         """Problems with the settings, found without touching anything."""
         problems = []
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            problems.append(f"host {self.host!r} is not an IP address")
-        if not 0 <= self.port <= 65535:
-            problems.append(f"port {self.port} is out of range")
+        for host, port in ((self.host, self.port), *self.endpoints):
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                problems.append(f"host {host!r} is not an IP address")
+            if not 0 <= port <= 65535:
+                problems.append(f"port {port} is out of range")
         if self.store.root.exists() and not self.store.root.is_dir():
             problems.append(f"store {self.store.root} is not a folder")
         if self.log.path is not None and not self.log.path.parent.is_dir():
@@ -152,6 +162,10 @@ class RegistryServer:
             )
             await self._runner.setup()
             await web.SockSite(self._runner, self._sock).start()
+            for host, port in self.endpoints:
+                sock = self._bind(socket.SOCK_STREAM, host, port)
+                self._endpoint_socks.append(sock)
+                await web.SockSite(self._runner, sock).start()
         except BaseException:
             await self.stop()
             raise
@@ -159,13 +173,15 @@ class RegistryServer:
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
         sock, self._sock = self._sock, None
+        endpoint_socks, self._endpoint_socks = self._endpoint_socks, []
         self._address = None
         try:
             if runner is not None:
                 await runner.cleanup()
         finally:
-            if sock is not None:
-                sock.close()
+            for each in (sock, *endpoint_socks):
+                if each is not None:
+                    each.close()
             self.log.close()
 
     async def _record(self, request: web.Request, response: web.StreamResponse) -> None:
@@ -180,5 +196,12 @@ class RegistryServer:
                 reference=info.get("reference") or info.get("digest"),
                 digest=response.headers.get("Docker-Content-Digest"),
                 status=response.status,
+                via=_arrived_at(request),
             )
         )
+
+
+def _arrived_at(request: web.Request) -> str:
+    """``host:port`` of the socket the request came in on."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    return f"{sockname[0]}:{sockname[1]}" if sockname else ""

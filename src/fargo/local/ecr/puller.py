@@ -1,12 +1,14 @@
 """A task's image pull, as ECS's agent makes it: over the network, through the task's ENI.
 
-    puller = RegistryPuller(registry_url="http://198.51.100.10:5000",
+    puller = RegistryPuller(registry_url=lambda eni: "http://198.51.100.10:5000",
                             images=state / "images", connect=network.connect_from)
     image = await puller.pull_image(image, eni)   # what the task runs from
 
 The registry endpoint sits where the network mode puts it (VPC mode: on the internet
 side, so a task in a private subnet reaches it through its route table and the NAT
-gateway; the registry logs the address it saw). The manifest is fetched for every
+gateway; the registry logs the address it saw; with an ``ecr.dkr`` VPC endpoint, at the
+endpoint's address in the task's zone, reached without the NAT gateway: ``registry_url``
+answers per ENI). The manifest is fetched for every
 task, by the image's tag; layers already unpacked for that digest are not fetched
 again. A failed pull raises `CannotPullContainerError`, and the task stops with it.
 """
@@ -32,7 +34,13 @@ __all__ = ["CannotPullContainerError", "RegistryPuller"]
 class RegistryPuller:
     """Pulls images for tasks from the registry endpoint, each through its task's ENI."""
 
-    def __init__(self, *, registry_url: Callable[[], str], images: Path, connect: ConnectFrom):
+    def __init__(
+        self,
+        *,
+        registry_url: Callable[[NetworkInterface], str],
+        images: Path,
+        connect: ConnectFrom,
+    ):
         self.registry_url = registry_url
         self.images = images
         self.connect = connect
@@ -44,7 +52,7 @@ class RegistryPuller:
         pulled = await pull(
             image.repository,
             image.tag,
-            registry_url=self.registry_url(),
+            registry_url=self.registry_url(eni),
             connect=connect,
             destination=self.images / image.repository / image.tag,
             timeout=PULL_TIMEOUT_SECONDS,
