@@ -3,7 +3,10 @@
 A line looks like::
 
     {"time":1718000000.123,"method":"GET","path":"/api/public","status":200,
-     "duration_ms":0.412,"trace_id":"Root=1-5f..."}
+     "duration_ms":0.412,"trace_id":"Root=1-5f...","user_agent":"curl/8.5.0"}
+
+(``user_agent`` is what ``fargo logs --no-health-checks`` hides a load balancer's health
+checks by: ``ELB-HealthChecker/2.0``, as ALB's.)
 
 Lines go into a large write buffer instead of one ``write(2)`` per request; a
 timer flushes it shortly after the first unflushed line, so a quiet service
@@ -23,10 +26,14 @@ from typing import BinaryIO
 from service_kit.asgi import TRACE_HEADER, ASGIApp, Message, Receive, Scope, Send
 
 FLUSH_INTERVAL_S = 0.2
+USER_AGENT_HEADER = b"user-agent"
 BUFFER_BYTES = 64 * 1024
 
 # %-formatting one template is the cheapest way to build the line (no dict, no json.dumps).
-_LINE = '{"time":%.3f,"method":%s,"path":%s,"status":%d,"duration_ms":%.3f,"trace_id":%s}\n'
+_LINE = (
+    '{"time":%.3f,"method":%s,"path":%s,"status":%d,"duration_ms":%.3f,"trace_id":%s,'
+    '"user_agent":%s}\n'
+)
 
 
 def stdout_stream() -> BinaryIO:
@@ -42,7 +49,13 @@ class AccessLog:
         self._flush_scheduled = False
 
     def write(
-        self, method: str, path: str, status: int, duration_s: float, trace_id: str | None
+        self,
+        method: str,
+        path: str,
+        status: int,
+        duration_s: float,
+        trace_id: str | None,
+        user_agent: str | None = None,
     ) -> None:
         """Append one request's line (call it in the event loop, which flushes it soon)."""
         line = _LINE % (
@@ -52,6 +65,7 @@ class AccessLog:
             status,
             duration_s * 1000.0,
             "null" if trace_id is None else encode_basestring_ascii(trace_id),
+            "null" if user_agent is None else encode_basestring_ascii(user_agent),
         )
         try:
             self._stream.write(line.encode())
@@ -92,11 +106,17 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_and_note_status)
         finally:
-            trace_id = None
+            trace_id = user_agent = None
             for key, value in scope["headers"]:
                 if key == TRACE_HEADER:
                     trace_id = value.decode("latin-1")
-                    break
+                elif key == USER_AGENT_HEADER:
+                    user_agent = value.decode("latin-1")
             self.log.write(
-                scope["method"], scope["path"], status, time.perf_counter() - started, trace_id
+                scope["method"],
+                scope["path"],
+                status,
+                time.perf_counter() - started,
+                trace_id,
+                user_agent,
             )

@@ -228,6 +228,40 @@ def test_status_and_logs_commands(reference_twin: Twin) -> None:
     assert '"path": "/api/public"' in logs or '"path":"/api/public"' in logs
 
 
+def test_logs_in_time_order_tail_since_health_checks_and_previous_tasks(
+    reference_twin: Twin,
+) -> None:
+    state_dir = str(reference_twin.state_dir)
+    marker = f"/api/logs-{os.getpid()}"  # backend-public answers 404, and logs the path
+    with client(reference_twin) as http:
+        for _ in range(3):
+            assert http.get(reference_twin.url("public", "https") + marker).status_code == 404
+    wait_until(
+        lambda: "logs-" in fargo("logs", "backend-public", "--state-dir", state_dir).stdout,
+        timeout=5,
+        what="the requests in the log",
+    )
+    every = fargo("logs", "--state-dir", state_dir, "--timestamps").stdout.splitlines()
+    times = [line.split(" | ", 1)[1].split(" ", 1)[0] for line in every]
+    assert times == sorted(times)  # one stream, in time order, across every task
+    assert {line.split("/", 1)[0] for line in every} >= {"frontend", "backend-private"}
+
+    quiet = fargo("logs", "--state-dir", state_dir, "--no-health-checks").stdout
+    assert "ELB-HealthChecker" in "\n".join(every) and "ELB-HealthChecker" not in quiet
+    assert "fargo-container-health-check" not in quiet
+
+    tail = fargo("logs", "backend-public", "--tail", "2", "--state-dir", state_dir)
+    assert len(tail.stdout.splitlines()) == 2
+    assert fargo("logs", "--since", "0s", "--state-dir", state_dir).stdout.count("\n") < 20
+
+    stopped = {t.id[:8] for t in reference_twin.service("backend-private").tasks}
+    fargo("restart", "backend-private", "--state-dir", state_dir)  # both tasks replaced
+    now = fargo("logs", "backend-private", "--state-dir", state_dir).stdout
+    with_previous = fargo("logs", "backend-private", "--previous", "--state-dir", state_dir)
+    assert not any(f"backend-private/{task}" in now for task in stopped)
+    assert all(f"backend-private/{task}" in with_previous.stdout for task in stopped)
+
+
 def test_status_json_satisfies_the_schema_fargo_prints(reference_twin: Twin) -> None:
     state_dir = str(reference_twin.state_dir)
     printed = json.loads(fargo("status", "--json", "--state-dir", state_dir).stdout)

@@ -36,7 +36,9 @@ async def test_one_line_per_request_with_trace_id_or_null() -> None:
     log = AccessLog(stream)
     app = AccessLogMiddleware(Service({"/": hello}), log)
 
-    await call(app, "/", [(b"x-amzn-trace-id", b"Root=1-abc")])
+    await call(
+        app, "/", [(b"user-agent", b"ELB-HealthChecker/2.0"), (b"x-amzn-trace-id", b"Root=1-abc")]
+    )
     await call(app, '/odd"path\\', [])
     log.flush()
 
@@ -45,9 +47,11 @@ async def test_one_line_per_request_with_trace_id_or_null() -> None:
     assert first["path"] == "/"
     assert first["status"] == 200
     assert first["trace_id"] == "Root=1-abc"
+    assert first["user_agent"] == "ELB-HealthChecker/2.0"  # what hides health checks
     assert first["duration_ms"] >= 0
     assert isinstance(first["time"], float)
     assert (second["path"], second["status"], second["trace_id"]) == ('/odd"path\\', 404, None)
+    assert second["user_agent"] is None
 
 
 async def test_failing_app_is_logged_as_500() -> None:

@@ -35,6 +35,7 @@ from fargo.local.ecs.metadata import TaskMetadataEndpoint
 from fargo.local.elb.data_plane import LoadBalancerDataPlane
 from fargo.local.elb.load_balancing import ElasticLoadBalancing
 from fargo.local.elb.names import lb_dns_name
+from fargo.local.logs.log_router import LogRouter
 from fargo.local.parts import Part, PartFailed, Parts, PartsInvalid, Step
 from fargo.local.state import folder as state
 from fargo.local.status import (
@@ -106,8 +107,10 @@ class Runtime:
             network=self.network,
             on_change=self._changed_now,
         )
+        self.log_router = LogRouter(self.state_dir, retention_days=spec.logging.retention_days)
         self.cluster = Cluster(
             spec,
+            logs=self.log_router,
             network=self.network,
             registry=self.registry,
             images=self.puller,
@@ -116,7 +119,7 @@ class Runtime:
             clock=config.clock,
             on_change=self._changed_now,
         )
-        parts: list[Part] = [self.network]
+        parts: list[Part] = [self.log_router, self.network]
         if self.certificate is not None:
             parts.append(self.certificate)
         parts += [

@@ -11,9 +11,10 @@ import asyncio
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fargo.local.cli.options import config_from_args
 from fargo.local.cli.status_view import render_endpoints, render_status
@@ -26,6 +27,8 @@ from fargo.local.control.api import (
 )
 from fargo.local.control.stop import control_plane_of, stop_twin
 from fargo.local.ec2.modes import choose_network_mode, enter_network_mode
+from fargo.local.logs.health_checks import is_health_check
+from fargo.local.logs.render import LinePrinter, use_colour
 from fargo.local.state import folder as state
 from fargo.local.status import Readiness
 from fargo.local.status import json_schema as status_json_schema
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from fargo.local.runtime import Runtime
 
 DETACH_TIMEOUT_SECONDS = 120.0
+TASK_OUTPUT_POLL_SECONDS = 0.2
 
 
 def up_command(args: argparse.Namespace) -> int:
@@ -54,16 +58,62 @@ def up_command(args: argparse.Namespace) -> int:
     if args.detach:
         return _up_detached(config)
     enter_network_mode(config)  # before asyncio starts a thread
+    task_output = TaskOutput(config.state_dir / "logs")
 
     def ready(runtime: Runtime) -> None:
         print(render_endpoints(runtime.describe()), flush=True)
-        print(stamp("ready; Ctrl-C stops everything"), flush=True)
+        print(
+            stamp(
+                "ready; Ctrl-C stops everything. The tasks' output follows (health checks "
+                "hidden: `fargo logs` has every line)"
+            ),
+            flush=True,
+        )
+        task_output.start()
 
     try:
         return asyncio.run(serve(config, on_ready=ready))
     except (AlreadyRunning, state.StateDirError) as err:
         print(f"fargo up: {err}", file=sys.stderr)
         return 1
+    finally:
+        task_output.stop()
+
+
+class TaskOutput:
+    """A foreground ``fargo up``'s stream of the tasks' lines, interleaved as they come,
+    prefixed by ``service/task`` (a colour per service on a terminal)."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.done = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        from fargo.local.logs.streams import Follower
+
+        follower = Follower(self.logs)
+        printer = LinePrinter(colour=use_colour(sys.stdout))
+        # Lines written before `ready` are the start-up's; the stream begins here.
+        self.thread = threading.Thread(
+            target=self._run, args=(follower, printer), name="task output", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, follower: Any, printer: LinePrinter) -> None:
+        while not self.done.wait(TASK_OUTPUT_POLL_SECONDS):
+            for event in follower.poll():
+                if not is_health_check(event.message):
+                    stream = event.stream
+                    line = printer.format(
+                        stream.service, stream.label, event.timestamp, event.message
+                    )
+                    print(line, flush=True)
+
+    def stop(self) -> None:
+        self.done.set()
+        if self.thread is not None:
+            self.thread.join(timeout=2)
 
 
 def _up_detached(config: TwinConfig) -> int:

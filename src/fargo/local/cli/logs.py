@@ -1,48 +1,108 @@
-"""``fargo logs``: every task's log lines, prefixed by ``service/task-id``."""
+"""``fargo logs``: the tasks' log lines, in time order, prefixed by ``service/task``.
+
+Without ``--previous``, the tasks running now (as the control plane says; if none
+answers, every task of the last run). ``--tail N`` keeps the last N lines, ``--since``
+starts at a time or a duration ago, ``--timestamps`` prints full UTC times instead of
+the local time of day, ``--no-health-checks`` hides the load balancers' health checks
+and the container health checks (lines that name the user agent they send:
+``ELB-HealthChecker``, as ALB's, or ``fargo-container-health-check``), and
+``--follow`` keeps printing new lines, of new tasks too. Earlier runs' logs are in
+``logs/runs/`` (`fargo.local.logs.runs`), not shown.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import sys
 import time
+from collections import deque
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
+
+from fargo.local.control.api import ControlClient, ControlError
+from fargo.local.logs.health_checks import is_health_check
+from fargo.local.logs.render import LinePrinter, use_colour
+from fargo.local.logs.streams import (
+    Follower,
+    LogStream,
+    StreamEvent,
+    find_streams,
+    merged,
+    parse_since,
+)
+from fargo.local.state import folder as state
+
+FOLLOW_POLL_SECONDS = 0.2
 
 
 def logs_command(args: argparse.Namespace) -> int:
-    log_dir = args.state_dir.resolve() / "logs"
-    if args.service:
-        folders = [log_dir / args.service]
-        if not folders[0].is_dir():
-            known = (
-                sorted(p.name for p in log_dir.iterdir() if p.is_dir()) if log_dir.is_dir() else []
-            )
-            listed = ", ".join(known) or "none"
-            print(
-                f"fargo logs: no logs for service {args.service!r}; known: {listed}",
-                file=sys.stderr,
-            )
-            return 1
-    else:
-        folders = sorted(p for p in log_dir.iterdir() if p.is_dir()) if log_dir.is_dir() else []
-    offsets: dict[Path, int] = {}
+    state_dir = args.state_dir.resolve()
+    logs = state_dir / "logs"
     try:
-        while True:
-            for folder in folders:
-                for path in sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime):
-                    offsets[path] = _print_new(path, offsets.get(path, 0), folder.name)
-            if not args.follow:
-                return 0
-            time.sleep(0.2)
-    except KeyboardInterrupt:
+        since = parse_since(args.since, datetime.now(UTC)) if args.since else None
+    except ValueError as err:
+        print(f"fargo logs: --since: {err}", file=sys.stderr)
+        return 2
+    if args.tail is not None and args.tail < 0:
+        print("fargo logs: --tail takes 0 or more lines", file=sys.stderr)
+        return 2
+    current = _current_tasks(state_dir)
+    services = {args.service} if args.service else None
+    streams = find_streams(logs, services)
+    if args.service and not streams:
+        known = sorted({s.service for s in find_streams(logs)})
+        listed = ", ".join(known) or "none"
+        print(f"fargo logs: no logs for service {args.service!r}; known: {listed}", file=sys.stderr)
+        return 1
+    if current is None:
+        print("fargo logs: the twin is not running: the last run's logs", file=sys.stderr)
+
+    def wanted(stream: LogStream) -> bool:
+        return args.previous or current is None or stream.task_id in current
+
+    shown = [s for s in streams if wanted(s)]
+    printer = LinePrinter(
+        colour=use_colour(sys.stdout),
+        timestamps="full" if args.timestamps else "short",
+        width=max((len(s.label) for s in streams), default=0),
+    )
+    events: Iterable[StreamEvent] = merged(shown, since=since)
+    if args.no_health_checks:
+        events = (e for e in events if not is_health_check(e.message))
+    if args.tail is not None:
+        events = deque(events, maxlen=args.tail)
+    for event in events:
+        print(_line(printer, event))
+    if not args.follow:
         return 0
+    with contextlib.suppress(KeyboardInterrupt):
+        _follow(logs, services, printer, args.no_health_checks)
+    return 0
 
 
-def _print_new(path: Path, offset: int, service: str) -> int:
-    with path.open("rb") as handle:
-        handle.seek(offset)
-        data = handle.read()
-    complete = data[: data.rfind(b"\n") + 1]
-    prefix = f"{service}/{path.stem[:8]}"
-    for line in complete.decode("utf-8", "replace").splitlines():
-        print(f"{prefix} | {line}")
-    return offset + len(complete)
+def _line(printer: LinePrinter, event: StreamEvent) -> str:
+    stream = event.stream
+    return printer.format(stream.service, stream.label, event.timestamp, event.message)
+
+
+def _current_tasks(state_dir: Path) -> set[str] | None:
+    """The ids of the tasks the control plane knows now (running or stopping), or None."""
+    try:
+        status = asyncio.run(ControlClient(state.control_socket(state_dir), timeout=3).status())
+    except ControlError:
+        return None
+    return {task.id for service in status.services for task in service.tasks}
+
+
+def _follow(
+    logs: Path, services: set[str] | None, printer: LinePrinter, hide_health_checks: bool
+) -> None:
+    follower = Follower(logs, services)
+    while True:
+        for event in follower.poll():
+            if not (hide_health_checks and is_health_check(event.message)):
+                print(_line(printer, event), flush=True)
+        time.sleep(FOLLOW_POLL_SECONDS)

@@ -84,12 +84,31 @@ def add_commands(commands: Any, spec_option: Any) -> None:
 
     logs = commands.add_parser(
         "logs",
-        help="task logs, prefixed by service and task id",
-        **examples("fargo logs", "fargo logs backend-public --follow"),
+        help="task logs in time order, prefixed by service and task id",
+        **examples(
+            "fargo logs",
+            "fargo logs backend-public --follow --no-health-checks",
+            "fargo logs --since 10m --tail 50 --timestamps",
+            "fargo logs backend-private --previous   # stopped tasks of this run too",
+        ),
     )
     _state_option(logs)
     logs.add_argument("service", nargs="?", help="only this service's tasks")
     logs.add_argument("--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
+    logs.add_argument(
+        "--since", metavar="WHEN", help="from a time (2026-12-03T04:00:00Z) or a duration ago (10m)"
+    )
+    logs.add_argument(
+        "--timestamps", action="store_true", help="full UTC times instead of the time of day"
+    )
+    logs.add_argument("--previous", action="store_true", help="stopped tasks of this run too")
+    logs.add_argument(
+        "--no-health-checks",
+        action="store_true",
+        help="hide the health checks of load balancers and containers (lines naming their "
+        "user agents, ELB-HealthChecker or fargo-container-health-check)",
+    )
     logs.set_defaults(handler=_lazy("logs", "logs_command"))
 
     demo = commands.add_parser(

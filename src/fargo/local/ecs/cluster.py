@@ -24,9 +24,10 @@ import aiohttp
 from fargo.local.clock import TwinClock
 from fargo.local.ec2.network import NetworkMode
 from fargo.local.ecr.registry import ImageManifest, LocalRegistry
-from fargo.local.ecs.supervisor import ImagePuller, TaskHooks, TaskSupervisor
+from fargo.local.ecs.supervisor import ImagePuller, TaskHooks, TaskLogs, TaskSupervisor
 from fargo.local.ecs.task import Task, TaskStatus, now
 from fargo.local.events import about
+from fargo.local.logs.log_router import DirectLogFiles
 from fargo.local.loops import keep_running
 from fargo.local.state import folder as state
 from fargo.local.state.files import log_tail
@@ -265,7 +266,7 @@ class Cluster:
     """The ECS cluster: every service's scheduler and the state they share.
 
     ``registry`` knows each repository's latest image; ``images`` pulls one for a task
-    through its ENI."""
+    through its ENI; ``logs`` keeps each task's output (the log router)."""
 
     name = "ECS cluster"
 
@@ -279,10 +280,12 @@ class Cluster:
         state_dir: Path,
         clock: TwinClock,
         images: ImagePuller,
+        logs: TaskLogs | None = None,
         start_timeout: float = START_TIMEOUT_SECONDS,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.spec = spec
+        self.logs: TaskLogs = logs or DirectLogFiles()
         self.network = network
         self.registry = registry
         self.images = images

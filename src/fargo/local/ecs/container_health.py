@@ -24,6 +24,9 @@ from fargo.local.ecs.task import HealthStatus, Task, TaskStatus
 from fargo.spec.model import ContainerHealthCheck
 
 MIN_TIMEOUT_SECONDS = 2.0  # ECS's own minimum for a container health check timeout
+# On ECS the check is a command in the container (curl, say); the twin's says what it is,
+# so `fargo logs --no-health-checks` can hide it as it hides the load balancers' checks.
+CONTAINER_HEALTH_CHECK_USER_AGENT = "fargo-container-health-check"
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,8 @@ async def watch_container_health(
         began = loop.time()
         healthy = False
         with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
-            async with http.get(url, timeout=timeout) as response:
+            headers = {"User-Agent": CONTAINER_HEALTH_CHECK_USER_AGENT}
+            async with http.get(url, timeout=timeout, headers=headers) as response:
                 healthy = response.status < 400
         in_start_period = began - started < timing.start_period
         failures = 0 if healthy else failures + (0 if in_start_period else 1)

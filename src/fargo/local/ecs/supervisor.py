@@ -19,7 +19,7 @@ import sys
 from collections import deque
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import aiohttp
 
@@ -59,11 +59,18 @@ class ImagePuller(Protocol):
     async def pull_image(self, image: ImageManifest, eni: NetworkInterface) -> ImageManifest: ...
 
 
+class TaskLogs(Protocol):
+    def attach(self, stream: Path) -> IO[bytes]:
+        """Where a task's output goes: its lines kept in its log file ``stream``."""
+        ...
+
+
 class ClusterContext(Protocol):
     """What the supervisor uses of its cluster (`fargo.local.ecs.cluster.Cluster`)."""
 
     spec: Spec
     hooks: TaskHooks
+    logs: TaskLogs
     network: NetworkMode
     images: ImagePuller
     log_dir: Path
@@ -175,8 +182,7 @@ class TaskSupervisor:
         argv = [sys.executable if arg in {"python", "python3"} else arg for arg in command]
         environment = cluster.hooks.environment(task)
         assert task.eni is not None and task.root is not None
-        task.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with task.log_path.open("ab") as log:
+        with cluster.logs.attach(task.log_path) as log:
             process = await cluster.network.launch(
                 argv, eni=task.eni, port=task.port, env=environment, cwd=task.root, log=log
             )

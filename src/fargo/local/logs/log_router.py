@@ -1,0 +1,137 @@
+"""The log router as a part of the twin: started before the tasks, stopped after them.
+
+    router = LogRouter(state_dir)
+    await router.start()
+    log = router.attach(task.log_path)   # the write end of the task's pipe: its stdout
+    ...spawn the task with stdout=log...; log.close()
+
+The router is a process of its own (`fargo.local.logs.router`), recorded in the state
+folder's pid records so ``fargo down`` stops it even after a crash of the control
+plane. If it has died, `attach` starts it again; the tasks it was reading lose their
+pipe (as a task on AWS loses a FireLens sidecar), new tasks log again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from fargo.local.logs.router import KEEP_ROTATED, MAX_STREAM_BYTES, attach_pipe
+from fargo.local.logs.runs import archive_previous_run
+from fargo.local.state import folder as state
+
+START_TIMEOUT_SECONDS = 10.0
+STOP_TIMEOUT_SECONDS = 8.0
+RECORD = "log-router"
+
+
+class LogRouter:
+    name = "log router"
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        retention_days: int,
+        max_bytes: int = MAX_STREAM_BYTES,
+        keep: int = KEEP_ROTATED,
+    ) -> None:
+        self.state_dir = state_dir
+        self.retention_days = retention_days
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self.logs = state_dir / "logs"
+        self.socket_path = state_dir / "log-router.sock"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def validate(self) -> list[str]:
+        limit = 107  # sun_path holds 108 bytes with the terminating NUL
+        if len(os.fsencode(self.socket_path.resolve())) > limit:
+            return [f"the log router's socket path {self.socket_path} is too long for a socket"]
+        return []
+
+    async def start(self) -> None:
+        """Move the previous run's task logs aside, then start the router."""
+        await asyncio.to_thread(archive_previous_run, self.logs, retention_days=self.retention_days)
+        await asyncio.to_thread(self._launch)
+
+    def _launch(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.socket_path.unlink(missing_ok=True)
+        with (self.logs / "log-router.log").open("ab") as own_log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "fargo.local.logs.router",
+                    "--socket",
+                    str(self.socket_path),
+                    "--logs",
+                    str(self.logs),
+                    "--max-bytes",
+                    str(self.max_bytes),
+                    "--keep",
+                    str(self.keep),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=own_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C on `fargo up` must not reach it
+            )
+        state.record_process(self.state_dir, RECORD, self.process.pid, "log router")
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not self.socket_path.exists():
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"the log router exited with status {self.process.returncode} "
+                    f"(see {self.logs / 'log-router.log'})"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the log router did not listen within {START_TIMEOUT_SECONDS:g} s"
+                )
+            time.sleep(0.01)
+
+    def attach(self, stream: Path) -> IO[bytes]:
+        """The write end of a new pipe whose lines the router keeps in ``stream`` (a task's
+        log file, under the state folder's ``logs``)."""
+        if self.process is None or self.process.poll() is not None:
+            self._launch()  # died (or never started): new tasks log again
+        read_end, write_end = os.pipe()
+        try:
+            attach_pipe(self.socket_path, str(stream.relative_to(self.logs)), read_end)
+        except BaseException:
+            os.close(write_end)
+            raise
+        finally:
+            os.close(read_end)
+        return os.fdopen(write_end, "wb")
+
+    async def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(process.wait, STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                await asyncio.to_thread(process.wait)
+        state.forget_process(self.state_dir, RECORD)
+        self.socket_path.unlink(missing_ok=True)
+
+
+class DirectLogFiles:
+    """Task output appended straight to its log file, unstamped: for a cluster run without
+    a log router (tests of the scheduler alone)."""
+
+    def attach(self, stream: Path) -> IO[bytes]:
+        stream.parent.mkdir(parents=True, exist_ok=True)
+        return stream.open("ab")

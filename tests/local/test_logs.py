@@ -1,0 +1,190 @@
+"""Task logs: the log router process (real pipes, a real process), the streams read back in
+time order, rotation, earlier runs, and a full disk."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from tests.waiting import wait_until
+
+from fargo.local.logs import runs
+from fargo.local.logs.health_checks import is_health_check
+from fargo.local.logs.lines import parse, stamp
+from fargo.local.logs.log_router import LogRouter
+from fargo.local.logs.router import MAX_LINE_BYTES, LogStream
+from fargo.local.logs.streams import Follower, find_streams, merged, parse_since
+from fargo.local.logs.streams import LogStream as Stream
+from fargo.local.state import folder as state
+
+
+@pytest.fixture
+async def router(tmp_path: Path) -> AsyncIterator[LogRouter]:
+    started = LogRouter(tmp_path, retention_days=1, max_bytes=4096, keep=2)
+    await started.start()
+    try:
+        yield started
+    finally:
+        await started.stop()
+
+
+def lines_of(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+async def test_each_line_is_stamped_with_the_time_the_router_read_it(
+    router: LogRouter, tmp_path: Path
+) -> None:
+    log = tmp_path / "logs" / "web" / "a1.log"
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    with router.attach(log) as pipe:
+        pipe.write(b"first\nsecond\npartial")
+        pipe.flush()
+        wait_until(lambda: len(lines_of(log)) == 2, what="two complete lines")
+        pipe.write(b" line\n")
+    wait_until(lambda: len(lines_of(log)) == 3, what="the third line")
+    events = [parse(line.encode()) for line in lines_of(log)]
+    assert [e.message for e in events] == ["first", "second", "partial line"]
+    assert all(e.timestamp is not None and e.timestamp >= before for e in events)
+
+
+async def test_an_unfinished_last_line_is_kept_when_the_task_exits(
+    router: LogRouter, tmp_path: Path
+) -> None:
+    log = tmp_path / "logs" / "web" / "a2.log"
+    with router.attach(log) as pipe:
+        pipe.write(b"no newline at the end")
+    wait_until(lambda: lines_of(log), what="the line")
+    assert parse(lines_of(log)[0].encode()).message == "no newline at the end"
+
+
+async def test_a_long_line_is_cut_as_docker_cuts_it(router: LogRouter, tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "web" / "a3.log"
+    router_big = LogRouter(tmp_path / "big", retention_days=1)  # default size cap
+    await router_big.start()
+    try:
+        log = tmp_path / "big" / "logs" / "web" / "a3.log"
+        with router_big.attach(log) as pipe:
+            pipe.write(b"x" * (MAX_LINE_BYTES * 2 + 5) + b"\n")
+        wait_until(lambda: len(lines_of(log)) == 3, what="three pieces")
+    finally:
+        await router_big.stop()
+    sizes = [len(parse(line.encode()).message) for line in lines_of(log)]
+    assert sizes == [MAX_LINE_BYTES, MAX_LINE_BYTES, 5]
+
+
+async def test_a_stream_is_rotated_by_size_keeping_two_older_files(
+    router: LogRouter, tmp_path: Path
+) -> None:
+    log = tmp_path / "logs" / "web" / "a4.log"
+    with router.attach(log) as pipe:
+        for number in range(400):  # ~16 KB through a 4 KB cap
+            pipe.write(f"line {number:04d}\n".encode())
+            pipe.flush()
+    wait_until(lambda: "line 0399" in log.read_text(), what="the last line")
+    files = sorted(p.name for p in log.parent.iterdir())
+    assert files == ["a4.log", "a4.log.1", "a4.log.2"]
+    assert all(p.stat().st_size <= 4096 for p in log.parent.iterdir())
+    stream = Stream("web", "a4", log)
+    messages = [e.message for e in merged([stream])]
+    numbers = [int(m.split()[1]) for m in messages]
+    assert numbers == sorted(numbers) and numbers[-1] == 399 and numbers[0] > 0  # oldest gone
+
+
+async def test_the_router_is_recorded_and_stops_with_its_part(tmp_path: Path) -> None:
+    router = LogRouter(tmp_path, retention_days=1)
+    await router.start()
+    assert router.process is not None
+    pid = router.process.pid
+    assert [r.pid for r in state.recorded_processes(tmp_path)] == [pid]
+    assert os.getpgid(pid) == pid  # a session of its own: Ctrl-C does not reach it
+    await router.stop()
+    assert state.recorded_processes(tmp_path) == []
+    assert not router.socket_path.exists()
+
+
+async def test_a_dead_router_is_started_again_for_the_next_task(
+    router: LogRouter, tmp_path: Path
+) -> None:
+    assert router.process is not None
+    router.process.kill()
+    router.process.wait()
+    log = tmp_path / "logs" / "web" / "a5.log"
+    with router.attach(log) as pipe:
+        pipe.write(b"after a restart\n")
+    wait_until(lambda: lines_of(log), what="the line")
+
+
+def test_a_full_disk_drops_lines_and_says_so_once(capsys: pytest.CaptureFixture[str]) -> None:
+    stream = LogStream(Path("/dev/full"), max_bytes=2**40, keep=0)
+    stream.write(b"a\n")
+    stream.write(b"b\n")
+    stream.close()
+    said = capsys.readouterr().err.splitlines()
+    assert len(said) == 1 and "No space left on device" in said[0]
+
+
+def test_streams_merge_in_time_order_from_a_point_in_time(tmp_path: Path) -> None:
+    start = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
+    for service, task, seconds in [("web", "t1", (0, 2, 4)), ("api", "t2", (1, 3))]:
+        folder = tmp_path / service
+        folder.mkdir(exist_ok=True)
+        (folder / f"{task}.log").write_bytes(
+            b"".join(
+                stamp(start + timedelta(seconds=s)) + f"{task} {s}\n".encode() for s in seconds
+            )
+        )
+    streams = find_streams(tmp_path)
+    assert [s.label for s in streams] == ["api/t2", "web/t1"]
+    order = [e.message for e in merged(streams)]
+    assert order == ["t1 0", "t2 1", "t1 2", "t2 3", "t1 4"]
+    later = [e.message for e in merged(streams, since=start + timedelta(seconds=2))]
+    assert later == ["t1 2", "t2 3", "t1 4"]
+
+
+def test_a_follower_reads_new_lines_and_new_tasks(tmp_path: Path) -> None:
+    (tmp_path / "web").mkdir()
+    old = tmp_path / "web" / "t1.log"
+    old.write_bytes(stamp(datetime.now(UTC)) + b"before\n")
+    follower = Follower(tmp_path, rescan_seconds=0)
+    assert follower.poll() == []
+    with old.open("ab") as log:
+        log.write(stamp(datetime.now(UTC)) + b"after\n")
+    (tmp_path / "web" / "t2.log").write_bytes(stamp(datetime.now(UTC)) + b"new task\n")
+    assert [e.message for e in follower.poll()] == ["after", "new task"]
+
+
+def test_since_takes_a_duration_or_a_time() -> None:
+    now = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
+    assert parse_since("10m", now) == now - timedelta(minutes=10)
+    assert parse_since("1.5h", now) == now - timedelta(hours=1.5)
+    assert parse_since("2026-12-03T03:00:00Z", now) == now - timedelta(hours=1)
+    with pytest.raises(ValueError, match="neither a duration"):
+        parse_since("yesterday", now)
+
+
+def test_previous_runs_move_aside_and_the_oldest_are_pruned(tmp_path: Path) -> None:
+    for run in range(5):
+        (tmp_path / "web").mkdir()
+        (tmp_path / "web" / f"t{run}.log").write_text("x\n")
+        os.utime(
+            tmp_path / "web" / f"t{run}.log", (time.time() - 100 + run, time.time() - 100 + run)
+        )
+        runs.archive_previous_run(tmp_path, keep=3, retention_days=30)
+        assert not (tmp_path / "web").exists()
+    kept = sorted((tmp_path / "runs").iterdir())
+    assert [sorted(p.name for p in (run / "web").iterdir()) for run in kept] == [
+        ["t2.log"],
+        ["t3.log"],
+        ["t4.log"],
+    ]
+
+
+def test_health_checks_are_known_by_their_user_agents() -> None:
+    assert is_health_check('{"path":"/","user_agent":"ELB-HealthChecker/2.0"}')
+    assert is_health_check('{"path":"/","user_agent":"fargo-container-health-check"}')
+    assert not is_health_check('{"path":"/","user_agent":"curl/8.5.0"}')
