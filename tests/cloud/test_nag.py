@@ -9,6 +9,7 @@ import pytest
 from fargo.cloud import acknowledgements
 from fargo.cloud.synth import SynthResult, synthesize
 from fargo.spec import Spec
+from fargo.spec.secrets import LocalSecret, Secret
 
 
 def test_reference_has_no_unacknowledged_nag_finding(reference: SynthResult) -> None:
@@ -69,6 +70,10 @@ def test_a_service_with_a_secret_looking_value_gets_the_environment_finding(
 ) -> None:
     spec = reference_spec.model_copy(deep=True)
     spec.services["backend-public"].environment["DB_PASSWORD"] = "hunter2"
+    # A secrets: section does not make up for a secret left in the environment.
+    spec.services["backend-public"].secrets["API_TOKEN"] = Secret(
+        ssm_parameter="/fargo-demo/api-token", local=LocalSecret(env="FARGO_API_TOKEN")
+    )
     result = synthesize(spec, tmp_path, image_tags="t1")
     findings = [(f.rule, f.resource) for f in result.nag_findings]
     assert findings == [("AwsSolutions-ECS2", "BackendPublicService/TaskDefinition/Resource")]

@@ -31,6 +31,7 @@ from fargo.local.ecr.puller import RegistryPuller
 from fargo.local.ecr.registry import ImageManifest, LocalRegistry
 from fargo.local.ecs.cluster import CRASH_LOOP_LIMIT, Cluster, ServiceScheduler
 from fargo.local.ecs.container_health import MIN_TIMEOUT_SECONDS, CheckTiming
+from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.ecs.task import HealthStatus, Task, TaskStatus
 from fargo.local.state import folder as state
 from fargo.local.status import ServiceState, ServiceStatus, TaskSummary, readiness_of
@@ -87,9 +88,13 @@ class FakeHooks:
         self.deregistered: list[tuple[str, bool]] = []
         self.targets_ok = True
         self.failure: str | None = None
+        self.task_secrets: TaskSecrets | None = None
 
     def environment(self, task: Task) -> dict[str, str]:
         return {"PATH": os.environ["PATH"], "HOST": task.ip, "PORT": str(task.port), **self.env}
+
+    def secrets(self, task: Task) -> dict[str, str]:
+        return self.task_secrets.values(task.service) if self.task_secrets else {}
 
     async def register(self, task: Task) -> None:
         self.registered.append(task.id)

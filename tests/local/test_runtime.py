@@ -15,6 +15,7 @@ from fargo.local.ec2.loopback import LoopbackNetwork
 from fargo.local.ec2.network import NetworkInterface
 from fargo.local.ecr.registry import ImageManifest
 from fargo.local.ecs.metadata import TaskMetadataEndpoint
+from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.ecs.task import Task
 from fargo.local.elb.load_balancing import Target, TargetHealthDescription, TargetState
 from fargo.local.runtime import Runtime, StartError
@@ -87,6 +88,7 @@ def make_hooks(elb: FakeLoadBalancers) -> RuntimeTaskHooks:
         cloud_map=CloudMap(),
         metadata=TaskMetadataEndpoint(lambda task_id: None, "127.0.0.3"),
         network=LoopbackNetwork(SPEC),
+        secrets=TaskSecrets(SPEC, Path.cwd()),
         on_change=lambda: None,
     )
 
@@ -107,6 +109,7 @@ def test_a_task_gets_its_services_keep_alive_as_on_fargate(tmp_path: Path) -> No
         cloud_map=CloudMap(),
         metadata=TaskMetadataEndpoint(lambda task_id: None, "127.0.0.3"),
         network=LoopbackNetwork(spec),
+        secrets=TaskSecrets(spec, Path.cwd()),
         on_change=lambda: None,
     )
 
@@ -183,6 +186,7 @@ def test_parts_start_in_the_documented_order(tmp_path: Path) -> None:
         "image push (ECR)",
         "ECR registry",
         "load balancers",
+        "secrets (local values)",
         "task wiring (target groups, Cloud Map, metadata)",
         "ECS cluster",
     ]

@@ -44,7 +44,11 @@ def test_a_secret_in_plain_environment_is_a_warning_without_its_value(
     assert line.startswith(
         f"shop.yaml:{edited.at(name + ':')}: warning: services.web.environment.{name}: {message} ("
     )
-    assert "secrets:" in line
+    assert line.endswith(
+        "(environment values are plain text in fargo.yaml and the task definition; move it to "
+        f"the service's secrets: section (services.web.secrets.{name}: ssm_parameter or "
+        "secrets_manager, and local: {env: VARIABLE} or {file: PATH} for the twin))"
+    )
     assert value not in line
     assert parse_spec(edited.text).services["web"].environment[name] == value
 
@@ -61,3 +65,13 @@ def test_a_secret_in_plain_environment_is_a_warning_without_its_value(
 )
 def test_what_is_no_secret_gets_no_warning(shop, name: str, value: str) -> None:
     assert warnings(shop.edit(API_URL, f"{API_URL}      {name}: {value!r}\n")) == []
+
+
+def test_a_secret_moved_to_secrets_gets_no_warning(shop) -> None:
+    moved = shop.edit(
+        API_URL,
+        f"{API_URL}    secrets:\n"
+        "      DB_PASSWORD: {ssm_parameter: /shop/db, local: {env: SHOP_DB_PASSWORD}}\n",
+    )
+
+    assert warnings(moved) == []

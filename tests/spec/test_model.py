@@ -199,8 +199,8 @@ INVALID = {
     "environment variable name": (
         "SELF:",
         "2SELF:",
-        "services.storefront.environment",
-        "environment:",
+        "services.storefront.environment.2SELF",
+        "2SELF:",
         "'2SELF' is not a valid environment variable name",
     ),
 }

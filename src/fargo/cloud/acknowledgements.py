@@ -46,8 +46,10 @@ PUBLIC_LISTENER_INGRESS = Acknowledgement(
 ENVIRONMENT_IN_TASK_DEFINITION = Acknowledgement(
     "AwsSolutions-ECS2",
     "Container environment values come from fargo.yaml: endpoints (load balancer DNS "
-    "names, Cloud Map names) and settings. Acknowledged only for a service none of whose "
-    "values looks like a secret (by name, or an AWS key); any other gets this finding.",
+    "names, Cloud Map names) and settings; secrets are the container's Secrets (SSM and "
+    "Secrets Manager ARNs, from the service's secrets: section). Acknowledged only for a "
+    "service none of whose environment values looks like a secret (by name, or an AWS "
+    "key); any other gets this finding.",
 )
 CONTAINER_INSIGHTS_OFF = Acknowledgement(
     "AwsSolutions-ECS4",

@@ -17,6 +17,7 @@ from fargo.cloud import acknowledgements as ack
 from fargo.cloud import policy
 from fargo.cloud.alarms import deployment_alarms, watch_deployments
 from fargo.cloud.logs import log_group
+from fargo.cloud.secrets import grant_secrets
 from fargo.spec.model import Capacity, ContainerHealthCheck, Service
 
 
@@ -25,8 +26,9 @@ class FargateService(Construct):
 
     - the task runs as a non-root user on a read-only root file system (a task-storage
       volume is mounted writable at ``/tmp``), logs to its own log group;
-    - the execution role may pull from the service's ECR repository and write its logs,
-      nothing else; the task role (the application's own AWS identity) has no policy;
+    - the execution role may pull from the service's ECR repository, write its logs and
+      read the service's ``secrets`` (`fargo.cloud.secrets`), nothing else; the task role
+      (the application's own AWS identity) has no policy;
     - tasks run in the private subnets without public IPs; deployments keep the spec's
       min/max percent and roll back when the circuit breaker trips, or when a deployment
       alarm goes off (`fargo.cloud.alarms`: the targets answer 5xx or fail health checks);
@@ -64,7 +66,8 @@ class FargateService(Construct):
             self,
             "ExecutionRole",
             assumed_by=_ecs_tasks_principal(),
-            description=f"ECS agent for {name}: pull its image, write its logs",
+            description=f"ECS agent for {name}: pull its image, write its logs"
+            + (", read its secrets" if service.secrets else ""),
         )
         ack.execution_role_policy(self.execution_role)
         self.task_role = iam.Role(
@@ -110,6 +113,7 @@ class FargateService(Construct):
             if service.port < policy.PRIVILEGED_PORT_LIMIT
             else None,
         )
+        grant_secrets(self.task_definition, self.execution_role, service.secrets)
         self.container.add_mount_points(
             ecs.MountPoint(
                 container_path=policy.SCRATCH_PATH,

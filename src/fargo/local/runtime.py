@@ -2,9 +2,10 @@
 
 Start order (stop is the reverse, and safe after a partial start; see `fargo.local.parts`):
 network → listener certificate (ACM) → Cloud Map namespace → DNS server → task metadata
-endpoint → image registry (push) → load balancers (Caddy) → task wiring → ECS cluster.
-Every part validates first (ports, names, socket paths, environment values), so a bad
-setting fails before anything starts.
+endpoint → image registry (push) → load balancers (Caddy) → secrets (only a check: each has
+its local value) → task wiring → ECS cluster. Every part validates first (ports, names,
+socket paths, environment values, secrets' local values), so a bad setting fails before
+anything starts.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from fargo.local.ecr.registry import LocalRegistry
 from fargo.local.ecs.cluster import Cluster, ServiceScheduler
 from fargo.local.ecs.deployment import rolling_deployment
 from fargo.local.ecs.metadata import TaskMetadataEndpoint
+from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.elb.data_plane import LoadBalancerDataPlane
 from fargo.local.elb.load_balancing import ElasticLoadBalancing
 from fargo.local.elb.names import lb_dns_name
@@ -99,12 +101,14 @@ class Runtime:
             socket_factory=self.network.socket_factory("load-balancer"),
             on_unhealthy=self._target_unhealthy,
         )
+        self.secrets = TaskSecrets(spec, self.spec_path.parent)
         self.hooks = RuntimeTaskHooks(
             spec,
             elb=self.elb,
             cloud_map=self.cloud_map,
             metadata=self.metadata,
             network=self.network,
+            secrets=self.secrets,
             on_change=self._changed_now,
         )
         self.log_router = LogRouter(self.state_dir, retention_days=spec.logging.retention_days)
@@ -129,6 +133,7 @@ class Runtime:
             Step("image push (ECR)", start=self._push_images),
             self.registry_endpoint,
             self.elb,
+            self.secrets,  # only validates: every secret has its value before anything starts
             self.hooks,
             self.cluster,
         ]

@@ -2,7 +2,7 @@
 the load balancers, Cloud Map and the task metadata endpoint.
 
     hooks = RuntimeTaskHooks(spec, elb=elb, cloud_map=cloud_map, metadata=metadata,
-                             network=network, on_change=changed)
+                             network=network, secrets=secrets, on_change=changed)
     cluster = Cluster(spec, hooks=hooks, ...)
     ...
     await hooks.stop()  # before the load balancers stop
@@ -21,6 +21,7 @@ from typing import Literal
 from fargo.local.cloudmap.registry import CloudMap
 from fargo.local.ec2.network import NetworkMode
 from fargo.local.ecs.metadata import TaskMetadataEndpoint
+from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.ecs.task import HealthStatus, Task
 from fargo.local.elb.load_balancing import ElasticLoadBalancing, Target, TargetState
 from fargo.local.elb.names import lb_dns_name
@@ -48,9 +49,11 @@ class RuntimeTaskHooks:
         cloud_map: CloudMap,
         metadata: TaskMetadataEndpoint,
         network: NetworkMode,
+        secrets: TaskSecrets,
         on_change: Callable[[], None],
     ) -> None:
         self.spec = spec
+        self.task_secrets = secrets
         self.elb = elb
         self.cloud_map = cloud_map
         self.metadata = metadata
@@ -86,8 +89,14 @@ class RuntimeTaskHooks:
             job.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
+    def secrets(self, task: Task) -> dict[str, str]:
+        """The task's secrets from their local sources; `SecretsUnavailable` says which has
+        no value."""
+        return self.task_secrets.values(task.service)
+
     def environment(self, task: Task) -> dict[str, str]:
-        """The task's environment: the spec's (references resolved) and what ECS sets."""
+        """The task's environment: the spec's (references resolved) and what ECS sets; not
+        its secrets (`secrets`)."""
         spec = self.spec
         svc = spec.services[task.service]
 

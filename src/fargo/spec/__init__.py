@@ -17,6 +17,7 @@ from fargo.spec.elb import (
 from fargo.spec.errors import Problem, SpecError, SpecFileError, SpecInvalid
 from fargo.spec.loader import SpecReport, World, check_spec, check_spec_text, load_spec, parse_spec
 from fargo.spec.model import Discovery, DiscoveryService, Image, Network, Service, Spec
+from fargo.spec.secrets import LocalSecret, Secret
 
 
 def json_schema() -> dict[str, object]:
@@ -36,9 +37,11 @@ __all__ = [
     "Listener",
     "ListenerRule",
     "LoadBalancer",
+    "LocalSecret",
     "Network",
     "Problem",
     "RuleCondition",
+    "Secret",
     "Service",
     "Spec",
     "SpecError",

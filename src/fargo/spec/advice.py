@@ -22,9 +22,9 @@ ACCESS_KEY_ID: Final = re.compile(r"(?<![A-Z0-9])(AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0
 # (a commit id) does not have.
 SECRET_ACCESS_KEY: Final = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 SECRETS_HINT: Final = (
-    "environment values are plain text in fargo.yaml and the task definition; move the "
-    "value to the service's secrets: section (an SSM parameter or a Secrets Manager "
-    "secret) once fargo supports it"
+    "environment values are plain text in fargo.yaml and the task definition; move it to "
+    "the service's secrets: section ({at}: ssm_parameter or secrets_manager, and local: "
+    "{{env: VARIABLE}} or {{file: PATH}} for the twin)"
 )
 
 
@@ -46,12 +46,13 @@ def _plain_secret(loc: tuple[str, ...], name: str, value: str) -> Iterator[Probl
     literal = refs.REFERENCE.sub("", value).strip()
     if not literal or literal.startswith("arn:"):
         return  # empty, only references, or the ARN that names a secret (not the secret)
+    hint = SECRETS_HINT.format(at=f"services.{loc[1]}.secrets.{name}")
     if ACCESS_KEY_ID.search(literal):
-        yield Problem(loc, "the value looks like an AWS access key id", hint=SECRETS_HINT)
+        yield Problem(loc, "the value looks like an AWS access key id", hint=hint)
     elif any(_mixed_case(m[0]) for m in SECRET_ACCESS_KEY.finditer(literal)):
-        yield Problem(loc, "the value looks like an AWS secret access key", hint=SECRETS_HINT)
+        yield Problem(loc, "the value looks like an AWS secret access key", hint=hint)
     elif any(word in name.upper() for word in SECRET_NAME_WORDS):
-        yield Problem(loc, f"{name} looks like the name of a secret", hint=SECRETS_HINT)
+        yield Problem(loc, f"{name} looks like the name of a secret", hint=hint)
 
 
 def _mixed_case(text: str) -> bool:

@@ -10,7 +10,7 @@ import itertools
 import re
 from collections.abc import Iterator
 
-from fargo.spec import defaults, egress, environment, refs
+from fargo.spec import defaults, egress, environment, refs, secrets
 from fargo.spec.elb import Action, Listener, LoadBalancer, RuleCondition
 from fargo.spec.errors import Loc, Problem
 from fargo.spec.model import Service, Spec
@@ -144,6 +144,52 @@ def _service(spec: Spec, name: str, svc: Service) -> Iterator[Problem]:
         if taken is not None:
             yield Problem((*at, "environment", key), taken.reason, hint=taken.hint)
         yield from _references(spec, (*at, "environment", key), value)
+    yield from _secrets(spec, name, svc)
+
+
+def _secrets(spec: Spec, service_name: str, svc: Service) -> Iterator[Problem]:
+    """A secret's name is a name of the task's environment; ECS reads it in the partition
+    the task runs in, and a KMS key decrypts in its own region only."""
+    partition = secrets.partition_of(spec.region)
+    for key, secret in svc.secrets.items():
+        loc: Loc = ("services", service_name, "secrets", key)
+        taken = environment.reserved(key, service=service_name)
+        if taken is not None:
+            yield Problem(loc, taken.reason, hint=taken.hint)
+        if key in svc.environment:
+            yield Problem(
+                loc,
+                f"{key} is in the service's environment too: a variable is either a plain "
+                "value or a secret",
+                hint=f"remove {key} from services.{service_name}.environment",
+            )
+        reference = secret.reference()
+        if reference.arn is not None and reference.arn.partition != partition:
+            yield Problem(
+                (*loc, secret.field),
+                f"the secret is in partition {reference.arn.partition}, the tasks run in "
+                f"{spec.region} (partition {partition}): ECS cannot read across partitions",
+                hint=f"keep the secret in the {partition} partition",
+            )
+        key_arn = secret.key()
+        if key_arn is None:
+            continue
+        region = reference.region or spec.region
+        if key_arn.partition != partition:
+            yield Problem(
+                (*loc, "kms_key"),
+                f"the key is in partition {key_arn.partition}, the tasks run in {spec.region} "
+                f"(partition {partition})",
+                hint=f"give the key that encrypts the secret, in the {partition} partition",
+            )
+        elif key_arn.region != region:
+            yield Problem(
+                (*loc, "kms_key"),
+                f"the key is in {key_arn.region}, the secret in {region}: a KMS key "
+                "encrypts in its own region only",
+                hint=f"give the key in {region} that encrypts the secret (for a multi-Region "
+                "key, its replica there)",
+            )
 
 
 def _references(spec: Spec, loc: Loc, value: str) -> Iterator[Problem]:

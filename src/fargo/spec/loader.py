@@ -26,7 +26,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from fargo.spec import advice, deployable
+from fargo.spec import advice, deployable, local_values
 from fargo.spec.checks import check
 from fargo.spec.errors import Loc, Problem, SpecFileError, SpecInvalid
 from fargo.spec.model import Spec
@@ -35,6 +35,8 @@ World = Literal["cloud", "twin"]
 
 # Added to the hint of a problem only the cloud has, when the twin runs the spec anyway.
 TWIN_RUNS_IT = "fargo validate, synth and deploy refuse this; the twin runs it"
+# Added to the hint of a problem only the twin has, when the cloud deploys the spec anyway.
+CLOUD_TAKES_IT = "fargo up refuses this; validate, synth and deploy take it"
 
 
 @dataclass(frozen=True)
@@ -53,15 +55,16 @@ class SpecReport:
 def load_spec(path: Path | str) -> Spec:
     """Read, validate and cross-check a spec file; raise `SpecFileError` or `SpecInvalid`.
 
-    Raises for what every world refuses; `check_spec` tells the cloud's problems and the
-    warnings too.
+    Raises for what every world refuses (a local secret file git would commit among it);
+    `check_spec` tells one world's own problems and the warnings too.
     """
-    return check_spec(path, world="twin").spec
+    path = Path(path)
+    return _check(_read(path), path, world=None, spec_dir=path.parent).spec
 
 
 def parse_spec(text: str, path: Path | str = "fargo.yaml") -> Spec:
     """Validate spec text; ``path`` is only used in messages (see `load_spec`)."""
-    return check_spec_text(text, path, world="twin").spec
+    return _check(text, Path(path), world=None, spec_dir=None).spec
 
 
 def check_spec(path: Path | str, *, world: World) -> SpecReport:
@@ -69,15 +72,23 @@ def check_spec(path: Path | str, *, world: World) -> SpecReport:
 
     ``world="cloud"`` (`fargo validate`, `synth`, `deploy`): what the cloud refuses
     (`fargo.spec.deployable`) is an error too. ``world="twin"`` (`fargo up`): it is a
-    warning, since the twin can run it (and show how it fails). Warnings
-    (`fargo.spec.advice`) never raise.
+    warning, since the twin can run it (and show how it fails); a secret without a local
+    value (`fargo.spec.local_values`) is the twin's error and the cloud's warning. A local
+    secret file that git would commit is an error in both. Warnings (`fargo.spec.advice`)
+    never raise.
     """
-    return check_spec_text(_read(Path(path)), path, world=world)
+    return _check(_read(Path(path)), Path(path), world=world, spec_dir=Path(path).parent)
 
 
 def check_spec_text(text: str, path: Path | str = "fargo.yaml", *, world: World) -> SpecReport:
-    """`check_spec` on spec text; ``path`` is only used in messages."""
-    path = Path(path)
+    """`check_spec` on spec text; ``path`` is only used in messages (so no file of the
+    spec's folder is looked at: local secret files are not checked against git)."""
+    return _check(text, Path(path), world=world, spec_dir=None)
+
+
+def _check(text: str, path: Path, *, world: World | None, spec_dir: Path | None) -> SpecReport:
+    """The spec in ``text``; ``world`` None: what every world refuses is an error, what one
+    world refuses a warning."""
     document = _parse_yaml(text, path)
     try:
         spec = Spec.model_validate(document)
@@ -85,12 +96,19 @@ def check_spec_text(text: str, path: Path | str = "fargo.yaml", *, world: World)
         problems = _problems(err, document)
         raise SpecInvalid(path, sorted(problems, key=lambda p: p.line or 0)) from None
     errors = [_locate(p, document) for p in check(spec)]
+    if spec_dir is not None:  # a secret git would commit is refused in every world
+        errors += [_locate(p, document) for p in local_values.unignored_files(spec, spec_dir)]
     cloud = [_locate(p, document) for p in deployable.check(spec)]
+    twin = [_locate(p, document) for p in local_values.missing_local(spec)]
     warnings = [_locate(p, document) for p in advice.check(spec)]
     if world == "cloud":
         errors += cloud
     else:
         warnings += [replace(p, hint=_join(p.hint, TWIN_RUNS_IT)) for p in cloud]
+    if world == "twin":
+        errors += twin
+    else:
+        warnings += [replace(p, hint=_join(p.hint, CLOUD_TAKES_IT)) for p in twin]
     if errors:
         raise SpecInvalid(path, sorted(errors, key=lambda p: p.line or 0))
     return SpecReport(path, spec, tuple(sorted(warnings, key=lambda p: p.line or 0)))

@@ -9,13 +9,15 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from fargo.spec import defaults
 from fargo.spec.base import Model
 from fargo.spec.elb import LoadBalancer, Port, TargetGroup
+from fargo.spec.secrets import Secret, env_name
 
 RecordType = Literal["A", "SRV"]
+EnvName = Annotated[str, AfterValidator(env_name)]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
 # An AWS service's endpoint name: the tail of com.amazonaws.<region>.<name>, e.g. ecr.dkr.
 EndpointName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,62}$")]
@@ -166,7 +168,13 @@ class Service(Model):
         "forwarding to it.",
     )
     health_check: ContainerHealthCheck = Field(default_factory=ContainerHealthCheck)
-    environment: dict[str, str] = Field(default_factory=dict)
+    environment: dict[EnvName, str] = Field(default_factory=dict)
+    secrets: dict[EnvName, Secret] = Field(
+        default_factory=dict,
+        description="Environment variables whose values ECS reads at task start from SSM "
+        "Parameter Store or Secrets Manager (the execution role may read exactly these); "
+        "the twin reads each from its local source.",
+    )
     target_groups: list[str] = Field(default_factory=list)
     discovery: str | None = None
     calls: list[str] = Field(
@@ -175,14 +183,6 @@ class Service(Model):
     )
     autoscaling: Autoscaling | None = None
     capacity: Capacity = Field(default_factory=Capacity)
-
-    @field_validator("environment")
-    @classmethod
-    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
-        for key in env:
-            if not key.replace("_", "a").isalnum() or key[0].isdigit():
-                raise ValueError(f"{key!r} is not a valid environment variable name")
-        return env
 
 
 class Logging(Model):

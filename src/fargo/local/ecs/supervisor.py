@@ -1,11 +1,12 @@
 """One service's tasks as supervised process groups: launch, listen, register, health
 checks, readiness, exit and stop — the mechanics; the scheduler decides (`TaskPolicy`).
 
-A task's life: PROVISIONING (its ENI attached, its image pulled through it) → PENDING
-(launched in that ENI, waiting for its port) → RUNNING (registered with its
-load balancers and Cloud Map; container health checks run) → in service (``ready``:
-its container and every target group call it healthy) → DEACTIVATING (deregistered,
-draining) → STOPPING (SIGTERM, stop timeout, SIGKILL to the process group) → STOPPED.
+A task's life: PROVISIONING (its ENI attached, its secrets read, its image pulled
+through the ENI) → PENDING (launched in that ENI, waiting for its port) → RUNNING
+(registered with its load balancers and Cloud Map; container health checks run) → in
+service (``ready``: its container and every target group call it healthy) →
+DEACTIVATING (deregistered, draining) → STOPPING (SIGTERM, stop timeout, SIGKILL to the
+process group) → STOPPED.
 After every await the supervisor looks again whether the task is still wanted, so a
 task stopped while it starts never gets registered.
 """
@@ -41,6 +42,10 @@ class TaskHooks(Protocol):
     """What the runtime does around a task's life (load balancers, discovery)."""
 
     def environment(self, task: Task) -> dict[str, str]: ...
+
+    def secrets(self, task: Task) -> dict[str, str]:
+        """The values of the task's secrets, read now (raises when one has none)."""
+        ...
 
     async def register(self, task: Task) -> None: ...
 
@@ -166,21 +171,25 @@ class TaskSupervisor:
                 if task.stopped.is_set():  # its stop finished before the ENI was there
                     await self.cluster.network.detach_network_interface(task.eni)
                 return
+            # As the ECS agent: the task's secrets first (with the execution role), then the
+            # image. The values stay in this frame and the process's environment, nowhere else.
+            secrets = self.cluster.hooks.secrets(task)
             stage = "CannotPullContainerError"
             task.root = (await self.cluster.images.pull_image(task.image, task.eni)).root
             stage = "CannotStartContainerError"
-            await self._launch_and_register(task)
+            await self._launch_and_register(task, secrets)
         except Exception as err:
             if task.desired_status is TaskStatus.RUNNING:
                 self.policy.start_failed(task, f"task {task.id} could not start: {err}")
                 self.begin_stop(task, f"{stage}: {err}", drain=False)
 
-    async def _launch_and_register(self, task: Task) -> None:
+    async def _launch_and_register(self, task: Task, secrets: dict[str, str]) -> None:
         cluster = self.cluster
         task.last_status = TaskStatus.PENDING
         command = task.image.command
         argv = [sys.executable if arg in {"python", "python3"} else arg for arg in command]
-        environment = cluster.hooks.environment(task)
+        # What the twin itself sets (PORT, HOST, …) wins, as over the spec's environment.
+        environment = {**secrets, **cluster.hooks.environment(task)}
         assert task.eni is not None and task.root is not None
         with cluster.logs.attach(task.log_path) as log:
             process = await cluster.network.launch(
