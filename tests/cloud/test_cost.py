@@ -19,6 +19,7 @@ from fargo.cloud.cost_footprint import footprint
 from fargo.cloud.cost_report import CostReport, cost_report
 from fargo.cloud.prices import UnknownRegionError, load_price_table
 from fargo.spec import Spec, load_spec, parse_spec
+from fargo.spec.model import ServiceConnect, ServiceConnectDefaults
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "fargo.yaml"
@@ -397,3 +398,55 @@ def test_cli_missing_spec_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_cost_loads_no_cdk() -> None:
     assert modules_loaded_by(["cost"], ("aws_cdk", "cdk_nag", "jsii")) == []
+
+
+# -- Service Connect ----------------------------------------------------------------------
+
+CONNECT = ROOT / "tests" / "e2e" / "service_connect.yaml"
+
+
+def test_service_connect_bills_its_registered_tasks_and_no_hosted_zone() -> None:
+    """An HTTP namespace: Cloud Map charges the endpoint's registered tasks; no Route 53 zone
+    or DNS queries; the proxy is a line of its own at no charge."""
+    result = bill(load_spec(CONNECT))
+    lines = {(line.service, line.item): line for line in result.lines}
+
+    registered = lines[("Cloud Map", "registered instances")]
+    assert registered.quantity == 2  # backend-private's two tasks; the client registers none
+    assert registered.monthly == pytest.approx(2 * 0.10, abs=CENT)
+    proxy = lines[("ECS Service Connect", "proxy in each task of backend-public, backend-private")]
+    assert (proxy.quantity, proxy.monthly) == (3, 0)
+    assert "256 CPU units and 64 MiB" in proxy.note
+    items = {item for _, item in lines}
+    assert "private hosted zone of the Cloud Map namespace" not in items
+    assert "discovery DNS queries" not in items
+
+
+def test_service_connect_in_the_discovery_namespace_registers_a_task_twice() -> None:
+    """A service with a discovery name and an endpoint is two Cloud Map instances a task."""
+    spec = load_spec(REFERENCE)
+    private = spec.services["backend-private"].model_copy(
+        update={"service_connect": ServiceConnect(dns_name="backend.internal")}
+    )
+    cluster = spec.cluster.model_copy(
+        update={"service_connect": ServiceConnectDefaults(namespace="microservice.local")}
+    )
+    connected = spec.model_copy(
+        update={"cluster": cluster, "services": {**spec.services, "backend-private": private}}
+    )
+
+    before = amounts(bill(spec))[("Cloud Map", "registered instances")]
+    after = amounts(bill(connected))[("Cloud Map", "registered instances")]
+
+    assert after == pytest.approx(2 * before, abs=CENT)  # 2 tasks → 4 instances
+    assert ("Route 53", "private hosted zone of the Cloud Map namespace") in amounts(
+        bill(connected)
+    )
+
+
+def test_right_sizing_leaves_the_proxy_its_share() -> None:
+    """AWS advises 256 CPU units for the proxy: a Service Connect task is not sized below
+    0.5 vCPU / 1 GB, so the connect spec (already there) gets no right-size option."""
+    keys = {option.key for option in cost_report(load_spec(CONNECT)).options}
+
+    assert "right-size" not in keys

@@ -239,3 +239,70 @@ def test_delete_service_and_namespace_when_empty() -> None:
     cloud_map.delete_service(NS, SERVICE)
     cloud_map.delete_namespace(NS)
     assert cloud_map.zones() == []
+
+
+# -- Service Connect as DNS (HTTP namespace, API-only services, client aliases) ----------------
+
+
+def connected(count: int) -> CloudMap:
+    """An endpoint ``backend-private`` in the HTTP namespace ``connect.internal``, its client
+    alias ``backend.internal``, and ``count`` tasks."""
+    cloud_map = CloudMap(rng=random.Random(7))
+    cloud_map.create_http_namespace("connect.internal")
+    cloud_map.create_service("connect.internal", "backend-private", ttl=1, record_types=())
+    cloud_map.put_client_alias("backend.internal", "connect.internal", "backend-private")
+    for i in range(count):
+        cloud_map.register_instance(
+            "connect.internal", "backend-private", f"task{i}", f"127.0.2.{i + 1}", 8090
+        )
+    return cloud_map
+
+
+def test_a_client_alias_answers_with_the_endpoints_healthy_tasks() -> None:
+    cloud_map = connected(3)
+    cloud_map.update_instance_custom_health_status(
+        "connect.internal", "backend-private", "task1", "UNHEALTHY"
+    )
+
+    answer = cloud_map.answer("backend.internal", "A")
+
+    assert answer.rcode == "NOERROR"
+    assert sorted(r.value for r in answer.answer) == ["127.0.2.1", "127.0.2.3"]
+    assert {r.ttl for r in answer.answer} == {1}
+    assert "backend.internal" in cloud_map.zones()
+
+
+def test_a_client_alias_follows_registration_and_deregistration() -> None:
+    cloud_map = connected(0)
+    assert cloud_map.answer("backend.internal", "A").answer == ()  # NODATA: no task yet
+
+    cloud_map.register_instance("connect.internal", "backend-private", "t9", "127.0.2.9", 8090)
+    assert [r.value for r in cloud_map.answer("backend.internal", "A").answer] == ["127.0.2.9"]
+
+    cloud_map.deregister_instance("connect.internal", "backend-private", "t9")
+    assert cloud_map.answer("backend.internal", "A").answer == ()
+
+
+def test_an_http_namespace_and_an_api_only_service_have_no_dns_names() -> None:
+    """As on AWS: found by DiscoverInstances, never by DNS."""
+    cloud_map = connected(2)
+
+    assert "connect.internal" not in cloud_map.zones()
+    assert cloud_map.answer("backend-private.connect.internal", "A").rcode == "REFUSED"
+    assert len(cloud_map.discover_instances("connect.internal", "backend-private")) == 2
+
+
+def test_an_api_only_service_in_a_dns_namespace_has_no_record() -> None:
+    cloud_map = registry(1)
+    cloud_map.create_service(NS, "backend-private", ttl=1, record_types=())
+    cloud_map.register_instance(NS, "backend-private", "t1", "127.0.2.1", 8090)
+
+    assert cloud_map.answer(f"backend-private.{NS}", "A").rcode == "NXDOMAIN"
+    assert cloud_map.answer(FQDN, "A").answer  # the DNS service still answers
+
+
+def test_an_http_namespace_refuses_dns_records() -> None:
+    cloud_map = connected(0)
+
+    with pytest.raises(InvalidInput, match="HTTP namespace"):
+        cloud_map.create_service("connect.internal", "api", ttl=60, record_types=("A",))

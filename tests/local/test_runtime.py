@@ -239,3 +239,45 @@ async def test_ready_after_is_set_by_wait_ready_not_by_asking(
     assert runtime.readiness().ready and runtime.ready_after is None
     assert (await runtime.wait_ready()).ready
     assert runtime.ready_after is not None
+
+
+CONNECT_TEXT = SPEC_TEXT.replace(
+    "cluster: {name: test}",
+    "cluster: {name: test, service_connect: {namespace: connect.internal}}",
+).replace(
+    "  app: {image: app, port: 8080, target_groups: [app]}",
+    "  app: {image: app, port: 8080, target_groups: [app],\n"
+    "        service_connect: {dns_name: app.internal}}",
+)
+
+
+def connect_hooks(spec_text: str) -> RuntimeTaskHooks:
+    spec = parse_spec(spec_text)
+    return RuntimeTaskHooks(
+        spec,
+        elb=cast(Any, FakeLoadBalancers()),
+        cloud_map=CloudMap(),
+        metadata=TaskMetadataEndpoint(lambda task_id: None, "127.0.0.3"),
+        network=LoopbackNetwork(spec),
+        on_change=lambda: None,
+    )
+
+
+def test_a_service_connect_task_registers_in_its_endpoints_cloud_map_service() -> None:
+    hooks = connect_hooks(CONNECT_TEXT)
+
+    assert hooks.cloud_map_services("app") == [("connect.internal", "app")]
+
+
+def test_the_twin_refuses_an_endpoint_port_other_than_the_container_port() -> None:
+    """Without a proxy, a DNS answer cannot send port 80 to the container's 8080."""
+    problems = connect_hooks(
+        CONNECT_TEXT.replace("{dns_name: app.internal}", "{dns_name: app.internal, port: 80}")
+    ).validate()
+
+    assert problems == [
+        "services.app.service_connect.port 80 differs from the container port 8080: the twin "
+        "runs Service Connect as DNS, without a proxy to map one port to the other; use the "
+        "container port"
+    ]
+    assert connect_hooks(CONNECT_TEXT).validate() == []

@@ -195,7 +195,7 @@ CASES = {
         "services.web.environment.API_URL",
         "API_URL:",
         "${bucket:edge.dns_name}: unknown reference kind 'bucket'",
-        "use ${lb:NAME.dns_name} or ${discovery:NAME}",
+        "use ${lb:NAME.dns_name}, ${discovery:NAME} or ${service_connect:NAME}",
     ),
     "reference to a load balancer attribute that does not exist": Case(
         "${lb:edge.dns_name}",

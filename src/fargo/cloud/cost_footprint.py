@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from fargo.cloud.prices import Architecture
 from fargo.spec import Spec, egress
+from fargo.spec import service_connect as sc
 from fargo.spec.model import Service
 
 # The VPC endpoints private Fargate tasks need without a NAT gateway (platform 1.4: image
@@ -40,7 +41,9 @@ class ServiceFootprint:
     spot_tasks: float = 0.0
     max_tasks: int | None = None  # autoscaled: the steady count is the minimum
     desired_count: int = 1
-    discovery: bool = False  # its tasks register in Cloud Map
+    discovery: bool = False  # its tasks register in Cloud Map (DNS discovery)
+    service_connect: bool = False  # its tasks register in Cloud Map (a Service Connect endpoint)
+    proxy: bool = False  # its tasks run the Service Connect proxy (in their CPU and memory)
 
     @property
     def on_demand_tasks(self) -> float:
@@ -75,6 +78,7 @@ class Footprint:
     retention_days: int
     interface_endpoints: tuple[str, ...] = ()  # billed per zone-hour and per GB
     gateway_endpoints: tuple[str, ...] = ()  # no charge
+    service_connect_http_namespace: bool = False  # a Cloud Map HTTP namespace: no hosted zone
 
     @property
     def tasks(self) -> int:
@@ -92,7 +96,7 @@ def footprint(spec: Spec) -> Footprint:
         if lb.certificate is not None and lb.certificate.hosted_zone is not None
     }
     return Footprint(
-        services=tuple(_service(name, service) for name, service in spec.services.items()),
+        services=tuple(_service(spec, name) for name in spec.services),
         load_balancers=tuple(
             LoadBalancerFootprint(
                 name=name,
@@ -111,10 +115,13 @@ def footprint(spec: Spec) -> Footprint:
         retention_days=spec.logging.retention_days,
         interface_endpoints=egress.interface_endpoints(spec.network),
         gateway_endpoints=egress.gateway_endpoints(spec.network),
+        service_connect_http_namespace=sc.namespace(spec) is not None
+        and (spec.discovery is None or spec.discovery.namespace != sc.namespace(spec)),
     )
 
 
-def _service(name: str, service: Service) -> ServiceFootprint:
+def _service(spec: Spec, name: str) -> ServiceFootprint:
+    service: Service = spec.services[name]
     scaling = service.autoscaling
     # Target tracking scales an idle service in to its minimum: that is its steady count.
     tasks = scaling.min_capacity if scaling is not None else service.desired_count
@@ -129,4 +136,6 @@ def _service(name: str, service: Service) -> ServiceFootprint:
         max_tasks=scaling.max_capacity if scaling is not None else None,
         desired_count=service.desired_count,
         discovery=service.discovery is not None,
+        service_connect=sc.endpoint_of(spec, name) is not None,
+        proxy=name in sc.clients(spec) and sc.namespace(spec) is not None,
     )

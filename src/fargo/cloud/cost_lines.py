@@ -256,17 +256,35 @@ def _public_ipv4(fp: Footprint, prices: RegionPrices, hours: float) -> list[Bill
 
 def _discovery(fp: Footprint, prices: RegionPrices, traffic: Traffic) -> list[BillLine]:
     lines = []
-    if fp.discovery_namespace:
-        instances = sum(s.tasks for s in fp.services if s.discovery)
-        lines += [
+    # A task registers once for DNS discovery and once for a Service Connect endpoint.
+    instances = sum(s.tasks * (s.discovery + s.service_connect) for s in fp.services)
+    if fp.discovery_namespace or fp.service_connect_http_namespace:
+        lines.append(
             BillLine(
                 service="Cloud Map",
                 item="registered instances",
                 quantity=instances,
                 unit="instance-months",
                 unit_price=prices.cloud_map.instance_month,
-                note="a task each",
-            ),
+                note="a task each, per discovery name and Service Connect endpoint",
+            )
+        )
+    proxies = [s for s in fp.services if s.proxy]
+    if proxies:
+        lines.append(
+            BillLine(
+                service="ECS Service Connect",
+                item="proxy in each task of " + ", ".join(s.name for s in proxies),
+                quantity=sum(s.tasks for s in proxies),
+                unit="tasks",
+                unit_price=0.0,
+                note="no charge: it runs in the task's CPU and memory (AWS advises 256 CPU "
+                "units and 64 MiB for it, priced above if the spec adds them); endpoints "
+                "reach it through ECS, not DNS queries",
+            )
+        )
+    if fp.discovery_namespace:
+        lines += [
             BillLine(
                 service="Route 53",
                 item="private hosted zone of the Cloud Map namespace",

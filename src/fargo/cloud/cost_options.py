@@ -21,6 +21,7 @@ from fargo.cloud.cost_footprint import (
 )
 from fargo.cloud.cost_lines import fargate_lines
 from fargo.cloud.prices import RegionPrices, load_price_table
+from fargo.spec import defaults, service_connect
 
 # Right-sizing: Fargate's smallest task, enough for one of the reference's ASGI services at
 # demonstration load (measure a service under its real load before adopting it).
@@ -184,6 +185,12 @@ def _on_spot(svc: ServiceFootprint, share: float) -> ServiceFootprint:
 
 
 def _right_sized(svc: ServiceFootprint) -> ServiceFootprint:
+    if svc.proxy:
+        # The Service Connect proxy's share on top, as AWS advises; the smallest Fargate
+        # memory that the larger CPU size offers.
+        cpu = RIGHT_SIZE_CPU + service_connect.PROXY_CPU_UNITS
+        memory = defaults.FARGATE_MEMORY_BY_CPU[cpu][0]
+        return svc.sized(min(svc.cpu, cpu), min(svc.memory, memory))
     return svc.sized(min(svc.cpu, RIGHT_SIZE_CPU), min(svc.memory, RIGHT_SIZE_MEMORY))
 
 

@@ -1,7 +1,9 @@
 """Container environment: the spec's symbolic references as CloudFormation values.
 
 ``${lb:NAME.dns_name}`` becomes the load balancer's ``DNSName`` attribute,
-``${discovery:NAME}`` the service's name in the namespace (``NAME.<namespace>``).
+``${discovery:NAME}`` the service's name in the namespace (``NAME.<namespace>``),
+``${service_connect:NAME}`` the endpoint's client alias (its ``dns_name``: the Service
+Connect proxy in the caller's task answers it).
 ``${task:...}`` never gets here: the spec refuses it (a task address has no deploy-time value).
 """
 
@@ -13,6 +15,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 
 from fargo.spec import refs
+from fargo.spec import service_connect as sc
 from fargo.spec.model import Spec
 
 
@@ -30,6 +33,8 @@ def resolve_environment(
         if ref.kind == "discovery":
             assert spec.discovery is not None  # the spec checks the reference
             return spec.discovery.fqdn(ref.name)
+        if ref.kind == "service_connect":
+            return sc.endpoints(spec)[ref.name].dns_name  # the spec checks the reference
         raise ValueError(f"{ref.text} cannot be resolved in the cloud")
 
     resolved: dict[str, str] = {}

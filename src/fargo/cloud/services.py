@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -18,7 +19,11 @@ from fargo.cloud import policy
 from fargo.cloud.alarms import deployment_alarms, watch_deployments
 from fargo.cloud.logs import log_group
 from fargo.cloud.secrets import grant_secrets
+from fargo.cloud.service_connect import PORT_MAPPING_NAME
 from fargo.spec.model import Capacity, ContainerHealthCheck, Service
+
+# jsii exposes the enum-like class's members as class properties, which mypy reads as methods.
+HTTP_APP_PROTOCOL = cast(ecs.AppProtocol, ecs.AppProtocol.http)
 
 
 class FargateService(Construct):
@@ -34,7 +39,9 @@ class FargateService(Construct):
       alarm goes off (`fargo.cloud.alarms`: the targets answer 5xx or fail health checks);
     - the security group admits nothing until target groups and callers are connected
       (`fargo.cloud.security`); egress is HTTPS to AWS APIs through the NAT gateway
-      (``https_anywhere``), or, without one, to the VPC endpoints only.
+      (``https_anywhere``), or, without one, to the VPC endpoints only;
+    - with ``service_connect_server`` the port mapping declares HTTP for Service Connect
+      (`fargo.cloud.service_connect` enables it on ``service``).
 
     Children: ``log_group``, ``execution_role``, ``task_role``, ``task_definition``,
     ``container``, ``security_group``, ``service``, ``alarms``, ``scaling`` (or None).
@@ -57,6 +64,7 @@ class FargateService(Construct):
         target_groups: Sequence[elbv2.IApplicationTargetGroup] = (),
         discovery_service: servicediscovery.IService | None = None,
         https_anywhere: bool = True,
+        service_connect_server: bool = False,
     ) -> None:
         super().__init__(scope, id)
         self.name = name
@@ -95,7 +103,14 @@ class FargateService(Construct):
             "Container",
             container_name=name,
             image=ecs.ContainerImage.from_ecr_repository(repository, image_tag),
-            port_mappings=[ecs.PortMapping(container_port=service.port, name="http")],
+            port_mappings=[
+                ecs.PortMapping(
+                    container_port=service.port,
+                    name=PORT_MAPPING_NAME,
+                    # HTTP: the Service Connect proxy reports HTTP metrics and retries requests
+                    app_protocol=HTTP_APP_PROTOCOL if service_connect_server else None,
+                )
+            ],
             environment=dict(environment) or None,
             logging=ecs.LogDrivers.aws_logs(stream_prefix=name, log_group=self.log_group),
             readonly_root_filesystem=True,

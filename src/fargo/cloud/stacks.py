@@ -9,6 +9,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from constructs import Construct
 
+from fargo.cloud import service_connect
 from fargo.cloud.access_logs import AccessLogBucket
 from fargo.cloud.cluster import Cluster
 from fargo.cloud.discovery import ServiceDiscovery
@@ -24,6 +25,7 @@ from fargo.cloud.security import connect_calls, connect_endpoints, seal_egress
 from fargo.cloud.services import FargateService
 from fargo.cloud.target_groups import TargetGroups
 from fargo.spec import advice, egress
+from fargo.spec import service_connect as sc
 from fargo.spec.environment import task_environment
 from fargo.spec.model import Spec
 
@@ -63,7 +65,8 @@ class RegistryStack(cdk.Stack):
 class AppStack(cdk.Stack):
     """Cluster, discovery, load balancers, target groups and services.
 
-    Children: ``cluster``, ``discovery`` (or None), ``access_logs`` (or None),
+    Children: ``cluster``, ``discovery`` (or None), ``service_connect_namespace`` (or
+    None), ``access_logs`` (or None),
     ``target_groups``, ``load_balancers``, ``services`` (spec name → construct).
     """
 
@@ -92,6 +95,14 @@ class AppStack(cdk.Stack):
         private_subnets = network_private_subnets(spec.network)
         retention = spec.logging.retention_days
 
+        self.discovery = (
+            ServiceDiscovery(self, "Discovery", discovery=spec.discovery, vpc=vpc)
+            if spec.discovery is not None
+            else None
+        )
+        self.service_connect_namespace = service_connect.namespace(
+            self, spec, discovery=self.discovery
+        )
         self.cluster = Cluster(
             self,
             "Cluster",
@@ -99,11 +110,10 @@ class AppStack(cdk.Stack):
             vpc=vpc,
             fargate_spot=any(s.capacity.spot > 0 for s in spec.services.values()),
         )
-        self.discovery = (
-            ServiceDiscovery(self, "Discovery", discovery=spec.discovery, vpc=vpc)
-            if spec.discovery is not None
-            else None
-        )
+        if self.service_connect_namespace is not None:
+            service_connect.set_cluster_default(
+                self.cluster.cluster, self.service_connect_namespace
+            )
         logged = {
             name: lb.access_logs.retention_days
             for name, lb in spec.load_balancers.items()
@@ -151,9 +161,21 @@ class AppStack(cdk.Stack):
                 if self.discovery is not None and service.discovery is not None
                 else None,
                 https_anywhere=egress.reaches_internet(spec.network),
+                service_connect_server=sc.endpoint_of(spec, name) is not None,
             )
             for name, service in spec.services.items()
         }
+        for name, service in self.services.items():
+            service_connect.enable(
+                spec,
+                name,
+                service.service,
+                namespace=self.service_connect_namespace,
+                log_group=service.log_group,
+            )
+        service_connect.order_deployments(
+            spec, {name: service.service for name, service in self.services.items()}
+        )
         providers = self.cluster.capacity_providers
         for name, service in self.services.items():
             cfn_service = service.service.node.default_child
@@ -189,6 +211,13 @@ class AppStack(cdk.Stack):
                 "Namespace",
                 value=self.discovery.namespace.namespace_name,
                 description="Cloud Map private DNS namespace",
+            )
+        if self.service_connect_namespace is not None:
+            cdk.CfnOutput(
+                self,
+                "ServiceConnectNamespaceName",
+                value=self.service_connect_namespace.namespace_name,
+                description="Cloud Map namespace of the Service Connect endpoints",
             )
         cdk.CfnOutput(
             self,

@@ -45,12 +45,17 @@ from fargo.local.status import (
     DiscoveryServiceStatus,
     Endpoints,
     Readiness,
+    ServiceConnectStatus,
     TwinStatus,
     readiness_of,
 )
 from fargo.local.task_hooks import RuntimeTaskHooks
-from fargo.spec import Spec
+from fargo.spec import Spec, service_connect
 from fargo.spec.defaults import MAX_DESIRED_COUNT
+
+# The TTL of a Service Connect client alias in the twin's DNS. The proxy it stands in for
+# learns of new and stopped tasks within seconds and has no DNS cache to expire.
+SERVICE_CONNECT_TTL_SECONDS = 1
 
 
 class StartError(RuntimeError):
@@ -271,9 +276,28 @@ class Runtime:
                     record_types=service.record_types,
                     routing_policy=service.routing_policy,
                 )
+        self._create_service_connect()
         for name in self.spec.load_balancers:
             address = self.network.load_balancer_dns_address(name)
             self.cloud_map.put_record(self.lb_dns_name(name), address, ttl=60)
+
+    def _create_service_connect(self) -> None:
+        """Service Connect as DNS: each endpoint a Cloud Map service found by API calls only
+        (as ECS makes it), and its client alias a DNS name answering with its tasks; no
+        proxy runs in the tasks."""
+        namespace = service_connect.namespace(self.spec)
+        if namespace is None:
+            return
+        if self.spec.discovery is None or self.spec.discovery.namespace != namespace:
+            self.cloud_map.create_http_namespace(namespace)
+        for endpoint in service_connect.endpoints(self.spec).values():
+            self.cloud_map.create_service(
+                namespace,
+                endpoint.discovery_name,
+                ttl=SERVICE_CONNECT_TTL_SECONDS,
+                record_types=(),
+            )
+            self.cloud_map.put_client_alias(endpoint.dns_name, namespace, endpoint.discovery_name)
 
     # -- readiness ----------------------------------------------------------------------
 
@@ -387,7 +411,27 @@ class Runtime:
             services=[s.describe() for s in self.cluster.services.values()],
             load_balancers=self.elb.describe(),
             discovery=self._describe_discovery(),
+            service_connect=self._describe_service_connect(),
         )
+
+    def _describe_service_connect(self) -> list[ServiceConnectStatus]:
+        return [
+            ServiceConnectStatus(
+                endpoint=f"http://{endpoint.dns_name}:{endpoint.port}",
+                service=endpoint.service,
+                namespace=endpoint.namespace,
+                discovery_name=endpoint.discovery_name,
+                instances=[
+                    DiscoveryInstance(
+                        id=i.instance_id, ipv4=i.ipv4, port=i.port, health=i.health_status
+                    )
+                    for i in self.cloud_map.discover_instances(
+                        endpoint.namespace, endpoint.discovery_name, health_status="ALL"
+                    )
+                ],
+            )
+            for endpoint in service_connect.endpoints(self.spec).values()
+        ]
 
     def _describe_discovery(self) -> list[DiscoveryServiceStatus]:
         discovery = self.spec.discovery

@@ -383,6 +383,24 @@ class DiscoveryServiceStatus(StatusModel):
     )
 
 
+class ServiceConnectStatus(StatusModel):
+    """A Service Connect endpoint, as the twin runs it: DNS, without a proxy."""
+
+    endpoint: str = Field(description="What clients call: http://<dns_name>:<port>.")
+    service: str = Field(description="The ECS service that serves it.")
+    namespace: str = Field(description="The Cloud Map namespace.")
+    discovery_name: str = Field(description="The Cloud Map service (API calls only).")
+    runs_as: Literal["DNS, no proxy"] = Field(
+        "DNS, no proxy",
+        description="How the twin runs it: the DNS server answers the client alias with the "
+        "healthy tasks' addresses; there is no proxy (no retries, outlier detection or "
+        "proxy metrics).",
+    )
+    instances: list[DiscoveryInstance] = Field(
+        default_factory=list, description="Every registered task, healthy or not."
+    )
+
+
 # -- the twin ---------------------------------------------------------------------------------
 
 
@@ -413,6 +431,10 @@ class TwinStatus(StatusModel):
     )
     discovery: list[DiscoveryServiceStatus] = Field(
         default_factory=list, description="Cloud Map services and their instances."
+    )
+    service_connect: list[ServiceConnectStatus] = Field(
+        default_factory=list,
+        description="Service Connect endpoints and their tasks (the twin runs them as DNS).",
     )
 
     def service(self, name: str) -> ServiceStatus:

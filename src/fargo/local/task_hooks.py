@@ -25,7 +25,7 @@ from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.ecs.task import HealthStatus, Task
 from fargo.local.elb.load_balancing import ElasticLoadBalancing, Target, TargetState
 from fargo.local.elb.names import lb_dns_name
-from fargo.spec import Spec, refs
+from fargo.spec import Spec, refs, service_connect
 from fargo.spec.environment import task_environment
 
 logger = logging.getLogger(__name__)
@@ -74,6 +74,16 @@ class RuntimeTaskHooks:
                             f"load balancer {lb!r}, which {self.network.mode} mode serves on "
                             f"{served}; give that listener a port of 1024 or above"
                         )
+        for endpoint in service_connect.endpoints(self.spec).values():
+            if endpoint.port != endpoint.container_port:
+                # A DNS answer carries no port: without a proxy, a client reaches the task
+                # on the port it calls.
+                problems.append(
+                    f"services.{endpoint.service}.service_connect.port {endpoint.port} differs "
+                    f"from the container port {endpoint.container_port}: the twin runs Service "
+                    "Connect as DNS, without a proxy to map one port to the other; use the "
+                    "container port"
+                )
         return problems
 
     async def start(self) -> None:
@@ -106,6 +116,8 @@ class RuntimeTaskHooks:
             if ref.kind == "discovery":
                 assert spec.discovery is not None
                 return spec.discovery.fqdn(ref.name)
+            if ref.kind == "service_connect":
+                return service_connect.endpoints(spec)[ref.name].dns_name
             return task.ip
 
         env = {key: os.environ[key] for key in PASSED_ENVIRONMENT if key in os.environ}
@@ -132,15 +144,27 @@ class RuntimeTaskHooks:
         )
         return env
 
+    def cloud_map_services(self, service: str) -> list[tuple[str, str]]:
+        """``(namespace, Cloud Map service)`` a task of ``service`` registers in: its
+        discovery service, and its Service Connect endpoint."""
+        svc = self.spec.services[service]
+        found = []
+        if svc.discovery and self.spec.discovery:
+            found.append((self.spec.discovery.namespace, svc.discovery))
+        endpoint = service_connect.endpoint_of(self.spec, service)
+        if endpoint is not None:
+            found.append((endpoint.namespace, endpoint.discovery_name))
+        return found
+
     async def register(self, task: Task) -> None:
-        """Register the task with its target groups and its Cloud Map service."""
+        """Register the task with its target groups and its Cloud Map services."""
         svc = self.spec.services[task.service]
         for group in svc.target_groups:
             self.elb.register_targets(group, [Target(task.id, task.ip, task.port)])
-        if svc.discovery and self.spec.discovery:
+        for namespace, cloud_map_service in self.cloud_map_services(task.service):
             self.cloud_map.register_instance(
-                self.spec.discovery.namespace,
-                svc.discovery,
+                namespace,
+                cloud_map_service,
                 task.id,
                 task.ip,
                 task.port,
@@ -156,11 +180,9 @@ class RuntimeTaskHooks:
         the task, else (it is dead or must go now) let the draining run in the background
         and return once the load balancers route no new request to it."""
         svc = self.spec.services[task.service]
-        if svc.discovery and self.spec.discovery:
+        for namespace, cloud_map_service in self.cloud_map_services(task.service):
             with contextlib.suppress(LookupError):
-                self.cloud_map.deregister_instance(
-                    self.spec.discovery.namespace, svc.discovery, task.id
-                )
+                self.cloud_map.deregister_instance(namespace, cloud_map_service, task.id)
         jobs = [self.elb.deregister_targets(group, [task.id]) for group in svc.target_groups]
         if drain:
             await asyncio.gather(*jobs)
@@ -182,14 +204,13 @@ class RuntimeTaskHooks:
 
     def health_changed(self, task: Task) -> None:
         """Pass the container health on to Cloud Map (custom health status)."""
-        svc = self.spec.services[task.service]
-        if svc.discovery and self.spec.discovery:
-            status: Literal["HEALTHY", "UNHEALTHY"] = (
-                "HEALTHY" if task.health is HealthStatus.HEALTHY else "UNHEALTHY"
-            )
+        status: Literal["HEALTHY", "UNHEALTHY"] = (
+            "HEALTHY" if task.health is HealthStatus.HEALTHY else "UNHEALTHY"
+        )
+        for namespace, cloud_map_service in self.cloud_map_services(task.service):
             with contextlib.suppress(LookupError):
                 self.cloud_map.update_instance_custom_health_status(
-                    self.spec.discovery.namespace, svc.discovery, task.id, status
+                    namespace, cloud_map_service, task.id, status
                 )
         self.on_change()
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Final
 
-from fargo.spec import refs
+from fargo.spec import refs, service_connect
 from fargo.spec.errors import Problem
 from fargo.spec.model import Spec
 
@@ -30,7 +30,36 @@ SECRETS_HINT: Final = (
 
 def check(spec: Spec) -> list[Problem]:
     """Every warning about ``spec`` (not located: the loader does that)."""
-    return [problem for name in spec.services for problem in plain_secrets(spec, name)]
+    return [
+        *(problem for name in spec.services for problem in plain_secrets(spec, name)),
+        *proxy_headroom(spec),
+    ]
+
+
+def proxy_headroom(spec: Spec) -> list[Problem]:
+    """Service Connect services whose tasks leave the proxy little CPU.
+
+    ECS adds the Service Connect proxy (Envoy) to every task of a client or client-server
+    service, inside the task's CPU and memory; AWS advises adding 256 CPU units and 64 MiB
+    for it. A task of 256 units would share them with the application.
+    """
+    problems = []
+    for name in service_connect.clients(spec):
+        if spec.cluster.service_connect is None:
+            continue  # `fargo.spec.checks` reports the missing namespace
+        svc = spec.services[name]
+        if svc.cpu <= service_connect.PROXY_CPU_UNITS:
+            problems.append(
+                Problem(
+                    ("services", name, "cpu"),
+                    f"{svc.cpu} CPU units for the application and its Service Connect proxy; "
+                    f"AWS advises adding {service_connect.PROXY_CPU_UNITS} CPU units and "
+                    f"{service_connect.PROXY_MEMORY_MIB} MiB for the proxy",
+                    hint=f"raise cpu to {svc.cpu + service_connect.PROXY_CPU_UNITS} if the "
+                    "service is busy (fargo cost prices it)",
+                )
+            )
+    return problems
 
 
 def plain_secrets(spec: Spec, service: str) -> list[Problem]:

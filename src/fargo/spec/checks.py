@@ -10,7 +10,7 @@ import itertools
 import re
 from collections.abc import Iterator
 
-from fargo.spec import defaults, egress, environment, refs, secrets
+from fargo.spec import defaults, egress, environment, refs, secrets, service_connect
 from fargo.spec.elb import Action, Listener, LoadBalancer, RuleCondition
 from fargo.spec.errors import Loc, Problem
 from fargo.spec.model import Service, Spec
@@ -29,6 +29,7 @@ def check(spec: Spec) -> list[Problem]:
         *_discovery(spec),
         *(p for name, svc in spec.services.items() for p in _service(spec, name, svc)),
         *(p for name, lb in spec.load_balancers.items() for p in _load_balancer(spec, name, lb)),
+        *service_connect.check(spec),
     ]
 
 
@@ -207,6 +208,10 @@ def _references(spec: Spec, loc: Loc, value: str) -> Iterator[Problem]:
             if spec.discovery_service(ref.name) is None:
                 known = [d.name for d in spec.discovery.services] if spec.discovery else []
                 yield _unknown(loc, "discovery service", ref.name, known)
+        elif ref.kind == "service_connect":
+            endpoints = service_connect.endpoints(spec)
+            if ref.name not in endpoints:
+                yield _unknown(loc, "Service Connect discovery name", ref.name, endpoints)
         elif ref.kind == "task":
             yield Problem(
                 loc,
@@ -220,7 +225,7 @@ def _references(spec: Spec, loc: Loc, value: str) -> Iterator[Problem]:
             yield Problem(
                 loc,
                 f"{ref.text}: unknown reference kind {ref.kind!r}",
-                hint="use ${lb:NAME.dns_name} or ${discovery:NAME}",
+                hint="use ${lb:NAME.dns_name}, ${discovery:NAME} or ${service_connect:NAME}",
             )
 
 

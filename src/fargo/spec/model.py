@@ -21,6 +21,7 @@ EnvName = Annotated[str, AfterValidator(env_name)]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
 # An AWS service's endpoint name: the tail of com.amazonaws.<region>.<name>, e.g. ecr.dkr.
 EndpointName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,62}$")]
+NAMESPACE_PATTERN = r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z0-9]+$"
 
 
 class Subnets(Model):
@@ -77,9 +78,29 @@ class Image(Model):
     max_images: int = Field(defaults.ECR_MAX_IMAGES, ge=1)
 
 
+class ServiceConnectDefaults(Model):
+    """The cluster's Service Connect namespace (ECS ``serviceConnectDefaults``).
+
+    The Cloud Map namespace every Service Connect service of the spec joins: the
+    ``discovery`` section's private DNS namespace when it has that name, else a new
+    HTTP namespace (API calls only; Service Connect creates no DNS records either way).
+    """
+
+    namespace: str = Field(
+        pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$",
+        max_length=253,
+        description="Cloud Map namespace for Service Connect: discovery.namespace, or a "
+        "new name for an HTTP namespace.",
+    )
+
+
 class Cluster(Model):
     name: Name
     container_insights: bool = True
+    service_connect: ServiceConnectDefaults | None = Field(
+        None,
+        description="The Service Connect namespace; needed when a service has service_connect.",
+    )
 
 
 def _a_records() -> list[RecordType]:
@@ -99,11 +120,34 @@ class DiscoveryService(Model):
 class Discovery(Model):
     """A Cloud Map private DNS namespace (a Route 53 private hosted zone in the VPC)."""
 
-    namespace: str = Field(pattern=r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z0-9]+$")
+    namespace: str = Field(pattern=NAMESPACE_PATTERN)
     services: list[DiscoveryService] = Field(default_factory=list)
 
     def fqdn(self, service: str) -> str:
         return f"{service}.{self.namespace}"
+
+
+class ServiceConnect(Model):
+    """The service as an ECS Service Connect server (a client-server service): one endpoint,
+    ``http://<dns_name>:<port>``, that the services calling it reach through the Service
+    Connect proxy in their own tasks (`fargo.spec.service_connect`)."""
+
+    discovery_name: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9_][a-z0-9_-]{0,63}$",
+        description="The Cloud Map service ECS creates in the namespace, and the name "
+        "${service_connect:NAME} refers to; default: the service's name.",
+    )
+    dns_name: str | None = Field(
+        None,
+        max_length=253,
+        pattern=r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9])?)*$",
+        description="The client alias: the name clients call; default: "
+        "<discovery_name>.<namespace>.",
+    )
+    port: Port | None = Field(
+        None, description="The client alias's port; default: the container port."
+    )
 
 
 class ContainerHealthCheck(Model):
@@ -177,9 +221,15 @@ class Service(Model):
     )
     target_groups: list[str] = Field(default_factory=list)
     discovery: str | None = None
+    service_connect: ServiceConnect | None = Field(
+        None,
+        description="Serve an ECS Service Connect endpoint; the services that list this one "
+        "in calls become Service Connect clients.",
+    )
     calls: list[str] = Field(
         default_factory=list,
-        description="Services or load balancers this service calls (opens security group paths).",
+        description="Services or load balancers this service calls (opens security group "
+        "paths; calling a Service Connect service makes this one its client).",
     )
     autoscaling: Autoscaling | None = None
     capacity: Capacity = Field(default_factory=Capacity)

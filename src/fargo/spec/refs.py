@@ -1,7 +1,9 @@
 """Symbolic references in spec values, resolved by the world the spec is rendered into.
 
 ``${lb:NAME.dns_name}`` the DNS name of load balancer NAME;
-``${discovery:NAME}`` the FQDN of Cloud Map service NAME (``NAME.<namespace>``).
+``${discovery:NAME}`` the FQDN of Cloud Map service NAME (``NAME.<namespace>``);
+``${service_connect:NAME}`` the client alias (``dns_name``) of the Service Connect endpoint
+whose discovery name is NAME (`fargo.spec.service_connect`).
 
 There is no reference to a task's own address: ECS assigns it when the task
 starts, so no task definition can carry it; a service reads it from the task
@@ -17,10 +19,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-REFERENCE = re.compile(r"\$\{(?P<kind>[a-z]+):(?P<target>[^}]*)\}")
+REFERENCE = re.compile(r"\$\{(?P<kind>[a-z_]+):(?P<target>[^}]*)\}")
 LB_ATTRIBUTES = ("dns_name",)
 
-Kind = Literal["lb", "discovery"]
+Kind = Literal["lb", "discovery", "service_connect"]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,11 @@ def render_endpoints(status: TwinStatus) -> str:
         dns = endpoints.load_balancer_dns_names.get(name, "")
         lines.append(f"  load balancer {name:<10} {'  '.join(urls)}   ({dns})")
     lines.append(f"  discovery DNS server     {endpoints.discovery_dns_server} (UDP and TCP)")
+    for endpoint in status.service_connect:
+        lines.append(
+            f"  service connect          {endpoint.endpoint} → {endpoint.service}: "
+            "runs as DNS, without a proxy"
+        )
     lines.append(f"  CA certificate           {endpoints.ca_certificate}")
     if status.ready_after_seconds is not None:
         lines.append(f"  every target healthy after {status.ready_after_seconds:.2f} s")
@@ -66,6 +71,21 @@ def render_status(status: TwinStatus) -> str:
             [[i.id, f"{i.ipv4}:{i.port}", i.health] for i in service.instances],
             indent="    ",
         )
+    if status.service_connect:
+        lines += [
+            "",
+            "service connect (DNS in the twin, no proxy: no retries, no outlier detection):",
+        ]
+        for endpoint in status.service_connect:
+            lines.append(
+                f"  {endpoint.endpoint} ({endpoint.service}; {endpoint.discovery_name} in "
+                f"{endpoint.namespace})"
+            )
+            lines += table(
+                ["INSTANCE", "ADDRESS", "HEALTH"],
+                [[i.id, f"{i.ipv4}:{i.port}", i.health] for i in endpoint.instances],
+                indent="    ",
+            )
     return "\n".join(lines)
 
 

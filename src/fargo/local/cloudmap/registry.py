@@ -1,9 +1,17 @@
 """Cloud Map, the service discovery registry, as pure state.
 
 The registry the control plane keeps for service discovery, named after the
-AWS API (``CreatePrivateDnsNamespace``, ``CreateService``, ``RegisterInstance``,
-``UpdateInstanceCustomHealthStatus``, ``DiscoverInstances``), plus plain A
-records. The DNS answers Route 53 gives for it come from
+AWS API (``CreatePrivateDnsNamespace``, ``CreateHttpNamespace``, ``CreateService``,
+``RegisterInstance``, ``UpdateInstanceCustomHealthStatus``, ``DiscoverInstances``), plus
+plain A records and Service Connect client aliases.
+
+An HTTP namespace, and a service created without record types (no ``DnsConfig``), are
+found by API calls only, as on AWS: no DNS name answers for them. A Service Connect
+endpoint is such a service; ECS's proxy answers its client alias in the cloud, and the
+twin has no proxy, so `put_client_alias` makes the alias a DNS name of its own that
+answers with the service's instances.
+
+The DNS answers Route 53 gives for it come from
 `fargo.local.cloudmap.route53.PrivateHostedZones` over this state (`CloudMap.answer`); no
 I/O: :mod:`fargo.local.cloudmap.dns_server` puts the answers on the wire.
 
@@ -96,22 +104,34 @@ class CloudMap:
     def __init__(self, *, rng: random.Random | None = None) -> None:
         self._rng = rng or random.Random()  # noqa: S311 - load spreading, not security
         self._namespaces: dict[str, dict[str, DiscoveryService]] = {}
+        self._http_namespaces: dict[str, dict[str, DiscoveryService]] = {}
         self._records: dict[str, ARecord] = {}
-        self._zones = PrivateHostedZones(self._namespaces, self._records, rng=self._rng)
+        self._aliases: dict[str, DiscoveryService] = {}
+        self._zones = PrivateHostedZones(
+            self._namespaces, self._records, rng=self._rng, aliases=self._aliases
+        )
 
     # -- Cloud Map API -------------------------------------------------------------------
 
     def create_private_dns_namespace(self, name: str) -> None:
         namespace = _domain(name, "namespace")
-        if namespace in self._namespaces:
+        if namespace in self._namespaces or namespace in self._http_namespaces:
             raise NamespaceAlreadyExists(f"namespace {namespace!r} already exists")
         self._namespaces[namespace] = {}
+
+    def create_http_namespace(self, name: str) -> None:
+        """A namespace whose services are found by API calls only (no hosted zone)."""
+        namespace = _domain(name, "namespace")
+        if namespace in self._namespaces or namespace in self._http_namespaces:
+            raise NamespaceAlreadyExists(f"namespace {namespace!r} already exists")
+        self._http_namespaces[namespace] = {}
 
     def delete_namespace(self, name: str) -> None:
         namespace = normalize(name)
         if self._services(namespace):
             raise ResourceInUse(f"namespace {namespace!r} still has services; delete them first")
-        del self._namespaces[namespace]
+        self._namespaces.pop(namespace, None)
+        self._http_namespaces.pop(namespace, None)
 
     def create_service(
         self,
@@ -119,7 +139,7 @@ class CloudMap:
         name: str,
         *,
         ttl: int,
-        record_types: Sequence[str] = ("A",),
+        record_types: Sequence[str] = ("A",),  # none: no DnsConfig (API calls only)
         routing_policy: RoutingPolicy = "MULTIVALUE",
     ) -> None:
         services = self._services(normalize(namespace))
@@ -129,8 +149,10 @@ class CloudMap:
         if not 0 <= ttl <= MAX_TTL:
             raise InvalidInput(f"TTL {ttl} is outside 0..{MAX_TTL}")
         types = frozenset(t.upper() for t in record_types)
-        if not types or not types <= RECORD_TYPES:
+        if not types <= RECORD_TYPES:
             raise InvalidInput(f"record types {list(record_types)} must be some of A, SRV")
+        if types and normalize(namespace) in self._http_namespaces:
+            raise InvalidInput(f"namespace {namespace!r} is an HTTP namespace: no DNS records")
         if routing_policy not in ("MULTIVALUE", "WEIGHTED"):
             raise InvalidInput(f"routing policy {routing_policy!r} must be MULTIVALUE or WEIGHTED")
         services[service] = DiscoveryService(ttl, types, routing_policy)
@@ -221,6 +243,11 @@ class CloudMap:
         if self._records.pop(normalize(fqdn), None) is None:
             raise InvalidInput(f"there is no record named {fqdn!r}")
 
+    def put_client_alias(self, dns_name: str, namespace: str, service: str) -> None:
+        """Answer ``dns_name`` with ``service``'s instances, as its A records (the twin's
+        Service Connect endpoint, without a proxy)."""
+        self._aliases[_domain(dns_name, "client alias")] = self._service(namespace, service)
+
     def zones(self) -> list[str]:
         """Every zone this registry answers for: namespaces and the zones of plain records."""
         return self._zones.zones()
@@ -232,8 +259,10 @@ class CloudMap:
     # -- internals -----------------------------------------------------------------------
 
     def _services(self, namespace: str) -> dict[str, DiscoveryService]:
-        try:
+        if namespace in self._namespaces:
             return self._namespaces[namespace]
+        try:
+            return self._http_namespaces[namespace]
         except KeyError:
             raise NamespaceNotFound(f"namespace {namespace!r} does not exist") from None
 

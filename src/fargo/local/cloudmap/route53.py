@@ -16,7 +16,13 @@ answers (equal weights) hold one random healthy record, or one of all when none
 is healthy. A service with SRV records answers ``1 1 <port> <instance>.<service>.<namespace>.``
 and an A record for that target. Unknown names inside a zone are NXDOMAIN with
 the zone's SOA; known names without the asked type are NODATA; names outside
-every zone are REFUSED, as from an authoritative-only server.
+every zone are REFUSED, as from an authoritative-only server. A service without record
+types (API calls only) has no DNS name.
+
+A Service Connect client alias is the twin's own addition (on AWS the proxy answers it,
+never DNS): the alias is a zone of its own whose apex answers A records of its service's
+instances, routed as that service routes (MULTIVALUE: healthy ones, or all when none is,
+as Envoy routes to every host when too few are healthy).
 """
 
 from __future__ import annotations
@@ -107,15 +113,18 @@ class PrivateHostedZones:
         records: Mapping[str, ARecord],
         *,
         rng: random.Random,
+        aliases: Mapping[str, DiscoveryService] | None = None,
     ) -> None:
         self._namespaces = namespaces
         self._records = records
         self._rng = rng
+        self._aliases = aliases if aliases is not None else {}
 
     def zones(self) -> list[str]:
-        """Every zone: the namespaces and the zones of plain records."""
+        """Every zone: the namespaces, the zones of plain records, the client aliases."""
         found = set(self._namespaces)
         found.update(self.record_zone(name) for name in self._records)
+        found.update(self._aliases)
         return sorted(found)
 
     def record_zone(self, name: str) -> str:
@@ -156,6 +165,11 @@ class PrivateHostedZones:
             rrsets["NS"] = tuple(ResourceRecord(owner, "NS", NS_TTL, ns) for ns in NS_VALUES)
         if (record := self._records.get(name)) and self.record_zone(name) == zone:
             rrsets["A"] = (ResourceRecord(owner, "A", record.ttl, record.ipv4),)
+        aliased = self._aliases.get(name) if name == zone else None
+        if aliased is not None and aliased.instances:
+            rrsets["A"] = [
+                ResourceRecord(owner, "A", aliased.ttl, i.ipv4) for _, i in self._route(aliased)
+            ]
         for fqdn, service, instance_id in self._owners(zone, name):
             if instance_id is None:
                 rrsets.update(self._service_rrsets(fqdn, service, owner))
@@ -184,7 +198,7 @@ class PrivateHostedZones:
         yield from (n for n in self._records if self.record_zone(n) == zone)
         for service_name, service in self._namespaces.get(zone, {}).items():
             fqdn = f"{service_name}.{zone}"
-            if service.instances:
+            if service.instances and service.record_types:
                 yield fqdn
             if "SRV" in service.record_types:
                 yield from (f"{i}.{fqdn}" for i in service.instances)
