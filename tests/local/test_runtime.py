@@ -20,7 +20,7 @@ from fargo.local.ecs.task import Task
 from fargo.local.elb.load_balancing import Target, TargetHealthDescription, TargetState
 from fargo.local.runtime import Runtime, StartError
 from fargo.local.task_hooks import RuntimeTaskHooks
-from fargo.spec import parse_spec
+from fargo.spec import Spec, parse_spec
 
 SPEC_TEXT = """
 name: rt
@@ -81,14 +81,14 @@ def make_task(tmp_path: Path) -> Task:
     )
 
 
-def make_hooks(elb: FakeLoadBalancers) -> RuntimeTaskHooks:
+def make_hooks(elb: FakeLoadBalancers, spec: Spec = SPEC) -> RuntimeTaskHooks:
     return RuntimeTaskHooks(
-        SPEC,
+        spec,
         elb=cast(Any, elb),
         cloud_map=CloudMap(),
         metadata=TaskMetadataEndpoint(lambda task_id: None, "127.0.0.3"),
-        network=LoopbackNetwork(SPEC),
-        secrets=TaskSecrets(SPEC, Path.cwd()),
+        network=LoopbackNetwork(spec),
+        secrets=TaskSecrets(spec, Path.cwd()),
         on_change=lambda: None,
     )
 
@@ -103,15 +103,7 @@ def test_a_task_gets_only_the_v4_metadata_variable(tmp_path: Path) -> None:
 
 def test_a_task_gets_its_services_keep_alive_as_on_fargate(tmp_path: Path) -> None:
     spec = parse_spec(SPEC_TEXT.replace("port: 8080,", "port: 8080, keep_alive: 90,"))
-    hooks = RuntimeTaskHooks(
-        spec,
-        elb=cast(Any, FakeLoadBalancers()),
-        cloud_map=CloudMap(),
-        metadata=TaskMetadataEndpoint(lambda task_id: None, "127.0.0.3"),
-        network=LoopbackNetwork(spec),
-        secrets=TaskSecrets(spec, Path.cwd()),
-        on_change=lambda: None,
-    )
+    hooks = make_hooks(FakeLoadBalancers(), spec)
 
     assert hooks.environment(make_task(tmp_path))["HTTP_KEEP_ALIVE_TIMEOUT"] == "90"
     assert make_hooks(FakeLoadBalancers()).environment(make_task(tmp_path))[
@@ -252,15 +244,7 @@ CONNECT_TEXT = SPEC_TEXT.replace(
 
 
 def connect_hooks(spec_text: str) -> RuntimeTaskHooks:
-    spec = parse_spec(spec_text)
-    return RuntimeTaskHooks(
-        spec,
-        elb=cast(Any, FakeLoadBalancers()),
-        cloud_map=CloudMap(),
-        metadata=TaskMetadataEndpoint(lambda task_id: None, "127.0.0.3"),
-        network=LoopbackNetwork(spec),
-        on_change=lambda: None,
-    )
+    return make_hooks(FakeLoadBalancers(), parse_spec(spec_text))
 
 
 def test_a_service_connect_task_registers_in_its_endpoints_cloud_map_service() -> None:
