@@ -37,16 +37,24 @@ def cloud_problems(spec_text) -> list[Problem]:
     return caught.value.problems
 
 
+LAUNCH_AND_SECRETS = "[ecr.api, ecr.dkr, s3, logs, ssm, secretsmanager, kms]"
+
+
 def test_no_nat_gateway_with_every_endpoint_a_task_needs_is_deployable(deployable) -> None:
-    good = with_network(
-        deployable, "  nat_gateways: 0\n  vpc_endpoints: [ecr.api, ecr.dkr, s3, logs]\n"
-    )
+    good = with_network(deployable, f"  nat_gateways: 0\n  vpc_endpoints: {LAUNCH_AND_SECRETS}\n")
 
     report = check_spec_text(good.text, good.name, world="cloud")
 
     assert report.warnings == ()
     network = report.spec.network
-    assert interface_endpoints(network) == ("ecr.api", "ecr.dkr", "logs")
+    assert interface_endpoints(network) == (
+        "ecr.api",
+        "ecr.dkr",
+        "logs",
+        "ssm",
+        "secretsmanager",
+        "kms",
+    )
     assert gateway_endpoints(network) == ("s3",)
     assert unreachable_from_private_subnets(network) == ()
 
@@ -143,3 +151,34 @@ def test_s3_and_dynamodb_are_gateways_every_other_an_interface() -> None:
 
 def test_the_default_is_no_endpoint(shop) -> None:
     assert parse_spec(shop.text).network.vpc_endpoints == []
+
+
+SECRETS = """    secrets:
+      SESSION_KEY: {ssm_parameter: /shop/session-key, local: {env: SHOP_SESSION_KEY}}
+      DB_PASSWORD:
+        secrets_manager: shop/db
+        kms_key: arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab
+        local: {env: SHOP_DB_PASSWORD}
+"""
+
+
+def test_without_a_nat_gateway_each_secret_names_the_endpoints_ecs_reads_it_through(
+    deployable,
+) -> None:
+    launch = "  nat_gateways: 0\n  vpc_endpoints: [ecr.api, ecr.dkr, s3, logs]\n"
+    spec = with_network(deployable, launch).edit(
+        "    discovery: api.internal\n", "    discovery: api.internal\n" + SECRETS
+    )
+
+    problems = {p.loc: p for p in cloud_problems(spec)}
+
+    session = problems[("services", "api", "secrets", "SESSION_KEY")]
+    assert "through the ssm endpoint" in session.message
+    assert session.hint is not None and session.hint.startswith("add ssm to network.vpc_endpoints")
+    db = problems[("services", "api", "secrets", "DB_PASSWORD")]
+    assert "through the secretsmanager and kms endpoints" in db.message
+    assert "ResourceInitializationError" in db.message
+
+    every = with_network(deployable, f"  nat_gateways: 0\n  vpc_endpoints: {LAUNCH_AND_SECRETS}\n")
+    fine = every.edit("    discovery: api.internal\n", "    discovery: api.internal\n" + SECRETS)
+    assert check_spec_text(fine.text, fine.name, world="cloud").warnings == ()

@@ -75,6 +75,7 @@ def _egress(spec: Spec) -> Iterator[Problem]:
         )
     if egress.reaches_internet(network):
         return
+    yield from _secret_endpoints(spec)
     for name, service in spec.services.items():
         for index, callee in enumerate(service.calls):
             balancer = spec.load_balancers.get(callee)
@@ -86,6 +87,30 @@ def _egress(spec: Spec) -> Iterator[Problem]:
                     "private subnets",
                     hint="call an internal load balancer or the service itself, or keep a "
                     "NAT gateway (nat_gateways: 1)",
+                )
+
+
+def _secret_endpoints(spec: Spec) -> Iterator[Problem]:
+    """Without a NAT gateway, ECS reads a task's secrets through the SSM, Secrets Manager
+    (and KMS, for a customer managed key) endpoints before the task starts."""
+    endpoints = set(spec.network.vpc_endpoints)
+    for name, service in spec.services.items():
+        for key, secret in service.secrets.items():
+            needs = {
+                "ssm": secret.ssm_parameter is not None,
+                "secretsmanager": secret.secrets_manager is not None,
+                "kms": secret.kms_key is not None,
+            }
+            missing = tuple(e for e, needed in needs.items() if needed and e not in endpoints)
+            if missing:
+                yield Problem(
+                    ("services", name, "secrets", key),
+                    f"without a NAT gateway, ECS reads this secret through the "
+                    f"{_enumerate(missing, 'and')} endpoint{'s' if len(missing) > 1 else ''}, "
+                    "which vpc_endpoints lacks: the task could not start "
+                    "(ResourceInitializationError: unable to pull secrets)",
+                    hint=f"add {', '.join(missing)} to network.vpc_endpoints, or keep a NAT "
+                    "gateway (nat_gateways: 1)",
                 )
 
 
