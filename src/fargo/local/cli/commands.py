@@ -56,9 +56,20 @@ def up_command(args: argparse.Namespace) -> int:
         print(f"fargo up: {err}", file=sys.stderr)
         return 2
     if args.detach:
-        return _up_detached(config)
+        started = _up_detached(config)
+        if started != 0 or not args.watch:
+            return started
+        from fargo.local.cli.watch import Watcher
+
+        return Watcher(args.file.resolve(), config.state_dir.resolve(), sys.stdout).run()
     enter_network_mode(config)  # before asyncio starts a thread
     task_output = TaskOutput(config.state_dir / "logs")
+    watching = threading.Event()  # set: stop watching
+
+    def watch() -> None:
+        from fargo.local.cli.watch import Watcher
+
+        Watcher(args.file.resolve(), config.state_dir.resolve(), sys.stdout).run(watching)
 
     def ready(runtime: Runtime) -> None:
         print(render_endpoints(runtime.describe()), flush=True)
@@ -70,6 +81,8 @@ def up_command(args: argparse.Namespace) -> int:
             flush=True,
         )
         task_output.start()
+        if args.watch:
+            threading.Thread(target=watch, name="watch", daemon=True).start()
 
     try:
         return asyncio.run(serve(config, on_ready=ready))
@@ -77,6 +90,7 @@ def up_command(args: argparse.Namespace) -> int:
         print(f"fargo up: {err}", file=sys.stderr)
         return 1
     finally:
+        watching.set()
         task_output.stop()
 
 

@@ -43,12 +43,20 @@ def add_commands(commands: Any, spec_option: Any) -> None:
             "fargo up -d                    # return once every service is healthy",
             "fargo up -f shop.yaml --state-dir .fargo-shop --network loopback",
             "fargo up -d --publish 443:8443 # the public HTTPS listener on port 8443",
+            "fargo up --watch               # every saved change deployed",
+            "fargo up                       # on a running twin: the spec applied as a diff",
         ),
     )
     spec_option(up)
     _state_option(up)
     up.add_argument(
         "--detach", "-d", action="store_true", help="return once every service is healthy"
+    )
+    up.add_argument(
+        "--watch",
+        action="store_true",
+        help="then deploy each saved change (an image's build context: its services roll; "
+        "the spec: applied as a diff) until Ctrl-C; with -d the twin keeps running after",
     )
     add_runtime_options(up)
     up.set_defaults(handler=_lazy("commands", "up_command"))
@@ -69,6 +77,15 @@ def add_commands(commands: Any, spec_option: Any) -> None:
         help="print the JSON Schema of `--json`'s output (no twin needed)",
     )
     status.set_defaults(handler=_lazy("commands", "status_command"))
+
+    watch = commands.add_parser(
+        "watch",
+        help="deploy each saved change to the running twin (images roll, the spec applies)",
+        **examples("fargo watch", "fargo watch -f shop.yaml --state-dir .fargo-shop"),
+    )
+    spec_option(watch)
+    _state_option(watch)
+    watch.set_defaults(handler=_lazy("watch", "watch_command"))
 
     ps = commands.add_parser(
         "ps",

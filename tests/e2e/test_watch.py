@@ -1,0 +1,127 @@
+"""``fargo watch``: an edit under an image's build context rolls the services of that image
+under load without a failed request; what the Dockerfile does not read changes nothing."""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.e2e.conftest import ROOT, Twin, start_twin
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow
+
+APP = Path("services") / "backend_private" / "app.py"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the reference project, for the tests to edit."""
+    root = tmp_path_factory.mktemp("watched")
+    shutil.copy(ROOT / "fargo.yaml", root / "fargo.yaml")
+    shutil.copytree(
+        ROOT / "services", root / "services", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def twin(project: Path) -> Iterator[Twin]:
+    yield from start_twin(project / "fargo.yaml", project / ".fargo")
+
+
+@pytest.fixture
+def watching(twin: Twin) -> Iterator[list[str]]:
+    """``fargo watch`` running on the twin; the lines it has printed so far."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fargo.cli",
+            "watch",
+            "-f",
+            str(twin.spec),
+            "--state-dir",
+            str(twin.state_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")))  # type: ignore[union-attr]
+    reader.start()
+    try:
+        wait_until(
+            lambda: any("watching" in line for line in lines), timeout=20, what="the watcher"
+        )
+        yield lines
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        reader.join(timeout=5)
+
+
+def test_an_edit_rolls_both_services_of_the_image_under_load_without_a_failed_request(
+    twin: Twin, project: Path, watching: list[str]
+) -> None:
+    before = {t.id for t in twin.service("backend-private-with-alb").tasks}
+    statuses: collections.Counter[int] = collections.Counter()
+    done = threading.Event()
+
+    def load() -> None:
+        context = ssl.create_default_context(cafile=twin.ca)
+        with httpx.Client(verify=context, timeout=10) as http:
+            while not done.is_set():
+                url = twin.url("public", "https") + "/api/private-with-alb"
+                statuses[http.get(url).status_code] += 1
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        wait_until(lambda: statuses.total() >= 10, timeout=30, what="the load running")
+        edited = time.monotonic()
+        with (project / APP).open("a") as app:
+            app.write(f"\n# edited by {__name__} at {time.time()}\n")
+        wait_until(
+            lambda: sum("revision 2 completed" in line for line in watching) == 2,
+            timeout=60,
+            what="both services rolled",
+        )
+        seconds = time.monotonic() - edited
+        settled = statuses.total()
+        wait_until(lambda: statuses.total() >= settled + 10, timeout=30, what="more load")
+    finally:
+        done.set()
+        worker.join()
+    after = {t.id for t in twin.service("backend-private-with-alb").tasks}
+    assert len(after) == 2 and not after & before
+    assert {t.id for t in twin.service("backend-private").tasks}.isdisjoint(before)
+    assert set(statuses) == {200}, statuses
+    assert any("image backend-private changed" in line for line in watching), watching
+    print(f"edit -> both services rolled: {seconds:.1f} s")
+
+
+def test_a_file_the_dockerfile_does_not_read_changes_nothing(
+    twin: Twin, project: Path, watching: list[str]
+) -> None:
+    revision = twin.service("backend-public").revision
+    notes = project / "services" / "notes.txt"
+    notes.write_text("not in any image")  # no Dockerfile COPYs it
+    cache = project / "services" / "backend_public" / "__pycache__"
+    cache.mkdir(exist_ok=True)
+    (cache / "app.cpython-311.pyc").write_bytes(b"left out by .dockerignore")
+    time.sleep(1.5)  # several debounce rounds: nothing may come of it
+    assert not any("changed" in line for line in watching), watching
+    assert twin.service("backend-public").revision == revision
+    os.remove(notes)
