@@ -26,7 +26,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from fargo.spec import advice, deployable, local_values
+from fargo.spec import advice, deployable, env_files, local_values
 from fargo.spec.checks import check
 from fargo.spec.errors import Loc, Problem, SpecFileError, SpecInvalid
 from fargo.spec.model import Spec
@@ -95,12 +95,21 @@ def _check(text: str, path: Path, *, world: World | None, spec_dir: Path | None)
     except ValidationError as err:
         problems = _problems(err, document)
         raise SpecInvalid(path, sorted(problems, key=lambda p: p.line or 0)) from None
-    errors = [_locate(p, document) for p in check(spec)]
+    errors: list[Problem] = []
+    origins: env_files.Origins = {}
+    if spec_dir is not None:  # env files are read where the spec is (not for spec text)
+        spec, file_problems, origins = env_files.read_env_files(spec, spec_dir)
+        errors += [_locate(p, document) for p in file_problems]
+
+    def located(problems: list[Problem]) -> list[Problem]:
+        return [_locate(env_files.relocate(p, origins), document) for p in problems]
+
+    errors += located(check(spec))
     if spec_dir is not None:  # a secret git would commit is refused in every world
-        errors += [_locate(p, document) for p in local_values.unignored_files(spec, spec_dir)]
-    cloud = [_locate(p, document) for p in deployable.check(spec)]
-    twin = [_locate(p, document) for p in local_values.missing_local(spec)]
-    warnings = [_locate(p, document) for p in advice.check(spec)]
+        errors += located(local_values.unignored_files(spec, spec_dir))
+    cloud = located(deployable.check(spec))
+    twin = located(local_values.missing_local(spec))
+    warnings = located(advice.check(spec))
     if world == "cloud":
         errors += cloud
     else:

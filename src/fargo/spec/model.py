@@ -213,6 +213,12 @@ class Service(Model):
     )
     health_check: ContainerHealthCheck = Field(default_factory=ContainerHealthCheck)
     environment: dict[EnvName, str] = Field(default_factory=dict)
+    env_file: list[str] = Field(
+        default_factory=list,
+        description="Files of KEY=VALUE lines (compose's format), relative to the spec, "
+        "whose variables join the environment (environment wins; a later file over an "
+        "earlier one).",
+    )
     secrets: dict[EnvName, Secret] = Field(
         default_factory=dict,
         description="Environment variables whose values ECS reads at task start from SSM "
@@ -233,6 +239,11 @@ class Service(Model):
     )
     autoscaling: Autoscaling | None = None
     capacity: Capacity = Field(default_factory=Capacity)
+
+    @field_validator("env_file", mode="before")
+    @classmethod
+    def _one_or_more_files(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value  # compose takes either
 
 
 class Logging(Model):

@@ -5,9 +5,9 @@ digest `fargo deploy` tags images with, `fargo.build_context.image_tag`: an edit
 swap file, ``__pycache__`` or a path ``.dockerignore`` leaves out changes nothing)
 rebuilds that image and rolls every service that uses it, all at once, each a rolling
 deployment within its minimum and maximum percent (``fargo update-service``). A change
-of the spec file is applied as a diff (``fargo up`` on a running twin,
-`fargo.local.cli.apply.apply_spec`). What changes while deployments run is taken in
-the next round.
+of the spec file, or of an ``env_file`` it names, is applied as a diff (``fargo up`` on a
+running twin, `fargo.local.cli.apply.apply_spec`). What changes while deployments run is
+taken in the next round.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class Watcher:
             print(err, file=sys.stderr)
             return 1
         digests = self._digests(spec)
-        seen = _stat(self.spec_path)
+        seen = self._spec_inputs(spec)
         # The state folder's logs change all the time; the default filter leaves out
         # .git, .venv, __pycache__, editors' swap files and the like.
         quiet = watchfiles.DefaultFilter(ignore_paths=[self.state_dir])
@@ -81,9 +81,9 @@ class Watcher:
                 stop_event=stop,
                 raise_interrupt=False,
             ):
-                if (now := _stat(self.spec_path)) != seen:
-                    seen = now
+                if self._spec_inputs(spec) != seen:
                     spec, digests, moved = self._spec_changed(spec, digests)
+                    seen = self._spec_inputs(spec)
                     if moved:
                         break  # other build contexts: watch those
                     continue
@@ -147,6 +147,13 @@ class Watcher:
             except (OSError, ValueError) as err:
                 digests[name] = f"unreadable: {err}"
         return digests
+
+    def _spec_inputs(self, spec: Spec) -> list[tuple[float, int] | None]:
+        """What the spec is read from: the file and the services' env files."""
+        files = [self.spec_path] + [
+            self.spec_path.parent / name for s in spec.services.values() for name in s.env_file
+        ]
+        return [_stat(path) for path in files]
 
     def _contexts(self, spec: Spec) -> list[Path]:
         contexts = {
