@@ -1,58 +1,14 @@
 """AWS answers for the cloud demo, in the shapes botocore's models define (its Stubber
-checks each against them), and a session whose clients only the Stubber answers."""
+checks each against them): `tests.cloud.stubs` queues them."""
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from typing import Any
-
-import boto3
-from botocore.stub import Stubber
 
 CLUSTER = "fargo-demo-Cluster"
 ACCOUNT = "123456789012"
 PULLED = datetime.datetime(2026, 12, 3, 4, 0, tzinfo=datetime.UTC)
-
-
-def client(service: str) -> Any:
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url="http://127.0.0.1:9",  # never reached: the Stubber answers
-        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
-        aws_secret_access_key="example",
-    )
-
-
-@dataclass
-class StubbedSession:
-    """``session.client(name)``: one stubbed client per service, answers queued in order."""
-
-    clients: dict[str, Any] = field(default_factory=dict)
-    stubs: dict[str, Stubber] = field(default_factory=dict)
-
-    def client(self, service: str) -> Any:
-        if service not in self.clients:
-            self.clients[service] = client(service)
-            self.stubs[service] = Stubber(self.clients[service])
-        return self.clients[service]
-
-    def stub(self, service: str) -> Stubber:
-        self.client(service)
-        return self.stubs[service]
-
-
-@contextmanager
-def activated(session: StubbedSession) -> Iterator[StubbedSession]:
-    with ExitStack() as stack:
-        for stub in session.stubs.values():
-            stack.enter_context(stub)
-        yield session
-        for stub in session.stubs.values():
-            stub.assert_no_pending_responses()
 
 
 def service_answer(name: str, desired: int, running: int) -> dict[str, Any]:

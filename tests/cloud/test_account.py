@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
+from tests.cloud.stubs import client
 
 from fargo.cloud.account import (
     ECS_ROLE,
@@ -31,16 +31,6 @@ ROLE_ANSWER = {
         "CreateDate": "2026-01-01T00:00:00Z",
     }
 }
-
-
-def client(service: str) -> Any:
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url="http://127.0.0.1:9",  # never reached: the Stubber answers
-        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
-        aws_secret_access_key="example",
-    )
 
 
 def stubbed(service: str) -> Iterator[tuple[Any, Stubber]]:

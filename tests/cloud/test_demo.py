@@ -10,14 +10,13 @@ import pytest
 from botocore.stub import ANY
 from tests.cloud.demo_answers import (
     CLUSTER,
-    StubbedSession,
-    activated,
     interfaces_answer,
     nat_answer,
     route_tables_answer,
     service_answer,
     task_answer,
 )
+from tests.cloud.stubs import StubbedSession, activated
 
 from fargo.cloud.demo import Aws, CloudWatchLogs, StackNotDeployed, public_endpoint, stack_outputs
 from fargo.demo.report import Point

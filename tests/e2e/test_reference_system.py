@@ -22,14 +22,13 @@ import jsonschema
 import pytest
 from tests.cloud.demo_answers import (
     CLUSTER,
-    StubbedSession,
-    activated,
     interfaces_answer,
     nat_answer,
     route_tables_answer,
     service_answer,
     task_answer,
 )
+from tests.cloud.stubs import StubbedSession, activated
 from tests.e2e.conftest import Twin, fargo
 from tests.waiting import wait_until
 

@@ -421,16 +421,16 @@ class Runtime:
                 service=endpoint.service,
                 namespace=endpoint.namespace,
                 discovery_name=endpoint.discovery_name,
-                instances=[
-                    DiscoveryInstance(
-                        id=i.instance_id, ipv4=i.ipv4, port=i.port, health=i.health_status
-                    )
-                    for i in self.cloud_map.discover_instances(
-                        endpoint.namespace, endpoint.discovery_name, health_status="ALL"
-                    )
-                ],
+                instances=self._instances(endpoint.namespace, endpoint.discovery_name),
             )
             for endpoint in service_connect.endpoints(self.spec).values()
+        ]
+
+    def _instances(self, namespace: str, service: str) -> list[DiscoveryInstance]:
+        """Every instance registered in a Cloud Map service, healthy or not."""
+        return [
+            DiscoveryInstance(id=i.instance_id, ipv4=i.ipv4, port=i.port, health=i.health_status)
+            for i in self.cloud_map.discover_instances(namespace, service, health_status="ALL")
         ]
 
     def _describe_discovery(self) -> list[DiscoveryServiceStatus]:
@@ -442,14 +442,7 @@ class Runtime:
                 name=discovery.fqdn(service.name),
                 ttl=service.ttl,
                 routing_policy=service.routing_policy,
-                instances=[
-                    DiscoveryInstance(
-                        id=i.instance_id, ipv4=i.ipv4, port=i.port, health=i.health_status
-                    )
-                    for i in self.cloud_map.discover_instances(
-                        discovery.namespace, service.name, health_status="ALL"
-                    )
-                ],
+                instances=self._instances(discovery.namespace, service.name),
             )
             for service in discovery.services
         ]
