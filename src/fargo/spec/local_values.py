@@ -107,33 +107,31 @@ def unignored_files(spec: Spec, spec_dir: Path) -> list[Problem]:
 
 
 def _work_tree(spec_dir: Path) -> Path | None:
-    git = shutil.which("git")
-    if git is None:
-        return None
-    try:
-        found = subprocess.run(
-            [git, "rev-parse", "--show-toplevel"],
-            cwd=spec_dir,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    top = found.stdout.strip()
-    return Path(os.path.realpath(top)) if found.returncode == 0 and top else None
+    found = _git(spec_dir, "rev-parse", "--show-toplevel")
+    top = found.stdout.strip() if found is not None else ""
+    return (
+        Path(os.path.realpath(top)) if found is not None and found.returncode == 0 and top else None
+    )
 
 
 def _git_lines(top: Path, *args: str, stdin: str = "") -> set[str] | None:
     """``git ARGS`` in ``top``: its NUL-separated output, None if git failed (check-ignore
     exits 1 when nothing is ignored: that is an answer too)."""
+    found = _git(top, *args, stdin=stdin)
+    if found is None or found.returncode not in (0, 1):
+        return None
+    return {line for line in found.stdout.split("\0") if line}
+
+
+def _git(cwd: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str] | None:
+    """``git ARGS`` run in ``cwd``; None if there is no git or it could not run."""
     git = shutil.which("git")
-    assert git is not None  # `_work_tree` found it
+    if git is None:
+        return None
     try:
-        found = subprocess.run(
+        return subprocess.run(
             [git, *args],
-            cwd=top,
+            cwd=cwd,
             input=stdin,
             capture_output=True,
             text=True,
@@ -142,6 +140,3 @@ def _git_lines(top: Path, *args: str, stdin: str = "") -> set[str] | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if found.returncode not in (0, 1):
-        return None
-    return {line for line in found.stdout.split("\0") if line}
