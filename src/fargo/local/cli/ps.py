@@ -21,10 +21,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import psutil
-
 from fargo.local.cli.status_view import table
 from fargo.local.control.api import ControlClient, ControlError
+from fargo.local.ecs.usage import TaskUsage
 from fargo.local.state import folder as state
 from fargo.local.status import TaskSummary, TwinStatus
 
@@ -98,38 +97,18 @@ def render(
 def sample_usage(pids: Iterable[int], seconds: float = SAMPLE_SECONDS) -> dict[int, Usage]:
     """Each lead process's tree: CPU % over ``seconds`` and resident memory now. A tree
     that cannot be read (gone, or another user's) is left out."""
-    trees: dict[int, list[psutil.Process]] = {}
-    before: dict[int, float] = {}
-    for pid in pids:
-        try:
-            lead = psutil.Process(pid)
-            trees[pid] = [lead, *lead.children(recursive=True)]
-            before[pid] = _cpu_seconds(trees[pid])
-        except psutil.Error:
-            continue
+    before = {pid: used for pid in pids if (used := TaskUsage.of(pid)) is not None}
     started = time.monotonic()
     time.sleep(seconds)
     elapsed = time.monotonic() - started
     usage: dict[int, Usage] = {}
-    for pid, tree in trees.items():
-        try:
-            spent = _cpu_seconds(tree) - before[pid]
-            rss = sum(p.memory_info().rss for p in tree if p.is_running())
-        except psutil.Error:
+    for pid, then in before.items():
+        now = TaskUsage.of(pid)
+        if now is None:
             continue
-        usage[pid] = Usage(cpu_percent=max(0.0, spent / elapsed * 100), rss_bytes=rss)
+        spent = now.cpu_seconds - then.cpu_seconds
+        usage[pid] = Usage(cpu_percent=max(0.0, spent / elapsed * 100), rss_bytes=now.rss_bytes)
     return usage
-
-
-def _cpu_seconds(tree: Sequence[psutil.Process]) -> float:
-    total = 0.0
-    for process in tree:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue  # a descendant that has just exited
-        total += times.user + times.system
-    return total
 
 
 def _uptime(task: TaskSummary, now: datetime) -> str:
