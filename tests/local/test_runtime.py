@@ -182,6 +182,7 @@ def test_parts_start_in_the_documented_order(tmp_path: Path) -> None:
         "secrets (local values)",
         "task wiring (target groups, Cloud Map, metadata)",
         "ECS cluster",
+        "Application Auto Scaling",
     ]
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from fargo.local import twins
 from fargo.local.acm.authority import CertificateAuthority
 from fargo.local.acm.listener_certificate import ListenerCertificate
+from fargo.local.appautoscaling.scaler import ApplicationAutoScaling
 from fargo.local.caddy.data_plane import CaddyDataPlane
 from fargo.local.caddy.fleet import CaddyFleet
 from fargo.local.caddy.process import CaddyProcess
@@ -128,6 +129,7 @@ class Runtime:
             clock=config.clock,
             on_change=self._changed_now,
         )
+        self.autoscaling = ApplicationAutoScaling(spec, self.cluster, config.clock)
         parts: list[Part] = [self.log_router, self.network]
         if self.certificate is not None:
             parts.append(self.certificate)
@@ -141,6 +143,7 @@ class Runtime:
             self.secrets,  # only validates: every secret has its value before anything starts
             self.hooks,
             self.cluster,
+            self.autoscaling,
         ]
         self.parts = Parts(parts)
         self.running = False
