@@ -177,7 +177,9 @@ async def make_harness_fixture(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
         context = tmp_path / "app"
         context.mkdir()
         (context / "app.py").write_text(APP)
-        (context / "Dockerfile").write_text(f"FROM python:3.12-slim\nCMD {command}\n")
+        (context / "Dockerfile").write_text(
+            f"FROM python:3.12-slim\nWORKDIR /app\nCOPY . .\nCMD {command}\n"
+        )
         spec = parse_spec(spec_text(random.randint(64, 250), random.randint(20000, 60000), service))
         state.prepare(tmp_path / "state")
         registry = LocalRegistry(tmp_path / "state" / "registry", tmp_path)

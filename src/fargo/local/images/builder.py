@@ -199,7 +199,11 @@ def _copy_tree(source: Path, target: Path, name: str, allowed: set[str] | None) 
     prefix = "" if name == "." else name + "/"
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
-        if allowed is not None and not path.is_dir() and prefix + relative.as_posix() not in allowed:
+        if (
+            allowed is not None
+            and not path.is_dir()
+            and prefix + relative.as_posix() not in allowed
+        ):
             continue
         destination = target / relative
         if path.is_dir() and not path.is_symlink():

@@ -316,8 +316,7 @@ class _Planner:
             if found is None or found.index not in self.plans:
                 self.note(
                     instruction,
-                    f"--from={reference}: files of another image are not available; "
-                    "not copied",
+                    f"--from={reference}: files of another image are not available; not copied",
                 )
                 return None
             from_stage = found.index

@@ -64,7 +64,9 @@ def find_python(version: str | None, uv: Path) -> Path:
 
 def _candidates(version: str, uv: Path) -> list[Path]:
     found: list[Path] = []
-    answer = _run([str(uv), "python", "find", "--no-python-downloads", version], FIND_TIMEOUT_SECONDS)
+    answer = _run(
+        [str(uv), "python", "find", "--no-python-downloads", version], FIND_TIMEOUT_SECONDS
+    )
     if answer.returncode == 0 and answer.stdout.strip():
         found.append(Path(answer.stdout.strip()))
     for directory in os.environ.get("PATH", "").split(os.pathsep):

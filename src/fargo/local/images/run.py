@@ -68,7 +68,15 @@ PASSED_WITH_VALUE = frozenset(
     }
 )
 PASSED = frozenset(
-    {"--pre", "--no-deps", "-U", "--upgrade", "--no-build-isolation", "--require-hashes", "--no-index"}
+    {
+        "--pre",
+        "--no-deps",
+        "-U",
+        "--upgrade",
+        "--no-build-isolation",
+        "--require-hashes",
+        "--no-index",
+    }
 )
 FILE_OPTIONS = {"-r": "requirement", "--requirement": "requirement", "-c": "constraint"}
 FILE_OPTIONS["--constraint"] = "constraint"
