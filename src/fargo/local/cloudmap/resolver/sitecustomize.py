@@ -33,6 +33,19 @@ if TYPE_CHECKING:
 
 SERVER_VARIABLE = "FARGO_DNS_SERVER"
 ZONES_VARIABLE = "FARGO_DNS_ZONES"
+LIBRARY_VARIABLE = "FARGO_DNS_LIBRARY"
+
+
+def _ensure_dnspython() -> None:
+    """The image's own dnspython when it has one, else the folder holding fargo's (and
+    nothing else of fargo's environment), appended: an image's missing dependency must
+    still fail as it would in its container."""
+    try:
+        import dns.message  # noqa: F401
+    except ImportError:
+        library = os.environ.get(LIBRARY_VARIABLE)
+        if library and library not in sys.path:
+            sys.path.append(library)
 TIMEOUT_SECONDS = 2.0
 
 
@@ -60,6 +73,7 @@ class _Resolver:
     def lookup(self, name: str) -> list[str]:
         """The A records of ``name``, in the server's order, or ``socket.gaierror``."""
         socket = self.socket
+        _ensure_dnspython()
         import dns.exception  # dnspython: imported on the first lookup, not at start-up
         import dns.flags
         import dns.message
