@@ -74,9 +74,7 @@ def test_a_missing_dockerfile_is_named(registry: LocalRegistry, context: Path) -
         registry.push("app", Image(context="app", dockerfile="Missing.Dockerfile"))
 
 
-def test_an_image_with_nothing_to_run_is_an_error(
-    registry: LocalRegistry, context: Path
-) -> None:
+def test_an_image_with_nothing_to_run_is_an_error(registry: LocalRegistry, context: Path) -> None:
     (context / "Dockerfile").write_text("FROM scratch\nRUN true\n")
     with pytest.raises(RegistryError, match="no CMD or ENTRYPOINT"):
         registry.push("app", IMAGE)

@@ -147,7 +147,7 @@ class BuildPlan:
 
 def python_version(image: str) -> tuple[bool, str | None]:
     """(whether ``image`` is a Python image, its X.Y version if its tag names one)."""
-    name, _, digest = image.partition("@")
+    name = image.partition("@")[0]
     repository, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "")
     if not PYTHON_IMAGE.match(repository.lower()):
         return False, None

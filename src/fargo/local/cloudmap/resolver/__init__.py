@@ -24,6 +24,7 @@ from pathlib import Path
 DNS_SERVER_VARIABLE = "FARGO_DNS_SERVER"
 DNS_ZONES_VARIABLE = "FARGO_DNS_ZONES"
 DNS_LIBRARY_VARIABLE = "FARGO_DNS_LIBRARY"
+BIND_ADDRESS_VARIABLE = "FARGO_BIND_ADDRESS"  # loopback mode: where 0.0.0.0 binds
 SITE_DIRECTORY = Path(__file__).resolve().parent
 
 
@@ -33,7 +34,9 @@ def dnspython_folder() -> Path:
     import dns.version
 
     package = Path(dns.__file__).resolve().parent
-    folder = Path(tempfile.gettempdir()) / f"fargo-{os.getuid()}" / f"dnspython-{dns.version.version}"
+    folder = (
+        Path(tempfile.gettempdir()) / f"fargo-{os.getuid()}" / f"dnspython-{dns.version.version}"
+    )
     link = folder / "dns"
     if not link.is_symlink():
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
