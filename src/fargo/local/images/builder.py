@@ -54,10 +54,12 @@ class ProcessImage:
 
     run: RunConfig
     environment: Path | None
+    notes: tuple[str, ...] = ()  # about the environment (another Python than FROM's)
 
     def to_json(self) -> dict[str, object]:
         run = dataclasses.asdict(self.run)
-        return {"run": run, "environment": str(self.environment) if self.environment else None}
+        environment = str(self.environment) if self.environment else None
+        return {"run": run, "environment": environment, "notes": list(self.notes)}
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> ProcessImage:
@@ -69,7 +71,8 @@ class ProcessImage:
             HealthCheck(tuple(health["command"]), health["line"]) if health else None
         )
         environment = data.get("environment")
-        return cls(RunConfig(**run), Path(str(environment)) if environment else None)
+        notes = tuple(str(n) for n in data.get("notes", ()))  # type: ignore[attr-defined]
+        return cls(RunConfig(**run), Path(str(environment)) if environment else None, notes)
 
 
 @dataclass(frozen=True)
@@ -107,33 +110,39 @@ class ImageBuilder:
         notes = tuple(str(note) for note in plan.notes)
         if record.is_file():
             process = ProcessImage.from_json(json.loads(record.read_text()))
+            notes = (*process.notes, *notes)
             env = process.environment
             if env is None or (env / ".complete").is_file():
                 final = folder / "stages" / str(plan.stages[-1].index)
                 seconds = time.perf_counter() - started
                 return BuiltImage(repository, digest, final, process, notes, True, seconds)
         roots = self._lay_out(where, plan, context, dockerfile, folder)
-        environment = self._environment(where, plan, roots, digest, dockerfile)
-        process = ProcessImage(plan.run, environment)
+        environment, warning = self._environment(where, plan, roots, digest, dockerfile)
+        process = ProcessImage(plan.run, environment, (warning,) if warning else ())
         record.write_text(json.dumps(process.to_json()))
+        notes = (*process.notes, *notes)
         seconds = time.perf_counter() - started
         final = roots[plan.stages[-1].index]
         return BuiltImage(repository, digest, final, process, notes, False, seconds)
 
     def _environment(
         self, where: str, plan: BuildPlan, roots: dict[int, Path], digest: str, dockerfile: Path
-    ) -> Path | None:
+    ) -> tuple[Path | None, str | None]:
+        """The image's environment, and a note when its Python is not the one ``FROM``
+        asks for."""
         if not plan.installs and not plan.python_image:
-            return None  # no Python asked for: the image runs this machine's programs
+            return None, None  # no Python asked for: the image runs this machine's programs
         try:
             environments = Environments(self.environments_dir, uv=uv_binary())
-            folder, _ = environments.ensure(plan, roots=roots, image_digest=digest)
+            folder, warning = environments.ensure(plan, roots=roots, image_digest=digest)
         except InstallFailed as err:
             line = f"{dockerfile}:{err.line}: " if err.line else f"{dockerfile}: "
             raise BuildFailed(f"{where}: {line}{err}") from None
-        except PythonNotFound as err:
-            raise BuildFailed(f"{where}: {dockerfile}: FROM: {err}") from None
-        return folder
+        except PythonNotFound as err:  # no uv at all
+            raise BuildFailed(f"{where}: {dockerfile}: {err}") from None
+        if warning is None:
+            return folder, None
+        return folder, f"{dockerfile}:{plan.stages[-1].line}: FROM: {warning}"
 
     def _lay_out(
         self, where: str, plan: BuildPlan, context: Path, dockerfile: Path, folder: Path

@@ -23,11 +23,13 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from fargo.local.images.plan import BuildPlan, Install
-from fargo.local.images.python import find_python
+from fargo.local.images.python import PythonNotFound, find_python
 
 ENVIRONMENT_FORMAT = "fargo-env-1"  # bump when what goes into an environment changes
 INSTALL_TIMEOUT_SECONDS = 600.0
@@ -79,23 +81,32 @@ class Environments:
 
     def ensure(
         self, plan: BuildPlan, *, roots: Mapping[int, Path], image_digest: str
-    ) -> tuple[Path, bool]:
+    ) -> tuple[Path, str | None]:
         """The environment for ``plan`` (``roots``: each stage's laid-out files, where the
-        installs' files are); (its folder, whether it was made now)."""
+        installs' files are); (its folder, a warning when it runs on another Python than
+        the image's ``FROM`` asks for)."""
         key = environment_key(plan, roots, image_digest)
         folder = self.directory / key
-        if (folder / ".complete").is_file():
-            return folder, False
+        marker = folder / ".complete"
+        if marker.is_file():
+            return folder, json.loads(marker.read_text()).get("warning")
         # The venv is made where it will stay: its scripts name their interpreter by path.
         shutil.rmtree(folder, ignore_errors=True)
-        interpreter = find_python(plan.python, self.uv)
+        warning = None
+        try:
+            interpreter = find_python(plan.python, self.uv, env=uv_environment())
+        except PythonNotFound as err:
+            # The build goes on, on the Python fargo runs on, and says so (a warning with
+            # the FROM line): a minor version apart, most services run the same.
+            interpreter = Path(sys.executable)
+            running = "{}.{}".format(*sys.version_info[:2])
+            warning = f"{err}; the image runs on Python {running} ({interpreter}) instead"
         self._uv(["venv", "--seed", "--quiet", "--python", str(interpreter), str(folder)], None)
         for install in plan.installs:
             self._install(folder, install, roots[install.stage])
-        (folder / ".complete").write_text(
-            json.dumps({"python": str(interpreter), "asked": plan.python})
-        )
-        return folder, True
+        record = {"python": str(interpreter), "asked": plan.python, "warning": warning}
+        marker.write_text(json.dumps(record))
+        return folder, warning
 
     def _install(self, folder: Path, install: Install, root: Path) -> None:
         argv = ["pip", "install", "--python", str(folder / "bin" / "python")]
@@ -169,4 +180,7 @@ def uv_environment() -> dict[str, str]:
             result[variable] = " ".join(value.split())
     if "UV_EXTRA_INDEX_URL" in result and "UV_INDEX_STRATEGY" not in os.environ:
         result["UV_INDEX_STRATEGY"] = "unsafe-best-match"
+    if "UV_CACHE_DIR" not in os.environ and not os.access(Path.home(), os.W_OK):
+        # A user without a home of its own (nobody): uv's cache in the temporary folder.
+        result["UV_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / f"fargo-{os.getuid()}" / "uv")
     return result

@@ -127,6 +127,7 @@ class StagePlan:
     base: str
     operations: tuple[Operation, ...]
     run: RunConfig
+    line: int = 0  # of its FROM
 
 
 @dataclass(frozen=True)
@@ -293,7 +294,7 @@ class _Planner:
                 continue  # metadata: nothing a running task would notice
             else:
                 self.note(instruction, "not supported by the twin; ignored")
-        plan = StagePlan(stage.index, stage.name, stage.base, tuple(operations), run)
+        plan = StagePlan(stage.index, stage.name, stage.base, tuple(operations), run, stage.line)
         self.plans[stage.index] = plan
         return plan
 
@@ -367,6 +368,7 @@ class _Planner:
             commands = simple_commands(instruction.arguments[0] if instruction.arguments else "")
         directory = run.working_dir
         operations: list[Operation] = []
+        unsupported: dict[str, list[str]] = {}  # reason → commands: one note per reason
         for words in commands:
             command = classify(words)
             if isinstance(command, ChangeDirectory):
@@ -390,9 +392,11 @@ class _Planner:
                         "RUN",
                     )
             elif isinstance(command, Unsupported):
-                self.note(instruction, f"{command.reason}", f"RUN {command.text}")
+                unsupported.setdefault(command.reason, []).append(command.text)
             else:
                 assert isinstance(command, NoOp)
+        for reason, texts in unsupported.items():
+            self.note(instruction, reason, "RUN " + " && ".join(texts))
         return run, operations
 
 

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 FIND_TIMEOUT_SECONDS = 30.0
@@ -42,16 +43,22 @@ def uv_binary() -> Path:
         return Path(found)
 
 
-def find_python(version: str | None, uv: Path) -> Path:
-    """An interpreter of ``version`` (``3.12``, ``3``; None: the one fargo runs on)."""
+def find_python(version: str | None, uv: Path, *, env: Mapping[str, str] | None = None) -> Path:
+    """An interpreter of ``version`` (``3.12``, ``3``; None: the one fargo runs on);
+    ``env``: variables for uv (its cache folder, say)."""
     if version is None:
         return Path(sys.executable)
-    for candidate in _candidates(version, uv):
+    environment = {**os.environ, **(env or {})}
+    for candidate in _candidates(version, uv, environment):
         if _version_of(candidate).startswith(version + ".") or _version_of(candidate) == version:
             return candidate
-    installed = _run([str(uv), "python", "install", version], INSTALL_TIMEOUT_SECONDS)
+    installed = _run([str(uv), "python", "install", version], INSTALL_TIMEOUT_SECONDS, environment)
     if installed.returncode == 0:
-        found = _run([str(uv), "python", "find", "--managed-python", version], FIND_TIMEOUT_SECONDS)
+        found = _run(
+            [str(uv), "python", "find", "--managed-python", version],
+            FIND_TIMEOUT_SECONDS,
+            environment,
+        )
         if found.returncode == 0 and found.stdout.strip():
             return Path(found.stdout.strip())
     tail = " ".join(installed.stderr.strip().splitlines()[-2:])
@@ -62,10 +69,10 @@ def find_python(version: str | None, uv: Path) -> Path:
     )
 
 
-def _candidates(version: str, uv: Path) -> list[Path]:
+def _candidates(version: str, uv: Path, env: Mapping[str, str]) -> list[Path]:
     found: list[Path] = []
     answer = _run(
-        [str(uv), "python", "find", "--no-python-downloads", version], FIND_TIMEOUT_SECONDS
+        [str(uv), "python", "find", "--no-python-downloads", version], FIND_TIMEOUT_SECONDS, env
     )
     if answer.returncode == 0 and answer.stdout.strip():
         found.append(Path(answer.stdout.strip()))
@@ -91,8 +98,12 @@ def _version_of(interpreter: Path) -> str:
     return answer.stdout.strip() if answer.returncode == 0 else ""
 
 
-def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: list[str], timeout: float, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, check=False, env=env
+        )
     except (OSError, subprocess.TimeoutExpired) as err:
         return subprocess.CompletedProcess(argv, 1, "", str(err))
