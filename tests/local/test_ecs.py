@@ -352,6 +352,23 @@ async def test_a_task_that_cannot_be_pulled_is_a_failed_start(
     assert h.scheduler.backoff() == TwinClock(TIME_SCALE).backoff(1) == 2.5 * TIME_SCALE
 
 
+async def test_a_program_this_machine_lacks_stops_the_task_with_the_reason(
+    make_harness: HarnessFactory,
+) -> None:
+    h = await make_harness(command='["fargo-no-such-node", "server.js"]')
+
+    task = await h.scheduler.run_task()
+
+    assert task is not None
+    await h.until(task.stopped.is_set)
+    assert task.process is None  # never started
+    assert task.stopped_reason is not None
+    assert task.stopped_reason.startswith(
+        'CannotStartContainerError: exec: "fargo-no-such-node": executable file not found'
+    )
+    assert h.scheduler.failure is not None and "fargo-no-such-node" in h.scheduler.failure
+
+
 async def test_a_task_that_never_listens_is_a_failed_start(make_harness: HarnessFactory) -> None:
     h = await make_harness(mode="silent", start_timeout=0.3)
 
