@@ -30,7 +30,7 @@ class PythonNotFound(RuntimeError):
 def uv_binary() -> Path:
     """The ``uv`` binary: from the ``uv`` wheel (a dependency of fargo), else the PATH."""
     try:
-        import uv  # type: ignore[import-untyped]
+        import uv
 
         return Path(uv.find_uv_bin())
     except (ImportError, FileNotFoundError):
@@ -79,13 +79,13 @@ def _candidates(version: str, uv: Path, env: Mapping[str, str]) -> list[Path]:
     for directory in os.environ.get("PATH", "").split(os.pathsep):
         if directory and "shims" not in Path(directory).parts:
             program = Path(directory) / f"python{version}"
-            if program.is_file() and os.access(program, os.X_OK):
+            if os.path.isfile(program) and os.access(program, os.X_OK):  # never raises
                 found.append(program)
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    if pyenv.is_dir():
+    if os.path.isdir(pyenv) and os.access(pyenv, os.R_OK | os.X_OK):
         for folder in sorted(pyenv.glob(f"{version}.*"), reverse=True):
             program = folder / "bin" / f"python{version}"
-            if program.is_file():
+            if os.path.isfile(program):
                 found.append(program)
     return found
 
