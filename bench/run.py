@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, their figures collected in docs/benchmarks.md.
 
-python bench/run.py [--only services,twin,synth]
+python bench/run.py [--only services,twin,synth,images]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ BENCHES = {
     "services": ["bench/services_bench.py"],
     "twin": ["bench/twin_bench.py"],
     "synth": ["bench/synth_bench.py"],
+    "images": ["bench/images_bench.py"],
 }
 
 
