@@ -260,7 +260,9 @@ class Runtime:
         subject = about("image", name)
         logger.info("building image %s", name, extra=subject)
         image = await asyncio.to_thread(self.registry.push, name, self.spec.images[name])
-        for note in image.notes:
+        # An image built now: what the twin does not honour of it (`fargo up` builds before
+        # the twin starts and prints them there; `fargo build NAME` shows them again).
+        for note in () if image.cached else image.notes:
             logger.warning("image %s: %s", name, note, extra=subject)
         done = "up to date" if image.cached else f"built in {image.build_seconds:.1f} s"
         logger.info("image %s: %s (%s)", name, done, image.tag, extra=subject)
