@@ -285,10 +285,13 @@ class _Planner:
                     run = replace(run, entrypoint=command, cmd=keep)
             elif keyword == "HEALTHCHECK":
                 run = replace(run, healthcheck=_healthcheck(instruction))
+                # As on ECS: its agent runs the task definition's health check only, never
+                # an image's HEALTHCHECK (API reference, HealthCheck).
                 self.note(
                     instruction,
-                    "not run: the twin runs the service's container health check from the "
-                    "spec (health_check: an HTTP GET of its path, / by default)",
+                    "not run, as ECS does not run an image's HEALTHCHECK either: the service's "
+                    "container health check from the spec runs (health_check: an HTTP GET of "
+                    "its path, / by default)",
                 )
             elif keyword in IGNORED_QUIETLY:
                 continue  # metadata: nothing a running task would notice
