@@ -29,6 +29,7 @@ from pathlib import Path
 from fargo.build_context import context_files, image_tag
 from fargo.dockerfile import DockerfileError, parse_file
 from fargo.local.images.environment import Environments, InstallFailed, root_path
+from fargo.local.images.lock import build_lock
 from fargo.local.images.plan import (
     BuildPlan,
     CopyFiles,
@@ -108,14 +109,44 @@ class ImageBuilder:
         folder = self.directory / repository / f"sha256-{digest[:16]}"
         record = folder / "image.json"
         notes = tuple(str(note) for note in plan.notes)
-        if record.is_file():
-            process = ProcessImage.from_json(json.loads(record.read_text()))
-            notes = (*process.notes, *notes)
-            env = process.environment
-            if env is None or (env / ".complete").is_file():
-                final = folder / "stages" / str(plan.stages[-1].index)
-                seconds = time.perf_counter() - started
-                return BuiltImage(repository, digest, final, process, notes, True, seconds)
+        cached = self._cached(record, plan, folder)
+        if cached is None:
+            with build_lock(folder.with_name(folder.name + ".lock")):
+                cached = self._cached(record, plan, folder)  # built by another process?
+                if cached is None:
+                    return self._build(
+                        where, repository, digest, plan, context, dockerfile, started
+                    )
+        process, final = cached
+        seconds = time.perf_counter() - started
+        notes = (*process.notes, *notes)
+        return BuiltImage(repository, digest, final, process, notes, True, seconds)
+
+    def _cached(
+        self, record: Path, plan: BuildPlan, folder: Path
+    ) -> tuple[ProcessImage, Path] | None:
+        """The image built before, if it is complete (its environment too)."""
+        if not record.is_file():
+            return None
+        process = ProcessImage.from_json(json.loads(record.read_text()))
+        env = process.environment
+        if env is not None and not (env / ".complete").is_file():
+            return None
+        return process, folder / "stages" / str(plan.stages[-1].index)
+
+    def _build(
+        self,
+        where: str,
+        repository: str,
+        digest: str,
+        plan: BuildPlan,
+        context: Path,
+        dockerfile: Path,
+        started: float,
+    ) -> BuiltImage:
+        folder = self.directory / repository / f"sha256-{digest[:16]}"
+        record = folder / "image.json"
+        notes = tuple(str(note) for note in plan.notes)
         roots = self._lay_out(where, plan, context, dockerfile, folder)
         environment, warning = self._environment(where, plan, roots, digest, dockerfile)
         process = ProcessImage(plan.run, environment, (warning,) if warning else ())

@@ -28,6 +28,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from fargo.local.images.lock import build_lock
 from fargo.local.images.plan import BuildPlan, Install
 from fargo.local.images.python import PythonNotFound, find_python
 
@@ -88,8 +89,14 @@ class Environments:
         key = environment_key(plan, roots, image_digest)
         folder = self.directory / key
         marker = folder / ".complete"
-        if marker.is_file():
-            return folder, json.loads(marker.read_text()).get("warning")
+        if not marker.is_file():
+            with build_lock(folder.with_name(folder.name + ".lock")):
+                if not marker.is_file():  # not made by another process meanwhile
+                    self._make(folder, plan, roots)
+        return folder, json.loads(marker.read_text()).get("warning")
+
+    def _make(self, folder: Path, plan: BuildPlan, roots: Mapping[int, Path]) -> None:
+        marker = folder / ".complete"
         # The venv is made where it will stay: its scripts name their interpreter by path.
         shutil.rmtree(folder, ignore_errors=True)
         warning = None
@@ -106,7 +113,6 @@ class Environments:
             self._install(folder, install, roots[install.stage])
         record = {"python": str(interpreter), "asked": plan.python, "warning": warning}
         marker.write_text(json.dumps(record))
-        return folder, warning
 
     def _install(self, folder: Path, install: Install, root: Path) -> None:
         argv = ["pip", "install", "--python", str(folder / "bin" / "python")]
