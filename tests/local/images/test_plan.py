@@ -178,6 +178,24 @@ def test_what_the_twin_cannot_honour_is_reported_with_file_and_line() -> None:
     assert p.run.healthcheck.command == ("/bin/sh", "-c", "curl -f http://localhost/ || exit 1")
 
 
+def test_instructions_with_no_process_counterpart_are_reported_metadata_is_not() -> None:
+    p = plan(
+        "FROM python:3.12\n"
+        'LABEL org.opencontainers.image.title="svc"\n'
+        "STOPSIGNAL SIGINT\n"
+        "VOLUME /data\n"
+        'SHELL ["/bin/bash", "-c"]\n'
+        "COPY --chmod=755 run.sh /\n"
+        'CMD ["python"]\n'
+    )
+    assert [(n.line, n.instruction) for n in p.notes] == [
+        (3, "STOPSIGNAL"),
+        (4, "VOLUME"),
+        (5, "SHELL"),
+        (6, "COPY"),
+    ]
+
+
 def test_a_dockerfile_docker_refuses_is_an_error_with_its_line() -> None:
     with pytest.raises(DockerfileError, match=r"svc/Dockerfile:2: COPY needs a source"):
         plan("FROM python:3.12\nCOPY onlyone\n")

@@ -45,7 +45,14 @@ from fargo.local.images.run import (
 DOCKER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PYTHON_IMAGE = re.compile(r"^(?:[^/]+\.[^/]+/)?(?:[\w.-]+/)*python[\w.-]*$")
 PYTHON_TAG = re.compile(r"^(\d+(?:\.\d+)?)")
-IGNORED_QUIETLY = frozenset({"LABEL", "MAINTAINER", "STOPSIGNAL", "SHELL", "ONBUILD", "VOLUME"})
+IGNORED_QUIETLY = frozenset({"LABEL", "MAINTAINER"})  # metadata no task notices
+# What the twin does instead of the rest (reported with the line).
+INSTEAD = {
+    "SHELL": "shell-form commands run with /bin/sh -c",
+    "STOPSIGNAL": "a task is stopped with SIGTERM, then SIGKILL after its stop timeout",
+    "VOLUME": "no volume is made: the folder is the image's own",
+    "ONBUILD": "recorded for images built FROM this one by Docker; the twin ignores it",
+}
 
 
 @dataclass(frozen=True)
@@ -295,6 +302,8 @@ class _Planner:
                 )
             elif keyword in IGNORED_QUIETLY:
                 continue  # metadata: nothing a running task would notice
+            elif keyword in INSTEAD:
+                self.note(instruction, f"not honoured: {INSTEAD[keyword]}")
             else:
                 self.note(instruction, "not supported by the twin; ignored")
         plan = StagePlan(stage.index, stage.name, stage.base, tuple(operations), run, stage.line)
@@ -312,6 +321,8 @@ class _Planner:
             return None
         if instruction.flag("chown") is not None:
             self.note(instruction, "--chown: files belong to the user running fargo")
+        if instruction.flag("chmod") is not None:
+            self.note(instruction, "--chmod: files keep their mode from the build context")
         *sources, destination = words
         reference = instruction.flag("from")
         from_stage: int | None = None
