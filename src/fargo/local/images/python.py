@@ -30,7 +30,7 @@ class PythonNotFound(RuntimeError):
 def uv_binary() -> Path:
     """The ``uv`` binary: from the ``uv`` wheel (a dependency of fargo), else the PATH."""
     try:
-        import uv
+        import uv  # type: ignore[import-not-found, unused-ignore]
 
         return Path(uv.find_uv_bin())
     except (ImportError, FileNotFoundError):
