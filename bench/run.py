@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, their figures collected in docs/benchmarks.md.
 
-python bench/run.py [--only services,twin,synth,inner_loop]
+python bench/run.py [--only services,twin,synth,images,inner_loop]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ BENCHES = {
     "services": ["bench/services_bench.py"],
     "twin": ["bench/twin_bench.py"],
     "synth": ["bench/synth_bench.py"],
+    "images": ["bench/images_bench.py"],
     "inner_loop": ["bench/inner_loop_bench.py"],
 }
 

@@ -182,7 +182,9 @@ async def make_harness_fixture(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
         context = tmp_path / "app"
         context.mkdir()
         (context / "app.py").write_text(APP)
-        (context / "Dockerfile").write_text(f"FROM python:3.12-slim\nCMD {command}\n")
+        (context / "Dockerfile").write_text(
+            f"FROM python:3.12-slim\nWORKDIR /app\nCOPY . .\nCMD {command}\n"
+        )
         spec = parse_spec(spec_text(random.randint(64, 250), random.randint(20000, 60000), service))
         state.prepare(tmp_path / "state")
         registry = LocalRegistry(tmp_path / "state" / "registry", tmp_path)
@@ -353,6 +355,23 @@ async def test_a_task_that_cannot_be_pulled_is_a_failed_start(
     assert h.scheduler.failed_starts == 1 and h.scheduler.tasks == []
     assert h.scheduler.failure is not None and "no image pushed" in h.scheduler.failure
     assert h.scheduler.backoff() == TwinClock(TIME_SCALE).backoff(1) == 2.5 * TIME_SCALE
+
+
+async def test_a_program_this_machine_lacks_stops_the_task_with_the_reason(
+    make_harness: HarnessFactory,
+) -> None:
+    h = await make_harness(command='["fargo-no-such-node", "server.js"]')
+
+    task = await h.scheduler.run_task()
+
+    assert task is not None
+    await h.until(task.stopped.is_set)
+    assert task.process is None  # never started
+    assert task.stopped_reason is not None
+    assert task.stopped_reason.startswith(
+        'CannotStartContainerError: exec: "fargo-no-such-node": executable file not found'
+    )
+    assert h.scheduler.failure is not None and "fargo-no-such-node" in h.scheduler.failure
 
 
 async def test_a_task_that_never_listens_is_a_failed_start(make_harness: HarnessFactory) -> None:

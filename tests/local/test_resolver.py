@@ -8,6 +8,7 @@ import os
 import sys
 import textwrap
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -65,13 +66,34 @@ async def run_json(code: str, env: dict[str, str]) -> object:
 
 def test_task_environment() -> None:
     env = task_environment(("127.0.0.1", 5353), ["Microservice.Local.", "elb.local"])
+    library = Path(env.pop("FARGO_DNS_LIBRARY"))
     assert env == {
         "PYTHONPATH": str(SITE_DIRECTORY),
         "FARGO_DNS_SERVER": "127.0.0.1:5353",
         "FARGO_DNS_ZONES": "microservice.local,elb.local",
     }
+    # dnspython alone, for an image without it: none of fargo's other packages
+    assert [p.name for p in library.iterdir()] == ["dns"]
+    assert (library / "dns" / "message.py").is_file()
     kept = task_environment(("127.0.0.1", 5353), [], pythonpath="/app")
     assert kept["PYTHONPATH"] == os.pathsep.join([str(SITE_DIRECTORY), "/app"])
+
+
+async def test_a_bind_to_every_address_binds_the_tasks_own_address() -> None:
+    env = {**os.environ, "PYTHONPATH": str(SITE_DIRECTORY), "FARGO_BIND_ADDRESS": "127.0.0.9"}
+    bound = await run_json(
+        """
+        import json, socket
+        names = []
+        for host in ("0.0.0.0", "", "127.0.0.1"):
+            with socket.socket() as server:
+                server.bind((host, 0))
+                names.append(server.getsockname()[0])
+        print(json.dumps(names))
+        """,
+        env,
+    )
+    assert bound == ["127.0.0.9", "127.0.0.9", "127.0.0.1"]  # an explicit address stays
 
 
 async def test_getaddrinfo_resolves_discovery_names_in_server_order(server: DnsServer) -> None:

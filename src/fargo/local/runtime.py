@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import os
 import time
 from typing import Any
@@ -30,7 +31,7 @@ from fargo.local.config import TwinConfig
 from fargo.local.ec2.network import NetworkInterface, NetworkMode, network_for
 from fargo.local.ecr.distribution import RegistryServer
 from fargo.local.ecr.puller import RegistryPuller
-from fargo.local.ecr.registry import LocalRegistry
+from fargo.local.ecr.registry import ImageManifest, LocalRegistry
 from fargo.local.ecs.cluster import Cluster, ServiceScheduler
 from fargo.local.ecs.deployment import rolling_deployment
 from fargo.local.ecs.metadata import TaskMetadataEndpoint
@@ -38,6 +39,7 @@ from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.elb.data_plane import LoadBalancerDataPlane
 from fargo.local.elb.load_balancing import ElasticLoadBalancing
 from fargo.local.elb.names import lb_dns_name
+from fargo.local.events import about
 from fargo.local.logs.log_router import LogRouter
 from fargo.local.parts import Part, PartFailed, Parts, PartsInvalid, Step
 from fargo.local.state import folder as state
@@ -53,6 +55,8 @@ from fargo.local.status import (
 from fargo.local.task_hooks import RuntimeTaskHooks
 from fargo.spec import Spec, service_connect
 from fargo.spec.defaults import MAX_DESIRED_COUNT
+
+logger = logging.getLogger(__name__)
 
 # The TTL of a Service Connect client alias in the twin's DNS. The proxy it stands in for
 # learns of new and stopped tasks within seconds and has no DNS cache to expire.
@@ -263,9 +267,23 @@ class Runtime:
             directory=self.state_dir / "certs",
         )
 
-    def _push_images(self) -> None:
-        for name, image in self.spec.images.items():
-            self.registry.push(name, image)
+    async def _push_images(self) -> None:
+        """Build what is missing or stale (an unchanged image costs a few file reads) and
+        push it; what the twin does not honour of a Dockerfile is logged, with its line."""
+        for name in self.spec.images:
+            await self._push_image(name)
+
+    async def _push_image(self, name: str) -> ImageManifest:
+        subject = about("image", name)
+        logger.info("building image %s", name, extra=subject)
+        image = await asyncio.to_thread(self.registry.push, name, self.spec.images[name])
+        # An image built now: what the twin does not honour of it (`fargo up` builds before
+        # the twin starts and prints them there; `fargo build NAME` shows them again).
+        for note in () if image.cached else image.notes:
+            logger.warning("image %s: %s", name, note, extra=subject)
+        done = "up to date" if image.cached else f"built in {image.build_seconds:.1f} s"
+        logger.info("image %s: %s (%s)", name, done, image.tag, extra=subject)
+        return image
 
     def _create_discovery(self) -> None:
         discovery = self.spec.discovery
@@ -332,7 +350,7 @@ class Runtime:
         A deployment of a service that is already deploying waits for that one to finish."""
         scheduler = self._scheduler(name)
         image_name = self.spec.services[name].image
-        image = self.registry.push(image_name, self.spec.images[image_name])
+        image = await self._push_image(image_name)
         completed = await rolling_deployment(scheduler, image)
         described = scheduler.describe().model_dump(mode="json")
         return {"service": name, "image": image.uri, "completed": completed, **described}

@@ -138,9 +138,7 @@ class RuntimeTaskHooks:
         )
         assert task.eni is not None
         env.update(
-            self.network.task_environment(
-                task.eni, zones=self.cloud_map.zones(), pythonpath=str(task.root)
-            )
+            self.network.task_environment(task.eni, zones=self.cloud_map.zones(), pythonpath="")
         )
         return env
 

@@ -55,6 +55,8 @@ def up_command(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"fargo up: {err}", file=sys.stderr)
         return 2
+    if not _build_images(config):
+        return 1
     if args.detach:
         started = _up_detached(config)
         if started != 0 or not args.watch:
@@ -128,6 +130,21 @@ class TaskOutput:
         self.done.set()
         if self.thread is not None:
             self.thread.join(timeout=2)
+
+
+def _build_images(config: TwinConfig) -> bool:
+    """Build what is missing or stale before the twin starts, progress on stderr (the
+    twin then finds every image up to date)."""
+    from fargo.local.cli.build import build_images
+
+    try:
+        spec = load_spec(config.spec_path)
+        return build_images(
+            spec, config.spec_path, config.state_dir, [], sys.stderr, warn_when_up_to_date=False
+        )
+    except state.StateDirError as err:
+        print(f"fargo up: {err}", file=sys.stderr)
+        return False
 
 
 def _up_detached(config: TwinConfig) -> int:

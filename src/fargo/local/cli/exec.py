@@ -197,7 +197,8 @@ def exec_argv(process: TaskProcess, command: list[str], *, namespaced: bool) -> 
         *user,
         "--net",
         "--mount",
-        f"--wd={process.cwd}",
+        "--root",  # the task's own root: its image's folders at their paths
+        "--wd",  # and its working directory, as the task sees it
         "--",
         *command,
     ]

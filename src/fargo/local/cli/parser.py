@@ -1,4 +1,4 @@
-"""The twin's commands as `fargo` parses them: ``up``, ``status``, ``ps``, ``events``,
+"""The twin's commands as `fargo` parses them: ``build``, ``up``, ``status``, ``ps``, ``events``,
 ``exec``, ``logs``, ``demo``, ``scale``, ``restart``, ``update-service``, ``down``.
 
 Each has examples in its ``--help``. Short options mean one thing everywhere: ``-f`` is
@@ -174,6 +174,23 @@ def add_commands(commands: Any, spec_option: Any) -> None:
     _state_option(restart)
     restart.add_argument("service", help="the ECS service, as in the spec")
     restart.set_defaults(handler=_lazy("services", "restart_command"))
+
+    build = commands.add_parser(
+        "build",
+        help="build images from their Dockerfiles as the twin runs them",
+        description="Build the spec's images (each in its own Python environment) without "
+        "starting the twin. NAME is an image or a service (its image); none: every image. "
+        "What the twin does not honour of a Dockerfile is printed with its file and line.",
+        **examples(
+            "fargo build                     # every image of the spec",
+            "fargo build backend-private     # a service's image (or an image by its name)",
+            "fargo build -f shop.yaml --state-dir .fargo-shop",
+        ),
+    )
+    spec_option(build)
+    _state_option(build)
+    build.add_argument("names", nargs="*", metavar="NAME", help="images or services")
+    build.set_defaults(handler=_lazy("build", "build_command"))
 
     update = commands.add_parser(
         "update-service",

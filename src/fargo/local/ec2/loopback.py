@@ -12,7 +12,9 @@ free addresses of the private subnets.
 Privileged ports move up by 8000 (``443 → 8443``) unless ``published_ports`` names the
 host port for a listener. Tasks resolve the twin's names through a ``sitecustomize``
 resolver on their ``PYTHONPATH`` (`fargo.local.cloudmap.resolver`): without a network
-namespace there is no ``/etc/resolv.conf`` of their own.
+namespace there is no ``/etc/resolv.conf`` of their own. The same module makes a Python
+server's bind to ``0.0.0.0`` a bind to the task's own address (a program in another
+language binds ``$HOST``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from fargo.local.cloudmap.resolver import task_environment
+from fargo.local.cloudmap.resolver import BIND_ADDRESS_VARIABLE, task_environment
 from fargo.local.ec2.network import (
     AddressExhausted,
     LoadBalancerHost,
@@ -206,8 +208,10 @@ class LoopbackNetwork:
     def task_environment(
         self, eni: NetworkInterface, *, zones: Sequence[str], pythonpath: str
     ) -> dict[str, str]:
-        """The ``sitecustomize`` resolver: the twin's zones answered by its DNS server."""
-        return task_environment(self.dns_address, zones, pythonpath=pythonpath)
+        """The ``sitecustomize`` resolver: the twin's zones answered by its DNS server, and
+        a bind to ``0.0.0.0`` made on the task's own address."""
+        environment = task_environment(self.dns_address, zones, pythonpath=pythonpath)
+        return {**environment, BIND_ADDRESS_VARIABLE: eni.ip}
 
     async def launch(
         self,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from collections import deque
 from collections.abc import Coroutine
 from pathlib import Path
@@ -31,6 +30,7 @@ from fargo.local.ecs.container_health import watch_container_health
 from fargo.local.ecs.process import signal_group, terminate, wait_listening
 from fargo.local.ecs.task import HealthStatus, Task, TaskStatus, new_task_id, now
 from fargo.local.events import about
+from fargo.local.images.launch import task_process_of
 from fargo.spec import Service, Spec
 
 READY_POLL_SECONDS = 0.02
@@ -186,14 +186,11 @@ class TaskSupervisor:
     async def _launch_and_register(self, task: Task, secrets: dict[str, str]) -> None:
         cluster = self.cluster
         task.last_status = TaskStatus.PENDING
-        command = task.image.command
-        argv = [sys.executable if arg in {"python", "python3"} else arg for arg in command]
-        # What the twin itself sets (PORT, HOST, …) wins, as over the spec's environment.
-        environment = {**secrets, **cluster.hooks.environment(task)}
         assert task.eni is not None and task.root is not None
+        argv, environment, cwd = task_process_of(task, cluster.hooks, cluster.network, secrets)
         with cluster.logs.attach(task.log_path) as log:
             process = await cluster.network.launch(
-                argv, eni=task.eni, port=task.port, env=environment, cwd=task.root, log=log
+                argv, eni=task.eni, port=task.port, env=environment, cwd=cwd, log=log
             )
         task.process = process
         cluster.record_pid(task)

@@ -15,13 +15,34 @@ site-packages is then skipped; ``usercustomize`` still runs).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 DNS_SERVER_VARIABLE = "FARGO_DNS_SERVER"
 DNS_ZONES_VARIABLE = "FARGO_DNS_ZONES"
+DNS_LIBRARY_VARIABLE = "FARGO_DNS_LIBRARY"
+BIND_ADDRESS_VARIABLE = "FARGO_BIND_ADDRESS"  # loopback mode: where 0.0.0.0 binds
 SITE_DIRECTORY = Path(__file__).resolve().parent
+
+
+def dnspython_folder() -> Path:
+    """A folder holding only dnspython (a link to fargo's): what the resolver falls back
+    on in a task whose image has no dnspython of its own."""
+    import dns.version
+
+    package = Path(dns.__file__).resolve().parent
+    folder = (
+        Path(tempfile.gettempdir()) / f"fargo-{os.getuid()}" / f"dnspython-{dns.version.version}"
+    )
+    link = folder / "dns"
+    if not link.is_symlink():
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(FileExistsError):
+            link.symlink_to(package, target_is_directory=True)
+    return folder
 
 
 def task_environment(
@@ -37,4 +58,5 @@ def task_environment(
         "PYTHONPATH": os.pathsep.join(search_path),
         DNS_SERVER_VARIABLE: f"{host}:{port}",
         DNS_ZONES_VARIABLE: ",".join(zone.rstrip(".").lower() for zone in zones),
+        DNS_LIBRARY_VARIABLE: str(dnspython_folder()),
     }

@@ -33,6 +33,22 @@ if TYPE_CHECKING:
 
 SERVER_VARIABLE = "FARGO_DNS_SERVER"
 ZONES_VARIABLE = "FARGO_DNS_ZONES"
+LIBRARY_VARIABLE = "FARGO_DNS_LIBRARY"
+BIND_VARIABLE = "FARGO_BIND_ADDRESS"
+
+
+def _ensure_dnspython() -> None:
+    """The image's own dnspython when it has one, else the folder holding fargo's (and
+    nothing else of fargo's environment), appended: an image's missing dependency must
+    still fail as it would in its container."""
+    try:
+        import dns.message  # noqa: F401
+    except ImportError:
+        library = os.environ.get(LIBRARY_VARIABLE)
+        if library and library not in sys.path:
+            sys.path.append(library)
+
+
 TIMEOUT_SECONDS = 2.0
 
 
@@ -60,6 +76,7 @@ class _Resolver:
     def lookup(self, name: str) -> list[str]:
         """The A records of ``name``, in the server's order, or ``socket.gaierror``."""
         socket = self.socket
+        _ensure_dnspython()
         import dns.exception  # dnspython: imported on the first lookup, not at start-up
         import dns.flags
         import dns.message
@@ -218,5 +235,27 @@ def _install() -> None:
     sys.meta_path.insert(0, _PatchAfterImport(patches))
 
 
+def _install_bind(address: str) -> None:
+    """Loopback mode: a server binding every address (``0.0.0.0``, as in a container)
+    binds its task's own loopback address instead, so two tasks of a service listen on
+    the same port side by side, as each does in its own ENI."""
+    import socket
+
+    original_bind = socket.socket.bind
+
+    def bind(self: Any, address_: Any) -> None:
+        if (
+            self.family == socket.AF_INET
+            and isinstance(address_, tuple)
+            and address_[0] in ("", "0.0.0.0")
+        ):
+            address_ = (address, *address_[1:])
+        original_bind(self, address_)
+
+    socket.socket.bind = bind  # type: ignore[method-assign]
+
+
 if os.environ.get(SERVER_VARIABLE):
     _guarded(_install)
+if os.environ.get(BIND_VARIABLE):
+    _guarded(_install_bind, os.environ[BIND_VARIABLE])

@@ -1,0 +1,192 @@
+"""An image's own Python environment: a virtual environment made by ``uv``, its
+dependencies installed by ``uv pip install``, cached by content.
+
+    environments = Environments(state / "environments", uv=uv_binary())
+    env = environments.ensure(plan, root=image_root, image="web")   # Path(".../<key>")
+
+The key is a digest of the Python version asked for, every install's arguments and the
+content of the requirement and constraint files it reads (and, when it installs a local
+path, the image's own digest). An unchanged image finds its environment by that key at
+once; a changed one gets a new environment, filled from uv's cache (so only what changed
+is downloaded or built), while tasks still running keep the old one.
+
+uv does not read pip's configuration: this machine's index settings (``pip.conf`` files
+and ``PIP_*`` variables) are passed on as ``UV_*`` ones (`uv_environment`), so an image
+installs from the same place ``pip install`` would.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from fargo.local.images.lock import build_lock
+from fargo.local.images.plan import BuildPlan, Install
+from fargo.local.images.python import PythonNotFound, find_python
+
+ENVIRONMENT_FORMAT = "fargo-env-1"  # bump when what goes into an environment changes
+INSTALL_TIMEOUT_SECONDS = 600.0
+STDERR_TAIL_LINES = 12
+# pip setting (as in pip.conf, without "--") → uv's variable
+PIP_TO_UV = {
+    "index-url": "UV_INDEX_URL",
+    "extra-index-url": "UV_EXTRA_INDEX_URL",
+    "find-links": "UV_FIND_LINKS",
+    "constraint": "UV_CONSTRAINT",
+    "cert": "SSL_CERT_FILE",
+    "trusted-host": "UV_INSECURE_HOST",
+}
+
+
+class InstallFailed(RuntimeError):
+    """``uv`` could not make or fill the environment; the message names the line."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def root_path(root: Path, image_path: str) -> Path:
+    """Where the absolute image path ``image_path`` lies in the image's root folder."""
+    return root / image_path.lstrip("/")
+
+
+def environment_key(plan: BuildPlan, roots: Mapping[int, Path], image_digest: str) -> str:
+    sha = hashlib.sha256(ENVIRONMENT_FORMAT.encode())
+    sha.update(json.dumps(plan.python).encode())
+    for install in plan.installs:
+        sha.update(json.dumps([[a.kind, a.value] for a in install.arguments]).encode())
+        for argument in install.arguments:
+            if argument.kind in {"requirement", "constraint"}:
+                file = root_path(roots[install.stage], argument.value)
+                sha.update(file.read_bytes() if file.is_file() else b"<missing>")
+            elif argument.kind in {"editable", "path"}:
+                sha.update(image_digest.encode())
+    return sha.hexdigest()[:32]
+
+
+class Environments:
+    """The environments of every image, one folder per key."""
+
+    def __init__(self, directory: Path, *, uv: Path) -> None:
+        self.directory = directory
+        self.uv = uv
+
+    def ensure(
+        self, plan: BuildPlan, *, roots: Mapping[int, Path], image_digest: str
+    ) -> tuple[Path, str | None]:
+        """The environment for ``plan`` (``roots``: each stage's laid-out files, where the
+        installs' files are); (its folder, a warning when it runs on another Python than
+        the image's ``FROM`` asks for)."""
+        key = environment_key(plan, roots, image_digest)
+        folder = self.directory / key
+        marker = folder / ".complete"
+        if not marker.is_file():
+            with build_lock(folder.with_name(folder.name + ".lock")):
+                if not marker.is_file():  # not made by another process meanwhile
+                    self._make(folder, plan, roots)
+        return folder, json.loads(marker.read_text()).get("warning")
+
+    def _make(self, folder: Path, plan: BuildPlan, roots: Mapping[int, Path]) -> None:
+        marker = folder / ".complete"
+        # The venv is made where it will stay: its scripts name their interpreter by path.
+        shutil.rmtree(folder, ignore_errors=True)
+        warning = None
+        try:
+            interpreter = find_python(plan.python, self.uv, env=uv_environment())
+        except PythonNotFound as err:
+            # The build goes on, on the Python fargo runs on, and says so (a warning with
+            # the FROM line): a minor version apart, most services run the same.
+            interpreter = Path(sys.executable)
+            running = "{}.{}".format(*sys.version_info[:2])
+            warning = f"{err}; the image runs on Python {running} ({interpreter}) instead"
+        self._uv(["venv", "--seed", "--quiet", "--python", str(interpreter), str(folder)], None)
+        for install in plan.installs:
+            self._install(folder, install, roots[install.stage])
+        record = {"python": str(interpreter), "asked": plan.python, "warning": warning}
+        marker.write_text(json.dumps(record))
+
+    def _install(self, folder: Path, install: Install, root: Path) -> None:
+        argv = ["pip", "install", "--python", str(folder / "bin" / "python")]
+        for argument in install.arguments:
+            if argument.kind == "requirement":
+                argv += ["-r", str(root_path(root, argument.value))]
+            elif argument.kind == "constraint":
+                argv += ["-c", str(root_path(root, argument.value))]
+            elif argument.kind == "editable":
+                argv += ["-e", str(root_path(root, argument.value))]
+            elif argument.kind == "path":
+                argv.append(str(root_path(root, argument.value)))
+            else:
+                argv.append(argument.value)
+        if argv[4:]:
+            directory = root_path(root, install.directory)
+            self._uv(argv, install.line, cwd=directory if directory.is_dir() else root)
+
+    def _uv(self, arguments: list[str], line: int | None, cwd: Path | None = None) -> None:
+        env = {**os.environ, **uv_environment()}
+        try:
+            done = subprocess.run(
+                [str(self.uv), *arguments],
+                capture_output=True,
+                text=True,
+                cwd=cwd,
+                env=env,
+                timeout=INSTALL_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise InstallFailed(f"uv {arguments[0]} failed: {err}", line) from None
+        if done.returncode != 0:
+            tail = "\n".join(done.stderr.strip().splitlines()[-STDERR_TAIL_LINES:])
+            raise InstallFailed(f"uv {' '.join(arguments[:2])} failed:\n{tail}", line)
+
+
+def pip_settings() -> dict[str, str]:
+    """pip's settings as pip reads them: its configuration files (global, user, then
+    ``PIP_CONFIG_FILE``; sections ``global`` then ``install``), then ``PIP_*`` variables."""
+    files = [Path("/etc/pip.conf"), Path("/etc/xdg/pip/pip.conf")]
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    files += [Path.home() / ".pip" / "pip.conf", config_home / "pip" / "pip.conf"]
+    if os.environ.get("PIP_CONFIG_FILE"):
+        files.append(Path(os.environ["PIP_CONFIG_FILE"]))
+    settings: dict[str, str] = {}
+    for file in files:
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(file)
+        except configparser.Error:
+            continue
+        for section in ("global", "install"):
+            if parser.has_section(section):
+                settings.update(parser.items(section))
+    for name in PIP_TO_UV:
+        value = os.environ.get("PIP_" + name.upper().replace("-", "_"))
+        if value:
+            settings[name] = value
+    return settings
+
+
+def uv_environment() -> dict[str, str]:
+    """This machine's pip index settings as uv's variables (a ``UV_*`` already set wins).
+    With an extra index, pip picks the best version across all of them: so does uv then
+    (its own default takes the first index that has the package)."""
+    result: dict[str, str] = {}
+    for name, value in pip_settings().items():
+        variable = PIP_TO_UV.get(name)
+        if variable and variable not in os.environ:
+            result[variable] = " ".join(value.split())
+    if "UV_EXTRA_INDEX_URL" in result and "UV_INDEX_STRATEGY" not in os.environ:
+        result["UV_INDEX_STRATEGY"] = "unsafe-best-match"
+    if "UV_CACHE_DIR" not in os.environ and not os.access(Path.home(), os.W_OK):
+        # A user without a home of its own (nobody): uv's cache in the temporary folder.
+        result["UV_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / f"fargo-{os.getuid()}" / "uv")
+    return result

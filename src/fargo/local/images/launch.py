@@ -1,0 +1,169 @@
+"""A task's process from its image: argv, environment and working directory.
+
+    process = task_process(image.process, root=task.root, env=hooks.environment(task),
+                           namespaced=network.mode == "vpc")
+    await network.launch(process.argv, env=process.env, cwd=process.cwd, ...)
+
+What the Dockerfile says holds, as far as a process can have it:
+
+- ``python``, ``python3``, ``pip`` are the image's environment (its ``bin`` first on
+  ``PATH``, ``VIRTUAL_ENV`` set); a venv folder the Dockerfile made (``/opt/venv``) names
+  that environment in ``PATH``, other variables and the command.
+- ``ENV`` first, then the task's environment over it (the spec's ``environment``, what
+  ECS sets: ``PORT``, ``ECS_CONTAINER_METADATA_URI_V4``, …), as a task definition's
+  environment overrides an image's. ``PATH`` is the image's, then this machine's;
+  ``PYTHONPATH`` the twin's resolver (loopback mode), then the image's.
+- Absolute paths of the image: in VPC mode its folders are mounted at those paths in the
+  task's own mount namespace (`fargo.local.images.rootfs`) and the task starts in its
+  ``WORKDIR``. In loopback mode there is no mount namespace: a path of the image's own
+  (``/app/…``, or one whose top folder this machine does not have) in the command or an
+  ``ENV`` value is rewritten to the image's root folder, and the task starts in
+  ``<root>/<WORKDIR>``; a path inside a shell-form command's text is not rewritten.
+- A program that is neither in the image nor on this machine stops the task with
+  ``CannotStartContainerError`` (Docker's words: executable file not found in $PATH).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from fargo.local.images import rootfs
+from fargo.local.images.builder import ProcessImage
+
+if TYPE_CHECKING:
+    from fargo.local.ecs.task import Task
+
+ROOTFS_SCRIPT = Path(rootfs.__file__).resolve()
+# The task's environment may not set these: the image's environment decides them.
+MERGED = ("PATH", "PYTHONPATH")
+
+
+class ProgramNotFound(RuntimeError):
+    """The image's command names a program neither the image nor this machine has."""
+
+
+@dataclass(frozen=True)
+class TaskProcess:
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+
+
+def task_process(
+    image: ProcessImage, *, root: Path, env: Mapping[str, str], namespaced: bool
+) -> TaskProcess:
+    """How to start a task of ``image`` whose files are at ``root``; ``env``: what the twin
+    sets for the task (`TaskHooks.environment`)."""
+    run = image.run
+    mapper = _PathMapper(image, root, rewrite_image_paths=not namespaced)
+    argv = [mapper.path(word) for word in run.argv]
+    if not argv:
+        raise ProgramNotFound("the image has no CMD or ENTRYPOINT: nothing to run")
+    merged = {name: mapper.value(value) for name, value in run.env.items()}
+    merged.update({k: v for k, v in env.items() if k not in MERGED})
+    merged["PATH"] = _join(
+        [str(image.environment / "bin")] if image.environment else [],
+        merged.get("PATH", "").split(os.pathsep),
+        env.get("PATH", os.environ.get("PATH", "")).split(os.pathsep),
+    )
+    merged["PYTHONPATH"] = _join(
+        env.get("PYTHONPATH", "").split(os.pathsep),
+        mapper.value(run.env.get("PYTHONPATH", "")).split(os.pathsep),
+    )
+    if not merged["PYTHONPATH"]:
+        del merged["PYTHONPATH"]
+    if image.environment is not None:
+        merged["VIRTUAL_ENV"] = str(image.environment)
+    _check_program(argv[0], merged["PATH"], root, namespaced)
+    workdir = run.working_dir or "/"
+    if namespaced:
+        wrapper = [sys.executable, "-I", "-S", str(ROOTFS_SCRIPT), str(root), workdir, "--"]
+        return TaskProcess([*wrapper, *argv], merged, root)
+    cwd = root / workdir.lstrip("/")
+    cwd.mkdir(parents=True, exist_ok=True)
+    return TaskProcess(argv, merged, cwd)
+
+
+def _join(*parts: list[str]) -> str:
+    return os.pathsep.join(dict.fromkeys(p for group in parts for p in group if p))
+
+
+def _check_program(program: str, path: str, root: Path, namespaced: bool) -> None:
+    if "/" in program:
+        candidates = [Path(program)]
+        if namespaced:
+            candidates.append(root / program.lstrip("/"))
+        if any(c.is_file() and os.access(c, os.X_OK) for c in candidates):
+            return
+    else:
+        directories = path.split(os.pathsep)
+        if namespaced:
+            directories += [str(root / d.lstrip("/")) for d in directories if d.startswith("/")]
+        if shutil.which(program, path=os.pathsep.join(directories)):
+            return
+    raise ProgramNotFound(
+        f'exec: "{program}": executable file not found in $PATH (neither the image nor '
+        "this machine has it: the twin runs programs of this machine; install it here, "
+        "or build it in the image's context and COPY it)"
+    )
+
+
+class _PathMapper:
+    """Paths of the image → where they are for the task."""
+
+    def __init__(self, image: ProcessImage, root: Path, *, rewrite_image_paths: bool) -> None:
+        self.venvs = image.run.venv_paths if image.environment else ()
+        self.environment = image.environment
+        self.root = root
+        self.rewrite = rewrite_image_paths
+
+    def path(self, word: str) -> str:
+        if not word.startswith("/"):
+            return word
+        for venv in self.venvs:
+            if word == venv or word.startswith(venv.rstrip("/") + "/"):
+                assert self.environment is not None
+                return str(self.environment) + word[len(venv.rstrip("/")) :]
+        if not self.rewrite:
+            return word
+        inside = self.root / word.lstrip("/")
+        top = word.strip("/").split("/", 1)[0]
+        if top and (
+            inside.exists() or ((self.root / top).exists() and not Path("/", top).exists())
+        ):
+            return str(inside)
+        return word
+
+    def value(self, text: str) -> str:
+        """An ``ENV`` value: each ``:``-separated absolute path mapped."""
+        return os.pathsep.join(self.path(part) for part in text.split(os.pathsep))
+
+
+class _Hooks(Protocol):
+    def environment(self, task: Task) -> dict[str, str]: ...
+
+
+class _Network(Protocol):
+    @property
+    def mode(self) -> str: ...
+
+
+def task_process_of(
+    task: Task, hooks: _Hooks, network: _Network, secrets: Mapping[str, str] | None = None
+) -> tuple[list[str], dict[str, str], Path]:
+    """``task``'s argv, environment and working directory (the supervisor's one call).
+    ``secrets``: the task's secret values; what the twin itself sets (PORT, HOST, …) wins
+    over them, as over the spec's environment."""
+    assert task.root is not None
+    environment = {**(secrets or {}), **hooks.environment(task)}
+    image = task.image.process
+    if image is None:  # an image the builder did not make: its command as it is
+        return list(task.image.command), environment, task.root
+    process = task_process(image, root=task.root, env=environment, namespaced=network.mode == "vpc")
+    return process.argv, process.env, process.cwd

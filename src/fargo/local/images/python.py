@@ -1,0 +1,109 @@
+"""The Python of an image's ``FROM python:X.Y…``, found on this machine: ``uv`` and where
+interpreters usually live.
+
+    uv = uv_binary()                       # the `uv` wheel's binary (fargo depends on it)
+    interpreter = find_python("3.12", uv)  # Path(".../bin/python3.12"), or PythonNotFound
+
+Looked for, in order: ``uv python find X.Y`` (uv's own installs, the ``PATH``), then
+``pythonX.Y`` on the ``PATH`` (not pyenv's shims, which only answer for the selected
+version), then pyenv's versions, then ``uv python install X.Y`` (needs the download host
+uv uses, python-build-standalone on GitHub, or ``UV_PYTHON_INSTALL_MIRROR``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+FIND_TIMEOUT_SECONDS = 30.0
+INSTALL_TIMEOUT_SECONDS = 300.0
+
+
+class PythonNotFound(RuntimeError):
+    """No interpreter of the version an image asks for."""
+
+
+def uv_binary() -> Path:
+    """The ``uv`` binary: from the ``uv`` wheel (a dependency of fargo), else the PATH."""
+    try:
+        import uv  # type: ignore[import-not-found, unused-ignore]
+
+        return Path(uv.find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("uv")
+        if found is None:
+            raise PythonNotFound(
+                "uv is not installed: pip install uv (fargo builds images' Python "
+                "environments with it)"
+            ) from None
+        return Path(found)
+
+
+def find_python(version: str | None, uv: Path, *, env: Mapping[str, str] | None = None) -> Path:
+    """An interpreter of ``version`` (``3.12``, ``3``; None: the one fargo runs on);
+    ``env``: variables for uv (its cache folder, say)."""
+    if version is None:
+        return Path(sys.executable)
+    environment = {**os.environ, **(env or {})}
+    for candidate in _candidates(version, uv, environment):
+        if _version_of(candidate).startswith(version + ".") or _version_of(candidate) == version:
+            return candidate
+    installed = _run([str(uv), "python", "install", version], INSTALL_TIMEOUT_SECONDS, environment)
+    if installed.returncode == 0:
+        found = _run(
+            [str(uv), "python", "find", "--managed-python", version],
+            FIND_TIMEOUT_SECONDS,
+            environment,
+        )
+        if found.returncode == 0 and found.stdout.strip():
+            return Path(found.stdout.strip())
+    tail = " ".join(installed.stderr.strip().splitlines()[-2:])
+    raise PythonNotFound(
+        f"no Python {version} on this machine, and uv could not install it ({tail}); "
+        f"install Python {version} (uv python install {version}, pyenv, or the system's "
+        "packages) or change the image's FROM"
+    )
+
+
+def _candidates(version: str, uv: Path, env: Mapping[str, str]) -> list[Path]:
+    found: list[Path] = []
+    answer = _run(
+        [str(uv), "python", "find", "--no-python-downloads", version], FIND_TIMEOUT_SECONDS, env
+    )
+    if answer.returncode == 0 and answer.stdout.strip():
+        found.append(Path(answer.stdout.strip()))
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if directory and "shims" not in Path(directory).parts:
+            program = Path(directory) / f"python{version}"
+            if os.path.isfile(program) and os.access(program, os.X_OK):  # never raises
+                found.append(program)
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    if os.path.isdir(pyenv) and os.access(pyenv, os.R_OK | os.X_OK):
+        for folder in sorted(pyenv.glob(f"{version}.*"), reverse=True):
+            program = folder / "bin" / f"python{version}"
+            if os.path.isfile(program):
+                found.append(program)
+    return found
+
+
+def _version_of(interpreter: Path) -> str:
+    answer = _run(
+        [str(interpreter), "-I", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+        FIND_TIMEOUT_SECONDS,
+    )
+    return answer.stdout.strip() if answer.returncode == 0 else ""
+
+
+def _run(
+    argv: list[str], timeout: float, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, check=False, env=env
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return subprocess.CompletedProcess(argv, 1, "", str(err))

@@ -1,0 +1,108 @@
+"""The image builder: each stage's files laid out as COPY/ADD say, cached by digest; the
+run configuration; pip's index settings passed to uv. No network: images FROM scratch
+need no Python environment."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from fargo.local.images.builder import BuildFailed, ImageBuilder
+from fargo.local.images.environment import uv_environment
+
+
+def files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir()}
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    root = tmp_path / "context"
+    (root / "src" / "pkg").mkdir(parents=True)
+    (root / "src" / "pkg" / "__init__.py").write_text("")
+    (root / "src" / "pkg" / "debug.log").write_text("ignored")
+    (root / "app.py").write_text("print('hi')\n")
+    (root / "conf.ini").write_text("[x]\n")
+    (root / ".dockerignore").write_text("**/*.log\n")
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        info = tarfile.TarInfo("inside.txt")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"ok"))
+    (root / "data.tar.gz").write_bytes(archive.getvalue())
+    return root
+
+
+def build(tmp_path: Path, context: Path, dockerfile: str) -> tuple[ImageBuilder, Path]:
+    (context / "Dockerfile").write_text(dockerfile)
+    builder = ImageBuilder(tmp_path / "registry", tmp_path / "environments")
+    return builder, context / "Dockerfile"
+
+
+def test_stages_are_laid_out_as_copy_and_add_say(tmp_path: Path, context: Path) -> None:
+    builder, dockerfile = build(
+        tmp_path,
+        context,
+        "FROM scratch AS build\n"
+        "WORKDIR /build\n"
+        "COPY src/ ./src/\n"
+        "COPY *.py conf.ini ./\n"
+        "FROM scratch\n"
+        "WORKDIR /app\n"
+        "COPY --from=build /build/src /app/src\n"
+        "COPY --from=build /build/app.py .\n"
+        "ADD data.tar.gz /data/\n"
+        "RUN mkdir -p /var/cache/app\n"
+        'CMD ["python", "app.py"]\n',
+    )
+    built = builder.build("web", context, dockerfile)
+    assert files(built.root) == {"app/src/pkg/__init__.py", "app/app.py", "data/inside.txt"}
+    assert (built.root / "var" / "cache" / "app").is_dir()
+    assert built.process.run.working_dir == "/app"
+    assert built.process.environment is None  # FROM scratch: no Python asked for
+    assert not built.cached
+
+
+def test_an_unchanged_image_is_cached_and_a_change_rebuilds(tmp_path: Path, context: Path) -> None:
+    builder, dockerfile = build(tmp_path, context, 'FROM scratch\nCOPY app.py /\nCMD ["x"]\n')
+    first = builder.build("web", context, dockerfile)
+    again = builder.build("web", context, dockerfile)
+    assert again.cached and again.digest == first.digest and again.root == first.root
+    (context / "conf.ini").write_text("not read by the build")
+    assert builder.build("web", context, dockerfile).cached
+    (context / "app.py").write_text("print('changed')\n")
+    changed = builder.build("web", context, dockerfile)
+    assert not changed.cached and changed.digest != first.digest
+    assert (first.root / "app.py").read_text() == "print('hi')\n"  # the old image is intact
+
+
+def test_a_missing_source_names_the_image_and_the_line(tmp_path: Path, context: Path) -> None:
+    builder, dockerfile = build(
+        tmp_path, context, 'FROM scratch\nCOPY app.py /\nCOPY missing.txt /\nCMD ["x"]\n'
+    )
+    with pytest.raises(BuildFailed, match=r"image 'web': .*Dockerfile:3: missing.txt: not found"):
+        builder.build("web", context, dockerfile)
+
+
+def test_pip_index_settings_become_uv_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "pip.conf"
+    config.write_text(
+        "[global]\nindex-url = https://pypi.example.test/simple\n"
+        "extra-index-url = file:///opt/a\n    file:///opt/b\n"
+    )
+    for name in ("UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_INDEX_STRATEGY", "UV_FIND_LINKS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(config))
+    monkeypatch.setenv("PIP_FIND_LINKS", "/opt/wheels")
+    variables = uv_environment()
+    assert variables["UV_INDEX_URL"] == "https://pypi.example.test/simple"
+    assert variables["UV_EXTRA_INDEX_URL"] == "file:///opt/a file:///opt/b"
+    assert variables["UV_FIND_LINKS"] == "/opt/wheels"
+    assert variables["UV_INDEX_STRATEGY"] == "unsafe-best-match"  # pip's choice, not uv's
+    monkeypatch.setenv("UV_INDEX_URL", "https://mine.example.test/simple")
+    assert "UV_INDEX_URL" not in uv_environment()  # a UV_* already set wins
