@@ -39,6 +39,7 @@ from fargo.local.elb.load_balancing import ElasticLoadBalancing
 from fargo.local.elb.names import lb_dns_name
 from fargo.local.logs.log_router import LogRouter
 from fargo.local.parts import Part, PartFailed, Parts, PartsInvalid, Step
+from fargo.local.reapply import AppliedSpec, reapply
 from fargo.local.state import folder as state
 from fargo.local.status import (
     DiscoveryInstance,
@@ -147,6 +148,7 @@ class Runtime:
         self.started_at = time.monotonic()
         self.ready_after: float | None = None
         self._changed = asyncio.Event()
+        self._applying = asyncio.Lock()
 
     @property
     def time_scale(self) -> float:
@@ -240,6 +242,10 @@ class Runtime:
         return CaddyFleet(members)
 
     def _changed_now(self) -> None:
+        self._changed.set()
+
+    def changed_now(self) -> None:
+        """Something changed that readiness waiters should look at again."""
         self._changed.set()
 
     def _listener_certificate(self) -> ListenerCertificate | None:
@@ -354,6 +360,13 @@ class Runtime:
         completed = await rolling_deployment(scheduler, image)
         described = scheduler.describe().model_dump(mode="json")
         return {"service": name, "image": image.uri, "completed": completed, **described}
+
+    async def apply(self, new_spec: Spec) -> AppliedSpec:
+        """Apply a new spec as a diff (`fargo.local.reapply`): what changed is added,
+        removed, scaled or rolled out; what did not is left alone. Raises `SpecRefused`
+        (nothing changed) when the running twin cannot take it. One apply at a time."""
+        async with self._applying:
+            return await reapply(self, new_spec)
 
     def _scheduler(self, name: str) -> ServiceScheduler:
         if self.cluster is None or name not in self.cluster.services:
