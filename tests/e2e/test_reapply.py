@@ -115,7 +115,7 @@ def test_an_environment_change_rolls_only_that_service_under_load(twin: Twin) ->
     assert caddy_pid(twin) == pid
 
 
-def test_a_new_rule_and_listener_route_through_the_same_caddy(twin: Twin) -> None:
+def test_a_new_rule_routes_through_the_same_caddy(twin: Twin) -> None:
     pid = caddy_pid(twin)
 
     def add_rule(d: dict[str, Any]) -> None:

@@ -37,7 +37,7 @@ from fargo.local.ecs.cluster import CRASH_LOOP_LIMIT, ServiceScheduler
 from fargo.local.ecs.deployment import DEPLOYMENT_TIMEOUT_SECONDS, rolling_deployment
 from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.elb.errors import ElbError
-from fargo.local.spec_diff import ChangeKind, ServiceChange, SpecChanges, diff_specs
+from fargo.local.spec_diff import Change, ChangeKind, ServiceChange, SpecChanges, diff_specs
 from fargo.local.task_hooks import RuntimeTaskHooks
 from fargo.spec import Spec
 
@@ -102,6 +102,7 @@ async def reapply(runtime: Runtime, new: Spec) -> AppliedSpec:
     old = runtime.spec
     services = {c.name: c for c in changes.services}
     _push_images(runtime, new, changes)
+    result.applied += [_image_line(c) for c in changes.images]
     result.applied += _apply_discovery(runtime, new, changes)
     for change in services.values():
         if change.kind is ChangeKind.REMOVED:
@@ -137,6 +138,12 @@ def _push_images(runtime: Runtime, new: Spec, changes: SpecChanges) -> None:
             runtime.registry.push(name, new.images[name])
         except Exception as err:  # a build's own error names the Dockerfile line
             raise SpecRefused([f"image {name}: {err}"]) from err
+
+
+def _image_line(change: Change) -> str:
+    if change.kind is ChangeKind.REMOVED:
+        return f"image {change.name}: removed from the spec (the registry keeps its images)"
+    return f"image {change.name}: {change.summary()}"
 
 
 def _apply_discovery(runtime: Runtime, new: Spec, changes: SpecChanges) -> list[str]:

@@ -366,7 +366,10 @@ class Runtime:
         removed, scaled or rolled out; what did not is left alone. Raises `SpecRefused`
         (nothing changed) when the running twin cannot take it. One apply at a time."""
         async with self._applying:
-            return await reapply(self, new_spec)
+            applied = await reapply(self, new_spec)
+            # Other twins check their listeners against this twin's, new ones included.
+            twins.register(self.config, self.spec, list(self._host_ports()))
+            return applied
 
     def _scheduler(self, name: str) -> ServiceScheduler:
         if self.cluster is None or name not in self.cluster.services:
