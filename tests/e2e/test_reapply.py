@@ -30,8 +30,14 @@ HERE = Path(__file__).parent
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     folder = tmp_path_factory.mktemp("reapply")
     shutil.copytree(HERE / "echo", folder / "echo")
+    document = yaml.safe_load((HERE / "second.yaml").read_text())
+    # Without the weighted forward: its targets are in Caddy's config (a plain forward's
+    # are looked up), so each target change loads a config, and a config load closes the
+    # clients' keep-alive connections — not what these tests are about.
+    rules = document["load_balancers"]["edge"]["listeners"][0]["rules"]
+    rules[:] = [rule for rule in rules if rule["priority"] != 30]
     spec = folder / "second.yaml"
-    shutil.copy(HERE / "second.yaml", spec)
+    spec.write_text(yaml.safe_dump(document, sort_keys=False))
     yield from start_twin(spec, folder / "state")
 
 
@@ -212,3 +218,23 @@ def test_another_spec_file_is_refused(twin: Twin, tmp_path: Path) -> None:
     result = fargo("up", *args, check=False)
     assert result.returncode == 1
     assert f"runs {twin.spec}, not {other}" in result.stderr, result.stderr
+
+
+def test_a_failing_revision_rolls_back_and_the_twin_keeps_the_previous_one(twin: Twin) -> None:
+    before = task_ids(twin)
+    original = twin.spec.read_text()
+    # An interpreter that cannot start: every new task exits at once.
+    edit(twin, lambda d: d["services"]["web-b"]["environment"].update(PYTHONHOME="/nonexistent"))
+    try:
+        code, out, err = up_again(twin, check=False)
+    finally:
+        twin.spec.write_text(original)
+    assert code == 1 and "not every change completed" in err, out
+    line = "service web-b: environment.PYTHONHOME added → the deployment failed and rolled back"
+    assert f"{line} to revision 1" in out, out
+    assert task_ids(twin)["web-b"] == before["web-b"]
+    with http(twin) as client:
+        assert client.get(twin.url("edge", "https") + "/b/1x").json()["service"] == "web-b"
+    # The twin runs the previous definition: the restored file is no change.
+    code, out, _ = up_again(twin)
+    assert "no changes" in out, out

@@ -120,6 +120,13 @@ async def reapply(runtime: Runtime, new: Spec) -> AppliedSpec:
     for line, completed in outcomes:
         result.applied.append(line)
         result.completed &= completed
+    rolled_back = [
+        c.name
+        for c, (_, completed) in zip(services.values(), outcomes, strict=True)
+        if c.rolls and not completed
+    ]
+    if rolled_back:
+        _keep_previous_definitions(runtime, old, rolled_back)
     result.applied += _delete_retired(runtime, old, new, changes)
     runtime.changed_now()
     return result
@@ -224,6 +231,16 @@ async def _apply_service(
         tail = "" if ready else " (not there yet: see `fargo status`)"
         return f"{line} → scaled to {_tasks(service.desired_count)}{tail}", ready
     return f"{line} → updated in place", True
+
+
+def _keep_previous_definitions(runtime: Runtime, old: Spec, names: list[str]) -> None:
+    """Services whose deployment rolled back run their previous definition again, and the
+    twin's spec says so: their replacement tasks get it, and the next `fargo up` sees the
+    difference and tries again."""
+    services = {**runtime.spec.services, **{name: old.services[name] for name in names}}
+    _take_spec(runtime, runtime.spec.model_copy(update={"services": services}))
+    for name in names:
+        runtime.cluster.services[name].update_definition(old.services[name])
 
 
 async def _wait_in_service(scheduler: ServiceScheduler, count: int) -> bool:
