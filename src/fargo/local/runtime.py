@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import os
 import time
 from typing import Any
@@ -37,9 +38,10 @@ from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.elb.data_plane import LoadBalancerDataPlane
 from fargo.local.elb.load_balancing import ElasticLoadBalancing
 from fargo.local.elb.names import lb_dns_name
+from fargo.local.events import about
 from fargo.local.logs.log_router import LogRouter
 from fargo.local.parts import Part, PartFailed, Parts, PartsInvalid, Step
-from fargo.local.reapply import AppliedSpec, reapply
+from fargo.local.reapply import AppliedSpec, SpecRefused, reapply
 from fargo.local.state import folder as state
 from fargo.local.status import (
     DiscoveryInstance,
@@ -53,6 +55,8 @@ from fargo.local.status import (
 from fargo.local.task_hooks import RuntimeTaskHooks
 from fargo.spec import Spec, service_connect
 from fargo.spec.defaults import MAX_DESIRED_COUNT
+
+logger = logging.getLogger(__name__)
 
 # The TTL of a Service Connect client alias in the twin's DNS. The proxy it stands in for
 # learns of new and stopped tasks within seconds and has no DNS cache to expire.
@@ -365,8 +369,12 @@ class Runtime:
         """Apply a new spec as a diff (`fargo.local.reapply`): what changed is added,
         removed, scaled or rolled out; what did not is left alone. Raises `SpecRefused`
         (nothing changed) when the running twin cannot take it. One apply at a time."""
+        if not self.running:
+            raise SpecRefused(["the twin is still starting; run `fargo up` again once it is ready"])
         async with self._applying:
             applied = await reapply(self, new_spec)
+            for line in applied.applied:  # `fargo events` keeps what was changed, and when
+                logger.info("new spec: %s", line, extra=about("twin", "spec"))
             # Other twins check their listeners against this twin's, new ones included.
             twins.register(self.config, self.spec, list(self._host_ports()))
             return applied
