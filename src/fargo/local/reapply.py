@@ -215,7 +215,8 @@ async def _apply_service(
         scheduler.event(
             f"desired count changed from {before} to {service.desired_count} (new spec)"
         )
-        scheduler.wake()
+        if not change.rolls:  # a deployment starts the new count itself, on the new revision
+            scheduler.wake()
     if change.rolls:
         image = runtime.registry.pull(service.image)
         completed = await rolling_deployment(scheduler, image, timeout=DEPLOYMENT_TIMEOUT_SECONDS)
