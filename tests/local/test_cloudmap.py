@@ -306,3 +306,15 @@ def test_an_http_namespace_refuses_dns_records() -> None:
 
     with pytest.raises(InvalidInput, match="HTTP namespace"):
         cloud_map.create_service("connect.internal", "api", ttl=60, record_types=("A",))
+
+
+def test_update_service_changes_dns_settings_and_keeps_instances() -> None:
+    cloud_map = registry(2)
+    cloud_map.update_service(NS, SERVICE, ttl=5, record_types=("A", "SRV"))
+    answer = cloud_map.answer(FQDN, "A").answer
+    assert {r.ttl for r in answer} == {5} and len(answer) == 2
+    assert cloud_map.answer(f"{FQDN}", "SRV").answer
+    with pytest.raises(InvalidInput, match="record types"):
+        cloud_map.update_service(NS, SERVICE, ttl=5, record_types=("CNAME",))
+    with pytest.raises(ServiceNotFound):
+        cloud_map.update_service(NS, "nope", ttl=5)

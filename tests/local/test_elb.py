@@ -855,3 +855,65 @@ async def test_load_error_names_caddy_reason(state_dir: Path) -> None:
         assert "v2." in await caddy.version()
     finally:
         await caddy.stop()
+
+
+# -- a new spec on a running load balancer (`fargo up` on a running twin) -------------------
+
+
+async def test_reconfigure_adds_rules_groups_and_listeners_in_the_same_caddy(
+    twin: TwinFactory, backends: Any, http: aiohttp.ClientSession
+) -> None:
+    t = await twin(
+        one_listener() + "      - {port: 81, protocol: HTTP, default_action: {forward: a}}\n",
+        f"  a: {QUIET}",
+    )
+    await healthy(t, "a", await backends("a"))
+    pid = data_plane(t).pid
+    rule = "[{priority: 1, conditions: [{path_pattern: [/b/*]}], action: {forward: b}}]"
+    t.ports[82] = free_port(t.ip)  # a new listener, on a port of its own
+    new = balancer_spec(
+        "elbtest",
+        one_listener(rule) + "      - {port: 82, protocol: HTTP, default_action: {forward: b}}\n",
+        f"  a: {QUIET}\n  b: {QUIET}",
+    )
+    assert t.elb.data_plane.reconfigure_problems(new) == []
+    t.elb.reconfigure(new)
+    await healthy(t, "b", await backends("b"))
+    await t.elb.wait_routed(timeout=5)
+    assert await target_of(http, t.url(80, "/b/x")) == "b"  # the new rule, the new group
+    assert await target_of(http, t.url(80, "/other")) == "a"  # the group kept its target
+    assert await target_of(http, t.url(82, "/")) == "b"  # the new listener
+    with pytest.raises(aiohttp.ClientConnectionError):  # the removed one refuses at once
+        await get(http, t.url(81, "/"), timeout=aiohttp.ClientTimeout(total=2))
+    assert data_plane(t).pid == pid
+
+
+async def test_reconfigure_restarts_health_checks_with_the_new_settings(
+    twin: TwinFactory, backends: Any
+) -> None:
+    t = await twin(one_listener(), f"  a: {BUSY}")
+    backend = await backends("a")
+    backend.health_status = 503  # /health fails; any other path answers 200
+    t.elb.register_targets("a", [backend.target])
+    await until(
+        lambda: t.elb.describe_target_health("a")[0].state is TargetState.UNHEALTHY,
+        what="the target unhealthy at /health",
+    )
+    checks = BUSY.replace("path: /health", "path: /ready")
+    t.elb.reconfigure(balancer_spec("elbtest", one_listener(), f"  a: {checks}"))
+    await t.elb.wait_healthy("a", ["a"])
+
+
+async def test_a_removed_target_group_is_deleted_once_its_targets_are_gone(
+    twin: TwinFactory, backends: Any
+) -> None:
+    t = await twin(one_listener(), f"  a: {QUIET}\n  b: {QUIET}")
+    backend = await backends("b")
+    await healthy(t, "b", backend)
+    t.elb.reconfigure(balancer_spec("elbtest", one_listener(), f"  a: {QUIET}"))
+    with pytest.raises(ValidationError, match="still has targets: b"):
+        t.elb.delete_target_group("b")
+    await t.elb.deregister_targets("b", ["b"])  # its settings are kept while it drains
+    t.elb.delete_target_group("b")
+    with pytest.raises(Exception, match="no target group 'b'"):
+        t.elb.describe_target_health("b")

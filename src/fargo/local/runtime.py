@@ -42,6 +42,7 @@ from fargo.local.elb.names import lb_dns_name
 from fargo.local.events import about
 from fargo.local.logs.log_router import LogRouter
 from fargo.local.parts import Part, PartFailed, Parts, PartsInvalid, Step
+from fargo.local.reapply import AppliedSpec, SpecRefused, reapply
 from fargo.local.state import folder as state
 from fargo.local.status import (
     DiscoveryInstance,
@@ -154,6 +155,7 @@ class Runtime:
         self.started_at = time.monotonic()
         self.ready_after: float | None = None
         self._changed = asyncio.Event()
+        self._applying = asyncio.Lock()
 
     @property
     def time_scale(self) -> float:
@@ -247,6 +249,10 @@ class Runtime:
         return CaddyFleet(members)
 
     def _changed_now(self) -> None:
+        self._changed.set()
+
+    def changed_now(self) -> None:
+        """Something changed that readiness waiters should look at again."""
         self._changed.set()
 
     def _listener_certificate(self) -> ListenerCertificate | None:
@@ -375,6 +381,20 @@ class Runtime:
         completed = await rolling_deployment(scheduler, image)
         described = scheduler.describe().model_dump(mode="json")
         return {"service": name, "image": image.uri, "completed": completed, **described}
+
+    async def apply(self, new_spec: Spec) -> AppliedSpec:
+        """Apply a new spec as a diff (`fargo.local.reapply`): what changed is added,
+        removed, scaled or rolled out; what did not is left alone. Raises `SpecRefused`
+        (nothing changed) when the running twin cannot take it. One apply at a time."""
+        if not self.running:
+            raise SpecRefused(["the twin is still starting; run `fargo up` again once it is ready"])
+        async with self._applying:
+            applied = await reapply(self, new_spec)
+            for line in applied.applied:  # `fargo events` keeps what was changed, and when
+                logger.info("new spec: %s", line, extra=about("twin", "spec"))
+            # Other twins check their listeners against this twin's, new ones included.
+            twins.register(self.config, self.spec, list(self._host_ports()))
+            return applied
 
     def _scheduler(self, name: str) -> ServiceScheduler:
         if self.cluster is None or name not in self.cluster.services:

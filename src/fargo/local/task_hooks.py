@@ -16,6 +16,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 from fargo.local.cloudmap.registry import CloudMap
@@ -34,6 +35,12 @@ PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 # How long a dead task's ENI waits for the load balancers to stop routing to it.
 UNROUTE_TIMEOUT_SECONDS = 2.0
 LB_PORT_REFERENCE = re.compile(r"\$\{lb:([A-Za-z0-9_-]+)\.dns_name\}:(\d+)")
+
+
+@dataclass(frozen=True)
+class _Registration:
+    target_groups: tuple[str, ...]
+    cloud_map_services: tuple[tuple[str, str], ...]
 
 
 class RuntimeTaskHooks:
@@ -60,6 +67,9 @@ class RuntimeTaskHooks:
         self.network = network
         self.on_change = on_change
         self._undrained: set[asyncio.Task[None]] = set()
+        # Where each task registered, by task id: a task deregisters from there even after
+        # a new spec (`fargo up` on a running twin) moved its service elsewhere or removed it.
+        self._registered: dict[str, _Registration] = {}
 
     def validate(self) -> list[str]:
         """Environment values that name a load balancer port the twin serves elsewhere."""
@@ -154,9 +164,27 @@ class RuntimeTaskHooks:
             found.append((endpoint.namespace, endpoint.discovery_name))
         return found
 
+    def _target_groups(self, task: Task) -> list[str]:
+        registered = self._registered.get(task.id)
+        if registered is not None:
+            return list(registered.target_groups)
+        svc = self.spec.services.get(task.service)
+        return list(svc.target_groups) if svc is not None else []
+
+    def _cloud_map_services(self, task: Task) -> list[tuple[str, str]]:
+        registered = self._registered.get(task.id)
+        if registered is not None:
+            return list(registered.cloud_map_services)
+        if task.service not in self.spec.services:
+            return []
+        return self.cloud_map_services(task.service)
+
     async def register(self, task: Task) -> None:
         """Register the task with its target groups and its Cloud Map services."""
         svc = self.spec.services[task.service]
+        self._registered[task.id] = _Registration(
+            tuple(svc.target_groups), tuple(self.cloud_map_services(task.service))
+        )
         for group in svc.target_groups:
             self.elb.register_targets(group, [Target(task.id, task.ip, task.port)])
         for namespace, cloud_map_service in self.cloud_map_services(task.service):
@@ -177,11 +205,12 @@ class RuntimeTaskHooks:
         """Deregister everywhere; with ``drain`` return once the load balancers have drained
         the task, else (it is dead or must go now) let the draining run in the background
         and return once the load balancers route no new request to it."""
-        svc = self.spec.services[task.service]
-        for namespace, cloud_map_service in self.cloud_map_services(task.service):
+        groups = self._target_groups(task)
+        for namespace, cloud_map_service in self._cloud_map_services(task):
             with contextlib.suppress(LookupError):
                 self.cloud_map.deregister_instance(namespace, cloud_map_service, task.id)
-        jobs = [self.elb.deregister_targets(group, [task.id]) for group in svc.target_groups]
+        self._registered.pop(task.id, None)
+        jobs = [self.elb.deregister_targets(group, [task.id]) for group in groups]
         if drain:
             await asyncio.gather(*jobs)
             return
@@ -205,7 +234,7 @@ class RuntimeTaskHooks:
         status: Literal["HEALTHY", "UNHEALTHY"] = (
             "HEALTHY" if task.health is HealthStatus.HEALTHY else "UNHEALTHY"
         )
-        for namespace, cloud_map_service in self.cloud_map_services(task.service):
+        for namespace, cloud_map_service in self._cloud_map_services(task):
             with contextlib.suppress(LookupError):
                 self.cloud_map.update_instance_custom_health_status(
                     namespace, cloud_map_service, task.id, status
@@ -214,7 +243,7 @@ class RuntimeTaskHooks:
 
     def targets_healthy(self, task: Task) -> bool:
         """Whether every target group of the task's service calls it healthy."""
-        for group in self.spec.services[task.service].target_groups:
+        for group in self._target_groups(task):
             states = {d.target.id: d.state for d in self.elb.describe_target_health(group)}
             if states.get(task.id) is not TargetState.HEALTHY:
                 return False
@@ -223,7 +252,7 @@ class RuntimeTaskHooks:
     def target_failure(self, task: Task) -> str | None:
         """Why a target group calls the task unhealthy (ALB's reason and description), if one
         does: ``(target-group frontend) Target.ResponseCodeMismatch: Health checks failed ...``."""
-        for group in self.spec.services[task.service].target_groups:
+        for group in self._target_groups(task):
             for described in self.elb.describe_target_health(group):
                 if described.target.id == task.id and described.state is TargetState.UNHEALTHY:
                     return f"(target-group {group}) {described.reason}: {described.description}"

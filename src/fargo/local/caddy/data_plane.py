@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from fargo.local.caddy import config as caddy_config
+from fargo.local.caddy.config import server_name
 from fargo.local.caddy.listeners import bind_listeners
 from fargo.local.caddy.process import CaddyError, CaddyProcess, socket_path_fits
 from fargo.local.caddy.target_dns import (
@@ -86,6 +87,7 @@ class CaddyDataPlane:
         self._tls_server_name: str | None = None
         self._sockets: dict[str, socket.socket] = {}  # Caddy server name -> listening socket
         self._also: dict[str, socket.socket] = {}  # Caddy server name -> its second socket
+        self._closing: list[socket.socket] = []  # removed listeners', once Caddy lets go
         self._resolver = TargetResolver(bind=open_local)  # on the loopback Caddy sees
         self._routable: dict[str, list[str]] = {}
         self._targets: dict[str, list[Target]] = {}
@@ -177,11 +179,53 @@ class CaddyDataPlane:
             self._updated.notify_all()
         await self.caddy.stop()
         self._resolver.stop()
-        sockets = [*self._sockets.values(), *self._also.values()]
-        self._sockets, self._also = {}, {}
+        sockets = [*self._sockets.values(), *self._also.values(), *self._closing]
+        self._sockets, self._also, self._closing = {}, {}, []
         for sock in sockets:
             sock.close()
         self._pushed_config = None  # a started-again Caddy starts from nothing
+
+    def reconfigure_problems(self, spec: Spec) -> list[str]:
+        """A new listener is bound by Caddy itself (a running Caddy cannot inherit a new
+        socket), so only where its listeners are bound on this machine's own network
+        (``open_listener`` is the plain bind): elsewhere, and when the address is taken, a
+        problem naming the listener."""
+        problems = []
+        for name, lb in spec.load_balancers.items():
+            for listener in lb.listeners:
+                if server_name(name, listener) in self._sockets:
+                    continue
+                port = self.listener_port(name, listener.port)
+                what = f"load balancers.{name}.listeners (port {listener.port})"
+                if self.open_listener is not bind_socket or name in self.also_listen:
+                    problems.append(
+                        f"{what}: added; a listener cannot be added to a running twin in "
+                        "this network mode (its socket is made at start); `fargo down` then "
+                        "`fargo up` applies it"
+                    )
+                    continue
+                problem = bind_problem(self.bind.get(name, "127.0.0.1"), port, what)
+                if problem is not None:
+                    problems.append(problem)
+        return problems
+
+    def reconfigure(self, spec: Spec) -> None:
+        """Serve ``spec`` from the next config load on. A removed listener's socket is
+        shut down once Caddy has let it go (Caddy still holds an inherited copy, which
+        would otherwise keep accepting connections nobody serves); a new listener has no
+        inherited socket, so Caddy binds its address."""
+        self.spec = spec
+        kept = {
+            server_name(name, listener)
+            for name, lb in spec.load_balancers.items()
+            for listener in lb.listeners
+        }
+        for server in [s for s in self._sockets if s not in kept]:
+            self._closing.append(self._sockets.pop(server))
+            if server in self._also:
+                self._closing.append(self._also.pop(server))
+        self._version += 1
+        self._dirty.set()
 
     def update(
         self, routable: Mapping[str, Sequence[str]], targets: Mapping[str, Sequence[Target]]
@@ -258,9 +302,19 @@ class CaddyDataPlane:
                 self._dirty.set()
                 raise
             self._pushed_config = config
+        self._close_removed_listeners()
         self._pushed_version = version
         async with self._updated:
             self._updated.notify_all()
+
+    def _close_removed_listeners(self) -> None:
+        closing, self._closing = self._closing, []
+        for sock in closing:
+            # Shutting a listening socket down stops it listening in every process that
+            # holds it: new connections are refused, not left waiting in its queue.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
 
 def _loop_deadline(monotonic_deadline: float) -> float:

@@ -21,6 +21,7 @@ from fargo.local.caddy.data_plane import CaddyDataPlane
 from fargo.local.elb.target_health import Target
 from fargo.local.parts import Parts
 from fargo.local.status import DataPlaneStatus
+from fargo.spec.model import Spec
 
 
 class CaddyFleet:
@@ -52,6 +53,17 @@ class CaddyFleet:
 
     async def stop(self) -> None:
         await self._parts.stop()
+
+    def reconfigure_problems(self, spec: Spec) -> list[str]:
+        return [
+            p
+            for n, m in self.members.items()
+            for p in m.reconfigure_problems(spec.only_load_balancer(n))
+        ]
+
+    def reconfigure(self, spec: Spec) -> None:
+        for name, member in self.members.items():
+            member.reconfigure(spec.only_load_balancer(name))
 
     def update(
         self, routable: Mapping[str, Sequence[str]], targets: Mapping[str, Sequence[Target]]

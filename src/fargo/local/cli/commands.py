@@ -42,7 +42,12 @@ TASK_OUTPUT_POLL_SECONDS = 0.2
 
 
 def up_command(args: argparse.Namespace) -> int:
+    from fargo.local.cli.apply import apply_spec, twin_running
     from fargo.local.control.daemon import AlreadyRunning, serve, stamp
+
+    if twin_running(args.state_dir):
+        # A twin runs on this state folder: apply the spec to it as a diff.
+        return apply_spec(args.state_dir, sys.stdout, spec_path=args.file)
 
     # A spec error stops `up` before anything starts. What only the cloud refuses (no NAT
     # gateway, say) is a warning: the twin runs it, and shows how it would fail.

@@ -37,10 +37,12 @@ def _lazy(module: str, function: str) -> Handler:
 def add_commands(commands: Any, spec_option: Any) -> None:
     up = commands.add_parser(
         "up",
-        help="run the architecture on this machine (the local twin)",
+        help="run the architecture on this machine (the local twin); on a running twin, "
+        "apply the spec's changes",
         **examples(
             "fargo up                       # foreground; Ctrl-C stops everything",
             "fargo up -d                    # return once every service is healthy",
+            "fargo up                       # twin running: apply what changed in the spec",
             "fargo up -f shop.yaml --state-dir .fargo-shop --network loopback",
             "fargo up -d --publish 443:8443 # the public HTTPS listener on port 8443",
             "fargo up --watch               # every saved change deployed",

@@ -146,6 +146,34 @@ class CloudMap:
         service = _domain(name, "service")
         if service in services:
             raise ServiceAlreadyExists(f"service {service!r} already exists in {namespace!r}")
+        types = self._dns_config(namespace, ttl, record_types, routing_policy)
+        services[service] = DiscoveryService(ttl, types, routing_policy)
+
+    def update_service(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        ttl: int,
+        record_types: Sequence[str] = ("A",),
+        routing_policy: RoutingPolicy = "MULTIVALUE",
+    ) -> None:
+        """``UpdateService`` of its DNS configuration; its instances stay registered.
+
+        (AWS updates only the TTL in place; a new record type or routing policy replaces
+        the service, and ECS registers the tasks again. The twin's result is the same.)"""
+        service = self._service(namespace, name)
+        types = self._dns_config(namespace, ttl, record_types, routing_policy)
+        service.ttl, service.record_types, service.routing_policy = ttl, types, routing_policy
+
+    def _dns_config(
+        self,
+        namespace: str,
+        ttl: int,
+        record_types: Sequence[str],
+        routing_policy: RoutingPolicy,
+    ) -> frozenset[str]:
+        """The record types of a valid DNS configuration; `InvalidInput` says what is wrong."""
         if not 0 <= ttl <= MAX_TTL:
             raise InvalidInput(f"TTL {ttl} is outside 0..{MAX_TTL}")
         types = frozenset(t.upper() for t in record_types)
@@ -155,7 +183,7 @@ class CloudMap:
             raise InvalidInput(f"namespace {namespace!r} is an HTTP namespace: no DNS records")
         if routing_policy not in ("MULTIVALUE", "WEIGHTED"):
             raise InvalidInput(f"routing policy {routing_policy!r} must be MULTIVALUE or WEIGHTED")
-        services[service] = DiscoveryService(ttl, types, routing_policy)
+        return types
 
     def delete_service(self, namespace: str, name: str) -> None:
         services = self._services(normalize(namespace))

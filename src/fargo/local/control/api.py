@@ -4,7 +4,8 @@
 prints), ``GET /ready`` readiness (`fargo.local.status.Readiness`), ``POST
 /deployments/{service}`` a rolling deployment onto an image built from the current
 sources, ``POST /services/{service}/restart`` one onto the image it runs, ``POST
-/services/{service}/scale?count=N`` a new desired count, ``POST /down`` stop everything.
+/services/{service}/scale?count=N`` a new desired count, ``POST /spec`` re-read the spec
+file and apply it as a diff (`fargo.local.reapply`), ``POST /down`` stop everything.
 `ControlClient` is the CLI's side; its `status` and `readiness` parse the answers back
 into the same models.
 """
@@ -23,7 +24,9 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from fargo.local.evidence import NeedsVpcMode, dns_evidence, image_pull_evidence
+from fargo.local.reapply import SpecRefused
 from fargo.local.status import SCHEMA_VERSION, Readiness, TwinStatus
+from fargo.spec import SpecError, check_spec
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -50,6 +53,7 @@ class ControlPlaneErrorAnswer(ControlError):
     def __init__(self, path: str, status: int, text: str) -> None:
         super().__init__(f"{path}: {status} {text.strip()}")
         self.status = status
+        self.text = text.strip()
 
 
 class ControlServer:
@@ -66,6 +70,7 @@ class ControlServer:
         app.router.add_post("/deployments/{service}", self._deploy)
         app.router.add_post("/services/{service}/restart", self._restart)
         app.router.add_post("/services/{service}/scale", self._scale)
+        app.router.add_post("/spec", self._apply_spec)
         app.router.add_post("/down", self._down)
         app.router.add_get("/evidence/image-pulls", self._image_pulls)
         app.router.add_get("/evidence/dns", self._dns)
@@ -119,6 +124,30 @@ class ControlServer:
         except ValueError as err:
             raise web.HTTPBadRequest(text=f"{err}\n") from None
         return web.json_response(result, dumps=_dumps)
+
+    async def _apply_spec(self, request: web.Request) -> web.Response:
+        """Re-read the spec file and apply it as a diff; the answer comes once every change
+        is applied (rolling deployments included): ``{"spec", "warnings", "changes",
+        "completed"}``. 400: the spec has errors; 409: the running twin cannot take it.
+        Nothing is changed in either case."""
+        runtime = self._runtime
+        try:
+            report = check_spec(runtime.spec_path, world="twin")
+        except SpecError as err:
+            raise web.HTTPBadRequest(text=f"{err}\n") from None
+        try:
+            applied = await runtime.apply(report.spec)
+        except SpecRefused as err:
+            raise web.HTTPConflict(text=f"{err}\n") from None
+        return web.json_response(
+            {
+                "spec": str(runtime.spec_path),
+                "warnings": report.warning_lines(),
+                "changes": applied.applied,
+                "completed": applied.completed,
+            },
+            dumps=_dumps,
+        )
 
     async def _image_pulls(self, request: web.Request) -> web.Response:
         try:

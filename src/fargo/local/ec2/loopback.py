@@ -80,6 +80,11 @@ class LoopbackNetwork:
     async def stop(self) -> None:
         return None
 
+    def reconfigure(self, spec: Spec) -> None:
+        """A new spec of the same network (`fargo up` on a running twin): nothing to
+        rebuild; new tasks' addresses come from the same subnets."""
+        self.spec = spec
+
     # -- addresses ------------------------------------------------------------------------
 
     def to_loopback(self, address: ipaddress.IPv4Address) -> ipaddress.IPv4Address:

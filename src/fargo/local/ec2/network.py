@@ -99,6 +99,10 @@ class NetworkMode(Protocol):
 
     async def stop(self) -> None: ...
 
+    def reconfigure(self, spec: Spec) -> None:
+        """Take a new spec of the same network (its security groups, services)."""
+        ...
+
     # -- ENIs ---------------------------------------------------------------------------
 
     async def attach_network_interface(self, service: str, description: str) -> NetworkInterface:

@@ -185,6 +185,15 @@ class VpcNetwork:
                 )
             )
 
+    def reconfigure(self, spec: Spec) -> None:
+        """A new spec of the same network (`fargo up` on a running twin): its security
+        groups replace the running ones in one nftables transaction; the members of groups
+        that remain stay (a new service's group is empty until its tasks attach)."""
+        groups = security_groups_of(spec)
+        if groups != list(self.vpc.security_groups.groups):
+            self.vpc.security_groups.apply(groups)
+        self.spec = spec
+
     async def stop(self) -> None:
         await asyncio.to_thread(self.vpc.close)
         self._lb_enis.clear()

@@ -98,6 +98,31 @@ class ServiceScheduler:
             return_exceptions=True,
         )
 
+    async def delete(self) -> None:
+        """``DeleteService`` (forced): scale to 0 — each task deregistered and drained, then
+        stopped — and stop reconciling. Returns once every task has stopped."""
+        self.desired_count = 0
+        self.stopping = True
+        self.event("service deleted; draining its tasks")
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        # Wait for a deployment in progress to stand down (it stops at `stopping`).
+        async with self.deployment_lock:
+            await asyncio.gather(
+                *(self.stop_task(t, "Service deleted") for t in list(self.tasks)),
+                return_exceptions=True,
+            )
+        await self.supervisor.close()
+
+    def update_definition(self, service: Service) -> None:
+        """The spec's new definition of the service: what new tasks are placed with and
+        deployments read (minimum healthy and maximum percent). Tasks running keep theirs."""
+        self.service = service
+        self.supervisor.service = service
+
     def event(self, message: str, level: int = logging.INFO) -> None:
         """An ECS service event: kept for ``status`` and logged (``fargo events``)."""
         stamp = now().strftime("%H:%M:%S")
@@ -327,6 +352,23 @@ class Cluster:
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+    def create_service(self, name: str, service: Service) -> ServiceScheduler:
+        """``CreateService``: a scheduler for ``service``, started (its tasks follow)."""
+        if name in self.services:
+            raise ValueError(f"service {name!r} already exists")
+        scheduler = ServiceScheduler(self, name, service)
+        self.services[name] = scheduler
+        scheduler.start()
+        self.changed()
+        return scheduler
+
+    async def delete_service(self, name: str) -> None:
+        """``DeleteService``: drain and stop every task, then forget the service."""
+        scheduler = self.services[name]
+        await scheduler.delete()
+        self.services.pop(name, None)
+        self.changed()
 
     def tasks(self) -> Iterable[Task]:
         for scheduler in self.services.values():

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from fargo.local.elb.target_health import Target
 from fargo.local.status import DataPlaneStatus
+from fargo.spec.model import Spec
 
 
 class LoadBalancerDataPlane(Protocol):
@@ -42,6 +43,14 @@ class LoadBalancerDataPlane(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+    def reconfigure_problems(self, spec: Spec) -> list[str]:
+        """Why the running data plane could not take ``spec``'s listeners (none: it can)."""
+        ...
+
+    def reconfigure(self, spec: Spec) -> None:
+        """Serve ``spec``'s listeners and rules from the next load on, without a restart."""
+        ...
 
     def update(
         self, routable: Mapping[str, Sequence[str]], targets: Mapping[str, Sequence[Target]]

@@ -56,6 +56,7 @@ from fargo.local.elb.target_health import (
 )
 from fargo.local.events import about
 from fargo.local.status import LoadBalancingStatus
+from fargo.spec.elb import TargetGroup
 from fargo.spec.model import Spec
 
 __all__ = [
@@ -103,6 +104,8 @@ class ElasticLoadBalancing:
         self._groups: dict[str, dict[str, TargetRegistration]] = {g: {} for g in spec.target_groups}
         self._routable: dict[str, list[str]] = {g: [] for g in spec.target_groups}
         self._routable_since: dict[str, float] = {g: 0.0 for g in spec.target_groups}
+        # Target groups no longer in the spec, with their last settings, while targets drain.
+        self._retired: dict[str, TargetGroup] = {}
         self._running = False
         self._version = 0  # the data plane's version of the latest target states
 
@@ -137,6 +140,54 @@ class ElasticLoadBalancing:
         self._running = False
         await self._health.stop()
         await self._data_plane.stop()
+
+    # -- configuration --------------------------------------------------------------------
+
+    def reconfigure(self, spec: Spec) -> None:
+        """Apply a new spec: new target groups (empty), new health check settings (each
+        target's checks restart with them, its state kept), new rules and listeners (the
+        data plane loads them; see its `reconfigure`). A removed group keeps its targets
+        until they are deregistered; `delete_target_group` removes it then."""
+        before, self.spec = self.spec, spec
+        for name in spec.target_groups:
+            self._retired.pop(name, None)
+            if name not in self._groups:
+                self._groups[name] = {}
+                self._routable[name] = []
+                self._routable_since[name] = 0.0
+        for name, group in before.target_groups.items():
+            if name not in spec.target_groups:
+                self._retired[name] = group
+            elif group.health_check != spec.target_groups[name].health_check and self._running:
+                for registration in self._groups[name].values():
+                    if registration.state is not TargetState.DRAINING:
+                        self._health.stop_checks(registration)
+                        self._start_checks(name, registration)
+        self._data_plane.reconfigure(spec)
+        self._changed()
+
+    def delete_target_group(self, name: str) -> None:
+        """``DeleteTargetGroup`` of a group the spec no longer has; refused while it has
+        targets (`ResourceInUse` on AWS)."""
+        if name in self.spec.target_groups:
+            raise ValidationError(f"target group {name!r} is still in the spec")
+        registrations = self._groups.get(name, {})
+        if registrations:
+            raise ValidationError(
+                f"target group {name!r} still has targets: {', '.join(registrations)}"
+            )
+        self._groups.pop(name, None)
+        self._routable.pop(name, None)
+        self._routable_since.pop(name, None)
+        self._retired.pop(name, None)
+        self._changed()
+
+    def _settings(self, target_group: str) -> TargetGroup:
+        """A group's settings: the spec's, or a removed group's last ones."""
+        group = self.spec.target_groups.get(target_group) or self._retired.get(target_group)
+        if group is None:
+            raise TargetGroupNotFound(f"no target group {target_group!r}")
+        return group
 
     # -- targets --------------------------------------------------------------------------
 
@@ -177,7 +228,7 @@ class ElasticLoadBalancing:
         if not draining:
             return
         version = self._changed()
-        delay = self.clock.interval(self.spec.target_groups[target_group].deregistration_delay)
+        delay = self.clock.interval(self._settings(target_group).deregistration_delay)
         deadline = time.monotonic() + delay
         if self._running:
             await self._data_plane.wait_pushed(version, deadline)
@@ -262,7 +313,7 @@ class ElasticLoadBalancing:
     # -- target state ---------------------------------------------------------------------
 
     def _start_checks(self, target_group: str, registration: TargetRegistration) -> None:
-        check = self.spec.target_groups[target_group].health_check
+        check = self._settings(target_group).health_check
         self._health.start_checks(target_group, registration, check)
 
     def _health_changed(self, target_group: str, registration: TargetRegistration) -> None:
