@@ -47,7 +47,12 @@ def up_command(args: argparse.Namespace) -> int:
 
     if twin_running(args.state_dir):
         # A twin runs on this state folder: apply the spec to it as a diff.
-        return apply_spec(args.state_dir, sys.stdout, spec_path=args.file)
+        applied = apply_spec(args.state_dir, sys.stdout, spec_path=args.file)
+        if applied != 0 or not args.watch:
+            return applied
+        from fargo.local.cli.watch import Watcher
+
+        return Watcher(args.file.resolve(), args.state_dir.resolve(), sys.stdout).run()
 
     # A spec error stops `up` before anything starts. What only the cloud refuses (no NAT
     # gateway, say) is a warning: the twin runs it, and shows how it would fail.
