@@ -125,3 +125,32 @@ def test_a_file_the_dockerfile_does_not_read_changes_nothing(
     assert not any("changed" in line for line in watching), watching
     assert twin.service("backend-public").revision == revision
     os.remove(notes)
+
+
+def test_an_edit_of_the_spec_is_applied_as_a_diff(
+    twin: Twin, project: Path, watching: list[str]
+) -> None:
+    spec = project / "fargo.yaml"
+    text = spec.read_text()
+    before = {t.id for t in twin.service("backend-private").tasks}
+    frontend = twin.service("frontend")
+    assert frontend.desired == 1
+    spec.write_text(
+        text.replace(
+            "    desired_count: 1\n    target_groups: [frontend]",
+            "    desired_count: 2\n    target_groups: [frontend]",
+            1,
+        )
+    )
+    try:
+        wait_until(
+            lambda: twin.service("frontend").healthy == 2, timeout=60, what="frontend scaled"
+        )
+        wait_until(
+            lambda: any("scaled" in line or "desired" in line for line in watching), timeout=10
+        )
+    finally:
+        spec.write_text(text)
+    assert any("fargo.yaml changed: applying it" in line for line in watching), watching
+    assert {t.id for t in twin.service("backend-private").tasks} == before  # untouched
+    wait_until(lambda: twin.service("frontend").desired == 1, timeout=60, what="scaled back")

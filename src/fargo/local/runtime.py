@@ -155,6 +155,7 @@ class Runtime:
         self.started_at = time.monotonic()
         self.ready_after: float | None = None
         self._changed = asyncio.Event()
+        self._image_locks: dict[str, asyncio.Lock] = {}
         self._applying = asyncio.Lock()
 
     @property
@@ -280,6 +281,11 @@ class Runtime:
             await self._push_image(name)
 
     async def _push_image(self, name: str) -> ImageManifest:
+        # Services of one image deploy together (fargo watch): one build, the others wait.
+        async with self._image_locks.setdefault(name, asyncio.Lock()):
+            return await self._build_and_push(name)
+
+    async def _build_and_push(self, name: str) -> ImageManifest:
         subject = about("image", name)
         logger.info("building image %s", name, extra=subject)
         image = await asyncio.to_thread(self.registry.push, name, self.spec.images[name])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections import deque
 from pathlib import Path
 
@@ -17,7 +18,8 @@ LOG_TAIL_LINES = 12
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` (file ``mode``) in one rename."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Unique per call: two threads (or processes) may write the same path at once.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.fchmod(fd, mode)  # os.open's mode is filtered through the umask
