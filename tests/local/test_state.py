@@ -249,6 +249,15 @@ def test_new_subfolders_are_owner_only(tmp_path: Path) -> None:
     assert mode(tmp_path / "s" / state.PID_DIRECTORY) == 0o700
 
 
+def test_prepare_makes_its_own_pid_folder_owner_only_again(tmp_path: Path) -> None:
+    """An older fargo under umask 002 left ``pids/`` group-writable inside its 0700 folder."""
+    folder = tmp_path / "s"
+    state.prepare(folder)
+    os.chmod(folder / state.PID_DIRECTORY, 0o775)
+    state.prepare(folder)
+    assert mode(folder / state.PID_DIRECTORY) == 0o700
+
+
 def test_a_group_writable_pid_folder_is_refused_before_any_signal(tmp_path: Path) -> None:
     folder = tmp_path / "s"
     state.prepare(folder)

@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +94,18 @@ def prepare(state_dir: Path) -> None:
         (state_dir / MARKER).touch()
         for sub in ("logs", PID_DIRECTORY):
             (state_dir / sub).mkdir(mode=0o700, exist_ok=True)
-        check_trusted(state_dir / PID_DIRECTORY, "the pid folder", state_dir=state_dir)
+        pids = state_dir / PID_DIRECTORY
+        status = pids.lstat()
+        if (
+            stat.S_ISDIR(status.st_mode)
+            and status.st_uid == os.geteuid()
+            and status.st_mode & 0o077
+        ):
+            # Ours, made by an older fargo under a umask like 002: tightened. A record
+            # someone else put there meanwhile is still refused: `recorded_processes`
+            # checks each record's owner.
+            os.chmod(pids, 0o700)
+        check_trusted(pids, "the pid folder", state_dir=state_dir)
     except OSError as err:
         raise StateDirError(f"cannot use {state_dir} as the state folder: {_reason(err)}") from err
 
