@@ -23,6 +23,14 @@ was sent, and the caller has waited long enough. For
 the same reason a ``502 Bad Gateway`` answer (what a load balancer says when
 the target it chose died mid-request) is retried, twice at most: the load
 balancer picks a target again.
+
+A read timeout (or connect timeout) ejects the address for :data:`EJECTION_S`
+(outlier detection, as Envoy and App Mesh do): a hung task (stopped, deadlocked) keeps
+accepting connections and stays in discovery until health checks fail, and every
+request sent to it would wait the whole read timeout. So the next requests go to the
+name's other addresses at once, and the cached addresses are looked up again. When
+every address is ejected, all of them are used: a name is never left with nothing to
+call.
 """
 
 from __future__ import annotations
@@ -48,6 +56,9 @@ READ_TIMEOUT_ENV = "DOWNSTREAM_READ_TIMEOUT"
 DEFAULT_CONNECT_TIMEOUT_S = 2.0
 DEFAULT_READ_TIMEOUT_S = 5.0
 ADDRESS_TTL_S = 5.0
+# How long an address that let a request time out is avoided: long enough for health
+# checks to take a hung task out of discovery, short enough to try a recovered one again.
+EJECTION_S = 5.0
 MAX_ATTEMPTS = 2
 BAD_GATEWAY = 502  # a load balancer's answer when its target failed mid-request
 # A target that dies resets every request the load balancer has in flight to it, on each
@@ -211,10 +222,13 @@ class Downstream:
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
         read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
         address_ttl_s: float = ADDRESS_TTL_S,
+        ejection_s: float = EJECTION_S,
     ) -> None:
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
+        self.ejection_s = ejection_s
         self.addresses = AddressCache(address_ttl_s)
+        self._ejected: dict[str, float] = {}  # address -> until (monotonic)
         self._session: aiohttp.ClientSession | None = None
         self._urls: dict[tuple[str, str], URL] = {}
 
@@ -286,6 +300,7 @@ class Downstream:
                     return DownstreamResponse(resp.status, body, content_type.encode("latin-1"))
             except aiohttp.ConnectionTimeoutError as exc:
                 self.addresses.forget(callee.host, callee.port)
+                self._eject(address)
                 # Nothing was sent: another task may answer. The same address again would
                 # only cost a second timeout.
                 if attempt < MAX_ATTEMPTS and await self._has_other(callee, url, address):
@@ -295,6 +310,9 @@ class Downstream:
                 reason = f"connect timed out after {self.connect_timeout_s:g}s"
                 raise DownstreamError(504, reason, url, address) from exc
             except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
+                # Sent, so not sent again; but the next requests go elsewhere.
+                self.addresses.forget(callee.host, callee.port)
+                self._eject(address)
                 reason = f"no response within {self.read_timeout_s:g}s"
                 raise DownstreamError(504, reason, url, address) from exc
             except aiohttp.ClientConnectionError as exc:  # refused, reset, or dropped
@@ -327,9 +345,25 @@ class Downstream:
             addresses = await self._resolve(callee, url)
         if len(addresses) == 1:
             return addresses[0]
-        if avoid is not None and avoid in addresses:
+        if self._ejected:
+            addresses = self._not_ejected(addresses)
+        if avoid is not None and avoid in addresses and len(addresses) > 1:
             addresses = [address for address in addresses if address != avoid]
         return random.choice(addresses)  # noqa: S311 - balancing, not security
+
+    def _eject(self, address: str) -> None:
+        """Avoid ``address`` for a while (see the module docstring)."""
+        now = time.monotonic()
+        # Expired entries go here, so the table holds at most the addresses that failed
+        # within the last ejection time.
+        self._ejected = {a: until for a, until in self._ejected.items() if until > now}
+        self._ejected[address] = now + self.ejection_s
+
+    def _not_ejected(self, addresses: list[str]) -> list[str]:
+        """``addresses`` but those ejected; all of them if every one is."""
+        now = time.monotonic()
+        healthy = [a for a in addresses if self._ejected.get(a, 0.0) <= now]
+        return healthy or addresses
 
     async def _has_other(self, callee: Callee, url: str, address: str) -> bool:
         """Whether the callee's name (looked up again) has an address but ``address``."""

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fargo.help import examples
+from fargo.local.state.errors import StateDirError
 from fargo.spec import Spec, SpecError, World, check_spec, json_schema, load_spec
 from fargo.spec.defaults import SPEC_FILE
 
@@ -27,6 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except SpecError as err:
         print(err, file=sys.stderr)
+        return 1
+    except StateDirError as err:  # e.g. a state folder another user may write
+        print(f"fargo {args.command}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

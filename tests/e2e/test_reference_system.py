@@ -188,7 +188,11 @@ def test_task_metadata_and_environment(reference_twin: Twin) -> None:
     task = reference_twin.service("backend-private").tasks[0]
     environ = next(p for p in reference_twin.processes() if p.pid == task.pid).environ()
     assert environ["AWS_REGION"] == "us-east-1"
-    document = json.loads(httpx.get(environ["ECS_CONTAINER_METADATA_URI_V4"] + "/task").text)
+    uri = environ["ECS_CONTAINER_METADATA_URI_V4"]
+    document = json.loads(httpx.get(uri + "/task").text)
+    # the id alone, without the task's token, opens nothing (another task knows the id)
+    assert uri.rsplit("/", 1)[1].startswith(f"{task.id}-")
+    assert httpx.get(uri.rsplit("-", 1)[0] + "/task").status_code == 404
     assert document["TaskARN"].endswith("/" + task.id)
     assert document["LaunchType"] == "FARGATE" and document["Family"].endswith("backend-private")
     assert document["Containers"][0]["Networks"][0]["IPv4Addresses"] == [ip_of(task)]

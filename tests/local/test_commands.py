@@ -185,3 +185,33 @@ def test_up_runs_a_spec_only_the_cloud_refuses_and_warns_first(tmp_path: Path) -
     assert warning.startswith(f"{spec}:") and ": warning: network.nat_gateways: " in warning
     assert warning.endswith("fargo validate, synth and deploy refuse this; the twin runs it)")
     assert result.returncode == 1 and "not a folder" in result.stderr
+
+
+def test_down_refuses_a_folder_others_may_write_and_signals_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "s"
+    state.prepare(folder)
+    process = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        state.record_process(folder, "control-plane", process.pid, "control plane")
+        os.chmod(folder, 0o757)
+        assert commands.down_command(argparse.Namespace(state_dir=folder)) == 1
+        err = capsys.readouterr().err
+        assert f"fargo down: the state folder {folder} is writable by others" in err
+        assert f"chmod go-w {folder}" in err
+        assert process.poll() is None
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_status_refuses_a_folder_others_may_write(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    state.prepare(folder)
+    os.chmod(folder, 0o777)
+    result = run_fargo("status", "--state-dir", str(folder))
+    assert result.returncode == 1
+    assert f"fargo status: the state folder {folder} is writable by group and others" in (
+        result.stderr
+    )

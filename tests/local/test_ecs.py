@@ -150,8 +150,8 @@ HarnessFactory = Callable[..., Awaitable[Harness]]
 
 
 def spec_text(octet: int, port: int, service: str) -> str:
-    # The VPC maps onto 127.0.0.0/8 by offset, whatever its base; a random port keeps
-    # these tasks clear of a twin running on this machine.
+    # The VPC keeps its last three octets on loopback (10.x.10.4 is 127.x.10.4): a
+    # random second octet and port keep these tasks clear of a twin on this machine.
     return f"""
 name: t
 network:
@@ -337,12 +337,14 @@ async def test_an_address_held_by_another_process_is_a_failed_start(
 ) -> None:
     h = await make_harness()
     port = h.cluster.spec.services["app"].port
-    with socket.create_server(("127.0.10.4", port)):  # where the first task goes
+    second_octet = h.cluster.spec.network.cidr.network_address.packed[1]
+    first = f"127.{second_octet}.10.4"  # where the first task goes
+    with socket.create_server((first, port)):
         task = await h.scheduler.run_task()
-        assert task is not None and task.ip == "127.0.10.4"
+        assert task is not None and task.ip == first
         await h.until(task.stopped.is_set)
     assert task.pid is None and h.hooks.registered == []
-    assert f"127.0.10.4:{port} is in use by another process" in (h.scheduler.failure or "")
+    assert f"{first}:{port} is in use by another process" in (h.scheduler.failure or "")
 
 
 async def test_a_task_that_cannot_be_pulled_is_a_failed_start(

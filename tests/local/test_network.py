@@ -15,13 +15,15 @@ from fargo.spec import parse_spec
 
 
 def plan(
-    public: str = "10.0.0.0/24, 10.0.1.0/24", private: str = "10.0.10.0/24, 10.0.11.0/24"
+    public: str = "10.0.0.0/24, 10.0.1.0/24",
+    private: str = "10.0.10.0/24, 10.0.11.0/24",
+    cidr: str = "10.0.0.0/16",
 ) -> LoopbackNetwork:
     spec = parse_spec(
         f"""
 name: t
 network:
-  cidr: 10.0.0.0/16
+  cidr: {cidr}
   subnets: {{public: [{public}], private: [{private}]}}
 images: {{app: {{dockerfile: app/Dockerfile}}}}
 cluster: {{name: test}}
@@ -32,16 +34,52 @@ services:
     return LoopbackNetwork(spec)
 
 
-def test_a_vpc_address_keeps_its_offset_inside_loopback() -> None:
+def test_a_vpc_address_keeps_its_last_three_octets_inside_loopback() -> None:
     net = plan()
     assert str(net.to_loopback(ipaddress.IPv4Address("10.0.10.7"))) == "127.0.10.7"
     assert str(net.to_loopback(ipaddress.IPv4Address("10.0.255.254"))) == "127.0.255.254"
+    assert str(network.to_loopback(ipaddress.IPv4Address("10.4.10.7"))) == "127.4.10.7"
+    assert str(network.to_loopback(ipaddress.IPv4Address("172.20.1.7"))) == "127.20.1.7"
+    assert str(network.to_loopback(ipaddress.IPv4Address("192.168.1.7"))) == "127.168.1.7"
 
 
-def test_dns_and_metadata_take_the_reserved_addresses_of_the_first_public_subnet() -> None:
+def test_dns_and_metadata_take_the_reserved_addresses_at_the_vpcs_base() -> None:
     net = plan()
     assert net.dns_address == ("127.0.0.2", network.DNS_PORT)
     assert net.metadata_address == ("127.0.0.3", 0)  # any free port
+
+
+@pytest.mark.parametrize(
+    ("cidr", "public", "private", "base"),
+    [
+        ("10.4.0.0/16", "10.4.0.0/24, 10.4.1.0/24", "10.4.10.0/24, 10.4.11.0/24", "127.4"),
+        ("172.20.0.0/16", "172.20.0.0/24, 172.20.1.0/24", "172.20.10.0/24, 172.20.11.0/24",
+         "127.20"),
+        ("192.168.0.0/16", "192.168.0.0/24, 192.168.1.0/24",
+         "192.168.10.0/24, 192.168.11.0/24", "127.168"),
+    ],
+)  # fmt: skip
+def test_vpcs_of_other_cidrs_get_addresses_of_their_own(
+    cidr: str, public: str, private: str, base: str
+) -> None:
+    net, reference = plan(public, private, cidr), plan()
+    own = {
+        net.dns_address[0],
+        net.metadata_address[0],
+        net.load_balancer_address("public", "internet-facing"),
+        net.place_task().ip,
+    }
+    assert own == {f"{base}.0.2", f"{base}.0.3", f"{base}.0.1", f"{base}.10.4"}
+    theirs = {
+        reference.dns_address[0],
+        reference.metadata_address[0],
+        reference.load_balancer_address("public", "internet-facing"),
+        reference.place_task().ip,
+    }
+    assert own.isdisjoint(theirs)
+    eni = net.place_task()
+    assert eni.ip == f"{base}.11.4"
+    assert eni.private_ip == cidr.split(".")[0] + eni.ip[3:]  # back in the VPC
 
 
 def test_tasks_skip_reserved_addresses_and_spread_over_the_zones() -> None:

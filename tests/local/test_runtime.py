@@ -96,7 +96,9 @@ def make_hooks(elb: FakeLoadBalancers, spec: Spec = SPEC) -> RuntimeTaskHooks:
 def test_a_task_gets_only_the_v4_metadata_variable(tmp_path: Path) -> None:
     env = make_hooks(FakeLoadBalancers()).environment(make_task(tmp_path))
     assert env["ECS_CONTAINER_METADATA_URI_V4"].startswith("http://127.0.0.3:")
-    assert env["ECS_CONTAINER_METADATA_URI_V4"].endswith("/v4/t1")
+    task = make_task(tmp_path)
+    uri = make_hooks(FakeLoadBalancers()).environment(task)["ECS_CONTAINER_METADATA_URI_V4"]
+    assert uri.endswith(f"/v4/t1-{task.metadata_token}")  # AWS's id-random form
     assert "ECS_CONTAINER_METADATA_URI" not in env
     assert (env["HOST"], env["PORT"]) == ("127.0.10.4", "8080")
 

@@ -195,3 +195,148 @@ def test_many_concurrent_prepares_of_one_new_folder_all_succeed(tmp_path: Path) 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(state.prepare, [folder] * 8))  # none raises
         assert state.is_state_dir(folder)
+
+
+# -- who may write the folder ----------------------------------------------------------------
+
+
+def nobody_uid() -> int:
+    import pwd
+
+    return pwd.getpwnam("nobody").pw_uid
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="giving files to another user needs root")
+
+
+def test_prepare_refuses_a_folder_group_or_others_may_write(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    state.prepare(folder)
+    os.chmod(folder, 0o775)
+    with pytest.raises(state.StateDirError) as refused:
+        state.prepare(folder)
+    message = str(refused.value)
+    assert f"the state folder {folder} is writable by group (mode 0775)" in message
+    assert f"chmod go-w {folder}" in message
+    assert "another --state-dir" in message
+
+
+def test_prepare_refuses_an_empty_world_writable_folder_and_leaves_it_alone(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    os.chmod(folder, 0o1777)
+    with pytest.raises(state.StateDirError, match=r"writable by group and others \(mode 1777\)"):
+        state.prepare(folder)
+    assert os.listdir(folder) == []
+
+
+@needs_root
+def test_prepare_refuses_a_folder_another_user_owns(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    state.prepare(folder)
+    os.chown(folder, nobody_uid(), -1)
+    with pytest.raises(state.StateDirError) as refused:
+        state.prepare(folder)
+    message = str(refused.value)
+    assert f"the state folder {folder} belongs to nobody (uid {nobody_uid()})" in message
+    assert "not to you (root (uid 0))" in message and "--state-dir" in message
+
+
+def test_new_subfolders_are_owner_only(tmp_path: Path) -> None:
+    state.prepare(tmp_path / "s")
+    assert mode(tmp_path / "s" / state.PID_DIRECTORY) == 0o700
+
+
+def test_prepare_makes_its_own_pid_folder_owner_only_again(tmp_path: Path) -> None:
+    """An older fargo under umask 002 left ``pids/`` group-writable inside its 0700 folder."""
+    folder = tmp_path / "s"
+    state.prepare(folder)
+    os.chmod(folder / state.PID_DIRECTORY, 0o775)
+    state.prepare(folder)
+    assert mode(folder / state.PID_DIRECTORY) == 0o700
+
+
+def test_a_group_writable_pid_folder_is_refused_before_any_signal(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    state.prepare(folder)
+    process = sleeper()
+    try:
+        state.record_process(folder, "task", process.pid, "a task")
+        os.chmod(folder / state.PID_DIRECTORY, 0o770)
+        with pytest.raises(state.StateDirError, match=r"the pid folder .* writable by group"):
+            state.sweep(folder, grace=0.5)
+        assert process.poll() is None
+    finally:
+        process.kill()
+        process.wait()
+
+
+@needs_root
+def test_a_pid_record_another_user_owns_is_refused_before_any_signal(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    state.prepare(folder)
+    process = sleeper()
+    try:
+        path = state.record_process(folder, "task", process.pid, "a task")
+        os.chown(path, nobody_uid(), -1)
+        with pytest.raises(state.StateDirError, match=rf"the pid record {path} belongs to nobody"):
+            state.sweep(folder, grace=0.5)
+        assert process.poll() is None
+        assert path.exists()  # not the twin's to delete either
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_pid_record_that_is_a_link_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    state.prepare(folder)
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps({"pid": 1, "created": 0.0, "what": "init"}))
+    os.chmod(elsewhere, 0o600)
+    (folder / state.PID_DIRECTORY / "task.json").symlink_to(elsewhere)
+    with pytest.raises(state.StateDirError, match="is a symbolic link"):
+        state.recorded_processes(folder)
+
+
+@needs_root
+def test_a_record_planted_by_another_user_in_a_shared_folder_is_not_acted_on() -> None:
+    """The attack itself: ``nobody`` writes a record naming a process of ours; down refuses."""
+    import shutil
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="fargo-shared-"))  # pytest's tmp is root-only
+    shared.chmod(0o755)
+    folder = shared / "s"
+    state.prepare(folder)
+    os.chmod(folder, 0o777)  # a careless chmod, or a folder made with a shared umask
+    os.chmod(folder / state.PID_DIRECTORY, 0o777)
+    victim = sleeper()
+    try:
+        record = {
+            "pid": victim.pid,
+            "created": psutil.Process(victim.pid).create_time(),
+            "what": "x",
+            "pgid": victim.pid,
+        }
+        planted = folder / state.PID_DIRECTORY / "planted.json"
+        subprocess.run(
+            ["su", "nobody", "-s", "/bin/sh", "-c", f"cat > {planted}"],
+            input=json.dumps(record).encode(),
+            check=True,
+            timeout=30,
+        )
+        assert planted.stat().st_uid == nobody_uid()
+        with pytest.raises(state.StateDirError, match="writable by group and others"):
+            state.sweep(folder, grace=0.5)
+        os.chmod(folder, 0o700)
+        os.chmod(folder / state.PID_DIRECTORY, 0o700)
+        with pytest.raises(state.StateDirError, match="belongs to nobody"):
+            state.sweep(folder, grace=0.5)  # tightening the folder does not bless the record
+        assert victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()
+        shutil.rmtree(shared)

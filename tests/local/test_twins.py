@@ -69,6 +69,35 @@ def test_twins_whose_vpcs_do_not_overlap_do_not_clash(
     assert twins.clashes(mine, other) == []
 
 
+@pytest.mark.parametrize(("theirs", "clash"), [("loopback", True), ("vpc", False)])
+def test_loopback_twins_of_vpcs_that_differ_only_in_the_first_octet_clash(
+    tmp_path: Path, other_process: int, monkeypatch: pytest.MonkeyPatch, theirs: str, clash: bool
+) -> None:
+    register_as(other_process, tmp_path / "first", theirs, monkeypatch)  # 10.0.0.0/16
+    other = SPEC.model_copy(
+        update={"network": SPEC.network.model_copy(update={"cidr": IPv4Network("172.0.0.0/16")})}
+    )
+    mine = TwinConfig(spec_path=ROOT / "fargo.yaml", state_dir=tmp_path / "second",
+                      network_mode="loopback")  # fmt: skip
+    problems = twins.clashes(mine, other)
+    assert bool(problems) is clash
+    if clash:
+        assert "network.cidr 172.0.0.0/16 maps onto 127.0.0.0/16 in loopback mode" in problems[0]
+        assert "the VPC 10.0.0.0/16 of twin 'fargo-demo'" in problems[0]
+
+
+def test_loopback_twins_of_vpcs_that_differ_in_the_second_octet_do_not_clash(
+    tmp_path: Path, other_process: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_as(other_process, tmp_path / "first", "loopback", monkeypatch)
+    other = SPEC.model_copy(
+        update={"network": SPEC.network.model_copy(update={"cidr": IPv4Network("10.4.0.0/16")})}
+    )
+    mine = TwinConfig(spec_path=ROOT / "fargo.yaml", state_dir=tmp_path / "second",
+                      network_mode="loopback")  # fmt: skip
+    assert twins.clashes(mine, other) == []
+
+
 def test_entries_of_gone_processes_are_swept(
     tmp_path: Path, registry: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

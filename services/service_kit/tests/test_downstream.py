@@ -193,3 +193,63 @@ async def test_host_header_is_the_name_and_trace_id_is_forwarded(
 async def test_get_before_start_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="before start"):
         await Downstream().get(Callee.parse("http://127.0.0.1:1", setting="TEST"), "/")
+
+
+async def test_a_hung_task_is_avoided_after_one_read_timeout(
+    private_tasks: PrivateTasks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task that accepts and never answers (SIGSTOPped) costs one read timeout; the next
+    calls go to the name's other addresses at once, until its ejection ends."""
+    hung = "127.0.0.6"
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # keeps the connection open, reads nothing, answers nothing
+
+    server = await asyncio.start_server(never_answer, hung, private_tasks.port)
+    client = Downstream(connect_timeout_s=1, read_timeout_s=0.5, ejection_s=2.0)
+    await client.start()
+    try:
+        dns = FakeDns(f"{hung}", *private_tasks.addresses)
+        use_dns(monkeypatch, dns)
+        callee = Callee.parse(f"http://{NAME}:{private_tasks.port}", setting="TEST")
+        # The hung address first whenever it may be chosen, as bad luck would have it.
+        monkeypatch.setattr("service_kit.downstream.random.choice", lambda options: options[0])
+
+        with pytest.raises(DownstreamError) as caught:
+            await client.get(callee, "/endpoint")
+        assert (caught.value.status, caught.value.address) == (
+            504,
+            f"{hung}:{private_tasks.port}",
+        )
+
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        answers = [(await client.get(callee, "/endpoint")).status for _ in range(20)]
+        recovered = loop.time() - started
+        assert answers == [200] * 20
+        assert recovered < 1.0  # not one more read timeout
+        assert dns.lookups == 2  # the timeout dropped the cached addresses
+        assert len(accepted) == 1
+
+        await asyncio.sleep(2.0)  # the ejection ends: the address is tried again
+        with pytest.raises(DownstreamError, match="no response within"):
+            await client.get(callee, "/endpoint")
+        assert len(accepted) == 2
+    finally:
+        await client.stop()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_when_every_address_is_ejected_all_are_used(
+    downstream: Downstream, private_tasks: PrivateTasks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_dns(monkeypatch, FakeDns(*private_tasks.addresses))
+    callee = Callee.parse(f"http://{NAME}:{private_tasks.port}", setting="TEST")
+    for address in private_tasks.addresses:
+        downstream._eject(f"{address}:{private_tasks.port}")
+    answers = {(await downstream.get(callee, "/endpoint")).body for _ in range(20)}
+    assert answers == {b"TaskId: task-a", b"TaskId: task-b"}

@@ -34,7 +34,7 @@ from fargo.local.ecr.puller import RegistryPuller
 from fargo.local.ecr.registry import ImageManifest, LocalRegistry
 from fargo.local.ecs.cluster import Cluster, ServiceScheduler
 from fargo.local.ecs.deployment import rolling_deployment
-from fargo.local.ecs.metadata import TaskMetadataEndpoint
+from fargo.local.ecs.metadata import TaskMetadataEndpoint, task_metadata
 from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.elb.data_plane import LoadBalancerDataPlane
 from fargo.local.elb.load_balancing import ElasticLoadBalancing
@@ -422,9 +422,8 @@ class Runtime:
         host, port = address
         return f"http://{host}:{port}"
 
-    def _task_metadata(self, task_id: str) -> dict[str, Any] | None:
-        task = self.cluster.find_task(task_id) if self.cluster else None
-        return task.metadata() if task else None
+    def _task_metadata(self, task_id: str) -> tuple[str, dict[str, Any]] | None:
+        return task_metadata(self.cluster.find_task(task_id) if self.cluster else None)
 
     # -- status -------------------------------------------------------------------------
 

@@ -141,7 +141,7 @@ class RuntimeTaskHooks:
                 "AWS_REGION": spec.region,
                 "AWS_DEFAULT_REGION": spec.region,
                 "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
-                "ECS_CONTAINER_METADATA_URI_V4": self.metadata.uri(task.id),
+                "ECS_CONTAINER_METADATA_URI_V4": self.metadata.uri(task.id, task.metadata_token),
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONDONTWRITEBYTECODE": "1",
             }

@@ -5,7 +5,9 @@
     holder_of("127.0.0.1:9443")         # the twin that serves it on the host, if any
 
 A twin whose VPC overlaps a running twin's is refused, naming it: in loopback mode both
-would map their VPC onto the same 127.x addresses; in VPC mode each lives in namespaces
+would map their VPC onto the same 127.x addresses (as would two loopback twins of VPCs
+that differ only in the first octet, ``10.20.0.0/16`` and ``172.20.0.0/16``: see
+`fargo.local.ec2.loopback`); in VPC mode each lives in namespaces
 of its own, but a VPC's addresses still name one task, one load balancer, at a time on
 this machine (in logs, `fargo status`, the evidence of `fargo demo`).
 
@@ -29,6 +31,7 @@ from pathlib import Path
 import psutil
 
 from fargo.local.config import TwinConfig
+from fargo.local.ec2.loopback import loopback_network
 from fargo.local.state.files import write_atomically
 from fargo.spec import Spec
 
@@ -100,11 +103,22 @@ def clashes(config: TwinConfig, spec: Spec) -> list[str]:
     for other in running_twins():
         if other.state_dir == str(config.state_dir) or other.pid == os.getpid():
             continue
-        if mine.overlaps(ipaddress.IPv4Network(other.cidr)):
+        theirs = ipaddress.IPv4Network(other.cidr)
+        stop = (
+            f"give this spec another network.cidr, or stop that twin "
+            f"(fargo down --state-dir {other.state_dir})"
+        )
+        if mine.overlaps(theirs):
             problems.append(
-                f"network.cidr {mine} overlaps the VPC {other.cidr} of {other.describe()}; "
-                f"give this spec another network.cidr, or stop that twin "
-                f"(fargo down --state-dir {other.state_dir})"
+                f"network.cidr {mine} overlaps the VPC {other.cidr} of {other.describe()}; {stop}"
+            )
+        elif config.network_mode == other.network_mode == "loopback" and (
+            local := loopback_network(mine)
+        ).overlaps(loopback_network(theirs)):
+            problems.append(
+                f"network.cidr {mine} maps onto {local} in loopback mode, as the VPC "
+                f"{other.cidr} of {other.describe()} does (a VPC address keeps its last three "
+                f"octets); {stop}"
             )
     return problems
 

@@ -14,7 +14,8 @@ and the socket 0600), Caddy's data and config homes under ``caddy/``, its log in
 when the control plane is gone.
 
 A watchdog restarts Caddy with the last loaded config when it dies (`restarts`
-counts them). `start` refuses a Caddy older than the twin needs, and Caddy gets an
+counts them). Caddy runs with its open-file soft limit at the hard limit
+(`fargo.local.limits`). `start` refuses a Caddy older than the twin needs, and Caddy gets an
 allowlisted environment, not the user's (`fargo.local.caddy.binary`).
 """
 
@@ -42,6 +43,7 @@ from fargo.local.caddy.binary import (
     check_version,
 )
 from fargo.local.events import about
+from fargo.local.limits import raise_open_files
 from fargo.local.loops import keep_running
 from fargo.local.state import folder as state
 from fargo.local.state.files import log_tail, write_atomically
@@ -220,6 +222,9 @@ class CaddyProcess:
             self.state_dir, self.name, self._process.pid, f"{self.name} (load balancers)"
         )
         await self._wait_ready()
+        # Once Go's runtime has started (it sets the soft limit itself at start-up):
+        # connections held open on one listener must not starve the others.
+        raise_open_files(self._process.pid)
 
     async def _wait_ready(self) -> None:
         process = self._process

@@ -236,8 +236,12 @@ def down_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    record = control_plane_of(state_dir)
-    stopped = stop_twin(state_dir, record)
+    try:
+        record = control_plane_of(state_dir)
+        stopped = stop_twin(state_dir, record)
+    except state.StateDirError as err:  # another user may write it: nothing is signalled
+        print(f"fargo down: {err}", file=sys.stderr)
+        return 1
     if record is None and not stopped:
         print("nothing is running")
     else:

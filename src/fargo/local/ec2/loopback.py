@@ -1,13 +1,21 @@
 """Loopback mode: the VPC mapped onto 127.0.0.0/8 of this host, no privileges needed.
 
-An address ``10.0.10.7`` in the VPC ``10.0.0.0/16`` becomes ``127.0.10.7``. Every
-task gets its own address, so two tasks of one service both listen on their container
-port, as with ``awsvpc``. As in a VPC subnet, the first four addresses and the last of
-each subnet are reserved: the public load balancer takes ``.1`` of the first public
-subnet (``127.0.0.1``, so ``localhost`` reaches it), the DNS server ``.2`` (where the
-Amazon DNS server sits in a VPC) and the task metadata endpoint ``.3``. Further
-internet-facing load balancers take free addresses of the public subnets, internal ones
-free addresses of the private subnets.
+A VPC address keeps its last three octets and trades its first for 127: ``10.0.10.7``
+becomes ``127.0.10.7``, ``10.4.10.7`` becomes ``127.4.10.7`` (and ``172.20.1.7`` is
+``127.20.1.7``, ``192.168.1.7`` is ``127.168.1.7``). A VPC is a /16 or smaller, so its
+addresses stay distinct, and twins of VPCs that differ in the second octet (or below)
+get addresses, DNS server and metadata endpoint of their own and run side by side.
+Only VPCs that share their last three octets (``10.20.0.0/16`` and ``172.20.0.0/16``)
+would share 127.x addresses: `fargo.local.twins` refuses the second one.
+
+Every task gets its own address, so two tasks of one service both listen on their
+container port, as with ``awsvpc``. As in a VPC subnet, the first four addresses and the
+last of each subnet are reserved: the public load balancer takes ``.1`` of the first
+public subnet (``127.0.0.1`` for ``10.0.0.0/16``, so ``localhost`` reaches it); the DNS
+server answers at the VPC's base + 2 (where the Amazon DNS server sits in a VPC,
+``127.0.0.2``) and the task metadata endpoint at base + 3. Further internet-facing load
+balancers take free addresses of the public subnets, internal ones free addresses of
+the private subnets.
 
 Privileged ports move up by 8000 (``443 → 8443``) unless ``published_ports`` names the
 host port for a listener. Tasks resolve the twin's names through a ``sitecustomize``
@@ -41,9 +49,28 @@ from fargo.local.ecs.process import spawn_task
 from fargo.spec import Spec
 
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+HOST_BITS = 0x00FFFFFF  # the last three octets: what a VPC address keeps on loopback
 PRIVILEGED_PORT_OFFSET = 8000
 RESERVED_HEAD = 4  # network address, router, DNS, reserved — as in every VPC subnet
 DNS_PORT = 8053
+
+
+def to_loopback(address: ipaddress.IPv4Address) -> ipaddress.IPv4Address:
+    """The loopback address standing for a VPC address: 127 and its last three octets."""
+    return ipaddress.IPv4Address(int(LOOPBACK.network_address) | (int(address) & HOST_BITS))
+
+
+def loopback_network(network: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+    """Where a VPC or subnet (a /8 or smaller) lies in 127.0.0.0/8."""
+    return ipaddress.IPv4Network(f"{to_loopback(network.network_address)}/{network.prefixlen}")
+
+
+def from_loopback(
+    address: ipaddress.IPv4Address, vpc: ipaddress.IPv4Network
+) -> ipaddress.IPv4Address:
+    """The address of ``vpc`` that ``address`` (a loopback address) stands for."""
+    first_octet = int(vpc.network_address) & ~HOST_BITS & 0xFFFFFFFF
+    return ipaddress.IPv4Address(first_octet | (int(address) & HOST_BITS))
 
 
 class LoopbackNetwork:
@@ -89,24 +116,23 @@ class LoopbackNetwork:
 
     def to_loopback(self, address: ipaddress.IPv4Address) -> ipaddress.IPv4Address:
         """The loopback address standing for ``address`` of the VPC."""
-        offset = int(address) - int(self.spec.network.cidr.network_address)
-        return ipaddress.IPv4Address(int(LOOPBACK.network_address) + offset)
+        return to_loopback(address)
 
     def _local_subnet(self, subnet: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Network(
-            f"{self.to_loopback(subnet.network_address)}/{subnet.prefixlen}"
-        )
+        return loopback_network(subnet)
 
     def _reserved(self, subnet: ipaddress.IPv4Network, index: int) -> str:
         return str(self._local_subnet(subnet).network_address + index)
 
     @property
     def dns_address(self) -> tuple[str, int]:
-        return self._reserved(self.spec.network.subnets.public[0], 2), DNS_PORT
+        """The VPC's base + 2, as the Amazon DNS server's (and VPC mode's)."""
+        return self._reserved(self.spec.network.cidr, 2), DNS_PORT
 
     @property
     def metadata_address(self) -> tuple[str, int]:
-        return self._reserved(self.spec.network.subnets.public[0], 3), 0
+        """The VPC's base + 3 (reserved in a VPC's first subnet), any free port."""
+        return self._reserved(self.spec.network.cidr, 3), 0
 
     @property
     def registry_address(self) -> tuple[str, int]:
@@ -143,9 +169,7 @@ class LoopbackNetwork:
             ip = self._free_in(private[zone])
             if ip is not None:
                 self._next_zone = (zone + 1) % len(private)
-                vpc_ip = self.spec.network.cidr.network_address + (
-                    int(ipaddress.IPv4Address(ip)) - int(LOOPBACK.network_address)
-                )
+                vpc_ip = from_loopback(ipaddress.IPv4Address(ip), self.spec.network.cidr)
                 return NetworkInterface(new_eni_id(), private[zone], zone, str(vpc_ip), ip)
         raise AddressExhausted(
             f"no free address left in the private subnets "
@@ -168,7 +192,7 @@ class LoopbackNetwork:
         """Where a load balancer listens; the same name always gets the same address.
 
         The first internet-facing one takes the reserved ``.1`` of the first public
-        subnet (``127.0.0.1`` for a VPC at ``10.0.0.0``, so ``localhost`` reaches it);
+        subnet (``127.0.0.1`` for a subnet at ``10.0.0.0``, so ``localhost`` reaches it);
         further internet-facing ones a free address of the public subnets; internal
         ones a free address of the private subnets.
         """

@@ -1,13 +1,20 @@
 """The ECS task metadata endpoint v4, served by the control plane.
 
-Each task gets ``ECS_CONTAINER_METADATA_URI_V4=http://<host>:<port>/v4/<task-id>``;
+Each task gets ``ECS_CONTAINER_METADATA_URI_V4=http://<host>:<port>/v4/<task-id>-<token>``;
 ``GET $ECS_CONTAINER_METADATA_URI_V4`` answers the container's metadata and
 ``GET $ECS_CONTAINER_METADATA_URI_V4/task`` the task's, with the fields AWS
 documents for Fargate that apply here.
+
+The token is the task's own random secret, as AWS puts a random part after the id:
+every task can reach the endpoint, and task ids are no secret (they are in target
+health, ``/endpoint`` answers, logs), so the id alone must not open another task's
+metadata. A wrong or missing token, an unknown task and a stopped task all get the
+same 404; the endpoint logs no request, so no token reaches a log.
 """
 
 from __future__ import annotations
 
+import hmac
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -15,12 +22,22 @@ from typing import Any
 from aiohttp import web
 
 from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_socket
+from fargo.local.ecs.task import Task, TaskStatus
 
-TaskLookup = Callable[[str], dict[str, Any] | None]
+# task id → (its metadata token, its v4 ``/task`` document), or None: unknown or stopped.
+TaskLookup = Callable[[str], tuple[str, dict[str, Any]] | None]
+
+
+def task_metadata(task: Task | None) -> tuple[str, dict[str, Any]] | None:
+    """What the endpoint answers for ``task`` (a `TaskLookup` result): nothing once stopped."""
+    if task is None or task.last_status is TaskStatus.STOPPED:
+        return None  # a stopped task's URI opens nothing any more
+    return task.metadata_token, task.metadata()
 
 
 class TaskMetadataEndpoint:
-    """``lookup(task_id)`` returns the task's v4 document or None for unknown tasks."""
+    """``lookup(task_id)`` returns the task's token and v4 document, or None if the task is
+    unknown or stopped."""
 
     def __init__(
         self,
@@ -47,8 +64,8 @@ class TaskMetadataEndpoint:
 
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_get("/v4/{task_id}", self._container)
-        app.router.add_get("/v4/{task_id}/task", self._task)
+        app.router.add_get("/v4/{credential}", self._container)
+        app.router.add_get("/v4/{credential}/task", self._task)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         try:
@@ -65,8 +82,9 @@ class TaskMetadataEndpoint:
         if sockets:
             self.port = sockets[0].getsockname()[1]
 
-    def uri(self, task_id: str) -> str:
-        return f"http://{self._host}:{self.port}/v4/{task_id}"
+    def uri(self, task_id: str, token: str) -> str:
+        """The task's ``ECS_CONTAINER_METADATA_URI_V4``: its id, then its secret token."""
+        return f"http://{self._host}:{self.port}/v4/{task_id}-{token}"
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -74,10 +92,12 @@ class TaskMetadataEndpoint:
             await runner.cleanup()
 
     def _document(self, request: web.Request) -> dict[str, Any]:
-        document = self._lookup(request.match_info["task_id"])
-        if document is None:
+        task_id, _, token = request.match_info["credential"].rpartition("-")
+        found = self._lookup(task_id) if task_id and token else None
+        # Compared in constant time, as bytes (compare_digest refuses non-ASCII text).
+        if found is None or not hmac.compare_digest(found[0].encode(), token.encode()):
             raise web.HTTPNotFound(text="unknown task\n")
-        return document
+        return found[1]
 
     async def _task(self, request: web.Request) -> web.Response:
         return web.json_response(self._document(request))

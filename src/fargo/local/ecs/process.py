@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from fargo.local.limits import fargate_open_files
+
 OpenConnection = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
 LISTEN_POLL_SECONDS = 0.02
@@ -24,8 +26,9 @@ async def spawn_task(
     argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: IO[bytes]
 ) -> asyncio.subprocess.Process:
     """A task's process: the leader of a process group of its own, its output into its log
-    file, no stdin. A network mode prefixes ``argv`` with how to enter the task's ENI."""
-    return await asyncio.create_subprocess_exec(
+    file, no stdin, Fargate's open-file limit (`fargo.local.limits`). A network mode
+    prefixes ``argv`` with how to enter the task's ENI."""
+    process = await asyncio.create_subprocess_exec(
         *argv,
         cwd=cwd,
         env=dict(env),
@@ -34,6 +37,8 @@ async def spawn_task(
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
     )
+    fargate_open_files(process.pid)
+    return process
 
 
 def signal_group(pid: int, sig: signal.Signals) -> None:

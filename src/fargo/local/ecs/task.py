@@ -39,6 +39,9 @@ def new_task_id() -> str:
     return secrets.token_hex(16)
 
 
+METADATA_TOKEN_BYTES = 16  # 128 random bits: not guessable, as AWS's random suffix
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -67,6 +70,11 @@ class Task:
     stopped_at: datetime | None = None
     exit_code: int | None = None
     stopped_reason: str | None = None
+    # The secret part of its metadata endpoint URI (AWS's `/v4/<id>-<random>`): knowing a
+    # task's id is not enough to read its metadata. Never shown (repr, status, events).
+    metadata_token: str = field(
+        default_factory=lambda: secrets.token_hex(METADATA_TOKEN_BYTES), repr=False
+    )
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -9,6 +9,9 @@
     .fargo/registry/           pushed images
     .fargo/caddy/              generated proxy config, Caddy's admin socket
 
+Only the current user may have written it: a folder, ``pids/`` or pid record owned by
+another user or writable by group or others is refused (`fargo.local.state.ownership`).
+
 `sweep` stops every recorded process that still runs — what `fargo down` does
 when the control plane itself is gone (killed with SIGKILL, say). The twin only
 ever locks down, writes into or signals processes listed in a folder carrying the
@@ -24,6 +27,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +40,7 @@ from fargo.local.state.files import write_atomically
 from fargo.local.state.lock import exclusive_lock as exclusive_lock
 from fargo.local.state.lock import lock_holder as lock_holder
 from fargo.local.state.lock import locked as locked
+from fargo.local.state.ownership import check_trusted
 
 MARKER = ".fargo-state"
 CONTROL_SOCKET = "control.sock"
@@ -66,8 +71,10 @@ def is_state_dir(state_dir: Path) -> bool:
 def prepare(state_dir: Path) -> None:
     """Create the folder (owner only) with its marker, or check that an existing one is ours.
 
-    An existing folder is used only if it is empty or already the twin's; its mode is
-    left alone (only a folder created here is made owner-only). Raises `StateDirError`.
+    An existing folder is used only if it is empty or already the twin's, and only if
+    the current user owns it and nobody else may write it (`check_trusted`); its mode is
+    otherwise left alone (only a folder created here is made owner-only). Raises
+    `StateDirError`.
     """
     check_socket_paths(state_dir)
     try:
@@ -75,7 +82,8 @@ def prepare(state_dir: Path) -> None:
             pass  # ours, and empty until the marker below
         elif not state_dir.is_dir():
             raise StateDirError(f"--state-dir {state_dir} exists and is not a folder")
-        elif (entries := os.listdir(state_dir)) and MARKER not in entries:
+        check_trusted(state_dir, "the state folder", state_dir=state_dir)
+        if (entries := os.listdir(state_dir)) and MARKER not in entries:
             # One listing, not two checks: another `fargo up` may be creating the folder
             # right now, and it writes the marker before anything else.
             raise StateDirError(
@@ -85,7 +93,19 @@ def prepare(state_dir: Path) -> None:
             )
         (state_dir / MARKER).touch()
         for sub in ("logs", PID_DIRECTORY):
-            (state_dir / sub).mkdir(exist_ok=True)
+            (state_dir / sub).mkdir(mode=0o700, exist_ok=True)
+        pids = state_dir / PID_DIRECTORY
+        status = pids.lstat()
+        if (
+            stat.S_ISDIR(status.st_mode)
+            and status.st_uid == os.geteuid()
+            and status.st_mode & 0o077
+        ):
+            # Ours, made by an older fargo under a umask like 002: tightened. A record
+            # someone else put there meanwhile is still refused: `recorded_processes`
+            # checks each record's owner.
+            os.chmod(pids, 0o700)
+        check_trusted(pids, "the pid folder", state_dir=state_dir)
     except OSError as err:
         raise StateDirError(f"cannot use {state_dir} as the state folder: {_reason(err)}") from err
 
@@ -107,6 +127,9 @@ def _reason(err: OSError) -> str:
 
 
 def control_socket(state_dir: Path) -> Path:
+    """The control plane's socket; `StateDirError` if someone else could have put it there."""
+    if state_dir.exists():
+        check_trusted(state_dir, "the state folder", state_dir=state_dir)
     return state_dir / CONTROL_SOCKET
 
 
@@ -193,8 +216,22 @@ def forget_process(state_dir: Path, name: str) -> None:
 
 
 def recorded_processes(state_dir: Path) -> list[ProcessRecord]:
+    """The pid records; `StateDirError` if the folder, ``pids/`` or a record is not only ours.
+
+    Nothing is acted on then: `sweep` and `fargo down` stop before signalling anything.
+    """
+    pids = state_dir / PID_DIRECTORY
+    if not pids.is_dir():
+        return []
+    check_trusted(state_dir, "the state folder", state_dir=state_dir)
+    check_trusted(pids, "the pid folder", state_dir=state_dir)
+    paths = []
+    for path in sorted(pids.glob("*.json")):
+        with contextlib.suppress(FileNotFoundError):  # forgotten meanwhile
+            check_trusted(path, "the pid record", state_dir=state_dir)
+            paths.append(path)
     records = []
-    for path in sorted((state_dir / PID_DIRECTORY).glob("*.json")):
+    for path in paths:
         try:
             data = json.loads(path.read_text())
             pgid = data.get("pgid")
