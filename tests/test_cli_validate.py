@@ -82,8 +82,16 @@ def test_every_problem_goes_to_stderr_with_file_line_column_and_field(tmp_path: 
         pytest.param(
             "bad.yaml",
             b"name: shop\n  region: [eu\n",
-            "bad.yaml:2:9: not valid YAML: mapping values are not allowed here",
+            "bad.yaml:2:1: this line is indented 2 spaces, deeper than the line before (0) "
+            "though that line's value is already given; align it with its sibling keys",
             id="not YAML",
+        ),
+        pytest.param(
+            "deep.yaml",
+            b"name: " + b"[" * 500 + b"]" * 500 + b"\n",
+            "deep.yaml:1:70: brackets or indentation nest more than 64 levels deep here; "
+            "a fargo spec needs fewer than ten",
+            id="nested hundreds deep",
         ),
         pytest.param(
             "empty.yaml",
@@ -100,7 +108,8 @@ def test_every_problem_goes_to_stderr_with_file_line_column_and_field(tmp_path: 
         pytest.param(
             "latin1.yaml",
             b"name: caf\xe9\n",
-            "latin1.yaml: not UTF-8 text (invalid continuation byte at byte 9)",
+            "latin1.yaml:1:10: not UTF-8 text: byte 0xe9 here (invalid continuation byte); "
+            "save the file as UTF-8",
             id="not UTF-8",
         ),
     ],

@@ -26,7 +26,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from fargo.spec import advice, deployable, env_files, local_values
+from fargo.spec import advice, deployable, env_files, local_values, yaml_errors
 from fargo.spec.checks import check
 from fargo.spec.errors import Loc, Problem, SpecFileError, SpecInvalid
 from fargo.spec.model import Spec
@@ -125,17 +125,29 @@ def _check(text: str, path: Path, *, world: World | None, spec_dir: Path | None)
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SpecFileError(path, "no such file; create it or pass -f PATH") from None
     except IsADirectoryError:
         raise SpecFileError(path, "is a directory, expected a YAML file") from None
     except PermissionError:
         raise SpecFileError(path, "permission denied; make the file readable") from None
-    except UnicodeDecodeError as err:
-        raise SpecFileError(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
     except OSError as err:
         raise SpecFileError(path, f"cannot read: {err.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        # Where a person looks: the line and the character's column, not a byte offset.
+        line_start = data.rfind(b"\n", 0, err.start) + 1
+        line = data.count(b"\n", 0, err.start) + 1
+        column = len(data[line_start : err.start].decode("utf-8", errors="replace")) + 1
+        byte = data[err.start : err.start + 1].hex()
+        raise SpecFileError(
+            path,
+            f"not UTF-8 text: byte 0x{byte} here ({err.reason}); save the file as UTF-8",
+            line,
+            column,
+        ) from None
 
 
 def _join(hint: str | None, more: str) -> str:
@@ -147,11 +159,17 @@ def _parse_yaml(text: str, path: Path) -> CommentedMap:
     try:
         document = yaml.load(text)
     except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        reason = f"not valid YAML: {err.problem or err.context}"
-        if mark is None:
-            raise SpecFileError(path, reason) from None
-        raise SpecFileError(path, reason, mark.line + 1, mark.column + 1) from None
+        reason, line, column = yaml_errors.explain(err, text)
+        raise SpecFileError(path, reason, line, column) from None
+    except RecursionError:
+        # ruamel's composer recurses once per level: hundreds of brackets exhaust the stack.
+        where = yaml_errors.nesting_too_deep(text)
+        raise SpecFileError(
+            path,
+            f"brackets or indentation nest more than {yaml_errors.MAX_NESTING} levels "
+            "deep here; a fargo spec needs fewer than ten",
+            *(where or (None, None)),
+        ) from None
     except YAMLError as err:
         raise SpecFileError(path, f"not valid YAML: {err}") from None
     if document is None:
