@@ -64,8 +64,23 @@ def _prefix(loc: Loc, what: str, cidr: ipaddress.IPv4Network) -> Iterator[Proble
 
 
 def _network(spec: Spec) -> Iterator[Problem]:
-    vpc = spec.network.cidr
+    network = spec.network
+    vpc = network.cidr
     yield from _prefix(("network", "cidr"), "VPC CIDR", vpc)
+    zones = network.availability_zones
+    for tier in ("public", "private"):
+        count = len(getattr(network.subnets, tier))
+        if count != zones:
+            yield Problem(
+                ("network", "subnets", tier),
+                f"{count} {tier} subnet(s) for {zones} availability zones; give one per zone",
+            )
+    if network.nat_gateways > zones:
+        yield Problem(
+            ("network", "nat_gateways"),
+            f"{network.nat_gateways} NAT gateways for {zones} availability zones",
+            hint="at most one per zone",
+        )
     seen: list[tuple[ipaddress.IPv4Network, Loc]] = []
     for tier in ("public", "private"):
         for index, subnet in enumerate(getattr(spec.network.subnets, tier)):
@@ -448,4 +463,4 @@ def _unknown(loc: Loc, kind: str, name: str, known: object) -> Problem:
         if close
         else (f"known: {', '.join(names)}" if names else f"define the {kind} first")
     )
-    return Problem(loc, f"no {kind} named {name!r}", hint=hint)
+    return Problem(loc, f"no {kind} named {name!r}", hint=hint, refers_to=name)

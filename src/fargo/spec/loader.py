@@ -14,19 +14,17 @@ spec's own errors, what only the cloud refuses, and warnings alike.
 from __future__ import annotations
 
 import difflib
-import types
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from fargo.spec import advice, deployable, env_files, local_values, yaml_errors
+from fargo.spec import advice, deployable, env_files, fields, local_values, salvage, yaml_errors
 from fargo.spec.checks import check
 from fargo.spec.errors import Loc, Problem, SpecFileError, SpecInvalid
 from fargo.spec.model import Spec
@@ -90,19 +88,27 @@ def _check(text: str, path: Path, *, world: World | None, spec_dir: Path | None)
     """The spec in ``text``; ``world`` None: what every world refuses is an error, what one
     world refuses a warning."""
     document = _parse_yaml(text, path)
+    errors: list[Problem] = []
+    salvaged: salvage.Salvaged | None = None
     try:
         spec = Spec.model_validate(document)
     except ValidationError as err:
-        problems = _problems(err, document)
-        raise SpecInvalid(path, sorted(problems, key=lambda p: p.line or 0)) from None
-    errors: list[Problem] = []
+        errors += _problems(err, document)
+        # Check the rest too, so every mistake shows in one run, not one per fix.
+        salvaged = salvage.salvage(document)
+        if salvaged is None:
+            raise SpecInvalid(path, sorted(errors, key=lambda p: p.line or 0)) from None
+        spec = salvaged.spec
     origins: env_files.Origins = {}
-    if spec_dir is not None:  # env files are read where the spec is (not for spec text)
-        spec, file_problems, origins = env_files.read_env_files(spec, spec_dir)
-        errors += [_locate(p, document) for p in file_problems]
 
     def located(problems: list[Problem]) -> list[Problem]:
+        if salvaged is not None:
+            problems = [salvaged.original(p) for p in problems if salvaged.keeps(p)]
         return [_locate(env_files.relocate(p, origins), document) for p in problems]
+
+    if spec_dir is not None:  # env files are read where the spec is (not for spec text)
+        spec, file_problems, origins = env_files.read_env_files(spec, spec_dir)
+        errors += located(file_problems)
 
     errors += located(check(spec))
     if spec_dir is not None:  # a secret git would commit is refused in every world
@@ -118,7 +124,7 @@ def _check(text: str, path: Path, *, world: World | None, spec_dir: Path | None)
         errors += twin
     else:
         warnings += [replace(p, hint=_join(p.hint, CLOUD_TAKES_IT)) for p in twin]
-    if errors:
+    if errors or salvaged is not None:
         raise SpecInvalid(path, sorted(errors, key=lambda p: p.line or 0))
     return SpecReport(path, spec, tuple(sorted(warnings, key=lambda p: p.line or 0)))
 
@@ -186,7 +192,7 @@ def _problems(err: ValidationError, document: CommentedMap) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[Loc, str]] = set()
     for error in _prefer_matching_branch(err.errors(), document):
-        loc = _data_loc(error["loc"], document)
+        loc = salvage.data_loc(error["loc"], document)
         message, hint = _describe(error, loc)
         if (loc, message) in seen:
             continue
@@ -200,7 +206,7 @@ def _describe(error: Mapping[str, Any], loc: Loc) -> tuple[str, str | None]:
     if kind == "missing":
         return f"missing required field {loc[-1]!r}", None
     if kind == "extra_forbidden":
-        known = _fields_at(loc[:-1])
+        known = fields.names_at(loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
         hint = (
             f"did you mean {close[0]!r}?"
@@ -260,27 +266,6 @@ def _has(node: Any, part: str | int) -> bool:
     return isinstance(node, list) and isinstance(part, int) and part < len(node)
 
 
-def _data_loc(loc: Sequence[str | int], document: CommentedMap) -> Loc:
-    """Drop pydantic's union tags and key markers so the path names keys in the file."""
-    out: list[str | int] = []
-    node: Any = document
-    for part in loc:
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-            out.append(part)
-        elif isinstance(node, list) and isinstance(part, int):
-            node = node[part] if part < len(node) else None
-            out.append(part)
-        elif isinstance(node, Mapping) and isinstance(part, str) and not _is_tag(part):
-            node = None
-            out.append(part)
-    return tuple(out)
-
-
-def _is_tag(part: str) -> bool:
-    return part[:1].isupper() or part in {"str", "int", "bool", "[key]"} or part.endswith("[key]")
-
-
 def _locate(problem: Problem, document: CommentedMap) -> Problem:
     """Add the line and column of the deepest part of ``problem.loc`` found in the file."""
     node: Any = document
@@ -294,43 +279,4 @@ def _locate(problem: Problem, document: CommentedMap) -> Problem:
             node = node[part]
         else:
             break
-    return Problem(problem.loc, problem.message, line + 1, column + 1, problem.hint)
-
-
-def _fields_at(loc: Loc) -> list[str]:
-    """The field names the model at ``loc`` accepts (for did-you-mean hints)."""
-    target: Any = Spec
-    for part in loc:
-        target = _unwrap(target, part)
-        if target is None:
-            return []
-    model = _model_in(target)
-    return list(model.model_fields) if model else []
-
-
-def _unwrap(annotation: Any, part: str | int) -> Any:
-    model = _model_in(annotation)
-    if model is not None:
-        field = model.model_fields.get(str(part))
-        return field.annotation if field else None
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (list, tuple, Sequence) and args:
-        return args[0]
-    if origin in (dict, Mapping) and len(args) == 2:
-        return args[1]
-    return None
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            found = _model_in(arg)
-            if found is not None:
-                return found
-    if origin is typing.Annotated:
-        return _model_in(typing.get_args(annotation)[0])
-    return None
+    return replace(problem, line=line + 1, column=column + 1)

@@ -70,19 +70,6 @@ class Network(Model):
         json_schema_extra={"items": {"type": "string", "enum": list(defaults.VPC_ENDPOINT_NAMES)}},
     )
 
-    @model_validator(mode="after")
-    def _one_subnet_per_zone(self) -> Network:
-        for tier in ("public", "private"):
-            count = len(getattr(self.subnets, tier))
-            if count != self.availability_zones:
-                raise ValueError(
-                    f"{count} {tier} subnet(s) for {self.availability_zones} availability zones; "
-                    "give one per zone"
-                )
-        if self.nat_gateways > self.availability_zones:
-            raise ValueError("more NAT gateways than availability zones")
-        return self
-
 
 class Image(Model):
     """A container image: its build context and Dockerfile, pushed to its own ECR repository."""
