@@ -11,7 +11,16 @@ import itertools
 import re
 from collections.abc import Iterator
 
-from fargo.spec import defaults, egress, environment, refs, regions, secrets, service_connect
+from fargo.spec import (
+    defaults,
+    egress,
+    environment,
+    lookalikes,
+    refs,
+    regions,
+    secrets,
+    service_connect,
+)
 from fargo.spec.elb import Action, Listener, LoadBalancer, RedirectAction, RuleCondition
 from fargo.spec.errors import Loc, Problem
 from fargo.spec.model import Service, Spec
@@ -457,6 +466,11 @@ def _action(spec: Spec, at: Loc, action: Action, listener: Listener) -> Iterator
 
 def _unknown(loc: Loc, kind: str, name: str, known: object) -> Problem:
     names = sorted(str(item) for item in known)  # type: ignore[attr-defined]
+    odd = lookalikes.describe(name)
+    if odd is not None:
+        return Problem(
+            loc, f"no {kind} named {name!r}: {odd}", hint="type it in plain ASCII", refers_to=name
+        )
     close = difflib.get_close_matches(name, names, n=1)
     hint = (
         f"did you mean {close[0]!r}?"

@@ -24,7 +24,16 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from fargo.spec import advice, deployable, env_files, fields, local_values, salvage, yaml_errors
+from fargo.spec import (
+    advice,
+    deployable,
+    env_files,
+    fields,
+    local_values,
+    lookalikes,
+    salvage,
+    yaml_errors,
+)
 from fargo.spec.checks import check
 from fargo.spec.errors import Loc, Problem, SpecFileError, SpecInvalid
 from fargo.spec.model import Spec
@@ -216,6 +225,10 @@ def _describe(error: Mapping[str, Any], loc: Loc) -> tuple[str, str | None]:
         return f"unknown field {loc[-1]!r}", hint
     message = str(error["msg"]).removeprefix("Value error, ")
     found = error.get("input")
+    odd = lookalikes.describe(found) if isinstance(found, str) else None
+    if odd is not None:
+        # A look-alike letter makes a name look right and match nothing: say which.
+        return odd, "type it in plain ASCII"
     if kind in {"value_error", "assertion_error"}:
         return message, None
     if isinstance(found, Mapping | list):
