@@ -86,3 +86,26 @@ def test_registrable_domain() -> None:
     assert registrable("*.api.shop.example.com") == "example.com"
     assert registrable("co.uk") is None
     assert too_broad("shop.co.uk") is None
+
+
+def test_the_twin_warns_that_its_ca_can_sign_a_name_outside_the_reserved_ones(shop) -> None:
+    from fargo.spec import check_spec_text
+
+    text = _with_names(shop, '["www.google.com", "api.shop.test"]').text
+    arn = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+
+    twin = check_spec_text(text, "shop.yaml", world="twin")
+    cloud = check_spec_text(
+        text.replace("{domain: shop.example.com,", f"{{domain: shop.example.com, arn: {arn},"),
+        "shop.yaml",
+        world="cloud",
+    )
+
+    [warning] = [w for w in twin.warnings if "local CA" in w.message]
+    assert warning.field_path == "load_balancers.edge.certificate.subject_alternative_names[0]"
+    assert warning.message == (
+        "the twin's local CA will be able to sign 'www.google.com' and the names under it; "
+        "a browser or system that trusts the CA accepts such certificates"
+    )
+    # ACM involves no local CA: the cloud has nothing to warn about.
+    assert cloud.warnings == ()

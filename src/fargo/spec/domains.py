@@ -12,6 +12,11 @@ The reserved names (`RESERVED_DNS_NAMES`: ``localhost``, ``*.test``, ``*.interna
 ``example.com``...) belong to nobody on the public internet; any name under them is
 fine, and the local CA may always sign them.
 
+Any other name is taken — most specs name their owner's own domain, and who owns a
+domain cannot be told offline — and `fargo up` warns that the local CA will be able to
+sign it (`local_ca_reach`). The CA is constrained to exactly those names (and the
+names under them), never to their parent domain.
+
     too_broad("*.co.uk")        # "'*.co.uk' covers every name under the public suffix 'co.uk'..."
     too_broad("shop.co.uk")     # None
 """
@@ -19,11 +24,16 @@ fine, and the local CA may always sign them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
+from fargo.spec.errors import Loc, Problem
+
 if TYPE_CHECKING:
     from publicsuffixlist import PublicSuffixList
+
+    from fargo.spec.model import Spec
 
 # Names (each with all its subdomains) reserved from public registration, which the
 # twin uses for itself (localhost, *.elb.fargo.internal, microservice.local) and which
@@ -82,6 +92,31 @@ def registrable(name: str) -> str | None:
     """The registrable domain ``name`` lies in (``shop.co.uk`` for ``www.shop.co.uk``)."""
     found = _public_suffixes().privatesuffix(name.removeprefix("*.").rstrip(".").lower())
     return str(found) if found else None
+
+
+def local_ca_reach(spec: Spec) -> Iterator[Problem]:
+    """The twin's warnings: certificate names outside the reserved ones, which the local CA
+    will be able to sign (no one can tell offline who owns a registrable domain)."""
+    for name, lb in spec.load_balancers.items():
+        cert = lb.certificate
+        if cert is None:
+            continue
+        at: Loc = ("load_balancers", name, "certificate")
+        named: list[tuple[Loc, str]] = [((*at, "domain"), cert.domain)]
+        named += [
+            ((*at, "subject_alternative_names", index), san)
+            for index, san in enumerate(cert.subject_alternative_names)
+        ]
+        for loc, value in named:
+            if reserved(value):
+                continue
+            yield Problem(
+                loc,
+                f"the twin's local CA will be able to sign {value!r} and the names under it; "
+                "a browser or system that trusts the CA accepts such certificates",
+                hint="trust the CA only where that is yours to accept, or use a reserved name "
+                "for the twin (e.g. shop.example.com, shop.test)",
+            )
 
 
 @lru_cache(maxsize=1)

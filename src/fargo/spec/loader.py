@@ -27,6 +27,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from fargo.spec import (
     advice,
     deployable,
+    domains,
     env_files,
     fields,
     local_values,
@@ -131,6 +132,7 @@ def _check(text: str, path: Path, *, world: World | None, spec_dir: Path | None)
         warnings += [replace(p, hint=_join(p.hint, TWIN_RUNS_IT)) for p in cloud]
     if world == "twin":
         errors += twin
+        warnings += located(list(domains.local_ca_reach(spec)))
     else:
         warnings += [replace(p, hint=_join(p.hint, CLOUD_TAKES_IT)) for p in twin]
     if errors or salvaged is not None:
