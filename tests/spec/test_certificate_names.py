@@ -70,7 +70,8 @@ def test_the_domain_itself_may_not_be_a_public_suffix(shop) -> None:
     "names",
     [
         '["*.shop.example.com", "api.shop.co.uk", "*.shop.co.uk"]',
-        '["*.shop.internal", "api.shop.test", "*.example.com"]',  # reserved: nobody's on the internet
+        # reserved: nobody owns them on the internet
+        '["*.shop.internal", "api.shop.test", "*.example.com"]',
     ],
     ids=["registrable and below", "reserved names"],
 )
