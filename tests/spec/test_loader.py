@@ -146,6 +146,12 @@ def test_not_utf8_names_the_line_and_the_character_column(tmp_path: Path) -> Non
             id="colon in a value",
         ),
         pytest.param(
+            "discovery:\n  services:\n    -name: api.internal\n      ttl: 10\n",
+            "3:6",
+            "'-name: api.internal': a list item needs a space after its '-' ('- key: value')",
+            id="list item without a space after the dash",
+        ),
+        pytest.param(
             "name: shop\n\tregion: eu-west-1\n",
             "2:1",
             "a tab character: YAML indents with spaces only; use spaces",

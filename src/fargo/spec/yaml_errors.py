@@ -22,6 +22,7 @@ from ruamel.yaml.error import MarkedYAMLError
 MAX_NESTING = 64
 
 _KEY_WITHOUT_SPACE = re.compile(r"^\s*(-\s+)?[A-Za-z0-9_.-]+:[^\s/]")
+_DASH_WITHOUT_SPACE = re.compile(r"^\s*-[A-Za-z0-9_]")
 _DUPLICATE = re.compile(r'found duplicate key "(?P<key>[^"]*)"')
 _ALIAS = re.compile(r"found undefined alias '(?P<name>[^']*)'")
 
@@ -89,6 +90,12 @@ def _stray_colon(lines: list[str], row: int, col: int) -> tuple[str, int, int]:
     if before is not None and not here[:col].lstrip().startswith("-"):
         previous = lines[before]
         stripped = previous.strip()
+        if _DASH_WITHOUT_SPACE.match(previous):
+            return (
+                f"{stripped!r}: a list item needs a space after its '-' ('- key: value')",
+                before + 1,
+                _indent(previous) + 2,
+            )
         if _KEY_WITHOUT_SPACE.match(previous) or (
             ":" not in stripped and not stripped.startswith("-")
         ):
