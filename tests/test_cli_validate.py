@@ -67,6 +67,25 @@ def test_every_problem_goes_to_stderr_with_file_line_column_and_field(tmp_path: 
     ]
 
 
+def test_a_field_error_does_not_hide_the_cross_checks(tmp_path: Path) -> None:
+    # The port is required: a stand-in keeps the service in the cross-checks. What they
+    # say beside the broken port (its memory) waits for the next run; references do not.
+    (tmp_path / "shop.yaml").write_text(BROKEN.replace("port: 8000", "port: eighty"))
+
+    run = fargo("validate", "-f", "shop.yaml", cwd=tmp_path)
+
+    assert (run.returncode, run.stdout) == (1, "")
+    assert run.stderr.splitlines() == [
+        "shop.yaml: 3 problems in the spec",
+        "  shop.yaml:6:30: network.subnets.private[1]: subnet 10.21.11.0/24 is outside "
+        "the VPC CIDR 10.20.0.0/16 (pick a range inside 10.20.0.0/16)",
+        "  shop.yaml:15:5: services.web.port: Input should be a valid integer, unable to "
+        "parse string as an integer; found 'eighty'",
+        "  shop.yaml:18:21: services.web.target_groups[0]: no target group named 'wbe' "
+        "(did you mean 'web'?)",
+    ]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "stderr"),
     [
@@ -82,8 +101,16 @@ def test_every_problem_goes_to_stderr_with_file_line_column_and_field(tmp_path: 
         pytest.param(
             "bad.yaml",
             b"name: shop\n  region: [eu\n",
-            "bad.yaml:2:9: not valid YAML: mapping values are not allowed here",
+            "bad.yaml:2:1: this line is indented 2 spaces, deeper than the line before (0) "
+            "though that line's value is already given; align it with its sibling keys",
             id="not YAML",
+        ),
+        pytest.param(
+            "deep.yaml",
+            b"name: " + b"[" * 500 + b"]" * 500 + b"\n",
+            "deep.yaml:1:70: brackets or indentation nest more than 64 levels deep here; "
+            "a fargo spec needs fewer than ten",
+            id="nested hundreds deep",
         ),
         pytest.param(
             "empty.yaml",
@@ -100,7 +127,8 @@ def test_every_problem_goes_to_stderr_with_file_line_column_and_field(tmp_path: 
         pytest.param(
             "latin1.yaml",
             b"name: caf\xe9\n",
-            "latin1.yaml: not UTF-8 text (invalid continuation byte at byte 9)",
+            "latin1.yaml:1:10: not UTF-8 text: byte 0xe9 here (invalid continuation byte); "
+            "save the file as UTF-8",
             id="not UTF-8",
         ),
     ],

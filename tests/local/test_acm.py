@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tests.local.conftest import client_context
 
+from fargo.local.acm import x509 as ca_x509
 from fargo.local.acm.authority import (
     CertificateAuthority,
     CertificateAuthorityError,
@@ -238,6 +239,16 @@ def forged(ca: CertificateAuthority, directory: Path, name: str) -> ssl.SSLConte
     ca_certificate = x509.load_pem_x509_certificate(ca.certificate_path.read_bytes())
     ca_key = serialization.load_pem_private_key(ca.key_path.read_bytes(), password=None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    return forged_with(ca_certificate, ca_key, directory, name)
+
+
+def forged_with(
+    ca_certificate: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    directory: Path,
+    name: str,
+) -> ssl.SSLContext:
+    """A server context for a leaf ``ca_key`` signs for ``name``."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     leaf = (
@@ -311,3 +322,46 @@ def test_leaves_never_outlive_the_ca(ca: CertificateAuthority, tmp_path: Path) -
     issued = issue(ca, tmp_path / "alb", days=5000)
     certificate = x509.load_pem_x509_certificate(ca.certificate_path.read_bytes())
     assert issued.not_after == certificate.not_valid_after_utc
+
+
+@pytest.mark.parametrize("name", ["com", "*.com", "co.uk", "*.co.uk", "github.io"])
+def test_the_ca_refuses_a_public_suffix(tmp_path: Path, name: str) -> None:
+    ca = CertificateAuthority(tmp_path / "ca")
+    ca.ensure()
+
+    with pytest.raises(InvalidParameter, match="public suffix"):
+        issue(ca, tmp_path / "alb", names=["shop.mycompany.com", name])
+    # Nor was a CA made for it: the next certificate makes one for its own names only.
+    issue(ca, tmp_path / "alb", names=["shop.mycompany.com"])
+    constraints = x509.load_pem_x509_certificate(ca.certificate_path.read_bytes()).extensions
+    permitted = constraints.get_extension_for_class(x509.NameConstraints).value
+    names = {t.value for t in permitted.permitted_subtrees or [] if isinstance(t, x509.DNSName)}
+    assert "shop.mycompany.com" in names
+    assert not names & {"com", "co.uk", "mycompany.com", "github.io"}
+
+
+def test_name_constraints_never_cover_a_public_suffix() -> None:
+    with pytest.raises(ValueError, match=r"public suffix 'co\.uk'"):
+        ca_x509.name_constraints(["*.co.uk"], [])
+    # A wildcard under a registrable domain permits that name and below, not its parent.
+    constraints = ca_x509.name_constraints(["*.shop.co.uk"], [])
+    names = [t.value for t in constraints.permitted_subtrees or [] if isinstance(t, x509.DNSName)]
+    assert "shop.co.uk" in names and "co.uk" not in names
+
+
+async def test_a_ca_an_older_fargo_made_for_a_public_suffix_is_refused(tmp_path: Path) -> None:
+    # What `subject_alternative_names: ["*.com"]` made before: a CA that may sign all of .com.
+    directory = tmp_path / "ca"
+    directory.mkdir()
+    key = ca_x509.new_key()
+    broad = x509.NameConstraints(permitted_subtrees=[x509.DNSName("com")], excluded_subtrees=None)
+    certificate = ca_x509.ca_certificate(key, common_name="fargo local CA", constraints=broad)
+    (directory / "ca-key.pem").write_bytes(ca_x509.private_pem(key))
+    (directory / "ca.pem").write_bytes(ca_x509.certificate_pem(certificate))
+    # The danger is real: a forged leaf for www.google.com verifies against it.
+    server = forged_with(certificate, key, tmp_path / "forged", "www.google.com")
+    trusting = ssl.create_default_context(cafile=str(directory / "ca.pem"))
+    assert await handshake(server, trusting, "www.google.com")
+
+    with pytest.raises(CertificateAuthorityError, match=r"(?s)every name under com.*delete"):
+        CertificateAuthority(directory).ensure()

@@ -155,3 +155,18 @@ def test_load_spec_refuses_only_what_every_world_refuses(tmp_path: Path, shop) -
     with pytest.raises(SpecInvalid) as caught:
         check_spec(path, world="cloud")
     assert caught.value.path == path
+
+
+def test_a_certificate_name_outside_its_hosted_zone_acm_cannot_validate(deployable) -> None:
+    bad = deployable.edit(
+        "hosted_zone: example.com}",
+        "hosted_zone: example.com, subject_alternative_names: [api.example.com, shop.example.net]}",
+    )
+
+    [problem] = cloud_problems(bad)
+
+    assert problem.field_path == "load_balancers.edge.certificate.subject_alternative_names[1]"
+    assert f"{problem.line}:{problem.column}" == bad.at("shop.example.net")
+    assert problem.message.startswith(
+        "'shop.example.net' is outside hosted_zone 'example.com': ACM validates every name"
+    )

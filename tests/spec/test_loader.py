@@ -56,7 +56,7 @@ def test_permission_denied_even_when_running_as_root(
     def denied(self: Path, *args: object, **kwargs: object) -> str:
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_text", denied)
+    monkeypatch.setattr(Path, "read_bytes", denied)
 
     err = _file_error(path)
 
@@ -69,7 +69,20 @@ def test_not_utf8(tmp_path: Path) -> None:
 
     err = _file_error(path)
 
-    assert str(err) == f"{path}: not UTF-8 text (invalid continuation byte at byte 9)"
+    assert (err.line, err.column) == (1, 10)
+    assert str(err) == (
+        f"{path}:1:10: not UTF-8 text: byte 0xe9 here (invalid continuation byte); "
+        "save the file as UTF-8"
+    )
+
+
+def test_not_utf8_names_the_line_and_the_character_column(tmp_path: Path) -> None:
+    path = tmp_path / "fargo.yaml"
+    path.write_bytes("name: shop\n# café\nregion: \xe9u\n".encode().replace(b"\xc3\xa9u", b"\xe9u"))
+
+    err = _file_error(path)
+
+    assert (err.line, err.column) == (3, 9)
 
 
 @pytest.mark.parametrize(
@@ -77,28 +90,92 @@ def test_not_utf8(tmp_path: Path) -> None:
     [
         pytest.param(
             "name: shop\n  region: [eu\n",
-            "2:9",
-            "not valid YAML: mapping values are not allowed here",
-            id="indentation",
+            "2:1",
+            "this line is indented 2 spaces, deeper than the line before (0) though that "
+            "line's value is already given; align it with its sibling keys",
+            id="indented deeper",
+        ),
+        pytest.param(
+            "network:\n  subnets:\n    public: []\n   private: []\n",
+            "4:4",
+            "this line is indented 3 spaces, which matches no level above; align it with "
+            "its sibling keys",
+            id="indented between levels",
+        ),
+        pytest.param(
+            "cluster:\n  name: shop\n  - x\n",
+            "3:3",
+            "a list item ('- ...') where a key belongs: indent it under a key that takes a "
+            "list, or write it as 'key: value'",
+            id="list item among keys",
         ),
         pytest.param(
             "name: [shop\n",
-            "2:1",
-            "not valid YAML: expected ',' or ']', but got '<stream end>'",
+            "1:7",
+            "the '[' opened here is not closed before line 2; close it with ']'",
             id="unclosed flow list",
+        ),
+        pytest.param(
+            'name: "shop\nregion: eu-west-1\ncluster: {name: x}\n',
+            "1:7",
+            'the " opened here is never closed; close the string with "',
+            id="unclosed quote",
+        ),
+        pytest.param(
+            "name: shop\nregion eu-west-1\ncluster: {name: x}\n",
+            "2:1",
+            "'region eu-west-1' has no ':' after its key; write 'key: value'",
+            id="key without colon",
+        ),
+        pytest.param(
+            "name: shop\ncluster:\n  name x\n  container_insights: true\n",
+            "3:3",
+            "'name x' has no ':' after its key; write 'key: value'",
+            id="nested key without colon",
+        ),
+        pytest.param(
+            "name: shop\nregion:eu-west-1\ncluster: {name: x}\n",
+            "2:8",
+            "'region:eu-west-1': a ':' after a key needs a space after it ('key: value')",
+            id="no space after colon",
+        ),
+        pytest.param(
+            "name: a: b\n",
+            "1:8",
+            "a value holds ': ', which YAML reads as a new key; quote the value (key: \"a: b\")",
+            id="colon in a value",
+        ),
+        pytest.param(
+            "discovery:\n  services:\n    -name: api.internal\n      ttl: 10\n",
+            "3:6",
+            "'-name: api.internal': a list item needs a space after its '-' ('- key: value')",
+            id="list item without a space after the dash",
         ),
         pytest.param(
             "name: shop\n\tregion: eu-west-1\n",
             "2:1",
-            "not valid YAML: found character '\\t' that cannot start any token",
+            "a tab character: YAML indents with spaces only; use spaces",
             id="tab",
         ),
         pytest.param(
             "name: shop\nregion: eu-west-1\nname: depot\n",
             "3:1",
-            'not valid YAML: found duplicate key "name" with value "depot" '
-            '(original value: "shop")',
+            "key 'name' is given twice in one mapping (first at line 1); keep one",
             id="duplicate key",
+        ),
+        pytest.param(
+            "name: *shop\n",
+            "1:7",
+            "'*shop' refers to an anchor '&shop' defined nowhere; quote the value if '*' "
+            "is meant literally",
+            id="undefined alias",
+        ),
+        pytest.param(
+            "name: " + "[" * 400 + "]" * 400 + "\n",
+            "1:70",  # the top-level mapping is the first level, this '[' the 65th
+            "brackets or indentation nest more than 64 levels deep here; a fargo spec "
+            "needs fewer than ten",
+            id="nested hundreds deep",
         ),
         pytest.param(
             "- name: shop\n- name: depot\n",

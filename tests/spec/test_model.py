@@ -183,11 +183,11 @@ def test_defaults_fill_what_the_spec_leaves_out(market: Spec) -> None:
 
 INVALID = {
     "fewer subnets than zones": (
-        "availability_zones: 3",
-        "availability_zones: 4",
-        "network",
-        "network:",
-        "3 public subnet(s) for 4 availability zones; give one per zone",
+        "public: [172.16.0.0/24, 172.16.1.0/24, 172.16.2.0/24]",
+        "public: [172.16.0.0/24, 172.16.1.0/24]",
+        "network.subnets.public",
+        "public:",
+        "2 public subnet(s) for 3 availability zones; give one per zone",
     ),
     "autoscaling minimum above maximum": (
         "{min_capacity: 1, max_capacity: 10,",

@@ -5,13 +5,23 @@ Each check yields `Problem`s located by field path; the loader adds line and col
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import itertools
 import re
 from collections.abc import Iterator
 
-from fargo.spec import defaults, egress, environment, refs, secrets, service_connect
-from fargo.spec.elb import Action, Listener, LoadBalancer, RuleCondition
+from fargo.spec import (
+    defaults,
+    egress,
+    environment,
+    lookalikes,
+    refs,
+    regions,
+    secrets,
+    service_connect,
+)
+from fargo.spec.elb import Action, Listener, LoadBalancer, RedirectAction, RuleCondition
 from fargo.spec.errors import Loc, Problem
 from fargo.spec.model import Service, Spec
 
@@ -20,11 +30,14 @@ HOST_PATTERN_CHARS = re.compile(r"^[A-Za-z0-9\-.*?]+$")
 # ALB: zero or one of these per rule; http_header and query_string may repeat.
 SINGLE_CONDITIONS = frozenset({"host_header", "http_request_method", "path_pattern", "source_ip"})
 METHOD = re.compile(r"^[A-Z_-]{1,40}$")
+# In a query-string condition, \* and \? match the characters themselves.
+ESCAPED_WILDCARD = re.compile(r"\\[*?]")
 
 
 def check(spec: Spec) -> list[Problem]:
     """Every cross-field problem in ``spec``, in file order."""
     return [
+        *_region(spec),
         *_network(spec),
         *_discovery(spec),
         *(p for name, svc in spec.services.items() for p in _service(spec, name, svc)),
@@ -33,12 +46,55 @@ def check(spec: Spec) -> list[Problem]:
     ]
 
 
+def _region(spec: Spec) -> Iterator[Problem]:
+    if spec.region in regions.REGIONS:
+        return
+    close = difflib.get_close_matches(spec.region, regions.REGIONS, n=1, cutoff=0.7)
+    yield Problem(
+        ("region",),
+        f"{spec.region!r} is not an AWS Region",
+        hint=f"did you mean {close[0]!r}?"
+        if close
+        else "e.g. us-east-1 or eu-west-1 (the list: src/fargo/spec/regions.py)",
+    )
+
+
+def _prefix(loc: Loc, what: str, cidr: ipaddress.IPv4Network) -> Iterator[Problem]:
+    low, high = defaults.CIDR_PREFIX_MIN, defaults.CIDR_PREFIX_MAX
+    if low <= cidr.prefixlen <= high:
+        return
+    if cidr.prefixlen < low:
+        hint = f"use a /{low} or smaller block, e.g. {next(cidr.subnets(new_prefix=low))}"
+    else:
+        hint = f"use a /{high} or larger block, e.g. {cidr.supernet(new_prefix=high)}"
+    yield Problem(
+        loc, f"{what} {cidr} is a /{cidr.prefixlen}; AWS takes /{low} to /{high}", hint=hint
+    )
+
+
 def _network(spec: Spec) -> Iterator[Problem]:
-    vpc = spec.network.cidr
+    network = spec.network
+    vpc = network.cidr
+    yield from _prefix(("network", "cidr"), "VPC CIDR", vpc)
+    zones = network.availability_zones
+    for tier in ("public", "private"):
+        count = len(getattr(network.subnets, tier))
+        if count != zones:
+            yield Problem(
+                ("network", "subnets", tier),
+                f"{count} {tier} subnet(s) for {zones} availability zones; give one per zone",
+            )
+    if network.nat_gateways > zones:
+        yield Problem(
+            ("network", "nat_gateways"),
+            f"{network.nat_gateways} NAT gateways for {zones} availability zones",
+            hint="at most one per zone",
+        )
     seen: list[tuple[ipaddress.IPv4Network, Loc]] = []
     for tier in ("public", "private"):
         for index, subnet in enumerate(getattr(spec.network.subnets, tier)):
             loc: Loc = ("network", "subnets", tier, index)
+            yield from _prefix(loc, "subnet", subnet)
             if not subnet.subnet_of(vpc):
                 yield Problem(
                     loc,
@@ -194,6 +250,14 @@ def _secrets(spec: Spec, service_name: str, svc: Service) -> Iterator[Problem]:
 
 
 def _references(spec: Spec, loc: Loc, value: str) -> Iterator[Problem]:
+    unclosed = refs.unclosed(value)
+    if unclosed is not None:
+        shown = unclosed if len(unclosed) <= 40 else unclosed[:37] + "..."
+        yield Problem(
+            loc,
+            f"{shown!r}: a reference opened with '${{' is never closed",
+            hint="close it with '}', e.g. ${lb:NAME.dns_name}",
+        )
     for ref in refs.references(value):
         if ref.kind == "lb":
             if ref.name not in spec.load_balancers:
@@ -270,7 +334,7 @@ def _idle_timeout(spec: Spec, name: str, lb: LoadBalancer) -> Iterator[Problem]:
 
 
 def _listener(spec: Spec, at: Loc, listener: Listener) -> Iterator[Problem]:
-    yield from _action(spec, (*at, "default_action"), listener.default_action)
+    yield from _action(spec, (*at, "default_action"), listener.default_action, listener)
     priorities: dict[int, int] = {}
     for index, rule in enumerate(listener.rules):
         rule_at: Loc = (*at, "rules", index)
@@ -289,9 +353,24 @@ def _listener(spec: Spec, at: Loc, listener: Listener) -> Iterator[Problem]:
                 f"{values} condition values; ALB allows "
                 f"{defaults.RULE_MAX_CONDITION_VALUES} per rule",
             )
+        wildcards = sum(_wildcards(condition) for condition in rule.conditions)
+        if wildcards > defaults.RULE_MAX_WILDCARDS:
+            yield Problem(
+                (*rule_at, "conditions"),
+                f"{wildcards} wildcards ('*' or '?') in the rule's conditions; ALB allows "
+                f"{defaults.RULE_MAX_WILDCARDS} per rule",
+                hint="split the rule in two, or match fewer patterns",
+            )
         seen_fields: dict[str, int] = {}
         for c_index, condition in enumerate(rule.conditions):
             yield from _condition((*rule_at, "conditions", c_index), condition)
+            if condition.value_count() > defaults.CONDITION_MAX_VALUES:
+                yield Problem(
+                    (*rule_at, "conditions", c_index, condition.field),
+                    f"{condition.value_count()} values in one {condition.field} condition; "
+                    f"ALB allows {defaults.CONDITION_MAX_VALUES} per condition",
+                    hint="spread them over rules with the same action",
+                )
             kind = condition.field
             if kind in SINGLE_CONDITIONS and kind in seen_fields:
                 yield Problem(
@@ -301,7 +380,7 @@ def _listener(spec: Spec, at: Loc, listener: Listener) -> Iterator[Problem]:
                     hint="put all values in one condition: they are OR'ed",
                 )
             seen_fields.setdefault(kind, c_index)
-        yield from _action(spec, (*rule_at, "action"), rule.action)
+        yield from _action(spec, (*rule_at, "action"), rule.action, listener)
 
 
 def _condition(at: Loc, condition: RuleCondition) -> Iterator[Problem]:
@@ -345,7 +424,36 @@ def _condition(at: Loc, condition: RuleCondition) -> Iterator[Problem]:
             )
 
 
-def _action(spec: Spec, at: Loc, action: Action) -> Iterator[Problem]:
+def _wildcards(condition: RuleCondition) -> int:
+    """The '*' and '?' of a condition's values; a query string's ``\\*`` is a literal."""
+    texts: list[str] = [*(condition.path_pattern or []), *(condition.host_header or [])]
+    if condition.http_header is not None:
+        texts += condition.http_header.values
+    for pair in condition.query_string or []:
+        texts += [pair.key or "", pair.value]
+    literal = [ESCAPED_WILDCARD.sub("", text) for text in texts]
+    return sum(text.count("*") + text.count("?") for text in literal)
+
+
+def _redirects_to_itself(redirect: RedirectAction, listener: Listener) -> bool:
+    """AWS: a redirect must change at least one of protocol, host, port and path."""
+    return (
+        redirect.protocol in ("#{protocol}", listener.protocol)
+        and redirect.host == "#{host}"
+        and redirect.port in ("#{port}", str(listener.port))
+        and redirect.path == "/#{path}"
+    )
+
+
+def _action(spec: Spec, at: Loc, action: Action, listener: Listener) -> Iterator[Problem]:
+    if action.redirect is not None and _redirects_to_itself(action.redirect, listener):
+        yield Problem(
+            (*at, "redirect"),
+            f"this redirect keeps the protocol ({listener.protocol}), host, port "
+            f"({listener.port}) and path: it sends the client back to the same URL, "
+            "a redirect loop",
+            hint='change at least one of them, e.g. protocol: HTTPS, port: "443"',
+        )
     for index, weighted in enumerate(action.weighted_target_groups()):
         if weighted.target_group not in spec.target_groups:
             loc: Loc = (
@@ -357,13 +465,16 @@ def _action(spec: Spec, at: Loc, action: Action) -> Iterator[Problem]:
 
 
 def _unknown(loc: Loc, kind: str, name: str, known: object) -> Problem:
-    import difflib
-
     names = sorted(str(item) for item in known)  # type: ignore[attr-defined]
+    odd = lookalikes.describe(name)
+    if odd is not None:
+        return Problem(
+            loc, f"no {kind} named {name!r}: {odd}", hint="type it in plain ASCII", refers_to=name
+        )
     close = difflib.get_close_matches(name, names, n=1)
     hint = (
         f"did you mean {close[0]!r}?"
         if close
         else (f"known: {', '.join(names)}" if names else f"define the {kind} first")
     )
-    return Problem(loc, f"no {kind} named {name!r}", hint=hint)
+    return Problem(loc, f"no {kind} named {name!r}", hint=hint, refers_to=name)

@@ -81,7 +81,15 @@ VPC_ENDPOINT_NAMES: Final = (
 PATH_PATTERN_MAX_LENGTH: Final = 128
 RULE_PRIORITY_MIN: Final = 1
 RULE_PRIORITY_MAX: Final = 50000
+# The ALB user guide ("Condition types for listener rules", "Quotas"): up to three match
+# evaluations (values) per condition, five per rule, and five wildcards per rule.
+CONDITION_MAX_VALUES: Final = 3
 RULE_MAX_CONDITION_VALUES: Final = 5
+RULE_MAX_WILDCARDS: Final = 5
+
+# VPC and subnet CIDR blocks: AWS takes prefixes from /16 (65,536 addresses) to /28 (16).
+CIDR_PREFIX_MIN: Final = 16
+CIDR_PREFIX_MAX: Final = 28
 
 # Fargate CPU units → memory (MiB) it offers.
 FARGATE_MEMORY_BY_CPU: Final[dict[int, tuple[int, ...]]] = {

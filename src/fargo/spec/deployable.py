@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fargo.spec import egress
+from fargo.spec import domains, egress
 from fargo.spec.errors import Problem, SpecError
 from fargo.spec.model import Spec
 
@@ -124,6 +124,18 @@ def _certificates(spec: Spec) -> Iterator[Problem]:
                 hint="add hosted_zone (the zone's name) for DNS validation, "
                 "or arn of an existing ACM certificate",
             )
+        if cert is None or cert.arn is not None or cert.hosted_zone is None:
+            continue
+        for index, san in enumerate(cert.subject_alternative_names):
+            if not domains.within(san.removeprefix("*."), cert.hosted_zone):
+                yield Problem(
+                    ("load_balancers", name, "certificate", "subject_alternative_names", index),
+                    f"{san!r} is outside hosted_zone {cert.hosted_zone!r}: ACM validates "
+                    "every name of the certificate through that zone, and could not "
+                    "validate this one (the deploy would wait for it until it timed out)",
+                    hint=f"use names under {cert.hosted_zone}, or an existing ACM "
+                    "certificate's arn",
+                )
 
 
 def _target_groups(spec: Spec) -> Iterator[Problem]:

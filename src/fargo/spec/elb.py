@@ -10,12 +10,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from fargo.spec import defaults
+from fargo.spec import defaults, domains
 from fargo.spec.base import Model
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _not_a_public_suffix(value: object) -> object:
+    # Before the pattern: "com" should hear it is a public suffix, not "match pattern".
+    if isinstance(value, str):
+        reason = domains.too_broad(value.strip())
+        if reason is not None:
+            raise ValueError(reason)
+    return value
+
+
+# A certificate's DNS name: lower case, a wildcard only as the first label, never a public
+# suffix nor all of one (`fargo.spec.domains`): the twin's CA may sign what it names.
+CertificateName = Annotated[
+    str,
+    Field(pattern=r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", max_length=253),
+    BeforeValidator(_not_a_public_suffix),
+]
 
 
 class HealthCheck(Model):
@@ -215,7 +233,7 @@ class Certificate(Model):
     stack parameter that `fargo deploy` looks up by the zone's name.
     """
 
-    domain: str = Field(pattern=r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+    domain: CertificateName
     hosted_zone: str | None = None
     hosted_zone_id: str | None = Field(
         None,
@@ -223,7 +241,11 @@ class Certificate(Model):
         description="Route 53 hosted zone id of hosted_zone (e.g. Z0123456789ABCDEFGHIJ).",
     )
     arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/.+$")
-    subject_alternative_names: list[str] = Field(default_factory=list)
+    subject_alternative_names: list[CertificateName] = Field(
+        default_factory=list,
+        description="More names for the certificate, each like domain (inside hosted_zone "
+        "when one is given).",
+    )
 
     @model_validator(mode="after")
     def _zone_id_needs_zone(self) -> Certificate:

@@ -17,6 +17,9 @@ class Problem:
     line: int | None = None  # 1-based
     column: int | None = None  # 1-based
     hint: str | None = None
+    # The name a "no ... named" problem did not find (so a problem about a reference to a
+    # part that is itself broken can be told apart: `fargo.spec.salvage`).
+    refers_to: str | None = field(default=None, compare=False)
 
     @property
     def field_path(self) -> str:

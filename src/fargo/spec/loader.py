@@ -14,19 +14,27 @@ spec's own errors, what only the cloud refuses, and warnings alike.
 from __future__ import annotations
 
 import difflib
-import types
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from fargo.spec import advice, deployable, env_files, local_values
+from fargo.spec import (
+    advice,
+    deployable,
+    domains,
+    env_files,
+    fields,
+    local_values,
+    lookalikes,
+    salvage,
+    yaml_errors,
+)
 from fargo.spec.checks import check
 from fargo.spec.errors import Loc, Problem, SpecFileError, SpecInvalid
 from fargo.spec.model import Spec
@@ -90,19 +98,27 @@ def _check(text: str, path: Path, *, world: World | None, spec_dir: Path | None)
     """The spec in ``text``; ``world`` None: what every world refuses is an error, what one
     world refuses a warning."""
     document = _parse_yaml(text, path)
+    errors: list[Problem] = []
+    salvaged: salvage.Salvaged | None = None
     try:
         spec = Spec.model_validate(document)
     except ValidationError as err:
-        problems = _problems(err, document)
-        raise SpecInvalid(path, sorted(problems, key=lambda p: p.line or 0)) from None
-    errors: list[Problem] = []
+        errors += _problems(err, document)
+        # Check the rest too, so every mistake shows in one run, not one per fix.
+        salvaged = salvage.salvage(document)
+        if salvaged is None:
+            raise SpecInvalid(path, sorted(errors, key=lambda p: p.line or 0)) from None
+        spec = salvaged.spec
     origins: env_files.Origins = {}
-    if spec_dir is not None:  # env files are read where the spec is (not for spec text)
-        spec, file_problems, origins = env_files.read_env_files(spec, spec_dir)
-        errors += [_locate(p, document) for p in file_problems]
 
     def located(problems: list[Problem]) -> list[Problem]:
+        if salvaged is not None:
+            problems = [salvaged.original(p) for p in problems if salvaged.keeps(p)]
         return [_locate(env_files.relocate(p, origins), document) for p in problems]
+
+    if spec_dir is not None:  # env files are read where the spec is (not for spec text)
+        spec, file_problems, origins = env_files.read_env_files(spec, spec_dir)
+        errors += located(file_problems)
 
     errors += located(check(spec))
     if spec_dir is not None:  # a secret git would commit is refused in every world
@@ -116,26 +132,39 @@ def _check(text: str, path: Path, *, world: World | None, spec_dir: Path | None)
         warnings += [replace(p, hint=_join(p.hint, TWIN_RUNS_IT)) for p in cloud]
     if world == "twin":
         errors += twin
+        warnings += located(list(domains.local_ca_reach(spec)))
     else:
         warnings += [replace(p, hint=_join(p.hint, CLOUD_TAKES_IT)) for p in twin]
-    if errors:
+    if errors or salvaged is not None:
         raise SpecInvalid(path, sorted(errors, key=lambda p: p.line or 0))
     return SpecReport(path, spec, tuple(sorted(warnings, key=lambda p: p.line or 0)))
 
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SpecFileError(path, "no such file; create it or pass -f PATH") from None
     except IsADirectoryError:
         raise SpecFileError(path, "is a directory, expected a YAML file") from None
     except PermissionError:
         raise SpecFileError(path, "permission denied; make the file readable") from None
-    except UnicodeDecodeError as err:
-        raise SpecFileError(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
     except OSError as err:
         raise SpecFileError(path, f"cannot read: {err.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        # Where a person looks: the line and the character's column, not a byte offset.
+        line_start = data.rfind(b"\n", 0, err.start) + 1
+        line = data.count(b"\n", 0, err.start) + 1
+        column = len(data[line_start : err.start].decode("utf-8", errors="replace")) + 1
+        byte = data[err.start : err.start + 1].hex()
+        raise SpecFileError(
+            path,
+            f"not UTF-8 text: byte 0x{byte} here ({err.reason}); save the file as UTF-8",
+            line,
+            column,
+        ) from None
 
 
 def _join(hint: str | None, more: str) -> str:
@@ -147,11 +176,17 @@ def _parse_yaml(text: str, path: Path) -> CommentedMap:
     try:
         document = yaml.load(text)
     except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        reason = f"not valid YAML: {err.problem or err.context}"
-        if mark is None:
-            raise SpecFileError(path, reason) from None
-        raise SpecFileError(path, reason, mark.line + 1, mark.column + 1) from None
+        reason, line, column = yaml_errors.explain(err, text)
+        raise SpecFileError(path, reason, line, column) from None
+    except RecursionError:
+        # ruamel's composer recurses once per level: hundreds of brackets exhaust the stack.
+        where = yaml_errors.nesting_too_deep(text)
+        raise SpecFileError(
+            path,
+            f"brackets or indentation nest more than {yaml_errors.MAX_NESTING} levels "
+            "deep here; a fargo spec needs fewer than ten",
+            *(where or (None, None)),
+        ) from None
     except YAMLError as err:
         raise SpecFileError(path, f"not valid YAML: {err}") from None
     if document is None:
@@ -168,7 +203,7 @@ def _problems(err: ValidationError, document: CommentedMap) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[Loc, str]] = set()
     for error in _prefer_matching_branch(err.errors(), document):
-        loc = _data_loc(error["loc"], document)
+        loc = salvage.data_loc(error["loc"], document)
         message, hint = _describe(error, loc)
         if (loc, message) in seen:
             continue
@@ -182,7 +217,7 @@ def _describe(error: Mapping[str, Any], loc: Loc) -> tuple[str, str | None]:
     if kind == "missing":
         return f"missing required field {loc[-1]!r}", None
     if kind == "extra_forbidden":
-        known = _fields_at(loc[:-1])
+        known = fields.names_at(loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
         hint = (
             f"did you mean {close[0]!r}?"
@@ -192,6 +227,10 @@ def _describe(error: Mapping[str, Any], loc: Loc) -> tuple[str, str | None]:
         return f"unknown field {loc[-1]!r}", hint
     message = str(error["msg"]).removeprefix("Value error, ")
     found = error.get("input")
+    odd = lookalikes.describe(found) if isinstance(found, str) else None
+    if odd is not None:
+        # A look-alike letter makes a name look right and match nothing: say which.
+        return odd, "type it in plain ASCII"
     if kind in {"value_error", "assertion_error"}:
         return message, None
     if isinstance(found, Mapping | list):
@@ -242,27 +281,6 @@ def _has(node: Any, part: str | int) -> bool:
     return isinstance(node, list) and isinstance(part, int) and part < len(node)
 
 
-def _data_loc(loc: Sequence[str | int], document: CommentedMap) -> Loc:
-    """Drop pydantic's union tags and key markers so the path names keys in the file."""
-    out: list[str | int] = []
-    node: Any = document
-    for part in loc:
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-            out.append(part)
-        elif isinstance(node, list) and isinstance(part, int):
-            node = node[part] if part < len(node) else None
-            out.append(part)
-        elif isinstance(node, Mapping) and isinstance(part, str) and not _is_tag(part):
-            node = None
-            out.append(part)
-    return tuple(out)
-
-
-def _is_tag(part: str) -> bool:
-    return part[:1].isupper() or part in {"str", "int", "bool", "[key]"} or part.endswith("[key]")
-
-
 def _locate(problem: Problem, document: CommentedMap) -> Problem:
     """Add the line and column of the deepest part of ``problem.loc`` found in the file."""
     node: Any = document
@@ -276,43 +294,4 @@ def _locate(problem: Problem, document: CommentedMap) -> Problem:
             node = node[part]
         else:
             break
-    return Problem(problem.loc, problem.message, line + 1, column + 1, problem.hint)
-
-
-def _fields_at(loc: Loc) -> list[str]:
-    """The field names the model at ``loc`` accepts (for did-you-mean hints)."""
-    target: Any = Spec
-    for part in loc:
-        target = _unwrap(target, part)
-        if target is None:
-            return []
-    model = _model_in(target)
-    return list(model.model_fields) if model else []
-
-
-def _unwrap(annotation: Any, part: str | int) -> Any:
-    model = _model_in(annotation)
-    if model is not None:
-        field = model.model_fields.get(str(part))
-        return field.annotation if field else None
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (list, tuple, Sequence) and args:
-        return args[0]
-    if origin in (dict, Mapping) and len(args) == 2:
-        return args[1]
-    return None
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            found = _model_in(arg)
-            if found is not None:
-                return found
-    if origin is typing.Annotated:
-        return _model_in(typing.get_args(annotation)[0])
-    return None
+    return replace(problem, line=line + 1, column=column + 1)

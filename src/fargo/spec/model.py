@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from fargo.spec import defaults
 from fargo.spec.base import Model
@@ -24,15 +24,31 @@ EndpointName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,62}$")]
 NAMESPACE_PATTERN = r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z0-9]+$"
 
 
+def _network_address(value: object) -> object:
+    """A CIDR block with host bits set (10.0.1.5/24) names its network (10.0.1.0/24)."""
+    if isinstance(value, str):
+        try:
+            ipaddress.IPv4Network(value.strip())
+        except ValueError as error:
+            if "host bits set" not in str(error):
+                return value  # pydantic says what else is wrong
+            network = ipaddress.IPv4Network(value.strip(), strict=False)
+            raise ValueError(f"{value} has host bits set; did you mean {network}?") from None
+    return value
+
+
+Cidr = Annotated[ipaddress.IPv4Network, BeforeValidator(_network_address)]
+
+
 class Subnets(Model):
-    public: list[ipaddress.IPv4Network] = Field(min_length=1)
-    private: list[ipaddress.IPv4Network] = Field(min_length=1)
+    public: list[Cidr] = Field(min_length=1)
+    private: list[Cidr] = Field(min_length=1)
 
 
 class Network(Model):
     """The VPC: CIDR, Availability Zones, one public and one private subnet per AZ."""
 
-    cidr: ipaddress.IPv4Network
+    cidr: Cidr
     availability_zones: int = Field(2, ge=2, le=6)
     nat_gateways: int = Field(
         1,
@@ -53,19 +69,6 @@ class Network(Model):
         # Editors complete the names; `fargo validate` says which one was meant.
         json_schema_extra={"items": {"type": "string", "enum": list(defaults.VPC_ENDPOINT_NAMES)}},
     )
-
-    @model_validator(mode="after")
-    def _one_subnet_per_zone(self) -> Network:
-        for tier in ("public", "private"):
-            count = len(getattr(self.subnets, tier))
-            if count != self.availability_zones:
-                raise ValueError(
-                    f"{count} {tier} subnet(s) for {self.availability_zones} availability zones; "
-                    "give one per zone"
-                )
-        if self.nat_gateways > self.availability_zones:
-            raise ValueError("more NAT gateways than availability zones")
-        return self
 
 
 class Image(Model):

@@ -46,6 +46,17 @@ def references(value: str) -> Iterator[Reference]:
         yield Reference(match["kind"], match["target"], match[0])
 
 
+def unclosed(value: str) -> str | None:
+    """The first ``${`` in ``value`` that no ``}`` closes (from there on), or None."""
+    start = value.find("${")
+    while start != -1:
+        end = value.find("}", start)
+        if end == -1:
+            return value[start:]
+        start = value.find("${", end)
+    return None
+
+
 def resolve(value: str, lookup: Callable[[Reference], str]) -> str:
     """Replace every reference in ``value`` with ``lookup(reference)``."""
     return REFERENCE.sub(lambda m: lookup(Reference(m["kind"], m["target"], m[0])), value)

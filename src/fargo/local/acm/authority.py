@@ -9,9 +9,11 @@ Trusting the CA must not let whoever reads ``ca-key.pem`` impersonate any site,
 so it lasts two years and is name-constrained (`fargo.local.acm.x509`): it may
 certify the reserved names (``localhost``, ``*.internal``, ``*.test``,
 ``example.com``...), loopback addresses, and the names and addresses of the first
-certificate it issues, which it is created for. A later request outside those is
-refused with `CertificateAuthorityError`: delete the CA folder so the next run
-creates a CA covering the new names (and trust that one).
+certificate it issues, which it is created for — never a public suffix nor all of
+one (``com``, ``*.co.uk``: `fargo.spec.domains`), which `issue` refuses with
+`InvalidParameter`, and a CA on disk permitting one is refused at load. A later
+request outside those is refused with `CertificateAuthorityError`: delete the CA
+folder so the next run creates a CA covering the new names (and trust that one).
 
     ca = CertificateAuthority(state / "ca")
     ca.ensure()
@@ -38,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fargo.local.acm import x509 as ca_x509
 from fargo.local.acm.x509 import IpAddress
 from fargo.local.state.files import write_atomically
+from fargo.spec import domains
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +140,11 @@ class CertificateAuthority:
         addresses = tuple(dict.fromkeys(_ip_address(a) for a in ip_addresses))
         if not dns_names and not addresses:
             raise InvalidParameter("a certificate needs at least one DNS name or IP address")
+        for name in dns_names:
+            # ACM refuses these too; here the CA would also become trusted for them.
+            reason = domains.too_broad(name)
+            if reason is not None:
+                raise InvalidParameter(reason)
         if days < 1:
             raise InvalidParameter(f"validity of {days} days must be at least 1 day")
         ca_certificate, ca_key = self._covering(dns_names, addresses)
@@ -214,6 +222,15 @@ class CertificateAuthority:
                 f"the CA in {self.certificate_path} expired on "
                 f"{certificate.not_valid_after_utc:%Y-%m-%d}; delete {CA_CERTIFICATE_FILE} and "
                 f"{CA_KEY_FILE} to create a new CA (and trust it again)"
+            )
+        broad = ca_x509.too_broad(certificate)
+        if broad:
+            raise CertificateAuthorityError(
+                f"the CA in {self._directory} may certify every name under "
+                f"{', '.join(broad)} (an older fargo took a public suffix from the spec): "
+                "whoever reads its key could impersonate any site there; remove it from "
+                "the browsers and systems that trust it, and delete the folder so that the "
+                "next run creates a CA for the spec's own names"
             )
         if ca_x509.permitted(certificate) is None:
             logger.warning(

@@ -29,28 +29,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from fargo.spec import domains
+
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 CA_VALIDITY_DAYS = 730
 # Backdate notBefore so a client whose clock is a little behind still accepts.
 CLOCK_SKEW = dt.timedelta(hours=1)
-# Names (each with all its subdomains) reserved from public registration, which the
-# twin uses for itself (localhost, *.elb.fargo.internal, microservice.local) and which
-# specs and tests use: RFC 6761 (localhost, test, example, invalid), RFC 2606
-# (example.com/.net/.org), RFC 6762 (local), ICANN's .internal, RFC 8375 (home.arpa).
-RESERVED_DNS_NAMES = (
-    "localhost",
-    "test",
-    "example",
-    "invalid",
-    "local",
-    "internal",
-    "home.arpa",
-    "example.com",
-    "example.net",
-    "example.org",
-)
+# Names (each with all its subdomains) reserved from public registration: the CA may
+# always certify them (`fargo.spec.domains` says which and why).
+RESERVED_DNS_NAMES = domains.RESERVED_DNS_NAMES
 LOOPBACK_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
@@ -64,10 +53,15 @@ def name_constraints(
     """The reserved names and loopback networks, plus whatever of these they miss.
 
     A wildcard name permits its parent (``*.shop.test`` → ``shop.test``), and any
-    permitted name permits its subdomains too (RFC 5280, 4.2.1.10).
+    permitted name permits its subdomains too (RFC 5280, 4.2.1.10). A name that is, or
+    covers all of, a public suffix (``com``, ``*.co.uk``) raises `ValueError`: the CA
+    would be trusted for every site under it.
     """
     names = list(RESERVED_DNS_NAMES)
     for name in dns_names:
+        reason = domains.too_broad(name)
+        if reason is not None:
+            raise ValueError(reason)
         base = name.removeprefix("*.")
         if not any(_within(base, permitted) for permitted in names):
             names.append(base)
@@ -239,8 +233,13 @@ def certificate_pem(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
+def too_broad(ca: x509.Certificate) -> list[str]:
+    """The permitted names of ``ca`` that are public suffixes (an older fargo took them)."""
+    return [name for name in permitted(ca) or [] if domains.too_broad(name) is not None]
+
+
 def _within(name: str, permitted: str) -> bool:
-    return name == permitted or name.endswith("." + permitted)
+    return domains.within(name, permitted)
 
 
 def _key_usage(*, certificate_signing: bool) -> x509.KeyUsage:
