@@ -17,12 +17,15 @@ HERE = Path(__file__).parent
 def test_foreground_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
     twin = make_twin(HERE / "second.yaml", tmp_path / "state")
     process, lines = up_in_foreground(twin)
-    output = "".join(lines)
-    published = f"https://127.0.0.1:{twin.publish[9443]}"
-    assert "load balancer edge" in output and published in output, output
-    started = twin.processes()
-    assert len(started) >= 8  # control plane, caddy, 7 tasks
-    process.send_signal(signal.SIGINT)
+    try:
+        output = "".join(lines)
+        # loopback mode: the load balancer's own address, 127.1.0.1 for the VPC 10.1.0.0/16
+        published = f"https://127.1.0.1:{twin.publish[9443]}"
+        assert "load balancer edge" in output and published in output, output
+        started = twin.processes()
+        assert len(started) >= 8  # control plane, caddy, 7 tasks
+    finally:
+        process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 0
     wait_until(lambda: all_gone(started), timeout=10, what="every process gone")
     assert twin.processes() == []
