@@ -143,4 +143,5 @@ def test_loopback_mode_runs_with_the_tasks_environment(reference_twin: Twin) -> 
     result = exec_in(reference_twin, "backend-public", "--", "env")
     assert result.returncode == 0, result.stderr
     environment = dict(line.partition("=")[::2] for line in result.stdout.splitlines())
-    assert environment["ECS_CONTAINER_METADATA_URI_V4"].endswith(f"/v4/{task.id}")
+    uri = environment["ECS_CONTAINER_METADATA_URI_V4"]
+    assert f"/v4/{task.id}-" in uri  # the task id and its own token, as on Fargate
