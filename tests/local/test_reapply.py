@@ -53,11 +53,11 @@ def test_the_new_spec_is_checked_against_the_running_parts_first(tmp_path: Path)
     )
     with pytest.raises(SpecRefused, match=r"services.app.environment.CALLEE calls port 80"):
         check(runtime, parse_spec(calling))
-    other_network = SPEC_TEXT.replace("cidr: 10.0.0.0/16", "cidr: 10.0.0.0/8")
+    other_network = SPEC_TEXT.replace("cidr: 10.0.0.0/16", "cidr: 10.0.0.0/17")
     with pytest.raises(SpecRefused) as refused:
         check(runtime, parse_spec(other_network))
     assert refused.value.problems == [
-        "network.cidr: 10.0.0.0/16 → 10.0.0.0/8 (the network is laid out at start); "
+        "network.cidr: 10.0.0.0/16 → 10.0.0.0/17 (the network is laid out at start); "
         "`fargo down` then `fargo up` applies it"
     ]
     assert runtime.spec.network.cidr.prefixlen == 16  # nothing taken
