@@ -7,10 +7,12 @@ picks (`fargo up --publish LISTENER_PORT:HOST_PORT`), never on the reference sys
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -19,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 from tests.cli import run_fargo
@@ -192,3 +195,33 @@ def stop_in_foreground(twin: Twin, process: subprocess.Popen[str]) -> None:
 
 def all_gone(processes: list[psutil.Process]) -> bool:
     return not [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+@contextlib.contextmanager
+def under_load(
+    twin: Twin, path: str, *, load_balancer: str = "public", threads: int = 1
+) -> Iterator[collections.Counter[int | str]]:
+    """Requests to ``path`` through the load balancer's HTTPS listener, one after another in
+    each of ``threads``, until the block ends: their status codes (or error names)."""
+    seen: collections.Counter[int | str] = collections.Counter()
+    done = threading.Event()
+    url = twin.url(load_balancer, "https") + path
+
+    def load() -> None:
+        context = ssl.create_default_context(cafile=twin.ca)
+        with httpx.Client(verify=context, timeout=10) as client:
+            while not done.is_set():
+                try:
+                    seen[client.get(url).status_code] += 1
+                except httpx.HTTPError as err:
+                    seen[type(err).__name__] += 1
+
+    workers = [threading.Thread(target=load) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        for worker in workers:
+            worker.join()

@@ -3,14 +3,10 @@ under CPU load and back to its minimum after it, each step in `fargo events`."""
 
 from __future__ import annotations
 
-import collections
-import ssl
-import threading
 from collections.abc import Iterator
 
-import httpx
 import pytest
-from tests.e2e.conftest import ROOT, Twin, fargo, make_twin
+from tests.e2e.conftest import ROOT, Twin, fargo, make_twin, under_load
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -46,28 +42,11 @@ def scaling_events(twin: Twin) -> list[str]:
 
 
 def test_cpu_load_scales_out_and_quiet_scales_back_in(twin: Twin) -> None:
-    statuses: collections.Counter[int] = collections.Counter()
-    done = threading.Event()
-
-    def load() -> None:
-        context = ssl.create_default_context(cafile=twin.ca)
-        with httpx.Client(verify=context, timeout=10) as http:
-            while not done.is_set():
-                url = twin.url("public", "https") + "/api/private-with-alb"
-                statuses[http.get(url).status_code] += 1
-
-    workers = [threading.Thread(target=load) for _ in range(LOAD_THREADS)]
-    for worker in workers:
-        worker.start()
-    try:
+    with under_load(twin, "/api/private-with-alb", threads=LOAD_THREADS) as statuses:
         wait_until(lambda: twin.service(SERVICE).desired >= 3, timeout=90, what="a scale-out")
         wait_until(
             lambda: twin.service(SERVICE).healthy >= 3, timeout=60, what="the new task in service"
         )
-    finally:
-        done.set()
-        for worker in workers:
-            worker.join()
     out = scaling_events(twin)
     assert any(
         "CPUUtilization" in e and f"> {TARGET} % target for 3 datapoints: 2 → " in e for e in out

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import json
 import os
 import signal
 import socket
 import ssl
-import threading
 import warnings
-from collections.abc import Iterator
 
 import dns.message
 import dns.query
@@ -29,7 +26,7 @@ from tests.cloud.demo_answers import (
     task_answer,
 )
 from tests.cloud.stubs import StubbedSession, activated
-from tests.e2e.conftest import Twin, fargo
+from tests.e2e.conftest import Twin, fargo, under_load
 from tests.waiting import wait_until
 
 from fargo.cloud.demo import Aws
@@ -385,26 +382,6 @@ def test_the_cloud_demo_checks_every_point_through_an_albs_dns_name(reference_tw
     assert any(a.startswith("frontend/") for a in answered), evidence[6]
     assert any(a.startswith("backend-public/") for a in answered), evidence[6]
     assert len(evidence[4]["task_ids"]) == 2 and evidence[5]["answers"] == [{"records": private}]
-
-
-@contextlib.contextmanager
-def under_load(twin: Twin, path: str) -> Iterator[collections.Counter[int]]:
-    """Requests to ``path`` one after another until the block ends; their status codes."""
-    statuses: collections.Counter[int] = collections.Counter()
-    done = threading.Event()
-
-    def load() -> None:
-        with client(twin) as http:
-            while not done.is_set():
-                statuses[http.get(twin.url("public", "https") + path).status_code] += 1
-
-    worker = threading.Thread(target=load)
-    worker.start()
-    try:
-        yield statuses
-    finally:
-        done.set()
-        worker.join()
 
 
 def test_rolling_deployment_under_load_fails_no_request(reference_twin: Twin) -> None:

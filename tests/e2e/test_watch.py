@@ -3,10 +3,8 @@ under load without a failed request; what the Dockerfile does not read changes n
 
 from __future__ import annotations
 
-import collections
 import os
 import shutil
-import ssl
 import subprocess
 import sys
 import threading
@@ -14,9 +12,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from tests.e2e.conftest import ROOT, Twin, start_twin
+from tests.e2e.conftest import ROOT, Twin, start_twin, under_load
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -76,19 +73,7 @@ def test_an_edit_rolls_both_services_of_the_image_under_load_without_a_failed_re
     twin: Twin, project: Path, watching: list[str]
 ) -> None:
     before = {t.id for t in twin.service("backend-private-with-alb").tasks}
-    statuses: collections.Counter[int] = collections.Counter()
-    done = threading.Event()
-
-    def load() -> None:
-        context = ssl.create_default_context(cafile=twin.ca)
-        with httpx.Client(verify=context, timeout=10) as http:
-            while not done.is_set():
-                url = twin.url("public", "https") + "/api/private-with-alb"
-                statuses[http.get(url).status_code] += 1
-
-    worker = threading.Thread(target=load)
-    worker.start()
-    try:
+    with under_load(twin, "/api/private-with-alb") as statuses:
         wait_until(lambda: statuses.total() >= 10, timeout=30, what="the load running")
         edited = time.monotonic()
         with (project / APP).open("a") as app:
@@ -101,9 +86,6 @@ def test_an_edit_rolls_both_services_of_the_image_under_load_without_a_failed_re
         seconds = time.monotonic() - edited
         settled = statuses.total()
         wait_until(lambda: statuses.total() >= settled + 10, timeout=30, what="more load")
-    finally:
-        done.set()
-        worker.join()
     after = {t.id for t in twin.service("backend-private-with-alb").tasks}
     assert len(after) == 2 and not after & before
     assert {t.id for t in twin.service("backend-private").tasks}.isdisjoint(before)

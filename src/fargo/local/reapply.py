@@ -38,7 +38,6 @@ from fargo.local.ecs.deployment import DEPLOYMENT_TIMEOUT_SECONDS, rolling_deplo
 from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.elb.errors import ElbError
 from fargo.local.spec_diff import Change, ChangeKind, ServiceChange, SpecChanges, diff_specs
-from fargo.local.task_hooks import RuntimeTaskHooks
 from fargo.spec import Spec
 
 if TYPE_CHECKING:
@@ -77,15 +76,7 @@ def check(runtime: Runtime, new: Spec) -> SpecChanges:
         raise SpecRefused(problems)
     problems += runtime.elb.data_plane.reconfigure_problems(new)
     problems += TaskSecrets(new, runtime.spec_path.parent).validate()
-    wiring = RuntimeTaskHooks(
-        new,
-        elb=runtime.elb,
-        cloud_map=runtime.cloud_map,
-        metadata=runtime.metadata,
-        network=runtime.network,
-        secrets=runtime.secrets,
-        on_change=lambda: None,
-    )
+    wiring = runtime.task_hooks_for(new, on_change=lambda: None)
     problems += wiring.validate()
     if problems:
         raise SpecRefused(problems)

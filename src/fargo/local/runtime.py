@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fargo.local import twins
@@ -113,15 +114,7 @@ class Runtime:
             on_unhealthy=self._target_unhealthy,
         )
         self.secrets = TaskSecrets(spec, self.spec_path.parent)
-        self.hooks = RuntimeTaskHooks(
-            spec,
-            elb=self.elb,
-            cloud_map=self.cloud_map,
-            metadata=self.metadata,
-            network=self.network,
-            secrets=self.secrets,
-            on_change=self._changed_now,
-        )
+        self.hooks = self.task_hooks_for(spec, on_change=self._changed_now)
         self.log_router = LogRouter(self.state_dir, retention_days=spec.logging.retention_days)
         self.cluster = Cluster(
             spec,
@@ -366,6 +359,19 @@ class Runtime:
         completed = await rolling_deployment(scheduler, image)
         described = scheduler.describe().model_dump(mode="json")
         return {"service": name, "image": image.uri, "completed": completed, **described}
+
+    def task_hooks_for(self, spec: Spec, *, on_change: Callable[[], None]) -> RuntimeTaskHooks:
+        """What a task's life does to this twin's load balancers, Cloud Map and metadata
+        endpoint, for the tasks of ``spec``."""
+        return RuntimeTaskHooks(
+            spec,
+            elb=self.elb,
+            cloud_map=self.cloud_map,
+            metadata=self.metadata,
+            network=self.network,
+            secrets=self.secrets,
+            on_change=on_change,
+        )
 
     def scale_service(self, name: str, count: int) -> dict[str, Any]:
         """``ecs update-service --desired-count``: the scheduler starts or drains tasks to
