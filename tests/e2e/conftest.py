@@ -199,17 +199,22 @@ def all_gone(processes: list[psutil.Process]) -> bool:
 
 @contextlib.contextmanager
 def under_load(
-    twin: Twin, path: str, *, load_balancer: str = "public", threads: int = 1
+    twin: Twin,
+    path: str,
+    *,
+    load_balancer: str = "public",
+    scheme: str = "https",
+    threads: int = 1,
 ) -> Iterator[collections.Counter[int | str]]:
-    """Requests to ``path`` through the load balancer's HTTPS listener, one after another in
-    each of ``threads``, until the block ends: their status codes (or error names)."""
+    """Requests to ``path`` through the load balancer's listener, one after another in each
+    of ``threads``, until the block ends: their status codes (or error names)."""
     seen: collections.Counter[int | str] = collections.Counter()
     done = threading.Event()
-    url = twin.url(load_balancer, "https") + path
+    url = twin.url(load_balancer, scheme) + path
 
     def load() -> None:
-        context = ssl.create_default_context(cafile=twin.ca)
-        with httpx.Client(verify=context, timeout=10) as client:
+        verify = ssl.create_default_context(cafile=twin.ca) if scheme == "https" else True
+        with httpx.Client(verify=verify, timeout=10) as client:
             while not done.is_set():
                 try:
                     seen[client.get(url).status_code] += 1

@@ -3,6 +3,7 @@ under load without a failed request; what the Dockerfile does not read changes n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.e2e.conftest import ROOT, Twin, start_twin, under_load
 from tests.waiting import wait_until
@@ -19,6 +21,7 @@ from tests.waiting import wait_until
 pytestmark = pytest.mark.slow
 
 APP = Path("services") / "backend_private" / "app.py"
+BYO_SPEC = Path(__file__).with_name("byo.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +43,12 @@ def twin(project: Path) -> Iterator[Twin]:
 @pytest.fixture
 def watching(twin: Twin) -> Iterator[list[str]]:
     """``fargo watch`` running on the twin; the lines it has printed so far."""
+    with watcher(twin) as lines:
+        yield lines
+
+
+@contextlib.contextmanager
+def watcher(twin: Twin) -> Iterator[list[str]]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -136,3 +145,33 @@ def test_an_edit_of_the_spec_is_applied_as_a_diff(
     assert any("fargo.yaml changed: applying it" in line for line in watching), watching
     assert {t.id for t in twin.service("backend-private").tasks} == before  # untouched
     wait_until(lambda: twin.service("frontend").desired == 1, timeout=60, what="scaled back")
+
+
+def test_a_users_own_flask_service_rolls_on_an_edit_under_load(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The Flask service of tests/e2e/byo (its own requirements, built from its Dockerfile),
+    two tasks behind a rule: an edit of a file its image COPYs rolls both, no request fails."""
+    root = tmp_path_factory.mktemp("byo-watched")
+    shutil.copy(BYO_SPEC, root / "byo.yaml")
+    shutil.copytree(BYO_SPEC.with_name("byo"), root / "byo")
+    with contextlib.contextmanager(start_twin)(root / "byo.yaml", root / ".fargo") as twin:
+        before = {t.id for t in twin.service("flask").tasks}
+        with (
+            watcher(twin) as lines,
+            under_load(twin, "/flask/whoami", load_balancer="web", scheme="http") as statuses,
+        ):
+            wait_until(lambda: statuses.total() >= 10, timeout=30, what="the load running")
+            (root / "byo" / "flask" / "greeting.txt").write_text("hello again from flask\n")
+            wait_until(
+                lambda: any("flask: revision 2 completed" in line for line in lines),
+                timeout=90,
+                what="the flask service rolled",
+            )
+            settled = statuses.total()
+            wait_until(lambda: statuses.total() >= settled + 10, timeout=30, what="more load")
+        assert set(statuses) == {200}, statuses
+        after = {t.id for t in twin.service("flask").tasks}
+        assert len(after) == 2 and not after & before
+        url = twin.url("web", "http") + "/flask/whoami"
+        assert httpx.get(url, timeout=10).json()["greeting"] == "hello again from flask"

@@ -20,7 +20,8 @@ def test_the_region_list_is_botocores() -> None:
         if not region.endswith("-global")  # the partition's global endpoint, not a Region
     }
 
-    # A Region botocore knows and the list lacks would be refused by fargo validate.
-    assert sorted(known - set(regions.REGIONS)) == []
-    assert sorted(set(regions.REGIONS) - known) == []
+    # A Region botocore knows and the list lacks would be refused by fargo validate: then
+    # regenerate the list from the newer botocore. (The list may know Regions an older
+    # botocore does not: which botocore a fresh install gets varies.)
+    assert sorted(known - set(regions.REGIONS)) == [], "regenerate fargo/spec/regions.py"
     assert len(set(regions.REGIONS)) == len(regions.REGIONS)
