@@ -35,6 +35,12 @@ def test_down_after_the_control_plane_was_killed_leaves_no_process(tmp_path: Pat
     control = next(p for p in started if p.pid == twin.status().pid)
     control.send_signal(signal.SIGKILL)
     control.wait(5)
+    status = fargo("status", "--state-dir", str(twin.state_dir), check=False)
+    assert status.returncode == 1
+    said = status.stderr
+    assert "the twin's control plane is not running: it stopped without `fargo down`" in said
+    assert "caddy (load balancers) (pid" in said and "log router (pid" in said, said
+    assert "2 tasks of web-a" in said and "`fargo down` stops them" in said, said
     result = fargo("down", "--state-dir", str(twin.state_dir))
     assert "stopped" in result.stdout
     wait_until(lambda: all_gone(started), timeout=10, what="every process gone")

@@ -270,8 +270,35 @@ def _not_answering(command: str, state_dir: Path, err: ControlError) -> str:
     if isinstance(err, ControlPlaneErrorAnswer):
         return f"fargo {command}: the control plane answered with an error: {err}"
     if state.control_plane(state_dir) is None and not state.locked(state_dir):
+        left = _left_running(state_dir)
+        if left:
+            return (
+                "the twin's control plane is not running: it stopped without `fargo down` "
+                f"(it crashed or was killed), and {len(left)} of its processes still run: "
+                f"{', '.join(left)}. `fargo down` stops them; then `fargo up` starts the twin "
+                "again"
+            )
         return "the twin is not running (start it with `fargo up`)"
     return f"fargo {command}: the twin runs but {err}"
+
+
+def _left_running(state_dir: Path) -> list[str]:
+    """What a dead control plane left running, as recorded in the state folder: each
+    process (tasks counted per service)."""
+    if not (state_dir / state.PID_DIRECTORY).is_dir():
+        return []
+    parts: list[str] = []
+    tasks: dict[str, int] = {}
+    for record in state.recorded_processes(state_dir):
+        if not (record.alive() or record.group_alive()):
+            continue
+        if record.what.startswith("task "):
+            service = record.what.rsplit(" ", 1)[-1]
+            tasks[service] = tasks.get(service, 0) + 1
+        elif record.path.name != state.CONTROL_PLANE_RECORD:
+            parts.append(f"{record.what} (pid {record.pid})")
+    parts += [f"{count} task{'s' if count > 1 else ''} of {name}" for name, count in tasks.items()]
+    return parts
 
 
 def demo_command(args: argparse.Namespace) -> int:
