@@ -108,32 +108,43 @@ def connect_endpoints(
             )
             if narrowed:
                 rules.append(
-                    ec2.CfnSecurityGroupEgress(
+                    _https_egress(
                         scope,
                         f"{service.node.id}EndpointsEgress",
-                        group_id=task_group,
+                        task_group,
+                        "HTTPS to the VPC interface endpoints (ECR, Logs, ...)",
                         destination_security_group_id=endpoints_group,
-                        ip_protocol="tcp",
-                        from_port=https,
-                        to_port=https,
-                        description="HTTPS to the VPC interface endpoints (ECR, Logs, ...)",
                     )
                 )
         if prefix_list is not None:
             rules.append(
-                ec2.CfnSecurityGroupEgress(
+                _https_egress(
                     scope,
                     f"{service.node.id}S3Egress",
-                    group_id=task_group,
+                    task_group,
+                    "HTTPS to S3 through the gateway endpoint (image layers)",
                     destination_prefix_list_id=prefix_list,
-                    ip_protocol="tcp",
-                    from_port=https,
-                    to_port=https,
-                    description="HTTPS to S3 through the gateway endpoint (image layers)",
                 )
             )
         for rule in rules:
             service.service.node.add_dependency(rule)
+
+
+def _https_egress(
+    scope: Construct, id: str, group: str, description: str, **destination: str
+) -> ec2.CfnSecurityGroupEgress:
+    """A task group's egress on HTTPS to ``destination`` (a group or a prefix list)."""
+    https = policy.TASK_EGRESS_HTTPS_PORT
+    return ec2.CfnSecurityGroupEgress(
+        scope,
+        id,
+        group_id=group,
+        ip_protocol="tcp",
+        from_port=https,
+        to_port=https,
+        description=description,
+        **destination,
+    )
 
 
 # What CDK writes into a group that may send nothing: a rule no packet can match.
