@@ -2,7 +2,7 @@
 
 Start order (stop is the reverse, and safe after a partial start; see `fargo.local.parts`):
 network → listener certificate (ACM) → Cloud Map namespace → DNS server → task metadata
-endpoint → image registry (push) → load balancers (Caddy) → secrets (only a check: each has
+endpoint → X-Ray daemon (with ``tracing: xray``) → image registry (push) → load balancers (Caddy) → secrets (only a check: each has
 its local value) → task wiring → ECS cluster. Every part validates first (ports, names,
 socket paths, environment values, secrets' local values), so a bad setting fails before
 anything starts.
@@ -55,6 +55,9 @@ from fargo.local.status import (
     readiness_of,
 )
 from fargo.local.task_hooks import RuntimeTaskHooks
+from fargo.local.xray.daemon import XRayDaemon
+from fargo.local.xray.service_graph import Topology, service_map, trace_spans, trace_summary
+from fargo.local.xray.store import TraceStore
 from fargo.spec import Spec, service_connect
 from fargo.spec.defaults import MAX_DESIRED_COUNT
 
@@ -85,6 +88,10 @@ class Runtime:
         self.metadata = TaskMetadataEndpoint(
             self._task_metadata, *self.network.metadata_address, bind=bind
         )
+        self.traces = TraceStore()
+        self.xray: XRayDaemon | None = None
+        if spec.tracing == "xray":
+            self.xray = XRayDaemon(self.traces, *self.network.xray_daemon_address, bind=bind)
         self.registry = LocalRegistry(self.state_dir / "registry", self.spec_path.parent)
         self.registry_endpoint = RegistryServer(
             self.registry.store,
@@ -135,6 +142,7 @@ class Runtime:
             Step("Cloud Map namespace", start=self._create_discovery),
             self.dns,
             self.metadata,
+            *([self.xray] if self.xray is not None else []),
             Step("image push (ECR)", start=self._push_images),
             self.registry_endpoint,
             self.elb,
@@ -371,6 +379,7 @@ class Runtime:
             network=self.network,
             secrets=self.secrets,
             on_change=on_change,
+            xray=self.xray,
         )
 
     def scale_service(self, name: str, count: int) -> dict[str, Any]:
@@ -413,6 +422,39 @@ class Runtime:
             known = ", ".join(self.spec.services)
             raise LookupError(f"no service named {name!r} (the spec has {known})")
         return self.cluster.services[name]
+
+    # -- traces (X-Ray) -------------------------------------------------------------------
+
+    def list_traces(
+        self, *, service: str | None = None, slow_ms: float = 0.0, limit: int = 20
+    ) -> dict[str, Any]:
+        """``GET /traces``: the most recent traces first, those through ``service`` and at
+        least ``slow_ms`` long."""
+        topology = Topology.of(self.spec)
+        found = []
+        for trace_id, segments in reversed(self.traces.traces()):
+            if service is not None and all(s.name != service for s in segments):
+                continue
+            summary = trace_summary(trace_id, trace_spans(segments, topology))
+            if summary["duration_ms"] < slow_ms:
+                continue
+            found.append(summary)
+            if len(found) >= limit:
+                break
+        return {"tracing": self.spec.tracing, "kept": len(self.traces), "traces": found}
+
+    def get_trace(self, trace_id: str) -> dict[str, Any]:
+        """``GET /traces/{id}``: every span of the trace; raises LookupError."""
+        spans = trace_spans(self.traces.trace(trace_id), Topology.of(self.spec))
+        return {
+            **trace_summary(trace_id, spans),
+            "spans": [span.to_json() for span in spans],
+        }
+
+    def get_service_map(self) -> dict[str, Any]:
+        """``GET /service-map``: nodes and edges over the traces kept."""
+        topology = Topology.of(self.spec)
+        return service_map(trace_spans(segments, topology) for _, segments in self.traces.traces())
 
     # -- wiring -----------------------------------------------------------------------
 

@@ -6,6 +6,9 @@ prints), ``GET /ready`` readiness (`fargo.local.status.Readiness`), ``POST
 sources, ``POST /services/{service}/restart`` one onto the image it runs, ``POST
 /services/{service}/scale?count=N`` a new desired count, ``POST /spec`` re-read the spec
 file and apply it as a diff (`fargo.local.reapply`), ``POST /down`` stop everything.
+``GET /traces?service=S&slow_ms=100&limit=20`` the X-Ray traces kept (most recent first),
+``GET /traces/{trace_id}`` one trace's spans, ``GET /service-map`` the service map's
+nodes and edges (`fargo.local.xray.service_graph`).
 `ControlClient` is the CLI's side; its `status` and `readiness` parse the answers back
 into the same models.
 """
@@ -74,6 +77,9 @@ class ControlServer:
         app.router.add_post("/down", self._down)
         app.router.add_get("/evidence/image-pulls", self._image_pulls)
         app.router.add_get("/evidence/dns", self._dns)
+        app.router.add_get("/traces", self._traces)
+        app.router.add_get("/traces/{trace_id}", self._trace)
+        app.router.add_get("/service-map", self._service_map)
         self._runner = web.AppRunner(
             app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS
         )
@@ -165,6 +171,34 @@ class ControlServer:
         except LookupError as err:  # NeedsVpcMode, or no task to ask from
             raise web.HTTPConflict(text=f"{err}\n") from None
         return web.json_response(answer, dumps=_dumps)
+
+    async def _traces(self, request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            slow_ms = float(query.get("slow_ms", "0"))
+            limit = int(query.get("limit", "20"))
+        except ValueError:
+            raise web.HTTPBadRequest(
+                text="?slow_ms= takes milliseconds and ?limit= a whole number\n"
+            ) from None
+        if slow_ms < 0 or limit < 1:
+            raise web.HTTPBadRequest(text="?slow_ms= is at least 0 and ?limit= at least 1\n")
+        service = query.get("service") or None
+        if service is not None and service not in self._runtime.spec.services:
+            known = ", ".join(self._runtime.spec.services)
+            raise web.HTTPNotFound(text=f"no service named {service!r} (the spec has {known})\n")
+        answer = self._runtime.list_traces(service=service, slow_ms=slow_ms, limit=limit)
+        return web.json_response(answer, dumps=_dumps)
+
+    async def _trace(self, request: web.Request) -> web.Response:
+        try:
+            answer = self._runtime.get_trace(request.match_info["trace_id"])
+        except LookupError as err:
+            raise web.HTTPNotFound(text=f"{err}\n") from None
+        return web.json_response(answer, dumps=_dumps)
+
+    async def _service_map(self, request: web.Request) -> web.Response:
+        return web.json_response(self._runtime.get_service_map(), dumps=_dumps)
 
     async def _down(self, request: web.Request) -> web.Response:
         self._shutdown.set()
