@@ -89,18 +89,14 @@ STARLETTE_BATCHING = Variant(
     args=("batching",),
     needs="starlette",
 )
-XRAY_DEFAULT = Variant(
-    "xray-default", "service kit + X-Ray (default sampling rule)", traced=True
-)
+XRAY_DEFAULT = Variant("xray-default", "service kit + X-Ray (default sampling rule)", traced=True)
 XRAY_ALL = Variant(
     "xray-all",
     "service kit + X-Ray (every request traced)",
     env=(("XRAY_SAMPLING_RATE", "1"),),
     traced=True,
 )
-VARIANTS = {
-    v.name: v for v in (SERVICE_KIT, STARLETTE, STARLETTE_BATCHING, XRAY_DEFAULT, XRAY_ALL)
-}
+VARIANTS = {v.name: v for v in (SERVICE_KIT, STARLETTE, STARLETTE_BATCHING, XRAY_DEFAULT, XRAY_ALL)}
 
 
 class SegmentSink:
@@ -111,7 +107,7 @@ class SegmentSink:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         self._socket.bind(("127.0.0.1", 0))
-        self.address = "127.0.0.1:%d" % self._socket.getsockname()[1]
+        self.address = f"127.0.0.1:{self._socket.getsockname()[1]}"
         self.received = 0
         self._thread = threading.Thread(target=self._read, daemon=True)
 

@@ -59,12 +59,12 @@ _rand = random.Random()  # noqa: S311 - ids, as the X-Ray SDKs make them, not se
 
 def new_trace_id(now: float) -> str:
     """``1-<epoch seconds, 8 hex>-<96 random bits, 24 hex>``."""
-    return "1-%08x-%024x" % (int(now), _rand.getrandbits(96))
+    return f"1-{int(now):08x}-{_rand.getrandbits(96):024x}"
 
 
 def new_id() -> str:
     """A segment or subsegment id: 64 random bits, 16 hex digits."""
-    return "%016x" % _rand.getrandbits(64)
+    return f"{_rand.getrandbits(64):016x}"
 
 
 class TraceHeader:
@@ -221,7 +221,7 @@ class Segment:
             encode_basestring_ascii(name),
             self.id,
             self.trace_id,
-            "" if parent is None else ',"parent_id":"%s"' % parent,
+            "" if parent is None else f',"parent_id":"{parent}"',
             self.start,
             end,
             ORIGIN,
@@ -337,6 +337,7 @@ class XRayMiddleware:
                 host = value
         now = time.time()
         incoming = None if header is None else TraceHeader.parse(header.decode("latin-1"))
+        sampled: bool | None
         if incoming is None:
             if user_agent is not None and user_agent.startswith(HEALTH_CHECKERS):
                 await self.app(scope, receive, send)
@@ -347,7 +348,7 @@ class XRayMiddleware:
             sampled = incoming.sampled
             if sampled is None:
                 sampled = self.recorder.sampler.sample(now)
-        segment = Segment(trace_id, parent, sampled, now)
+        segment = Segment(trace_id, parent, bool(sampled), now)
         current_segment.set(segment)
         if not sampled:
             await self.app(scope, receive, send)
@@ -363,7 +364,7 @@ class XRayMiddleware:
         try:
             await self.app(scope, receive, send_and_note_status)
         finally:
-            url = "http://%s%s" % ((host or b"").decode("latin-1"), scope["path"])
+            url = f"http://{(host or b'').decode('latin-1')}{scope['path']}"
             self.recorder.emitter.send(
                 segment.document(
                     self.recorder.name,
@@ -387,4 +388,3 @@ def parse_datagram(datagram: bytes) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ValueError("the segment document is not a JSON object")
     return document
-

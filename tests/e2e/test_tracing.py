@@ -97,7 +97,11 @@ def test_default_sampling_traces_a_request_without_a_header(twin: Twin) -> None:
 
 
 def test_service_map_and_filters(twin: Twin) -> None:
-    get(twin, "/api/private-with-alb", {"X-Amzn-Trace-Id": "Root=1-00000000-" + "0" * 23 + "1;Sampled=1"})
+    get(
+        twin,
+        "/api/private-with-alb",
+        {"X-Amzn-Trace-Id": "Root=1-00000000-" + "0" * 23 + "1;Sampled=1"},
+    )
     client = ControlClient(state.control_socket(twin.state_dir))
 
     def edge_counted() -> Any:
@@ -116,5 +120,7 @@ def test_service_map_and_filters(twin: Twin) -> None:
     assert traces(twin, "--slow", "60s")["traces"] == []
     unknown = fargo("traces", "-s", "nope", "--state-dir", str(twin.state_dir), check=False)
     assert unknown.returncode == 1 and "no service named 'nope'" in unknown.stderr
-    missing = fargo("traces", "1-00000000-" + "f" * 24, "--state-dir", str(twin.state_dir), check=False)
+    missing = fargo(
+        "traces", "1-00000000-" + "f" * 24, "--state-dir", str(twin.state_dir), check=False
+    )
     assert missing.returncode == 1 and "no trace" in missing.stderr

@@ -43,7 +43,10 @@ def document(
         "start_time": start,
         "end_time": end,
         "origin": "AWS::ECS::Container",
-        "http": {"request": {"method": "GET", "url": f"http://x/{name}"}, "response": {"status": status}},
+        "http": {
+            "request": {"method": "GET", "url": f"http://x/{name}"},
+            "response": {"status": status},
+        },
     }
     if parent is not None:
         doc["parent_id"] = parent
@@ -59,7 +62,10 @@ def call(sub_id: str, host: str, start: float, end: float, status: int = 200) ->
         "namespace": "remote",
         "start_time": start,
         "end_time": end,
-        "http": {"request": {"method": "GET", "url": f"http://{host}:8090/endpoint"}, "response": {"status": status}},
+        "http": {
+            "request": {"method": "GET", "url": f"http://{host}:8090/endpoint"},
+            "response": {"status": status},
+        },
     }
 
 
@@ -189,7 +195,11 @@ def test_service_map_edges_with_counts_errors_and_percentiles() -> None:
         ("internal", "backend-private-with-alb"),
     }
     to_internal = edges[("backend-public", "internal")]
-    assert (to_internal["requests"], to_internal["faults"], to_internal["fault_rate"]) == (2, 1, 0.5)
+    assert (to_internal["requests"], to_internal["faults"], to_internal["fault_rate"]) == (
+        2,
+        1,
+        0.5,
+    )
     assert to_internal["latency_ms"]["p50"] == pytest.approx(8.0)
     assert to_internal["latency_ms"]["p99"] == pytest.approx(18.0)
     assert edges[("internal", "backend-private-with-alb")]["requests"] == 1
@@ -222,7 +232,10 @@ async def test_daemon_receives_segments_over_udp() -> None:
             if store.received == 2 and store.rejected == 1:
                 break
             await asyncio.sleep(0.01)
-        assert [s.name for s in store.trace(TRACE)] == ["backend-public", "backend-private-with-alb"]
+        assert [s.name for s in store.trace(TRACE)] == [
+            "backend-public",
+            "backend-private-with-alb",
+        ]
         assert store.rejected == 1
     finally:
         await daemon.stop()

@@ -7,6 +7,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.request import Request, urlopen
 
 import pytest
@@ -118,7 +119,9 @@ def test_unsampled_segment_only_propagates() -> None:
 def test_client_errors_and_throttles_are_errors() -> None:
     for status, flags in ((404, {"error": True}), (429, {"error": True, "throttle": True})):
         doc = parse_datagram(
-            Segment(ROOT, None, True, 1.0).document("s", end=2.0, method="GET", url="/", status=status)
+            Segment(ROOT, None, True, 1.0).document(
+                "s", end=2.0, method="GET", url="/", status=status
+            )
         )
         assert {k: doc[k] for k in ("error", "throttle", "fault") if k in doc} == flags
 
@@ -133,7 +136,7 @@ def test_daemon_address_forms() -> None:
 
 @pytest.mark.parametrize("value", ["localhost", "127.0.0.1:0", "tcp:127.0.0.1:2000", "a:b"])
 def test_bad_daemon_address_says_what_is_expected(value: str) -> None:
-    with pytest.raises(SettingError, match="AWS_XRAY_DAEMON_ADDRESS=.*expected host:port"):
+    with pytest.raises(SettingError, match=r"AWS_XRAY_DAEMON_ADDRESS=.*expected host:port"):
         daemon_address(value)
 
 
@@ -155,7 +158,7 @@ def daemon() -> Iterator[socket.socket]:
     sock.close()
 
 
-def _segments(daemon: socket.socket, count: int) -> list[dict[str, object]]:
+def _segments(daemon: socket.socket, count: int) -> list[dict[str, Any]]:
     return [parse_datagram(daemon.recv(65536)) for _ in range(count)]
 
 
@@ -169,7 +172,7 @@ def _nothing_more(daemon: socket.socket) -> bool:
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> str:
-    with urlopen(Request(url, headers=headers or {}), timeout=5) as response:  # noqa: S310
+    with urlopen(Request(url, headers=headers or {}), timeout=5) as response:
         return str(response.read().decode())
 
 
@@ -177,7 +180,7 @@ def _get(url: str, headers: dict[str, str] | None = None) -> str:
 def traced(
     spawn: Spawn, daemon: socket.socket, metadata_server: MetadataServer
 ) -> tuple[ServiceProcess, ServiceProcess]:
-    address = "127.0.0.1:%d" % daemon.getsockname()[1]
+    address = f"127.0.0.1:{daemon.getsockname()[1]}"
     private = spawn(
         "backend_private",
         env={
@@ -213,12 +216,12 @@ def test_a_relayed_request_is_one_trace(
     caller, callee = by_name["backend-public"], by_name["backend-private"]
     assert caller["trace_id"] == callee["trace_id"] == ROOT
     assert "parent_id" not in caller  # ALB's header has no Parent
-    (call,) = caller["subsegments"]  # type: ignore[misc]
+    (call,) = caller["subsegments"]
     assert callee["parent_id"] == call["id"]
     assert call["name"] == "127.0.0.1"  # the host called (here an address)
-    assert caller["start_time"] <= call["start_time"] <= callee["start_time"]  # type: ignore[operator]
-    assert callee["end_time"] <= call["end_time"] <= caller["end_time"]  # type: ignore[operator]
-    assert callee["http"]["request"]["url"].endswith("/endpoint")  # type: ignore[index]
+    assert caller["start_time"] <= call["start_time"] <= callee["start_time"]
+    assert callee["end_time"] <= call["end_time"] <= caller["end_time"]
+    assert callee["http"]["request"]["url"].endswith("/endpoint")
 
 
 def test_decisions_and_health_checks(

@@ -66,6 +66,14 @@ ECR_AUTHORIZATION_TOKEN = Acknowledgement(
     "when tasks have no NAT gateway; it reads, and only that action).",
     finding="Resource::*",
 )
+XRAY_WRITE = Acknowledgement(
+    "AwsSolutions-IAM5",
+    "X-Ray's segment and sampling actions (xray:PutTraceSegments, PutTelemetryRecords, "
+    "GetSamplingRules, GetSamplingTargets, GetSamplingStatisticSummaries) have no "
+    "resource-level permissions: the task role of a traced service (spec: tracing: xray) "
+    "names Resource '*' for them, and nothing else.",
+    finding="Resource::*",
+)
 PREFIX_LIST_LOOKUP_LOGS = Acknowledgement(
     "AwsSolutions-IAM4",
     "The CDK's AwsCustomResource handler (the S3 prefix list lookup) writes its own logs "
@@ -212,6 +220,10 @@ def prefix_list_lookup(policy: IConstruct, handler: IConstruct) -> None:
         HANDLER_DEAD_LETTER_QUEUE,
         HANDLER_OUTSIDE_VPC,
     )
+
+
+def xray_task_role(role: IConstruct) -> None:
+    acknowledge(role, XRAY_WRITE)
 
 
 def execution_role_policy(policy: IConstruct) -> None:

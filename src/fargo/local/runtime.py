@@ -2,10 +2,10 @@
 
 Start order (stop is the reverse, and safe after a partial start; see `fargo.local.parts`):
 network → listener certificate (ACM) → Cloud Map namespace → DNS server → task metadata
-endpoint → X-Ray daemon (with ``tracing: xray``) → image registry (push) → load balancers (Caddy) → secrets (only a check: each has
-its local value) → task wiring → ECS cluster. Every part validates first (ports, names,
-socket paths, environment values, secrets' local values), so a bad setting fails before
-anything starts.
+endpoint → X-Ray daemon (with ``tracing: xray``) → image registry (push) → load balancers
+(Caddy) → secrets (only a check: each has its local value) → task wiring → ECS cluster.
+Every part validates first (ports, names, socket paths, environment values, secrets' local
+values), so a bad setting fails before anything starts.
 """
 
 from __future__ import annotations

@@ -53,8 +53,7 @@ def traces_command(args: argparse.Namespace) -> int:
         return 1
     except ControlError as err:
         print(
-            f"fargo traces: no twin answers in {state_dir} ({err}); start one with "
-            "`fargo up -d`",
+            f"fargo traces: no twin answers in {state_dir} ({err}); start one with `fargo up -d`",
             file=sys.stderr,
         )
         return 1

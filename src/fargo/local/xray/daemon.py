@@ -41,7 +41,12 @@ class XRayDaemon:
     name = "X-Ray daemon (trace segments)"
 
     def __init__(
-        self, store: TraceStore, host: str, port: int = 0, *, bind: ServerSocketFactory = bind_socket
+        self,
+        store: TraceStore,
+        host: str,
+        port: int = 0,
+        *,
+        bind: ServerSocketFactory = bind_socket,
     ) -> None:
         self.store = store
         self._host = host
@@ -71,9 +76,7 @@ class XRayDaemon:
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Receiver(self.store), sock=sock
-        )
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Receiver(self.store), sock=sock)
         self._transport = transport
 
     async def stop(self) -> None:

@@ -69,8 +69,8 @@ class Topology:
         )
         for name, lb in ordered:
             for group in lb.forwarded_target_groups():
-                for service in spec.services_in(group):
-                    entry.setdefault(service, name)
+                for served in spec.services_in(group):
+                    entry.setdefault(served, name)
         return cls(load_balancers, discovery, entry)
 
 
@@ -306,7 +306,9 @@ def service_map(traces: Iterable[Sequence[Span]]) -> dict[str, Any]:
                 continue
             # The latency the caller saw: its call's (a subsegment), else the span's own.
             seen = by_id.get(span.parent_id or "")
-            latency = seen.duration_ms if seen is not None and seen.kind == "call" else span.duration_ms
+            latency = (
+                seen.duration_ms if seen is not None and seen.kind == "call" else span.duration_ms
+            )
             latencies, statuses = edge_samples.setdefault((caller.name, span.name), ([], []))
             latencies.append(latency)
             statuses.append(span.status)
