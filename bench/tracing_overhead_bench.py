@@ -6,7 +6,8 @@ a subsegment (client span) for the downstream call with the header for the calle
 both and hand the segment over for sending.
 
 - ``service_kit.xray``: `TraceHeader.parse`, `Segment`, `Segment.call`, `Segment.document`
-  and one UDP ``sendto`` to a loopback socket;
+  and one UDP ``sendto`` to a loopback socket (and the receiving side's ``recv``); also an
+  unsampled request (``Sampled=0``: parsed and propagated, nothing sent);
 - OpenTelemetry: the SDK's ``TracerProvider`` with the AWS X-Ray id generator and
   propagator (``opentelemetry-sdk-extension-aws``, ``opentelemetry-propagator-aws-xray``),
   a ``BatchSpanProcessor`` with an exporter that drops the spans (so the figure leaves
@@ -48,6 +49,19 @@ def service_kit_request(sink: socket.socket, address: tuple[str, int]) -> Callab
             "backend-public", end=time.time(), method="GET", url="http://x/api/private", status=200
         )
         sink.sendto(datagram, address)
+
+    return one
+
+
+def service_kit_unsampled() -> Callable[[], None]:
+    """The common case under the default rule: a decision, propagation, nothing sent."""
+    incoming = INCOMING + ";Sampled=0"
+
+    def one() -> None:
+        header = TraceHeader.parse(incoming)
+        assert header is not None
+        segment = Segment(header.root, header.parent, False, time.time())
+        segment.call("private.backend.microservice.local", "http://p/endpoint")
 
     return one
 
@@ -122,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
 
     kit = per_request_us(send_and_drain(), args.requests)
     print(f"service_kit.xray (incl. sendto + the daemon's recv): {kit:6.1f} µs CPU per request")
+    unsampled = per_request_us(service_kit_unsampled(), args.requests)
+    print(
+        f"service_kit.xray, an unsampled request:             {unsampled:6.1f} µs CPU per request"
+    )
     otel = otel_request()
     if otel is None:
         print("OpenTelemetry SDK: not installed (see the module docstring)")
