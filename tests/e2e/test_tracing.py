@@ -79,14 +79,13 @@ def test_a_request_through_both_load_balancers_is_one_trace(twin: Twin) -> None:
 
 
 def test_default_sampling_traces_a_request_without_a_header(twin: Twin) -> None:
-    time.sleep(1.0)  # a fresh second: the reservoir's one request
-    assert get(twin, "/api/private").status_code == 200
-
+    # X-Ray's default rule: the first request each second is traced (then 5 %).
     def through_discovery() -> Any:
+        assert get(twin, "/api/private").status_code == 200
         listed = traces(twin, "-s", "backend-private")["traces"]
         return next((t for t in listed if t["request"] == "/api/private"), None)
 
-    summary = wait_until(through_discovery, timeout=10, what="a sampled /api/private trace")
+    summary = wait_until(through_discovery, timeout=15, what="a sampled /api/private trace")
     trace = traces(twin, summary["trace_id"])
     discovery = next(s for s in trace["spans"] if s["kind"] == "discovery")
     assert discovery["name"] == "private.backend.microservice.local"
