@@ -81,6 +81,8 @@ class TraceHeader:
     @classmethod
     def parse(cls, value: str) -> TraceHeader | None:
         """The header's fields; None if it has no ``Root``."""
+        if ";" not in value and value.startswith("Root="):  # ALB's, for a new trace
+            return cls(value[5:].strip()) if len(value) > 5 else None
         root = parent = None
         sampled: bool | None = None
         for field in value.split(";"):
@@ -179,17 +181,26 @@ class Subsegment:
 
 
 class Segment:
-    """One request's trace context. Unsampled segments are only propagated, never sent."""
+    """One request's trace context. Unsampled segments are only propagated, never sent;
+    the id is made when first needed (an unsampled request without downstream calls
+    never needs one)."""
 
-    __slots__ = ("header", "id", "sampled", "start", "subsegments", "trace_id")
+    __slots__ = ("_id", "parent", "sampled", "start", "subsegments", "trace_id")
 
     def __init__(self, trace_id: str, parent: str | None, sampled: bool, start: float) -> None:
         self.trace_id = trace_id
-        self.id = new_id()
+        self.parent = parent  # the caller's (sub)segment id, from the incoming header
         self.sampled = sampled
         self.start = start
         self.subsegments: list[Subsegment] = []
-        self.header = TraceHeader(trace_id, parent, sampled)  # the incoming one, normalised
+        self._id: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The segment's id (16 hex digits)."""
+        if self._id is None:
+            self._id = new_id()
+        return self._id
 
     def call(self, name: str, url: str) -> tuple[Subsegment | None, str]:
         """Open a subsegment for a call to ``name``; returns it (None if unsampled) and the
@@ -211,7 +222,7 @@ class Segment:
         user_agent: str | None = None,
     ) -> bytes:
         """The datagram for the daemon: header line, then this segment's JSON."""
-        parent = self.header.parent
+        parent = self.parent
         subsegments = ""
         if self.subsegments:
             done = [s.document() for s in self.subsegments if s.end]
