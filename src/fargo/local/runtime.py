@@ -2,10 +2,10 @@
 
 Start order (stop is the reverse, and safe after a partial start; see `fargo.local.parts`):
 network → listener certificate (ACM) → Cloud Map namespace → DNS server → task metadata
-endpoint → image registry (push) → load balancers (Caddy) → secrets (only a check: each has
-its local value) → task wiring → ECS cluster. Every part validates first (ports, names,
-socket paths, environment values, secrets' local values), so a bad setting fails before
-anything starts.
+endpoint → image registry (push) → access logs → load balancers (Caddy) → secrets (only a
+check: each has its local value) → task wiring → ECS cluster → autoscaling → metrics.
+Every part validates first (ports, names, socket paths, environment values, secrets'
+local values), so a bad setting fails before anything starts.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from fargo.local.caddy.fleet import CaddyFleet
 from fargo.local.caddy.process import CaddyProcess
 from fargo.local.cloudmap.dns_server import DnsServer
 from fargo.local.cloudmap.registry import CloudMap
+from fargo.local.cloudwatch.collector import MetricsCollector
 from fargo.local.config import TwinConfig
 from fargo.local.ec2.network import NetworkInterface, NetworkMode, network_for
 from fargo.local.ecr.distribution import RegistryServer
@@ -37,6 +38,8 @@ from fargo.local.ecs.cluster import Cluster, ServiceScheduler
 from fargo.local.ecs.deployment import rolling_deployment
 from fargo.local.ecs.metadata import TaskMetadataEndpoint, task_metadata
 from fargo.local.ecs.secrets import TaskSecrets
+from fargo.local.elb.access_log import AlbNames
+from fargo.local.elb.access_logs import AccessLogDelivery, caddy_access_logs
 from fargo.local.elb.data_plane import LoadBalancerDataPlane
 from fargo.local.elb.load_balancing import ElasticLoadBalancing
 from fargo.local.elb.names import lb_dns_name
@@ -128,6 +131,14 @@ class Runtime:
             on_change=self._changed_now,
         )
         self.autoscaling = ApplicationAutoScaling(spec, self.cluster, config.clock)
+        self.metrics = MetricsCollector(spec=lambda: self.spec, cluster=self.cluster, elb=self.elb)
+        self.access_logs = AccessLogDelivery(
+            self.state_dir,
+            names=self._alb_names,
+            targets=lambda: self.metrics.targets,
+            on_entry=self.metrics.record,
+        )
+        self._names: AlbNames | None = None
         parts: list[Part] = [self.log_router, self.network]
         if self.certificate is not None:
             parts.append(self.certificate)
@@ -137,11 +148,13 @@ class Runtime:
             self.metadata,
             Step("image push (ECR)", start=self._push_images),
             self.registry_endpoint,
+            self.access_logs,  # stops after the load balancers: their last lines are read
             self.elb,
             self.secrets,  # only validates: every secret has its value before anything starts
             self.hooks,
             self.cluster,
             self.autoscaling,
+            self.metrics,
         ]
         self.parts = Parts(parts)
         self.running = False
@@ -223,6 +236,7 @@ class Runtime:
                 bind=self.lb_addresses,
                 listener_port=self.network.listener_port,
                 certificate=certificate,
+                access_logs=caddy_access_logs(self.state_dir),
             )
         members = {}
         for name in self.spec.load_balancers:
@@ -239,8 +253,14 @@ class Runtime:
                 open_listener=host.open_listener,
                 open_local=host.open_local,
                 also_listen={name: host.inside} if host.inside else None,
+                access_logs=caddy_access_logs(self.state_dir),
             )
         return CaddyFleet(members)
+
+    def _alb_names(self) -> AlbNames:
+        if self._names is None or self._names.spec is not self.spec:
+            self._names = AlbNames(self.spec)
+        return self._names
 
     def _changed_now(self) -> None:
         self._changed.set()
@@ -464,6 +484,7 @@ class Runtime:
             load_balancers=self.elb.describe(),
             discovery=self._describe_discovery(),
             service_connect=self._describe_service_connect(),
+            metrics=self.metrics.describe(latest_only=True),
         )
 
     def _describe_service_connect(self) -> list[ServiceConnectStatus]:

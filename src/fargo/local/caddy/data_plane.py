@@ -74,8 +74,10 @@ class CaddyDataPlane:
         open_listener: ServerSocketFactory = bind_socket,
         open_local: ServerSocketFactory = bind_socket,
         also_listen: Mapping[str, tuple[str, ServerSocketFactory]] | None = None,
+        access_logs: Path | None = None,
     ) -> None:
         self.spec = spec
+        self.access_logs = access_logs  # where Caddy writes access logs (None: it does not)
         self.caddy = caddy or CaddyProcess(state_dir)
         self.open_listener = open_listener  # where its listeners are bound
         # load balancer → (address, factory) where its listeners are bound as well, on their
@@ -158,6 +160,8 @@ class CaddyDataPlane:
                     )
                 )
             self._resolver.start()
+            if self.access_logs is not None:
+                self.access_logs.mkdir(parents=True, exist_ok=True, mode=0o700)
             await self.caddy.start(inherit=[*self._sockets.values(), *self._also.values()])
             await self._push()
             self._pusher = keep_running(
@@ -294,6 +298,7 @@ class CaddyDataPlane:
             },
             dynamic=dynamic_targets(self.spec, self._targets),
             resolver=self._resolver.address,
+            access_logs=self.access_logs,
         )
         if config != self._pushed_config:
             try:
