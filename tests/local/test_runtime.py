@@ -180,11 +180,13 @@ def test_parts_start_in_the_documented_order(tmp_path: Path) -> None:
         "task metadata endpoint",
         "image push (ECR)",
         "ECR registry",
+        "load balancer access logs",  # stops after the load balancers: it reads their last lines
         "load balancers",
         "secrets (local values)",
         "task wiring (target groups, Cloud Map, metadata)",
         "ECS cluster",
         "Application Auto Scaling",
+        "metrics (CloudWatch)",
     ]
 
 

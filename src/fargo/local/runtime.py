@@ -38,6 +38,7 @@ from fargo.local.ecs.cluster import Cluster, ServiceScheduler
 from fargo.local.ecs.deployment import rolling_deployment
 from fargo.local.ecs.metadata import TaskMetadataEndpoint, task_metadata
 from fargo.local.ecs.secrets import TaskSecrets
+from fargo.local.ecs.task import Task
 from fargo.local.elb.access_log import AlbNames
 from fargo.local.elb.access_logs import AccessLogDelivery, caddy_access_logs
 from fargo.local.elb.data_plane import LoadBalancerDataPlane
@@ -448,7 +449,7 @@ class Runtime:
         host, port = address
         return f"http://{host}:{port}"
 
-    def _task_metadata(self, task_id: str) -> tuple[str, dict[str, Any]] | None:
+    def _task_metadata(self, task_id: str) -> tuple[str, Task] | None:
         return task_metadata(self.cluster.find_task(task_id) if self.cluster else None)
 
     # -- status -------------------------------------------------------------------------
