@@ -444,12 +444,12 @@ class MetricsStatus(StatusModel):
     def value(
         self, metric_name: str, statistic: str | None = None, **dimensions: str
     ) -> float | None:
-        """The latest value of the metric with these dimensions (a subset), or None."""
+        """The latest value of the metric with exactly these dimensions, or None."""
         for metric in self.metrics:
             if metric.metric_name != metric_name or (statistic and metric.statistic != statistic):
                 continue
-            if all(metric.dimensions.get(k) == v for k, v in dimensions.items()):
-                return metric.datapoints[-1].value if metric.datapoints else None
+            if metric.dimensions == dimensions and metric.datapoints:
+                return metric.datapoints[-1].value
         return None
 
 
