@@ -27,6 +27,7 @@ port, which name one connection. Resource ids are stable hashes of the spec's na
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import uuid
@@ -69,12 +70,16 @@ TLS_VERSIONS = {0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "
 MAX_USER_AGENT = 8192  # ALB logs at most 8 KB of the user agent
 
 
+@functools.lru_cache(maxsize=1024)
 def _resource_id(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
 
 
 class AlbNames:
-    """The spec's load balancers and target groups as ALB names them (ids are stable hashes)."""
+    """The spec's load balancers and target groups as ALB names them (ids are stable hashes).
+
+    Every logged request is named: the hashes are cached (`_resource_id`).
+    """
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
@@ -246,12 +251,17 @@ def _target(value: object) -> str | None:
     """``ip:port`` of a target; None for no target or the twin's internal 503 server."""
     if not isinstance(value, str) or not value:
         return None
+    return value if _is_host_port(value) else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_host_port(value: str) -> bool:
     host, _, port = value.rpartition(":")
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return None
-    return value if port.isdigit() else None
+        return False
+    return port.isdigit()
 
 
 def _group(groups: list[str], target: str | None, targets: dict[str, str]) -> str | None:
@@ -283,6 +293,8 @@ def _request_line(request: dict[str, Any], listener: Listener, tls: bool) -> str
 
 
 def _quoted(value: str) -> str:
+    if value.isprintable() and '"' not in value:
+        return f'"{value}"'
     # ALB's readers split on the quotes: a quote or control character in a value is escaped.
     cleaned = "".join(c if c.isprintable() and c != '"' else f"%{ord(c):02X}" for c in value)
     return f'"{cleaned}"'

@@ -42,6 +42,7 @@ POLL_SECONDS = 0.2
 ROLL_BYTES = 16 * 2**20
 ROLL_KEEP = 3
 READ_CHUNK = 1 << 20
+DELIVERY_NICENESS = 10  # the thread's nice value (Linux schedules threads one by one)
 
 
 def caddy_access_logs(state_dir: Path) -> Path:
@@ -196,6 +197,10 @@ class AccessLogDelivery:
             log.close()
 
     def _run(self) -> None:
+        # Below the load balancers and the tasks on a busy machine: under load the lines
+        # wait (Caddy's file holds them), the requests do not.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DELIVERY_NICENESS)
         while not self._stopping.wait(self._poll):
             try:
                 self.deliver()
