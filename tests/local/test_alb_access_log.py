@@ -37,6 +37,7 @@ def caddy_entry(**changes: Any) -> dict[str, Any]:
             "method": "GET",
             "host": "127.0.0.1:28443",
             "uri": "/api/public?x=1",
+            "headers": {"User-Agent": ['curl/8.5 "quoted"'], "Accept": ["*/*"]},
             "tls": {
                 "resumed": False,
                 "version": 772,
@@ -53,7 +54,6 @@ def caddy_entry(**changes: Any) -> dict[str, Any]:
         "alb_trace_field": "Root",
         "alb_trace_id": "1-1a2fd719-0dd149ee87cca33f44800254",
         "alb_trace_rest": "",
-        "alb_user_agent": 'curl/8.5 "quoted"',
         "alb_target_latency": 0.0011924,
         "alb_target_status": 200,
         "alb_target": "127.0.11.4:8080",

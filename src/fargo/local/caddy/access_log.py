@@ -9,9 +9,7 @@
 Each listener (a Caddy server) logs to its own logger, ``http.log.access.<server>``;
 each load balancer's loggers go to one file, ``<directory>/<load balancer>.json``, JSON
 lines, rolled by Caddy at `ROLL_SIZE_MB` with `ROLL_KEEP` old files, so they stay
-bounded. The request and response headers are left out of the entries (they are most
-of an entry's size, and what the ALB format needs of them is appended as fields of
-its own), which keeps the cost per request small.
+bounded.
 
 The fields added to Caddy's entry (``log_append``, evaluated once the response is
 written), read by `fargo.local.elb.access_logs`:
@@ -22,8 +20,7 @@ written), read by `fargo.local.elb.access_logs`:
   answered (``ip:port``), its status code and the seconds until its response
   headers; null when no target was asked;
 - ``alb_trace_field``, ``alb_trace_id``, ``alb_trace_rest``: the ``X-Amzn-Trace-Id`` the
-  load balancer forwarded is ``<field>=<id><rest>``;
-- ``alb_user_agent``: the client's ``User-Agent``.
+  load balancer forwarded is ``<field>=<id><rest>``.
 """
 
 from __future__ import annotations
@@ -47,7 +44,6 @@ TARGET_FIELD = "alb_target"
 TARGET_STATUS_FIELD = "alb_target_status"
 TARGET_LATENCY_FIELD = "alb_target_latency"
 TRACE_ID_FIELDS = ("alb_trace_field", "alb_trace_id", "alb_trace_rest")
-USER_AGENT_FIELD = "alb_user_agent"
 
 
 def server_logger(server: str) -> str:
@@ -72,15 +68,9 @@ def access_logging(spec: Spec, *, directory: Path) -> JSON:
                 "roll_gzip": False,
                 "mode": "0600",
             },
-            "encoder": {
-                "format": "filter",
-                "wrap": {"format": "json"},
-                "fields": {
-                    "request>headers": {"filter": "delete"},
-                    "resp_headers": {"filter": "delete"},
-                    "user_id": {"filter": "delete"},
-                },
-            },
+            # Plain JSON: Caddy's filter encoder (to leave the headers out) costs the
+            # request more than the bytes it saves (bench/access_log_bench.py).
+            "encoder": {"format": "json"},
             "include": [server_logger(f"{name}-{listener.port}") for listener in lb.listeners],
         }
     return {"logs": logs}
@@ -97,7 +87,6 @@ def entry_fields(*, forwarding: bool) -> list[JSON]:
         TARGET_FIELD: "{http.reverse_proxy.upstream.hostport}",
         TARGET_STATUS_FIELD: "{http.reverse_proxy.status_code}",
         TARGET_LATENCY_FIELD: "{http.reverse_proxy.upstream.latency}",
-        USER_AGENT_FIELD: "{http.request.header.User-Agent}",
     }
     if forwarding:
         # The parts of the header `fargo.local.caddy.forward` sends to the target

@@ -1,7 +1,8 @@
 """The control plane's API, on a unix socket in the state folder (owner only).
 
 ``GET /status`` the whole twin (a `fargo.local.status.TwinStatus`, what ``fargo status``
-prints), ``GET /ready`` readiness (`fargo.local.status.Readiness`), ``POST
+prints), ``GET /ready`` readiness (`fargo.local.status.Readiness`), ``GET /metrics``
+the last few minutes of every metric (`fargo.local.status.MetricsStatus`), ``POST
 /deployments/{service}`` a rolling deployment onto an image built from the current
 sources, ``POST /services/{service}/restart`` one onto the image it runs, ``POST
 /services/{service}/scale?count=N`` a new desired count, ``POST /spec`` re-read the spec

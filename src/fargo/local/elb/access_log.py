@@ -160,7 +160,8 @@ def from_caddy(
     kind = "http" if tls is None else ("h2" if proto.startswith("HTTP/2") else "https")
     client = _host_port(str(request.get("remote_ip", "")), str(request.get("remote_port", "")))
     trace = _trace_id(entry) if action == "forward" else None
-    user_agent = entry.get(caddy_log.USER_AGENT_FIELD) or ""
+    agents = (request.get("headers") or {}).get("User-Agent") or [""]
+    user_agent = agents[0] if isinstance(agents, list) and agents else ""
     return AccessLogEntry(
         type=kind,
         time=datetime.fromtimestamp(ended, UTC),
