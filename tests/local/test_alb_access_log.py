@@ -204,3 +204,19 @@ def test_a_full_disk_drops_lines_and_says_so_once(
     warnings = [r for r in caplog.records if "dropping its lines" in r.getMessage()]
     assert len(warnings) == 1
     assert os.strerror(errno.ENOSPC) in warnings[0].getMessage()
+
+
+def test_a_load_balancer_without_access_logs_writes_none_but_is_still_counted(
+    tmp_path: Path,
+) -> None:
+    spec = SPEC.model_copy(deep=True)
+    spec.load_balancers["public"].access_logs.enabled = False
+    counted: list[str] = []
+    delivery = AccessLogDelivery(
+        tmp_path, names=lambda: AlbNames(spec), on_entry=lambda e: counted.append(e.load_balancer)
+    )
+    delivery.source.mkdir(parents=True)
+    (delivery.source / "public.json").write_text(json.dumps(caddy_entry()) + "\n")
+    assert delivery.deliver() == 1
+    assert counted == ["public"]
+    assert not (delivery.destination / "public").exists()

@@ -139,13 +139,19 @@ def test_task_and_service_cpu_and_memory_from_the_processes_counters(busy_proces
 
 
 def test_the_store_keeps_a_few_minutes_and_the_latest_for_status() -> None:
-    store = MetricStore(period_seconds=5, keep_seconds=15)
+    store = MetricStore(period_seconds=5, keep_seconds=20)
     metric = Metric.of(
         "AWS/ApplicationELB", "RequestCount", {"LoadBalancer": "public"}, "Sum", "Count"
     )
     for second in range(0, 30, 5):
         store.put(metric, START + timedelta(seconds=second), float(second))
-    history = store.describe().metrics[0].datapoints
-    assert [p.value for p in history] == [15.0, 20.0, 25.0]
-    latest = store.describe(latest_only=True)
+    now = START + timedelta(seconds=30)
+    history = store.describe(now=now).metrics[0].datapoints
+    assert [p.value for p in history] == [10.0, 15.0, 20.0, 25.0]  # 20 s of 5 s periods
+    latest = store.describe(latest_only=True, now=now)
     assert latest.value("RequestCount", LoadBalancer="public") == 25.0
+    # a metric that stopped (a stopped task's): no current value, then gone from history
+    later = START + timedelta(seconds=42)
+    assert store.describe(latest_only=True, now=later).metrics == []
+    assert store.describe(now=later).metrics[0].datapoints[-1].value == 25.0
+    assert store.describe(now=START + timedelta(seconds=46)).metrics == []

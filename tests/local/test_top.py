@@ -60,7 +60,7 @@ def row(lines: list[str], first: str, after: str) -> list[str]:
 
 
 def test_the_tables_show_each_metrics_latest_value() -> None:
-    lines = render(metrics_store().describe(latest_only=True), now=NOW)
+    lines = render(metrics_store().describe(latest_only=True, now=NOW), now=NOW)
     assert lines[0].startswith("fargo top — 06:00:05 UTC")
     assert row(lines, "backend-public", "services") == ["backend-public", "42.5", "9.7"]
     group = row(lines, "public", "target groups")

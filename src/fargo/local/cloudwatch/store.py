@@ -12,9 +12,13 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from fargo.local.status import MetricDatapoint, MetricsStatus, MetricStatus
+
+
+# How many periods old a metric's last datapoint may be to count as its current value.
+CURRENT_PERIODS = 3
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,19 @@ class MetricStore:
             series = self._series.setdefault(metric, deque(maxlen=self._keep))
             series.append((timestamp, value))
 
-    def describe(self, *, latest_only: bool = False) -> MetricsStatus:
+    def describe(self, *, latest_only: bool = False, now: datetime | None = None) -> MetricsStatus:
+        """Every metric with a datapoint in the kept minutes; with ``latest_only``, its last
+        datapoint, if that is one of the last `CURRENT_PERIODS` periods (a stopped task's
+        metrics are not current)."""
+        now = now or datetime.now(UTC)
+        kept = timedelta(seconds=self.period_seconds * self._keep)
         with self._lock:
+            for metric in [m for m, s in self._series.items() if s[-1][0] < now - kept]:
+                del self._series[metric]
             items = [(m, list(s)[-1:] if latest_only else list(s)) for m, s in self._series.items()]
+        if latest_only:
+            current = now - timedelta(seconds=self.period_seconds * CURRENT_PERIODS)
+            items = [(m, points) for m, points in items if points[-1][0] >= current]
         return MetricsStatus(
             period_seconds=self.period_seconds,
             metrics=[

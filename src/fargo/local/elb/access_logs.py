@@ -12,7 +12,8 @@ Caddy writes each load balancer's access log as JSON lines to a file
 A thread of the control plane follows those files (also across Caddy's rolls), turns
 each entry into an ALB line (`fargo.local.elb.access_log`), appends it to
 ``logs/alb/<load balancer>/access.log`` — rolled at `ROLL_BYTES` into ``access.log.1``
-… ``access.log.<ROLL_KEEP>`` — and hands the entry to ``on_entry`` (the metrics).
+… ``access.log.<ROLL_KEEP>``; none for a load balancer whose ``access_logs.enabled`` is
+false — and hands the entry to ``on_entry`` (the metrics, which every load balancer has).
 
 A full disk costs lines, never requests: Caddy drops the lines it cannot write and
 goes on serving; here a line that cannot be written is dropped, reported once in the
@@ -219,7 +220,9 @@ class AccessLogDelivery:
             if not entries:
                 continue
             delivered += len(entries)
-            self._write(load_balancer, [alb_line(e) for e in entries])
+            lb = names.spec.load_balancers.get(load_balancer)
+            if lb is not None and lb.access_logs.enabled:
+                self._write(load_balancer, [alb_line(e) for e in entries])
             if self._on_entry is not None:
                 for entry in entries:
                     self._on_entry(entry)
