@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 
 from fargo.local.status import MetricDatapoint, MetricsStatus, MetricStatus
 
-
 # How many periods old a metric's last datapoint may be to count as its current value.
 CURRENT_PERIODS = 3
 
