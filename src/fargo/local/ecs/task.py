@@ -143,7 +143,6 @@ class Task:
                 "awslogs-stream": f"{self.service}/{self.service}/{self.id}",
             },
             "Networks": [network],
-            "Snapshotter": "overlayfs",
         }
         if self.exit_code is not None:
             container["ExitCode"] = self.exit_code
