@@ -186,7 +186,8 @@ def _glob(pattern: str, text: str, *, ignore_case: bool = True, escapes: bool = 
 def _host_name(host: str) -> str:
     if host.startswith("["):
         return host[1:].partition("]")[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name.removesuffix(".")  # ALB matches "example.com." as "example.com"
 
 
 def _query_pairs(query: str) -> list[tuple[str, str]]:

@@ -230,10 +230,12 @@ def query_pairs(query: str) -> list[tuple[str, str]]:
 
 
 def host_name(host: str) -> str:
-    """The Host header without its port (``[::1]:8443`` → ``::1``)."""
+    """The Host header without its port (``[::1]:8443`` → ``::1``) and without the trailing
+    dot of a fully qualified name (``example.com.:80`` → ``example.com``), as ALB matches it."""
     if host.startswith("["):
         return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if host.count(":") == 1 else host
+    name = host.rpartition(":")[0] if host.count(":") == 1 else host
+    return name.removesuffix(".")
 
 
 def _any_glob(patterns: Sequence[str]) -> str:

@@ -45,7 +45,7 @@ from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_sock
 from fargo.local.elb.target_health import Target
 from fargo.local.events import about
 from fargo.local.loops import keep_running
-from fargo.local.status import DataPlaneStatus
+from fargo.local.status import DataPlaneState, DataPlaneStatus
 from fargo.spec.model import Spec
 
 logger = logging.getLogger(__name__)
@@ -126,12 +126,22 @@ class CaddyDataPlane:
         return [self.status()]
 
     def status(self) -> DataPlaneStatus:
+        problem = self.caddy.problem
+        if not self._running:
+            state = DataPlaneState.STOPPED
+        elif problem is not None or self.caddy.pid is None:
+            state = DataPlaneState.DOWN
+        else:
+            state = DataPlaneState.SERVING
         return DataPlaneStatus(
             name=self.name,
             load_balancers=list(self.spec.load_balancers),
             pid=self.caddy.pid,
             restarts=self.caddy.restarts,
             config_loads=self.caddy.loads,
+            state=state,
+            problem=f"caddy {problem}" if state is DataPlaneState.DOWN and problem else None,
+            failed_restarts=self.caddy.failed_restarts,
         )
 
     async def start(self) -> None:

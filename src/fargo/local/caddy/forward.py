@@ -16,7 +16,7 @@ so targets come and go without a config load. An empty answer falls back to the
 What a target sees is what ALB sends: the full path and Host unchanged,
 ``X-Forwarded-For`` appended, ``X-Forwarded-Proto`` and ``X-Forwarded-Port`` (the
 spec's listener port, e.g. 443) set, ``X-Amzn-Trace-Id`` added. Caddy's own ``Via``
-and ``X-Forwarded-Host`` are removed.
+and ``X-Forwarded-Host`` are removed, and no ``Accept-Encoding`` is added.
 
 ``X-Amzn-Trace-Id`` has ALB's format, ``Root=1-<8 hex>-<24 hex>`` (``Self=…;`` in front
 of a client's own trace), but Caddy has no hex clock, so the 8 hex digits that are
@@ -129,6 +129,9 @@ def forward(
             # A target that sends nothing for the idle timeout gets the client a 504.
             "response_header_timeout": f"{lb.idle_timeout}s",
             "keep_alive": target_keep_alive(lb),
+            # Go's transport would add "Accept-Encoding: gzip" (and unzip the answer);
+            # ALB passes the client's header as it is, or none.
+            "compression": False,
         },
         "headers": {
             "request": {
