@@ -22,6 +22,7 @@ from fargo.local.caddy.edge import (
     MAX_SINGLE_HEADER_BYTES,
     MAX_WHOLE_HEADER_BYTES,
 )
+from fargo.local.caddy.forward import MAX_RESPONSE_HEADER_BYTES
 from fargo.local.elb.load_balancing import ElasticLoadBalancing, Target
 from fargo.local.elb.names import lb_dns_name
 from fargo.spec.elb import Request
@@ -75,9 +76,12 @@ class RawEcho:
             return
         if not head.startswith(b"GET /health "):
             self.heads.append(head)
+        # GET /response-header/<bytes>: a response header of about that size
+        _, _, size = head.split(b" ", 2)[1].partition(b"/response-header/")
+        extra = b"X-Big: %s\r\n" % (b"v" * int(size)) if size.isdigit() else b""
         writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(head), head)
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n%s"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (extra, len(head), head)
         )
         with contextlib.suppress(ConnectionError):
             await writer.drain()
@@ -197,6 +201,13 @@ async def test_a_whole_header_over_64k_is_refused_before_any_target(edge: Edge) 
     # Go's server answers 431 itself (docs/twin.md), or resets while the client writes.
     assert status in (431, -1)
     assert edge.echo.heads == []
+
+
+async def test_a_response_header_over_32k_answers_502(edge: Edge) -> None:
+    status, _, _ = await edge.send(get(f"/response-header/{MAX_RESPONSE_HEADER_BYTES - 1024}"))
+    assert status == 200
+    status, head, body = await edge.send(get(f"/response-header/{MAX_RESPONSE_HEADER_BYTES}"))
+    assert status == 502 and b"502 Bad Gateway" in body and b"X-Big" not in head
 
 
 # -- rewrites ---------------------------------------------------------------------------------
