@@ -11,7 +11,8 @@ from the spec, the way the ELBv2 documentation describes it:
 - the conditions of a rule are AND'ed, the values of one condition OR'ed;
 - ``path-pattern``: the whole path, case-sensitive, ``*`` any run of characters,
   ``?`` exactly one; the query string is not part of it;
-- ``host-header``: the host name without port, case-insensitive, same wildcards;
+- ``host-header``: the host name without port and without a trailing dot (``example.com.``
+  is ``example.com``), case-insensitive, same wildcards;
 - ``http-header``: header name and values case-insensitive, same wildcards; any
   value of a repeated header may match;
 - ``http-request-method``: exact and case-sensitive, no wildcards;

@@ -1,8 +1,9 @@
 """What ALB does to a request before its rules see it, as Caddy routes (pure functions).
 
     server["max_header_bytes"] = MAX_HEADER_BYTES
-    routes = [prelude, *edge_routes(dns_name="fargo-demo-public.us-east-1.elb.fargo.internal",
-                                    header_names=["X-Tenant"]), *rule_routes]
+    edge = edge_routes(dns_name="fargo-demo-public.us-east-1.elb.fargo.internal",
+                       header_names=["X-Tenant"])      # the headers the rules test
+    prelude.append({"handler": "subroute", "routes": edge})   # before the rules' routes
 
 ALB answers 400 when the request line is longer than 16 K, a single header longer than
 16 K, or the whole header longer than 64 K (ELB's "HTTP 400: Bad request"). Here:
@@ -11,7 +12,7 @@ ALB answers 400 when the request line is longer than 16 K, a single header longe
 - a single header: Caddy cannot walk every header of a request, so the check covers the
   headers that grow in practice (`LARGE_HEADERS`: cookies, tokens, trace context …) and
   every header a listener rule of the listener tests; another header may grow up to the
-  whole-header limit;
+  whole-header limit, and a header sent several times counts as one (Caddy joins them);
 - the whole header: Caddy's ``max_header_bytes``; Go's server answers a longer one with
   ``431 Request Header Fields Too Large`` itself (it adds 4 KiB of slack, taken off here),
   before any route runs.
