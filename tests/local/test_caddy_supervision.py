@@ -41,6 +41,11 @@ LOAD_BALANCERS = """
         protocol: HTTP
         default_action: {forward: app}
 """
+TEAPOT_RULE = """        rules:
+          - priority: 1
+            conditions: [{path_pattern: [/teapot]}]
+            action: {fixed_response: {status_code: 418, message_body: short and stout}}
+"""
 TARGET_GROUPS = "  app: {health_check: {path: /health, interval: 300, timeout: 120}}"
 
 
@@ -57,10 +62,12 @@ class Twin:
         (described,) = self.elb.describe().data_planes
         return described
 
-    async def get(self) -> tuple[int, str]:
+    async def get(self, path: str = "/") -> tuple[int, str]:
         async with (
             aiohttp.ClientSession() as session,
-            session.get(self.url, timeout=aiohttp.ClientTimeout(total=30)) as response,
+            session.get(
+                self.url + path.lstrip("/"), timeout=aiohttp.ClientTimeout(total=30)
+            ) as response,
         ):
             return response.status, await response.text()
 
@@ -123,9 +130,19 @@ async def test_a_restart_that_fails_with_an_os_error_is_retried_and_told_once(
     failures = [r for r in caplog.records if "restarting caddy failed" in r.getMessage()]
     assert len(failures) == 1, [r.getMessage() for r in failures]  # told once, not a flood
 
+    # A new rule meanwhile: its pushes fail until Caddy is back, told once per cause.
+    loads = caddy.loads
+    twin.elb.reconfigure(balancer_spec("watchdog", LOAD_BALANCERS + TEAPOT_RULE, TARGET_GROUPS))
+    await until(lambda: _told(caplog, "pushing the load balancer config failed"), what="a push")
+    await asyncio.sleep(1.5)  # several pushes fail meanwhile (back-off from 0.2 s)
+    assert len(_told(caplog, "pushing the load balancer config failed")) <= 2  # per cause
+
     caddy.log_path.rmdir()
     await until(lambda: caddy.restarts == 1, timeout=20, what="caddy relaunched")
     assert await twin.get() == (200, "app")
+    await until(lambda: caddy.loads > loads, timeout=10, what="the new rule loaded")
+    assert await twin.get("/teapot") == (418, "short and stout")
+    assert _told(caplog, "load balancer config pushed after")
     assert twin.data_plane().state is DataPlaneState.SERVING
     assert any("failed attempts" in r.getMessage() for r in caplog.records)
     # The relaunched Caddy runs at the hard open-file limit too.
@@ -165,3 +182,7 @@ async def test_a_stopped_caddy_is_found_killed_and_started_again_on_the_same_soc
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(stopped, signal.SIGCONT)
+
+
+def _told(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if text in r.getMessage()]

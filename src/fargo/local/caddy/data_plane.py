@@ -53,7 +53,8 @@ DATA_PLANE = about("load-balancer", "data plane")
 
 UNAVAILABLE_SOCKET = "unavailable.sock"
 DRAIN_POLL_SECONDS = 0.02
-PUSH_RETRY_SECONDS = 0.2
+# A failed config push is retried after a pause that doubles from the first to the last.
+PUSH_RETRY_SECONDS = (0.2, 2.0)
 
 
 class CaddyDataPlane:
@@ -276,15 +277,36 @@ class CaddyDataPlane:
             await asyncio.sleep(DRAIN_POLL_SECONDS)
 
     async def _push_forever(self) -> None:
+        """Push every update; a failed push is retried with back-off, its cause told once
+        (Caddy restarting makes every push fail until it is back)."""
+        delay = PUSH_RETRY_SECONDS[0]
+        told: set[str] = set()
+        failures = 0
         while True:
             await self._dirty.wait()
             try:
                 await self._push()
-            except CaddyError as err:
-                logger.warning(
-                    "pushing the load balancer config failed (%s); retrying", err, extra=DATA_PLANE
+            except (CaddyError, OSError) as err:
+                self._dirty.set()
+                failures += 1
+                cause = str(err).splitlines()[0]
+                if cause not in told:
+                    told.add(cause)
+                    logger.warning(
+                        "pushing the load balancer config failed (%s); retrying",
+                        err,
+                        extra=DATA_PLANE,
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, PUSH_RETRY_SECONDS[1])
+                continue
+            if failures:
+                logger.info(
+                    "load balancer config pushed after %d failed attempts",
+                    failures,
+                    extra=DATA_PLANE,
                 )
-                await asyncio.sleep(PUSH_RETRY_SECONDS)
+            delay, told, failures = PUSH_RETRY_SECONDS[0], set(), 0
 
     async def _push(self) -> None:
         """Render the config and load it if it differs from the one Caddy has."""
