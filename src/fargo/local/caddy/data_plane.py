@@ -99,6 +99,7 @@ class CaddyDataPlane:
         self._pushed_version = -1
         self._pushed_config: dict[str, Any] | None = None
         self._running = False
+        self.failed_pushes = 0  # config pushes that failed (each retried)
 
     @property
     def up_to_date(self) -> bool:
@@ -289,6 +290,7 @@ class CaddyDataPlane:
             except (CaddyError, OSError) as err:
                 self._dirty.set()
                 failures += 1
+                self.failed_pushes += 1
                 cause = str(err).splitlines()[0]
                 if cause not in told:
                     told.add(cause)
