@@ -263,7 +263,8 @@ def test_conditions_are_anded_in_one_matcher_set() -> None:
     routes = servers(render(spec_with(CONDITIONS)))["public-80"]["routes"]
     (first,) = routes[1]["match"]
     assert first["vars_regexp"] == {
-        "{http.request.host}": {"pattern": r"(?is)^(?:.*\.example\.com)$"}
+        # ALB matches a fully qualified name (trailing dot) like the name without it
+        "{http.request.host}": {"pattern": r"(?is)^(?:.*\.example\.com)\.?$"}
     }
     # distinct headers share header_regexp (which ANDs its fields)
     assert first["header_regexp"] == {

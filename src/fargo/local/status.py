@@ -41,6 +41,7 @@ JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 
 __all__ = [
     "SCHEMA_VERSION",
+    "DataPlaneState",
     "DataPlaneStatus",
     "DiscoveryInstance",
     "DiscoveryServiceStatus",
@@ -335,6 +336,20 @@ class TargetGroupStatus(StatusModel):
     )
 
 
+class DataPlaneState(StrEnum):
+    """Whether the data plane carries requests.
+
+    SERVING: Caddy runs and answers. DOWN: Caddy exited, stopped answering (SIGSTOP, a
+    deadlock) or cannot be restarted; the watchdog is restarting it (``problem`` says
+    why) and the listeners queue new connections meanwhile. STOPPED: not started, or
+    stopped with the twin.
+    """
+
+    SERVING = "serving"
+    DOWN = "down"
+    STOPPED = "stopped"
+
+
 class DataPlaneStatus(StatusModel):
     """The load balancers' data plane: the process that carries the requests (Caddy)."""
 
@@ -343,8 +358,21 @@ class DataPlaneStatus(StatusModel):
     )
     load_balancers: list[str] = Field(description="The load balancers this process serves.")
     pid: int | None = Field(description="Caddy's process id; null while it is not running.")
-    restarts: int = Field(description="Times the watchdog restarted Caddy after it died.")
+    restarts: int = Field(
+        description="Times the watchdog restarted Caddy after it exited or stopped answering."
+    )
     config_loads: int = Field(description="Configurations loaded through Caddy's admin API.")
+    state: DataPlaneState = Field(
+        DataPlaneState.SERVING, description="Whether it carries requests (see DataPlaneState)."
+    )
+    problem: str | None = Field(
+        None,
+        description="While DOWN, why, e.g. 'caddy has not answered its admin API for 3 s' or "
+        "'caddy could not be restarted: Permission denied: …; retrying'; null otherwise.",
+    )
+    failed_restarts: int = Field(
+        0, description="Restart attempts that failed (each is retried with back-off)."
+    )
 
 
 class LoadBalancingStatus(StatusModel):

@@ -45,7 +45,7 @@ from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_sock
 from fargo.local.elb.target_health import Target
 from fargo.local.events import about
 from fargo.local.loops import keep_running
-from fargo.local.status import DataPlaneStatus
+from fargo.local.status import DataPlaneState, DataPlaneStatus
 from fargo.spec.model import Spec
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ DATA_PLANE = about("load-balancer", "data plane")
 
 UNAVAILABLE_SOCKET = "unavailable.sock"
 DRAIN_POLL_SECONDS = 0.02
-PUSH_RETRY_SECONDS = 0.2
+# A failed config push is retried after a pause that doubles from the first to the last.
+PUSH_RETRY_SECONDS = (0.2, 2.0)
 
 
 class CaddyDataPlane:
@@ -100,6 +101,7 @@ class CaddyDataPlane:
         self._pushed_version = -1
         self._pushed_config: dict[str, Any] | None = None
         self._running = False
+        self.failed_pushes = 0  # config pushes that failed (each retried)
 
     @property
     def up_to_date(self) -> bool:
@@ -128,12 +130,22 @@ class CaddyDataPlane:
         return [self.status()]
 
     def status(self) -> DataPlaneStatus:
+        problem = self.caddy.problem
+        if not self._running:
+            state = DataPlaneState.STOPPED
+        elif problem is not None or self.caddy.pid is None:
+            state = DataPlaneState.DOWN
+        else:
+            state = DataPlaneState.SERVING
         return DataPlaneStatus(
             name=self.name,
             load_balancers=list(self.spec.load_balancers),
             pid=self.caddy.pid,
             restarts=self.caddy.restarts,
             config_loads=self.caddy.loads,
+            state=state,
+            problem=f"caddy {problem}" if state is DataPlaneState.DOWN and problem else None,
+            failed_restarts=self.caddy.failed_restarts,
         )
 
     async def start(self) -> None:
@@ -270,15 +282,37 @@ class CaddyDataPlane:
             await asyncio.sleep(DRAIN_POLL_SECONDS)
 
     async def _push_forever(self) -> None:
+        """Push every update; a failed push is retried with back-off, its cause told once
+        (Caddy restarting makes every push fail until it is back)."""
+        delay = PUSH_RETRY_SECONDS[0]
+        told: set[str] = set()
+        failures = 0
         while True:
             await self._dirty.wait()
             try:
                 await self._push()
-            except CaddyError as err:
-                logger.warning(
-                    "pushing the load balancer config failed (%s); retrying", err, extra=DATA_PLANE
+            except (CaddyError, OSError) as err:
+                self._dirty.set()
+                failures += 1
+                self.failed_pushes += 1
+                cause = str(err).splitlines()[0]
+                if cause not in told:
+                    told.add(cause)
+                    logger.warning(
+                        "pushing the load balancer config failed (%s); retrying",
+                        err,
+                        extra=DATA_PLANE,
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, PUSH_RETRY_SECONDS[1])
+                continue
+            if failures:
+                logger.info(
+                    "load balancer config pushed after %d failed attempts",
+                    failures,
+                    extra=DATA_PLANE,
                 )
-                await asyncio.sleep(PUSH_RETRY_SECONDS)
+            delay, told, failures = PUSH_RETRY_SECONDS[0], set(), 0
 
     async def _push(self) -> None:
         """Render the config and load it if it differs from the one Caddy has."""

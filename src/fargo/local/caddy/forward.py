@@ -16,7 +16,8 @@ so targets come and go without a config load. An empty answer falls back to the
 What a target sees is what ALB sends: the full path and Host unchanged,
 ``X-Forwarded-For`` appended, ``X-Forwarded-Proto`` and ``X-Forwarded-Port`` (the
 spec's listener port, e.g. 443) set, ``X-Amzn-Trace-Id`` added. Caddy's own ``Via``
-and ``X-Forwarded-Host`` are removed.
+and ``X-Forwarded-Host`` are removed, and no ``Accept-Encoding`` is added. A response
+header over ALB's 32 K gets the client a 502.
 
 ``X-Amzn-Trace-Id`` has ALB's format, ``Root=1-<8 hex>-<24 hex>`` (``Self=…;`` in front
 of a client's own trace), but Caddy has no hex clock, so the 8 hex digits that are
@@ -38,6 +39,8 @@ from fargo.spec.elb import Action, Listener, LoadBalancer
 
 JSON = dict[str, Any]
 
+# ALB's limit on a target's whole response header (ELB quotas, "HTTP headers").
+MAX_RESPONSE_HEADER_BYTES = 32 * 1024
 # ALB gives up connecting to a target after 10 s (answering 504).
 TARGET_CONNECT_TIMEOUT_SECONDS = 10
 # How long Caddy keeps a dynamic target lookup: a target leaves traffic this fast.
@@ -129,6 +132,11 @@ def forward(
             # A target that sends nothing for the idle timeout gets the client a 504.
             "response_header_timeout": f"{lb.idle_timeout}s",
             "keep_alive": target_keep_alive(lb),
+            # Go's transport would add "Accept-Encoding: gzip" (and unzip the answer);
+            # ALB passes the client's header as it is, or none.
+            "compression": False,
+            # ALB answers 502 when a target's response header is larger.
+            "max_response_header_size": MAX_RESPONSE_HEADER_BYTES,
         },
         "headers": {
             "request": {
