@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from tests.local.alb_log_format import parse
 
-from fargo.local.elb.access_log import AlbNames, alb_line, from_caddy
-from fargo.local.elb.access_logs import AccessLogDelivery, LogFollower, RollingLog
+from fargo.local.caddy.access_entries import from_caddy
+from fargo.local.caddy.access_logs import AccessLogDelivery, LogFollower, RollingLog
+from fargo.local.elb.access_log import AlbNames, alb_line
 from fargo.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]

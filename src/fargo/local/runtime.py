@@ -23,6 +23,7 @@ from fargo.local import twins
 from fargo.local.acm.authority import CertificateAuthority
 from fargo.local.acm.listener_certificate import ListenerCertificate
 from fargo.local.appautoscaling.scaler import ApplicationAutoScaling
+from fargo.local.caddy.access_logs import AccessLogDelivery, caddy_access_logs
 from fargo.local.caddy.data_plane import CaddyDataPlane
 from fargo.local.caddy.fleet import CaddyFleet
 from fargo.local.caddy.process import CaddyProcess
@@ -40,7 +41,6 @@ from fargo.local.ecs.metadata import TaskMetadataEndpoint, task_metadata
 from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.ecs.task import Task
 from fargo.local.elb.access_log import AlbNames
-from fargo.local.elb.access_logs import AccessLogDelivery, caddy_access_logs
 from fargo.local.elb.data_plane import LoadBalancerDataPlane
 from fargo.local.elb.load_balancing import ElasticLoadBalancing
 from fargo.local.elb.names import lb_dns_name

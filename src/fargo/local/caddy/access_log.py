@@ -12,7 +12,7 @@ lines, rolled by Caddy at `ROLL_SIZE_MB` with `ROLL_KEEP` old files, so they sta
 bounded.
 
 The fields added to Caddy's entry (``log_append``, evaluated once the response is
-written), read by `fargo.local.elb.access_logs`:
+written), read by `fargo.local.caddy.access_entries`:
 
 - ``alb_route``: ``<priority>|<action>|<target group>,...`` of the rule that matched
   (priority 0: the default action, as ALB logs it);
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from fargo.local.caddy.forward import TRACE_FIELD, TRACE_ID, TRACE_REST
-from fargo.spec.elb import Action, Listener
+from fargo.spec.elb import Action
 from fargo.spec.model import Spec
 
 JSON = dict[str, Any]
@@ -108,12 +108,3 @@ def route_field(priority: int, action: Action) -> JSON:
         kind = "forward"
         groups = ",".join(w.target_group for w in action.weighted_target_groups())
     return {"handler": "log_append", "key": ROUTE_FIELD, "value": f"{priority}|{kind}|{groups}"}
-
-
-def listener_servers(spec: Spec) -> dict[str, tuple[str, Listener]]:
-    """Caddy server name → (load balancer, listener), for reading the entries back."""
-    return {
-        f"{name}-{listener.port}": (name, listener)
-        for name, lb in spec.load_balancers.items()
-        for listener in lb.listeners
-    }

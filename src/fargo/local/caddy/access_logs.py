@@ -10,7 +10,8 @@
 Caddy writes each load balancer's access log as JSON lines to a file
 (`fargo.local.caddy.access_log`): a request never waits for anything but that write.
 A thread of the control plane follows those files (also across Caddy's rolls), turns
-each entry into an ALB line (`fargo.local.elb.access_log`), appends it to
+each entry into an ALB line (`fargo.local.caddy.access_entries` reads it,
+`fargo.local.elb.access_log` writes it), appends it to
 ``logs/alb/<load balancer>/access.log`` — rolled at `ROLL_BYTES` into ``access.log.1``
 … ``access.log.<ROLL_KEEP>``; none for a load balancer whose ``access_logs.enabled`` is
 false — and hands the entry to ``on_entry`` (the metrics, which every load balancer has).
@@ -32,8 +33,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
+from fargo.local.caddy.access_entries import from_caddy
 from fargo.local.caddy.access_log import SUFFIX
-from fargo.local.elb.access_log import AccessLogEntry, AlbNames, alb_line, from_caddy
+from fargo.local.elb.access_log import AccessLogEntry, AlbNames, alb_line
 from fargo.local.events import about
 
 logger = logging.getLogger(__name__)
