@@ -108,7 +108,7 @@ def from_caddy(
         matched_rule_priority=priority,
         request_creation_time=datetime.fromtimestamp(ended - duration, UTC),
         actions_executed=action,
-        conn_trace_id="TID_" + hashlib.sha256(f"{server} {client}".encode()).hexdigest()[:32],
+        conn_trace_id=_connection_id(server, client),
     )
 
 
@@ -181,3 +181,9 @@ def _listener(spec: Spec, server: str) -> tuple[str, Listener] | None:
     lb = spec.load_balancers.get(name)
     listener = next((lst for lst in lb.listeners if str(lst.port) == port), None) if lb else None
     return (name, listener) if listener is not None else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _connection_id(server: str, client: str) -> str:
+    """``TID_<32 hex>``: a client's address and port name one connection to a listener."""
+    return "TID_" + hashlib.sha256(f"{server} {client}".encode()).hexdigest()[:32]

@@ -39,7 +39,6 @@ from fargo.spec.model import Spec
 MAX_USER_AGENT = 8192  # ALB logs at most 8 KB of the user agent
 
 
-@functools.lru_cache(maxsize=1024)
 def _resource_id(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
 
@@ -47,7 +46,7 @@ def _resource_id(*parts: str) -> str:
 class AlbNames:
     """The spec's load balancers and target groups as ALB names them (ids are stable hashes).
 
-    Every logged request is named: the hashes are cached (`_resource_id`).
+    Every logged request is named: the names are cached.
     """
 
     def __init__(self, spec: Spec) -> None:
@@ -55,15 +54,30 @@ class AlbNames:
 
     def load_balancer_id(self, name: str) -> str:
         """``app/<name>/<id>``: the ``elb`` field and the CloudWatch LoadBalancer dimension."""
-        return f"app/{self.spec.name}-{name}"[:36] + f"/{_resource_id(self.spec.name, name)}"
+        return _load_balancer_id(self.spec.name, name)
 
     def target_group_arn(self, name: str) -> str:
-        resource = f"targetgroup/{name[:32]}/{_resource_id(self.spec.name, 'tg', name)}"
-        return f"arn:aws:elasticloadbalancing:{self.spec.region}:{ACCOUNT}:{resource}"
+        return _target_group_arn(self.spec.name, self.spec.region, name)
 
     def certificate_arn(self, load_balancer: str) -> str:
-        certificate = uuid.UUID(_resource_id(self.spec.name, "cert", load_balancer) * 2)
-        return f"arn:aws:acm:{self.spec.region}:{ACCOUNT}:certificate/{certificate}"
+        return _certificate_arn(self.spec.name, self.spec.region, load_balancer)
+
+
+@functools.lru_cache(maxsize=256)
+def _load_balancer_id(spec: str, name: str) -> str:
+    return f"app/{spec}-{name}"[:36] + f"/{_resource_id(spec, name)}"
+
+
+@functools.lru_cache(maxsize=256)
+def _target_group_arn(spec: str, region: str, name: str) -> str:
+    resource = f"targetgroup/{name[:32]}/{_resource_id(spec, 'tg', name)}"
+    return f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:{resource}"
+
+
+@functools.lru_cache(maxsize=256)
+def _certificate_arn(spec: str, region: str, load_balancer: str) -> str:
+    certificate = uuid.UUID(_resource_id(spec, "cert", load_balancer) * 2)
+    return f"arn:aws:acm:{region}:{ACCOUNT}:certificate/{certificate}"
 
 
 @dataclass(frozen=True)
