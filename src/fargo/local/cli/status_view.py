@@ -33,6 +33,10 @@ def render_endpoints(status: TwinStatus) -> str:
             "runs as DNS, without a proxy"
         )
     lines.append(f"  CA certificate           {endpoints.ca_certificate}")
+    if endpoints.aws_api is not None:
+        lines.append(
+            f"  AWS API (boto3, aws CLI) {endpoints.aws_api}   (AWS_ENDPOINT_URL; docs/aws-api.md)"
+        )
     if status.ready_after_seconds is not None:
         lines.append(f"  every target healthy after {status.ready_after_seconds:.2f} s")
     return "\n".join(lines)
