@@ -67,10 +67,14 @@ def describe_service(
 
     current = [t for t in active if t.revision == revision]
     if scheduler.deploying:
-        older = [t for t in active if t.revision != revision]
-        deployments = [deployment("PRIMARY", revision, current, "IN_PROGRESS")]
-        if older:
-            deployments.append(deployment("ACTIVE", older[0].revision, older, "COMPLETED"))
+        # The previous deployment stays listed until the deployment ends, its tasks
+        # draining included (the services-stable waiter waits for one deployment).
+        older = [t for t in scheduler.tasks if t.revision != revision]
+        previous = older[0].revision if older else max(1, revision - 1)
+        deployments = [
+            deployment("PRIMARY", revision, current, "IN_PROGRESS"),
+            deployment("ACTIVE", previous, [t for t in older if t in active], "COMPLETED"),
+        ]
     else:
         steady = len(running) == scheduler.desired_count
         deployments = [
