@@ -25,7 +25,7 @@ import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from tests.e2e.conftest import ROOT, Twin, start_twin
+from tests.e2e.conftest import ROOT, Twin, fargo, start_twin
 
 pytestmark = pytest.mark.slow  # one twin of aws_api.yaml for the module
 
@@ -90,6 +90,11 @@ def aws(endpoint: str, *args: str) -> Any:
 
 def listener_url(twin: Twin) -> str:
     return twin.url("edge", "http")
+
+
+def test_fargo_status_prints_the_endpoint(twin: Twin, endpoint: str) -> None:
+    printed = fargo("status", "--state-dir", str(twin.state_dir)).stdout
+    assert f"AWS API (boto3, aws CLI) {endpoint}" in printed
 
 
 # -- ECS ------------------------------------------------------------------------------------
