@@ -25,9 +25,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 from aiohttp import web
-from botocore.model import OperationNotFoundError, ServiceModel
+from botocore.model import OperationModel, OperationNotFoundError, ServiceModel
 from botocore.validate import ParamValidator
 
 from fargo.local.aws_api import wire
@@ -133,8 +134,7 @@ class AwsApiServer:
         form = _form(request, body)
         routed = self._route(request, form)
         try:
-            answer = await self._answer(routed, body, form)
-            operation = routed.model.operation_model(routed.operation)  # type: ignore[union-attr]
+            operation, answer = await self._answer(routed, body, form)
             status, headers, data = wire.encode(routed.protocol, operation, answer, request_id)
         except AwsError as err:
             status, headers, data = wire.encode_error(
@@ -168,7 +168,7 @@ class AwsApiServer:
 
     async def _answer(
         self, routed: _Routed, body: bytes, form: Mapping[str, str]
-    ) -> Mapping[str, Any]:
+    ) -> tuple[OperationModel, Mapping[str, Any]]:
         api, model = routed.api, routed.model
         if api is None or model is None:
             raise AwsError(
@@ -192,15 +192,13 @@ class AwsApiServer:
         answer = handler(params)
         if inspect.isawaitable(answer):
             answer = await answer
-        return answer
+        return operation, answer
 
 
 def _form(request: web.Request, body: bytes) -> dict[str, str]:
     """A query-protocol request's fields (form body, or the URL's query string)."""
     fields = dict(request.query)
     if request.content_type == "application/x-www-form-urlencoded" and body:
-        from urllib.parse import parse_qsl
-
         fields.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     return fields
 
