@@ -156,9 +156,9 @@ def test_ecs_errors_have_aws_codes(endpoint: str) -> None:
     with pytest.raises(ecs.exceptions.ClusterNotFoundException):
         ecs.list_services(cluster="elsewhere")
     with pytest.raises(ClientError) as raised:
-        ecs.run_task(cluster=CLUSTER, taskDefinition="awsapi-web-b")
+        ecs.register_task_definition(family="x", containerDefinitions=[{"name": "x"}])
     assert raised.value.response["Error"]["Code"] == "UnknownOperationException"
-    assert "RunTask" in raised.value.response["Error"]["Message"]
+    assert "RegisterTaskDefinition" in raised.value.response["Error"]["Message"]
 
 
 def test_update_service_scales_and_the_services_stable_waiter_waits(
@@ -197,6 +197,33 @@ def test_a_stopped_task_is_replaced_by_the_scheduler(endpoint: str) -> None:
     running = ecs.list_tasks(cluster=CLUSTER, serviceName="web-a")["taskArns"]
     assert len(running) == 2 and victim not in running
     assert victim in ecs.list_tasks(cluster=CLUSTER, desiredStatus="STOPPED")["taskArns"]
+
+
+def test_run_task_starts_a_standalone_task_that_nothing_replaces(twin: Twin, endpoint: str) -> None:
+    ecs = client(endpoint, "ecs")
+    [task] = ecs.run_task(cluster=CLUSTER, taskDefinition="awsapi-web-b", startedBy="aws-api-test")[
+        "tasks"
+    ]
+    arn = task["taskArn"]
+    ecs.get_waiter("tasks_running").wait(cluster=CLUSTER, tasks=[arn], WaiterConfig=WAIT)
+    [running] = ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"]
+    assert (running["group"], running["startedBy"]) == ("family:awsapi-web-b", "aws-api-test")
+    details = {d["name"]: d["value"] for d in running["attachments"][0]["details"]}
+    address = details["privateIPv4Address"]
+    # It serves on its own ENI, as the service's tasks do, but is in no target group.
+    assert httpx.get(f"http://{address}:7000/who", timeout=10).json()["service"] == "web-b"
+    targets = twin.status().load_balancers.target_groups["b"].targets
+    assert address not in {t.ip for t in targets}
+    assert ecs.list_tasks(cluster=CLUSTER, startedBy="aws-api-test")["taskArns"] == [arn]
+    assert arn not in ecs.list_tasks(cluster=CLUSTER, serviceName="web-b")["taskArns"]
+    ecs.stop_task(cluster=CLUSTER, task=arn)
+    ecs.get_waiter("tasks_stopped").wait(cluster=CLUSTER, tasks=[arn], WaiterConfig=WAIT)
+    [stopped] = ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"]
+    assert (stopped["stopCode"], stopped["stoppedReason"]) == (
+        "UserInitiated",
+        "Task stopped by user",
+    )
+    assert ecs.list_tasks(cluster=CLUSTER, startedBy="aws-api-test")["taskArns"] == []
 
 
 # -- ELBv2 ----------------------------------------------------------------------------------

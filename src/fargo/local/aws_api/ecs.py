@@ -48,6 +48,7 @@ class EcsApi:
             "ListTaskDefinitions": self.list_task_definitions,
             "UpdateService": self.update_service,
             "StopTask": self.stop_task,
+            "RunTask": self.run_task,
         }
 
     # -- names ----------------------------------------------------------------------------
@@ -177,7 +178,7 @@ class EcsApi:
 
     def _all_tasks(self) -> list[Task]:
         cluster = self.runtime.cluster
-        return [*cluster.tasks(), *reversed(cluster.stopped_tasks)]
+        return [*cluster.tasks(), *cluster.standalone.tasks, *reversed(cluster.stopped_tasks)]
 
     def list_tasks(self, params: dict[str, Any]) -> dict[str, Any]:
         self._check_cluster(params)
@@ -185,11 +186,11 @@ class EcsApi:
         tasks = [t for t in self._all_tasks() if t.desired_status.value == wanted]
         if params.get("serviceName"):
             name = self._scheduler(params["serviceName"]).name
-            tasks = [t for t in tasks if t.service == name]
+            tasks = [t for t in tasks if t.service == name and not t.group.startswith("family:")]
         if params.get("family"):
             tasks = [t for t in tasks if t.family == params["family"]]
         if params.get("startedBy"):
-            tasks = []  # the twin starts every task from a service's scheduler
+            tasks = [t for t in tasks if t.started_by == params["startedBy"]]
         found, token = page(
             [t.arn for t in tasks],
             params.get("nextToken"),
@@ -220,13 +221,40 @@ class EcsApi:
         task = self._task(params["task"])
         if task is None:
             raise AwsError(INVALID, f"The referenced task was not found: {params['task']}")
+        reason = params.get("reason") or "Task stopped by user"
+        standalone = self.runtime.cluster.standalone
+        if task in standalone.tasks:
+            if task.desired_status is TaskStatus.RUNNING:
+                standalone.stop_task(task, reason)
+            return {"task": describe_task(self.runtime.spec, task)}
         scheduler = self.runtime.cluster.services.get(task.service)
         if scheduler is not None and task.desired_status is TaskStatus.RUNNING:
-            reason = params.get("reason") or "Task stopped by user"
             scheduler.event(f"task {task.id} stopped by StopTask: {reason}")
             scheduler.supervisor.begin_stop(task, reason, drain=task.ready.is_set())
             scheduler.wake()
         return {"task": describe_task(self.runtime.spec, task)}
+
+    async def run_task(self, params: dict[str, Any]) -> dict[str, Any]:
+        """RunTask of a service's task definition (its current revision): standalone tasks,
+        in no target group or Cloud Map service, that nothing replaces."""
+        self._check_cluster(params)
+        scheduler, revision = self._definition(params["taskDefinition"])
+        if revision != scheduler.revision:
+            raise AwsError(
+                INVALID,
+                f"the twin runs the current revision of {scheduler.family} "
+                f"({scheduler.revision}); found revision {revision}",
+            )
+        overrides = params.get("overrides") or {}
+        if any(overrides.get(k) for k in overrides):
+            raise AwsError(INVALID, "the twin's RunTask takes no overrides")
+        try:
+            tasks = await self.runtime.cluster.standalone.run(
+                scheduler.name, count=params.get("count") or 1, started_by=params.get("startedBy")
+            )
+        except ValueError as err:
+            raise AwsError(INVALID, str(err)) from None
+        return {"tasks": [describe_task(self.runtime.spec, t) for t in tasks], "failures": []}
 
     # -- task definitions ------------------------------------------------------------------
 

@@ -194,8 +194,10 @@ def describe_task(spec: Spec, task: Task) -> dict[str, Any]:
         "taskArn": task.arn,
         "clusterArn": arns.cluster(region, task.cluster),
         "taskDefinitionArn": arns.task_definition(region, task.family, task.revision),
-        "group": f"service:{task.service}",
-        "startedBy": deployment_id(task.service, task.revision),
+        "group": task.group or f"service:{task.service}",
+        "startedBy": task.started_by
+        if task.group.startswith("family:")
+        else deployment_id(task.service, task.revision),
         "lastStatus": task.last_status.value,
         "desiredStatus": task.desired_status.value,
         "healthStatus": task.health.value,
