@@ -165,7 +165,11 @@ def test_update_service_scales_and_the_services_stable_waiter_waits(
     twin: Twin, endpoint: str
 ) -> None:
     ecs = client(endpoint, "ecs")
-    answer = ecs.update_service(cluster=CLUSTER, service="web-b", desiredCount=2)
+    with pytest.raises(ecs.exceptions.InvalidParameterException):
+        ecs.update_service(cluster=CLUSTER, service="web-b", taskDefinition="awsapi-web-a")
+    answer = ecs.update_service(
+        cluster=CLUSTER, service="web-b", desiredCount=2, taskDefinition="awsapi-web-b"
+    )
     assert answer["service"]["desiredCount"] == 2
     ecs.get_waiter("services_stable").wait(cluster=CLUSTER, services=["web-b"], WaiterConfig=WAIT)
     [service] = ecs.describe_services(cluster=CLUSTER, services=["web-b"])["services"]

@@ -138,6 +138,9 @@ class EcsApi:
     async def update_service(self, params: dict[str, Any]) -> dict[str, Any]:
         self._check_cluster(params)
         scheduler = self._scheduler(params["service"])
+        current = (scheduler, scheduler.revision)
+        if params.get("taskDefinition") and self._definition(params["taskDefinition"]) == current:
+            params = {**params, "taskDefinition": None}  # the one it runs: no change
         unsupported = sorted(
             k
             for k in (
