@@ -17,6 +17,7 @@ from fargo.local.aws_api.elbv2_rules import (
     spec_action,
     spec_conditions,
 )
+from fargo.local.aws_api.elbv2_targets import VPC_ID, TargetGroups
 from fargo.local.aws_api.errors import AwsError
 from fargo.local.aws_api.paging import page
 from fargo.local.aws_api.server import Handler
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from fargo.local.runtime import Runtime
 
 INVALID = "ValidationError"
-VPC_ID = "vpc-" + arns.stable_id("vpc", length=17)
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,15 @@ class Elbv2Api:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.target_groups = TargetGroups(runtime)
 
     def operations(self) -> Mapping[str, Handler]:
         return {
             "DescribeLoadBalancers": self.describe_load_balancers,
             "DescribeListeners": self.describe_listeners,
             "DescribeRules": self.describe_rules,
-            "DescribeTargetGroups": self.describe_target_groups,
-            "DescribeTargetHealth": self.describe_target_health,
+            "DescribeTargetGroups": self.target_groups.describe_target_groups,
+            "DescribeTargetHealth": self.target_groups.describe_target_health,
             "DescribeTags": self.describe_tags,
             "ModifyRule": self.modify_rule,
             "CreateRule": self.create_rule,
@@ -223,7 +224,7 @@ class Elbv2Api:
             else found.rule.conditions
         )
         action = (
-            spec_action(params["Actions"], self._group_names())
+            spec_action(params["Actions"], self.target_groups.group_names())
             if "Actions" in params
             else found.rule.action
         )
@@ -245,7 +246,7 @@ class Elbv2Api:
         rule = ListenerRule(
             priority=params["Priority"],
             conditions=spec_conditions(params["Conditions"]),
-            action=spec_action(params["Actions"], self._group_names()),
+            action=spec_action(params["Actions"], self.target_groups.group_names()),
         )
         await self._apply(_Rule(lb, listener, None), lambda rules: [*rules, rule])
         return {"Rules": [self._describe_rule(_Rule(lb, listener, rule))]}
@@ -272,107 +273,12 @@ class Elbv2Api:
         except ValueError as err:
             raise AwsError(INVALID, str(err)) from None
 
-    # -- target groups ---------------------------------------------------------------------
-
-    def _group_names(self) -> dict[str, str]:
-        return {arns.target_group(self.region, n): n for n in self.spec.target_groups}
-
-    def describe_target_groups(self, params: dict[str, Any]) -> dict[str, Any]:
-        names = list(self.spec.target_groups)
-        if params.get("TargetGroupArns"):
-            by_arn = self._group_names()
-            missing = [a for a in params["TargetGroupArns"] if a not in by_arn]
-            if missing:
-                raise AwsError(
-                    "TargetGroupNotFound", f"One or more target groups not found: {missing}"
-                )
-            names = [by_arn[a] for a in params["TargetGroupArns"]]
-        if params.get("Names"):
-            missing = [n for n in params["Names"] if n not in self.spec.target_groups]
-            if missing:
-                raise AwsError("TargetGroupNotFound", f"Target groups '{missing}' not found")
-            names = list(params["Names"])
-        if params.get("LoadBalancerArn"):
-            lb = self._lb_by_arn().get(params["LoadBalancerArn"])
-            if lb is None:
-                raise AwsError("LoadBalancerNotFound", "One or more load balancers not found")
-            names = [n for n in names if lb in self._balancers_of(n)]
-        items, token = page(
-            names, params.get("Marker"), params.get("PageSize"), default=400, invalid=INVALID
-        )
-        return {"TargetGroups": [self._target_group(n) for n in items], "NextMarker": token}
-
-    def _balancers_of(self, group: str) -> list[str]:
-        found = []
-        for lb, balancer in self.spec.load_balancers.items():
-            for listener in balancer.listeners:
-                actions = [listener.default_action, *(r.action for r in listener.rules)]
-                names = {g.target_group for a in actions for g in a.weighted_target_groups()}
-                if group in names and lb not in found:
-                    found.append(lb)
-        return found
-
-    def _target_group(self, name: str) -> dict[str, Any]:
-        group = self.spec.target_groups[name]
-        check = group.health_check
-        return {
-            "TargetGroupArn": arns.target_group(self.region, name),
-            "TargetGroupName": name,
-            "Protocol": group.protocol,
-            "Port": 80,
-            "VpcId": VPC_ID,
-            "HealthCheckProtocol": "HTTP",
-            "HealthCheckPort": "traffic-port",
-            "HealthCheckEnabled": True,
-            "HealthCheckIntervalSeconds": check.interval,
-            "HealthCheckTimeoutSeconds": check.timeout,
-            "HealthyThresholdCount": check.healthy_threshold,
-            "UnhealthyThresholdCount": check.unhealthy_threshold,
-            "HealthCheckPath": check.path,
-            "Matcher": {"HttpCode": check.matcher},
-            "LoadBalancerArns": [
-                arns.load_balancer(self.region, lb) for lb in self._balancers_of(name)
-            ],
-            "TargetType": "ip",
-            "ProtocolVersion": "HTTP1",
-            "IpAddressType": "ipv4",
-        }
-
-    def describe_target_health(self, params: dict[str, Any]) -> dict[str, Any]:
-        name = self._group_names().get(params["TargetGroupArn"])
-        if name is None:
-            raise AwsError(
-                "TargetGroupNotFound", f"Target groups '{params['TargetGroupArn']}' not found"
-            )
-        wanted = {t["Id"] for t in params.get("Targets") or []}
-        described = []
-        for d in self.runtime.elb.describe_target_health(name):
-            if wanted and d.target.id not in wanted and d.target.ip not in wanted:
-                continue
-            health = {"State": d.state.value, "Reason": d.reason, "Description": d.description}
-            described.append(
-                {
-                    "Target": {
-                        "Id": d.target.ip,
-                        "Port": d.target.port,
-                        "AvailabilityZone": self._zone_of(d.target.id),
-                    },
-                    "HealthCheckPort": str(d.target.port),
-                    "TargetHealth": health,
-                }
-            )
-        return {"TargetHealthDescriptions": described}
-
-    def _zone_of(self, task_id: str) -> str | None:
-        task = self.runtime.cluster.find_task(task_id)
-        return task.availability_zone if task else None
-
     # -- tags ------------------------------------------------------------------------------
 
     def describe_tags(self, params: dict[str, Any]) -> dict[str, Any]:
         known = {
             **{a: ("load balancer", n) for a, n in self._lb_by_arn().items()},
-            **{a: ("target group", n) for a, n in self._group_names().items()},
+            **{a: ("target group", n) for a, n in self.target_groups.group_names().items()},
         }
         described = []
         for resource in params["ResourceArns"]:
