@@ -9,11 +9,14 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import boto3
+import httpx
 import pytest
+from botocore import parsers, serialize
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from fargo.local.aws_api.models import service_model
 from fargo.local.aws_api.server import AwsApiServer, Handler
 
 
@@ -51,6 +54,23 @@ class StandInElbv2:
         }
 
 
+class StandInCloudMap:
+    service = "servicediscovery"
+    invalid_parameter = "InvalidInput"
+
+    def operations(self) -> Mapping[str, Handler]:
+        return {"DiscoverInstances": self.discover_instances}
+
+    def discover_instances(self, params: dict[str, Any]) -> dict[str, Any]:
+        instance = {
+            "InstanceId": "i-1",
+            "NamespaceName": params["NamespaceName"],
+            "ServiceName": params["ServiceName"],
+            "HealthStatus": "HEALTHY",
+        }
+        return {"Instances": [instance], "InstancesRevision": 1}
+
+
 def client(server: AwsApiServer, service: str, **config: Any) -> BaseClient:
     assert server.url.startswith("http://127.0.0.1:")  # never AWS's own endpoints
     session = boto3.Session(
@@ -62,7 +82,7 @@ def client(server: AwsApiServer, service: str, **config: Any) -> BaseClient:
 
 @pytest.fixture
 async def server() -> AsyncIterator[AwsApiServer]:
-    running = AwsApiServer([StandInEcs(), StandInElbv2()], port=0)
+    running = AwsApiServer([StandInEcs(), StandInElbv2(), StandInCloudMap()], port=0)
     await running.start()
     try:
         yield running
@@ -144,3 +164,24 @@ async def test_a_port_in_use_is_left_alone_for_a_free_one() -> None:
         finally:
             await running.stop()
     assert not running.started
+
+
+async def test_rpc_v2_cbor_requests_are_routed_by_their_path(server: AwsApiServer) -> None:
+    # boto3 may pick JSON for Cloud Map; newer SDKs send CBOR: botocore's own CBOR
+    # serializer and parser on the two ends, the endpoint between them.
+    operation = service_model("servicediscovery").operation_model("DiscoverInstances")
+    params = {"NamespaceName": "shop.internal", "ServiceName": "api"}
+    request = serialize.create_serializer("smithy-rpc-v2-cbor").serialize_to_request(
+        params, operation
+    )
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.post(
+            request["url_path"], content=request["body"], headers=dict(request["headers"])
+        )
+    assert response.headers["smithy-protocol"] == "rpc-v2-cbor"
+    answer = parsers.create_parser("smithy-rpc-v2-cbor").parse(
+        {"status_code": response.status_code, "headers": response.headers,
+         "body": response.content},
+        operation.output_shape,
+    )  # fmt: skip
+    assert answer["Instances"][0]["NamespaceName"] == "shop.internal"
