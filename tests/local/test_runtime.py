@@ -185,6 +185,7 @@ def test_parts_start_in_the_documented_order(tmp_path: Path) -> None:
         "task wiring (target groups, Cloud Map, metadata)",
         "ECS cluster",
         "Application Auto Scaling",
+        "AWS API endpoint",
     ]
 
 

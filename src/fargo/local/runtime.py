@@ -3,7 +3,8 @@
 Start order (stop is the reverse, and safe after a partial start; see `fargo.local.parts`):
 network → listener certificate (ACM) → Cloud Map namespace → DNS server → task metadata
 endpoint → image registry (push) → load balancers (Caddy) → secrets (only a check: each has
-its local value) → task wiring → ECS cluster. Every part validates first (ports, names,
+its local value) → task wiring → ECS cluster → Application Auto Scaling → the AWS API
+endpoint (`fargo.local.aws_api`). Every part validates first (ports, names,
 socket paths, environment values, secrets' local values), so a bad setting fails before
 anything starts.
 """
@@ -17,12 +18,15 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from fargo.local import twins
 from fargo.local.acm.authority import CertificateAuthority
 from fargo.local.acm.listener_certificate import ListenerCertificate
 from fargo.local.appautoscaling.scaler import ApplicationAutoScaling
+from fargo.local.aws_api.apis import aws_apis
+from fargo.local.aws_api.server import AwsApiServer
 from fargo.local.caddy.data_plane import CaddyDataPlane
 from fargo.local.caddy.fleet import CaddyFleet
 from fargo.local.caddy.process import CaddyProcess
@@ -128,6 +132,7 @@ class Runtime:
             on_change=self._changed_now,
         )
         self.autoscaling = ApplicationAutoScaling(spec, self.cluster, config.clock)
+        self.aws_api = AwsApiServer(aws_apis(self))
         parts: list[Part] = [self.log_router, self.network]
         if self.certificate is not None:
             parts.append(self.certificate)
@@ -142,10 +147,12 @@ class Runtime:
             self.hooks,
             self.cluster,
             self.autoscaling,
+            self.aws_api,
         ]
         self.parts = Parts(parts)
         self.running = False
         self.started_at = time.monotonic()
+        self.created_at = datetime.now(UTC)  # CreatedTime, CreateDate... in the AWS API
         self.ready_after: float | None = None
         self._changed = asyncio.Event()
         self._image_locks: dict[str, asyncio.Lock] = {}
@@ -440,6 +447,7 @@ class Runtime:
             load_balancer_dns_names={n: self.lb_dns_name(n) for n in self.spec.load_balancers},
             discovery_dns_server=f"{host}:{port}",
             ca_certificate=self.ca.certificate_path,
+            aws_api=self.aws_api.url if self.aws_api.started else None,
         )
 
     def _dns_started(self) -> bool:

@@ -114,6 +114,11 @@ class Endpoints(StatusModel):
         description="The local certificate authority's certificate: trust it to verify the "
         "HTTPS listeners."
     )
+    aws_api: str | None = Field(
+        None,
+        description="The AWS-compatible endpoint (boto3, the AWS CLI: AWS_ENDPOINT_URL), e.g. "
+        "'http://127.0.0.1:4566'; null until it has started (docs/aws-api.md).",
+    )
 
 
 # -- ECS --------------------------------------------------------------------------------------
