@@ -114,6 +114,11 @@ class Endpoints(StatusModel):
         description="The local certificate authority's certificate: trust it to verify the "
         "HTTPS listeners."
     )
+    console: str | None = Field(
+        None,
+        description="The console's URL on 127.0.0.1: the read-only JSON API the demo page "
+        "draws its dashboard from (docs/twin.md); null until it has started.",
+    )
 
 
 # -- ECS --------------------------------------------------------------------------------------
