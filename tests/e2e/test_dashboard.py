@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.e2e.chromium import INSTALL, Chromium, chromium_path
-from tests.e2e.conftest import ROOT, Twin, start_twin
+from tests.e2e.conftest import ROOT, Twin, fargo, start_twin
 
 pytestmark = pytest.mark.slow
 
@@ -132,3 +132,26 @@ async def test_the_dashboard_in_chromium(
         await page.screenshot(shot)
         print(f"dashboard screenshot: {shot}")
         assert page.errors == []
+
+        # A route whose callee has no task left is explained, not shown as a proxy's page.
+        state = ["--state-dir", str(reference_twin.state_dir)]
+        fargo("scale", "backend-private", "0", *state)
+        try:
+            await page.evaluate(
+                'document.querySelector(\'button[data-route="/api/private"]'
+                '[data-times="1"]\').click()'
+            )
+            said = await page.wait_for(
+                "(() => { const row = document.querySelector("
+                "'#routes tr[data-route=\"/api/private\"]');"
+                " return row.querySelector('.status').classList.contains('error') &&"
+                " row.querySelector('.body').textContent; })()"
+            )
+            assert said.startswith("backend-private has 0 healthy tasks (0 desired"), said
+            assert "see `fargo status`" in said and "<" not in said
+            await page.wait_for(
+                "document.querySelector('#diagram [data-service=\"backend-private\"]')"
+                ".textContent.includes('0/0')"
+            )
+        finally:
+            fargo("scale", "backend-private", "2", *state)

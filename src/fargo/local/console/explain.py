@@ -50,7 +50,7 @@ def explain(spec: Spec, status: TwinStatus, route: str) -> str | None:
         s for name in route_services(spec, status, route) for s in status.services if s.name == name
     ]
     for service in on_path:
-        if service.healthy == 0 and service.desired > 0:
+        if service.healthy == 0:  # failing, or scaled to 0
             return shortfall(service)
     for service in on_path:
         if service.healthy < service.desired:
