@@ -7,8 +7,9 @@
         page.errors            # console errors, uncaught exceptions, failed loads
         await page.screenshot(path)
 
-``trust`` is the listener's certificate: Chromium accepts exactly its public key
-(``--ignore-certificate-errors-spki-list``), as if the twin's CA were installed.
+``trust`` is the listener's certificate (none for plain HTTP): Chromium accepts exactly
+its public key (``--ignore-certificate-errors-spki-list``), as if the twin's CA were
+installed.
 Chromium comes from the system (`make system-packages` installs it).
 """
 
@@ -53,7 +54,9 @@ def spki_hash(certificate_pem: bytes) -> str:
 class Chromium:
     """One headless Chromium with one page."""
 
-    def __init__(self, *, trust: bytes, width: int = 1280, height: int = 1600) -> None:
+    def __init__(
+        self, *, trust: bytes | None = None, width: int = 1280, height: int = 1600
+    ) -> None:
         path = chromium_path()
         if path is None:
             raise FileNotFoundError(f"no Chromium ({', '.join(NAMES)}) on PATH; {INSTALL}")
@@ -69,9 +72,10 @@ class Chromium:
             "--remote-debugging-port=0",
             f"--user-data-dir={self._profile.name}",
             f"--window-size={width},{height}",
-            f"--ignore-certificate-errors-spki-list={spki_hash(trust)}",
             "about:blank",
         ]
+        if trust is not None:
+            self._command.insert(-1, f"--ignore-certificate-errors-spki-list={spki_hash(trust)}")
         self._process: subprocess.Popen[bytes] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._socket: aiohttp.ClientWebSocketResponse | None = None

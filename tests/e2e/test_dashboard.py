@@ -1,18 +1,27 @@
 """The demo page as the architecture's dashboard, in real headless Chromium against the
 reference twin: it loads without console errors, the diagram has a node per service, a
-burst from the twin updates the tally and the latency statistics, the points show PASS."""
+burst from the twin updates the tally and the latency statistics, the points show PASS,
+a failing route is explained. And the service map, a trace's waterfall and the metrics,
+drawn from a console serving them in the control plane's shapes."""
 
 from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.e2e import dashboard_sources
 from tests.e2e.chromium import INSTALL, Chromium, chromium_path
-from tests.e2e.conftest import ROOT, Twin, fargo, start_twin
+from tests.e2e.conftest import ROOT, Twin, fargo, free_ports, start_twin
+from tests.local.console_twin import HandTwin, PointsRun
+
+from fargo.local.console.server import Console
 
 pytestmark = pytest.mark.slow
 
@@ -155,3 +164,87 @@ async def test_the_dashboard_in_chromium(
             )
         finally:
             fargo("scale", "backend-private", "2", *state)
+
+
+@pytest.fixture
+async def page_with_sources(tmp_path: Path) -> AsyncIterator[str]:
+    """The real frontend (its page and assets) beside a console serving metrics, traces
+    and the service map: the page's URL."""
+    port = free_ports(1)[0]
+    page = f"http://127.0.0.1:{port}"
+    console = Console(HandTwin(tmp_path, page=page), run_points=PointsRun())
+    console.sources.update(dashboard_sources.SOURCES)
+    await console.start()
+    assert console.url is not None
+    frontend = subprocess.Popen(
+        [sys.executable, "-m", "frontend"],
+        cwd=ROOT / "services",
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT / "services"),
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "FARGO_CONSOLE_URL": console.url,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if httpx.get(page + "/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or frontend.poll() is not None:
+                    raise
+            time.sleep(0.1)
+        yield page + "/"
+    finally:
+        frontend.terminate()
+        frontend.wait(10)
+        await console.stop()
+
+
+async def test_the_service_map_a_trace_and_metrics_are_drawn(
+    page_with_sources: str, chromium: str, tmp_path: Path
+) -> None:
+    async with Chromium() as page:
+        await page.navigate(page_with_sources)
+
+        nodes = await page.wait_for(
+            "Array.from(document.querySelectorAll('#service-map [data-map-node]'))"
+            ".map((node) => node.dataset.mapNode)"
+        )
+        assert sorted(nodes) == sorted(n["name"] for n in dashboard_sources.SERVICE_MAP["nodes"])
+        edges = await page.evaluate("document.querySelectorAll('#service-map line.edge').length")
+        assert edges == len(dashboard_sources.SERVICE_MAP["edges"])
+        assert await page.evaluate("document.querySelectorAll('#service-map line.bad').length") == 1
+
+        spans = await page.wait_for(
+            "Array.from(document.querySelectorAll('#waterfall [data-span]'))"
+            ".map((span) => span.dataset.span)"
+        )
+        assert spans == [s["id"] for s in dashboard_sources.SPANS]
+        chosen = await page.evaluate(
+            "document.querySelector('#traces tr.chosen, #traces tr[data-trace]').dataset.trace"
+        )
+        assert chosen == dashboard_sources.TRACE_ID
+
+        charts = await page.wait_for(
+            "Array.from(document.querySelectorAll('#metrics svg.chart'))"
+            ".map((chart) => chart.dataset.metric)"
+        )
+        assert charts == [
+            "AWS/ApplicationELB RequestCount (Sum, Count)",
+            "AWS/ApplicationELB TargetResponseTime (p95, Seconds)",
+            "AWS/ECS CPUUtilization (Average, Percent)",
+        ]
+        lines = await page.evaluate(
+            "document.querySelectorAll('#metrics svg.chart[data-metric*=CPU] path.line').length"
+        )
+        assert lines == 2  # one per service
+
+        shot = Path(os.environ.get(SCREENSHOT_ENV) or tmp_path / "dashboard.png")
+        await page.screenshot(shot.with_name(shot.stem + "-sources.png"))
+        assert page.errors == []

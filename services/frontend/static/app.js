@@ -350,78 +350,194 @@ function drawEvents(answer) {
     el("li", { class: e.level === "INFO" ? "" : "warn" }, `${e.time.slice(11, 23)} (${e.source} ${e.subject}) ${e.message}`))));
 }
 
+// The service map (X-Ray's service graph): nodes in columns by their distance from the
+// client, edges caller → callee with requests, error and fault rates, p50/p95.
+const NODE_KIND = {
+  client: "client",
+  "AWS::ElasticLoadBalancingV2::LoadBalancer": "load balancer",
+  "AWS::ECS::Container": "ECS service",
+  "AWS::ServiceDiscovery::Service": "Cloud Map",
+  remote: "remote",
+};
+
+function depths(nodes, edges) {
+  const depth = new Map(nodes.map((n) => [n.name, 0]));
+  for (let round = 0; round < nodes.length; round += 1) {
+    for (const e of edges) {
+      if (e.source !== e.target && depth.has(e.source) && depth.has(e.target)) {
+        depth.set(e.target, Math.max(depth.get(e.target), depth.get(e.source) + 1));
+      }
+    }
+  }
+  return depth;
+}
+
+function rate(edge) {
+  const errors = (edge.error_rate || 0) + (edge.fault_rate || 0);
+  return `${(errors * 100).toFixed(errors && errors < 0.1 ? 1 : 0)} %`;
+}
+
 function drawServiceMap(map) {
+  const target = document.querySelector("#service-map");
   const nodes = map.nodes || [];
   const edges = map.edges || [];
   if (nodes.length === 0) {
-    document.querySelector("#service-map").replaceChildren(el("p", { class: "note" }, "No traced requests yet."));
+    target.replaceChildren(el("p", { class: "note" }, "No traced requests yet: call a route."));
     return;
   }
-  const W = 1000, rowH = 60, H = 40 + rowH * Math.ceil(nodes.length / 4);
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": "service map" });
+  const depth = depths(nodes, edges);
+  const columns = Math.max(...depth.values()) + 1;
+  const rows = new Map();
+  const W = 1000, boxW = 165, boxH = 44;
+  const colW = (W - boxW - 20) / Math.max(columns - 1, 1);
   const where = new Map();
-  nodes.forEach((node, i) => {
-    const name = node.name || node.id;
-    where.set(node.id || name, { x: 20 + (i % 4) * 245, y: 20 + Math.floor(i / 4) * rowH });
-  });
+  for (const node of nodes) {
+    const d = depth.get(node.name);
+    const row = rows.get(d) || 0;
+    rows.set(d, row + 1);
+    where.set(node.name, { x: 10 + d * colW, y: 14 + row * (boxH + 30) });
+  }
+  const H = 30 + Math.max(...rows.values()) * (boxH + 30);
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": "service map" });
+  const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
+  marker.append(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" }));
+  const defs = svg("defs");
+  defs.append(marker);
+  root.append(defs);
   for (const edge of edges) {
     const a = where.get(edge.source), b = where.get(edge.target);
     if (!a || !b) continue;
-    root.append(svg("line", { x1: a.x + 100, y1: a.y + 18, x2: b.x + 100, y2: b.y + 18, class: "edge" }));
+    const x1 = a.x + boxW, y1 = a.y + boxH / 2, x2 = b.x, y2 = b.y + boxH / 2;
+    const bad = (edge.faults || 0) + (edge.errors || 0) > 0;
+    root.append(svg("line", { x1, y1, x2, y2, class: bad ? "edge bad" : "edge", "marker-end": "url(#arrow)" }));
+    const p = edge.latency_ms || {};
+    const label = svg("text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4, class: "sub middle" }, String(edge.requests));
+    label.append(svg("title", {}, `${edge.source} → ${edge.target}: ${edge.requests} requests, ${rate(edge)} errors, p50 ${ms(p.p50)}, p95 ${ms(p.p95)}`));
+    root.append(label);
   }
-  nodes.forEach((node) => {
-    const p = where.get(node.id || node.name);
-    const group = svg("g", { "data-map-node": node.id || node.name });
-    box(group, p.x, p.y, 200, 40, "mapnode", node.name || node.id, node.type || "");
+  for (const node of nodes) {
+    const p = where.get(node.name);
+    const group = svg("g", { "data-map-node": node.name, class: `mapnode ${(node.faults || 0) > 0 ? "bad" : ""}` });
+    const latency = node.latency_ms ? `p95 ${ms(node.latency_ms.p95)}` : "";
+    const shown = node.name.length > 22 ? `${node.name.slice(0, 21)}…` : node.name;
+    group.append(svg("title", {}, node.name));
+    box(group, p.x, p.y, boxW, boxH, "mapnode", shown, [NODE_KIND[node.type] || node.type, latency].filter(Boolean).join(" · "));
     root.append(group);
-  });
-  const table = el("table", {}, el("tr", {}, ...["From", "To", "Requests", "Errors", "p50", "p95"].map((h) => el("th", {}, h))));
-  for (const edge of edges) {
-    table.append(el("tr", {}, el("td", {}, edge.source), el("td", {}, edge.target), el("td", {}, edge.requests ?? edge.count ?? "–"),
-      el("td", {}, edge.errors ?? edge.error_rate ?? "–"), el("td", {}, ms(edge.p50_ms ?? edge.p50)), el("td", {}, ms(edge.p95_ms ?? edge.p95))));
   }
-  document.querySelector("#service-map").replaceChildren(root, table);
+  const table = el("table", { class: "compact" },
+    el("tr", {}, ...["caller → callee", "requests", "4xx", "5xx", "error rate", "p50", "p95", "p99"].map((h) => el("th", {}, h))));
+  for (const edge of edges) {
+    const p = edge.latency_ms || {};
+    table.append(el("tr", {}, el("td", {}, `${edge.source} → ${edge.target}`), el("td", {}, edge.requests),
+      el("td", {}, edge.errors), el("td", {}, edge.faults), el("td", {}, rate(edge)), el("td", {}, ms(p.p50)), el("td", {}, ms(p.p95)), el("td", {}, ms(p.p99))));
+  }
+  target.replaceChildren(el("p", { class: "note" }, `over the last ${map.traces} traces`), root, table);
+}
+
+// Traces: the most recent ones, and the chosen one's spans as a waterfall.
+let chosenTrace = null;
+
+function drawWaterfall(trace) {
+  const spans = trace.spans || [];
+  const target = document.querySelector("#waterfall");
+  if (spans.length === 0) {
+    target.replaceChildren();
+    return;
+  }
+  const start = Math.min(...spans.map((s) => s.start_time));
+  const end = Math.max(...spans.map((s) => s.end_time));
+  const byId = new Map(spans.map((s) => [s.id, s]));
+  const level = (s) => { let n = 0; for (let p = byId.get(s.parent_id); p; p = byId.get(p.parent_id)) n += 1; return n; };
+  const W = 1000, rowH = 22, left = 300, span = Math.max(end - start, 1e-6);
+  const root = svg("svg", { viewBox: `0 0 ${W} ${12 + rowH * spans.length}`, width: "100%", role: "img", "aria-label": `trace ${trace.trace_id}` });
+  spans.forEach((s, i) => {
+    const x = left + ((s.start_time - start) / span) * (W - left - 90);
+    const w = Math.max(2, ((s.end_time - s.start_time) / span) * (W - left - 90));
+    const cls = (s.status || 0) >= 500 ? "span bad" : (s.status || 0) >= 400 ? "span warn" : `span ${s.kind}`;
+    const row = svg("g", { "data-span": s.id });
+    row.append(svg("text", { x: 6 + 12 * level(s), y: 16 + i * rowH, class: "sub" },
+      `${s.name}${s.kind === "call" ? " (call)" : ""}${s.inferred ? " *" : ""}`));
+    row.append(svg("rect", { x, y: 4 + i * rowH, width: w, height: 16, rx: 3, class: cls }));
+    row.append(svg("text", { x: x + w + 4, y: 16 + i * rowH, class: "sub" },
+      `${s.duration_ms.toFixed(1)} ms${s.status ? ` ${s.status}` : ""}`));
+    root.append(row);
+  });
+  target.replaceChildren(el("p", {}, `trace ${trace.trace_id}: ${trace.request || ""} ${trace.status || ""}, ${trace.duration_ms.toFixed(1)} ms`
+    + " (* inferred: the load balancers and discovery have their own timing)"), root);
+}
+
+async function showTrace(traceId) {
+  chosenTrace = traceId;
+  try {
+    drawWaterfall(await consoleGet(`/api/traces/${encodeURIComponent(traceId)}`));
+  } catch (error) {
+    unavailable(document.querySelector("#waterfall"), error);
+  }
 }
 
 function drawTraces(answer) {
-  const traces = answer.traces || answer;
+  const traces = answer.traces || [];
   const target = document.querySelector("#traces");
-  if (!Array.isArray(traces) || traces.length === 0) {
-    target.replaceChildren(el("p", { class: "note" }, "No traces yet."));
+  if (traces.length === 0) {
+    target.replaceChildren(el("p", { class: "note" }, "No traces yet: call a route."), el("div", { id: "waterfall" }));
     return;
   }
-  const trace = traces[0];
-  const spans = trace.spans || [];
-  const start = Math.min(...spans.map((s) => s.start));
-  const end = Math.max(...spans.map((s) => s.end));
-  const W = 1000, rowH = 22, span = Math.max(end - start, 1e-6);
-  const root = svg("svg", { viewBox: `0 0 ${W} ${20 + rowH * spans.length}`, width: "100%", role: "img", "aria-label": "trace waterfall" });
-  spans.forEach((s, i) => {
-    const x = 260 + ((s.start - start) / span) * (W - 280);
-    const w = Math.max(2, ((s.end - s.start) / span) * (W - 280));
-    root.append(svg("text", { x: 8, y: 16 + i * rowH, class: "sub" }, `${s.service || s.name}: ${s.name}`));
-    root.append(svg("rect", { x, y: 4 + i * rowH, width: w, height: 16, rx: 3, class: s.error ? "span bad" : "span" }));
-    root.append(svg("text", { x: x + w + 4, y: 16 + i * rowH, class: "sub" }, `${((s.end - s.start) * 1000).toFixed(1)} ms`));
-  });
-  target.replaceChildren(el("p", {}, `trace ${trace.trace_id || trace.id || ""} (${traces.length} recent)`), root);
+  const table = el("table", { class: "compact" },
+    el("tr", {}, ...["time", "request", "status", "duration", "services"].map((h) => el("th", {}, h))));
+  for (const trace of traces.slice(0, 8)) {
+    const row = el("tr", { "data-trace": trace.trace_id, class: trace.trace_id === chosenTrace ? "chosen" : "" },
+      el("td", {}, new Date(trace.start_time * 1000).toISOString().slice(11, 23)),
+      el("td", {}, el("code", {}, trace.request || "")), el("td", { class: trace.fault ? "error" : "" }, trace.status ?? ""),
+      el("td", {}, ms(trace.duration_ms)), el("td", {}, trace.services.join(", ")));
+    row.addEventListener("click", () => showTrace(trace.trace_id));
+    table.append(row);
+  }
+  const waterfall = document.querySelector("#waterfall") || el("div", { id: "waterfall" });
+  target.replaceChildren(el("p", { class: "note" }, `${answer.kept} traces kept; the most recent first — click one for its spans`), table, waterfall);
+  if (!chosenTrace || !traces.some((t) => t.trace_id === chosenTrace)) showTrace(traces[0].trace_id);
 }
+
+// Metrics (CloudWatch's names): a chart per metric and statistic, a line per dimension set.
+const COLOURS = ["#3a6ea5", "#c0504d", "#4e9a6a", "#d4a73a", "#8064a2", "#4bacc6", "#f79646", "#7f7f7f"];
+const PLOTTED = ["CPUUtilization", "MemoryUtilization", "RequestCount", "TargetResponseTime", "HTTPCode_Target_5XX_Count", "HealthyHostCount"];
 
 function drawMetrics(answer) {
   const target = document.querySelector("#metrics");
+  const groups = new Map();
+  for (const metric of answer.metrics || []) {
+    if (metric.datapoints.length < 2 || !PLOTTED.includes(metric.metric_name)) continue;
+    const key = `${metric.namespace} ${metric.metric_name} (${metric.statistic}, ${metric.unit})`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(metric);
+  }
   const charts = [];
-  for (const metric of answer.series || []) {
-    const points = metric.points || [];
-    if (points.length < 2) continue;
-    const W = 320, H = 90;
-    const t0 = points[0][0], t1 = points[points.length - 1][0];
-    const top = Math.max(...points.map((p) => p[1]), 1e-9);
-    const path = points.map((p, i) => `${i ? "L" : "M"}${(((p[0] - t0) / Math.max(t1 - t0, 1)) * (W - 10) + 5).toFixed(1)},${(H - 15 - (p[1] / top) * (H - 30)).toFixed(1)}`).join(" ");
-    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": metric.name });
-    chart.append(svg("text", { x: 5, y: 12, class: "sub" }, `${metric.name} ${metric.dimension || ""}: ${points[points.length - 1][1].toFixed(1)} ${metric.unit || ""}`));
-    chart.append(svg("path", { d: path, class: "line" }));
+  const W = 320, H = 130, plotH = 80;
+  for (const [title, metrics] of [...groups.entries()].sort()) {
+    const times = metrics.flatMap((m) => m.datapoints.map((d) => Date.parse(d.timestamp)));
+    const t0 = Math.min(...times), t1 = Math.max(...times);
+    const top = Math.max(...metrics.flatMap((m) => m.datapoints.map((d) => d.value)), 1e-9);
+    const chart = svg("svg", { viewBox: `0 0 ${W} ${H + 14 * metrics.length}`, class: "chart", role: "img", "aria-label": title, "data-metric": title });
+    chart.append(svg("text", { x: 5, y: 12, class: "sub" }, title.replace(/^\S+ /, "")));
+    chart.append(svg("text", { x: W - 5, y: 26, class: "sub end" }, `max ${top.toFixed(2)}`));
+    chart.append(svg("line", { x1: 5, y1: 20 + plotH, x2: W - 5, y2: 20 + plotH, class: "axis" }));
+    metrics.forEach((metric, i) => {
+      const path = metric.datapoints.map((d, j) => {
+        const x = 5 + ((Date.parse(d.timestamp) - t0) / Math.max(t1 - t0, 1)) * (W - 10);
+        const y = 20 + plotH - (d.value / top) * (plotH - 6);
+        return `${j ? "L" : "M"}${x.toFixed(1)},${y.toFixed(1)}`;
+      }).join(" ");
+      const colour = COLOURS[i % COLOURS.length];
+      chart.append(svg("path", { d: path, class: "line", stroke: colour }));
+      const last = metric.datapoints[metric.datapoints.length - 1].value;
+      const dims = Object.values(metric.dimensions).join(" / ");
+      const legend = svg("text", { x: 5, y: H + 2 + 14 * i, class: "sub" }, `${dims}: ${last.toFixed(2)}`);
+      legend.style.fill = colour; // CSSOM, which the page's policy allows (no inline style)
+      chart.append(legend);
+    });
     charts.push(chart);
   }
-  target.replaceChildren(...(charts.length ? charts : [el("p", { class: "note" }, "No data points yet.")]));
+  const span = `${answer.period_seconds} s datapoints, the last minutes`;
+  target.replaceChildren(...(charts.length ? [el("p", { class: "note" }, span), ...charts] : [el("p", { class: "note" }, "No datapoints yet: a period has to pass.")]));
 }
 
 let sources = {}; // name -> {available, path, message}: the console's optional sources

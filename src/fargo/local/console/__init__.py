@@ -8,7 +8,8 @@
     GET  /api/points         the seven demonstration points, run against the twin (cached)
     GET  /api/events         recent events, scaling activities marked (`events`)
     GET  /api/metrics        metrics, traces and the service map, when the runtime has
-    GET  /api/traces         them (a `Sources` entry); else 404 with a JSON message
+    GET  /api/traces         them (a `Source` in `Console.sources`); else 404 with a JSON
+    GET  /api/traces/{id}    message
     GET  /api/service-map
     GET  /api/explain        ?route=: why a route fails, in words (`explain`)
     POST /api/burst          {route, count}: requests through the public listener (`burst`)

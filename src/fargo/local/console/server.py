@@ -48,6 +48,9 @@ SOURCES = {
     "traces": "traces are",
     "service-map": "the service map is",
 }
+# A trace's spans (``/api/traces/{trace_id}``): the query gets ``trace_id``; the source
+# raises LookupError for a trace it does not have.
+TRACE_SOURCE = "trace"
 
 # An optional part of the console: the query parameters → a JSON-ready answer.
 Source = Callable[[Mapping[str, str]], Awaitable[Any]]
@@ -128,6 +131,7 @@ class Console:
         app.router.add_get("/api/explain", self._explain)
         for name in SOURCES:
             app.router.add_get(f"/api/{name}", self._source(name))
+        app.router.add_get("/api/traces/{trace_id}", self._trace)
         app.router.add_post("/api/burst", self._burst)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -260,6 +264,16 @@ class Console:
             return _json(await source(request.query))
 
         return serve
+
+    async def _trace(self, request: web.Request) -> web.Response:
+        source = self.sources.get(TRACE_SOURCE)
+        if source is None:
+            return _error(404, _missing("traces"), available=False)
+        trace_id = request.match_info["trace_id"]
+        try:
+            return _json(await source({**request.query, "trace_id": trace_id}))
+        except LookupError as err:
+            return _error(404, str(err).strip("'\""))
 
     async def _burst(self, request: web.Request) -> web.Response:
         if request.content_type != "application/json":
