@@ -13,7 +13,8 @@ ARGS ?=
 # (skopeo: an OCI client checks the registry endpoint; chromium: the demo page's test in
 # a real headless browser). Installed when root; otherwise the twin runs in loopback mode
 # and the browser test is skipped (it fails in CI), each saying why.
-SYSTEM_PACKAGES := nft:nftables skopeo:skopeo chromium:chromium
+# COMMAND:PACKAGE; a|b|c:PACKAGE is satisfied by any of the commands.
+SYSTEM_PACKAGES := nft:nftables skopeo:skopeo "chromium|chromium-browser|google-chrome:chromium"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fargo needs Python 3.11 or newer (PYTHON=python3.11 make ...)")'
@@ -23,8 +24,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 system-packages:
-	@missing=""; for pair in $(SYSTEM_PACKAGES); do command -v $${pair%%:*} >/dev/null || \
-	  PATH="$$PATH:/usr/sbin:/sbin" command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; done; \
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do found=""; \
+	  for cmd in $$(echo "$${pair%%:*}" | tr '|' ' '); do \
+	    PATH="$$PATH:/usr/sbin:/sbin" command -v $$cmd >/dev/null && found=1; done; \
+	  [ -n "$$found" ] || missing="$$missing $${pair##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing (apt-get)"; \

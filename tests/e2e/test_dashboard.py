@@ -6,6 +6,7 @@ drawn from a console serving them in the control plane's shapes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
 import subprocess
@@ -166,29 +167,23 @@ async def test_the_dashboard_in_chromium(
             fargo("scale", "backend-private", "2", *state)
 
 
-@pytest.fixture
-async def page_with_sources(tmp_path: Path) -> AsyncIterator[str]:
-    """The real frontend (its page and assets) beside a console serving metrics, traces
-    and the service map: the page's URL."""
-    port = free_ports(1)[0]
-    page = f"http://127.0.0.1:{port}"
-    console = Console(HandTwin(tmp_path, page=page), run_points=PointsRun())
-    console.sources.update(dashboard_sources.SOURCES)
-    await console.start()
-    assert console.url is not None
-    frontend = subprocess.Popen(
+@contextlib.contextmanager
+def frontend(port: int, console: str | None) -> Iterator[str]:
+    """The real frontend service (its page and assets) on 127.0.0.1:``port``, given the
+    console's URL as the twin gives it (None: as on AWS); the page's URL."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "services"), "HOST": "127.0.0.1"}
+    env["PORT"] = str(port)
+    env.pop("FARGO_CONSOLE_URL", None)
+    if console is not None:
+        env["FARGO_CONSOLE_URL"] = console
+    process = subprocess.Popen(
         [sys.executable, "-m", "frontend"],
         cwd=ROOT / "services",
-        env={
-            **os.environ,
-            "PYTHONPATH": str(ROOT / "services"),
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "FARGO_CONSOLE_URL": console.url,
-        },
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    page = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -196,14 +191,52 @@ async def page_with_sources(tmp_path: Path) -> AsyncIterator[str]:
                 if httpx.get(page + "/health").status_code == 200:
                     break
             except httpx.TransportError:
-                if time.monotonic() > deadline or frontend.poll() is not None:
+                if time.monotonic() > deadline or process.poll() is not None:
                     raise
             time.sleep(0.1)
         yield page + "/"
     finally:
-        frontend.terminate()
-        frontend.wait(10)
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+async def page_with_sources(tmp_path: Path) -> AsyncIterator[str]:
+    """The frontend beside a console serving metrics, traces and the service map in the
+    control plane's shapes: the page's URL."""
+    port = free_ports(1)[0]
+    console = Console(HandTwin(tmp_path, page=f"http://127.0.0.1:{port}"), run_points=PointsRun())
+    console.sources.update(dashboard_sources.SOURCES)
+    await console.start()
+    assert console.url is not None
+    try:
+        with frontend(port, console.url) as page:
+            yield page
+    finally:
         await console.stop()
+
+
+async def test_without_a_console_the_page_is_its_request_part(chromium: str) -> None:
+    with frontend(free_ports(1)[0], None) as url:
+        async with Chromium() as page:
+            await page.navigate(url)
+
+            said = await page.wait_for(
+                "!document.querySelector('#console-state').textContent.startsWith('Looking')"
+                " && document.querySelector('#console-state').textContent"
+            )
+            assert "dashboard" in said and "the twin's" in said
+            assert await page.evaluate("document.querySelector('#dashboard').hidden")
+            assert await page.evaluate(
+                "Array.from(document.querySelectorAll('.twin-only')).every((node) => node.hidden)"
+            )
+            await page.evaluate(
+                "document.querySelector('button[data-route=\"/api/public\"]').click()"
+            )
+            # No API behind this frontend: the answer is shown as it is, no console asked.
+            status = await page.wait_for("document.querySelector('#routes .status').textContent")
+            assert status.startswith("404")
+            assert [e for e in page.errors if "404" not in e] == []
 
 
 async def test_the_service_map_a_trace_and_metrics_are_drawn(

@@ -351,4 +351,12 @@ def test_fargo_status_lists_the_console(tmp_path: Path) -> None:
     shown = render_endpoints(status.model_copy(update={"endpoints": endpoints}))
 
     assert "  console (demo page API)  http://127.0.0.1:40123" in shown.splitlines()
-    assert "console" not in render_endpoints(status)  # not started: not listed
+    assert "console (demo page API)" not in render_endpoints(status)  # not started: not listed
+
+
+async def test_a_source_may_answer_without_awaiting(console: Console) -> None:
+    console.sources["service-map"] = lambda query: {"nodes": [], "edges": [], "traces": 0}
+
+    status, _, answer = await call(console, "GET", "/api/service-map")
+
+    assert (status, answer) == (200, {"nodes": [], "edges": [], "traces": 0})

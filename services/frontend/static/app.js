@@ -602,7 +602,7 @@ async function findConsole() {
   every(5, () => refreshSource("service-map", drawServiceMap, "#service-map"));
   every(5, () => refreshSource("traces", drawTraces, "#traces"));
   every(5, () => refreshSource("metrics", drawMetrics, "#metrics"));
-  every(30, refreshPoints);
+  every(60, refreshPoints); // each check sends requests through the twin: not too often
   document.querySelector("#run-points").addEventListener("click", refreshPoints);
 }
 

@@ -9,11 +9,28 @@ cannot reach it through a DNS name rebound to 127.0.0.1). A request from a web p
 (``Origin``) is served only to the spec's internet-facing load balancers' origins,
 where the demo page comes from; the others get 403. ``POST /api/burst`` takes JSON
 only, so a browser always asks first (a CORS preflight).
+
+The optional sources answer what the control plane's ``GET /metrics`` (a
+``MetricsStatus``: ``period_seconds`` and ``metrics``, each with ``namespace``,
+``metric_name``, ``dimensions``, ``statistic``, ``unit`` and ``datapoints`` of
+``timestamp`` and ``value``), ``GET /traces`` (``kept`` and ``traces``, each with
+``trace_id``, ``start_time``, ``duration_ms``, ``request``, ``status``, ``services``),
+``GET /traces/{id}`` (the summary and its ``spans``: ``id``, ``parent_id``, ``name``,
+``kind``, ``start_time``, ``end_time``, ``duration_ms``, ``status``, ``inferred``) and
+``GET /service-map`` (``nodes`` and ``edges`` with ``requests``, ``errors``, ``faults``,
+rates and ``latency_ms`` p50/p95/p99) answer; the page draws those shapes. The
+runtime wires them, e.g.::
+
+    console.sources["metrics"] = lambda query: self.metrics.describe().model_dump(mode="json")
+    console.sources["traces"] = lambda query: self.list_traces(limit=20)
+    console.sources["trace"] = lambda query: self.get_trace(query["trace_id"])
+    console.sources["service-map"] = lambda query: self.get_service_map()
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import socket
 import ssl
@@ -52,8 +69,9 @@ SOURCES = {
 # raises LookupError for a trace it does not have.
 TRACE_SOURCE = "trace"
 
-# An optional part of the console: the query parameters → a JSON-ready answer.
-Source = Callable[[Mapping[str, str]], Awaitable[Any]]
+# An optional part of the console: the query parameters → a JSON-ready answer (or an
+# awaitable of one).
+Source = Callable[[Mapping[str, str]], Any]
 
 
 class ConsoleTwin(Protocol):
@@ -261,7 +279,7 @@ class Console:
             source = self.sources.get(name)
             if source is None:
                 return _error(404, _missing(name), available=False)
-            return _json(await source(request.query))
+            return _json(await _answer(source, request.query))
 
         return serve
 
@@ -271,7 +289,7 @@ class Console:
             return _error(404, _missing("traces"), available=False)
         trace_id = request.match_info["trace_id"]
         try:
-            return _json(await source({**request.query, "trace_id": trace_id}))
+            return _json(await _answer(source, {**request.query, "trace_id": trace_id}))
         except LookupError as err:
             return _error(404, str(err).strip("'\""))
 
@@ -327,6 +345,11 @@ def _demo_points(twin: ConsoleTwin) -> PointsRunner:
         return await run_demo(spec, status, calls=POINTS_CALLS, control=control)
 
     return run
+
+
+async def _answer(source: Source, query: Mapping[str, str]) -> Any:
+    answer = source(query)
+    return await answer if inspect.isawaitable(answer) else answer
 
 
 def _missing(name: str) -> str:
