@@ -57,7 +57,10 @@ async function consoleGet(path) {
 
 function unavailable(target, error) {
   const said = error.message.charAt(0).toUpperCase() + error.message.slice(1);
-  const text = error.status === 404 ? `${said}.` : `Could not load: ${said}`;
+  let text = error.status === 404 ? `${said}.` : `Could not load: ${said}`;
+  if (error instanceof TypeError) { // fetch itself failed: nothing answers there
+    text = `The twin's console at ${consoleUrl} does not answer: is the twin still up? (\`fargo status\`)`;
+  }
   target.replaceChildren(el("p", { class: "unavailable" }, text));
 }
 
@@ -188,10 +191,9 @@ async function burst(route, countWanted) {
     }
     for (const [taskId, n] of Object.entries(result.task_ids)) count(route, taskId, n);
     const statuses = Object.entries(result.statuses).map(([code, n]) => `${n} × ${code}`).join(", ");
-    const text = result.failed
-      ? `${result.explanation || (result.errors[0] || "requests failed")}`
-      : `${statuses}; answers: ${Object.keys(result.task_ids).length || Object.keys(result.answers).join(", ")}` +
-        (Object.keys(result.task_ids).length ? " distinct tasks" : "");
+    const tasks = Object.keys(result.task_ids).length;
+    const answers = tasks ? `${tasks} distinct tasks answered` : `answers: ${Object.keys(result.answers).join(", ")}`;
+    const text = result.failed ? result.explanation || result.errors[0] || "requests failed" : `${statuses}; ${answers}`;
     show(route, `burst: ${result.ok}/${result.count} OK`, result.latency_ms ? result.latency_ms.p50 : null, text, result.failed === 0);
     series.set(route, { from: "the twin (burst)", calls: result.count, ok: result.ok, latency: result.latency_ms });
     renderTally();
