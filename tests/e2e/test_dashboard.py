@@ -7,6 +7,7 @@ drawn from a console serving them in the control plane's shapes."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import ssl
 import subprocess
@@ -26,6 +27,14 @@ from fargo.local.console.server import Console
 
 pytestmark = pytest.mark.slow
 
+# A scaling activity as the scaler logs it (`fargo.local.appautoscaling.scaler`).
+SCALING_EVENT = {
+    "time": "2026-12-03T07:00:05.000Z",
+    "level": "INFO",
+    "source": "service",
+    "subject": "backend-private-with-alb",
+    "message": "Application Auto Scaling: CPU 86 % > 70 % target for 3 datapoints: 2 → 3 tasks",
+}
 # Where the screenshot goes, to look at (default: the test's temporary folder).
 SCREENSHOT_ENV = "FARGO_DASHBOARD_SCREENSHOT"
 
@@ -88,6 +97,10 @@ async def test_the_dashboard_in_chromium(
             "document.querySelectorAll('#diagram [data-task].healthy').length"
         )
         assert healthy_tasks == sum(s.desired for s in reference_twin.status().services)
+        rules = await page.evaluate(
+            "document.querySelector('#diagram [data-load-balancer=\"public\"] title').textContent"
+        )
+        assert "rule 1: path-pattern /api/* → forward backend-public" in rules
 
         # The seven points, checked against the twin: every one passes but point 1, which
         # needs VPC mode (the reference twin runs in loopback mode) and says so.
@@ -163,6 +176,11 @@ async def test_the_dashboard_in_chromium(
                 "document.querySelector('#diagram [data-service=\"backend-private\"]')"
                 ".textContent.includes('0/0')"
             )
+            # The change is in the page's events, as `fargo events` has it.
+            await page.wait_for(
+                "document.querySelector('#events').textContent"
+                ".includes('(service backend-private) desired count changed from 2 to 0')"
+            )
         finally:
             fargo("scale", "backend-private", "2", *state)
 
@@ -205,6 +223,7 @@ async def page_with_sources(tmp_path: Path) -> AsyncIterator[str]:
     """The frontend beside a console serving metrics, traces and the service map in the
     control plane's shapes: the page's URL."""
     port = free_ports(1)[0]
+    (tmp_path / "events.jsonl").write_text(json.dumps(SCALING_EVENT) + "\n")
     console = Console(HandTwin(tmp_path, page=f"http://127.0.0.1:{port}"), run_points=PointsRun())
     console.sources.update(dashboard_sources.SOURCES)
     await console.start()
@@ -277,6 +296,15 @@ async def test_the_service_map_a_trace_and_metrics_are_drawn(
             "document.querySelectorAll('#metrics svg.chart[data-metric*=CPU] path.line').length"
         )
         assert lines == 2  # one per service
+
+        scaling = await page.wait_for(
+            "Array.from(document.querySelectorAll('#scaling li.scaling'))"
+            ".map((li) => li.textContent)"
+        )
+        assert scaling == [
+            "07:00:05 backend-private-with-alb: Application Auto Scaling: CPU 86 % > 70 % "
+            "target for 3 datapoints: 2 → 3 tasks"
+        ]
 
         shot = Path(os.environ.get(SCREENSHOT_ENV) or tmp_path / "dashboard.png")
         await page.screenshot(shot.with_name(shot.stem + "-sources.png"))

@@ -224,6 +224,15 @@ function box(group, x, y, w, h, cls, label, sub) {
   if (sub) group.append(svg("text", { x: x + 8, y: y + 30, class: "sub" }, sub));
 }
 
+// A load balancer's listeners and rules, one line each (the diagram's tooltip).
+function listenerRules(lb) {
+  return lb.listeners.flatMap((l) => [
+    `${l.protocol} ${l.port}${l.url ? ` (${l.url})` : ""}`,
+    ...l.rules.map((r) => `  rule ${r.priority}: ${r.conditions.join(" and ")} → ${r.action}`),
+    `  default → ${l.default_action}`,
+  ]).join("\n");
+}
+
 function drawArchitecture(arch) {
   const zones = arch.vpc.availability_zones;
   const internal = arch.load_balancers.filter((lb) => lb.scheme === "internal");
@@ -265,6 +274,7 @@ function drawArchitecture(arch) {
   const spanX = vpcX + 24, spanW = zones.length * colW - 36;
   facing.forEach((lb, i) => {
     const node = svg("g", { "data-load-balancer": lb.name, class: "lb" });
+    node.append(svg("title", {}, listenerRules(lb)));
     const rules = lb.listeners.map((l) => `${l.protocol} ${l.port}` + (l.rules.length ? ` (${l.rules.length} rule${l.rules.length > 1 ? "s" : ""})` : "")).join(", ");
     const targets = lb.target_groups.map((t) => `${t.name} → ${t.services.join(", ")}`).join("; ");
     box(node, spanX, pubY + 22 + i * 44, spanW, 38, "alb", `ALB ${lb.name} (internet-facing): ${rules}`, targets);
@@ -273,6 +283,7 @@ function drawArchitecture(arch) {
   let y = privY + 16;
   internal.forEach((lb) => {
     const node = svg("g", { "data-load-balancer": lb.name, class: "lb" });
+    node.append(svg("title", {}, listenerRules(lb)));
     const ports = lb.listeners.map((l) => `${l.protocol} ${l.port}`).join(", ");
     box(node, spanX, y, spanW, 38, "alb", `ALB ${lb.name} (internal): ${ports}`,
       lb.target_groups.map((t) => `${t.name} → ${t.services.join(", ")}`).join("; "));
