@@ -25,7 +25,7 @@ def _stats(requests: int, p50: float, p95: float, faults: int = 0) -> dict[str, 
     }
 
 
-SERVICE_MAP = {
+SERVICE_MAP: dict[str, Any] = {
     "traces": 40,
     "nodes": [
         {"name": "client", "type": "client"},
@@ -100,7 +100,7 @@ SUMMARY = {
     "fault": False,
     "error": False,
 }
-TRACES = {"tracing": "xray", "kept": 40, "traces": [SUMMARY]}
+TRACES: dict[str, Any] = {"tracing": "xray", "kept": 40, "traces": [SUMMARY]}
 
 
 def _metric(
@@ -119,7 +119,7 @@ def _metric(
     }
 
 
-METRICS = {
+METRICS: dict[str, Any] = {
     "period_seconds": 5,
     "metrics": [
         _metric(
