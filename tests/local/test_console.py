@@ -360,3 +360,18 @@ async def test_a_source_may_answer_without_awaiting(console: Console) -> None:
     status, _, answer = await call(console, "GET", "/api/service-map")
 
     assert (status, answer) == (200, {"nodes": [], "edges": [], "traces": 0})
+
+
+async def test_a_sources_refusal_is_a_json_error(console: Console) -> None:
+    def traces(query: Any) -> dict[str, Any]:
+        limit = int(query.get("limit", "20"))  # ValueError for ?limit=x
+        if "service" in query:
+            raise LookupError(f"no service named {query['service']!r}")
+        return {"kept": 0, "traces": [], "limit": limit}
+
+    console.sources["traces"] = traces
+
+    status, _, answer = await call(console, "GET", "/api/traces?limit=x")
+    assert status == 400 and answer["error"].startswith("/api/traces?limit=x: invalid literal")
+    status, _, answer = await call(console, "GET", "/api/traces?service=nope")
+    assert (status, answer) == (404, {"error": "no service named 'nope'"})

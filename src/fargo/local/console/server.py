@@ -279,7 +279,12 @@ class Console:
             source = self.sources.get(name)
             if source is None:
                 return _error(404, _missing(name), available=False)
-            return _json(await _answer(source, request.query))
+            try:
+                return _json(await _answer(source, request.query))
+            except LookupError as err:  # e.g. ?service= names no service
+                return _error(404, _message(err))
+            except ValueError as err:  # e.g. ?limit=x
+                return _error(400, f"{request.path_qs}: {err}")
 
         return serve
 
@@ -291,7 +296,7 @@ class Console:
         try:
             return _json(await _answer(source, {**request.query, "trace_id": trace_id}))
         except LookupError as err:
-            return _error(404, str(err).strip("'\""))
+            return _error(404, _message(err))
 
     async def _burst(self, request: web.Request) -> web.Response:
         if request.content_type != "application/json":
@@ -350,6 +355,11 @@ def _demo_points(twin: ConsoleTwin) -> PointsRunner:
 async def _answer(source: Source, query: Mapping[str, str]) -> Any:
     answer = source(query)
     return await answer if inspect.isawaitable(answer) else answer
+
+
+def _message(err: Exception) -> str:
+    """The error's own words (a KeyError's str() adds quotes)."""
+    return str(err.args[0]) if err.args else type(err).__name__
 
 
 def _missing(name: str) -> str:
