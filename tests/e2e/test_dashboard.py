@@ -288,9 +288,9 @@ async def test_the_service_map_a_trace_and_metrics_are_drawn(
             ".map((chart) => chart.dataset.metric)"
         )
         assert charts == [
-            "AWS/ApplicationELB RequestCount (Sum, Count)",
-            "AWS/ApplicationELB TargetResponseTime (p95, Seconds)",
-            "AWS/ECS CPUUtilization (Average, Percent)",
+            "AWS/ECS CPUUtilization Average",
+            "AWS/ApplicationELB RequestCount Sum",
+            "AWS/ApplicationELB TargetResponseTime p95",
         ]
         lines = await page.evaluate(
             "document.querySelectorAll('#metrics svg.chart[data-metric*=CPU] path.line').length"

@@ -449,6 +449,7 @@ function drawServiceMap(map) {
 
 // Traces: the most recent ones, and the chosen one's spans as a waterfall.
 let chosenTrace = null;
+let followLatest = true; // show the most recent trace until one is clicked
 
 function drawWaterfall(trace) {
   const spans = trace.spans || [];
@@ -481,6 +482,9 @@ function drawWaterfall(trace) {
 
 async function showTrace(traceId) {
   chosenTrace = traceId;
+  document.querySelectorAll("#traces tr[data-trace]").forEach((row) => {
+    row.classList.toggle("chosen", row.dataset.trace === traceId);
+  });
   try {
     drawWaterfall(await consoleGet(`/api/traces/${encodeURIComponent(traceId)}`));
   } catch (error) {
@@ -502,37 +506,47 @@ function drawTraces(answer) {
       el("td", {}, new Date(trace.start_time * 1000).toISOString().slice(11, 23)),
       el("td", {}, el("code", {}, trace.request || "")), el("td", { class: trace.fault ? "error" : "" }, trace.status ?? ""),
       el("td", {}, ms(trace.duration_ms)), el("td", {}, trace.services.join(", ")));
-    row.addEventListener("click", () => showTrace(trace.trace_id));
+    row.addEventListener("click", () => {
+      followLatest = false;
+      showTrace(trace.trace_id);
+    });
     table.append(row);
   }
   const waterfall = document.querySelector("#waterfall") || el("div", { id: "waterfall" });
-  target.replaceChildren(el("p", { class: "note" }, `${answer.kept} traces kept; the most recent first — click one for its spans`), table, waterfall);
-  if (!chosenTrace || !traces.some((t) => t.trace_id === chosenTrace)) showTrace(traces[0].trace_id);
+  target.replaceChildren(el("p", { class: "note" }, `${answer.kept} traces kept; the most recent first — the latest is drawn, click one to keep it`), table, waterfall);
+  const kept = traces.some((trace) => trace.trace_id === chosenTrace);
+  if (followLatest ? chosenTrace !== traces[0].trace_id : !kept) showTrace(traces[0].trace_id);
 }
 
 // Metrics (CloudWatch's names): a chart per metric and statistic, a line per dimension set.
 const COLOURS = ["#3a6ea5", "#c0504d", "#4e9a6a", "#d4a73a", "#8064a2", "#4bacc6", "#f79646", "#7f7f7f"];
-const PLOTTED = ["CPUUtilization", "MemoryUtilization", "RequestCount", "TargetResponseTime", "HTTPCode_Target_5XX_Count", "HealthyHostCount"];
+// The charts: what ECS and ALB show first; a line per service or per target group.
+const PLOTTED = [
+  { namespace: "AWS/ECS", name: "CPUUtilization", statistic: "Average", by: "ServiceName", title: "CPU utilization (%), per service" },
+  { namespace: "AWS/ECS", name: "MemoryUtilization", statistic: "Average", by: "ServiceName", title: "Memory utilization (%), per service" },
+  { namespace: "AWS/ApplicationELB", name: "RequestCount", statistic: "Sum", by: "TargetGroup", title: "Requests per period, per target group" },
+  { namespace: "AWS/ApplicationELB", name: "TargetResponseTime", statistic: "p95", by: "TargetGroup", title: "Target response time p95 (s)" },
+  { namespace: "AWS/ApplicationELB", name: "HTTPCode_Target_5XX_Count", statistic: "Sum", by: "TargetGroup", title: "Target 5XX answers per period" },
+  { namespace: "AWS/ApplicationELB", name: "HealthyHostCount", statistic: "Average", by: "TargetGroup", title: "Healthy targets, per target group" },
+];
 
 function drawMetrics(answer) {
   const target = document.querySelector("#metrics");
-  const groups = new Map();
-  for (const metric of answer.metrics || []) {
-    if (metric.datapoints.length < 2 || !PLOTTED.includes(metric.metric_name)) continue;
-    const key = `${metric.namespace} ${metric.metric_name} (${metric.statistic}, ${metric.unit})`;
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(metric);
-  }
   const charts = [];
   const W = 320, H = 130, plotH = 80;
-  for (const [title, metrics] of [...groups.entries()].sort()) {
+  for (const chosen of PLOTTED) {
+    const metrics = (answer.metrics || []).filter((m) => m.namespace === chosen.namespace && m.metric_name === chosen.name
+      && m.statistic === chosen.statistic && chosen.by in m.dimensions && m.datapoints.length >= 2);
+    if (metrics.length === 0) continue;
     const times = metrics.flatMap((m) => m.datapoints.map((d) => Date.parse(d.timestamp)));
     const t0 = Math.min(...times), t1 = Math.max(...times);
-    const top = Math.max(...metrics.flatMap((m) => m.datapoints.map((d) => d.value)), 1e-9);
-    const chart = svg("svg", { viewBox: `0 0 ${W} ${H + 14 * metrics.length}`, class: "chart", role: "img", "aria-label": title, "data-metric": title });
-    chart.append(svg("text", { x: 5, y: 12, class: "sub" }, title.replace(/^\S+ /, "")));
-    chart.append(svg("text", { x: W - 5, y: 26, class: "sub end" }, `max ${top.toFixed(2)}`));
+    const highest = Math.max(...metrics.flatMap((m) => m.datapoints.map((d) => d.value)));
+    const top = highest > 0 ? highest : 1;
+    const chart = svg("svg", { viewBox: `0 0 ${W} ${H + 14 * metrics.length}`, class: "chart", role: "img", "aria-label": chosen.title, "data-metric": `${chosen.namespace} ${chosen.name} ${chosen.statistic}` });
+    chart.append(svg("text", { x: 5, y: 12, class: "sub" }, chosen.title));
+    chart.append(svg("text", { x: W - 5, y: 26, class: "sub end" }, `max ${Number(highest.toPrecision(3))}`));
     chart.append(svg("line", { x1: 5, y1: 20 + plotH, x2: W - 5, y2: 20 + plotH, class: "axis" }));
+    metrics.sort((a, b) => a.dimensions[chosen.by].localeCompare(b.dimensions[chosen.by]));
     metrics.forEach((metric, i) => {
       const path = metric.datapoints.map((d, j) => {
         const x = 5 + ((Date.parse(d.timestamp) - t0) / Math.max(t1 - t0, 1)) * (W - 10);
@@ -542,14 +556,13 @@ function drawMetrics(answer) {
       const colour = COLOURS[i % COLOURS.length];
       chart.append(svg("path", { d: path, class: "line", stroke: colour }));
       const last = metric.datapoints[metric.datapoints.length - 1].value;
-      const dims = Object.values(metric.dimensions).join(" / ");
-      const legend = svg("text", { x: 5, y: H + 2 + 14 * i, class: "sub" }, `${dims}: ${last.toFixed(2)}`);
+      const legend = svg("text", { x: 5, y: H + 2 + 14 * i, class: "sub" }, `${metric.dimensions[chosen.by]}: ${Number(last.toPrecision(3))}`);
       legend.style.fill = colour; // CSSOM, which the page's policy allows (no inline style)
       chart.append(legend);
     });
     charts.push(chart);
   }
-  const span = `${answer.period_seconds} s datapoints, the last minutes`;
+  const span = `${answer.period_seconds} s datapoints over the last minutes (CloudWatch's names; \`fargo top\` shows them all)`;
   target.replaceChildren(...(charts.length ? [el("p", { class: "note" }, span), ...charts] : [el("p", { class: "note" }, "No datapoints yet: a period has to pass.")]));
 }
 
