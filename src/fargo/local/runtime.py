@@ -3,10 +3,10 @@
 Start order (stop is the reverse, and safe after a partial start; see `fargo.local.parts`):
 network → listener certificate (ACM) → Cloud Map namespace → DNS server → task metadata
 endpoint → image registry (push) → load balancers (Caddy) → secrets (only a check: each has
-its local value) → task wiring → ECS cluster → Application Auto Scaling → the AWS API
-endpoint (`fargo.local.aws_api`). Every part validates first (ports, names,
-socket paths, environment values, secrets' local values), so a bad setting fails before
-anything starts.
+its local value) → console (the demo page's API) → task wiring → ECS cluster → Application
+Auto Scaling → the AWS API endpoint (`fargo.local.aws_api`). Every part validates first
+(ports, names, socket paths, environment values, secrets' local values), so a bad setting
+fails before anything starts.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from fargo.local.caddy.process import CaddyProcess
 from fargo.local.cloudmap.dns_server import DnsServer
 from fargo.local.cloudmap.registry import CloudMap
 from fargo.local.config import TwinConfig
+from fargo.local.console.server import Console
 from fargo.local.ec2.network import NetworkInterface, NetworkMode, network_for
 from fargo.local.ecr.distribution import RegistryServer
 from fargo.local.ecr.puller import RegistryPuller
@@ -118,6 +119,7 @@ class Runtime:
             on_unhealthy=self._target_unhealthy,
         )
         self.secrets = TaskSecrets(spec, self.spec_path.parent)
+        self.console = Console(self, port=config.console_port)
         self.hooks = self.task_hooks_for(spec, on_change=self._changed_now)
         self.log_router = LogRouter(self.state_dir, retention_days=spec.logging.retention_days)
         self.cluster = Cluster(
@@ -144,6 +146,7 @@ class Runtime:
             self.registry_endpoint,
             self.elb,
             self.secrets,  # only validates: every secret has its value before anything starts
+            self.console,  # before the tasks: the demo page's tasks get its URL
             self.hooks,
             self.cluster,
             self.autoscaling,
@@ -378,6 +381,7 @@ class Runtime:
             network=self.network,
             secrets=self.secrets,
             on_change=on_change,
+            console_url=lambda: self.console.url,
         )
 
     def scale_service(self, name: str, count: int) -> dict[str, Any]:
@@ -448,6 +452,7 @@ class Runtime:
             discovery_dns_server=f"{host}:{port}",
             ca_certificate=self.ca.certificate_path,
             aws_api=self.aws_api.url if self.aws_api.started else None,
+            console=self.console.url,
         )
 
     def _dns_started(self) -> bool:

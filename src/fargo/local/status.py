@@ -119,6 +119,11 @@ class Endpoints(StatusModel):
         description="The AWS-compatible endpoint (boto3, the AWS CLI: AWS_ENDPOINT_URL), e.g. "
         "'http://127.0.0.1:4566'; null until it has started (docs/aws-api.md).",
     )
+    console: str | None = Field(
+        None,
+        description="The console's URL on 127.0.0.1: the read-only JSON API the demo page "
+        "draws its dashboard from (docs/twin.md); null until it has started.",
+    )
 
 
 # -- ECS --------------------------------------------------------------------------------------
