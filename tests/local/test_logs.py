@@ -3,16 +3,20 @@ time order, rotation, earlier runs, and a full disk."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 import pytest
+from tests.full_disk import small_tmpfs
 from tests.waiting import wait_until
 
 from fargo.local.logs import runs
+from fargo.local.logs.dropped import DroppedWrites
 from fargo.local.logs.health_checks import is_health_check
 from fargo.local.logs.lines import parse, stamp
 from fargo.local.logs.log_router import LogRouter
@@ -119,13 +123,56 @@ async def test_a_dead_router_is_started_again_for_the_next_task(
     wait_until(lambda: lines_of(log), what="the line")
 
 
-def test_a_full_disk_drops_lines_and_says_so_once(capsys: pytest.CaptureFixture[str]) -> None:
-    stream = LogStream(Path("/dev/full"), max_bytes=2**40, keep=0)
-    stream.write(b"a\n")
-    stream.write(b"b\n")
+def test_a_full_disk_drops_lines_counts_them_and_says_so_once(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    dropped = DroppedWrites()
+    stream = LogStream(Path("/dev/full"), max_bytes=2**40, keep=0, dropped=dropped)
+    stream.write(b"a\nb\n")
+    stream.write(b"c\n")
     stream.close()
-    said = capsys.readouterr().err.splitlines()
-    assert len(said) == 1 and "No space left on device" in said[0]
+    said = capfd.readouterr().err.splitlines()
+    assert len(said) == 1 and "No space left on device (ENOSPC)" in said[0]
+    assert (dropped.lines, dropped.problem) == (3, "No space left on device (ENOSPC)")
+
+
+async def test_a_full_file_system_blocks_no_task_and_the_router_counts_what_it_dropped(
+    tmp_path: Path,
+) -> None:
+    with small_tmpfs(tmp_path / "state", size="2m") as disk:
+        router = LogRouter(disk.path, retention_days=1)
+        await router.start()
+        try:
+            log = disk.path / "logs" / "web" / "a6.log"
+            with router.attach(log) as pipe:
+                pipe.write(b"before\n")
+                pipe.flush()
+                wait_until(lambda: lines_of(log), what="the first line")
+                disk.fill()
+                line = b"x" * 99 + b"\n"
+                await asyncio.wait_for(  # 4 MB through a 2 MB disk: the pipe keeps moving
+                    asyncio.to_thread(write_and_flush, pipe, line * 40_000), timeout=30
+                )
+                seen = wait_until(
+                    lambda: (d := router.dropped()) and d.lines >= 30_000 and d, what="drops"
+                )
+                assert seen.last_problem == "No space left on device (ENOSPC)"
+                disk.free()
+                pipe.write(b"after\n")
+                pipe.flush()
+                wait_until(lambda: "after" in lines_of(log)[-1], what="a line after")
+            after = router.dropped()
+            assert after is not None and after.problem is None and after.lines == seen.lines
+            events = list(merged([Stream("web", "a6", log)]))
+            assert all(e.timestamp is not None for e in events)  # no torn line
+            assert all(e.message in ("before", "after", line.decode().strip()) for e in events)
+        finally:
+            await router.stop()
+
+
+def write_and_flush(pipe: IO[bytes], data: bytes) -> None:
+    pipe.write(data)
+    pipe.flush()
 
 
 def test_streams_merge_in_time_order_from_a_point_in_time(tmp_path: Path) -> None:

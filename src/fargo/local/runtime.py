@@ -40,7 +40,8 @@ from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.elb.data_plane import LoadBalancerDataPlane
 from fargo.local.elb.load_balancing import ElasticLoadBalancing
 from fargo.local.elb.names import lb_dns_name
-from fargo.local.events import about
+from fargo.local.events import about, dropped_events
+from fargo.local.logs.disk_report import DiskReport
 from fargo.local.logs.log_router import LogRouter
 from fargo.local.parts import Part, PartFailed, Parts, PartsInvalid, Step
 from fargo.local.reapply import AppliedSpec, SpecRefused, reapply
@@ -116,6 +117,9 @@ class Runtime:
         self.secrets = TaskSecrets(spec, self.spec_path.parent)
         self.hooks = self.task_hooks_for(spec, on_change=self._changed_now)
         self.log_router = LogRouter(self.state_dir, retention_days=spec.logging.retention_days)
+        self.disk_report = DiskReport(
+            self.state_dir, self.log_router.dropped, events=dropped_events
+        )
         self.cluster = Cluster(
             spec,
             logs=self.log_router,
@@ -128,7 +132,7 @@ class Runtime:
             on_change=self._changed_now,
         )
         self.autoscaling = ApplicationAutoScaling(spec, self.cluster, config.clock)
-        parts: list[Part] = [self.log_router, self.network]
+        parts: list[Part] = [self.log_router, self.disk_report, self.network]
         if self.certificate is not None:
             parts.append(self.certificate)
         parts += [
@@ -464,6 +468,7 @@ class Runtime:
             load_balancers=self.elb.describe(),
             discovery=self._describe_discovery(),
             service_connect=self._describe_service_connect(),
+            disk=self.disk_report.describe(),
         )
 
     def _describe_service_connect(self) -> list[ServiceConnectStatus]:

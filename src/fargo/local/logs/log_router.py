@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import IO
 
-from fargo.local.logs.router import KEEP_ROTATED, MAX_STREAM_BYTES, attach_pipe
+from fargo.local.logs.dropped import DroppedWrites
+from fargo.local.logs.router import KEEP_ROTATED, MAX_STREAM_BYTES, attach_pipe, router_status
 from fargo.local.logs.runs import archive_previous_run
 from fargo.local.state import folder as state
 
@@ -53,7 +54,8 @@ class LogRouter:
 
     def validate(self) -> list[str]:
         limit = 107  # sun_path holds 108 bytes with the terminating NUL
-        if len(os.fsencode(self.socket_path.resolve())) > limit:
+        # the router binds ``<socket>.new`` first, then renames it
+        if len(os.fsencode(self.socket_path.resolve())) + len(".new") > limit:
             return [f"the log router's socket path {self.socket_path} is too long for a socket"]
         return []
 
@@ -113,6 +115,15 @@ class LogRouter:
         finally:
             os.close(read_end)
         return os.fdopen(write_end, "wb")
+
+    def dropped(self) -> DroppedWrites | None:
+        """What the router dropped so far (a full disk); None while it is not running."""
+        if self.process is None or self.process.poll() is not None:
+            return None
+        try:
+            return router_status(self.socket_path)
+        except OSError:
+            return None
 
     async def stop(self) -> None:
         process, self.process = self.process, None
