@@ -13,7 +13,7 @@ from typing import IO
 
 import pytest
 from tests.full_disk import small_tmpfs
-from tests.waiting import wait_until
+from tests.waiting import until, wait_until
 
 from fargo.local.logs import runs
 from fargo.local.logs.dropped import DroppedWrites
@@ -235,3 +235,53 @@ def test_health_checks_are_known_by_their_user_agents() -> None:
     assert is_health_check('{"path":"/","user_agent":"ELB-HealthChecker/2.0"}')
     assert is_health_check('{"path":"/","user_agent":"fargo-container-health-check"}')
     assert not is_health_check('{"path":"/","user_agent":"curl/8.5.0"}')
+
+
+def aged(path: Path, days: float, text: str = "x\n") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    then = time.time() - days * 86400
+    os.utime(path, (then, then))
+    return path
+
+
+def test_a_run_whose_logs_passed_the_retention_goes_even_when_it_is_the_only_one(
+    tmp_path: Path,
+) -> None:
+    aged(tmp_path / "web" / "t1.log", days=40)
+    runs.archive_previous_run(tmp_path, keep=3, retention_days=30)
+    assert list((tmp_path / "runs").iterdir()) == []
+    aged(tmp_path / "web" / "t2.log", days=20)
+    kept = runs.archive_previous_run(tmp_path, keep=3, retention_days=30)
+    assert kept is not None and list((tmp_path / "runs").iterdir()) == [kept]
+
+
+def test_logs_past_the_retention_expire_while_the_twin_runs(tmp_path: Path) -> None:
+    aged(tmp_path / "web" / "t4.log", days=1)
+    recent_run = runs.archive_previous_run(tmp_path, retention_days=7)
+    old_run = tmp_path / "runs" / "20200101T000000.000000Z"
+    aged(old_run / "web" / "t0.log", days=0)  # its name says when its logs were written
+    live = aged(tmp_path / "web" / "t2.log", days=0)
+    rotated_recently = aged(tmp_path / "web" / "t2.log.1", days=2)
+    old = [
+        aged(tmp_path / "web" / "t2.log.2", days=8),
+        aged(tmp_path / "web" / "t1.log", days=9),  # a task stopped long ago
+        aged(tmp_path / "api" / "t3.log.1", days=8),
+    ]
+    other = aged(tmp_path / "web" / "notes.txt", days=30)
+
+    gone = runs.expire(tmp_path, retention_days=7)
+
+    assert sorted(gone) == sorted([*old, old_run])
+    assert recent_run is not None
+    assert all(p.exists() for p in (live, rotated_recently, other, recent_run))
+
+
+async def test_the_router_part_expires_old_logs_while_it_runs(tmp_path: Path) -> None:
+    router = LogRouter(tmp_path, retention_days=1, expire_seconds=0.05)
+    await router.start()
+    try:
+        old = aged(tmp_path / "logs" / "web" / "t1.log.1", days=2)
+        await until(lambda: not old.exists(), what="the old rotated file deleted")
+    finally:
+        await router.stop()

@@ -25,12 +25,14 @@ from typing import IO
 
 from fargo.local.logs.dropped import DroppedWrites
 from fargo.local.logs.router import KEEP_ROTATED, MAX_STREAM_BYTES, attach_pipe, router_status
-from fargo.local.logs.runs import archive_previous_run
+from fargo.local.logs.runs import archive_previous_run, expire
+from fargo.local.loops import keep_running
 from fargo.local.state import folder as state
 
 START_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 8.0
 RECORD = "log-router"
+EXPIRE_SECONDS = 3600.0  # how often logs past `logging.retention_days` are looked for
 
 
 class LogRouter:
@@ -43,6 +45,7 @@ class LogRouter:
         retention_days: int,
         max_bytes: int = MAX_STREAM_BYTES,
         keep: int = KEEP_ROTATED,
+        expire_seconds: float = EXPIRE_SECONDS,
     ) -> None:
         self.state_dir = state_dir
         self.retention_days = retention_days
@@ -51,6 +54,8 @@ class LogRouter:
         self.logs = state_dir / "logs"
         self.socket_path = state_dir / "log-router.sock"
         self.process: subprocess.Popen[bytes] | None = None
+        self.expire_seconds = expire_seconds
+        self._expiring: asyncio.Task[None] | None = None
 
     def validate(self) -> list[str]:
         limit = 107  # sun_path holds 108 bytes with the terminating NUL
@@ -63,6 +68,14 @@ class LogRouter:
         """Move the previous run's task logs aside, then start the router."""
         await asyncio.to_thread(archive_previous_run, self.logs, retention_days=self.retention_days)
         await asyncio.to_thread(self._launch)
+        self._expiring = keep_running("log retention", self._expire_forever)
+
+    async def _expire_forever(self) -> None:
+        """`logging.retention_days` while the twin runs: rotated files, streams of tasks
+        stopped long ago and earlier runs past it are deleted."""
+        while True:
+            await asyncio.sleep(self.expire_seconds)
+            await asyncio.to_thread(expire, self.logs, retention_days=self.retention_days)
 
     def _launch(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -126,6 +139,11 @@ class LogRouter:
             return None
 
     async def stop(self) -> None:
+        expiring, self._expiring = self._expiring, None
+        if expiring is not None:
+            expiring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await expiring
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
