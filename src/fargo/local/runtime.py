@@ -243,6 +243,7 @@ class Runtime:
                 open_listener=host.open_listener,
                 open_local=host.open_local,
                 also_listen={name: host.inside} if host.inside else None,
+                binds_new_listeners=host.binds_new_listeners,
             )
         return CaddyFleet(members)
 
