@@ -277,11 +277,23 @@ def test_logs_past_the_retention_expire_while_the_twin_runs(tmp_path: Path) -> N
     assert all(p.exists() for p in (live, rotated_recently, other, recent_run))
 
 
-async def test_the_router_part_expires_old_logs_while_it_runs(tmp_path: Path) -> None:
-    router = LogRouter(tmp_path, retention_days=1, expire_seconds=0.05)
+async def test_the_router_part_expires_old_logs_and_caps_its_own_while_it_runs(
+    tmp_path: Path,
+) -> None:
+    router = LogRouter(tmp_path, retention_days=1, expire_seconds=0.05, own_log_bytes=1000)
     await router.start()
     try:
         old = aged(tmp_path / "logs" / "web" / "t1.log.1", days=2)
-        await until(lambda: not old.exists(), what="the old rotated file deleted")
+        caddy_log = tmp_path / "logs" / "caddy.log"
+        fd = os.open(caddy_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)  # as Caddy holds it
+        try:
+            os.write(fd, b"old line\n" * 200)
+            await until(lambda: not old.exists(), what="the old rotated file deleted")
+            await until(lambda: caddy_log.stat().st_size == 0, what="caddy.log capped")
+            os.write(fd, b"new line\n")  # the writer goes on at the start of the file
+        finally:
+            os.close(fd)
+        assert caddy_log.read_bytes() == b"new line\n"
+        assert (tmp_path / "logs" / "caddy.log.1").read_bytes() == b"old line\n" * 200
     finally:
         await router.stop()

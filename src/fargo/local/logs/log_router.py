@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from fargo.local.logs.dropped import DroppedWrites
+from fargo.local.logs.own_logs import MAX_OWN_LOG_BYTES, cap
 from fargo.local.logs.router import KEEP_ROTATED, MAX_STREAM_BYTES, attach_pipe, router_status
 from fargo.local.logs.runs import archive_previous_run, expire
 from fargo.local.loops import keep_running
@@ -32,7 +33,7 @@ from fargo.local.state import folder as state
 START_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 8.0
 RECORD = "log-router"
-EXPIRE_SECONDS = 3600.0  # how often logs past `logging.retention_days` are looked for
+EXPIRE_SECONDS = 300.0  # how often logs past the retention or the size cap are looked for
 
 
 class LogRouter:
@@ -46,6 +47,7 @@ class LogRouter:
         max_bytes: int = MAX_STREAM_BYTES,
         keep: int = KEEP_ROTATED,
         expire_seconds: float = EXPIRE_SECONDS,
+        own_log_bytes: int = MAX_OWN_LOG_BYTES,
     ) -> None:
         self.state_dir = state_dir
         self.retention_days = retention_days
@@ -55,6 +57,7 @@ class LogRouter:
         self.socket_path = state_dir / "log-router.sock"
         self.process: subprocess.Popen[bytes] | None = None
         self.expire_seconds = expire_seconds
+        self.own_log_bytes = own_log_bytes
         self._expiring: asyncio.Task[None] | None = None
 
     def validate(self) -> list[str]:
@@ -72,10 +75,12 @@ class LogRouter:
 
     async def _expire_forever(self) -> None:
         """`logging.retention_days` while the twin runs: rotated files, streams of tasks
-        stopped long ago and earlier runs past it are deleted."""
+        stopped long ago and earlier runs past it are deleted; the twin's own logs are
+        kept under their size cap (`own_logs.cap`)."""
         while True:
             await asyncio.sleep(self.expire_seconds)
             await asyncio.to_thread(expire, self.logs, retention_days=self.retention_days)
+            await asyncio.to_thread(cap, self.logs, max_bytes=self.own_log_bytes)
 
     def _launch(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
