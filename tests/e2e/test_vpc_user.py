@@ -4,6 +4,7 @@ owner-only state folder and /root), or as nobody when this machine has no such u
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,10 +51,27 @@ def task_process(twin: Twin, service: str) -> psutil.Process:
     return ([lead, *lead.children(recursive=True)])[-1]
 
 
+def nonblocking_copies_of_stdout(pid: int) -> list[str]:
+    """The process's descriptors of its stdout's pipe, other than 1 and 2, that are
+    non-blocking (``O_NONBLOCK`` in ``/proc/PID/fdinfo``)."""
+    fds = Path(f"/proc/{pid}/fd")
+    stdout = os.readlink(fds / "1")
+    found = []
+    for fd in os.listdir(fds):
+        if fd in ("0", "1", "2") or os.readlink(fds / fd) != stdout:
+            continue
+        flags = Path(f"/proc/{pid}/fdinfo/{fd}").read_text().split("flags:")[1].split()[0]
+        if int(flags, 8) & os.O_NONBLOCK:
+            found.append(fd)
+    return found
+
+
 def test_tasks_run_as_the_dockerfile_user_or_nobody(twin: tuple[Twin, str]) -> None:
     running, said = twin
     api = task_process(running, "api")
     assert (api.uids().real, api.gids().real) == (10001, 10001), api.cmdline()
+    # its stdout pipe is its own: the access log opened it again, non-blocking
+    assert nonblocking_copies_of_stdout(api.pid), "the access log writes a blocking stdout"
     echo = task_process(running, "echo")
     assert echo.uids().real == 65534, echo.cmdline()  # and it binds port 80
     assert (

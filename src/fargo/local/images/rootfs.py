@@ -16,8 +16,8 @@ as that user: each ``--expose`` path (the task's Python environment, its interpr
 made reachable for it in the new root — a folder on the way it may not enter (the
 owner-only state folder, ``/root``) is covered by a tmpfs holding only what leads to the
 exposed paths, so the rest stays hidden — unprivileged ports are opened from 0 in the
-task's network namespace (as Docker does, so ``EXPOSE 80`` still binds), and the
-groups, group and user are switched last.
+task's network namespace (as Docker does, so ``EXPOSE 80`` still binds), its output
+pipes become the user's, and the groups, group and user are switched last.
 
 Run as a file, with only the standard library: it must not depend on what the task's
 ``PYTHONPATH`` holds. The mount namespace is the task's own (``unshare --mount
@@ -133,6 +133,17 @@ def open_unprivileged_ports() -> None:
         pass  # an older kernel: ports below 1024 stay privileged
 
 
+def give_pipes(uid: int, gid: int) -> None:
+    """The task's output pipes become the user's, as a container's own pipes are: it may
+    open them again (``/proc/self/fd/1``, e.g. for a non-blocking descriptor of its own)."""
+    for fd in (1, 2):
+        try:
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                os.fchown(fd, uid, gid)
+        except OSError:
+            pass
+
+
 def main(arguments: list[str]) -> None:
     usage = (
         "usage: rootfs.py IMAGE_ROOT WORKDIR [--user UID:GID:HOME] [--expose PATH]... "
@@ -165,6 +176,7 @@ def main(arguments: list[str]) -> None:
     os.chroot(new_root)
     os.chdir(workdir if os.path.isdir(workdir) else "/")
     if user is not None:
+        give_pipes(user[0], user[1])
         os.setgroups([])
         os.setgid(user[1])
         os.setuid(user[0])
