@@ -174,6 +174,7 @@ def test_parts_start_in_the_documented_order(tmp_path: Path) -> None:
     )
     assert [part.name for part in runtime.parts.parts] == [
         "log router",  # first up, last down: it reads the tasks' output until they stop
+        "disk report",  # what the log writers could not write: a full disk, reported once
         "VPC network (loopback mode)",
         "Cloud Map namespace",
         "discovery DNS server (Route 53 private zones)",

@@ -45,7 +45,8 @@ from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.elb.data_plane import LoadBalancerDataPlane
 from fargo.local.elb.load_balancing import ElasticLoadBalancing
 from fargo.local.elb.names import lb_dns_name
-from fargo.local.events import about
+from fargo.local.events import about, dropped_events
+from fargo.local.logs.disk_report import DiskReport
 from fargo.local.logs.log_router import LogRouter
 from fargo.local.parts import Part, PartFailed, Parts, PartsInvalid, Step
 from fargo.local.reapply import AppliedSpec, SpecRefused, reapply
@@ -122,6 +123,9 @@ class Runtime:
         self.console = Console(self, port=config.console_port)
         self.hooks = self.task_hooks_for(spec, on_change=self._changed_now)
         self.log_router = LogRouter(self.state_dir, retention_days=spec.logging.retention_days)
+        self.disk_report = DiskReport(
+            self.state_dir, self.log_router.dropped, events=dropped_events
+        )
         self.cluster = Cluster(
             spec,
             logs=self.log_router,
@@ -135,7 +139,7 @@ class Runtime:
         )
         self.autoscaling = ApplicationAutoScaling(spec, self.cluster, config.clock)
         self.aws_api = AwsApiServer(aws_apis(self))
-        parts: list[Part] = [self.log_router, self.network]
+        parts: list[Part] = [self.log_router, self.disk_report, self.network]
         if self.certificate is not None:
             parts.append(self.certificate)
         parts += [
@@ -249,6 +253,7 @@ class Runtime:
                 open_listener=host.open_listener,
                 open_local=host.open_local,
                 also_listen={name: host.inside} if host.inside else None,
+                binds_new_listeners=host.binds_new_listeners,
             )
         return CaddyFleet(members)
 
@@ -477,6 +482,7 @@ class Runtime:
             load_balancers=self.elb.describe(),
             discovery=self._describe_discovery(),
             service_connect=self._describe_service_connect(),
+            disk=self.disk_report.describe(),
         )
 
     def _describe_service_connect(self) -> list[ServiceConnectStatus]:
