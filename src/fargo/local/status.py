@@ -45,6 +45,7 @@ __all__ = [
     "DataPlaneStatus",
     "DiscoveryInstance",
     "DiscoveryServiceStatus",
+    "DiskStatus",
     "Endpoints",
     "ListenerRuleStatus",
     "ListenerStatus",
@@ -116,6 +117,16 @@ class Endpoints(StatusModel):
     ca_certificate: Path = Field(
         description="The local certificate authority's certificate: trust it to verify the "
         "HTTPS listeners."
+    )
+    aws_api: str | None = Field(
+        None,
+        description="The AWS-compatible endpoint (boto3, the AWS CLI: AWS_ENDPOINT_URL), e.g. "
+        "'http://127.0.0.1:4566'; null until it has started (docs/aws-api.md).",
+    )
+    console: str | None = Field(
+        None,
+        description="The console's URL on 127.0.0.1: the read-only JSON API the demo page "
+        "draws its dashboard from (docs/twin.md); null until it has started.",
     )
 
 
@@ -432,6 +443,27 @@ class ServiceConnectStatus(StatusModel):
     )
 
 
+# -- the disk ----------------------------------------------------------------------------------
+
+
+class DiskStatus(StatusModel):
+    """What the twin's log writers could not write (a full or failing disk under the state
+    folder). The services keep serving meanwhile: a line that does not fit is dropped."""
+
+    problem: str | None = Field(
+        None,
+        description="The write error while writes fail (`No space left on device (ENOSPC)`); "
+        "null while every log is written.",
+    )
+    since: datetime | None = Field(None, description="When writes began to fail (UTC).")
+    dropped_log_lines: int = Field(
+        0, description="Task log lines the log router could not write since it started."
+    )
+    dropped_events: int = Field(
+        0, description="Events lost (the events file keeps the last 1,000 until it has room)."
+    )
+
+
 # -- the twin ---------------------------------------------------------------------------------
 
 
@@ -512,6 +544,10 @@ class TwinStatus(StatusModel):
     service_connect: list[ServiceConnectStatus] = Field(
         default_factory=list,
         description="Service Connect endpoints and their tasks (the twin runs them as DNS).",
+    )
+    disk: DiskStatus = Field(
+        default_factory=DiskStatus,
+        description="Log lines and events the state folder's disk could not take.",
     )
     metrics: MetricsStatus = Field(
         default_factory=MetricsStatus,

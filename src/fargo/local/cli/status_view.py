@@ -34,6 +34,12 @@ def render_endpoints(status: TwinStatus) -> str:
             "runs as DNS, without a proxy"
         )
     lines.append(f"  CA certificate           {endpoints.ca_certificate}")
+    if endpoints.aws_api is not None:
+        lines.append(
+            f"  AWS API (boto3, aws CLI) {endpoints.aws_api}   (AWS_ENDPOINT_URL; docs/aws-api.md)"
+        )
+    if endpoints.console:
+        lines.append(f"  console (demo page API)  {endpoints.console}")
     down = [p for p in status.load_balancers.data_planes if p.state is DataPlaneState.DOWN]
     for plane in down:
         # Healthy targets do not help while the process that carries requests is down.
