@@ -138,6 +138,14 @@ def test_top_and_status_show_the_metrics(requests_sent: Twin) -> None:
     )
 
 
+def test_the_demo_pages_console_serves_the_same_metrics(requests_sent: Twin) -> None:
+    console = requests_sent.status().endpoints.console
+    assert console is not None
+    answer = MetricsStatus.model_validate(httpx.get(console + "/api/metrics").json())
+    group = {"LoadBalancer": "public", "TargetGroup": "backend-public"}
+    assert total(answer, "RequestCount", **group) >= PUBLIC + THROUGH_INTERNAL
+
+
 def test_caddy_writes_the_json_it_is_converted_from(requests_sent: Twin) -> None:
     source: Path = requests_sent.state_dir / "logs" / "lb-access" / "public.json"
     assert source.exists() and source.stat().st_mode & 0o077 == 0  # owner only
