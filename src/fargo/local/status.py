@@ -41,14 +41,19 @@ JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 
 __all__ = [
     "SCHEMA_VERSION",
+    "DataPlaneState",
     "DataPlaneStatus",
     "DiscoveryInstance",
     "DiscoveryServiceStatus",
+    "DiskStatus",
     "Endpoints",
     "ListenerRuleStatus",
     "ListenerStatus",
     "LoadBalancerStatus",
     "LoadBalancingStatus",
+    "MetricDatapoint",
+    "MetricStatus",
+    "MetricsStatus",
     "Readiness",
     "RegisteredTarget",
     "ServiceState",
@@ -112,6 +117,16 @@ class Endpoints(StatusModel):
     ca_certificate: Path = Field(
         description="The local certificate authority's certificate: trust it to verify the "
         "HTTPS listeners."
+    )
+    aws_api: str | None = Field(
+        None,
+        description="The AWS-compatible endpoint (boto3, the AWS CLI: AWS_ENDPOINT_URL), e.g. "
+        "'http://127.0.0.1:4566'; null until it has started (docs/aws-api.md).",
+    )
+    console: str | None = Field(
+        None,
+        description="The console's URL on 127.0.0.1: the read-only JSON API the demo page "
+        "draws its dashboard from (docs/twin.md); null until it has started.",
     )
 
 
@@ -332,6 +347,20 @@ class TargetGroupStatus(StatusModel):
     )
 
 
+class DataPlaneState(StrEnum):
+    """Whether the data plane carries requests.
+
+    SERVING: Caddy runs and answers. DOWN: Caddy exited, stopped answering (SIGSTOP, a
+    deadlock) or cannot be restarted; the watchdog is restarting it (``problem`` says
+    why) and the listeners queue new connections meanwhile. STOPPED: not started, or
+    stopped with the twin.
+    """
+
+    SERVING = "serving"
+    DOWN = "down"
+    STOPPED = "stopped"
+
+
 class DataPlaneStatus(StatusModel):
     """The load balancers' data plane: the process that carries the requests (Caddy)."""
 
@@ -340,8 +369,21 @@ class DataPlaneStatus(StatusModel):
     )
     load_balancers: list[str] = Field(description="The load balancers this process serves.")
     pid: int | None = Field(description="Caddy's process id; null while it is not running.")
-    restarts: int = Field(description="Times the watchdog restarted Caddy after it died.")
+    restarts: int = Field(
+        description="Times the watchdog restarted Caddy after it exited or stopped answering."
+    )
     config_loads: int = Field(description="Configurations loaded through Caddy's admin API.")
+    state: DataPlaneState = Field(
+        DataPlaneState.SERVING, description="Whether it carries requests (see DataPlaneState)."
+    )
+    problem: str | None = Field(
+        None,
+        description="While DOWN, why, e.g. 'caddy has not answered its admin API for 3 s' or "
+        "'caddy could not be restarted: Permission denied: …; retrying'; null otherwise.",
+    )
+    failed_restarts: int = Field(
+        0, description="Restart attempts that failed (each is retried with back-off)."
+    )
 
 
 class LoadBalancingStatus(StatusModel):
@@ -401,7 +443,74 @@ class ServiceConnectStatus(StatusModel):
     )
 
 
+# -- the disk ----------------------------------------------------------------------------------
+
+
+class DiskStatus(StatusModel):
+    """What the twin's log writers could not write (a full or failing disk under the state
+    folder). The services keep serving meanwhile: a line that does not fit is dropped."""
+
+    problem: str | None = Field(
+        None,
+        description="The write error while writes fail (`No space left on device (ENOSPC)`); "
+        "null while every log is written.",
+    )
+    since: datetime | None = Field(None, description="When writes began to fail (UTC).")
+    dropped_log_lines: int = Field(
+        0, description="Task log lines the log router could not write since it started."
+    )
+    dropped_events: int = Field(
+        0, description="Events lost (the events file keeps the last 1,000 until it has room)."
+    )
+
+
 # -- the twin ---------------------------------------------------------------------------------
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+
+class MetricDatapoint(StatusModel):
+    """One period's value of a metric."""
+
+    timestamp: datetime = Field(description="The start of the period (UTC).")
+    value: float = Field(description="The statistic over the period.")
+
+
+class MetricStatus(StatusModel):
+    """One metric as CloudWatch names it: namespace, name, dimensions and statistic."""
+
+    namespace: str = Field(description="e.g. AWS/ApplicationELB, AWS/ECS, ECS/ContainerInsights.")
+    metric_name: str = Field(description="e.g. RequestCount, CPUUtilization, TargetResponseTime.")
+    dimensions: dict[str, str] = Field(
+        description="e.g. {'LoadBalancer': 'public', 'TargetGroup': 'backend-public'}: the "
+        "spec's names (AWS's LoadBalancer and TargetGroup dimensions are resource ids)."
+    )
+    statistic: str = Field(description="Sum, Average, or a percentile: p50, p95, p99.")
+    unit: str = Field(description="Count, Percent, Seconds, Megabytes, None (CPU units).")
+    datapoints: list[MetricDatapoint] = Field(
+        description="Oldest first: the last datapoint only in `fargo status`, the last few "
+        "minutes in GET /metrics. Empty until a period has passed."
+    )
+
+
+class MetricsStatus(StatusModel):
+    """The twin's metrics (`fargo top`, GET /metrics), from the load balancers' access logs,
+    their target health and the tasks' kernel counters."""
+
+    period_seconds: int = Field(5, description="Seconds one datapoint covers.")
+    metrics: list[MetricStatus] = Field(default_factory=list, description="Every metric.")
+
+    def value(
+        self, metric_name: str, statistic: str | None = None, **dimensions: str
+    ) -> float | None:
+        """The latest value of the metric with exactly these dimensions, or None."""
+        for metric in self.metrics:
+            if metric.metric_name != metric_name or (statistic and metric.statistic != statistic):
+                continue
+            if metric.dimensions == dimensions and metric.datapoints:
+                return metric.datapoints[-1].value
+        return None
 
 
 class TwinStatus(StatusModel):
@@ -435,6 +544,14 @@ class TwinStatus(StatusModel):
     service_connect: list[ServiceConnectStatus] = Field(
         default_factory=list,
         description="Service Connect endpoints and their tasks (the twin runs them as DNS).",
+    )
+    disk: DiskStatus = Field(
+        default_factory=DiskStatus,
+        description="Log lines and events the state folder's disk could not take.",
+    )
+    metrics: MetricsStatus = Field(
+        default_factory=MetricsStatus,
+        description="The current value of each metric (its last complete period).",
     )
 
     def service(self, name: str) -> ServiceStatus:

@@ -16,8 +16,9 @@ Its routes are the listener rules by priority (conditions rendered by
 `fargo.local.caddy.conditions` through `fargo.spec.routing`, so `decide` and Caddy
 agree), then the default action. The actions are rendered by
 `fargo.local.caddy.forward` (forward) and `fargo.local.caddy.responses` (redirect,
-fixed-response), TLS by `fargo.local.caddy.tls`. Responses say
-``Server: awselb/2.0``.
+fixed-response), TLS by `fargo.local.caddy.tls`. Before the rules, ALB's edge:
+size limits answered 400, ``Upgrade: h2c`` dropped, Host for HTTP/1.0
+(`fargo.local.caddy.edge`). Responses say ``Server: awselb/2.0``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fargo.local.caddy import access_log
 from fargo.local.caddy.conditions import matcher_set
+from fargo.local.caddy.edge import MAX_HEADER_BYTES, edge_routes
 from fargo.local.caddy.forward import (
     DynamicTargets,
     forward,
@@ -44,6 +47,7 @@ from fargo.local.caddy.responses import (
 from fargo.local.caddy.tls import certificates, https_load_balancers, tls_connection_policy
 from fargo.local.ec2.hostport import host_port
 from fargo.local.ec2.network import ListenerPort
+from fargo.local.elb.names import lb_dns_name
 from fargo.spec.elb import Action, Listener, LoadBalancer
 from fargo.spec.model import Spec
 
@@ -64,8 +68,10 @@ def render(
     listener_fds: Mapping[str, Sequence[int]] | None = None,
     dynamic: Mapping[str, DynamicTargets] | None = None,
     resolver: str | None = None,
+    access_logs: Path | None = None,
 ) -> JSON:
-    """Caddy's ``apps`` for every load balancer of ``spec`` (admin and logging are the process's).
+    """Caddy's ``apps`` for every load balancer of ``spec`` (admin and Caddy's own log are the
+    process's), and with ``access_logs`` (a folder) the access logs' ``logging``.
 
     ``bind``: load balancer → loopback address; ``listener_port``: (load balancer, spec
     port) → the port it is served on; ``routable``: target group → ``ip:port`` of the
@@ -74,7 +80,8 @@ def render(
     ``listener_fds``: server name → listening sockets Caddy inherited, used instead
     of binding the address (see `fargo.local.caddy.listeners` for why); ``dynamic``:
     groups whose targets Caddy looks up at the DNS server ``resolver``
-    (``udp/127.0.0.1:5353``).
+    (``udp/127.0.0.1:5353``); ``access_logs``: where each load balancer's access log
+    goes (`fargo.local.caddy.access_log`).
     """
     lookups = dict(dynamic or {}) if resolver else {}
     servers: JSON = {}
@@ -93,7 +100,11 @@ def render(
                 tls_server_name=tls_server_name,
                 lookups=lookups,
                 resolver=resolver,
+                dns_name=lb_dns_name(spec, name),
+                access_logged=access_logs is not None,
             )
+            if access_logs is not None:
+                servers[server]["logs"] = access_log.server_logs(server)
     servers[UNAVAILABLE_SERVER] = {
         "listen": [f"unix/{unavailable_socket}"],
         "routes": [{"handle": [service_unavailable()]}],
@@ -103,7 +114,9 @@ def render(
     apps: JSON = {"http": {"servers": servers}}
     if certificate is not None and https_load_balancers(spec):
         apps["tls"] = certificates(*certificate)
-    return {"apps": apps}
+    if access_logs is None:
+        return {"apps": apps}
+    return {"apps": apps, "logging": access_log.access_logging(spec, directory=access_logs)}
 
 
 def server_name(load_balancer: str, listener: Listener) -> str:
@@ -122,6 +135,8 @@ def _server(
     tls_server_name: str | None,
     lookups: Mapping[str, DynamicTargets],
     resolver: str | None,
+    dns_name: str,
+    access_logged: bool = False,
 ) -> JSON:
     local_port = listener_port(listener.port)
 
@@ -132,22 +147,32 @@ def _server(
             return fixed_response(action.fixed_response)
         return forward(action, lb, listener, routable, unavailable, lookups, resolver)
 
-    routes: list[JSON] = [{"handle": _prelude(listener)}]
+    def logged(priority: int, action: Action) -> list[JSON]:
+        if not access_logged:
+            return [handler(action)]
+        return [access_log.route_field(priority, action), handler(action)]
+
+    prelude = _prelude(listener, dns_name)
+    if access_logged:
+        # First: they add their fields once everything after them answered (the edge too).
+        prelude = [*access_log.entry_fields(forwarding=_forwards(listener)), *prelude]
+    routes: list[JSON] = [{"handle": prelude}]
     for rule in listener.rules_by_priority():
         routes.append(
             {
                 "match": [matcher_set(rule.conditions)],
-                "handle": [handler(rule.action)],
+                "handle": logged(rule.priority, rule.action),
                 "terminal": True,
             }
         )
-    routes.append({"handle": [handler(listener.default_action)], "terminal": True})
+    routes.append({"handle": logged(0, listener.default_action), "terminal": True})
     server: JSON = {
         "listen": list(listen) or [host_port(address, local_port)],
         "routes": routes,
         "errors": {"routes": [{"handle": [error_response()]}]},
         "automatic_https": {"disable": True},
         "idle_timeout": f"{lb.idle_timeout}s",
+        "max_header_bytes": MAX_HEADER_BYTES,
         # Trust every client's X-Forwarded-For so Caddy appends to it, as ALB does.
         "trusted_proxies": {"source": "static", "ranges": ["0.0.0.0/0", "::/0"]},
         "protocols": ["h1"],
@@ -160,8 +185,19 @@ def _server(
     return server
 
 
-def _prelude(listener: Listener) -> list[JSON]:
-    """Handlers every request passes first: response headers and the placeholders actions use."""
+def _tested_headers(listener: Listener) -> list[str]:
+    """The header names the listener's rules test (``http-header`` conditions)."""
+    return [
+        condition.http_header.name
+        for rule in listener.rules
+        for condition in rule.conditions
+        if condition.http_header is not None
+    ]
+
+
+def _prelude(listener: Listener, dns_name: str) -> list[JSON]:
+    """Handlers every request passes first: response headers, the placeholders actions use,
+    then ALB's edge (`fargo.local.caddy.edge`)."""
     handlers: list[JSON] = [
         {"handler": "headers", "response": {"set": {"Server": [SERVER_HEADER]}}},
         # Caddy adds "Via: 1.1 Caddy" to proxied responses after its header operations.
@@ -172,4 +208,11 @@ def _prelude(listener: Listener) -> list[JSON]:
         handlers += trace_id_handlers()
     if any(a.redirect is not None for a in actions):
         handlers += redirect_handlers()
+    edge = edge_routes(dns_name=dns_name, header_names=_tested_headers(listener))
+    handlers.append({"handler": "subroute", "routes": edge})
     return handlers
+
+
+def _forwards(listener: Listener) -> bool:
+    actions = [listener.default_action, *(rule.action for rule in listener.rules)]
+    return any(a.forward is not None for a in actions)
