@@ -116,6 +116,16 @@ def test_service_map_and_filters(twin: Twin) -> None:
     assert set(edge["latency_ms"]) == {"p50", "p95", "p99"}
     assert {n["name"] for n in graph["nodes"]} >= {"client", "public", "internal", "backend-public"}
 
+    # The demo page's console serves the same map and traces.
+    console = twin.endpoints.console
+    assert console is not None
+    page_map = httpx.get(console + "/api/service-map", timeout=10).json()
+    assert ("backend-public", "internal") in {(e["source"], e["target"]) for e in page_map["edges"]}
+    listed = httpx.get(console + "/api/traces?limit=1", timeout=10).json()["traces"]
+    assert len(listed) == 1
+    spans = httpx.get(console + f"/api/traces/{listed[0]['trace_id']}", timeout=10).json()["spans"]
+    assert spans and all("parent_id" in span for span in spans)
+
     assert traces(twin, "--slow", "60s")["traces"] == []
     unknown = fargo("traces", "-s", "nope", "--state-dir", str(twin.state_dir), check=False)
     assert unknown.returncode == 1 and "no service named 'nope'" in unknown.stderr

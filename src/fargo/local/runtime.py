@@ -162,6 +162,12 @@ class Runtime:
         self.console.sources["metrics"] = lambda query: self.metrics.describe().model_dump(
             mode="json"
         )
+        if self.xray is not None:  # and the traces and the service map, with tracing on
+            self.console.sources["traces"] = lambda query: self.list_traces(
+                limit=_limit(query.get("limit"))
+            )
+            self.console.sources["trace"] = lambda query: self.get_trace(query["trace_id"])
+            self.console.sources["service-map"] = lambda query: self.get_service_map()
         self.aws_api = AwsApiServer(aws_apis(self))
         parts: list[Part] = [self.log_router, self.disk_report, self.network]
         if self.certificate is not None:
@@ -586,3 +592,10 @@ class Runtime:
             )
             for service in discovery.services
         ]
+
+
+def _limit(value: str | None, default: int = 20, most: int = 200) -> int:
+    """The console's ``?limit=`` of traces: a number from 1 to ``most``, else ``default``."""
+    if value is None or not value.isdigit():
+        return default
+    return max(1, min(int(value), most))
