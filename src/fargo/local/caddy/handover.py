@@ -29,6 +29,7 @@ import os
 import socket
 import struct
 import threading
+from pathlib import Path
 
 from fargo.local.ec2.namespaces import CLONE_NEWNET, setns
 from fargo.local.ec2.sockets import LISTEN_BACKLOG
@@ -118,10 +119,11 @@ def _accept_queue(sock: socket.socket) -> int:
 
 def _socket_beside(sock: socket.socket) -> socket.socket:
     """A new socket like ``sock``, in the network namespace ``sock`` was made in."""
+    if _listed_here(sock):
+        return socket.socket(sock.family, sock.type)
+    # Another namespace: one the twin made, so it may enter it (also rootless).
     namespace = fcntl.ioctl(sock.fileno(), SIOCGSKNS)
     try:
-        if os.fstat(namespace).st_ino == os.stat("/proc/self/ns/net").st_ino:
-            return socket.socket(sock.family, sock.type)
         made: list[socket.socket] = []
         failed: list[BaseException] = []
 
@@ -140,3 +142,16 @@ def _socket_beside(sock: socket.socket) -> socket.socket:
         return made[0]
     finally:
         os.close(namespace)
+
+
+def _listed_here(sock: socket.socket) -> bool:
+    """Whether ``sock`` is in this thread's network namespace: its inode is among the TCP
+    sockets the namespace lists (needs no privilege, unlike asking for its namespace)."""
+    inode = str(os.fstat(sock.fileno()).st_ino)
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(f"/proc/thread-self/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 9 and fields[9] == inode:
+                    return True
+    return False
