@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fargo.local.caddy.handover import SIOCGSKNS, ListenerPair
+from fargo.local.caddy.handover import SIOCGSKNS, ListenerPair, in_this_namespace
 from fargo.local.ec2.netns import NetworkNamespace
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="in-process namespaces need root")
@@ -53,6 +53,12 @@ async def test_new_connections_go_to_the_active_socket_only(pair: ListenerPair) 
     assert [taken_by(pair, socket.socket()) for _ in range(5)] == [[0]] * 5
 
 
+def test_a_socket_of_this_namespace_is_found_without_privilege(pair: ListenerPair) -> None:
+    """Rootless VPC mode may not ask for the host namespace (SIOCGSKNS needs CAP_NET_ADMIN
+    there): a socket of this thread's namespace is found in its TCP table instead."""
+    assert all(in_this_namespace(sock) for sock in pair.sockets)
+
+
 def test_shutdown_stops_both_sockets_listening(pair: ListenerPair) -> None:
     address = pair.sockets[0].getsockname()
     pair.shutdown()
@@ -70,6 +76,7 @@ async def test_the_second_socket_is_made_in_the_first_ones_namespace() -> None:
         try:
             namespaces = [_namespace(sock) for sock in pair.sockets]
             assert namespaces[0] == namespaces[1] != os.stat("/proc/self/ns/net").st_ino
+            assert not in_this_namespace(first)  # not asked for its namespace without need
             await pair.hand_over()
             assert taken_by(pair, ns.socket()) == [1]  # reached from inside, on the second
         finally:

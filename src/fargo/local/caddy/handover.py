@@ -11,12 +11,13 @@ At each config load Caddy starts the new config's servers and stops the old ones
 Go's ``http.Server.Shutdown``, which closes every connection that is not in the middle
 of a request. When both configs listen on one socket, the old servers keep accepting
 until they stop, and a connection accepted in that moment is closed without an answer
-(about 1 new connection in 60 during back-to-back loads). So each listener has two
+(about 1 new connection in 100 during back-to-back loads). So each listener has two
 sockets in one SO_REUSEPORT group, and a classic BPF program attached to the group
 says which of them gets every new connection. Before a load, `hand_over` steers new
 connections to the idle socket, waits until the old servers have accepted what was
 queued on theirs and have read those requests, and the new config listens on the
-idle socket only: the old servers get no new connection while they stop.
+idle socket only: the old servers get no new connection while they stop. (Their idle
+keep-alive connections are still closed: a request sent on one at that instant is lost.)
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def _accept_queue(sock: socket.socket) -> int:
 
 def _socket_beside(sock: socket.socket) -> socket.socket:
     """A new socket like ``sock``, in the network namespace ``sock`` was made in."""
-    if _listed_here(sock):
+    if in_this_namespace(sock):
         return socket.socket(sock.family, sock.type)
     # Another namespace: one the twin made, so it may enter it (also rootless).
     namespace = fcntl.ioctl(sock.fileno(), SIOCGSKNS)
@@ -144,7 +145,7 @@ def _socket_beside(sock: socket.socket) -> socket.socket:
         os.close(namespace)
 
 
-def _listed_here(sock: socket.socket) -> bool:
+def in_this_namespace(sock: socket.socket) -> bool:
     """Whether ``sock`` is in this thread's network namespace: its inode is among the TCP
     sockets the namespace lists (needs no privilege, unlike asking for its namespace)."""
     inode = str(os.fstat(sock.fileno()).st_ino)
