@@ -2,11 +2,12 @@
 
 Start order (stop is the reverse, and safe after a partial start; see `fargo.local.parts`):
 network → listener certificate (ACM) → Cloud Map namespace → DNS server → task metadata
-endpoint → image registry (push) → load balancers (Caddy) → secrets (only a check: each has
-its local value) → task wiring → ECS cluster → Application Auto Scaling → the AWS API
-endpoint (`fargo.local.aws_api`). Every part validates first (ports, names,
-socket paths, environment values, secrets' local values), so a bad setting fails before
-anything starts.
+endpoint → image registry (push) → access logs → load balancers (Caddy) → secrets (only a
+check: each has its local value) → console (the demo page's API) → task wiring → ECS
+cluster → Application Auto Scaling → metrics → the AWS API endpoint
+(`fargo.local.aws_api`). Every part validates first (ports, names, socket paths,
+environment values, secrets' local values), so a bad setting fails before anything
+starts.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ from fargo.local.acm.listener_certificate import ListenerCertificate
 from fargo.local.appautoscaling.scaler import ApplicationAutoScaling
 from fargo.local.aws_api.apis import aws_apis
 from fargo.local.aws_api.server import AwsApiServer
+from fargo.local.caddy.access_logs import AccessLogDelivery, caddy_access_logs
 from fargo.local.caddy.data_plane import CaddyDataPlane
 from fargo.local.caddy.fleet import CaddyFleet
 from fargo.local.caddy.process import CaddyProcess
 from fargo.local.cloudmap.dns_server import DnsServer
 from fargo.local.cloudmap.registry import CloudMap
+from fargo.local.cloudwatch.collector import MetricsCollector
 from fargo.local.config import TwinConfig
+from fargo.local.console.server import Console
 from fargo.local.ec2.network import NetworkInterface, NetworkMode, network_for
 from fargo.local.ecr.distribution import RegistryServer
 from fargo.local.ecr.puller import RegistryPuller
@@ -41,10 +45,13 @@ from fargo.local.ecs.cluster import Cluster, ServiceScheduler
 from fargo.local.ecs.deployment import rolling_deployment
 from fargo.local.ecs.metadata import TaskMetadataEndpoint, task_metadata
 from fargo.local.ecs.secrets import TaskSecrets
+from fargo.local.ecs.task import Task
+from fargo.local.elb.access_log import AlbNames
 from fargo.local.elb.data_plane import LoadBalancerDataPlane
 from fargo.local.elb.load_balancing import ElasticLoadBalancing
 from fargo.local.elb.names import lb_dns_name
-from fargo.local.events import about
+from fargo.local.events import about, dropped_events
+from fargo.local.logs.disk_report import DiskReport
 from fargo.local.logs.log_router import LogRouter
 from fargo.local.parts import Part, PartFailed, Parts, PartsInvalid, Step
 from fargo.local.reapply import AppliedSpec, SpecRefused, reapply
@@ -118,8 +125,12 @@ class Runtime:
             on_unhealthy=self._target_unhealthy,
         )
         self.secrets = TaskSecrets(spec, self.spec_path.parent)
+        self.console = Console(self, port=config.console_port)
         self.hooks = self.task_hooks_for(spec, on_change=self._changed_now)
         self.log_router = LogRouter(self.state_dir, retention_days=spec.logging.retention_days)
+        self.disk_report = DiskReport(
+            self.state_dir, self.log_router.dropped, events=dropped_events
+        )
         self.cluster = Cluster(
             spec,
             logs=self.log_router,
@@ -132,8 +143,20 @@ class Runtime:
             on_change=self._changed_now,
         )
         self.autoscaling = ApplicationAutoScaling(spec, self.cluster, config.clock)
+        self.metrics = MetricsCollector(spec=lambda: self.spec, cluster=self.cluster, elb=self.elb)
+        self.access_logs = AccessLogDelivery(
+            self.state_dir,
+            names=self._alb_names,
+            targets=lambda: self.metrics.targets,
+            on_entry=self.metrics.record,
+        )
+        self._names: AlbNames | None = None
+        # The demo page plots the last minutes (GET /api/metrics on the console).
+        self.console.sources["metrics"] = lambda query: self.metrics.describe().model_dump(
+            mode="json"
+        )
         self.aws_api = AwsApiServer(aws_apis(self))
-        parts: list[Part] = [self.log_router, self.network]
+        parts: list[Part] = [self.log_router, self.disk_report, self.network]
         if self.certificate is not None:
             parts.append(self.certificate)
         parts += [
@@ -142,11 +165,14 @@ class Runtime:
             self.metadata,
             Step("image push (ECR)", start=self._push_images),
             self.registry_endpoint,
+            self.access_logs,  # stops after the load balancers: their last lines are read
             self.elb,
             self.secrets,  # only validates: every secret has its value before anything starts
+            self.console,  # before the tasks: the demo page's tasks get its URL
             self.hooks,
             self.cluster,
             self.autoscaling,
+            self.metrics,
             self.aws_api,
         ]
         self.parts = Parts(parts)
@@ -230,6 +256,7 @@ class Runtime:
                 bind=self.lb_addresses,
                 listener_port=self.network.listener_port,
                 certificate=certificate,
+                access_logs=caddy_access_logs(self.state_dir),
             )
         members = {}
         for name in self.spec.load_balancers:
@@ -246,8 +273,15 @@ class Runtime:
                 open_listener=host.open_listener,
                 open_local=host.open_local,
                 also_listen={name: host.inside} if host.inside else None,
+                binds_new_listeners=host.binds_new_listeners,
+                access_logs=caddy_access_logs(self.state_dir),
             )
         return CaddyFleet(members)
+
+    def _alb_names(self) -> AlbNames:
+        if self._names is None or self._names.spec is not self.spec:
+            self._names = AlbNames(self.spec)
+        return self._names
 
     def _changed_now(self) -> None:
         self._changed.set()
@@ -378,6 +412,7 @@ class Runtime:
             network=self.network,
             secrets=self.secrets,
             on_change=on_change,
+            console_url=lambda: self.console.url,
         )
 
     def scale_service(self, name: str, count: int) -> dict[str, Any]:
@@ -435,7 +470,7 @@ class Runtime:
         host, port = address
         return f"http://{host}:{port}"
 
-    def _task_metadata(self, task_id: str) -> tuple[str, dict[str, Any]] | None:
+    def _task_metadata(self, task_id: str) -> tuple[str, Task] | None:
         return task_metadata(self.cluster.find_task(task_id) if self.cluster else None)
 
     # -- status -------------------------------------------------------------------------
@@ -448,6 +483,7 @@ class Runtime:
             discovery_dns_server=f"{host}:{port}",
             ca_certificate=self.ca.certificate_path,
             aws_api=self.aws_api.url if self.aws_api.started else None,
+            console=self.console.url,
         )
 
     def _dns_started(self) -> bool:
@@ -472,6 +508,8 @@ class Runtime:
             load_balancers=self.elb.describe(),
             discovery=self._describe_discovery(),
             service_connect=self._describe_service_connect(),
+            disk=self.disk_report.describe(),
+            metrics=self.metrics.describe(latest_only=True),
         )
 
     def _describe_service_connect(self) -> list[ServiceConnectStatus]:

@@ -45,11 +45,15 @@ __all__ = [
     "DataPlaneStatus",
     "DiscoveryInstance",
     "DiscoveryServiceStatus",
+    "DiskStatus",
     "Endpoints",
     "ListenerRuleStatus",
     "ListenerStatus",
     "LoadBalancerStatus",
     "LoadBalancingStatus",
+    "MetricDatapoint",
+    "MetricStatus",
+    "MetricsStatus",
     "Readiness",
     "RegisteredTarget",
     "ServiceState",
@@ -118,6 +122,11 @@ class Endpoints(StatusModel):
         None,
         description="The AWS-compatible endpoint (boto3, the AWS CLI: AWS_ENDPOINT_URL), e.g. "
         "'http://127.0.0.1:4566'; null until it has started (docs/aws-api.md).",
+    )
+    console: str | None = Field(
+        None,
+        description="The console's URL on 127.0.0.1: the read-only JSON API the demo page "
+        "draws its dashboard from (docs/twin.md); null until it has started.",
     )
 
 
@@ -434,7 +443,74 @@ class ServiceConnectStatus(StatusModel):
     )
 
 
+# -- the disk ----------------------------------------------------------------------------------
+
+
+class DiskStatus(StatusModel):
+    """What the twin's log writers could not write (a full or failing disk under the state
+    folder). The services keep serving meanwhile: a line that does not fit is dropped."""
+
+    problem: str | None = Field(
+        None,
+        description="The write error while writes fail (`No space left on device (ENOSPC)`); "
+        "null while every log is written.",
+    )
+    since: datetime | None = Field(None, description="When writes began to fail (UTC).")
+    dropped_log_lines: int = Field(
+        0, description="Task log lines the log router could not write since it started."
+    )
+    dropped_events: int = Field(
+        0, description="Events lost (the events file keeps the last 1,000 until it has room)."
+    )
+
+
 # -- the twin ---------------------------------------------------------------------------------
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+
+class MetricDatapoint(StatusModel):
+    """One period's value of a metric."""
+
+    timestamp: datetime = Field(description="The start of the period (UTC).")
+    value: float = Field(description="The statistic over the period.")
+
+
+class MetricStatus(StatusModel):
+    """One metric as CloudWatch names it: namespace, name, dimensions and statistic."""
+
+    namespace: str = Field(description="e.g. AWS/ApplicationELB, AWS/ECS, ECS/ContainerInsights.")
+    metric_name: str = Field(description="e.g. RequestCount, CPUUtilization, TargetResponseTime.")
+    dimensions: dict[str, str] = Field(
+        description="e.g. {'LoadBalancer': 'public', 'TargetGroup': 'backend-public'}: the "
+        "spec's names (AWS's LoadBalancer and TargetGroup dimensions are resource ids)."
+    )
+    statistic: str = Field(description="Sum, Average, or a percentile: p50, p95, p99.")
+    unit: str = Field(description="Count, Percent, Seconds, Megabytes, None (CPU units).")
+    datapoints: list[MetricDatapoint] = Field(
+        description="Oldest first: the last datapoint only in `fargo status`, the last few "
+        "minutes in GET /metrics. Empty until a period has passed."
+    )
+
+
+class MetricsStatus(StatusModel):
+    """The twin's metrics (`fargo top`, GET /metrics), from the load balancers' access logs,
+    their target health and the tasks' kernel counters."""
+
+    period_seconds: int = Field(5, description="Seconds one datapoint covers.")
+    metrics: list[MetricStatus] = Field(default_factory=list, description="Every metric.")
+
+    def value(
+        self, metric_name: str, statistic: str | None = None, **dimensions: str
+    ) -> float | None:
+        """The latest value of the metric with exactly these dimensions, or None."""
+        for metric in self.metrics:
+            if metric.metric_name != metric_name or (statistic and metric.statistic != statistic):
+                continue
+            if metric.dimensions == dimensions and metric.datapoints:
+                return metric.datapoints[-1].value
+        return None
 
 
 class TwinStatus(StatusModel):
@@ -468,6 +544,14 @@ class TwinStatus(StatusModel):
     service_connect: list[ServiceConnectStatus] = Field(
         default_factory=list,
         description="Service Connect endpoints and their tasks (the twin runs them as DNS).",
+    )
+    disk: DiskStatus = Field(
+        default_factory=DiskStatus,
+        description="Log lines and events the state folder's disk could not take.",
+    )
+    metrics: MetricsStatus = Field(
+        default_factory=MetricsStatus,
+        description="The current value of each metric (its last complete period).",
     )
 
     def service(self, name: str) -> ServiceStatus:

@@ -76,8 +76,14 @@ class CaddyDataPlane:
         open_listener: ServerSocketFactory = bind_socket,
         open_local: ServerSocketFactory = bind_socket,
         also_listen: Mapping[str, tuple[str, ServerSocketFactory]] | None = None,
+        binds_new_listeners: bool = True,
+        access_logs: Path | None = None,
     ) -> None:
         self.spec = spec
+        # Caddy binds a listener added while it runs itself: only where it runs in the
+        # network its listeners are bound in (see `reconfigure_problems`)
+        self.binds_new_listeners = binds_new_listeners and not also_listen
+        self.access_logs = access_logs  # where Caddy writes access logs (None: it does not)
         self.caddy = caddy or CaddyProcess(state_dir)
         self.open_listener = open_listener  # where its listeners are bound
         # load balancer → (address, factory) where its listeners are bound as well, on their
@@ -176,6 +182,8 @@ class CaddyDataPlane:
                     )
                 )
             self._resolver.start()
+            if self.access_logs is not None:
+                self.access_logs.mkdir(parents=True, exist_ok=True, mode=0o700)
             await self.caddy.start(inherit=[s for pair in self._all_pairs() for s in pair.sockets])
             await self._push()
             self._pusher = keep_running(
@@ -205,24 +213,30 @@ class CaddyDataPlane:
 
     def reconfigure_problems(self, spec: Spec) -> list[str]:
         """A new listener is bound by Caddy itself (a running Caddy cannot inherit a new
-        socket), so only where its listeners are bound on this machine's own network
-        (``open_listener`` is the plain bind): elsewhere, and when the address is taken, a
-        problem naming the listener."""
+        socket), so only where Caddy runs in the network its listeners are bound in: this
+        machine's (loopback mode), or an internal load balancer's ENI (VPC mode). Elsewhere,
+        and when the address is taken, a problem naming the listener and what to do."""
         problems = []
         for name, lb in spec.load_balancers.items():
             for listener in lb.listeners:
                 if server_name(name, listener) in self._sockets:
                     continue
                 port = self.listener_port(name, listener.port)
-                what = f"load balancers.{name}.listeners (port {listener.port})"
-                if self.open_listener is not bind_socket or name in self.also_listen:
+                what = f"load_balancers.{name}.listeners (port {listener.port})"
+                if not self.binds_new_listeners:
                     problems.append(
-                        f"{what}: added; a listener cannot be added to a running twin in "
-                        "this network mode (its socket is made at start); `fargo down` then "
-                        "`fargo up` applies it"
+                        f"{what}: added to an {lb.scheme} load balancer in VPC mode, whose "
+                        "listener sockets are made on this machine when the twin starts and "
+                        "handed to a Caddy running in the load balancer's ENI, which cannot "
+                        "take a new one while it runs; `fargo down` then `fargo up` applies "
+                        "it (a new listener of an internal load balancer is applied in place)"
                     )
                     continue
-                problem = bind_problem(self.bind.get(name, "127.0.0.1"), port, what)
+                address = self.bind.get(name, "127.0.0.1")
+                if self.open_listener is bind_socket:
+                    problem = bind_problem(address, port, what)
+                else:
+                    problem = _probe(self.open_listener, address, port, what)
                 if problem is not None:
                     problems.append(problem)
         return problems
@@ -362,6 +376,7 @@ class CaddyDataPlane:
             },
             dynamic=dynamic_targets(self.spec, self._targets),
             resolver=self._resolver.address,
+            access_logs=self.access_logs,
         )
 
     def _close_removed_listeners(self) -> None:
@@ -386,6 +401,17 @@ def _pairs(sockets: Mapping[str, socket.socket]) -> dict[str, ListenerPair]:
             pair.close()
         raise
     return pairs
+
+
+def _probe(open_listener: ServerSocketFactory, address: str, port: int, what: str) -> str | None:
+    """Whether ``address:port`` can be bound where ``open_listener`` binds (an ENI's
+    namespace): None, or the problem."""
+    try:
+        probe = open_listener(socket.SOCK_STREAM, address, port)
+    except OSError as err:
+        return f"{what}: {address}:{port} cannot be bound: {err.strerror or err}"
+    probe.close()
+    return None
 
 
 def _loop_deadline(monotonic_deadline: float) -> float:

@@ -1,5 +1,5 @@
-"""The twin's commands as `fargo` parses them: ``build``, ``up``, ``status``, ``ps``, ``events``,
-``exec``, ``logs``, ``demo``, ``scale``, ``restart``, ``update-service``, ``down``.
+"""The twin's commands as `fargo` parses them: ``build``, ``up``, ``status``, ``ps``, ``top``,
+``events``, ``exec``, ``logs``, ``demo``, ``scale``, ``restart``, ``update-service``, ``down``.
 
 Each has examples in its ``--help``. Short options mean one thing everywhere: ``-f`` is
 the spec file (``--follow`` has no short form), ``-d`` detaches, ``-s`` names a service.
@@ -97,6 +97,16 @@ def add_commands(commands: Any, spec_option: Any) -> None:
     _state_option(ps)
     ps.add_argument("--service", "-s", help="only this service's tasks")
     ps.set_defaults(handler=_lazy("ps", "ps_command"))
+
+    top = commands.add_parser(
+        "top",
+        help="live metrics: services' CPU and memory, target groups' requests, codes, "
+        "latency percentiles and healthy hosts (CloudWatch's names)",
+        **examples("fargo top", "fargo top --once | grep backend-private"),
+    )
+    _state_option(top)
+    top.add_argument("--once", action="store_true", help="print the tables once and exit")
+    top.set_defaults(handler=_lazy("top", "top_command"))
 
     _add_events_command(commands)
     _add_exec_command(commands)

@@ -38,6 +38,8 @@ def render_endpoints(status: TwinStatus) -> str:
         lines.append(
             f"  AWS API (boto3, aws CLI) {endpoints.aws_api}   (AWS_ENDPOINT_URL; docs/aws-api.md)"
         )
+    if endpoints.console:
+        lines.append(f"  console (demo page API)  {endpoints.console}")
     down = [p for p in status.load_balancers.data_planes if p.state is DataPlaneState.DOWN]
     for plane in down:
         # Healthy targets do not help while the process that carries requests is down.
@@ -75,6 +77,11 @@ def render_status(status: TwinStatus) -> str:
         ],
     )
     lines += ["", *render_load_balancers(status.load_balancers)]
+    # Imported here: the metrics' tables are drawn with this module's `table`.
+    from fargo.local.cli.metrics_view import render_metrics
+
+    lines += ["", "metrics (`fargo top` shows them live):"]
+    lines += ["  " + line if line else line for line in render_metrics(status.metrics)]
     lines += ["", "discovery:"]
     for service in status.discovery:
         lines.append(f"  {service.name} (TTL {service.ttl}, {service.routing_policy})")

@@ -1,7 +1,8 @@
 """The control plane's API, on a unix socket in the state folder (owner only).
 
 ``GET /status`` the whole twin (a `fargo.local.status.TwinStatus`, what ``fargo status``
-prints), ``GET /ready`` readiness (`fargo.local.status.Readiness`), ``POST
+prints), ``GET /ready`` readiness (`fargo.local.status.Readiness`), ``GET /metrics``
+the last few minutes of every metric (`fargo.local.status.MetricsStatus`), ``POST
 /deployments/{service}`` a rolling deployment onto an image built from the current
 sources, ``POST /services/{service}/restart`` one onto the image it runs, ``POST
 /services/{service}/scale?count=N`` a new desired count, ``POST /spec`` re-read the spec
@@ -25,7 +26,7 @@ from pydantic import BaseModel
 
 from fargo.local.evidence import NeedsVpcMode, dns_evidence, image_pull_evidence
 from fargo.local.reapply import SpecRefused
-from fargo.local.status import SCHEMA_VERSION, Readiness, TwinStatus
+from fargo.local.status import SCHEMA_VERSION, MetricsStatus, Readiness, TwinStatus
 from fargo.spec import SpecError, check_spec
 
 M = TypeVar("M", bound=BaseModel)
@@ -67,6 +68,7 @@ class ControlServer:
         app = web.Application()
         app.router.add_get("/status", self._status)
         app.router.add_get("/ready", self._ready)
+        app.router.add_get("/metrics", self._metrics)
         app.router.add_post("/deployments/{service}", self._deploy)
         app.router.add_post("/services/{service}/restart", self._restart)
         app.router.add_post("/services/{service}/scale", self._scale)
@@ -93,6 +95,9 @@ class ControlServer:
 
     async def _status(self, request: web.Request) -> web.Response:
         return _model_response(self._runtime.describe())
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return _model_response(self._runtime.metrics.describe())
 
     async def _ready(self, request: web.Request) -> web.Response:
         return _model_response(self._runtime.readiness())
@@ -199,6 +204,10 @@ class ControlClient:
     async def status(self) -> TwinStatus:
         """``GET /status``, checked against the status schema."""
         return _parse(TwinStatus, "/status", await self.get("/status"))
+
+    async def metrics(self) -> MetricsStatus:
+        """``GET /metrics``: the last few minutes of every metric."""
+        return _parse(MetricsStatus, "/metrics", await self.get("/metrics"))
 
     async def readiness(self) -> Readiness:
         """``GET /ready``, checked against the status schema."""
