@@ -9,10 +9,12 @@ each test's environment only.
 from __future__ import annotations
 
 import base64
+import collections
 import ipaddress
 import json
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import uuid
@@ -310,6 +312,49 @@ def test_modify_create_and_delete_rule_change_routing_on_the_listener(
             Conditions=[{"Field": "path-pattern", "Values": ["/x"]}],
             Actions=[{"Type": "forward", "TargetGroupArn": b_arn}],
         )
+
+
+def test_modify_rule_under_load_answers_every_request_on_a_new_connection(
+    twin: Twin, endpoint: str
+) -> None:
+    """Each ModifyRule loads a new config into the running load balancer; no request on a
+    new connection goes unanswered meanwhile (ALB applies rule changes without dropping)."""
+    elb = client(endpoint, "elbv2")
+    [lb] = elb.describe_load_balancers(Names=["edge"])["LoadBalancers"]
+    [listener] = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    [rule] = [
+        r
+        for r in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+        if r["Priority"] == "50"
+    ]
+    seen: collections.Counter[str] = collections.Counter()
+    done = threading.Event()
+
+    def load() -> None:
+        limits = httpx.Limits(max_keepalive_connections=0)  # each request a new connection
+        with httpx.Client(timeout=10, limits=limits) as http:
+            while not done.is_set():
+                try:
+                    seen[str(http.get(f"{listener_url(twin)}/a/x").status_code)] += 1
+                except httpx.HTTPError as err:
+                    seen[f"error {type(err).__name__}"] += 1
+
+    workers = [threading.Thread(target=load) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        for body in ("one", "two", "three", "four", "five", "six"):
+            answer = {"StatusCode": "418", "ContentType": "text/plain", "MessageBody": body}
+            elb.modify_rule(
+                RuleArn=rule["RuleArn"],
+                Actions=[{"Type": "fixed-response", "FixedResponseConfig": answer}],
+            )
+            time.sleep(0.2)
+    finally:
+        done.set()
+        for worker in workers:
+            worker.join()
+    assert set(seen) == {"200"} and seen["200"] > 20, seen
 
 
 # -- Cloud Map ------------------------------------------------------------------------------

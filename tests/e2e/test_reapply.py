@@ -84,6 +84,39 @@ def under_load(twin: Twin, path: str) -> Iterator[collections.Counter[str]]:
         worker.join()
 
 
+@contextlib.contextmanager
+def new_connections_under_load(
+    twin: Twin, path: str, threads: int = 2
+) -> Iterator[collections.Counter[str]]:
+    """Requests to ``path``, each on a new connection, until the block ends: ``status
+    service`` (or ``error <name>``)."""
+    seen: collections.Counter[str] = collections.Counter()
+    done = threading.Event()
+
+    def load() -> None:
+        verify = ssl.create_default_context(cafile=twin.ca)
+        limits = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(verify=verify, timeout=10, limits=limits) as client:
+            while not done.is_set():
+                try:
+                    answer = client.get(twin.url("edge", "https") + path)
+                except httpx.HTTPError as err:
+                    seen[f"error {type(err).__name__}"] += 1
+                    continue
+                service = answer.json().get("service") if answer.status_code == 200 else ""
+                seen[f"{answer.status_code} {service}"] += 1
+
+    workers = [threading.Thread(target=load) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        for worker in workers:
+            worker.join()
+
+
 def resolve(twin: Twin, name: str) -> tuple[int, list[str]]:
     host, port = twin.endpoints.discovery_dns_server.rsplit(":", 1)
     answer = dns.query.udp(dns.message.make_query(name, "A"), host, port=int(port), timeout=2)
@@ -136,6 +169,33 @@ def test_a_new_rule_routes_through_the_same_caddy(twin: Twin) -> None:
         assert "listener edge:9443: rule 60 added" in out, out
         answer = client.get(twin.url("edge", "https") + "/new/x")
     assert answer.status_code == 200 and answer.json()["service"] == "web-b"
+    assert caddy_pid(twin) == pid
+
+
+def test_rule_changes_under_load_answer_every_new_connection(twin: Twin) -> None:
+    """A rule change loads a new Caddy config; the listener is handed over first, so no
+    request on a new connection goes unanswered (ALB applies rules without dropping any)."""
+    pid = caddy_pid(twin)
+
+    def rules(d: dict[str, Any]) -> list[dict[str, Any]]:
+        return d["load_balancers"]["edge"]["listeners"][0]["rules"]
+
+    def add_rule(d: dict[str, Any]) -> None:
+        rule = {"priority": 70, "conditions": [{"path_pattern": ["/seventy/*"]}]}
+        rules(d).append({**rule, "action": {"forward": "b"}})
+
+    def remove_rule(d: dict[str, Any]) -> None:
+        rules(d)[:] = [rule for rule in rules(d) if rule["priority"] != 70]
+
+    with new_connections_under_load(twin, "/a/x") as seen:
+        for change, said in ((add_rule, "rule 70 added"), (remove_rule, "rule 70 removed")):
+            edit(twin, change)
+            code, out, err = up_again(twin)
+            assert code == 0, err
+            assert said in out, out
+    # Answered by web-a (its SERVICE_NAME is web-a-v2 once the test above has run).
+    assert {outcome.split()[0] for outcome in seen} == {"200"}, seen
+    assert sum(seen.values()) > 20, seen
     assert caddy_pid(twin) == pid
 
 

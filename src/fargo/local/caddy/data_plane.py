@@ -31,6 +31,7 @@ from typing import Any
 
 from fargo.local.caddy import config as caddy_config
 from fargo.local.caddy.config import server_name
+from fargo.local.caddy.handover import ListenerPair
 from fargo.local.caddy.listeners import bind_listeners
 from fargo.local.caddy.process import CaddyError, CaddyProcess, socket_path_fits
 from fargo.local.caddy.target_dns import (
@@ -92,9 +93,10 @@ class CaddyDataPlane:
         self.listener_port = listener_port
         self.certificate = certificate
         self._tls_server_name: str | None = None
-        self._sockets: dict[str, socket.socket] = {}  # Caddy server name -> listening socket
-        self._also: dict[str, socket.socket] = {}  # Caddy server name -> its second socket
-        self._closing: list[socket.socket] = []  # removed listeners', once Caddy lets go
+        # Caddy server name -> its listening sockets (`fargo.local.caddy.handover`)
+        self._sockets: dict[str, ListenerPair] = {}
+        self._also: dict[str, ListenerPair] = {}  # Caddy server name -> its second address
+        self._closing: list[ListenerPair] = []  # removed listeners', once Caddy lets go
         self._resolver = TargetResolver(bind=open_local)  # on the loopback Caddy sees
         self._routable: dict[str, list[str]] = {}
         self._targets: dict[str, list[Target]] = {}
@@ -160,25 +162,29 @@ class CaddyDataPlane:
         try:
             if self.certificate is not None:
                 self._tls_server_name = certificate_name(self.certificate[0])
-            self._sockets = bind_listeners(
-                self.spec,
-                bind=self.bind,
-                listener_port=self.listener_port,
-                open_socket=self.open_listener,
+            self._sockets = _pairs(
+                bind_listeners(
+                    self.spec,
+                    bind=self.bind,
+                    listener_port=self.listener_port,
+                    open_socket=self.open_listener,
+                )
             )
             for name, (address, factory) in self.also_listen.items():
                 self._also.update(
-                    bind_listeners(
-                        self.spec.only_load_balancer(name),
-                        bind={name: address},
-                        listener_port=lambda _, port: port,
-                        open_socket=factory,
+                    _pairs(
+                        bind_listeners(
+                            self.spec.only_load_balancer(name),
+                            bind={name: address},
+                            listener_port=lambda _, port: port,
+                            open_socket=factory,
+                        )
                     )
                 )
             self._resolver.start()
             if self.access_logs is not None:
                 self.access_logs.mkdir(parents=True, exist_ok=True, mode=0o700)
-            await self.caddy.start(inherit=[*self._sockets.values(), *self._also.values()])
+            await self.caddy.start(inherit=[s for pair in self._all_pairs() for s in pair.sockets])
             await self._push()
             self._pusher = keep_running(
                 "load balancer config push", self._push_forever, extra=DATA_PLANE
@@ -199,10 +205,10 @@ class CaddyDataPlane:
             self._updated.notify_all()
         await self.caddy.stop()
         self._resolver.stop()
-        sockets = [*self._sockets.values(), *self._also.values(), *self._closing]
+        pairs = [*self._all_pairs(), *self._closing]
         self._sockets, self._also, self._closing = {}, {}, []
-        for sock in sockets:
-            sock.close()
+        for pair in pairs:
+            pair.close()
         self._pushed_config = None  # a started-again Caddy starts from nothing
 
     def reconfigure_problems(self, spec: Spec) -> list[str]:
@@ -325,29 +331,25 @@ class CaddyDataPlane:
             delay, told, failures = PUSH_RETRY_SECONDS[0], set(), 0
 
     async def _push(self) -> None:
-        """Render the config and load it if it differs from the one Caddy has."""
+        """Render the config and load it if it differs from the one Caddy has.
+
+        A config that changes Caddy's servers is loaded after the listeners are handed
+        over (`fargo.local.caddy.handover`): it listens on the sockets that get the new
+        connections, and the old servers stop with none of them."""
         self._dirty.clear()
         version = self._version
-        config = caddy_config.render(
-            self.spec,
-            bind=self.bind,
-            listener_port=self.listener_port,
-            routable=self._routable,
-            certificate=self.certificate,
-            tls_server_name=self._tls_server_name,
-            unavailable_socket=self.caddy.directory / UNAVAILABLE_SOCKET,
-            listener_fds={
-                name: [sock.fileno(), *([self._also[name].fileno()] if name in self._also else [])]
-                for name, sock in self._sockets.items()
-            },
-            dynamic=dynamic_targets(self.spec, self._targets),
-            resolver=self._resolver.address,
-            access_logs=self.access_logs,
-        )
+        config = self._render()
         if config != self._pushed_config:
+            handed_over = self._pushed_config is not None  # Caddy has servers to stop
+            if handed_over:
+                await asyncio.gather(*(pair.hand_over() for pair in self._all_pairs()))
+                config = self._render()
             try:
                 await self.caddy.load(config)
             except CaddyError:
+                if handed_over:  # Caddy still listens where it did
+                    for pair in self._all_pairs():
+                        pair.take_back()
                 self._dirty.set()
                 raise
             self._pushed_config = config
@@ -356,14 +358,49 @@ class CaddyDataPlane:
         async with self._updated:
             self._updated.notify_all()
 
+    def _all_pairs(self) -> list[ListenerPair]:
+        return [*self._sockets.values(), *self._also.values()]
+
+    def _render(self) -> dict[str, Any]:
+        return caddy_config.render(
+            self.spec,
+            bind=self.bind,
+            listener_port=self.listener_port,
+            routable=self._routable,
+            certificate=self.certificate,
+            tls_server_name=self._tls_server_name,
+            unavailable_socket=self.caddy.directory / UNAVAILABLE_SOCKET,
+            listener_fds={
+                name: [pair.fd, *([self._also[name].fd] if name in self._also else [])]
+                for name, pair in self._sockets.items()
+            },
+            dynamic=dynamic_targets(self.spec, self._targets),
+            resolver=self._resolver.address,
+            access_logs=self.access_logs,
+        )
+
     def _close_removed_listeners(self) -> None:
         closing, self._closing = self._closing, []
-        for sock in closing:
+        for pair in closing:
             # Shutting a listening socket down stops it listening in every process that
             # holds it: new connections are refused, not left waiting in its queue.
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+            pair.shutdown()
+            pair.close()
+
+
+def _pairs(sockets: Mapping[str, socket.socket]) -> dict[str, ListenerPair]:
+    """Each listener's socket with a second one beside it; all closed on failure."""
+    pairs: dict[str, ListenerPair] = {}
+    try:
+        for name, sock in sockets.items():
+            pairs[name] = ListenerPair(sock)
+    except BaseException:
+        for sock in sockets.values():
             sock.close()
+        for pair in pairs.values():
+            pair.close()
+        raise
+    return pairs
 
 
 def _probe(open_listener: ServerSocketFactory, address: str, port: int, what: str) -> str | None:

@@ -1,0 +1,91 @@
+"""A listener's two sockets: new connections go to the active one only, also in a namespace.
+
+The Caddy-level proof (config loads under load lose no new connection) is in
+`tests.local.test_caddy_reload`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from fargo.local.caddy.handover import SIOCGSKNS, ListenerPair, in_this_namespace
+from fargo.local.ec2.netns import NetworkNamespace
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="in-process namespaces need root")
+
+
+@pytest.fixture
+def pair() -> Iterator[ListenerPair]:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    made = ListenerPair(sock)
+    yield made
+    made.close()
+
+
+def taken_by(pair: ListenerPair, connect: socket.socket) -> list[int]:
+    """Connect ``connect`` to the pair's address: which sockets queued the connection."""
+    connect.connect(pair.sockets[0].getsockname())
+    queued = pair.queued()
+    for sock, waiting in zip(pair.sockets, queued, strict=True):
+        if waiting:
+            sock.accept()[0].close()
+    connect.close()
+    return [index for index, waiting in enumerate(queued) if waiting]
+
+
+async def test_new_connections_go_to_the_active_socket_only(pair: ListenerPair) -> None:
+    first, second = (sock.fileno() for sock in pair.sockets)
+    assert pair.fd == first
+    assert [taken_by(pair, socket.socket()) for _ in range(5)] == [[0]] * 5
+    await pair.hand_over()
+    assert pair.fd == second
+    assert [taken_by(pair, socket.socket()) for _ in range(5)] == [[1]] * 5
+    pair.take_back()  # a load that failed
+    assert pair.fd == first
+    assert [taken_by(pair, socket.socket()) for _ in range(5)] == [[0]] * 5
+
+
+def test_a_socket_of_this_namespace_is_found_without_privilege(pair: ListenerPair) -> None:
+    """Rootless VPC mode may not ask for the host namespace (SIOCGSKNS needs CAP_NET_ADMIN
+    there): a socket of this thread's namespace is found in its TCP table instead."""
+    assert all(in_this_namespace(sock) for sock in pair.sockets)
+
+
+def test_shutdown_stops_both_sockets_listening(pair: ListenerPair) -> None:
+    address = pair.sockets[0].getsockname()
+    pair.shutdown()
+    with pytest.raises(ConnectionRefusedError), socket.socket() as client:
+        client.connect(address)
+
+
+@needs_root
+async def test_the_second_socket_is_made_in_the_first_ones_namespace() -> None:
+    with NetworkNamespace.create("t") as ns:
+        first = ns.socket()
+        first.bind(("127.0.0.1", 0))
+        first.listen(16)
+        pair = ListenerPair(first)
+        try:
+            namespaces = [_namespace(sock) for sock in pair.sockets]
+            assert namespaces[0] == namespaces[1] != os.stat("/proc/self/ns/net").st_ino
+            assert not in_this_namespace(first)  # not asked for its namespace without need
+            await pair.hand_over()
+            assert taken_by(pair, ns.socket()) == [1]  # reached from inside, on the second
+        finally:
+            pair.close()
+
+
+def _namespace(sock: socket.socket) -> int:
+    descriptor = fcntl.ioctl(sock.fileno(), SIOCGSKNS)
+    try:
+        return os.fstat(descriptor).st_ino
+    finally:
+        os.close(descriptor)
