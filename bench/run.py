@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, their figures collected in docs/benchmarks.md.
 
-python bench/run.py [--only services,twin,synth,images,inner_loop]
+python bench/run.py [--only services,twin,synth,images,inner_loop,control_plane_away]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ BENCHES = {
     "synth": ["bench/synth_bench.py"],
     "images": ["bench/images_bench.py"],
     "inner_loop": ["bench/inner_loop_bench.py"],
+    "control_plane_away": ["bench/control_plane_away_bench.py"],
 }
 
 

@@ -26,9 +26,9 @@ from fargo.local.appautoscaling.scaler import ApplicationAutoScaling
 from fargo.local.caddy.data_plane import CaddyDataPlane
 from fargo.local.caddy.fleet import CaddyFleet
 from fargo.local.caddy.process import CaddyProcess
-from fargo.local.cloudmap.dns_server import DnsServer
 from fargo.local.cloudmap.registry import CloudMap
 from fargo.local.config import TwinConfig
+from fargo.local.dataplane_dns.discovery import DiscoveryDnsServer
 from fargo.local.ec2.network import NetworkInterface, NetworkMode, network_for
 from fargo.local.ecr.distribution import RegistryServer
 from fargo.local.ecr.puller import RegistryPuller
@@ -81,7 +81,9 @@ class Runtime:
         self.ca = CertificateAuthority(self.state_dir / "ca")
         self.cloud_map = CloudMap()
         bind = self.network.server_socket
-        self.dns = DnsServer(self.cloud_map, *self.network.dns_address, bind=bind)
+        self.dns = DiscoveryDnsServer(
+            self.cloud_map, self.state_dir, *self.network.dns_address, bind=bind
+        )
         self.metadata = TaskMetadataEndpoint(
             self._task_metadata, *self.network.metadata_address, bind=bind
         )

@@ -12,7 +12,8 @@
 
 It implements `fargo.local.elb.data_plane.LoadBalancerDataPlane`: the control plane
 decides which targets are routable; `update` hands that over. The target lookups
-Caddy makes (`fargo.local.caddy.target_dns`) see it at once; a config is rendered and
+Caddy makes (`fargo.local.caddy.target_dns`, answered by a process of their own that
+outlives the control plane: `fargo.local.dataplane_dns`) see it at once; a config is rendered and
 loaded in the background when it differs from the one Caddy has (loads are
 coalesced, and retried when Caddy refuses or is restarting). Draining asks Caddy how
 many requests are in flight to a target.
@@ -33,13 +34,9 @@ from fargo.local.caddy import config as caddy_config
 from fargo.local.caddy.config import server_name
 from fargo.local.caddy.listeners import bind_listeners
 from fargo.local.caddy.process import CaddyError, CaddyProcess, socket_path_fits
-from fargo.local.caddy.target_dns import (
-    LOOKUP_SETTLE_SECONDS,
-    TargetResolver,
-    dynamic_targets,
-    target_records,
-)
+from fargo.local.caddy.target_dns import LOOKUP_SETTLE_SECONDS, dynamic_targets, target_records
 from fargo.local.caddy.tls import certificate_name, https_load_balancers
+from fargo.local.dataplane_dns.targets import TargetLookupServer
 from fargo.local.ec2.network import ListenerPort
 from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_socket
 from fargo.local.elb.target_health import Target
@@ -88,7 +85,8 @@ class CaddyDataPlane:
         self._sockets: dict[str, socket.socket] = {}  # Caddy server name -> listening socket
         self._also: dict[str, socket.socket] = {}  # Caddy server name -> its second socket
         self._closing: list[socket.socket] = []  # removed listeners', once Caddy lets go
-        self._resolver = TargetResolver(bind=open_local)  # on the loopback Caddy sees
+        # on the loopback Caddy sees, answered by a process that outlives the control plane
+        self._resolver = TargetLookupServer(self.caddy.state_dir, self.caddy.name, bind=open_local)
         self._routable: dict[str, list[str]] = {}
         self._targets: dict[str, list[Target]] = {}
         self._pusher: asyncio.Task[None] | None = None
@@ -157,7 +155,7 @@ class CaddyDataPlane:
                         open_socket=factory,
                     )
                 )
-            self._resolver.start()
+            await self._resolver.start()
             await self.caddy.start(inherit=[*self._sockets.values(), *self._also.values()])
             await self._push()
             self._pusher = keep_running(
@@ -178,7 +176,7 @@ class CaddyDataPlane:
         async with self._updated:
             self._updated.notify_all()
         await self.caddy.stop()
-        self._resolver.stop()
+        await self._resolver.stop()
         sockets = [*self._sockets.values(), *self._also.values(), *self._closing]
         self._sockets, self._also, self._closing = {}, {}, []
         for sock in sockets:

@@ -3,11 +3,13 @@
     .fargo/.fargo-state        marker: this folder belongs to the twin (see `prepare`)
     .fargo/lock                held (flock) by the control plane for its whole life
     .fargo/control.sock        control plane API (unix socket, owner only)
-    .fargo/pids/*.json         every process the twin started: control plane, Caddy, tasks
+    .fargo/pids/*.json         every process the twin started: control plane, Caddy, tasks,
+                               the DNS processes (`fargo.local.dataplane_dns`)
     .fargo/logs/               control-plane.log, caddy.log, <service>/<task-id>.log
     .fargo/ca/, certs/         the local CA and the listener certificate
     .fargo/registry/           pushed images
-    .fargo/caddy/              generated proxy config, Caddy's admin socket
+    .fargo/caddy/              generated proxy config, Caddy's admin socket, targets.json
+    .fargo/dns/                discovery.json: the records the discovery DNS process answers
 
 Only the current user may have written it: a folder, ``pids/`` or pid record owned by
 another user or writable by group or others is refused (`fargo.local.state.ownership`).

@@ -1,0 +1,116 @@
+"""The data plane outlives its control plane: killed (SIGKILL) or stopped (SIGSTOP), the
+load balancers keep routing to the last known targets and discovery names keep resolving.
+
+Each test starts its own twin of ``second.yaml`` and puts load through its public
+listener (`under_load`) while the control plane is away.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rdatatype
+import psutil
+import pytest
+from tests.e2e.conftest import Twin, fargo, make_twin, under_load
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow  # starts twins and keeps their control plane away for seconds
+
+HERE = Path(__file__).parent
+AWAY_SECONDS = 15.0
+DISCOVERY_NAME = "api.second.internal."
+
+
+def own_spec(folder: Path) -> Path:
+    """``second.yaml`` on a network of its own (10.61.0.0/16): other test runs on this
+    machine may have a twin of ``second.yaml`` up."""
+    (folder / "echo").symlink_to(HERE / "echo")
+    spec = folder / "away.yaml"
+    spec.write_text((HERE / "second.yaml").read_text().replace("10.1.", "10.61."))
+    return spec
+
+
+@pytest.fixture
+def twin(tmp_path: Path) -> Iterator[Twin]:
+    twin = make_twin(own_spec(tmp_path), tmp_path / "state")
+    fargo("up", "--detach", *twin.up_args())
+    try:
+        yield twin
+    finally:
+        fargo("down", "--state-dir", str(twin.state_dir), check=False)
+
+
+def discovered(twin: Twin) -> set[str]:
+    """The A records the twin's discovery DNS server answers for ``api``, over UDP."""
+    host, port = twin.endpoints.discovery_dns_server.rsplit(":", 1)
+    query = dns.message.make_query(DISCOVERY_NAME, "A")
+    answer = dns.query.udp(query, host, port=int(port), timeout=2)
+    return {r.address for rrset in answer.answer if rrset.rdtype == dns.rdatatype.A for r in rrset}
+
+
+def control_plane(twin: Twin) -> psutil.Process:
+    return psutil.Process(twin.status().pid)
+
+
+def away_under_load(
+    twin: Twin, process: psutil.Process, away: signal.Signals
+) -> tuple[dict[int | str, int], set[str]]:
+    """Requests through the public listener while the control plane ``process`` is sent
+    ``away`` for `AWAY_SECONDS`: their outcomes, and what discovery answered at the end."""
+    with under_load(twin, "/a/x", load_balancer="edge", threads=2) as seen:
+        wait_until(lambda: seen[200] > 10, what="requests answered before")
+        process.send_signal(away)
+        if away == signal.SIGKILL:
+            process.wait(5)
+        before = sum(seen.values())
+        time.sleep(AWAY_SECONDS)
+        names = discovered(twin)
+        during = sum(seen.values()) - before
+    assert during > AWAY_SECONDS * 10, f"only {during} requests while away: {dict(seen)}"
+    return dict(seen), names
+
+
+def test_a_killed_control_plane_leaves_the_data_plane_serving(twin: Twin) -> None:
+    before = discovered(twin)
+    assert len(before) == 2, before
+    seen, names = away_under_load(twin, control_plane(twin), signal.SIGKILL)
+    assert set(seen) == {200}, seen  # no 503, no refused or reset connection
+    assert names == before
+    status = fargo("status", "--state-dir", str(twin.state_dir), check=False)
+    assert status.returncode == 1
+    said = status.stderr
+    assert "it stopped without `fargo down`" in said, said
+    assert "discovery DNS server (pid" in said and "target lookups of caddy (pid" in said, said
+    assert "The load balancers keep routing to the last known targets and discovery" in said
+    again = fargo("up", "--detach", *twin.up_args()).stdout
+    assert "stopped what its crashed run left running: " in again, again
+    assert "caddy (load balancers) (pid" in again and "discovery DNS server (pid" in again, again
+    assert discovered(twin) and twin.status().readiness.ready
+
+
+def test_a_stopped_control_plane_leaves_the_data_plane_serving(twin: Twin) -> None:
+    before = discovered(twin)
+    process = control_plane(twin)
+    try:
+        seen, names = away_under_load(twin, process, signal.SIGSTOP)
+    finally:
+        process.send_signal(signal.SIGCONT)
+    assert set(seen) == {200}, seen  # no request hangs for 10 s, none answered 503
+    assert names == before
+    # back, it serves as before: `fargo status` answers and the twin is still ready
+    wait_until(lambda: twin.status().readiness.ready, what="the twin ready again")
+
+
+def test_down_stops_the_dns_processes(twin: Twin) -> None:
+    dns_pids = [
+        p.pid for p in twin.processes() if "fargo.local.dataplane_dns" in " ".join(p.cmdline())
+    ]
+    assert len(dns_pids) == 2, dns_pids  # the targets of the one Caddy, and discovery
+    fargo("down", "--state-dir", str(twin.state_dir))
+    wait_until(lambda: not any(psutil.pid_exists(p) for p in dns_pids), what="DNS processes gone")
