@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import dns.exception
 import dns.message
 import dns.query
 import httpx
@@ -95,9 +96,13 @@ class Load:
                 self.slowest[phase] = max(self.slowest[phase], time.monotonic() - started)
 
 
-def discovered(server: str) -> list[str]:
+def discovered(server: str) -> list[str] | str:
+    """The A records of `DISCOVERY_NAME`, or why there are none."""
     host, port = server.rsplit(":", 1)
-    answer = dns.query.udp(dns.message.make_query(DISCOVERY_NAME, "A"), host, 2, int(port))
+    try:
+        answer = dns.query.udp(dns.message.make_query(DISCOVERY_NAME, "A"), host, 2, int(port))
+    except (dns.exception.DNSException, OSError) as err:
+        return f"no answer ({type(err).__name__})"
     return sorted(r.address for rrset in answer.answer for r in rrset)
 
 
