@@ -8,6 +8,8 @@ listener (`under_load`) while the control plane is away.
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,8 @@ import psutil
 import pytest
 from tests.e2e.conftest import Twin, fargo, make_twin, under_load
 from tests.waiting import wait_until
+
+from fargo.local.ec2.vpc_mode import vpc_mode_unavailable
 
 pytestmark = pytest.mark.slow  # starts twins and keeps their control plane away for seconds
 
@@ -54,6 +58,20 @@ def discovered(twin: Twin) -> set[str]:
     return {r.address for rrset in answer.answer if rrset.rdtype == dns.rdatatype.A for r in rrset}
 
 
+def discovered_in_a_task(twin: Twin) -> set[str]:
+    """`discovered`, asked from inside a web-a task's network namespace (VPC mode: the
+    DNS server is at the VPC's base + 2, reached through the VPC router)."""
+    task = next(p for p in twin.processes() if p.environ().get("SERVICE_NAME") == "web-a")
+    host, port = twin.endpoints.discovery_dns_server.rsplit(":", 1)
+    code = (
+        "import dns.message, dns.query; "
+        f"a = dns.query.udp(dns.message.make_query({DISCOVERY_NAME!r}, 'A'), {host!r}, "
+        f"port={port}, timeout=2); print(*sorted(r.address for rr in a.answer for r in rr))"
+    )
+    argv = ["nsenter", "-t", str(task.pid), "-n", sys.executable, "-c", code]
+    return set(subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split())
+
+
 def control_plane(twin: Twin) -> psutil.Process:
     return psutil.Process(twin.status().pid)
 
@@ -70,7 +88,7 @@ def away_under_load(
             process.wait(5)
         before = sum(seen.values())
         time.sleep(AWAY_SECONDS)
-        names = discovered(twin)
+        names = discovered(twin) if twin.network == "loopback" else discovered_in_a_task(twin)
         during = sum(seen.values()) - before
     assert during > AWAY_SECONDS * 10, f"only {during} requests while away: {dict(seen)}"
     return dict(seen), names
@@ -105,6 +123,27 @@ def test_a_stopped_control_plane_leaves_the_data_plane_serving(twin: Twin) -> No
     assert names == before
     # back, it serves as before: `fargo status` answers and the twin is still ready
     wait_until(lambda: twin.status().readiness.ready, what="the twin ready again")
+
+
+def test_in_vpc_mode_a_killed_control_plane_leaves_the_data_plane_serving(
+    tmp_path: Path,
+) -> None:
+    """The VPC's namespaces outlive the control plane: each task's and load balancer's by
+    the processes inside, the router's by the discovery DNS process's sockets."""
+    if (reason := vpc_mode_unavailable()) is not None:
+        pytest.skip(f"VPC mode is not available here: {reason}")
+    twin = make_twin(own_spec(tmp_path), tmp_path / "state")
+    twin.network = "vpc"
+    fargo("up", "--detach", *twin.up_args())
+    try:
+        before = discovered_in_a_task(twin)
+        assert len(before) == 2, before
+        seen, names = away_under_load(twin, control_plane(twin), signal.SIGKILL)
+        assert set(seen) == {200}, seen
+        assert names == before
+    finally:
+        fargo("down", "--state-dir", str(twin.state_dir), check=False)
+    assert twin.processes() == []
 
 
 def test_down_stops_the_dns_processes(twin: Twin) -> None:
