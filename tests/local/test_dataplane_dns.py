@@ -232,3 +232,64 @@ async def test_sigterm_stops_a_process_and_sweep_stops_a_left_one(state_dir: Pat
     assert swept == [f"target lookups of caddy (pid {pid})"]
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     await lookups.stop()
+
+
+# -- a new control plane taking the processes over --------------------------------------
+
+
+async def test_a_new_control_plane_adopts_the_target_lookups_and_the_listeners(
+    state_dir: Path,
+) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    first = TargetLookupServer(state_dir, "caddy")
+    first.publish({"a.targets.fargo.": ["127.0.1.1"]})
+    await first.start(listeners={"public-443": listener})
+    pid, address = first.pid, first.address
+    listener.close()  # the killed control plane's copy is gone; Caddy's and the process's stay
+    second = TargetLookupServer(state_dir, "caddy")
+    try:
+        assert second.adopt()
+        assert (second.pid, second.address) == (pid, address)
+        handed = second.handed_over_listeners()
+        assert list(handed) == ["public-443"]
+        port = handed["public-443"].getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass  # the same listening socket: still accepting
+        second.publish({"a.targets.fargo.": ["127.0.1.9"]})  # held: the old run's targets
+        assert a_records(await lookup(address, "a.targets.fargo.")) == ["127.0.1.1"]
+        second.release()
+        assert a_records(await lookup(address, "a.targets.fargo.")) == ["127.0.1.9"]
+        for sock in handed.values():
+            sock.close()
+    finally:
+        await second.stop()
+        await first.stop()
+    assert state.recorded_processes(state_dir) == []
+
+
+async def test_a_new_control_plane_adopts_discovery_and_holds_its_records(
+    state_dir: Path,
+) -> None:
+    first = DiscoveryDnsServer(cloud_map(), state_dir)
+    await first.start()
+    host, port = first.address
+    newer = CloudMap()
+    newer.create_private_dns_namespace(NS)
+    second = DiscoveryDnsServer(newer, state_dir, host, port)
+    elsewhere = DiscoveryDnsServer(CloudMap(), state_dir, host, port + 1)
+    try:
+        assert not elsewhere.adopt()  # another address: not the same server
+        assert second.adopt() and second.validate() == []  # its port is the old process's
+        await second.start()
+        assert second.address == (host, port) and second.pid == first.pid
+        newer.create_service(NS, "api", ttl=15)
+        newer.register_instance(NS, "api", "n1", "127.0.9.1", 7100)
+        query = dns.message.make_query(f"api.{NS}", "A")
+        held = await dns.asyncquery.udp(query, host, TIMEOUT, port)
+        assert a_records(held) == ["127.0.1.1", "127.0.1.2"]  # the old run's, until release
+        second.release()
+        released = await dns.asyncquery.udp(query, host, TIMEOUT, port)
+        assert a_records(released) == ["127.0.9.1"]
+    finally:
+        await second.stop()
+        await first.stop()

@@ -29,6 +29,7 @@ from fargo.local.caddy.process import CaddyProcess
 from fargo.local.cloudmap.registry import CloudMap
 from fargo.local.config import TwinConfig
 from fargo.local.dataplane_dns.discovery import DiscoveryDnsServer
+from fargo.local.ec2.loopback import LoopbackNetwork
 from fargo.local.ec2.network import NetworkInterface, NetworkMode, network_for
 from fargo.local.ecr.distribution import RegistryServer
 from fargo.local.ecr.puller import RegistryPuller
@@ -106,9 +107,10 @@ class Runtime:
             for name, lb in spec.load_balancers.items()
         }
         self.certificate = self._listener_certificate()
+        self.data_plane = self._data_plane()
         self.elb = ElasticLoadBalancing(
             spec,
-            data_plane=self._data_plane(),
+            data_plane=self.data_plane,
             addresses=self.lb_addresses,
             listener_port=self.network.listener_port,
             clock=config.clock,
@@ -214,6 +216,35 @@ class Runtime:
             await self.parts.stop()
         finally:
             twins.unregister(self.config)
+
+    def adopt(self, listening: set[str]) -> bool:
+        """Start beside the data plane a killed control plane left (loopback mode): its
+        listeners and DNS processes adopted, its tasks' ``listening`` addresses given to
+        no new task. False (nothing adopted) if it cannot be."""
+        if not isinstance(self.data_plane, CaddyDataPlane) or not isinstance(
+            self.network, LoopbackNetwork
+        ):
+            return False
+        if not self.dns.adopt():
+            return False
+        if not self.data_plane.adopt():
+            raise StartError(
+                "the crashed run's discovery DNS server could be taken over but not its "
+                "load balancers' target lookups; `fargo down`, then `fargo up`"
+            )
+        self.network.reserve(listening)
+        return True
+
+    def release_adopted(self) -> None:
+        """Publish this twin's targets and records to the adopted DNS processes."""
+        if isinstance(self.data_plane, CaddyDataPlane):
+            self.data_plane.release()
+        self.dns.release()
+
+    def discovery_linger_seconds(self) -> float:
+        """How long a client may keep a discovery answer: the longest TTL of the spec."""
+        ttls = [s.ttl for s in self.spec.discovery.services] if self.spec.discovery else []
+        return float(max([*ttls, SERVICE_CONNECT_TTL_SECONDS]))
 
     def _data_plane(self) -> LoadBalancerDataPlane:
         """One Caddy for every load balancer, or (VPC mode) one in each load balancer's ENI."""

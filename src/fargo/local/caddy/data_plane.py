@@ -96,6 +96,7 @@ class CaddyDataPlane:
         self._pushed_version = -1
         self._pushed_config: dict[str, Any] | None = None
         self._running = False
+        self._adopting = False  # serving beside the Caddy a killed control plane left
 
     @property
     def up_to_date(self) -> bool:
@@ -116,9 +117,20 @@ class CaddyDataPlane:
                 what = f"load balancer {name!r} listener {listener.port}"
                 if self.open_listener is bind_socket:  # elsewhere, the network mode checks
                     problem = bind_problem(self.bind.get(name, "127.0.0.1"), port, what)
-                    if problem is not None:
+                    if problem is not None and not self._adopting:
                         problems.append(problem)
         return problems
+
+    def adopt(self) -> bool:
+        """Serve beside the Caddy a killed control plane left running: on its listening
+        sockets (kept by its target lookup process), with its target lookups answering that
+        run's targets until `release`. False if there is nothing to adopt."""
+        self._adopting = self._resolver.adopt()
+        return self._adopting
+
+    def release(self) -> None:
+        """Route to this control plane's targets (both Caddys: they share the lookups)."""
+        self._resolver.release()
 
     def describe(self) -> list[DataPlaneStatus]:
         return [self.status()]
@@ -140,12 +152,15 @@ class CaddyDataPlane:
         try:
             if self.certificate is not None:
                 self._tls_server_name = certificate_name(self.certificate[0])
-            self._sockets = bind_listeners(
-                self.spec,
-                bind=self.bind,
-                listener_port=self.listener_port,
-                open_socket=self.open_listener,
-            )
+            if self._adopting:
+                self._sockets = self._resolver.handed_over_listeners()
+            else:
+                self._sockets = bind_listeners(
+                    self.spec,
+                    bind=self.bind,
+                    listener_port=self.listener_port,
+                    open_socket=self.open_listener,
+                )
             for name, (address, factory) in self.also_listen.items():
                 self._also.update(
                     bind_listeners(
@@ -155,7 +170,7 @@ class CaddyDataPlane:
                         open_socket=factory,
                     )
                 )
-            await self._resolver.start()
+            await self._resolver.start(listeners=self._sockets)
             await self.caddy.start(inherit=[*self._sockets.values(), *self._also.values()])
             await self._push()
             self._pusher = keep_running(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -170,9 +171,6 @@ def _up_detached(config: TwinConfig) -> int:
         return 1
     try:
         state.prepare(state_dir)
-        # a control plane that stopped without `fargo down` (crashed, killed): the new one
-        # stops what it left running before it starts (`state.sweep`)
-        left = [] if state.control_plane(state_dir) else _left_running(state_dir)
         log_path = state_dir / "logs" / "control-plane.log"
         pid = fork_detached(config, log_path)
     except (state.StateDirError, OSError) as err:
@@ -198,11 +196,9 @@ def _up_detached(config: TwinConfig) -> int:
         try:
             answer = asyncio.run(client.readiness())
             if answer.ready:
-                if left:
-                    print(
-                        "the previous control plane had stopped without `fargo down`; "
-                        f"stopped what its crashed run left running: {', '.join(left)}"
-                    )
+                # what became of a crashed run's processes (`control.daemon`)
+                with contextlib.suppress(OSError):
+                    print((state_dir / state.PREVIOUS_RUN).read_text(), end="")
                 print(render_endpoints(asyncio.run(client.status())))
                 return 0
         except ControlPlaneUnavailable:

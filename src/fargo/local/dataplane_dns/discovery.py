@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 PROCESS_NAME = "dns-discovery"
 SNAPSHOT = Path("dns") / "discovery.json"
+ADDRESS = Path("dns") / "discovery.address"  # where the process answers, for the next control plane
 
 
 class DiscoveryDnsServer:
@@ -54,6 +55,9 @@ class DiscoveryDnsServer:
             state_dir, PROCESS_NAME, "discovery", self._snapshot.path, "discovery DNS server"
         )
         self._sockets: list[socket.socket] = []
+        self._address_file = state_dir / ADDRESS
+        self._adopted: tuple[str, int] | None = None
+        self._hold = False  # adopted: answer the previous run's records until `release`
 
     @property
     def pid(self) -> int | None:
@@ -62,7 +66,7 @@ class DiscoveryDnsServer:
     def validate(self) -> list[str]:
         """Whether the configured port is free for both UDP and TCP (on this host; a
         network mode's own sockets are its to check)."""
-        if self._bind is not bind_socket:
+        if self._bind is not bind_socket or self._adopted is not None:
             return []
         what = "the discovery DNS server"
         problems = [
@@ -74,12 +78,37 @@ class DiscoveryDnsServer:
     @property
     def address(self) -> tuple[str, int]:
         """The ``(host, port)`` both transports listen on; only after :meth:`start`."""
+        if self._adopted is not None:
+            return self._adopted
         if not self._sockets:
             raise RuntimeError("the DNS server is not started")
         host, port = self._sockets[0].getsockname()[:2]
         return str(host), int(port)
 
+    def adopt(self) -> bool:
+        """Take over the process a killed control plane left answering on this server's
+        address (it keeps answering with that run's records until `release`)."""
+        try:
+            host, _, port = self._address_file.read_text().strip().rpartition(":")
+            address = (host, int(port))
+        except (OSError, ValueError):
+            return False
+        wanted = self._port in (0, address[1]) and self._host == host
+        if not wanted or not self._process.adopt():
+            return False
+        self._adopted = address
+        self._hold = True
+        return True
+
+    def release(self) -> None:
+        """Answer with this control plane's records from now on."""
+        self._hold = False
+        self._publish()
+
     async def start(self) -> None:
+        if self._adopted is not None:
+            self._cloud_map.subscribe(self._publish)
+            return
         if self._sockets:
             raise RuntimeError("the DNS server is already started")
         try:
@@ -88,6 +117,7 @@ class DiscoveryDnsServer:
             self._publish()
             self._cloud_map.subscribe(self._publish)
             await self._process.start(self._sockets)
+            self._address_file.write_text("{}:{}\n".format(*self.address))
         except BaseException:
             await self.stop()
             raise
@@ -100,12 +130,16 @@ class DiscoveryDnsServer:
     async def stop(self) -> None:
         """Stop the process and close the sockets; idempotent, safe after a failed start."""
         self._cloud_map.unsubscribe(self._publish)
+        self._adopted = None
         await self._process.stop()
+        self._address_file.unlink(missing_ok=True)
         sockets, self._sockets = self._sockets, []
         for sock in sockets:
             sock.close()
 
     def _publish(self) -> None:
+        if self._hold:
+            return
         self._snapshot.write(discovery_snapshot(*self._cloud_map.dns_state()))
 
     def _listen(self) -> list[socket.socket]:

@@ -21,8 +21,10 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+import psutil
 
 import fargo
 from fargo.local.state import folder as state
@@ -48,21 +50,45 @@ class DnsProcess:
         self.what = what
         self.log_path = state_dir / "logs" / f"{name}.log"
         self._process: asyncio.subprocess.Process | None = None
+        self._adopted: psutil.Process | None = None  # one a previous control plane started
 
     @property
     def pid(self) -> int | None:
+        if self._adopted is not None:
+            return self._adopted.pid if self._adopted.is_running() else None
         process = self._process
         return process.pid if process is not None and process.returncode is None else None
 
-    async def start(self, sockets: Sequence[socket.socket]) -> None:
-        """Start the process on ``sockets`` (UDP, then TCP if any) and wait until it answers."""
-        if self._process is not None:
+    def adopt(self) -> bool:
+        """Take over this name's process that a killed control plane left running."""
+        for record in state.recorded_processes(self.state_dir):
+            if record.path.stem == self.name and record.alive():
+                self._adopted = psutil.Process(record.pid)
+                return True
+        return False
+
+    async def start(
+        self,
+        sockets: Sequence[socket.socket],
+        *,
+        keep: Mapping[str, socket.socket] | None = None,
+        handover: Path | None = None,
+    ) -> None:
+        """Start the process on ``sockets`` (UDP, then TCP if any) and wait until it answers.
+
+        ``keep``: listening sockets (by name) it holds and hands over at ``handover``."""
+        if self._process is not None or self._adopted is not None:
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         read_end, write_end = os.pipe()
+        kept = dict(keep or {})
         fds = [s.fileno() for s in sockets]
         argv = [sys.executable, "-m", "fargo.local.dataplane_dns", self.kind, str(self.snapshot)]
         argv += ["--ready-fd", str(write_end), *[f"--fd={fd}" for fd in fds]]
+        argv += [f"--listener={name}={sock.fileno()}" for name, sock in kept.items()]
+        if handover is not None and kept:
+            argv += ["--handover", str(handover)]
+        fds += [sock.fileno() for sock in kept.values()]
         try:
             with self.log_path.open("ab") as log:
                 self._process = await asyncio.create_subprocess_exec(
@@ -88,6 +114,10 @@ class DnsProcess:
 
     async def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL); idempotent."""
+        adopted, self._adopted = self._adopted, None
+        if adopted is not None:
+            await asyncio.to_thread(_terminate, adopted)
+            state.forget_process(self.state_dir, self.name)
         process, self._process = self._process, None
         if process is None:
             return
@@ -122,6 +152,15 @@ class DnsProcess:
             f"the {self.what} process did not start within {START_TIMEOUT_SECONDS:g} s; "
             f"last lines of {self.log_path}:\n{tail}"
         )
+
+
+def _terminate(process: psutil.Process) -> None:
+    """SIGTERM, then SIGKILL after `STOP_TIMEOUT_SECONDS`: a process that is not our child."""
+    with contextlib.suppress(psutil.Error):
+        process.terminate()
+        _, alive = psutil.wait_procs([process], timeout=STOP_TIMEOUT_SECONDS)
+        for left in alive:
+            left.kill()
 
 
 def _environment() -> dict[str, str]:

@@ -5,7 +5,9 @@
         --fd=6 --fd=7
 
 ``targets``: Caddy's target lookups (`fargo.local.caddy.target_dns.TargetResolver`) on one
-UDP socket. ``discovery``: Cloud Map's DNS (`fargo.local.cloudmap.dns_server.DnsServer`)
+UDP socket; it also keeps the load balancers' listening sockets (``--listener``) and
+hands them to the next control plane (``--handover``), so a new Caddy can serve on them
+beside the running one. ``discovery``: Cloud Map's DNS (`fargo.local.cloudmap.dns_server.DnsServer`)
 on a UDP and a TCP socket. Each query is answered from the snapshot as the file is at
 that moment (`fargo.local.dataplane_dns.snapshot`). Once serving it writes ``ready`` to
 ``--ready-fd``; it stops on SIGTERM or SIGINT, and only then.
@@ -15,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,8 +72,43 @@ class InheritedSockets:
         raise OSError(f"no inherited {kind.name} socket")
 
 
+class ListenerKeeper:
+    """Holds the load balancers' listening sockets and hands copies to whoever connects
+    to ``path`` (the next control plane, after this one's was killed): one JSON line of
+    their names, with the sockets as SCM_RIGHTS. ``path`` is in the owner-only state
+    folder, and the socket itself is made owner-only."""
+
+    def __init__(self, path: Path, listeners: dict[str, socket.socket]) -> None:
+        self.path = path
+        self.listeners = listeners
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def start(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self._server.bind(str(self.path))
+        os.chmod(self.path, 0o600)
+        self._server.listen(4)
+        threading.Thread(target=self._serve, name="listener-keeper", daemon=True).start()
+
+    def _serve(self) -> None:
+        names = list(self.listeners)
+        fds = [self.listeners[name].fileno() for name in names]
+        message = (json.dumps({"listeners": names}) + "\n").encode()
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            with client, contextlib.suppress(OSError):
+                socket.send_fds(client, [message], fds)
+
+
 async def serve(
-    kind: str, snapshot_path: Path, sockets: Sequence[socket.socket], ready: int
+    kind: str,
+    snapshot_path: Path,
+    sockets: Sequence[socket.socket],
+    ready: int,
+    keeper: ListenerKeeper | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -92,6 +132,8 @@ async def serve(
         snapshot_path,
         os.getpid(),
     )
+    if keeper is not None:
+        keeper.start()
     os.write(ready, READY)
     os.close(ready)
     await stop.wait()
@@ -108,10 +150,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("snapshot", type=Path)
     parser.add_argument("--ready-fd", type=int, required=True)
     parser.add_argument("--fd", type=int, action="append", default=[])
+    parser.add_argument("--listener", action="append", default=[], help="NAME=FD to keep")
+    parser.add_argument("--handover", type=Path, help="unix socket handing the listeners over")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     sockets = [socket.socket(fileno=fd) for fd in args.fd]
     if not sockets:
         parser.error("at least one --fd is needed")
-    asyncio.run(serve(args.kind, args.snapshot, sockets, args.ready_fd))
+    listeners = {
+        name: socket.socket(fileno=int(fd))
+        for name, _, fd in (item.rpartition("=") for item in args.listener)
+    }
+    keeper = ListenerKeeper(args.handover, listeners) if args.handover and listeners else None
+    asyncio.run(serve(args.kind, args.snapshot, sockets, args.ready_fd, keeper))
     return 0
