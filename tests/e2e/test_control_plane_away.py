@@ -19,7 +19,7 @@ import dns.query
 import dns.rdatatype
 import psutil
 import pytest
-from tests.e2e.conftest import Twin, fargo, make_twin, under_load
+from tests.e2e.conftest import Twin, fargo, free_ports, make_twin, under_load
 from tests.waiting import wait_until
 
 from fargo.local.ec2.vpc_mode import vpc_mode_unavailable
@@ -187,3 +187,16 @@ def test_down_stops_the_dns_processes(twin: Twin) -> None:
     assert len(dns_pids) == 2, dns_pids  # the targets of the one Caddy, and discovery
     fargo("down", "--state-dir", str(twin.state_dir))
     wait_until(lambda: not any(psutil.pid_exists(p) for p in dns_pids), what="DNS processes gone")
+
+
+def test_up_on_other_listener_ports_stops_the_crashed_run_instead(twin: Twin) -> None:
+    old = recorded(twin)
+    process = control_plane(twin)
+    process.send_signal(signal.SIGKILL)
+    process.wait(5)
+    moved = Twin(twin.spec, twin.state_dir, dict(zip(twin.publish, free_ports(2), strict=True)))
+    again = fargo("up", "--detach", *moved.up_args()).stdout
+    assert "stopped what its crashed run left running: " in again, again
+    assert "caddy (load balancers) (pid" in again and "discovery DNS server (pid" in again
+    assert not any(psutil.pid_exists(pid) for pid in old.values())
+    assert moved.status().readiness.ready

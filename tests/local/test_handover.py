@@ -99,3 +99,16 @@ async def test_retire_publishes_then_stops_the_old_caddy_and_later_the_old_tasks
     await asyncio.sleep(1.0)
     assert names(crashed) == {"caddy-targets", "dns-discovery"}
     await previous.stop()
+
+
+def test_a_run_that_crashed_while_taking_another_over_keeps_both_records(crashed: Path) -> None:
+    older = sleeper()
+    try:
+        state.record_process(crashed, f"{PREFIX}caddy", older.pid, "caddy (load balancers)")
+        previous = PreviousRun.find(crashed, "loopback")
+        assert previous is not None
+        previous.set_aside()
+        assert {f"{PREFIX}caddy", f"{PREFIX}caddy-2"} <= names(crashed)
+    finally:
+        older.kill()
+        older.wait()

@@ -225,13 +225,11 @@ class Runtime:
             self.network, LoopbackNetwork
         ):
             return False
-        if not self.dns.adopt():
-            return False
         if not self.data_plane.adopt():
-            raise StartError(
-                "the crashed run's discovery DNS server could be taken over but not its "
-                "load balancers' target lookups; `fargo down`, then `fargo up`"
-            )
+            return False
+        if not self.dns.adopt():  # another discovery address (another spec)
+            self.data_plane.disown()
+            return False
         self.network.reserve(listening)
         return True
 

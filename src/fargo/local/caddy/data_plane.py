@@ -39,6 +39,7 @@ from fargo.local.caddy.tls import certificate_name, https_load_balancers
 from fargo.local.dataplane_dns.targets import TargetLookupServer
 from fargo.local.ec2.network import ListenerPort
 from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_socket
+from fargo.local.elb.errors import ElbError
 from fargo.local.elb.target_health import Target
 from fargo.local.events import about
 from fargo.local.loops import keep_running
@@ -97,6 +98,7 @@ class CaddyDataPlane:
         self._pushed_config: dict[str, Any] | None = None
         self._running = False
         self._adopting = False  # serving beside the Caddy a killed control plane left
+        self._handed: dict[str, socket.socket] = {}  # its listening sockets, until start
 
     @property
     def up_to_date(self) -> bool:
@@ -124,9 +126,42 @@ class CaddyDataPlane:
     def adopt(self) -> bool:
         """Serve beside the Caddy a killed control plane left running: on its listening
         sockets (kept by its target lookup process), with its target lookups answering that
-        run's targets until `release`. False if there is nothing to adopt."""
-        self._adopting = self._resolver.adopt()
-        return self._adopting
+        run's targets until `release`. False (nothing adopted) if there is nothing to adopt
+        or its listeners are not this spec's (another spec, other published ports)."""
+        if not self._resolver.adopt():
+            return False
+        try:
+            handed = self._resolver.handed_over_listeners()
+        except (OSError, ValueError, KeyError, ElbError) as err:
+            logger.warning("the crashed run's listeners were not handed over: %s", err)
+            self._resolver.disown()
+            return False
+        wanted = {
+            server_name(name, listener): (
+                self.bind.get(name, "127.0.0.1"),
+                self.listener_port(name, listener.port),
+            )
+            for name, lb in self.spec.load_balancers.items()
+            for listener in lb.listeners
+        }
+        found = {name: tuple(sock.getsockname()[:2]) for name, sock in handed.items()}
+        if found != wanted:
+            for sock in handed.values():
+                sock.close()
+            self._resolver.disown()
+            return False
+        self._handed = handed
+        self._adopting = True
+        return True
+
+    def disown(self) -> None:
+        """Undo `adopt`: start as if nothing had been left running."""
+        handed, self._handed = self._handed, {}
+        for sock in handed.values():
+            sock.close()
+        if self._adopting:
+            self._resolver.disown()
+        self._adopting = False
 
     def release(self) -> None:
         """Route to this control plane's targets (both Caddys: they share the lookups)."""
@@ -153,7 +188,7 @@ class CaddyDataPlane:
             if self.certificate is not None:
                 self._tls_server_name = certificate_name(self.certificate[0])
             if self._adopting:
-                self._sockets = self._resolver.handed_over_listeners()
+                self._sockets, self._handed = self._handed, {}
             else:
                 self._sockets = bind_listeners(
                     self.spec,

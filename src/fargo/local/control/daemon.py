@@ -169,7 +169,8 @@ async def _serve_locked(
 
 
 def _sweep_crashed_run(state_dir: Path) -> None:
-    swept = state.sweep(state_dir)
+    # every record but this control plane's own (recorded once it took the folder)
+    swept = state.sweep(state_dir, only=lambda record: record.pid != os.getpid())
     if swept:
         _say(
             state_dir,

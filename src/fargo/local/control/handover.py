@@ -83,8 +83,13 @@ class PreviousRun:
             name = record.path.stem
             if name in ADOPTED or name.startswith(PREFIX):
                 continue
+            target = record.path.with_name(f"{PREFIX}{name}.json")
+            count = 1
+            while target.exists():  # a run that crashed while taking another over
+                count += 1
+                target = record.path.with_name(f"{PREFIX}{name}-{count}.json")
             with contextlib.suppress(FileNotFoundError):
-                record.path.rename(record.path.with_name(f"{PREFIX}{record.path.name}"))
+                record.path.rename(target)
         unavailable = self.state_dir / UNAVAILABLE_SOCKET
         with contextlib.suppress(FileNotFoundError):
             unavailable.rename(unavailable.with_name(f"{PREFIX}{unavailable.name}"))
@@ -95,8 +100,7 @@ class PreviousRun:
         gracefully, and the old tasks and log router after ``linger_seconds``."""
         release()
         await asyncio.sleep(SETTLE_SECONDS)
-        caddy = self._record(f"{PREFIX}{CADDY}")
-        if caddy is not None:
+        for caddy in self._records(f"{PREFIX}{CADDY}"):
             await asyncio.to_thread(_stop_gracefully, caddy)
             caddy.path.unlink(missing_ok=True)
         logger.info(
@@ -122,11 +126,10 @@ class PreviousRun:
             with contextlib.suppress(asyncio.CancelledError):
                 await later
 
-    def _record(self, name: str) -> state.ProcessRecord | None:
-        for record in state.recorded_processes(self.state_dir):
-            if record.path.stem == name:
-                return record
-        return None
+    def _records(self, prefix: str) -> list[state.ProcessRecord]:
+        return [
+            r for r in state.recorded_processes(self.state_dir) if r.path.stem.startswith(prefix)
+        ]
 
 
 def _stop_gracefully(record: state.ProcessRecord) -> None:

@@ -67,6 +67,10 @@ class DnsProcess:
                 return True
         return False
 
+    def disown(self) -> None:
+        """Undo `adopt` (leave that process alone)."""
+        self._adopted = None
+
     async def start(
         self,
         sockets: Sequence[socket.socket],

@@ -84,6 +84,12 @@ class TargetLookupServer:
         self._hold = True
         return True
 
+    def disown(self) -> None:
+        """Undo `adopt`: the process is left alone (the caller sweeps it)."""
+        self._adopted_address = None
+        self._hold = False
+        self._process.disown()
+
     def release(self) -> None:
         """Answer with this control plane's targets from now on."""
         self._hold = False
