@@ -43,6 +43,7 @@ REFERENCE_CORPUS: list[tuple[str, int, Request, Expected]] = [
 SHOP_CORPUS: list[tuple[str, int, Request, Expected]] = [
     ("edge", 443, Request(host="api.shop.example.org", path="/v1/items"), "api-blue"),
     ("edge", 443, Request(host="API.SHOP.EXAMPLE.ORG:443", path="/v1/"), "api-blue"),
+    ("edge", 443, Request(host="api.shop.example.org.", path="/v1/"), "api-blue"),
     (
         "edge",
         443,

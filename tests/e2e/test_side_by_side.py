@@ -5,11 +5,14 @@ server and task metadata endpoint (`fargo.local.ec2.loopback`)."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import shutil
 import ssl
+import urllib.parse
 from pathlib import Path
 
+import boto3
 import dns.message
 import dns.query
 import httpx
@@ -50,6 +53,18 @@ def answers(twin: Twin, prefix: str) -> None:
     assert json.loads(httpx.get(url, timeout=10).text)["service"] == "worker"
 
 
+def own_cluster(twin: Twin) -> str:
+    """The cluster the twin's own AWS endpoint lists (a loopback endpoint, dummy keys)."""
+    url = twin.endpoints.aws_api or ""
+    assert ipaddress.ip_address(urllib.parse.urlsplit(url).hostname or "").is_loopback
+    ecs = boto3.client(
+        "ecs", endpoint_url=url, region_name="eu-west-1",
+        aws_access_key_id="twin", aws_secret_access_key="twin",
+    )  # fmt: skip
+    [cluster] = ecs.list_clusters()["clusterArns"]
+    return str(cluster)
+
+
 def test_two_loopback_twins_of_different_cidrs_run_side_by_side(tmp_path: Path) -> None:
     other = with_cidr(tmp_path / "other", 4)
     with contextlib.ExitStack() as twins:
@@ -61,3 +76,6 @@ def test_two_loopback_twins_of_different_cidrs_run_side_by_side(tmp_path: Path) 
         )
         answers(first, "127.1")
         answers(second, "127.4")
+        assert first.endpoints.aws_api != second.endpoints.aws_api
+        assert own_cluster(first) == "arn:aws:ecs:eu-west-1:000000000000:cluster/second"
+        assert own_cluster(second) == "arn:aws:ecs:eu-west-1:000000000000:cluster/third"

@@ -12,7 +12,7 @@ from tests.local.conftest import balancer_spec
 
 from fargo.local.caddy import config as caddy_config
 from fargo.local.caddy.conditions import condition_matcher
-from fargo.local.caddy.forward import DynamicTargets, upstream_weights
+from fargo.local.caddy.forward import DynamicTargets, bucket_bounds, hex_range_pattern
 from fargo.local.caddy.tls import tls_connection_policy
 from fargo.local.ec2.hostport import host_port
 
@@ -41,7 +41,11 @@ def one_http_listener(default_action: str) -> Any:
     )
 
 
-def render(spec: Any, routable: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def render(
+    spec: Any,
+    routable: dict[str, list[str]] | None = None,
+    dynamic: dict[str, DynamicTargets] | None = None,
+) -> dict[str, Any]:
     return caddy_config.render(
         spec,
         bind={name: "127.0.0.1" for name in spec.load_balancers},
@@ -50,6 +54,8 @@ def render(spec: Any, routable: dict[str, list[str]] | None = None) -> dict[str,
         certificate=CERT,
         tls_server_name="fargo.example.com",
         unavailable_socket=UNAVAILABLE,
+        dynamic=dynamic,
+        resolver="udp/127.0.0.1:5353" if dynamic else None,
     )
 
 
@@ -80,10 +86,14 @@ def servers(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def default_handler(
-    spec: Any, server: str, routable: dict[str, list[str]] | None = None
+    spec: Any,
+    server: str,
+    routable: dict[str, list[str]] | None = None,
+    dynamic: dict[str, DynamicTargets] | None = None,
 ) -> dict[str, Any]:
     """The first handler of ``server``'s last route: its listener's default action."""
-    return servers(render(spec, routable))[server]["routes"][-1]["handle"][0]  # type: ignore[no-any-return]
+    routes = servers(render(spec, routable, dynamic))[server]["routes"]
+    return routes[-1]["handle"][0]  # type: ignore[no-any-return]
 
 
 def test_one_server_per_listener_on_the_mapped_port_of_its_address() -> None:
@@ -198,39 +208,39 @@ def test_fixed_response_escapes_placeholders() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("groups", "expected"),
-    [
-        # one target each: the weights themselves
-        ([(3, ["a1"]), (1, ["b1"])], [("a1", 3), ("b1", 1)]),
-        # a group's weight is spread over its targets
-        ([(1, ["a1", "a2"]), (1, ["b1"])], [("a1", 1), ("a2", 1), ("b1", 2)]),
-        (
-            [(2, ["a1", "a2", "a3"]), (1, ["b1", "b2"])],
-            [("a1", 4), ("a2", 4), ("a3", 4), ("b1", 3), ("b2", 3)],
-        ),
-        # an empty group keeps its share, answered by the 503 upstream
-        ([(1, ["a1"]), (1, [])], [("a1", 1), ("empty", 1)]),
-        # weight 0 takes nothing
-        ([(1, ["a1"]), (0, ["b1"])], [("a1", 1)]),
-    ],
-)
-def test_upstream_weights(groups: Any, expected: Any) -> None:
-    assert upstream_weights(groups, "empty") == expected
-
-
-def test_weighted_forward_renders_weighted_round_robin() -> None:
+def test_weighted_forward_picks_a_group_by_weight_and_looks_its_targets_up() -> None:
     spec = one_http_listener(
         """
           forward: {target_groups: [{target_group: a, weight: 3}, {target_group: b, weight: 1}]}
 """
     )
-    proxy = default_handler(spec, "public-80", {"a": ["127.0.1.1:80"], "b": []})
-    assert proxy["upstreams"] == [{"dial": "127.0.1.1:80"}, {"dial": f"unix/{UNAVAILABLE}"}]
-    assert proxy["load_balancing"]["selection_policy"] == {
-        "policy": "weighted_round_robin",
-        "weights": [3, 1],
-    }
+    lookups = {"a": DynamicTargets("a.targets.fargo.", 80)}
+    pick = default_handler(spec, "public-80", {"a": ["127.0.1.1:80"], "b": []}, lookups)
+    assert pick["handler"] == "subroute"
+    to_a, to_b = pick["routes"]
+    # a: buckets 0..3071 of 4096 (000-bff), its targets looked up; b: the rest, no target
+    assert to_a["match"] == [
+        {"vars_regexp": {"{http.request.uuid}": {"pattern": "^(?:[0-9ab][0-9a-f][0-9a-f])"}}}
+    ]
+    assert to_a["handle"][0]["dynamic_upstreams"]["name"] == "a.targets.fargo."
+    assert "match" not in to_b
+    assert to_b["handle"][0]["upstreams"] == [{"dial": f"unix/{UNAVAILABLE}"}]
+    # targets coming and going change nothing in the config: no config load
+    again = default_handler(spec, "public-80", {"a": ["127.0.1.2:80", "127.0.1.3:80"]}, lookups)
+    assert again == pick
+
+
+@pytest.mark.parametrize(("low", "high"), [(0, 4096), (0, 1), (5, 6), (3072, 4096), (17, 3001)])
+def test_a_hex_range_pattern_matches_exactly_its_range(low: int, high: int) -> None:
+    pattern = re.compile(hex_range_pattern(low, high, digits=3))
+    matched = [n for n in range(4096) if pattern.match(f"{n:03x}-rest")]
+    assert matched == list(range(low, high))
+    assert not pattern.match("A00") and not pattern.match(":00")  # hex digits only
+
+
+def test_weights_split_the_buckets_in_proportion() -> None:
+    assert bucket_bounds([3, 1]) == [0, 3072, 4096]
+    assert bucket_bounds([1, 1, 1]) == [0, 1365, 2731, 4096]
 
 
 CONDITIONS = """
@@ -263,7 +273,8 @@ def test_conditions_are_anded_in_one_matcher_set() -> None:
     routes = servers(render(spec_with(CONDITIONS)))["public-80"]["routes"]
     (first,) = routes[1]["match"]
     assert first["vars_regexp"] == {
-        "{http.request.host}": {"pattern": r"(?is)^(?:.*\.example\.com)$"}
+        # ALB matches a fully qualified name (trailing dot) like the name without it
+        "{http.request.host}": {"pattern": r"(?is)^(?:.*\.example\.com)\.?$"}
     }
     # distinct headers share header_regexp (which ANDs its fields)
     assert first["header_regexp"] == {

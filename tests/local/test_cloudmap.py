@@ -318,3 +318,17 @@ def test_update_service_changes_dns_settings_and_keeps_instances() -> None:
         cloud_map.update_service(NS, SERVICE, ttl=5, record_types=("CNAME",))
     with pytest.raises(ServiceNotFound):
         cloud_map.update_service(NS, "nope", ttl=5)
+
+
+def test_namespaces_and_services_are_listed_with_their_type() -> None:
+    cloud_map = CloudMap()
+    cloud_map.create_private_dns_namespace("shop.internal")
+    cloud_map.create_http_namespace("connect.local")
+    cloud_map.create_service("shop.internal", "api", ttl=15)
+    cloud_map.register_instance("shop.internal", "api", "t1", "10.0.0.1", 80)
+    assert cloud_map.namespaces() == [("shop.internal", "DNS_PRIVATE"), ("connect.local", "HTTP")]
+    [(name, service)] = cloud_map.services("shop.internal").items()
+    assert (name, service.ttl, list(service.instances)) == ("api", 15, ["t1"])
+    assert cloud_map.services("connect.local") == {}
+    with pytest.raises(NamespaceNotFound):
+        cloud_map.services("nope.internal")

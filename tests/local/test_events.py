@@ -4,9 +4,12 @@ that restart instead of dying silently."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import pytest
 from fargo.cli import main
 from fargo.local import loops
 from fargo.local.events import (
+    BACKLOG_EVENTS,
     EVENTS_FILE,
     Event,
     EventFileHandler,
@@ -135,3 +139,49 @@ async def test_a_failing_loop_is_logged_and_started_again(
     assert [e.level for e in failures] == ["ERROR", "ERROR"]
     assert "bug number 1" in failures[0].message and failures[0].subject == "api"
     assert "Traceback" in console.getvalue()
+
+
+def test_events_the_disk_refuses_wait_and_are_written_in_order_when_it_has_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = EventFileHandler(tmp_path / EVENTS_FILE)
+    logger.addHandler(handler)
+    try:
+        logger.warning("before")
+        real_append = EventFileHandler._append
+        full = True
+
+        def append(self: EventFileHandler, data: bytes) -> None:
+            if full:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real_append(self, data)
+
+        monkeypatch.setattr(EventFileHandler, "_append", append)
+        for number in range(BACKLOG_EVENTS + 5):  # never raises
+            logger.warning("while full %d", number)
+        assert handler.dropped.problem == "No space left on device (ENOSPC)"
+        assert handler.dropped.lines == 5  # pushed out of the backlog
+        full = False
+        logger.warning("after")
+    finally:
+        logger.removeHandler(handler)
+    messages = [e.message for e in read_events(tmp_path)]
+    assert messages[0] == "before" and messages[-1] == "after"
+    # "after" waited its turn in the full backlog too: one more of the oldest went
+    assert messages[1:-1] == [f"while full {n}" for n in range(6, BACKLOG_EVENTS + 5)]
+    assert handler.dropped.problem is None and handler.dropped.lines == 6
+
+
+def test_a_console_on_a_full_disk_drops_its_lines_without_a_traceback(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    full = open("/dev/full", "w", buffering=1)  # noqa: SIM115 - closing it fails too
+    handlers = configure_logging(tmp_path, console=full)
+    try:
+        logger.warning("not shown")
+    finally:
+        remove_handlers(handlers)
+        with contextlib.suppress(OSError):
+            full.close()
+    assert capfd.readouterr().err == ""
+    assert [e.message for e in read_events(tmp_path)] == ["not shown"]

@@ -3,16 +3,20 @@ time order, rotation, earlier runs, and a full disk."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 import pytest
-from tests.waiting import wait_until
+from tests.full_disk import small_tmpfs
+from tests.waiting import until, wait_until
 
 from fargo.local.logs import runs
+from fargo.local.logs.dropped import DroppedWrites
 from fargo.local.logs.health_checks import is_health_check
 from fargo.local.logs.lines import parse, stamp
 from fargo.local.logs.log_router import LogRouter
@@ -119,13 +123,56 @@ async def test_a_dead_router_is_started_again_for_the_next_task(
     wait_until(lambda: lines_of(log), what="the line")
 
 
-def test_a_full_disk_drops_lines_and_says_so_once(capsys: pytest.CaptureFixture[str]) -> None:
-    stream = LogStream(Path("/dev/full"), max_bytes=2**40, keep=0)
-    stream.write(b"a\n")
-    stream.write(b"b\n")
+def test_a_full_disk_drops_lines_counts_them_and_says_so_once(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    dropped = DroppedWrites()
+    stream = LogStream(Path("/dev/full"), max_bytes=2**40, keep=0, dropped=dropped)
+    stream.write(b"a\nb\n")
+    stream.write(b"c\n")
     stream.close()
-    said = capsys.readouterr().err.splitlines()
-    assert len(said) == 1 and "No space left on device" in said[0]
+    said = capfd.readouterr().err.splitlines()
+    assert len(said) == 1 and "No space left on device (ENOSPC)" in said[0]
+    assert (dropped.lines, dropped.problem) == (3, "No space left on device (ENOSPC)")
+
+
+async def test_a_full_file_system_blocks_no_task_and_the_router_counts_what_it_dropped(
+    tmp_path: Path,
+) -> None:
+    with small_tmpfs(tmp_path / "state", size="2m") as disk:
+        router = LogRouter(disk.path, retention_days=1)
+        await router.start()
+        try:
+            log = disk.path / "logs" / "web" / "a6.log"
+            with router.attach(log) as pipe:
+                pipe.write(b"before\n")
+                pipe.flush()
+                wait_until(lambda: lines_of(log), what="the first line")
+                disk.fill()
+                line = b"x" * 99 + b"\n"
+                await asyncio.wait_for(  # 4 MB through a 2 MB disk: the pipe keeps moving
+                    asyncio.to_thread(write_and_flush, pipe, line * 40_000), timeout=30
+                )
+                seen = wait_until(
+                    lambda: (d := router.dropped()) and d.lines >= 30_000 and d, what="drops"
+                )
+                assert seen.last_problem == "No space left on device (ENOSPC)"
+                disk.free()
+                pipe.write(b"after\n")
+                pipe.flush()
+                wait_until(lambda: "after" in lines_of(log)[-1], what="a line after")
+            after = router.dropped()
+            assert after is not None and after.problem is None and after.lines == seen.lines
+            events = list(merged([Stream("web", "a6", log)]))
+            assert all(e.timestamp is not None for e in events)  # no torn line
+            assert all(e.message in ("before", "after", line.decode().strip()) for e in events)
+        finally:
+            await router.stop()
+
+
+def write_and_flush(pipe: IO[bytes], data: bytes) -> None:
+    pipe.write(data)
+    pipe.flush()
 
 
 def test_streams_merge_in_time_order_from_a_point_in_time(tmp_path: Path) -> None:
@@ -188,3 +235,65 @@ def test_health_checks_are_known_by_their_user_agents() -> None:
     assert is_health_check('{"path":"/","user_agent":"ELB-HealthChecker/2.0"}')
     assert is_health_check('{"path":"/","user_agent":"fargo-container-health-check"}')
     assert not is_health_check('{"path":"/","user_agent":"curl/8.5.0"}')
+
+
+def aged(path: Path, days: float, text: str = "x\n") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    then = time.time() - days * 86400
+    os.utime(path, (then, then))
+    return path
+
+
+def test_a_run_whose_logs_passed_the_retention_goes_even_when_it_is_the_only_one(
+    tmp_path: Path,
+) -> None:
+    aged(tmp_path / "web" / "t1.log", days=40)
+    runs.archive_previous_run(tmp_path, keep=3, retention_days=30)
+    assert list((tmp_path / "runs").iterdir()) == []
+    aged(tmp_path / "web" / "t2.log", days=20)
+    kept = runs.archive_previous_run(tmp_path, keep=3, retention_days=30)
+    assert kept is not None and list((tmp_path / "runs").iterdir()) == [kept]
+
+
+def test_logs_past_the_retention_expire_while_the_twin_runs(tmp_path: Path) -> None:
+    aged(tmp_path / "web" / "t4.log", days=1)
+    recent_run = runs.archive_previous_run(tmp_path, retention_days=7)
+    old_run = tmp_path / "runs" / "20200101T000000.000000Z"
+    aged(old_run / "web" / "t0.log", days=0)  # its name says when its logs were written
+    live = aged(tmp_path / "web" / "t2.log", days=0)
+    rotated_recently = aged(tmp_path / "web" / "t2.log.1", days=2)
+    old = [
+        aged(tmp_path / "web" / "t2.log.2", days=8),
+        aged(tmp_path / "web" / "t1.log", days=9),  # a task stopped long ago
+        aged(tmp_path / "api" / "t3.log.1", days=8),
+    ]
+    other = aged(tmp_path / "web" / "notes.txt", days=30)
+
+    gone = runs.expire(tmp_path, retention_days=7)
+
+    assert sorted(gone) == sorted([*old, old_run])
+    assert recent_run is not None
+    assert all(p.exists() for p in (live, rotated_recently, other, recent_run))
+
+
+async def test_the_router_part_expires_old_logs_and_caps_its_own_while_it_runs(
+    tmp_path: Path,
+) -> None:
+    router = LogRouter(tmp_path, retention_days=1, expire_seconds=0.05, own_log_bytes=1000)
+    await router.start()
+    try:
+        old = aged(tmp_path / "logs" / "web" / "t1.log.1", days=2)
+        caddy_log = tmp_path / "logs" / "caddy.log"
+        fd = os.open(caddy_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)  # as Caddy holds it
+        try:
+            os.write(fd, b"old line\n" * 200)
+            await until(lambda: not old.exists(), what="the old rotated file deleted")
+            await until(lambda: caddy_log.stat().st_size == 0, what="caddy.log capped")
+            os.write(fd, b"new line\n")  # the writer goes on at the start of the file
+        finally:
+            os.close(fd)
+        assert caddy_log.read_bytes() == b"new line\n"
+        assert (tmp_path / "logs" / "caddy.log.1").read_bytes() == b"old line\n" * 200
+    finally:
+        await router.stop()

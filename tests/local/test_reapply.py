@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from tests.local.test_runtime import SPEC_TEXT, FakeLoadBalancers, make_hooks, make_task, runtime_of
 
+from fargo.local.caddy.data_plane import CaddyDataPlane
 from fargo.local.elb.load_balancing import Target
 from fargo.local.reapply import SpecRefused, check
-from fargo.spec import parse_spec
+from fargo.spec import load_spec, parse_spec
 
 
 class RecordingLoadBalancers(FakeLoadBalancers):
@@ -68,3 +69,26 @@ def test_a_twin_still_starting_refuses_a_new_spec(tmp_path: Path) -> None:
     runtime = runtime_of(SPEC_TEXT, tmp_path)
     with pytest.raises(SpecRefused, match="still starting"):
         asyncio.run(runtime.apply(parse_spec(SPEC_TEXT)))
+
+
+def test_a_listener_added_where_caddy_cannot_bind_it_is_refused_saying_what_to_do(
+    tmp_path: Path,
+) -> None:
+    spec = load_spec(Path(__file__).resolve().parents[2] / "fargo.yaml")
+    public = spec.only_load_balancer("public")
+    plane = CaddyDataPlane(
+        public,
+        state_dir=tmp_path,
+        bind={"public": "127.0.0.1"},
+        listener_port=lambda _, port: port + 8000,
+        certificate=None,
+        binds_new_listeners=False,  # an internet-facing load balancer in VPC mode
+    )
+    problems = plane.reconfigure_problems(public)
+    assert problems[0] == (
+        "load_balancers.public.listeners (port 443): added to an internet-facing load balancer "
+        "in VPC mode, whose listener sockets are made on this machine when the twin starts and "
+        "handed to a Caddy running in the load balancer's ENI, which cannot take a new one "
+        "while it runs; `fargo down` then `fargo up` applies it (a new listener of an internal "
+        "load balancer is applied in place)"
+    )

@@ -174,6 +174,7 @@ def test_parts_start_in_the_documented_order(tmp_path: Path) -> None:
     )
     assert [part.name for part in runtime.parts.parts] == [
         "log router",  # first up, last down: it reads the tasks' output until they stop
+        "disk report",  # what the log writers could not write: a full disk, reported once
         "VPC network (loopback mode)",
         "Cloud Map namespace",
         "discovery DNS server (Route 53 private zones)",
@@ -182,9 +183,11 @@ def test_parts_start_in_the_documented_order(tmp_path: Path) -> None:
         "ECR registry",
         "load balancers",
         "secrets (local values)",
+        "console (the demo page's API)",  # before the tasks: the page's tasks get its URL
         "task wiring (target groups, Cloud Map, metadata)",
         "ECS cluster",
         "Application Auto Scaling",
+        "AWS API endpoint",
     ]
 
 
@@ -268,3 +271,17 @@ def test_the_twin_refuses_an_endpoint_port_other_than_the_container_port() -> No
         "container port"
     ]
     assert connect_hooks(CONNECT_TEXT).validate() == []
+
+
+def test_the_demo_pages_tasks_get_the_consoles_url(tmp_path: Path) -> None:
+    internal = parse_spec(SPEC_TEXT.replace("internet-facing", "internal"))
+    hooks = make_hooks(FakeLoadBalancers())
+    hooks.console_url = lambda: "http://127.0.0.1:40123"
+    hidden = make_hooks(FakeLoadBalancers(), internal)
+    hidden.console_url = hooks.console_url
+    not_started = make_hooks(FakeLoadBalancers())
+
+    assert hooks.environment(make_task(tmp_path))["FARGO_CONSOLE_URL"] == "http://127.0.0.1:40123"
+    # Only the tasks an internet-facing load balancer forwards to serve the page.
+    assert "FARGO_CONSOLE_URL" not in hidden.environment(make_task(tmp_path))
+    assert "FARGO_CONSOLE_URL" not in not_started.environment(make_task(tmp_path))

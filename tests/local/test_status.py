@@ -18,6 +18,7 @@ from fargo.local.elb.describe import describe_load_balancers, describe_target_gr
 from fargo.local.elb.target_health import Target, TargetHealthDescription, TargetState
 from fargo.local.status import (
     SCHEMA_VERSION,
+    DataPlaneState,
     DataPlaneStatus,
     DiscoveryInstance,
     DiscoveryServiceStatus,
@@ -269,7 +270,7 @@ def test_load_balancers_targets_and_discovery_are_shown_typed() -> None:
 
     target = next(line for line in text.splitlines() if "127.0.10.3:8090" in line)
     assert "unhealthy" in target and "Target.FailedHealthChecks" in target
-    assert "Caddy (public): pid 77, 1 restarts, 3 config loads" in text
+    assert "Caddy (public): serving, pid 77, 1 restarts, 3 config loads" in text
     assert "listener HTTPS:443 on https://127.0.0.1:8443, ELBSecurityPolicy-TLS13" in text
     assert re.search(r"^\s+1\s+path-pattern /api/\*\s+forward backend-public", text, re.M)
     discovery = section(text, "discovery:")
@@ -278,6 +279,25 @@ def test_load_balancers_targets_and_discovery_are_shown_typed() -> None:
 
 
 # -- JSON and its schema --------------------------------------------------------------------
+
+
+def test_a_data_plane_that_is_down_is_said_instead_of_every_target_healthy() -> None:
+    twin = failing_twin()
+    ready = twin.model_copy(update={"ready_after_seconds": 1.5})
+    assert "every target healthy after 1.50 s" in status_view.render_endpoints(ready)
+    down = DataPlaneStatus(
+        name="Caddy",
+        load_balancers=["public"],
+        pid=None,
+        restarts=1,
+        config_loads=3,
+        state=DataPlaneState.DOWN,
+        problem="caddy has not answered its admin API for 3 s",
+    )
+    balancing = twin.load_balancers.model_copy(update={"data_planes": [down]})
+    text = status_view.render_endpoints(ready.model_copy(update={"load_balancers": balancing}))
+    assert "every target healthy" not in text
+    assert "data plane down (public): caddy has not answered its admin API for 3 s" in text
 
 
 def test_the_json_comes_back_as_the_same_model() -> None:

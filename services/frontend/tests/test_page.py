@@ -7,7 +7,8 @@ import re
 import httpx
 import pytest
 
-from frontend.app import FILES, STATIC_DIR
+from frontend.app import FILES, STATIC_DIR, build_app
+from service_kit.settings import SettingError
 from testkit import ServiceProcess, Spawn
 
 ROUTES = ("/api/public", "/api/private", "/api/private-with-alb")
@@ -39,7 +40,55 @@ def test_page_allows_only_its_own_origin(frontend: ServiceProcess) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
-@pytest.mark.parametrize("path", ["/app.js", "/app.css"])
+def test_page_has_a_burst_button_per_route_and_the_dashboards_sections(
+    frontend: ServiceProcess,
+) -> None:
+    text = httpx.get(frontend.url + "/").text
+
+    for route in ROUTES:
+        assert f'data-burst="{route}"' in text
+    for section in ("diagram", "points", "stats", "service-map", "traces", "metrics", "scaling"):
+        assert f'id="{section}"' in text
+
+
+def test_without_a_console_the_page_is_told_there_is_none(frontend: ServiceProcess) -> None:
+    response = httpx.get(frontend.url + "/console.json")
+
+    assert response.status_code == 200
+    assert response.json() == {"console": None}  # on AWS: the page shows its request part
+    assert "connect-src 'self';" in response.headers["content-security-policy"]
+
+
+def test_the_twins_console_is_served_to_the_page_and_allowed_by_its_policy(
+    spawn: Spawn,
+) -> None:
+    frontend = spawn("frontend", env={"FARGO_CONSOLE_URL": "http://127.0.0.1:40123/"})
+
+    answer = httpx.get(frontend.url + "/console.json").json()
+    page = httpx.get(frontend.url + "/")
+
+    assert answer == {"console": "http://127.0.0.1:40123"}
+    policy = page.headers["content-security-policy"]
+    assert "connect-src 'self' http://127.0.0.1:40123;" in policy
+    assert "script-src 'self';" in policy  # still nothing but this origin's scripts
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "127.0.0.1:40123",
+        "ftp://127.0.0.1:1",
+        "http://127.0.0.1:40123/api",
+        "http://:1",
+        "http://h:x",
+    ],
+)
+def test_a_console_url_that_is_no_origin_is_refused_naming_the_variable(value: str) -> None:
+    with pytest.raises(SettingError, match="FARGO_CONSOLE_URL="):
+        build_app({"FARGO_CONSOLE_URL": value})
+
+
+@pytest.mark.parametrize("path", ["/app.js", "/app.css", "/favicon.svg"])
 def test_assets_are_served(frontend: ServiceProcess, path: str) -> None:
     response = httpx.get(frontend.url + path)
 

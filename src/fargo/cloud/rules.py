@@ -10,10 +10,11 @@ so tests can hold the template against the spec and against the twin's routing
 
 Semantics, from the ELBv2 documentation: rules by ascending priority, the default action
 last; conditions of a rule AND'ed, values of one condition OR'ed. ``path-pattern`` the
-whole (percent-decoded) path, case-sensitive; ``host-header`` the host without port,
-case-insensitive; ``http-header`` name and value case-insensitive, any value of a repeated
-header; ``http-request-method`` exact; ``query-string`` any decoded ``key=value`` pair,
-key optional, case-insensitive, ``\\*``/``\\?`` literal; ``source-ip`` the client's address.
+whole (percent-decoded) path, case-sensitive; ``host-header`` the host without port
+(and without a trailing dot), case-insensitive; ``http-header`` name and value
+case-insensitive, any value of a repeated header; ``http-request-method`` exact;
+``query-string`` any decoded ``key=value`` pair, key optional, case-insensitive,
+``\\*``/``\\?`` literal; ``source-ip`` the client's address.
 ``*`` matches any run of characters, ``?`` exactly one.
 
 Target groups, listeners and load balancers are named by the ``fargo`` metadata that
@@ -186,7 +187,8 @@ def _glob(pattern: str, text: str, *, ignore_case: bool = True, escapes: bool = 
 def _host_name(host: str) -> str:
     if host.startswith("["):
         return host[1:].partition("]")[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name.removesuffix(".")  # ALB matches "example.com." as "example.com"
 
 
 def _query_pairs(query: str) -> list[tuple[str, str]]:

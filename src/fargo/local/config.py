@@ -36,6 +36,7 @@ class TwinConfig:
     # listener port of the spec → the host port it is served on (`--publish 443:9443`)
     published_ports: Mapping[int, int] = field(default_factory=dict)
     network_note: str | None = None  # why "auto" chose loopback mode
+    console_port: int = 0  # the console's port on 127.0.0.1 (`--console-port`); 0: any free one
 
     def __post_init__(self) -> None:
         if self.network_mode not in NETWORK_MODES:
@@ -47,6 +48,8 @@ class TwinConfig:
             for what, port in (("listener", listener), ("host", host)):
                 if not 1 <= port <= 65535:
                     raise ConfigError(f"--publish {listener}:{host}: {what} port out of range")
+        if not 0 <= self.console_port <= 65535:
+            raise ConfigError(f"--console-port {self.console_port}: out of range (0 to 65535)")
         hosts = list(self.published_ports.values())
         if len(set(hosts)) != len(hosts):
             raise ConfigError(f"--publish maps two listeners onto one host port: {hosts}")

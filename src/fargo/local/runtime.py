@@ -3,9 +3,10 @@
 Start order (stop is the reverse, and safe after a partial start; see `fargo.local.parts`):
 network → listener certificate (ACM) → Cloud Map namespace → DNS server → task metadata
 endpoint → image registry (push) → load balancers (Caddy) → secrets (only a check: each has
-its local value) → task wiring → ECS cluster. Every part validates first (ports, names,
-socket paths, environment values, secrets' local values), so a bad setting fails before
-anything starts.
+its local value) → console (the demo page's API) → task wiring → ECS cluster → Application
+Auto Scaling → the AWS API endpoint (`fargo.local.aws_api`). Every part validates first
+(ports, names, socket paths, environment values, secrets' local values), so a bad setting
+fails before anything starts.
 """
 
 from __future__ import annotations
@@ -17,17 +18,21 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from fargo.local import twins
 from fargo.local.acm.authority import CertificateAuthority
 from fargo.local.acm.listener_certificate import ListenerCertificate
 from fargo.local.appautoscaling.scaler import ApplicationAutoScaling
+from fargo.local.aws_api.apis import aws_apis
+from fargo.local.aws_api.server import AwsApiServer
 from fargo.local.caddy.data_plane import CaddyDataPlane
 from fargo.local.caddy.fleet import CaddyFleet
 from fargo.local.caddy.process import CaddyProcess
 from fargo.local.cloudmap.registry import CloudMap
 from fargo.local.config import TwinConfig
+from fargo.local.console.server import Console
 from fargo.local.dataplane_dns.discovery import DiscoveryDnsServer
 from fargo.local.ec2.loopback import LoopbackNetwork
 from fargo.local.ec2.network import NetworkInterface, NetworkMode, network_for
@@ -41,7 +46,8 @@ from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.elb.data_plane import LoadBalancerDataPlane
 from fargo.local.elb.load_balancing import ElasticLoadBalancing
 from fargo.local.elb.names import lb_dns_name
-from fargo.local.events import about
+from fargo.local.events import about, dropped_events
+from fargo.local.logs.disk_report import DiskReport
 from fargo.local.logs.log_router import LogRouter
 from fargo.local.parts import Part, PartFailed, Parts, PartsInvalid, Step
 from fargo.local.reapply import AppliedSpec, SpecRefused, reapply
@@ -118,8 +124,12 @@ class Runtime:
             on_unhealthy=self._target_unhealthy,
         )
         self.secrets = TaskSecrets(spec, self.spec_path.parent)
+        self.console = Console(self, port=config.console_port)
         self.hooks = self.task_hooks_for(spec, on_change=self._changed_now)
         self.log_router = LogRouter(self.state_dir, retention_days=spec.logging.retention_days)
+        self.disk_report = DiskReport(
+            self.state_dir, self.log_router.dropped, events=dropped_events
+        )
         self.cluster = Cluster(
             spec,
             logs=self.log_router,
@@ -132,7 +142,8 @@ class Runtime:
             on_change=self._changed_now,
         )
         self.autoscaling = ApplicationAutoScaling(spec, self.cluster, config.clock)
-        parts: list[Part] = [self.log_router, self.network]
+        self.aws_api = AwsApiServer(aws_apis(self))
+        parts: list[Part] = [self.log_router, self.disk_report, self.network]
         if self.certificate is not None:
             parts.append(self.certificate)
         parts += [
@@ -143,13 +154,16 @@ class Runtime:
             self.registry_endpoint,
             self.elb,
             self.secrets,  # only validates: every secret has its value before anything starts
+            self.console,  # before the tasks: the demo page's tasks get its URL
             self.hooks,
             self.cluster,
             self.autoscaling,
+            self.aws_api,
         ]
         self.parts = Parts(parts)
         self.running = False
         self.started_at = time.monotonic()
+        self.created_at = datetime.now(UTC)  # CreatedTime, CreateDate... in the AWS API
         self.ready_after: float | None = None
         self._changed = asyncio.Event()
         self._image_locks: dict[str, asyncio.Lock] = {}
@@ -270,6 +284,7 @@ class Runtime:
                 open_listener=host.open_listener,
                 open_local=host.open_local,
                 also_listen={name: host.inside} if host.inside else None,
+                binds_new_listeners=host.binds_new_listeners,
             )
         return CaddyFleet(members)
 
@@ -402,6 +417,7 @@ class Runtime:
             network=self.network,
             secrets=self.secrets,
             on_change=on_change,
+            console_url=lambda: self.console.url,
         )
 
     def scale_service(self, name: str, count: int) -> dict[str, Any]:
@@ -471,6 +487,8 @@ class Runtime:
             load_balancer_dns_names={n: self.lb_dns_name(n) for n in self.spec.load_balancers},
             discovery_dns_server=f"{host}:{port}",
             ca_certificate=self.ca.certificate_path,
+            aws_api=self.aws_api.url if self.aws_api.started else None,
+            console=self.console.url,
         )
 
     def _dns_started(self) -> bool:
@@ -495,6 +513,7 @@ class Runtime:
             load_balancers=self.elb.describe(),
             discovery=self._describe_discovery(),
             service_connect=self._describe_service_connect(),
+            disk=self.disk_report.describe(),
         )
 
     def _describe_service_connect(self) -> list[ServiceConnectStatus]:

@@ -41,9 +41,11 @@ JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 
 __all__ = [
     "SCHEMA_VERSION",
+    "DataPlaneState",
     "DataPlaneStatus",
     "DiscoveryInstance",
     "DiscoveryServiceStatus",
+    "DiskStatus",
     "Endpoints",
     "ListenerRuleStatus",
     "ListenerStatus",
@@ -112,6 +114,16 @@ class Endpoints(StatusModel):
     ca_certificate: Path = Field(
         description="The local certificate authority's certificate: trust it to verify the "
         "HTTPS listeners."
+    )
+    aws_api: str | None = Field(
+        None,
+        description="The AWS-compatible endpoint (boto3, the AWS CLI: AWS_ENDPOINT_URL), e.g. "
+        "'http://127.0.0.1:4566'; null until it has started (docs/aws-api.md).",
+    )
+    console: str | None = Field(
+        None,
+        description="The console's URL on 127.0.0.1: the read-only JSON API the demo page "
+        "draws its dashboard from (docs/twin.md); null until it has started.",
     )
 
 
@@ -332,6 +344,20 @@ class TargetGroupStatus(StatusModel):
     )
 
 
+class DataPlaneState(StrEnum):
+    """Whether the data plane carries requests.
+
+    SERVING: Caddy runs and answers. DOWN: Caddy exited, stopped answering (SIGSTOP, a
+    deadlock) or cannot be restarted; the watchdog is restarting it (``problem`` says
+    why) and the listeners queue new connections meanwhile. STOPPED: not started, or
+    stopped with the twin.
+    """
+
+    SERVING = "serving"
+    DOWN = "down"
+    STOPPED = "stopped"
+
+
 class DataPlaneStatus(StatusModel):
     """The load balancers' data plane: the process that carries the requests (Caddy)."""
 
@@ -340,8 +366,21 @@ class DataPlaneStatus(StatusModel):
     )
     load_balancers: list[str] = Field(description="The load balancers this process serves.")
     pid: int | None = Field(description="Caddy's process id; null while it is not running.")
-    restarts: int = Field(description="Times the watchdog restarted Caddy after it died.")
+    restarts: int = Field(
+        description="Times the watchdog restarted Caddy after it exited or stopped answering."
+    )
     config_loads: int = Field(description="Configurations loaded through Caddy's admin API.")
+    state: DataPlaneState = Field(
+        DataPlaneState.SERVING, description="Whether it carries requests (see DataPlaneState)."
+    )
+    problem: str | None = Field(
+        None,
+        description="While DOWN, why, e.g. 'caddy has not answered its admin API for 3 s' or "
+        "'caddy could not be restarted: Permission denied: …; retrying'; null otherwise.",
+    )
+    failed_restarts: int = Field(
+        0, description="Restart attempts that failed (each is retried with back-off)."
+    )
 
 
 class LoadBalancingStatus(StatusModel):
@@ -401,6 +440,27 @@ class ServiceConnectStatus(StatusModel):
     )
 
 
+# -- the disk ----------------------------------------------------------------------------------
+
+
+class DiskStatus(StatusModel):
+    """What the twin's log writers could not write (a full or failing disk under the state
+    folder). The services keep serving meanwhile: a line that does not fit is dropped."""
+
+    problem: str | None = Field(
+        None,
+        description="The write error while writes fail (`No space left on device (ENOSPC)`); "
+        "null while every log is written.",
+    )
+    since: datetime | None = Field(None, description="When writes began to fail (UTC).")
+    dropped_log_lines: int = Field(
+        0, description="Task log lines the log router could not write since it started."
+    )
+    dropped_events: int = Field(
+        0, description="Events lost (the events file keeps the last 1,000 until it has room)."
+    )
+
+
 # -- the twin ---------------------------------------------------------------------------------
 
 
@@ -435,6 +495,10 @@ class TwinStatus(StatusModel):
     service_connect: list[ServiceConnectStatus] = Field(
         default_factory=list,
         description="Service Connect endpoints and their tasks (the twin runs them as DNS).",
+    )
+    disk: DiskStatus = Field(
+        default_factory=DiskStatus,
+        description="Log lines and events the state folder's disk could not take.",
     )
 
     def service(self, name: str) -> ServiceStatus:

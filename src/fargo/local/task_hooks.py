@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 # How long a dead task's ENI waits for the load balancers to stop routing to it.
 UNROUTE_TIMEOUT_SECONDS = 2.0
+# The console's URL, given to the tasks that serve the demo page (`fargo.local.console`).
+CONSOLE_URL_ENV = "FARGO_CONSOLE_URL"
 LB_PORT_REFERENCE = re.compile(r"\$\{lb:([A-Za-z0-9_-]+)\.dns_name\}:(\d+)")
 
 
@@ -58,8 +60,10 @@ class RuntimeTaskHooks:
         network: NetworkMode,
         secrets: TaskSecrets,
         on_change: Callable[[], None],
+        console_url: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.spec = spec
+        self.console_url = console_url
         self.task_secrets = secrets
         self.elb = elb
         self.cloud_map = cloud_map
@@ -146,11 +150,31 @@ class RuntimeTaskHooks:
                 "PYTHONDONTWRITEBYTECODE": "1",
             }
         )
+        console = self.console_url()
+        if console is not None and self.serves_the_internet(task.service):
+            env[CONSOLE_URL_ENV] = console
         assert task.eni is not None
         env.update(
             self.network.task_environment(task.eni, zones=self.cloud_map.zones(), pythonpath="")
         )
         return env
+
+    def serves_the_internet(self, service: str) -> bool:
+        """Whether an internet-facing load balancer forwards to ``service`` (the demo page's
+        tasks): those get the console's URL, ``FARGO_CONSOLE_URL``, to give to the page."""
+        svc = self.spec.services.get(service)
+        if svc is None:
+            return False
+        for lb in self.spec.load_balancers.values():
+            if lb.scheme != "internet-facing":
+                continue
+            for listener in lb.listeners:
+                actions = [listener.default_action, *(r.action for r in listener.rules)]
+                for action in actions:
+                    groups = {w.target_group for w in action.weighted_target_groups()}
+                    if groups & set(svc.target_groups):
+                        return True
+        return False
 
     def cloud_map_services(self, service: str) -> list[tuple[str, str]]:
         """``(namespace, Cloud Map service)`` a task of ``service`` registers in: its

@@ -11,7 +11,8 @@ from the spec, the way the ELBv2 documentation describes it:
 - the conditions of a rule are AND'ed, the values of one condition OR'ed;
 - ``path-pattern``: the whole path, case-sensitive, ``*`` any run of characters,
   ``?`` exactly one; the query string is not part of it;
-- ``host-header``: the host name without port, case-insensitive, same wildcards;
+- ``host-header``: the host name without port and without a trailing dot (``example.com.``
+  is ``example.com``), case-insensitive, same wildcards;
 - ``http-header``: header name and values case-insensitive, same wildcards; any
   value of a repeated header may match;
 - ``http-request-method``: exact and case-sensitive, no wildcards;
@@ -230,10 +231,12 @@ def query_pairs(query: str) -> list[tuple[str, str]]:
 
 
 def host_name(host: str) -> str:
-    """The Host header without its port (``[::1]:8443`` → ``::1``)."""
+    """The Host header without its port (``[::1]:8443`` → ``::1``) and without the trailing
+    dot of a fully qualified name (``example.com.:80`` → ``example.com``), as ALB matches it."""
     if host.startswith("["):
         return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if host.count(":") == 1 else host
+    name = host.rpartition(":")[0] if host.count(":") == 1 else host
+    return name.removesuffix(".")
 
 
 def _any_glob(patterns: Sequence[str]) -> str:

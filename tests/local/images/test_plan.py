@@ -14,6 +14,7 @@ from fargo.local.images.plan import (
     python_version,
 )
 from fargo.local.images.run import InstallArgument
+from fargo.local.images.user import user_note
 
 
 def plan(text: str) -> BuildPlan:
@@ -61,9 +62,7 @@ def test_workdir_env_arg_expose_user_and_exec_cmd() -> None:
     assert run.exposed_ports == ("8000/tcp", "9000")
     assert run.user == "app"
     assert run.argv == ("python", "main.py")
-    assert [str(n) for n in p.notes] == [
-        "svc/Dockerfile:8: USER: app: not switched; tasks run as the user running fargo"
-    ]
+    assert [str(n) for n in p.notes] == [f"svc/Dockerfile:8: USER: {user_note('app')}"]
 
 
 @pytest.mark.parametrize(

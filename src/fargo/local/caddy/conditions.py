@@ -38,7 +38,8 @@ def condition_matcher(condition: RuleCondition) -> JSON:
             }
         }
     if condition.host_header is not None:
-        regex = _anchored(routing.host_header_regex(condition.host_header))
+        # ALB matches "example.com." as "example.com" (routing.host_name).
+        regex = _anchored(routing.host_header_regex(condition.host_header), suffix=r"\.?")
         return {"vars_regexp": {"{http.request.host}": {"pattern": regex}}}
     if condition.http_header is not None:
         regex = _anchored(routing.http_header_regex(condition.http_header.values))
@@ -53,14 +54,15 @@ def condition_matcher(condition: RuleCondition) -> JSON:
     raise ValueError(f"condition without a field: {condition!r}")
 
 
-def _anchored(regex: str) -> str:
+def _anchored(regex: str, suffix: str = "") -> str:
     """``(?flags)(?:…)`` → ``(?flags)^(?:…)$``: Caddy searches, `routing` full-matches.
 
-    The `routing` functions return one group after the flags, so anchoring it is safe.
+    The `routing` functions return one group after the flags, so anchoring it is safe;
+    ``suffix`` (a regex) may follow the group.
     """
     flags = re.match(r"^\(\?[a-z]+\)", regex)
     prefix = flags.group(0) if flags else ""
-    return f"{prefix}^{regex[len(prefix) :]}$"
+    return f"{prefix}^{regex[len(prefix) :]}{suffix}$"
 
 
 def _merge(fragments: Sequence[JSON]) -> JSON:

@@ -16,8 +16,9 @@ Its routes are the listener rules by priority (conditions rendered by
 `fargo.local.caddy.conditions` through `fargo.spec.routing`, so `decide` and Caddy
 agree), then the default action. The actions are rendered by
 `fargo.local.caddy.forward` (forward) and `fargo.local.caddy.responses` (redirect,
-fixed-response), TLS by `fargo.local.caddy.tls`. Responses say
-``Server: awselb/2.0``.
+fixed-response), TLS by `fargo.local.caddy.tls`. Before the rules, ALB's edge:
+size limits answered 400, ``Upgrade: h2c`` dropped, Host for HTTP/1.0
+(`fargo.local.caddy.edge`). Responses say ``Server: awselb/2.0``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from fargo.local.caddy.conditions import matcher_set
+from fargo.local.caddy.edge import MAX_HEADER_BYTES, edge_routes
 from fargo.local.caddy.forward import (
     DynamicTargets,
     forward,
@@ -44,6 +46,7 @@ from fargo.local.caddy.responses import (
 from fargo.local.caddy.tls import certificates, https_load_balancers, tls_connection_policy
 from fargo.local.ec2.hostport import host_port
 from fargo.local.ec2.network import ListenerPort
+from fargo.local.elb.names import lb_dns_name
 from fargo.spec.elb import Action, Listener, LoadBalancer
 from fargo.spec.model import Spec
 
@@ -93,6 +96,7 @@ def render(
                 tls_server_name=tls_server_name,
                 lookups=lookups,
                 resolver=resolver,
+                dns_name=lb_dns_name(spec, name),
             )
     servers[UNAVAILABLE_SERVER] = {
         "listen": [f"unix/{unavailable_socket}"],
@@ -122,6 +126,7 @@ def _server(
     tls_server_name: str | None,
     lookups: Mapping[str, DynamicTargets],
     resolver: str | None,
+    dns_name: str,
 ) -> JSON:
     local_port = listener_port(listener.port)
 
@@ -132,7 +137,7 @@ def _server(
             return fixed_response(action.fixed_response)
         return forward(action, lb, listener, routable, unavailable, lookups, resolver)
 
-    routes: list[JSON] = [{"handle": _prelude(listener)}]
+    routes: list[JSON] = [{"handle": _prelude(listener, dns_name)}]
     for rule in listener.rules_by_priority():
         routes.append(
             {
@@ -148,6 +153,7 @@ def _server(
         "errors": {"routes": [{"handle": [error_response()]}]},
         "automatic_https": {"disable": True},
         "idle_timeout": f"{lb.idle_timeout}s",
+        "max_header_bytes": MAX_HEADER_BYTES,
         # Trust every client's X-Forwarded-For so Caddy appends to it, as ALB does.
         "trusted_proxies": {"source": "static", "ranges": ["0.0.0.0/0", "::/0"]},
         "protocols": ["h1"],
@@ -160,8 +166,19 @@ def _server(
     return server
 
 
-def _prelude(listener: Listener) -> list[JSON]:
-    """Handlers every request passes first: response headers and the placeholders actions use."""
+def _tested_headers(listener: Listener) -> list[str]:
+    """The header names the listener's rules test (``http-header`` conditions)."""
+    return [
+        condition.http_header.name
+        for rule in listener.rules
+        for condition in rule.conditions
+        if condition.http_header is not None
+    ]
+
+
+def _prelude(listener: Listener, dns_name: str) -> list[JSON]:
+    """Handlers every request passes first: response headers, the placeholders actions use,
+    then ALB's edge (`fargo.local.caddy.edge`)."""
     handlers: list[JSON] = [
         {"handler": "headers", "response": {"set": {"Server": [SERVER_HEADER]}}},
         # Caddy adds "Via: 1.1 Caddy" to proxied responses after its header operations.
@@ -172,4 +189,6 @@ def _prelude(listener: Listener) -> list[JSON]:
         handlers += trace_id_handlers()
     if any(a.redirect is not None for a in actions):
         handlers += redirect_handlers()
+    edge = edge_routes(dns_name=dns_name, header_names=_tested_headers(listener))
+    handlers.append({"handler": "subroute", "routes": edge})
     return handlers

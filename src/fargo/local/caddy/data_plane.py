@@ -43,7 +43,7 @@ from fargo.local.elb.errors import ElbError
 from fargo.local.elb.target_health import Target
 from fargo.local.events import about
 from fargo.local.loops import keep_running
-from fargo.local.status import DataPlaneStatus
+from fargo.local.status import DataPlaneState, DataPlaneStatus
 from fargo.spec.model import Spec
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,8 @@ DATA_PLANE = about("load-balancer", "data plane")
 
 UNAVAILABLE_SOCKET = "unavailable.sock"
 DRAIN_POLL_SECONDS = 0.02
-PUSH_RETRY_SECONDS = 0.2
+# A failed config push is retried after a pause that doubles from the first to the last.
+PUSH_RETRY_SECONDS = (0.2, 2.0)
 
 
 class CaddyDataPlane:
@@ -72,8 +73,12 @@ class CaddyDataPlane:
         open_listener: ServerSocketFactory = bind_socket,
         open_local: ServerSocketFactory = bind_socket,
         also_listen: Mapping[str, tuple[str, ServerSocketFactory]] | None = None,
+        binds_new_listeners: bool = True,
     ) -> None:
         self.spec = spec
+        # Caddy binds a listener added while it runs itself: only where it runs in the
+        # network its listeners are bound in (see `reconfigure_problems`)
+        self.binds_new_listeners = binds_new_listeners and not also_listen
         self.caddy = caddy or CaddyProcess(state_dir)
         self.open_listener = open_listener  # where its listeners are bound
         # load balancer → (address, factory) where its listeners are bound as well, on their
@@ -99,6 +104,7 @@ class CaddyDataPlane:
         self._running = False
         self._adopting = False  # serving beside the Caddy a killed control plane left
         self._handed: dict[str, socket.socket] = {}  # its listening sockets, until start
+        self.failed_pushes = 0  # config pushes that failed (each retried)
 
     @property
     def up_to_date(self) -> bool:
@@ -171,12 +177,22 @@ class CaddyDataPlane:
         return [self.status()]
 
     def status(self) -> DataPlaneStatus:
+        problem = self.caddy.problem
+        if not self._running:
+            state = DataPlaneState.STOPPED
+        elif problem is not None or self.caddy.pid is None:
+            state = DataPlaneState.DOWN
+        else:
+            state = DataPlaneState.SERVING
         return DataPlaneStatus(
             name=self.name,
             load_balancers=list(self.spec.load_balancers),
             pid=self.caddy.pid,
             restarts=self.caddy.restarts,
             config_loads=self.caddy.loads,
+            state=state,
+            problem=f"caddy {problem}" if state is DataPlaneState.DOWN and problem else None,
+            failed_restarts=self.caddy.failed_restarts,
         )
 
     async def start(self) -> None:
@@ -235,24 +251,30 @@ class CaddyDataPlane:
 
     def reconfigure_problems(self, spec: Spec) -> list[str]:
         """A new listener is bound by Caddy itself (a running Caddy cannot inherit a new
-        socket), so only where its listeners are bound on this machine's own network
-        (``open_listener`` is the plain bind): elsewhere, and when the address is taken, a
-        problem naming the listener."""
+        socket), so only where Caddy runs in the network its listeners are bound in: this
+        machine's (loopback mode), or an internal load balancer's ENI (VPC mode). Elsewhere,
+        and when the address is taken, a problem naming the listener and what to do."""
         problems = []
         for name, lb in spec.load_balancers.items():
             for listener in lb.listeners:
                 if server_name(name, listener) in self._sockets:
                     continue
                 port = self.listener_port(name, listener.port)
-                what = f"load balancers.{name}.listeners (port {listener.port})"
-                if self.open_listener is not bind_socket or name in self.also_listen:
+                what = f"load_balancers.{name}.listeners (port {listener.port})"
+                if not self.binds_new_listeners:
                     problems.append(
-                        f"{what}: added; a listener cannot be added to a running twin in "
-                        "this network mode (its socket is made at start); `fargo down` then "
-                        "`fargo up` applies it"
+                        f"{what}: added to an {lb.scheme} load balancer in VPC mode, whose "
+                        "listener sockets are made on this machine when the twin starts and "
+                        "handed to a Caddy running in the load balancer's ENI, which cannot "
+                        "take a new one while it runs; `fargo down` then `fargo up` applies "
+                        "it (a new listener of an internal load balancer is applied in place)"
                     )
                     continue
-                problem = bind_problem(self.bind.get(name, "127.0.0.1"), port, what)
+                address = self.bind.get(name, "127.0.0.1")
+                if self.open_listener is bind_socket:
+                    problem = bind_problem(address, port, what)
+                else:
+                    problem = _probe(self.open_listener, address, port, what)
                 if problem is not None:
                     problems.append(problem)
         return problems
@@ -314,15 +336,37 @@ class CaddyDataPlane:
             await asyncio.sleep(DRAIN_POLL_SECONDS)
 
     async def _push_forever(self) -> None:
+        """Push every update; a failed push is retried with back-off, its cause told once
+        (Caddy restarting makes every push fail until it is back)."""
+        delay = PUSH_RETRY_SECONDS[0]
+        told: set[str] = set()
+        failures = 0
         while True:
             await self._dirty.wait()
             try:
                 await self._push()
-            except CaddyError as err:
-                logger.warning(
-                    "pushing the load balancer config failed (%s); retrying", err, extra=DATA_PLANE
+            except (CaddyError, OSError) as err:
+                self._dirty.set()
+                failures += 1
+                self.failed_pushes += 1
+                cause = str(err).splitlines()[0]
+                if cause not in told:
+                    told.add(cause)
+                    logger.warning(
+                        "pushing the load balancer config failed (%s); retrying",
+                        err,
+                        extra=DATA_PLANE,
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, PUSH_RETRY_SECONDS[1])
+                continue
+            if failures:
+                logger.info(
+                    "load balancer config pushed after %d failed attempts",
+                    failures,
+                    extra=DATA_PLANE,
                 )
-                await asyncio.sleep(PUSH_RETRY_SECONDS)
+            delay, told, failures = PUSH_RETRY_SECONDS[0], set(), 0
 
     async def _push(self) -> None:
         """Render the config and load it if it differs from the one Caddy has."""
@@ -363,6 +407,17 @@ class CaddyDataPlane:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+
+
+def _probe(open_listener: ServerSocketFactory, address: str, port: int, what: str) -> str | None:
+    """Whether ``address:port`` can be bound where ``open_listener`` binds (an ENI's
+    namespace): None, or the problem."""
+    try:
+        probe = open_listener(socket.SOCK_STREAM, address, port)
+    except OSError as err:
+        return f"{what}: {address}:{port} cannot be bound: {err.strerror or err}"
+    probe.close()
+    return None
 
 
 def _loop_deadline(monotonic_deadline: float) -> float:

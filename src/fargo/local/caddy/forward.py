@@ -8,15 +8,21 @@ decision. A forward to a target group without routable targets answers 503 as AL
 does; in a weighted forward, such a group keeps its share of requests and answers
 them with 503 through the tiny internal server on ``unavailable``.
 
-A plain forward to a group listed in ``lookups`` does not carry the targets: Caddy
-looks them up (DNS A records at ``resolver``, every `TARGET_LOOKUP_REFRESH_SECONDS`),
-so targets come and go without a config load. An empty answer falls back to the
-503 server. Weighted forwards list their targets.
+A forward to a group listed in ``lookups`` does not carry the targets: Caddy looks
+them up (DNS A records at ``resolver``, every `TARGET_LOOKUP_REFRESH_SECONDS`), so
+targets come and go without a config load (which would close the clients' keep-alive
+connections). An empty answer falls back to the 503 server. A weighted forward picks
+a group for each request first — by the request's random UUID, whose first three hex
+digits (4,096 buckets) are split among the groups by weight, as ALB picks one at random
+by weight — and then forwards to that group's targets as a plain forward does, so its
+targets are looked up too. Only a group that cannot be looked up (see
+`fargo.local.caddy.target_dns.dynamic_targets`) has its targets in the config.
 
 What a target sees is what ALB sends: the full path and Host unchanged,
 ``X-Forwarded-For`` appended, ``X-Forwarded-Proto`` and ``X-Forwarded-Port`` (the
 spec's listener port, e.g. 443) set, ``X-Amzn-Trace-Id`` added. Caddy's own ``Via``
-and ``X-Forwarded-Host`` are removed.
+and ``X-Forwarded-Host`` are removed, and no ``Accept-Encoding`` is added. A response
+header over ALB's 32 K gets the client a 502.
 
 ``X-Amzn-Trace-Id`` has ALB's format, ``Root=1-<8 hex>-<24 hex>`` (``Self=…;`` in front
 of a client's own trace), but Caddy has no hex clock, so the 8 hex digits that are
@@ -26,10 +32,8 @@ the epoch second at ALB are random here (from the request's UUID, see
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,8 @@ from fargo.spec.elb import Action, Listener, LoadBalancer
 
 JSON = dict[str, Any]
 
+# ALB's limit on a target's whole response header (ELB quotas, "HTTP headers").
+MAX_RESPONSE_HEADER_BYTES = 32 * 1024
 # ALB gives up connecting to a target after 10 s (answering 504).
 TARGET_CONNECT_TIMEOUT_SECONDS = 10
 # How long Caddy keeps a dynamic target lookup: a target leaves traffic this fast.
@@ -115,13 +121,120 @@ def forward(
     lookups: Mapping[str, DynamicTargets],
     resolver: str | None,
 ) -> JSON:
-    """The ``reverse_proxy`` handler of a forward action (or ALB's 503 if no target is routable)."""
+    """The handler of a forward action: a ``reverse_proxy`` (or ALB's 503 if no target is
+    routable), or for a weighted forward a ``subroute`` that picks a group by weight."""
     weighted = [w for w in action.weighted_target_groups() if w.weight > 0]
-    lookup = lookups.get(weighted[0].target_group) if len(weighted) == 1 else None
-    groups = [(w.weight, list(routable.get(w.target_group, ()))) for w in weighted]
-    if lookup is None and not any(upstreams for _, upstreams in groups):
+    if not weighted:
         return service_unavailable()
-    proxy: JSON = {
+    groups = [w.target_group for w in weighted]
+    if len(groups) == 1:
+        return group_forward(groups[0], lb, listener, routable, unavailable, lookups, resolver)
+    bounds = bucket_bounds([w.weight for w in weighted])
+    routes: list[JSON] = []
+    for index, group in enumerate(groups):
+        handler = group_forward(group, lb, listener, routable, unavailable, lookups, resolver)
+        if handler["handler"] != "reverse_proxy":  # nothing routable: its share gets 503
+            handler = _unavailable_proxy(lb, listener, unavailable)
+        route: JSON = {"handle": [handler], "terminal": True}
+        low, high = bounds[index], bounds[index + 1]
+        if low == high:
+            continue  # a weight too small for one bucket of 4,096
+        if index < len(groups) - 1:  # the last route takes what is left
+            pattern = hex_range_pattern(low, high, digits=PICK_DIGITS)
+            route["match"] = [{"vars_regexp": {"{http.request.uuid}": {"pattern": pattern}}}]
+        routes.append(route)
+    return {"handler": "subroute", "routes": routes}
+
+
+# A weighted forward picks a group by the first hex digits of the request's random UUID.
+PICK_DIGITS = 3
+PICK_BUCKETS = 16**PICK_DIGITS
+
+
+def bucket_bounds(weights: Sequence[int], buckets: int = PICK_BUCKETS) -> list[int]:
+    """Where each weight's buckets begin, and the end: ``[0, …, buckets]``."""
+    total = sum(weights)
+    running = 0
+    bounds = [0]
+    for weight in weights:
+        running += weight
+        bounds.append(round(running * buckets / total))
+    return bounds
+
+
+def hex_range_pattern(low: int, high: int, *, digits: int) -> str:
+    """A regular expression matching a string whose first ``digits`` lowercase hex digits,
+    read as a number, are in ``[low, high)``."""
+    pieces: list[tuple[str, str, int]] = []  # (stem, last digit, free digits after it)
+    while low < high:
+        free = 0
+        while free < digits and low % 16 ** (free + 1) == 0 and low + 16 ** (free + 1) <= high:
+            free += 1
+        prefix = f"{low:0{digits}x}"[: digits - free]
+        stem, last = (prefix[:-1], prefix[-1]) if prefix else ("", "")
+        if pieces and pieces[-1][0] == stem and pieces[-1][2] == free and last:
+            pieces[-1] = (stem, pieces[-1][1] + last, free)
+        else:
+            pieces.append((stem, last, free))
+        low += 16**free
+    alternatives = [stem + _digit_class(last) + "[0-9a-f]" * free for stem, last, free in pieces]
+    return "^(?:" + "|".join(alternatives) + ")"
+
+
+def _digit_class(digits: str) -> str:
+    """``0123456789ab`` → ``[0-9a-b]``: consecutive hex digits as a class (never a range
+    across ``9``–``a``, which would take in punctuation and capitals)."""
+    if len(digits) <= 1:
+        return digits
+    numbers = "".join(c for c in digits if c.isdigit())
+    letters = "".join(c for c in digits if not c.isdigit())
+    spans = [f"{r[0]}-{r[-1]}" if len(r) > 2 else r for r in (numbers, letters) if r]
+    return "[" + "".join(spans) + "]"
+
+
+def group_forward(
+    group: str,
+    lb: LoadBalancer,
+    listener: Listener,
+    routable: Mapping[str, Sequence[str]],
+    unavailable: Path,
+    lookups: Mapping[str, DynamicTargets],
+    resolver: str | None,
+) -> JSON:
+    """The ``reverse_proxy`` to one target group (ALB's 503 if it has no routable target)."""
+    lookup = lookups.get(group)
+    upstreams = list(routable.get(group, ()))
+    if lookup is None and not upstreams:
+        return service_unavailable()
+    proxy = _proxy(lb, listener)
+    if lookup is not None:
+        proxy["dynamic_upstreams"] = {
+            "source": "a",
+            "name": lookup.name,
+            "port": str(lookup.port),
+            "refresh": f"{round(TARGET_LOOKUP_REFRESH_SECONDS * 1000)}ms",
+            "resolver": {"addresses": [resolver]},
+            "dial_timeout": f"{TARGET_LOOKUP_TIMEOUT_SECONDS}s",
+            "versions": {"ipv4": True},
+        }
+        # used only when the lookup finds no target: ALB's 503
+        upstreams = [f"unix/{unavailable}"]
+    proxy["upstreams"] = [{"dial": dial} for dial in upstreams]
+    proxy["load_balancing"] = {"selection_policy": {"policy": "round_robin"}, **DIAL_RETRIES}
+    return proxy
+
+
+def _unavailable_proxy(lb: LoadBalancer, listener: Listener, unavailable: Path) -> JSON:
+    """A group without targets in a weighted forward: its share of requests gets ALB's 503
+    from the internal server, through a proxy like the others (same headers, same path)."""
+    proxy = _proxy(lb, listener)
+    proxy["upstreams"] = [{"dial": f"unix/{unavailable}"}]
+    return proxy
+
+
+def _proxy(lb: LoadBalancer, listener: Listener) -> JSON:
+    """A ``reverse_proxy`` without upstreams: what a target sees, and ALB's timeouts."""
+    return {
         "handler": "reverse_proxy",
         "transport": {
             "protocol": "http",
@@ -129,6 +242,11 @@ def forward(
             # A target that sends nothing for the idle timeout gets the client a 504.
             "response_header_timeout": f"{lb.idle_timeout}s",
             "keep_alive": target_keep_alive(lb),
+            # Go's transport would add "Accept-Encoding: gzip" (and unzip the answer);
+            # ALB passes the client's header as it is, or none.
+            "compression": False,
+            # ALB answers 502 when a target's response header is larger.
+            "max_response_header_size": MAX_RESPONSE_HEADER_BYTES,
         },
         "headers": {
             "request": {
@@ -143,48 +261,3 @@ def forward(
             }
         },
     }
-    weights: list[int] | None = None
-    if lookup is not None:
-        proxy["dynamic_upstreams"] = {
-            "source": "a",
-            "name": lookup.name,
-            "port": str(lookup.port),
-            "refresh": f"{round(TARGET_LOOKUP_REFRESH_SECONDS * 1000)}ms",
-            "resolver": {"addresses": [resolver]},
-            "dial_timeout": f"{TARGET_LOOKUP_TIMEOUT_SECONDS}s",
-            "versions": {"ipv4": True},
-        }
-        # used only when the lookup finds no target: ALB's 503
-        dials = [f"unix/{unavailable}"]
-    elif len(groups) == 1:
-        dials = groups[0][1]
-    else:
-        upstreams = upstream_weights(groups, f"unix/{unavailable}")
-        dials = [dial for dial, _ in upstreams]
-        weights = [weight for _, weight in upstreams]
-    proxy["upstreams"] = [{"dial": dial} for dial in dials]
-    policy: JSON = {"policy": "round_robin"}
-    if weights is not None:
-        policy = {"policy": "weighted_round_robin", "weights": weights}
-    proxy["load_balancing"] = {"selection_policy": policy, **DIAL_RETRIES}
-    return proxy
-
-
-def upstream_weights(
-    groups: Sequence[tuple[int, Sequence[str]]], empty: str
-) -> list[tuple[str, int]]:
-    """Per-upstream weights that give each (weight, upstreams) group its share of requests.
-
-    Within a group, requests are spread evenly; a group with no upstreams sends its
-    share to ``empty``. Weights are integers for Caddy's ``weighted_round_robin``.
-    """
-    sizes = [max(len(upstreams), 1) for weight, upstreams in groups if weight > 0]
-    common = reduce(math.lcm, sizes, 1)
-    weights: dict[str, int] = {}
-    for weight, upstreams in groups:
-        if weight <= 0:
-            continue
-        for dial in upstreams or [empty]:
-            weights[dial] = weights.get(dial, 0) + weight * common // max(len(upstreams), 1)
-    divisor = reduce(math.gcd, weights.values(), 0) or 1
-    return [(dial, w // divisor) for dial, w in weights.items()]

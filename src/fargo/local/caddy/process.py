@@ -13,9 +13,16 @@ and the socket 0600), Caddy's data and config homes under ``caddy/``, its log in
 ``logs/caddy.log``, and its pid in ``pids/caddy.json`` so `fargo down` can stop it
 when the control plane is gone.
 
-A watchdog restarts Caddy with the last loaded config when it dies (`restarts`
-counts them). Caddy runs with its open-file soft limit at the hard limit
-(`fargo.local.limits`). `start` refuses a Caddy older than the twin needs, and Caddy gets an
+A watchdog restarts Caddy with the last loaded config when it dies, or when its admin
+API has not answered for `HANG_SECONDS` (stopped with SIGSTOP, deadlocked: it is
+SIGKILLed first). The listeners' sockets are held here too, so a connection made
+meanwhile waits in its queue for the next Caddy instead of being refused. A restart
+that fails (its log folder read-only, a binary gone) is retried with back-off for as
+long as the twin runs; each cause is logged once, not at every attempt. `restarts`
+counts relaunches, `problem` says why Caddy is not serving while it is not.
+
+Caddy runs with its open-file soft limit at the hard limit (`fargo.local.limits`), also
+after a restart. `start` refuses a Caddy older than the twin needs, and Caddy gets an
 allowlisted environment, not the user's (`fargo.local.caddy.binary`).
 """
 
@@ -63,6 +70,12 @@ STOP_TIMEOUT_SECONDS = 5.0
 LOG_TAIL_LINES = 20
 # Restart backoff when Caddy keeps dying: doubles from the first to the last value.
 RESTART_DELAY_SECONDS = (0.1, 5.0)
+# A Caddy up this long is healthy again: back-off and told causes start afresh.
+HEALTHY_RUN_SECONDS = 10 * RESTART_DELAY_SECONDS[1]
+# Liveness: the admin API is asked every second; a Caddy silent for HANG_SECONDS is killed.
+PROBE_INTERVAL_SECONDS = 1.0
+PROBE_TIMEOUT_SECONDS = 1.0
+HANG_SECONDS = 5.0
 
 
 class CaddyProcess:
@@ -82,7 +95,8 @@ class CaddyProcess:
         self.directory = state_dir / name
         self.admin_socket = self.directory / ADMIN_SOCKET
         self.log_path = state_dir / "logs" / f"{name}.log"
-        self.restarts = 0
+        self.restarts = 0  # relaunches after Caddy exited or hung
+        self.failed_restarts = 0  # relaunch attempts that failed (each retried)
         self.loads = 0  # configs loaded
         self._executable = executable
         self._process: asyncio.subprocess.Process | None = None
@@ -92,6 +106,9 @@ class CaddyProcess:
         self._inherit: list[socket.socket] = []
         self._stopping = False
         self._launched_at = 0.0
+        self._delay = RESTART_DELAY_SECONDS[0]
+        self._problem: str | None = None  # why Caddy is not serving, while it is not
+        self._told: set[str] = set()  # causes of failure logged in this row of failures
         self._lock = asyncio.Lock()
         self._version_checked = False
 
@@ -100,6 +117,14 @@ class CaddyProcess:
         """The pid of the running Caddy, or None."""
         process = self._process
         return process.pid if process is not None and process.returncode is None else None
+
+    @property
+    def problem(self) -> str | None:
+        """Why Caddy is not serving now (exited, not answering, cannot be restarted), or None.
+
+        E.g. ``has not answered its admin API for 3 s`` (the subject is Caddy).
+        """
+        return self._problem
 
     @property
     def config(self) -> dict[str, Any] | None:
@@ -160,6 +185,7 @@ class CaddyProcess:
                 await watchdog
         await self._terminate()
         await self._admin.close()
+        self._problem = None
 
     async def version(self) -> str:
         """``caddy version`` of the binary, e.g. ``v2.11.7 h1:...``."""
@@ -251,35 +277,100 @@ class CaddyProcess:
             await asyncio.sleep(0.02)
 
     async def _watch(self) -> None:
-        delay = RESTART_DELAY_SECONDS[0]
+        """Restart Caddy whenever it exits or stops answering; never gives up on it."""
         while not self._stopping:
             process = self._process
-            if process is None:
-                return
-            code = await process.wait()
+            cause = await self._trouble(process) if process is not None else "is not running"
             if self._stopping:
                 return
-            # A Caddy that keeps dying soon after start is restarted ever more slowly.
-            if time.monotonic() - self._launched_at > 10 * RESTART_DELAY_SECONDS[1]:
-                delay = RESTART_DELAY_SECONDS[0]
-            logger.warning(
-                "caddy (pid %s) exited with status %s; restarting",
-                process.pid,
-                code,
-                extra=DATA_PLANE,
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RESTART_DELAY_SECONDS[1])
-            self.restarts += 1
+            self._problem = cause
+            # A Caddy that keeps dying soon after start is restarted ever more slowly, and
+            # each cause is told once in a row of failures, not at every attempt.
+            if time.monotonic() - self._launched_at > HEALTHY_RUN_SECONDS:
+                self._delay = RESTART_DELAY_SECONDS[0]
+                self._told.clear()
+            pid = process.pid if process is not None else None
+            self._tell(cause, f"caddy (pid {pid}) {cause}; restarting", logging.WARNING)
+            await self._relaunch()
+
+    async def _trouble(self, process: asyncio.subprocess.Process) -> str:
+        """Wait until ``process`` exits or has not answered its admin API for `HANG_SECONDS`
+        (then kill it); what happened. Meanwhile `problem` says when it is not answering."""
+        exited = asyncio.ensure_future(process.wait())
+        answered = time.monotonic()
+        try:
+            while True:
+                await asyncio.wait({exited}, timeout=PROBE_INTERVAL_SECONDS)
+                if exited.done():
+                    return f"exited with status {exited.result()}"
+                if await self._answers():
+                    answered = time.monotonic()
+                    self._problem = None
+                    continue
+                silent = time.monotonic() - answered
+                if silent < HANG_SECONDS:
+                    self._problem = f"has not answered its admin API for {silent:.0f} s"
+                    continue
+                # Stopped (SIGSTOP) or deadlocked: SIGKILL works on both; its listening
+                # sockets stay open here, so connections wait in their queue for the next.
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await exited
+                return f"did not answer its admin API for {HANG_SECONDS:g} s and was killed"
+        finally:
+            exited.cancel()
+
+    async def _answers(self) -> bool:
+        """Whether Caddy answers a request that takes none of its config locks in time."""
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+                await self._admin.request("GET", "/reverse_proxy/upstreams")
+            return True
+        except (CaddyError, TimeoutError):
+            return False
+
+    async def _relaunch(self) -> None:
+        """Launch Caddy again with the last loaded config, retrying with back-off until it
+        runs (or `stop`); a failure's cause is told once, not at every attempt."""
+        failures = 0
+        while not self._stopping:
+            await asyncio.sleep(self._delay)
+            self._delay = min(self._delay * 2, RESTART_DELAY_SECONDS[1])
             config = self.directory / (CONFIG_FILE if self._config is not None else BOOTSTRAP_FILE)
             try:
                 self.admin_socket.unlink(missing_ok=True)
                 await self._launch(config)
-            except CaddyError as err:
-                logger.error("restarting caddy failed: %s", err, extra=DATA_PLANE)
-                with contextlib.suppress(ProcessLookupError):
-                    if self._process is not None and self._process.returncode is None:
-                        self._process.kill()
+            except Exception as err:  # any of them: the next attempt may succeed
+                failures += 1
+                self.failed_restarts += 1
+                cause = _cause(err)
+                self._problem = f"could not be restarted: {cause}; retrying"
+                self._tell(cause, f"restarting caddy failed: {err}; retrying", logging.ERROR)
+                await self._kill_unready()
+                continue
+            self.restarts += 1
+            self._problem = None
+            if failures:
+                logger.warning(
+                    "caddy restarted (pid %s) after %d failed attempts",
+                    self.pid,
+                    failures,
+                    extra=DATA_PLANE,
+                )
+            return
+
+    def _tell(self, cause: str, message: str, level: int) -> None:
+        if cause not in self._told:
+            self._told.add(cause)
+            logger.log(level, "%s", message, extra=DATA_PLANE)
+
+    async def _kill_unready(self) -> None:
+        """Kill a Caddy that was launched but did not become ready."""
+        process = self._process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
 
     async def _terminate(self) -> None:
         process, self._process = self._process, None
@@ -305,3 +396,11 @@ class CaddyProcess:
                     os.kill(record.pid, signal.SIGKILL)
             if record.path.stem == self.name:
                 record.path.unlink(missing_ok=True)
+
+
+def _cause(err: BaseException) -> str:
+    """What went wrong, the same at each attempt that fails the same way (no pid, no log)."""
+    if isinstance(err, OSError) and err.strerror:
+        where = f": {err.filename}" if err.filename else ""
+        return f"{err.strerror}{where}"
+    return str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -4,6 +4,7 @@
     # {"handler": "static_response", "status_code": 301, "headers": {"Location": [...]}}
     fixed_response(action.fixed_response)
     service_unavailable()   # ALB's 503 page, for a target group with no target
+    bad_request()           # ALB's 400 page, for a request over its size limits
     error_response()        # ALB's page for 502, 504, ... (Caddy's error routes)
 
 A redirect's ``#{path}`` and ``#{query}`` are placeholders that `redirect_handlers`
@@ -90,6 +91,11 @@ def fixed_response(fixed: FixedResponseAction) -> JSON:
 def service_unavailable() -> JSON:
     """What ALB answers when a target group has no target to send to."""
     return _static(503, _alb_page("503 Service Temporarily Unavailable"), "text/html")
+
+
+def bad_request() -> JSON:
+    """ALB's 400 for a request it will not route (too large a header); the connection closes."""
+    return {**_static(400, _alb_page("400 Bad Request"), "text/html"), "close": True}
 
 
 def error_response() -> JSON:

@@ -1,6 +1,6 @@
 """The twin's runtime options of `fargo up`.
 
-add_runtime_options(parser)          # --time-scale/--aws-timings, --network, --publish
+add_runtime_options(parser)   # --time-scale/--aws-timings, --network, --publish, --console-port
 config = config_from_args(args)      # a `TwinConfig`, or `ConfigError` naming the option
 """
 
@@ -47,6 +47,14 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
         metavar="LISTENER_PORT:HOST_PORT",
         help="serve a load balancer listener on this host port, e.g. 443:9443 (repeatable)",
     )
+    parser.add_argument(
+        "--console-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="the console's port on 127.0.0.1 (the demo page's dashboard API; default: any "
+        "free port, shown by `fargo status`)",
+    )
 
 
 def config_from_args(args: argparse.Namespace, *, spec_path: Path, state_dir: Path) -> TwinConfig:
@@ -62,4 +70,5 @@ def config_from_args(args: argparse.Namespace, *, spec_path: Path, state_dir: Pa
         clock=clock,
         network_mode=args.network,
         published_ports=dict(parse_published_port(text) for text in args.publish),
+        console_port=getattr(args, "console_port", 0),
     )

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from fargo.local.ecs.task import TaskStatus
 from fargo.local.status import (
+    DataPlaneState,
     LoadBalancingStatus,
     Readiness,
     ServiceStatus,
@@ -33,7 +34,20 @@ def render_endpoints(status: TwinStatus) -> str:
             "runs as DNS, without a proxy"
         )
     lines.append(f"  CA certificate           {endpoints.ca_certificate}")
-    if status.ready_after_seconds is not None:
+    if endpoints.aws_api is not None:
+        lines.append(
+            f"  AWS API (boto3, aws CLI) {endpoints.aws_api}   (AWS_ENDPOINT_URL; docs/aws-api.md)"
+        )
+    if endpoints.console:
+        lines.append(f"  console (demo page API)  {endpoints.console}")
+    down = [p for p in status.load_balancers.data_planes if p.state is DataPlaneState.DOWN]
+    for plane in down:
+        # Healthy targets do not help while the process that carries requests is down.
+        lines.append(
+            f"  data plane down ({', '.join(plane.load_balancers)}): "
+            f"{plane.problem or 'caddy is not running'}"
+        )
+    if status.ready_after_seconds is not None and not down:
         lines.append(f"  every target healthy after {status.ready_after_seconds:.2f} s")
     return "\n".join(lines)
 
@@ -159,9 +173,11 @@ def render_load_balancers(described: LoadBalancingStatus) -> list[str]:
         )
     for plane in described.data_planes:
         lines.append(
-            f"  {plane.name} ({', '.join(plane.load_balancers)}): pid {plane.pid}, "
-            f"{plane.restarts} restarts, {plane.config_loads} config loads"
+            f"  {plane.name} ({', '.join(plane.load_balancers)}): {plane.state}, "
+            f"pid {plane.pid}, {plane.restarts} restarts, {plane.config_loads} config loads"
         )
+        if plane.problem:
+            lines.append(f"    {plane.problem}")
     return lines
 
 

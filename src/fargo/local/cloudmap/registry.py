@@ -54,6 +54,9 @@ ATTRIBUTE_IPV4 = "AWS_INSTANCE_IPV4"
 ATTRIBUTE_PORT = "AWS_INSTANCE_PORT"
 
 
+NamespaceType = Literal["DNS_PRIVATE", "HTTP"]
+
+
 class CloudMapError(Exception):
     """Base of the errors the registry raises; each is named after the AWS error."""
 
@@ -285,6 +288,15 @@ class CloudMap:
         if health_status == "HEALTHY_OR_ELSE_ALL" and not matching:
             return found
         return matching
+
+    def namespaces(self) -> list[tuple[str, NamespaceType]]:
+        """``ListNamespaces``: each namespace's name and type."""
+        private: list[tuple[str, NamespaceType]] = [(n, "DNS_PRIVATE") for n in self._namespaces]
+        return private + [(n, "HTTP") for n in self._http_namespaces]
+
+    def services(self, namespace: str) -> dict[str, DiscoveryService]:
+        """``ListServices`` of one namespace: name → its DNS settings and instances."""
+        return dict(self._services(normalize(namespace)))
 
     # -- Route 53 records outside Cloud Map ----------------------------------------------
 

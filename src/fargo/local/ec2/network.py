@@ -80,6 +80,10 @@ class LoadBalancerHost:
     # an internet-facing load balancer in VPC mode: its ENI address, where its listeners
     # are bound as well (for clients inside the VPC), and how
     inside: tuple[str, ServerSocketFactory] | None = None
+    # whether the data plane, where it runs, can bind a listener added to a running twin
+    # itself (where ``open_listener`` binds): not when its listeners are on this machine's
+    # network and it runs in an ENI
+    binds_new_listeners: bool = True
 
 
 class NetworkMode(Protocol):

@@ -294,6 +294,7 @@ class VpcNetwork:
             open_listener=in_eni if internal else bind_socket,
             open_local=in_eni,
             inside=None if internal else (self.load_balancer_dns_address(name), in_eni),
+            binds_new_listeners=internal,
         )
 
     def _lb_command_prefix(self, name: str) -> list[str]:

@@ -24,6 +24,7 @@ import aiohttp
 from fargo.local.clock import TwinClock
 from fargo.local.ec2.network import NetworkMode
 from fargo.local.ecr.registry import ImageManifest, LocalRegistry
+from fargo.local.ecs.standalone import StandaloneTasks
 from fargo.local.ecs.supervisor import ImagePuller, TaskHooks, TaskLogs, TaskSupervisor
 from fargo.local.ecs.task import Task, TaskStatus, now
 from fargo.local.events import about
@@ -324,6 +325,7 @@ class Cluster:
             name: ServiceScheduler(self, name, svc) for name, svc in spec.services.items()
         }
         self.stopped_tasks: deque[Task] = deque(maxlen=100)
+        self.standalone = StandaloneTasks(self)  # RunTask's
         self._http: aiohttp.ClientSession | None = None
 
     @property
@@ -348,7 +350,11 @@ class Cluster:
             scheduler.start()
 
     async def stop(self) -> None:
-        await asyncio.gather(*(s.stop() for s in self.services.values()), return_exceptions=True)
+        await asyncio.gather(
+            self.standalone.stop(),
+            *(s.stop() for s in self.services.values()),
+            return_exceptions=True,
+        )
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -375,7 +381,7 @@ class Cluster:
             yield from scheduler.tasks
 
     def find_task(self, task_id: str) -> Task | None:
-        for task in [*self.tasks(), *self.stopped_tasks]:
+        for task in [*self.tasks(), *self.standalone.tasks, *self.stopped_tasks]:
             if task.id == task_id:
                 return task
         return None

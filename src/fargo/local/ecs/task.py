@@ -70,6 +70,8 @@ class Task:
     stopped_at: datetime | None = None
     exit_code: int | None = None
     stopped_reason: str | None = None
+    group: str = ""  # ECS's task group: "service:<name>", or "family:<family>" (RunTask)
+    started_by: str | None = None
     # The secret part of its metadata endpoint URI (AWS's `/v4/<id>-<random>`): knowing a
     # task's id is not enough to read its metadata. Never shown (repr, status, events).
     metadata_token: str = field(

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from fargo.local.images import rootfs
 from fargo.local.images.builder import ProcessImage
+from fargo.local.images.user import TaskUser, is_real_root, task_user
 
 if TYPE_CHECKING:
     from fargo.local.ecs.task import Task
@@ -83,11 +84,41 @@ def task_process(
     _check_program(argv[0], merged["PATH"], root, namespaced)
     workdir = run.working_dir or "/"
     if namespaced:
-        wrapper = [sys.executable, "-I", "-S", str(ROOTFS_SCRIPT), str(root), workdir, "--"]
-        return TaskProcess([*wrapper, *argv], merged, root)
+        wrapper = [sys.executable, "-I", "-S", str(ROOTFS_SCRIPT), str(root), workdir]
+        if run.user and is_real_root():
+            wrapper += _as_user(task_user(run.user), image, merged)
+        return TaskProcess([*wrapper, "--", *argv], merged, root)
     cwd = root / workdir.lstrip("/")
     cwd.mkdir(parents=True, exist_ok=True)
     return TaskProcess(argv, merged, cwd)
+
+
+def _as_user(user: TaskUser, image: ProcessImage, env: Mapping[str, str]) -> list[str]:
+    """`rootfs`'s options that run the task as ``user``, with what it must read exposed:
+    its environment, the interpreter the environment was made from, its PYTHONPATH."""
+    exposed = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p.startswith("/")]
+    if image.environment is not None:
+        exposed.append(str(image.environment))
+        exposed += _interpreter_home(image.environment)
+    options = ["--user", f"{user.spec}:{user.home}"]
+    for path in dict.fromkeys(exposed):
+        options += ["--expose", path]
+    return options
+
+
+def _interpreter_home(environment: Path) -> list[str]:
+    """The installation a venv's interpreter belongs to (``home`` in ``pyvenv.cfg`` is its
+    ``bin``), as this machine has it (symlinks resolved)."""
+    try:
+        lines = (environment / "pyvenv.cfg").read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key.strip() == "home" and value.strip():
+            home = Path(value.strip())
+            return [str(home.parent), str(home.resolve().parent)]
+    return []
 
 
 def _join(*parts: list[str]) -> str:

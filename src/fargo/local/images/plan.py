@@ -39,6 +39,7 @@ from fargo.local.images.run import (
     classify,
     simple_commands,
 )
+from fargo.local.images.user import user_note
 
 # Docker's PATH for Linux images (and the python images'): what $PATH is in a stage whose
 # base image the twin does not have. The launcher puts this machine's PATH after it.
@@ -276,10 +277,7 @@ class _Planner:
             elif keyword == "USER":
                 user = self._expand(instruction, instruction.arguments[0], variables)
                 run = replace(run, user=user)
-                self.note(
-                    instruction,
-                    f"{user}: not switched; tasks run as the user running fargo",
-                )
+                self.note(instruction, user_note(user))
             elif keyword == "EXPOSE":
                 ports = [self._expand(instruction, p, variables) for p in instruction.arguments]
                 run = replace(run, exposed_ports=(*run.exposed_ports, *ports))

@@ -1,7 +1,8 @@
 """Lay out an image's folders at their absolute paths, then run its command: the first
 process of a task in VPC mode, inside its private mount namespace.
 
-    python -I -S rootfs.py IMAGE_ROOT WORKDIR -- python -m app
+    python -I -S rootfs.py IMAGE_ROOT WORKDIR [--user UID:GID:HOME] [--expose PATH]... \
+        -- python -m app
 
 A new root is assembled on a tmpfs: every entry of this machine's ``/`` bind-mounted
 (its programs, libraries, the interpreters and the image's environment stay where they
@@ -9,6 +10,14 @@ are), and every entry of the image's root over it (``/app``, ``/srv``); where bo
 folder (``/opt``, ``/usr/local``) a tmpfs holds the union of the two, the image's entry
 winning on a clash. Nothing is written to this machine's folders. Then ``chroot`` to the
 new root, ``chdir`` to ``WORKDIR``, and ``exec`` the command.
+
+With ``--user`` (a Dockerfile's ``USER``, see `fargo.local.images.user`) the command runs
+as that user: each ``--expose`` path (the task's Python environment, its interpreter) is
+made reachable for it in the new root — a folder on the way it may not enter (the
+owner-only state folder, ``/root``) is covered by a tmpfs holding only what leads to the
+exposed paths, so the rest stays hidden — unprivileged ports are opened from 0 in the
+task's network namespace (as Docker does, so ``EXPOSE 80`` still binds), its output
+pipes become the user's, and the groups, group and user are switched last.
 
 Run as a file, with only the standard library: it must not depend on what the task's
 ``PYTHONPATH`` holds. The mount namespace is the task's own (``unshare --mount
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import stat
 import sys
 
 MS_BIND = 0x1000
@@ -26,9 +36,15 @@ MS_REC = 0x4000
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def mount(source: str, target: str, fstype: str | None, flags: int) -> None:
+def mount(
+    source: str, target: str, fstype: str | None, flags: int, data: str | None = None
+) -> None:
     result = _libc.mount(
-        source.encode(), target.encode(), fstype.encode() if fstype else None, flags, None
+        source.encode(),
+        target.encode(),
+        fstype.encode() if fstype else None,
+        flags,
+        data.encode() if data else None,
     )
     if result != 0:
         error = ctypes.get_errno()
@@ -72,16 +88,99 @@ def populate(target: str, host: str | None, image: str | None) -> None:
             place(inside, from_host or "")
 
 
+def traversable(path: str, uid: int, gid: int) -> bool:
+    """Whether ``uid`` (group ``gid``, no others) may enter the folder ``path``."""
+    info = os.stat(path)
+    if info.st_uid == uid:
+        return bool(info.st_mode & stat.S_IXUSR)
+    if info.st_gid == gid:
+        return bool(info.st_mode & stat.S_IXGRP)
+    return bool(info.st_mode & stat.S_IXOTH)
+
+
+def expose(new_root: str, paths: list[str], uid: int, gid: int) -> None:
+    """Make each of ``paths`` reachable for ``uid`` in ``new_root``: every folder on the
+    way it may not enter becomes a tmpfs holding only the way on."""
+    ancestors = set()
+    for path in paths:
+        parts = os.path.normpath(path).strip("/").split("/")
+        ancestors |= {"/" + "/".join(parts[:depth]) for depth in range(1, len(parts))}
+    closed = sorted(
+        (a for a in ancestors if os.path.isdir(a) and not traversable(a, uid, gid)),
+        key=lambda a: a.count("/"),
+    )
+    for folder in closed:
+        inside = new_root + folder
+        mount("tmpfs", inside, "tmpfs", 0, "mode=0755")
+        ways = {
+            os.path.normpath(p)[len(folder) + 1 :].split("/")[0]
+            for p in paths
+            if os.path.normpath(p).startswith(folder + "/")
+        }
+        for name in sorted(ways):
+            if folder + "/" + name in closed:
+                os.mkdir(os.path.join(inside, name))
+            else:
+                place(os.path.join(inside, name), os.path.join(folder, name))
+
+
+def open_unprivileged_ports() -> None:
+    """Every port bindable without privileges in this network namespace, as in Docker."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start", "w") as setting:
+            setting.write("0")
+    except OSError:
+        pass  # an older kernel: ports below 1024 stay privileged
+
+
+def give_pipes(uid: int, gid: int) -> None:
+    """The task's output pipes become the user's, as a container's own pipes are: it may
+    open them again (``/proc/self/fd/1``, e.g. for a non-blocking descriptor of its own)."""
+    for fd in (1, 2):
+        try:
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                os.fchown(fd, uid, gid)
+        except OSError:
+            pass
+
+
 def main(arguments: list[str]) -> None:
-    if len(arguments) < 4 or arguments[2] != "--":
-        raise SystemExit("usage: rootfs.py IMAGE_ROOT WORKDIR -- COMMAND [ARGUMENT...]")
-    image_root, workdir, _, *argv = arguments
+    usage = (
+        "usage: rootfs.py IMAGE_ROOT WORKDIR [--user UID:GID:HOME] [--expose PATH]... "
+        "-- COMMAND [ARGUMENT...]"
+    )
+    if "--" not in arguments or arguments.index("--") < 2:
+        raise SystemExit(usage)
+    split = arguments.index("--")
+    image_root, workdir, *options = arguments[:split]
+    argv = arguments[split + 1 :]
+    if not argv or len(options) % 2:
+        raise SystemExit(usage)
+    user: tuple[int, int, str] | None = None
+    exposed: list[str] = []
+    for option, value in zip(options[::2], options[1::2], strict=True):
+        if option == "--user":
+            uid, gid, home = value.split(":", 2)
+            user = (int(uid), int(gid), home)
+        elif option == "--expose":
+            exposed.append(value)
+        else:
+            raise SystemExit(usage)
     new_root = image_root.rstrip("/") + ".mnt"
     os.makedirs(new_root, exist_ok=True)
     mount("tmpfs", new_root, "tmpfs", 0)
     populate(new_root, "/", image_root)
+    if user is not None:
+        expose(new_root, exposed, user[0], user[1])
+        open_unprivileged_ports()
     os.chroot(new_root)
     os.chdir(workdir if os.path.isdir(workdir) else "/")
+    if user is not None:
+        give_pipes(user[0], user[1])
+        os.setgroups([])
+        os.setgid(user[1])
+        os.setuid(user[0])
+        os.environ["HOME"] = user[2]
     try:
         os.execvp(argv[0], argv)  # noqa: S606 - the image's command, as the Dockerfile says
     except OSError as err:

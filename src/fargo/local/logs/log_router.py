@@ -23,13 +23,17 @@ import time
 from pathlib import Path
 from typing import IO
 
-from fargo.local.logs.router import KEEP_ROTATED, MAX_STREAM_BYTES, attach_pipe
-from fargo.local.logs.runs import archive_previous_run
+from fargo.local.logs.dropped import DroppedWrites
+from fargo.local.logs.own_logs import MAX_OWN_LOG_BYTES, cap
+from fargo.local.logs.router import KEEP_ROTATED, MAX_STREAM_BYTES, attach_pipe, router_status
+from fargo.local.logs.runs import archive_previous_run, expire
+from fargo.local.loops import keep_running
 from fargo.local.state import folder as state
 
 START_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 8.0
 RECORD = "log-router"
+EXPIRE_SECONDS = 300.0  # how often logs past the retention or the size cap are looked for
 
 
 class LogRouter:
@@ -42,6 +46,8 @@ class LogRouter:
         retention_days: int,
         max_bytes: int = MAX_STREAM_BYTES,
         keep: int = KEEP_ROTATED,
+        expire_seconds: float = EXPIRE_SECONDS,
+        own_log_bytes: int = MAX_OWN_LOG_BYTES,
     ) -> None:
         self.state_dir = state_dir
         self.retention_days = retention_days
@@ -50,10 +56,14 @@ class LogRouter:
         self.logs = state_dir / "logs"
         self.socket_path = state_dir / "log-router.sock"
         self.process: subprocess.Popen[bytes] | None = None
+        self.expire_seconds = expire_seconds
+        self.own_log_bytes = own_log_bytes
+        self._expiring: asyncio.Task[None] | None = None
 
     def validate(self) -> list[str]:
         limit = 107  # sun_path holds 108 bytes with the terminating NUL
-        if len(os.fsencode(self.socket_path.resolve())) > limit:
+        # the router binds ``<socket>.new`` first, then renames it
+        if len(os.fsencode(self.socket_path.resolve())) + len(".new") > limit:
             return [f"the log router's socket path {self.socket_path} is too long for a socket"]
         return []
 
@@ -61,6 +71,16 @@ class LogRouter:
         """Move the previous run's task logs aside, then start the router."""
         await asyncio.to_thread(archive_previous_run, self.logs, retention_days=self.retention_days)
         await asyncio.to_thread(self._launch)
+        self._expiring = keep_running("log retention", self._expire_forever)
+
+    async def _expire_forever(self) -> None:
+        """`logging.retention_days` while the twin runs: rotated files, streams of tasks
+        stopped long ago and earlier runs past it are deleted; the twin's own logs are
+        kept under their size cap (`own_logs.cap`)."""
+        while True:
+            await asyncio.sleep(self.expire_seconds)
+            await asyncio.to_thread(expire, self.logs, retention_days=self.retention_days)
+            await asyncio.to_thread(cap, self.logs, max_bytes=self.own_log_bytes)
 
     def _launch(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -114,7 +134,21 @@ class LogRouter:
             os.close(read_end)
         return os.fdopen(write_end, "wb")
 
+    def dropped(self) -> DroppedWrites | None:
+        """What the router dropped so far (a full disk); None while it is not running."""
+        if self.process is None or self.process.poll() is not None:
+            return None
+        try:
+            return router_status(self.socket_path)
+        except OSError:
+            return None
+
     async def stop(self) -> None:
+        expiring, self._expiring = self._expiring, None
+        if expiring is not None:
+            expiring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await expiring
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError):

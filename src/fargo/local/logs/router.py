@@ -10,8 +10,11 @@ the stream's file, rotated at `MAX_STREAM_BYTES` (``<task>.log.1`` … ``.<KEEP_
 
 It runs in a session of its own: Ctrl-C on a foreground ``fargo up`` does not reach it,
 and a killed control plane leaves it reading. A write that fails (a full disk) drops the
-lines, says so once on stderr, and is tried again with the next lines. SIGTERM ends it
-once every pipe is closed (the tasks have stopped), or after `DRAIN_SECONDS`.
+lines, counts them, says so once on stderr, and is tried again with the next lines; the
+pipes keep being read, so no task blocks on its output. `router_status` asks it (a
+JSON line ``{"status": true}`` on the same socket) what it dropped, for `fargo status`.
+SIGTERM ends it once every pipe is closed (the tasks have stopped), or after
+`DRAIN_SECONDS`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fargo.local.logs.dropped import DroppedWrites, describe
 from fargo.local.logs.lines import stamp
 
 MAX_STREAM_BYTES = 10 * 2**20
@@ -37,53 +41,87 @@ ATTACH_TIMEOUT_SECONDS = 5.0
 
 
 class LogStream:
-    """One task's log file: appended to, rotated by size."""
+    """One task's log file: appended to, rotated by size.
 
-    def __init__(self, path: Path, *, max_bytes: int, keep: int) -> None:
+    A write the file system refuses (a full disk, ``EIO``) drops the lines it carried
+    into ``dropped``, shared by every stream of the router, and never raises: the task's
+    pipe keeps being read, so the task never blocks on its output. A line is written
+    whole or not at all (a short write is cut back), so the file stays parseable.
+    """
+
+    def __init__(
+        self, path: Path, *, max_bytes: int, keep: int, dropped: DroppedWrites | None = None
+    ) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self.keep = keep
-        self.failing = False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("ab")
-        self._size = self._file.tell()
+        self.dropped = dropped if dropped is not None else DroppedWrites()
+        self._fd: int | None = None
+        self._size = 0
+        with contextlib.suppress(OSError):  # the stream exists from the start, where it can
+            self._open()
 
     def write(self, data: bytes) -> None:
         """Append whole stamped lines; a file is rotated before it would pass the cap."""
         try:
             while data:
+                if self._fd is None:
+                    self._open()
                 cut = data.rfind(b"\n", 0, max(0, self.max_bytes - self._size)) + 1
                 if cut == 0 and self._size:
                     self._rotate()  # not even the next line fits
                     continue
                 if cut == 0:  # one line longer than the cap: alone in its file
                     cut = data.find(b"\n") + 1 or len(data)
-                self._file.write(data[:cut])
-                self._size += cut
+                self._append(data[:cut])
                 data = data[cut:]
-            self._file.flush()
         except OSError as err:
-            if not self.failing:
-                print(f"log router: {self.path}: {err}; dropping lines", file=sys.stderr)
-            self.failing = True
+            if self.dropped.drop(err, lines=data.count(b"\n") or 1):
+                _say(f"log router: {self.path}: {describe(err)}; dropping lines until it has room")
             return
-        if self.failing:
-            print(f"log router: {self.path}: writing again", file=sys.stderr)
-            self.failing = False
+        if self.dropped.wrote():
+            _say(f"log router: {self.path}: writing again ({self.dropped.lines} lines dropped)")
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._size = os.fstat(self._fd).st_size
+
+    def _append(self, chunk: bytes) -> None:
+        assert self._fd is not None
+        written = 0
+        try:
+            while written < len(chunk):
+                written += os.write(self._fd, chunk[written:])
+        except OSError:
+            if written:  # a short write left part of a line: take it back
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)
+            raise
+        self._size += written
 
     def _rotate(self) -> None:
-        self._file.close()
+        self.close()
         for index in range(self.keep, 0, -1):
             older = self.path.with_name(f"{self.path.name}.{index}")
             newer = self.path.with_name(f"{self.path.name}.{index - 1}") if index > 1 else self.path
             if newer.exists():
                 os.replace(newer, older)
-        self._file = self.path.open("ab")
-        self._size = 0
+        if self.keep == 0:
+            self.path.unlink(missing_ok=True)
+        self._open()
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._file.close()
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _say(line: str) -> None:
+    """One line on the router's stderr (its own log, maybe on the full disk: best effort)."""
+    with contextlib.suppress(OSError):
+        os.write(2, line.encode(errors="replace") + b"\n")
 
 
 class PipeReader(asyncio.Protocol):
@@ -123,6 +161,7 @@ class Router:
         self.logs = logs.resolve()
         self.max_bytes = max_bytes
         self.keep = keep
+        self.dropped = DroppedWrites()  # every stream's, one episode for the whole disk
         self.open: set[asyncio.Future[None]] = set()
         self.connecting: set[asyncio.Task[object]] = set()  # pipes being connected
 
@@ -133,12 +172,17 @@ class Router:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.socket_path.unlink(missing_ok=True)
+        # Bound under another name and renamed once listening: the socket's path appearing
+        # is what the control plane waits for, and a connect before listen() is refused.
+        binding = self.socket_path.with_name(self.socket_path.name + ".new")
+        binding.unlink(missing_ok=True)
         old_umask = os.umask(0o177)
         try:
-            server.bind(str(self.socket_path))
+            server.bind(str(binding))
         finally:
             os.umask(old_umask)
         server.listen(64)
+        os.replace(binding, self.socket_path)
         server.setblocking(False)
         loop.add_reader(server.fileno(), self._accept, server)
         await stop.wait()
@@ -157,12 +201,16 @@ class Router:
             connection.settimeout(ATTACH_TIMEOUT_SECONDS)
             try:
                 message, fds, _, _ = socket.recv_fds(connection, 4096, 1)
-                path = self._stream_path(json.loads(message)["stream"])
+                request = json.loads(message)
+                if request.get("status") and not fds:
+                    connection.sendall(json.dumps(self.dropped.as_dict()).encode() + b"\n")
+                    return
+                path = self._stream_path(request["stream"])
                 if len(fds) != 1:
                     raise ValueError("no pipe came with the request")
                 self._read(fds[0], path)
                 connection.sendall(b"ok\n")
-            except (OSError, ValueError, KeyError) as err:
+            except (OSError, ValueError, KeyError, AttributeError) as err:
                 for fd in locals().get("fds", []):
                     os.close(fd)
                 with contextlib.suppress(OSError):
@@ -179,7 +227,7 @@ class Router:
         closed: asyncio.Future[None] = loop.create_future()
         self.open.add(closed)
         closed.add_done_callback(self.open.discard)
-        stream = LogStream(path, max_bytes=self.max_bytes, keep=self.keep)
+        stream = LogStream(path, max_bytes=self.max_bytes, keep=self.keep, dropped=self.dropped)
         pipe = os.fdopen(fd, "rb", buffering=0)
         connecting = loop.create_task(
             loop.connect_read_pipe(lambda: PipeReader(stream, closed), pipe)
@@ -198,6 +246,31 @@ def attach_pipe(socket_path: Path, stream: str, read_end: int) -> None:
         answer = connection.recv(4096).decode(errors="replace").strip()
     if answer != "ok":
         raise OSError(f"the log router did not take {stream}: {answer or 'no answer'}")
+
+
+def router_status(socket_path: Path) -> DroppedWrites:
+    """What the router at ``socket_path`` dropped so far; raises OSError if it does not
+    answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(ATTACH_TIMEOUT_SECONDS)
+        connection.connect(str(socket_path))
+        connection.sendall(json.dumps({"status": True}).encode())
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    try:
+        data = json.loads(answer)
+        return DroppedWrites(
+            lines=int(data["lines"]),
+            problem=data["problem"],
+            since=None if data["since"] is None else float(data["since"]),
+            last_problem=data["last_problem"],
+        )
+    except (ValueError, KeyError, TypeError) as err:
+        raise OSError(f"the log router answered {answer[:200]!r}") from err
 
 
 def main(argv: list[str] | None = None) -> int:

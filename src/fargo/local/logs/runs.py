@@ -1,10 +1,14 @@
 """The previous runs' task logs: moved aside when a twin starts, the oldest pruned.
 
     archive_previous_run(state_dir / "logs", keep=3, retention_days=30)
+    expire(state_dir / "logs", retention_days=30)     # while a twin runs, now and then
 
 Each run's task log folders (``logs/<service>/``) move to ``logs/runs/<when>/``, so
 ``fargo logs`` shows this run only; at most ``keep`` earlier runs are kept, and none
-older than the spec's ``logging.retention_days`` (CloudWatch Logs' retention).
+older than the spec's ``logging.retention_days`` (CloudWatch Logs' retention). While a
+twin runs, `expire` deletes what passed the retention: earlier runs, and this run's
+task log files (rotated ones, and streams of tasks stopped long ago) last written
+before it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 
 RUNS = "runs"
 KEEP_RUNS = 3
+RUN_NAME = "%Y%m%dT%H%M%S.%fZ"  # a run folder is named for its logs' last change
 
 
 def archive_previous_run(logs: Path, *, keep: int = KEEP_RUNS, retention_days: int) -> Path | None:
@@ -25,13 +30,54 @@ def archive_previous_run(logs: Path, *, keep: int = KEEP_RUNS, retention_days: i
     archived = None
     if folders:
         newest = max(_newest_change(f) for f in folders)
-        name = datetime.fromtimestamp(newest, UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        name = datetime.fromtimestamp(newest, UTC).strftime(RUN_NAME)
         archived = logs / RUNS / name
         archived.mkdir(parents=True, exist_ok=True)
         for folder in folders:
             folder.rename(archived / folder.name)
     _prune(logs / RUNS, keep=keep, retention_days=retention_days)
     return archived
+
+
+def expire(logs: Path, *, retention_days: int, now: float | None = None) -> list[Path]:
+    """Delete the task log files and earlier runs under ``logs`` last changed more than
+    ``retention_days`` ago; what was deleted."""
+    cutoff = (time.time() if now is None else now) - retention_days * 86400
+    gone: list[Path] = []
+    folders = [p for p in logs.iterdir() if p.is_dir()] if logs.is_dir() else []
+    for folder in folders:
+        if folder.name == RUNS:
+            for run in [r for r in folder.iterdir() if r.is_dir()]:
+                if _run_time(run) < cutoff:
+                    shutil.rmtree(run, ignore_errors=True)
+                    gone.append(run)
+            continue
+        for path in folder.iterdir():
+            if _is_task_log(path) and _mtime(path) < cutoff:
+                path.unlink(missing_ok=True)
+                gone.append(path)
+    return gone
+
+
+def _is_task_log(path: Path) -> bool:
+    """``<task>.log`` or a rotated ``<task>.log.<n>``."""
+    stem, _, index = path.name.rpartition(".log.")
+    return path.is_file() and (path.suffix == ".log" or (bool(stem) and index.isdigit()))
+
+
+def _run_time(run: Path) -> float:
+    """When a run's logs were last written: its name says (`archive_previous_run`)."""
+    try:
+        return datetime.strptime(run.name, RUN_NAME).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return _mtime(run)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return float("inf")  # gone meanwhile: nothing to delete
 
 
 def _newest_change(folder: Path) -> float:
@@ -45,5 +91,5 @@ def _prune(runs: Path, *, keep: int, retention_days: int) -> None:
     ordered = sorted((p for p in runs.iterdir() if p.is_dir()), key=lambda p: p.name)
     too_old = time.time() - retention_days * 86400
     for index, run in enumerate(ordered):
-        if index < len(ordered) - keep or run.stat().st_mtime < too_old:
+        if index < len(ordered) - keep or _run_time(run) < too_old:
             shutil.rmtree(run, ignore_errors=True)

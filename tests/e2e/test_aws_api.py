@@ -1,0 +1,466 @@
+"""The twin's AWS endpoint with the real clients: boto3 (operations, paginators, waiters)
+and the AWS CLI, against a running twin of aws_api.yaml.
+
+Every client gets the twin's endpoint explicitly, and the tests refuse to run when it is
+not a loopback address: no request can reach AWS. Dummy credentials and region are set in
+each test's environment only.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import subprocess
+import sys
+import time
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from tests.e2e.conftest import ROOT, Twin, fargo, start_twin
+
+pytestmark = pytest.mark.slow  # one twin of aws_api.yaml for the module
+
+CLUSTER = "awsapi"
+REGION = "eu-west-2"
+WAIT = {"Delay": 1, "MaxAttempts": 120}
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
+    yield from start_twin(ROOT / "tests/e2e/aws_api.yaml", tmp_path_factory.mktemp("aws") / "s")
+
+
+@pytest.fixture(scope="module")
+def endpoint(twin: Twin) -> str:
+    """The twin's AWS endpoint; the tests refuse any that is not on loopback."""
+    url = twin.endpoints.aws_api
+    if url is None:
+        pytest.fail("the twin shows no AWS API endpoint")
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if not ipaddress.ip_address(host).is_loopback:
+        pytest.fail(f"refusing to run AWS clients against {url}: not a loopback address")
+    return url
+
+
+@pytest.fixture(autouse=True)
+def dummy_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Credentials and region for this test only; no profile or config file is read."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "fargo-twin-test",
+        "AWS_SECRET_ACCESS_KEY": "fargo-twin-test",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        # DiscoverInstances is sent to data-servicediscovery.<endpoint> unless this is set
+        "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def client(endpoint: str, service: str) -> BaseClient:
+    return boto3.Session().client(
+        service, endpoint_url=endpoint, config=Config(retries={"max_attempts": 2})
+    )
+
+
+def aws(endpoint: str, *args: str) -> Any:
+    """The AWS CLI (v1, from PyPI) with the twin's endpoint; its JSON output."""
+    run = subprocess.run(
+        [sys.executable, "-m", "awscli", "--endpoint-url", endpoint, "--output", "json", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout) if run.stdout.strip() else None
+
+
+def listener_url(twin: Twin) -> str:
+    return twin.url("edge", "http")
+
+
+def test_fargo_status_prints_the_endpoint(twin: Twin, endpoint: str) -> None:
+    printed = fargo("status", "--state-dir", str(twin.state_dir)).stdout
+    assert f"AWS API (boto3, aws CLI) {endpoint}" in printed
+
+
+# -- ECS ------------------------------------------------------------------------------------
+
+
+def test_ecs_lists_and_describes_the_cluster_and_its_services(twin: Twin, endpoint: str) -> None:
+    ecs = client(endpoint, "ecs")
+    cluster_arn = f"arn:aws:ecs:{REGION}:000000000000:cluster/{CLUSTER}"
+    assert ecs.list_clusters()["clusterArns"] == [cluster_arn]
+    [cluster] = ecs.describe_clusters(clusters=[CLUSTER])["clusters"]
+    assert (cluster["clusterName"], cluster["activeServicesCount"]) == (CLUSTER, 3)
+    pages = ecs.get_paginator("list_services").paginate(
+        cluster=CLUSTER, PaginationConfig={"PageSize": 1}
+    )
+    arns = [arn for page in pages for arn in page["serviceArns"]]
+    assert [a.rsplit("/", 1)[-1] for a in arns] == ["web-a", "web-b", "api"]
+    described = ecs.describe_services(cluster=cluster_arn, services=[*arns, "missing"])
+    assert described["failures"] == [{"arn": "missing", "reason": "MISSING"}]
+    web_a = described["services"][0]
+    status = twin.status().service("web-a")
+    assert (web_a["desiredCount"], web_a["runningCount"]) == (status.desired, status.running)
+    assert web_a["taskDefinition"].endswith(f":task-definition/awsapi-web-a:{status.revision}")
+    assert [d["rolloutState"] for d in web_a["deployments"]] == ["COMPLETED"]
+    assert web_a["loadBalancers"][0]["targetGroupArn"].startswith(
+        f"arn:aws:elasticloadbalancing:{REGION}:000000000000:targetgroup/a/"
+    )
+
+
+def test_ecs_tasks_show_their_status_and_eni_address(twin: Twin, endpoint: str) -> None:
+    ecs = client(endpoint, "ecs")
+    arns = ecs.list_tasks(cluster=CLUSTER, serviceName="web-a")["taskArns"]
+    tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"]
+    expected = {t.id: t for t in twin.status().service("web-a").tasks}
+    assert {t["taskArn"].rsplit("/", 1)[-1] for t in tasks} == set(expected)
+    for task in tasks:
+        summary = expected[task["taskArn"].rsplit("/", 1)[-1]]
+        details = {d["name"]: d["value"] for d in task["attachments"][0]["details"]}
+        assert summary.address == f"{details['privateIPv4Address']}:7000"
+        assert (task["lastStatus"], task["desiredStatus"]) == ("RUNNING", "RUNNING")
+        assert task["availabilityZone"] == summary.availability_zone
+        assert task["group"] == "service:web-a"
+
+
+def test_ecs_describes_the_task_definition_with_its_awslogs_settings(endpoint: str) -> None:
+    definition = client(endpoint, "ecs").describe_task_definition(taskDefinition="awsapi-web-b")
+    container = definition["taskDefinition"]["containerDefinitions"][0]
+    assert container["portMappings"][0]["containerPort"] == 7000
+    assert {"name": "SERVICE_NAME", "value": "web-b"} in container["environment"]
+    assert container["logConfiguration"]["options"]["awslogs-group"] == "/ecs/awsapi/web-b"
+    with pytest.raises(ClientError) as raised:
+        client(endpoint, "ecs").describe_task_definition(taskDefinition="nope:1")
+    assert raised.value.response["Error"]["Code"] == "ClientException"
+
+
+def test_ecs_errors_have_aws_codes(endpoint: str) -> None:
+    ecs = client(endpoint, "ecs")
+    with pytest.raises(ecs.exceptions.ServiceNotFoundException):
+        ecs.update_service(cluster=CLUSTER, service="nope", desiredCount=1)
+    with pytest.raises(ecs.exceptions.ClusterNotFoundException):
+        ecs.list_services(cluster="elsewhere")
+    with pytest.raises(ClientError) as raised:
+        ecs.register_task_definition(family="x", containerDefinitions=[{"name": "x"}])
+    assert raised.value.response["Error"]["Code"] == "UnknownOperationException"
+    assert "RegisterTaskDefinition" in raised.value.response["Error"]["Message"]
+
+
+def test_update_service_scales_and_the_services_stable_waiter_waits(
+    twin: Twin, endpoint: str
+) -> None:
+    ecs = client(endpoint, "ecs")
+    with pytest.raises(ecs.exceptions.InvalidParameterException):
+        ecs.update_service(cluster=CLUSTER, service="web-b", taskDefinition="awsapi-web-a")
+    answer = ecs.update_service(
+        cluster=CLUSTER, service="web-b", desiredCount=2, taskDefinition="awsapi-web-b"
+    )
+    assert answer["service"]["desiredCount"] == 2
+    ecs.get_waiter("services_stable").wait(cluster=CLUSTER, services=["web-b"], WaiterConfig=WAIT)
+    [service] = ecs.describe_services(cluster=CLUSTER, services=["web-b"])["services"]
+    assert (service["runningCount"], len(service["deployments"])) == (2, 1)
+    assert twin.status().service("web-b").running == 2
+
+
+def test_force_new_deployment_rolls_every_task(twin: Twin, endpoint: str) -> None:
+    ecs = client(endpoint, "ecs")
+    before = set(ecs.list_tasks(cluster=CLUSTER, serviceName="web-b")["taskArns"])
+    answer = ecs.update_service(cluster=CLUSTER, service="web-b", forceNewDeployment=True)
+    assert answer["service"]["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+    ecs.get_waiter("services_stable").wait(cluster=CLUSTER, services=["web-b"], WaiterConfig=WAIT)
+    [service] = ecs.describe_services(cluster=CLUSTER, services=["web-b"])["services"]
+    [deployment] = service["deployments"]
+    assert (deployment["status"], deployment["rolloutState"]) == ("PRIMARY", "COMPLETED")
+    after = set(ecs.list_tasks(cluster=CLUSTER, serviceName="web-b")["taskArns"])
+    assert len(after) == service["desiredCount"] and not before & after
+    assert service["taskDefinition"].endswith(":2")
+
+
+def test_a_stopped_task_is_replaced_by_the_scheduler(endpoint: str) -> None:
+    ecs = client(endpoint, "ecs")
+    [victim, *_] = ecs.list_tasks(cluster=CLUSTER, serviceName="web-a")["taskArns"]
+    stopped = ecs.stop_task(cluster=CLUSTER, task=victim, reason="chaos test")["task"]
+    assert (stopped["desiredStatus"], stopped["stoppedReason"]) == ("STOPPED", "chaos test")
+    ecs.get_waiter("tasks_stopped").wait(cluster=CLUSTER, tasks=[victim], WaiterConfig=WAIT)
+    ecs.get_waiter("services_stable").wait(cluster=CLUSTER, services=["web-a"], WaiterConfig=WAIT)
+    running = ecs.list_tasks(cluster=CLUSTER, serviceName="web-a")["taskArns"]
+    assert len(running) == 2 and victim not in running
+    assert victim in ecs.list_tasks(cluster=CLUSTER, desiredStatus="STOPPED")["taskArns"]
+
+
+def test_run_task_starts_a_standalone_task_that_nothing_replaces(twin: Twin, endpoint: str) -> None:
+    ecs = client(endpoint, "ecs")
+    [task] = ecs.run_task(cluster=CLUSTER, taskDefinition="awsapi-web-b", startedBy="aws-api-test")[
+        "tasks"
+    ]
+    arn = task["taskArn"]
+    ecs.get_waiter("tasks_running").wait(cluster=CLUSTER, tasks=[arn], WaiterConfig=WAIT)
+    [running] = ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"]
+    assert (running["group"], running["startedBy"]) == ("family:awsapi-web-b", "aws-api-test")
+    details = {d["name"]: d["value"] for d in running["attachments"][0]["details"]}
+    address = details["privateIPv4Address"]
+    # It serves on its own ENI, as the service's tasks do, but is in no target group.
+    assert httpx.get(f"http://{address}:7000/who", timeout=10).json()["service"] == "web-b"
+    targets = twin.status().load_balancers.target_groups["b"].targets
+    assert address not in {t.ip for t in targets}
+    assert ecs.list_tasks(cluster=CLUSTER, startedBy="aws-api-test")["taskArns"] == [arn]
+    assert arn not in ecs.list_tasks(cluster=CLUSTER, serviceName="web-b")["taskArns"]
+    ecs.stop_task(cluster=CLUSTER, task=arn)
+    ecs.get_waiter("tasks_stopped").wait(cluster=CLUSTER, tasks=[arn], WaiterConfig=WAIT)
+    [stopped] = ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"]
+    assert (stopped["stopCode"], stopped["stoppedReason"]) == (
+        "UserInitiated",
+        "Task stopped by user",
+    )
+    assert ecs.list_tasks(cluster=CLUSTER, startedBy="aws-api-test")["taskArns"] == []
+
+
+# -- ELBv2 ----------------------------------------------------------------------------------
+
+
+def test_elbv2_describes_load_balancers_listeners_rules_and_tags(twin: Twin, endpoint: str) -> None:
+    elb = client(endpoint, "elbv2")
+    [lb] = elb.describe_load_balancers(Names=["edge"])["LoadBalancers"]
+    assert lb["DNSName"] == twin.endpoints.load_balancer_dns_names["edge"]
+    assert (lb["Scheme"], lb["Type"], lb["State"]["Code"]) == (
+        "internet-facing",
+        "application",
+        "active",
+    )
+    [listener] = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    assert (listener["Port"], listener["Protocol"]) == (9180, "HTTP")
+    assert listener["DefaultActions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
+    rules = elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+    assert [r["Priority"] for r in rules] == ["10", "20", "50", "default"]
+    assert rules[0]["Conditions"][0]["PathPatternConfig"]["Values"] == ["/a/*"]
+    tags = elb.describe_tags(ResourceArns=[lb["LoadBalancerArn"]])["TagDescriptions"]
+    assert {"Key": "fargo:spec", "Value": "awsapi"} in tags[0]["Tags"]
+    with pytest.raises(elb.exceptions.LoadBalancerNotFoundException):
+        elb.describe_load_balancers(Names=["nope"])
+
+
+def test_elbv2_target_health_is_the_twins(twin: Twin, endpoint: str) -> None:
+    elb = client(endpoint, "elbv2")
+    pages = elb.get_paginator("describe_target_groups").paginate(PaginationConfig={"PageSize": 1})
+    groups = {g["TargetGroupName"]: g for page in pages for g in page["TargetGroups"]}
+    assert list(groups) == ["a", "b", "empty"]
+    assert groups["a"]["HealthCheckPath"] == "/health"
+    health = elb.describe_target_health(TargetGroupArn=groups["a"]["TargetGroupArn"])
+    described = {
+        f"{d['Target']['Id']}:{d['Target']['Port']}": d["TargetHealth"]["State"]
+        for d in health["TargetHealthDescriptions"]
+    }
+    expected = twin.status().load_balancers.target_groups["a"].targets
+    assert described == {f"{t.ip}:{t.port}": t.state.value for t in expected}
+    assert set(described.values()) == {"healthy"}
+    empty = elb.describe_target_health(TargetGroupArn=groups["empty"]["TargetGroupArn"])
+    assert empty["TargetHealthDescriptions"] == []
+    with pytest.raises(elb.exceptions.TargetGroupNotFoundException):
+        elb.describe_target_health(TargetGroupArn=groups["a"]["TargetGroupArn"] + "0")
+
+
+def test_modify_create_and_delete_rule_change_routing_on_the_listener(
+    twin: Twin, endpoint: str
+) -> None:
+    elb = client(endpoint, "elbv2")
+    [lb] = elb.describe_load_balancers(Names=["edge"])["LoadBalancers"]
+    [listener] = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    rules = {
+        r["Priority"]: r for r in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+    }
+    base = listener_url(twin)
+    with httpx.Client(timeout=10) as http:
+        assert http.get(f"{base}/empty").status_code == 503  # a group without targets
+        teapot = {"StatusCode": "418", "ContentType": "text/plain", "MessageBody": "teapot"}
+        elb.modify_rule(
+            RuleArn=rules["50"]["RuleArn"],
+            Actions=[{"Type": "fixed-response", "FixedResponseConfig": teapot}],
+        )
+        response = http.get(f"{base}/empty")
+        assert (response.status_code, response.text) == (418, "teapot")
+        b_arn = rules["20"]["Actions"][0]["TargetGroupArn"]
+        created = elb.create_rule(
+            ListenerArn=listener["ListenerArn"],
+            Priority=30,
+            Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/to-b"]}}],
+            Actions=[{"Type": "forward", "TargetGroupArn": b_arn}],
+        )["Rules"][0]
+        assert http.get(f"{base}/to-b").json()["service"] == "web-b"
+        elb.delete_rule(RuleArn=created["RuleArn"])
+        assert http.get(f"{base}/to-b").text == "no route"
+    with pytest.raises(elb.exceptions.PriorityInUseException):
+        elb.create_rule(
+            ListenerArn=listener["ListenerArn"],
+            Priority=10,
+            Conditions=[{"Field": "path-pattern", "Values": ["/x"]}],
+            Actions=[{"Type": "forward", "TargetGroupArn": b_arn}],
+        )
+
+
+# -- Cloud Map ------------------------------------------------------------------------------
+
+
+def test_cloud_map_lists_namespaces_services_and_instances(twin: Twin, endpoint: str) -> None:
+    sd = client(endpoint, "servicediscovery")
+    [namespace] = sd.list_namespaces()["Namespaces"]
+    assert (namespace["Name"], namespace["Type"]) == ("awsapi.internal", "DNS_PRIVATE")
+    pages = sd.get_paginator("list_services").paginate(
+        Filters=[{"Name": "NAMESPACE_ID", "Values": [namespace["Id"]]}]
+    )
+    [service] = [s for page in pages for s in page["Services"]]
+    got = sd.get_service(Id=service["Id"])["Service"]
+    assert (got["Name"], got["NamespaceId"]) == ("api", namespace["Id"])
+    assert got["DnsConfig"]["DnsRecords"] == [{"Type": "A", "TTL": 15}]
+    instances = sd.list_instances(ServiceId=service["Id"])["Instances"]
+    tasks = {t.id: t.address for t in twin.status().service("api").tasks}
+    assert {
+        i["Id"]: f"{i['Attributes']['AWS_INSTANCE_IPV4']}:{i['Attributes']['AWS_INSTANCE_PORT']}"
+        for i in instances
+    } == tasks
+    health = sd.get_instances_health_status(ServiceId=service["Id"])["Status"]
+    assert health == dict.fromkeys(tasks, "HEALTHY")
+    with pytest.raises(sd.exceptions.ServiceNotFound):
+        sd.get_service(Id="srv-nope")
+
+
+def test_discover_instances_answers_the_healthy_tasks(twin: Twin, endpoint: str) -> None:
+    sd = client(endpoint, "servicediscovery")
+    found = sd.discover_instances(NamespaceName="awsapi.internal", ServiceName="api")
+    tasks = {t.id for t in twin.status().service("api").tasks}
+    assert {i["InstanceId"] for i in found["Instances"]} == tasks
+
+
+# -- CloudWatch Logs ------------------------------------------------------------------------
+
+
+def test_logs_have_a_group_per_service_and_a_stream_per_task(twin: Twin, endpoint: str) -> None:
+    logs = client(endpoint, "logs")
+    groups = [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]]
+    assert groups == ["/ecs/awsapi/web-a", "/ecs/awsapi/web-b", "/ecs/awsapi/api"]
+    streams = logs.describe_log_streams(logGroupName="/ecs/awsapi/api")["logStreams"]
+    names = {s["logStreamName"] for s in streams}
+    assert {f"api/api/{t.id}" for t in twin.status().service("api").tasks} <= names
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.describe_log_streams(logGroupName="/ecs/awsapi/nope")
+
+
+def test_get_and_filter_log_events_find_a_request_as_tail_follow_does(
+    twin: Twin, endpoint: str
+) -> None:
+    logs = client(endpoint, "logs")
+    group = "/ecs/awsapi/web-a"
+    since = int(time.time() * 1000) - 1000
+    marker = f"/a/tail-{uuid.uuid4().hex}"
+    seen: dict[str, dict[str, Any]] = {}
+    with httpx.Client(timeout=10) as http:
+        assert http.get(listener_url(twin) + marker).status_code == 200
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(marker in e["message"] for e in seen.values()):
+        # `aws logs tail --follow`: FilterLogEvents from a start time, each event once
+        pages = logs.get_paginator("filter_log_events").paginate(
+            logGroupName=group, startTime=since, PaginationConfig={"PageSize": 5}
+        )
+        for page in pages:
+            for event in page["events"]:
+                seen.setdefault(event["eventId"], event)
+        time.sleep(0.5)
+    [event] = [e for e in seen.values() if marker in e["message"]]
+    assert event["timestamp"] >= since
+    filtered = logs.filter_log_events(logGroupName=group, filterPattern=f'"{marker}"')["events"]
+    assert [e["eventId"] for e in filtered] == [event["eventId"]]
+    stream = logs.get_log_events(
+        logGroupName=group, logStreamName=event["logStreamName"], startFromHead=True
+    )
+    assert marker in "\n".join(e["message"] for e in stream["events"])
+    # The stream grows (health checks): the forward token continues where the first read
+    # stopped, without repeating or skipping a line.
+    again = logs.get_log_events(
+        logGroupName=group,
+        logStreamName=event["logStreamName"],
+        nextToken=stream["nextForwardToken"],
+    )
+    full = logs.get_log_events(
+        logGroupName=group, logStreamName=event["logStreamName"], startFromHead=True
+    )
+    both = stream["events"] + again["events"]
+    assert full["events"][: len(both)] == both
+
+
+# -- ECR and Application Auto Scaling -------------------------------------------------------
+
+
+def test_ecr_describes_the_built_image_and_gives_a_token(twin: Twin, endpoint: str) -> None:
+    ecr = client(endpoint, "ecr")
+    [repository] = ecr.describe_repositories()["repositories"]
+    assert repository["repositoryName"] == "echo"
+    [image] = ecr.describe_images(repositoryName="echo")["imageDetails"]
+    assert image["imageDigest"].startswith("sha256:")
+    task = twin.status().service("web-a").tasks[0]
+    ecs = client(endpoint, "ecs")
+    [described] = ecs.describe_tasks(cluster=CLUSTER, tasks=[task.id])["tasks"]
+    assert described["containers"][0]["imageDigest"] == image["imageDigest"]
+    [data] = ecr.get_authorization_token()["authorizationData"]
+    assert base64.b64decode(data["authorizationToken"]).startswith(b"AWS:")
+    with pytest.raises(ecr.exceptions.RepositoryNotFoundException):
+        ecr.describe_images(repositoryName="nope")
+
+
+def test_application_auto_scaling_describes_the_scalable_target(endpoint: str) -> None:
+    scaling = client(endpoint, "application-autoscaling")
+    [target] = scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    assert target["ResourceId"] == "service/awsapi/web-a"
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 3)
+    [policy] = scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    configuration = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert configuration["TargetValue"] == 90
+    assert configuration["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "ECSServiceAverageCPUUtilization"
+    )
+    activities = scaling.describe_scaling_activities(ServiceNamespace="ecs")
+    assert isinstance(activities["ScalingActivities"], list)
+
+
+# -- the AWS CLI ----------------------------------------------------------------------------
+
+
+def test_the_aws_cli_reads_the_twin(twin: Twin, endpoint: str) -> None:
+    services = aws(endpoint, "ecs", "list-services", "--cluster", CLUSTER)
+    assert len(services["serviceArns"]) == 3
+    groups = aws(endpoint, "elbv2", "describe-target-groups", "--names", "a")["TargetGroups"]
+    health = aws(endpoint, "elbv2", "describe-target-health",
+                 "--target-group-arn", groups[0]["TargetGroupArn"])  # fmt: skip
+    states = {d["TargetHealth"]["State"] for d in health["TargetHealthDescriptions"]}
+    assert states == {"healthy"}
+    found = aws(endpoint, "servicediscovery", "discover-instances",
+                "--namespace-name", "awsapi.internal", "--service-name", "api")  # fmt: skip
+    assert {i["InstanceId"] for i in found["Instances"]} == {
+        t.id for t in twin.status().service("api").tasks
+    }
+    events = aws(endpoint, "logs", "filter-log-events", "--log-group-name", "/ecs/awsapi/web-a")
+    assert events["events"]
+
+
+def test_the_aws_cli_names_an_unsupported_operation(endpoint: str) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "awscli", "--endpoint-url", endpoint,
+         "ecs", "create-cluster", "--cluster-name", "x"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert run.returncode != 0
+    assert "UnknownOperationException" in run.stderr and "CreateCluster" in run.stderr
+    assert "Traceback" not in run.stderr
