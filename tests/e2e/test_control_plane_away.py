@@ -144,6 +144,11 @@ def test_a_killed_control_plane_leaves_the_data_plane_serving_and_up_takes_it_ov
     assert now["dns-discovery"] == old["dns-discovery"]
     assert now["caddy"] != old["caddy"] and not psutil.pid_exists(old["caddy"])
     assert twin.status().readiness.ready and len(discovered(twin)) == 2
+    # the crashed run's tasks still linger (a client may have cached their addresses):
+    # `fargo down` stops them too
+    assert any(name.startswith("previous-task-") for name in now), now
+    fargo("down", "--state-dir", str(twin.state_dir))
+    wait_until(lambda: twin.processes() == [], what="every process of both runs gone")
 
 
 def test_a_stopped_control_plane_leaves_the_data_plane_serving(twin: Twin) -> None:
