@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
+import shutil
 import signal
 import socket
 import ssl
@@ -77,6 +79,7 @@ class Load:
             collections.Counter
         )
         self.slowest: dict[str, float] = collections.defaultdict(float)
+        self.failures: list[tuple[float, str]] = []  # (monotonic time, outcome)
         self._done = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, args=(ROUTES[i % len(ROUTES)],))
@@ -104,6 +107,8 @@ class Load:
                 except httpx.HTTPError as err:
                     outcome = type(err).__name__
                 self.seen[phase][outcome] += 1
+                if not outcome.startswith("2"):
+                    self.failures.append((time.monotonic(), outcome))
                 self.slowest[phase] = max(self.slowest[phase], time.monotonic() - started)
 
 
@@ -145,6 +150,7 @@ def measure(seconds: float, threads: int, after: float) -> dict[str, Any]:
                 started = time.monotonic()
                 again = fargo("up", "--detach", *args).stdout
                 up_seconds = time.monotonic() - started
+                returned = time.monotonic()
                 time.sleep(2)
                 load.phase = "after"
                 time.sleep(after)
@@ -156,9 +162,14 @@ def measure(seconds: float, threads: int, after: float) -> dict[str, Any]:
                 "records_away": records_away,
                 "up_seconds": up_seconds,
                 "said": said,
+                "failures_after_up": [
+                    (round(t - returned, 1), outcome) for t, outcome in load.failures if t > started
+                ],
             }
         finally:
             fargo("down", "--state-dir", str(state_dir))
+            if keep := os.environ.get("FARGO_BENCH_KEEP_LOGS"):  # to see what happened
+                shutil.copytree(state_dir / "logs", keep, dirs_exist_ok=True)
 
 
 def failed(counts: dict[str, int]) -> int:
@@ -207,6 +218,8 @@ def report(result: dict[str, Any], seconds: float, threads: int, after: float) -
             f"- `fargo up` again: {failed(again) + failed(seen.get('after', {}))} failed requests "
             "from its start until the crashed run's last task stopped; it said: "
             f"{result['said'] or '(nothing about the crashed run)'}",
+            "- failures after `fargo up` began, in seconds since it returned: "
+            + (", ".join(f"{t:+g} s {o}" for t, o in result["failures_after_up"]) or "none"),
             "",
         ]
     )

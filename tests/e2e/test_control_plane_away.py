@@ -130,7 +130,7 @@ def test_a_killed_control_plane_leaves_the_data_plane_serving_and_up_takes_it_ov
             what="the crashed run's Caddy stopped",
         )
         wait_until(lambda: discovered(twin) != before, what="the new tasks discovered")
-        time.sleep(1)
+        time.sleep(6)  # longer than the new Caddy's watchdog allows its admin API
     assert away > AWAY_SECONDS * 10, f"only {away} requests while away"
     # While taken over: no connection refused, no 503 (without the take-over, seconds of
     # both). The one failure left possible: the old Caddy, stopping, closes a keep-alive
@@ -143,7 +143,13 @@ def test_a_killed_control_plane_leaves_the_data_plane_serving_and_up_takes_it_ov
     assert now["caddy-targets"] == old["caddy-targets"]  # adopted, not restarted
     assert now["dns-discovery"] == old["dns-discovery"]
     assert now["caddy"] != old["caddy"] and not psutil.pid_exists(old["caddy"])
-    assert twin.status().readiness.ready and len(discovered(twin)) == 2
+    status = twin.status()
+    assert status.readiness.ready and len(discovered(twin)) == 2
+    # The old Caddy, stopping, unlinks its sockets' paths, which are the new Caddy's: were
+    # they not parked meanwhile, the new Caddy's watchdog would lose its admin API and
+    # kill it (every connection dropped).
+    assert [p.restarts for p in status.load_balancers.data_planes] == [0]
+    assert (twin.state_dir / "caddy" / "admin.sock").exists()
     # the crashed run's tasks still linger (a client may have cached their addresses):
     # `fargo down` stops them too
     assert any(name.startswith("previous-task-") for name in now), now

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +41,9 @@ CADDY = "caddy"
 ADOPTED = ("caddy-targets", "dns-discovery")  # kept, under their own names
 UNAVAILABLE_SOCKET = Path("caddy") / "unavailable.sock"
 SETTLE_SECONDS = 0.5  # both Caddys look the new targets up before the old one stops
-CADDY_STOP_SECONDS = 15.0
+# The new Caddy's admin API is parked while the old one stops: its watchdog allows 5 s.
+CADDY_STOP_SECONDS = 3.0
+CADDY_SOCKETS = ("admin.sock", "unavailable.sock")
 
 
 @dataclass
@@ -101,7 +103,11 @@ class PreviousRun:
         release()
         await asyncio.sleep(SETTLE_SECONDS)
         for caddy in self._records(f"{PREFIX}{CADDY}"):
-            await asyncio.to_thread(_stop_gracefully, caddy)
+            # Stopping, the old Caddy unlinks its unix sockets by path: the admin API's
+            # and the 503 server's, which are the new Caddy's paths now. They are parked
+            # under other names meanwhile (the new Caddy keeps listening on them).
+            with self._parked([self.state_dir / "caddy" / name for name in CADDY_SOCKETS]):
+                await asyncio.to_thread(_stop_gracefully, caddy)
             caddy.path.unlink(missing_ok=True)
         logger.info(
             "the new targets and records serve; the crashed run's Caddy stopped, its tasks "
@@ -125,6 +131,21 @@ class PreviousRun:
             later.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await later
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _parked(paths: list[Path]) -> Iterator[None]:
+        parked = []
+        try:
+            for path in paths:
+                with contextlib.suppress(FileNotFoundError):
+                    path.rename(path.with_name(f".parked-{path.name}"))
+                    parked.append(path)
+            yield
+        finally:
+            for path in parked:
+                with contextlib.suppress(FileNotFoundError):
+                    path.with_name(f".parked-{path.name}").rename(path)
 
     def _records(self, prefix: str) -> list[state.ProcessRecord]:
         return [
