@@ -11,13 +11,20 @@ starts every variant's processes side by side and interleaves their runs::
 - ``starlette``: ``bench/starlette_services.py`` on uvicorn's own httptools
   protocol (no private subclass);
 - ``starlette-batching``: the same app on ``service_kit.protocol``'s subclass,
-  which shows what the subclass alone is worth.
+  which shows what the subclass alone is worth;
+- ``xray-default``: the shipped services with X-Ray tracing on (``service_kit.xray``),
+  sampled by X-Ray's default rule (1 request a second, then 5 %), segments sent to a
+  UDP sink standing for the daemon;
+- ``xray-all``: the same, every request traced (``XRAY_SAMPLING_RATE=1``): the cost of
+  a segment per request, the worst case.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import socket
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +44,8 @@ class Variant:
     module: str | None = None  # None: each service's own package (``python -m backend_public``)
     args: tuple[str, ...] = ()
     needs: str | None = None  # a package it imports that may not be installed
+    env: tuple[tuple[str, str], ...] = ()  # set in every service's environment
+    traced: bool = False  # AWS_XRAY_DAEMON_ADDRESS set to the benchmark's UDP sink
 
     def available(self) -> bool:
         """Whether what it needs is installed."""
@@ -80,7 +89,42 @@ STARLETTE_BATCHING = Variant(
     args=("batching",),
     needs="starlette",
 )
-VARIANTS = {v.name: v for v in (SERVICE_KIT, STARLETTE, STARLETTE_BATCHING)}
+XRAY_DEFAULT = Variant("xray-default", "service kit + X-Ray (default sampling rule)", traced=True)
+XRAY_ALL = Variant(
+    "xray-all",
+    "service kit + X-Ray (every request traced)",
+    env=(("XRAY_SAMPLING_RATE", "1"),),
+    traced=True,
+)
+VARIANTS = {v.name: v for v in (SERVICE_KIT, STARLETTE, STARLETTE_BATCHING, XRAY_DEFAULT, XRAY_ALL)}
+
+
+class SegmentSink:
+    """A UDP socket on loopback standing for the X-Ray daemon: reads and counts datagrams
+    (in a thread, on the same cores: the daemon's sidecar shares the task's CPU too)."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        self._socket.bind(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self._socket.getsockname()[1]}"
+        self.received = 0
+        self._thread = threading.Thread(target=self._read, daemon=True)
+
+    def __enter__(self) -> SegmentSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._socket.close()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                self._socket.recv(65536)
+            except OSError:
+                return
+            self.received += 1
 
 
 @dataclass(frozen=True)
@@ -104,10 +148,20 @@ class Tasks:
 
 
 def _tasks(
-    variant: Variant, metadata: MetadataServer, log_dir: Path, stack: contextlib.ExitStack
+    variant: Variant,
+    metadata: MetadataServer,
+    log_dir: Path,
+    stack: contextlib.ExitStack,
+    sink: SegmentSink,
 ) -> Tasks:
     def log(name: str) -> IO[bytes]:
         return stack.enter_context(open(log_dir / f"{variant.name}-{name}.log", "wb"))
+
+    def traced(name: str) -> dict[str, str]:
+        env = dict(variant.env)
+        if variant.traced:
+            env.update(AWS_XRAY_DAEMON_ADDRESS=sink.address, AWS_XRAY_TRACING_NAME=name)
+        return env
 
     port = free_port("127.0.0.1", "127.0.0.2")
     private = tuple(
@@ -115,7 +169,10 @@ def _tasks(
             "backend_private",
             host=host,
             port=port,
-            env={"ECS_CONTAINER_METADATA_URI_V4": metadata.base_url(f"backend-private-{task}")},
+            env={
+                "ECS_CONTAINER_METADATA_URI_V4": metadata.base_url(f"backend-private-{task}"),
+                **traced("backend-private"),
+            },
             stdout=log(f"backend_private_{task}"),
         )
         for task, host in (("a", "127.0.0.1"), ("b", "127.0.0.2"))
@@ -126,6 +183,7 @@ def _tasks(
             # a name, resolved (and cached) by the service, like a Cloud Map name
             "PRIVATE_DISCOVERY_URL": f"http://localhost:{port}",
             "PRIVATE_ALB_URL": f"http://127.0.0.2:{port}",
+            **traced("backend-public"),
         },
         stdout=log("backend_public"),
     )
@@ -135,8 +193,8 @@ def _tasks(
 @contextlib.contextmanager
 def running_variants(log_dir: Path, variants: Sequence[Variant]) -> Iterator[dict[str, Tasks]]:
     """Every variant's three processes, ready, by variant name; all stopped on exit."""
-    with MetadataServer() as metadata, contextlib.ExitStack() as stack:
-        all_tasks = {v.name: _tasks(v, metadata, log_dir, stack) for v in variants}
+    with MetadataServer() as metadata, SegmentSink() as sink, contextlib.ExitStack() as stack:
+        all_tasks = {v.name: _tasks(v, metadata, log_dir, stack, sink) for v in variants}
         processes = [p for tasks in all_tasks.values() for p in tasks.processes.values()]
         try:
             for process in processes:

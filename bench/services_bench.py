@@ -21,6 +21,11 @@ file, as they would go to the container's log driver.
     python bench/services_bench.py [--duration 10] [--repeat 3] [--builds service-kit,starlette]
         [--out docs/benchmarks-services.json] [--fragment docs/benchmarks/services.md]
 
+The cost of X-Ray tracing (issue 12) is the same benchmark with the tracing builds::
+
+    python bench/services_bench.py --builds service-kit,xray-default,xray-all \
+        --out docs/benchmarks-tracing.json --fragment docs/benchmarks/tracing-runs.md
+
 Needs ``wrk`` on PATH (Debian/Ubuntu: ``apt-get install wrk``); builds whose
 framework is not installed are left out, saying so.
 """
@@ -43,6 +48,9 @@ from services_report import ROUTES, build_report, markdown, print_table, variant
 from wrk_runs import WARM_UP_S, Run, find_wrk, measure, memory_mb, run_wrk  # noqa: E402
 
 PRODUCTION = SERVICE_KIT.name  # the build that ships: its figures head the report
+# The web-layer A/B (issue 7); the tracing builds run on their own (`bench/run.py`'s
+# "tracing": their report goes to docs/benchmarks-tracing.json).
+DEFAULT_BUILDS = ("service-kit", "starlette", "starlette-batching")
 
 
 def get_text(url: str) -> str:
@@ -132,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--builds",
-        default=",".join(VARIANTS),
+        default=",".join(DEFAULT_BUILDS),
         help=f"comma-separated builds to compare (known: {', '.join(VARIANTS)})",
     )
     parser.add_argument(

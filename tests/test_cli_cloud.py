@@ -52,9 +52,11 @@ def test_synth_refuses_what_the_cloud_cannot_do_naming_the_file_it_was_given(
     result = fargo("synth", "-f", str(spec), "-o", str(tmp_path / "out"))
 
     assert result.returncode == 1
-    head, problem = result.stderr.splitlines()
-    assert head == f"{spec}: 1 problem in the spec"
+    head, problem, tracing = result.stderr.splitlines()
+    assert head == f"{spec}: 2 problems in the spec"
     assert problem.startswith(f"  {spec}:12:3: network.nat_gateways: ")
+    # The reference traces (tracing: xray): its daemons would need the xray endpoint too.
+    assert f"{spec}:" in tracing and ": tracing: the X-Ray daemon" in tracing
     assert not (tmp_path / "out").exists()
 
 

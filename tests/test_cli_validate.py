@@ -187,13 +187,18 @@ def test_what_only_the_cloud_refuses_is_an_error_with_file_line_and_field(tmp_pa
     run = fargo("validate", "-f", "edited.yaml", cwd=tmp_path)
 
     assert (run.returncode, run.stdout) == (1, "")
-    head, problem = run.stderr.splitlines()
-    assert head == "edited.yaml: 1 problem in the spec"
+    head, problem, tracing = run.stderr.splitlines()
+    assert head == "edited.yaml: 2 problems in the spec"
     assert problem.startswith(
         f"  edited.yaml:{position(path, 'nat_gateways')}: network.nat_gateways: tasks run in "
         "the private subnets, and without a NAT gateway they cannot reach ECR"
     )
     assert "could not pull their images" in problem and "vpc_endpoints" in problem
+    # The reference traces (tracing: xray): its daemons would need the xray endpoint too.
+    assert tracing.startswith(
+        f"  edited.yaml:{position(path, 'tracing: xray')}: tracing: the X-Ray daemon in each "
+        "task sends traces to the X-Ray API"
+    )
 
 
 def test_the_cloud_problems_synth_found_are_located_by_validate(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 - :mod:`service_kit.asgi` — minimal ASGI router, request and response types;
 - :mod:`service_kit.accesslog` — one cheap JSON log line per request;
 - :mod:`service_kit.downstream` — the pooled, balancing client for service calls;
+- :mod:`service_kit.xray` — X-Ray segments per request and downstream call, to the daemon;
 - :mod:`service_kit.settings` — environment variables, with clear errors;
 - :mod:`service_kit.server` — uvicorn (uvloop + httptools), graceful SIGTERM.
 

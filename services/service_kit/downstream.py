@@ -50,6 +50,7 @@ from yarl import URL
 
 from service_kit.asgi import Response
 from service_kit.settings import SettingError, env_float
+from service_kit.xray import current_segment
 
 CONNECT_TIMEOUT_ENV = "DOWNSTREAM_CONNECT_TIMEOUT"
 READ_TIMEOUT_ENV = "DOWNSTREAM_READ_TIMEOUT"
@@ -274,14 +275,43 @@ class Downstream:
     async def get(
         self, callee: Callee, path: str, *, trace_id: str | None = None
     ) -> DownstreamResponse:
-        """GET ``path`` (e.g. ``/endpoint``) from one of the callee's tasks."""
+        """GET ``path`` (e.g. ``/endpoint``) from one of the callee's tasks.
+
+        In a traced request (`service_kit.xray`) the call is a subsegment and the callee
+        gets the trace header naming it as parent; else ``trace_id`` is passed on as is."""
         session = self._session
         if session is None:
             raise RuntimeError("Downstream.get() called before start()")
         url = callee.url + path
         headers = {"Host": callee.host_header}
-        if trace_id is not None:
-            headers[TRACE_HEADER] = trace_id
+        segment = current_segment.get()
+        if segment is None:
+            if trace_id is not None:
+                headers[TRACE_HEADER] = trace_id
+            return await self._get(session, callee, path, url, headers)
+        # Traced: the call is a subsegment, and the callee continues the trace under it.
+        subsegment, headers[TRACE_HEADER] = segment.call(callee.host, url)
+        if subsegment is None:
+            return await self._get(session, callee, path, url, headers)
+        try:
+            answer = await self._get(session, callee, path, url, headers)
+        except DownstreamError as exc:
+            subsegment.close(exc.status)
+            raise
+        except BaseException:
+            subsegment.close(500)
+            raise
+        subsegment.close(answer.status)
+        return answer
+
+    async def _get(
+        self,
+        session: aiohttp.ClientSession,
+        callee: Callee,
+        path: str,
+        url: str,
+        headers: dict[str, str],
+    ) -> DownstreamResponse:
         attempt = 1
         failed: str | None = None
         while True:

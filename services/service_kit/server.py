@@ -2,7 +2,8 @@
 
 ``serve(build_app, default_port=8080)`` reads ``HOST`` / ``PORT`` and
 ``HTTP_KEEP_ALIVE_TIMEOUT`` (seconds; fargo sets it from the spec's ``keep_alive``),
-builds the app (``build_app(os.environ)``), wraps it in the JSON access log and runs
+builds the app (``build_app(os.environ)``), wraps it in X-Ray tracing when
+``AWS_XRAY_DAEMON_ADDRESS`` is set (`service_kit.xray`) and in the JSON access log, and runs
 it until SIGTERM. On SIGTERM uvicorn stops accepting, lets in-flight requests
 finish (up to :data:`GRACEFUL_SHUTDOWN_S`, inside ECS's 30 s stop timeout),
 runs the lifespan shutdown and the process exits 0.
@@ -24,6 +25,7 @@ from service_kit.accesslog import AccessLog, AccessLogMiddleware, stdout_stream
 from service_kit.asgi import ASGIApp
 from service_kit.protocol import BatchingHttpToolsProtocol
 from service_kit.settings import SettingError, env_port, env_whole_seconds
+from service_kit.xray import Recorder, XRayMiddleware
 
 HOST_ENV = "HOST"
 PORT_ENV = "PORT"
@@ -103,7 +105,11 @@ def serve(
     environ = dict(os.environ)
     access_log = AccessLog(stdout_stream())
     try:
-        app = AccessLogMiddleware(build_app(environ), access_log)
+        app: ASGIApp = build_app(environ)
+        recorder = Recorder.from_env(environ)
+        if recorder is not None:
+            app = XRayMiddleware(app, recorder)
+        app = AccessLogMiddleware(app, access_log)
         config = build_config(app, environ, default_port=default_port, http=http)
     except SettingError as exc:
         print(f"error: {exc}", file=sys.stderr)

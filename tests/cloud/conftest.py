@@ -36,8 +36,9 @@ def shop_spec() -> Spec:
     return load_spec(SHOP)
 
 
-# Without a NAT gateway: tasks reach AWS through these VPC endpoints only.
-TASK_ENDPOINTS = ["ecr.api", "ecr.dkr", "s3", "logs"]
+# Without a NAT gateway: tasks reach AWS through these VPC endpoints only (and their X-Ray
+# daemons through xray's).
+TASK_ENDPOINTS = ["ecr.api", "ecr.dkr", "s3", "logs", "xray"]
 
 
 @pytest.fixture(scope="session")

@@ -283,10 +283,12 @@ def test_the_reference_system_against_the_original(reference: CostReport) -> Non
     assert reference.original.bill.amount("Container Insights") == pytest.approx(
         (12 + 4 * (15 + 10)) * 0.30 + 6 * 730 * 120_000 / 2**30 * 0.50, abs=CENT
     )
-    assert reference.bill.total == pytest.approx(113.34, abs=CENT)
+    # X-Ray (tracing: xray): 900,000 traces beyond the free 100,000, at 5 USD a million
+    assert reference.bill.amount("X-Ray") == pytest.approx(4.50, abs=CENT)
+    assert reference.bill.total == pytest.approx(117.84, abs=CENT)
     assert reference.original.bill.total == pytest.approx(221.40, abs=CENT)
     # the goal: a default at least 40 % cheaper than the original, every point kept
-    assert reference.original.difference_percent == pytest.approx(-48.8, abs=0.05)
+    assert reference.original.difference_percent == pytest.approx(-46.8, abs=0.05)
 
 
 def test_the_reference_systems_options(reference: CostReport) -> None:
@@ -305,7 +307,7 @@ def test_container_insights_on_is_priced_as_the_option_to_turn_it_off(
     spec.cluster.container_insights = True
     options = {option.key: option for option in cost_report(spec).options}
     assert options["no-container-insights"].saving == pytest.approx(33.84, abs=CENT)
-    assert options["every-point-no-insights"].monthly == pytest.approx(113.34, abs=CENT)
+    assert options["every-point-no-insights"].monthly == pytest.approx(117.84, abs=CENT)
 
 
 def test_the_readme_shows_the_numbers(reference: CostReport) -> None:
@@ -450,3 +452,15 @@ def test_right_sizing_leaves_the_proxy_its_share() -> None:
     keys = {option.key for option in cost_report(load_spec(CONNECT)).options}
 
     assert "right-size" not in keys
+
+
+def test_xray_bills_the_traces_recorded_beyond_the_free_tier() -> None:
+    traced = tiny().model_copy(update={"tracing": "xray"})
+    # 1,000,000 requests over 730 h (2,628,000 s): the reservoir (1 a second) takes them
+    # all; the first 100,000 a month are free, the rest 5 USD a million.
+    assert amounts(bill(traced))[("X-Ray", "traces recorded")] == pytest.approx(4.50, abs=CENT)
+    busy = price(footprint(traced), region="us-east-1", requests_per_month=10_000_000)
+    # 2,628,000 in the reservoir + 5 % of the other 7,372,000 = 2,996,600 traces
+    expected = (2_628_000 + 0.05 * 7_372_000 - 100_000) / 1e6 * 5.0
+    assert amounts(busy)[("X-Ray", "traces recorded")] == pytest.approx(expected, abs=CENT)
+    assert ("X-Ray", "traces recorded") not in amounts(bill(tiny()))  # tracing: off

@@ -99,9 +99,9 @@ def test_interface_endpoints_in_the_private_subnets_with_private_dns(
         if r["Properties"]["GroupDescription"].startswith("VPC interface endpoints")
     ]
     assert sorted(found) == [
-        f"com.amazonaws.us-east-1.{name}" for name in ("ecr.api", "ecr.dkr", "logs", "s3")
+        f"com.amazonaws.us-east-1.{name}" for name in ("ecr.api", "ecr.dkr", "logs", "s3", "xray")
     ]
-    for name in ("ecr.api", "ecr.dkr", "logs"):
+    for name in ("ecr.api", "ecr.dkr", "logs", "xray"):
         endpoint = found[f"com.amazonaws.us-east-1.{name}"]
         assert endpoint["VpcEndpointType"] == "Interface"
         assert endpoint["PrivateDnsEnabled"] is True

@@ -10,7 +10,7 @@ from fargo.cloud.synth import SynthResult
 def environment(result: SynthResult, service: str) -> dict[str, Any]:
     for resource in result.template("app")["Resources"].values():
         if resource["Type"] == "AWS::ECS::TaskDefinition":
-            (container,) = resource["Properties"]["ContainerDefinitions"]
+            container = resource["Properties"]["ContainerDefinitions"][0]  # then any sidecar
             if container["Name"] == service:
                 return {e["Name"]: e["Value"] for e in container.get("Environment", [])}
     raise KeyError(service)
@@ -39,7 +39,12 @@ def test_discovery_reference_becomes_the_name_in_the_namespace(reference: SynthR
 
 
 def test_services_without_environment_get_only_their_keep_alive(reference: SynthResult) -> None:
-    assert environment(reference, "backend-private") == {"HTTP_KEEP_ALIVE_TIMEOUT": "75"}
+    assert environment(reference, "backend-private") == {
+        "HTTP_KEEP_ALIVE_TIMEOUT": "75",
+        # tracing: xray (tests/cloud/test_tracing.py)
+        "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+        "AWS_XRAY_TRACING_NAME": "backend-private",
+    }
 
 
 def test_every_task_gets_its_services_keep_alive(shop: SynthResult) -> None:

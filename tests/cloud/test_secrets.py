@@ -31,7 +31,7 @@ def by_name(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 def container(result: SynthResult, service: str) -> dict[str, Any]:
     resources = result.template("app")["Resources"]
     for resource in by_name(resources, "AWS::ECS::TaskDefinition").values():
-        (definition,) = resource["Properties"]["ContainerDefinitions"]
+        definition = resource["Properties"]["ContainerDefinitions"][0]  # then any sidecar
         if definition["Name"] == service:
             return dict(definition)
     raise AssertionError(f"no task definition for {service}")

@@ -44,7 +44,7 @@ def ecs_service(template: assertions.Template, name: str) -> tuple[str, dict[str
 
 def container(template: assertions.Template, name: str) -> dict[str, Any]:
     for definition in template.find_resources("AWS::ECS::TaskDefinition").values():
-        [found] = definition["Properties"]["ContainerDefinitions"]
+        found = definition["Properties"]["ContainerDefinitions"][0]  # then any sidecar
         if found["Name"] == name:
             return dict(found)
     raise AssertionError(f"no container {name}")

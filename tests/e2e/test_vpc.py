@@ -103,6 +103,33 @@ def test_tasks_listen_on_their_real_ports_at_addresses_of_their_subnets(referenc
     assert status.endpoints.load_balancers["internal"] == ["http://10.0.10.4:8090"]
 
 
+def test_tasks_reach_the_xray_daemon_on_the_routers_metadata_address(reference: Twin) -> None:
+    trace_id = "1-6b110e49-0000000000000000000076cc"
+    verify = ssl.create_default_context(cafile=reference.ca)
+    with httpx.Client(verify=verify, timeout=10) as client:
+        answer = client.get(
+            reference.url("public", "https") + "/api/private-with-alb",
+            headers={"X-Amzn-Trace-Id": f"Root={trace_id};Sampled=1"},
+        )
+    assert answer.status_code == 200
+
+    def both_segments() -> list[str]:
+        shown = fargo(
+            "traces", trace_id, "--json", "--state-dir", str(reference.state_dir), check=False
+        )
+        if shown.returncode != 0:
+            return []
+        names = [s["name"] for s in json.loads(shown.stdout)["spans"] if s["kind"] == "service"]
+        return names if len(names) == 2 else []
+
+    names = wait_until(both_segments, timeout=10, what="both services' segments, over UDP")
+    assert sorted(names) == ["backend-private-with-alb", "backend-public"]
+    printed = fargo(
+        "exec", "--state-dir", str(reference.state_dir), "backend-public", "--", "env"
+    ).stdout
+    assert "AWS_XRAY_DAEMON_ADDRESS=169.254.170.2:2000" in printed.splitlines()
+
+
 def test_events_tell_what_the_tasks_did(reference: Twin) -> None:
     printed = fargo(
         "events", "--state-dir", str(reference.state_dir), "--service", "backend-private"

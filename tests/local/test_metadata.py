@@ -79,7 +79,7 @@ async def test_another_tasks_id_opens_nothing_without_its_token(
         f"{other.id}-{other.metadata_token[:-1]}",
         f"{other.id}-{other.metadata_token}é",
     ):
-        for suffix in ("", "/task"):
+        for suffix in ("", "/task", "/stats", "/task/stats"):
             assert (await get(f"{base}/{path}{suffix}"))[0] == 404, path
 
 

@@ -181,12 +181,14 @@ def test_parts_start_in_the_documented_order(tmp_path: Path) -> None:
         "task metadata endpoint",
         "image push (ECR)",
         "ECR registry",
+        "load balancer access logs",  # stops after the load balancers: it reads their last lines
         "load balancers",
         "secrets (local values)",
         "console (the demo page's API)",  # before the tasks: the page's tasks get its URL
         "task wiring (target groups, Cloud Map, metadata)",
         "ECS cluster",
         "Application Auto Scaling",
+        "metrics (CloudWatch)",
         "AWS API endpoint",
     ]
 

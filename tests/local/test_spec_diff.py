@@ -173,6 +173,7 @@ def test_what_a_running_twin_cannot_change_is_refused_by_name() -> None:
             "scheme": "internal",
             "listeners": [{"port": 80, "protocol": "HTTP", "default_action": {"forward": "a"}}],
         }
+        d["tracing"] = "xray"
 
     refused = diff_specs(*specs(edit)).refused
     fields = [r.field for r in refused]
@@ -180,6 +181,7 @@ def test_what_a_running_twin_cannot_change_is_refused_by_name() -> None:
         "name",
         "network.nat_gateways",
         "cluster.name",
+        "tracing",
         "load_balancers.inner",
         "load_balancers.edge.scheme",
         "load_balancers.edge.certificate",

@@ -62,8 +62,11 @@ ECR_AUTHORIZATION_TOKEN = Acknowledgement(
     "AwsSolutions-IAM5",
     "These actions have no resource-level permissions, so a policy must name Resource '*' "
     "for them: ecr:GetAuthorizationToken (each execution role; its image pulls are scoped "
-    "to the repository) and ec2:DescribeManagedPrefixLists (the lookup of S3's prefix list "
-    "when tasks have no NAT gateway; it reads, and only that action).",
+    "to the repository), ec2:DescribeManagedPrefixLists (the lookup of S3's prefix list "
+    "when tasks have no NAT gateway; it reads, and only that action), and X-Ray's segment "
+    "and sampling actions (the task role of a traced service, spec tracing: xray: "
+    "xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets, "
+    "GetSamplingStatisticSummaries, and nothing else).",
     finding="Resource::*",
 )
 PREFIX_LIST_LOOKUP_LOGS = Acknowledgement(
@@ -212,6 +215,10 @@ def prefix_list_lookup(policy: IConstruct, handler: IConstruct) -> None:
         HANDLER_DEAD_LETTER_QUEUE,
         HANDLER_OUTSIDE_VPC,
     )
+
+
+def xray_task_role(role: IConstruct) -> None:
+    acknowledge(role, ECR_AUTHORIZATION_TOKEN)
 
 
 def execution_role_policy(policy: IConstruct) -> None:

@@ -79,6 +79,7 @@ class Footprint:
     interface_endpoints: tuple[str, ...] = ()  # billed per zone-hour and per GB
     gateway_endpoints: tuple[str, ...] = ()  # no charge
     service_connect_http_namespace: bool = False  # a Cloud Map HTTP namespace: no hosted zone
+    tracing: bool = False  # X-Ray: traces recorded are billed; the daemon runs in the task
 
     @property
     def tasks(self) -> int:
@@ -117,6 +118,7 @@ def footprint(spec: Spec) -> Footprint:
         gateway_endpoints=egress.gateway_endpoints(spec.network),
         service_connect_http_namespace=sc.namespace(spec) is not None
         and (spec.discovery is None or spec.discovery.namespace != sc.namespace(spec)),
+        tracing=spec.tracing == "xray",
     )
 
 

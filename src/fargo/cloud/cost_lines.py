@@ -1,5 +1,5 @@
 """The lines of a bill, one function per AWS service: Fargate, load balancers, NAT or
-endpoints, public IPv4 addresses, Cloud Map and Route 53, CloudWatch.
+endpoints, public IPv4 addresses, Cloud Map and Route 53, CloudWatch, X-Ray.
 
 `fargo.cloud.cost` adds them up; quantities billed by use come from `fargo.cloud.cost_usage`.
 """
@@ -50,6 +50,25 @@ def bill_lines(fp: Footprint, prices: RegionPrices, traffic: Traffic) -> list[Bi
         *_public_ipv4(fp, prices, traffic.hours),
         *_discovery(fp, prices, traffic),
         *_logs(fp, prices, traffic),
+        *_xray(fp, prices, traffic),
+    ]
+
+
+def _xray(fp: Footprint, prices: RegionPrices, traffic: Traffic) -> list[BillLine]:
+    if not fp.tracing:
+        return []
+    traces = traffic.xray_traces()
+    free = prices.xray.free_traces_per_month
+    return [
+        BillLine(
+            service="X-Ray",
+            item="traces recorded",
+            quantity=max(traces - free, 0.0) / 1e6,
+            unit="million traces",
+            unit_price=prices.xray.million_traces_recorded,
+            note=f"{traces:,.0f} sampled (1 a second, then 5 %), the first {free:,} a month "
+            "free; the daemon sidecar runs in each task's CPU and memory: no charge",
+        )
     ]
 
 

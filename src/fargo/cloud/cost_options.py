@@ -201,7 +201,11 @@ def _vpc_endpoints(fp: Footprint) -> Footprint:
     return replace(
         fp,
         nat_gateways=0,
-        interface_endpoints=_union(fp.interface_endpoints, FARGATE_INTERFACE_ENDPOINTS),
+        interface_endpoints=_union(
+            fp.interface_endpoints,
+            # The X-Ray daemon sends its traces through one too.
+            (*FARGATE_INTERFACE_ENDPOINTS, *(("xray",) if fp.tracing else ())),
+        ),
         gateway_endpoints=_union(fp.gateway_endpoints, FARGATE_GATEWAY_ENDPOINTS),
     )
 

@@ -55,6 +55,12 @@ CONTAINER_INSIGHTS_BYTES_PER_TASK_HOUR: Final = 120_000
 # answers for the record's TTL).
 DISCOVERY_QUERIES_PER_REQUEST: Final = 1.0
 
+# X-Ray (spec: tracing: xray): a request through the public load balancer is one trace (the
+# services it calls add segments to it). The services sample by X-Ray's default rule: one
+# trace a second (the reservoir, across the account), then 5 % of the other requests.
+XRAY_RESERVOIR_PER_SECOND: Final = 1
+XRAY_FIXED_RATE: Final = 0.05
+
 
 @dataclass(frozen=True)
 class Traffic:
@@ -79,6 +85,11 @@ class Traffic:
             gb_per_hour / LCU_PROCESSED_GB_PER_HOUR,
             evaluations / LCU_RULE_EVALUATIONS_PER_SECOND,
         )
+
+    def xray_traces(self) -> float:
+        """Traces recorded a month under X-Ray's default sampling rule."""
+        reservoir = min(float(self.requests), XRAY_RESERVOIR_PER_SECOND * self.hours * 3600)
+        return reservoir + XRAY_FIXED_RATE * (self.requests - reservoir)
 
     def application_log_gb(self, tasks: float) -> float:
         """GB of application logs a month from ``tasks`` running tasks."""

@@ -89,6 +89,11 @@ class WafPrices(Prices):
     million_requests: float = Field(ge=0)
 
 
+class XRayPrices(Prices):
+    million_traces_recorded: float = Field(ge=0)
+    free_traces_per_month: int = Field(ge=0, description="X-Ray's free tier, every month")
+
+
 class RegionPrices(Prices):
     fargate: FargatePrices
     load_balancer: LoadBalancerPrices
@@ -99,6 +104,7 @@ class RegionPrices(Prices):
     cloud_map: CloudMapPrices
     route53: Route53Prices
     waf: WafPrices
+    xray: XRayPrices
 
 
 class UnknownRegionError(LookupError):

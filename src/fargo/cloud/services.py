@@ -20,6 +20,7 @@ from fargo.cloud.alarms import deployment_alarms, watch_deployments
 from fargo.cloud.logs import log_group
 from fargo.cloud.secrets import grant_secrets
 from fargo.cloud.service_connect import PORT_MAPPING_NAME
+from fargo.cloud.tracing import add_xray_daemon, tracing_environment
 from fargo.spec.model import Capacity, ContainerHealthCheck, Service
 
 # jsii exposes the enum-like class's members as class properties, which mypy reads as methods.
@@ -41,10 +42,13 @@ class FargateService(Construct):
       (`fargo.cloud.security`); egress is HTTPS to AWS APIs through the NAT gateway
       (``https_anywhere``), or, without one, to the VPC endpoints only;
     - with ``service_connect_server`` the port mapping declares HTTP for Service Connect
-      (`fargo.cloud.service_connect` enables it on ``service``).
+      (`fargo.cloud.service_connect` enables it on ``service``);
+    - with ``tracing`` the X-Ray daemon runs as a sidecar and the task role may write
+      traces (`fargo.cloud.tracing`).
 
     Children: ``log_group``, ``execution_role``, ``task_role``, ``task_definition``,
-    ``container``, ``security_group``, ``service``, ``alarms``, ``scaling`` (or None).
+    ``container``, ``xray_daemon`` (or None), ``security_group``, ``service``, ``alarms``,
+    ``scaling`` (or None).
     """
 
     def __init__(
@@ -65,6 +69,7 @@ class FargateService(Construct):
         discovery_service: servicediscovery.IService | None = None,
         https_anywhere: bool = True,
         service_connect_server: bool = False,
+        tracing: bool = False,
     ) -> None:
         super().__init__(scope, id)
         self.name = name
@@ -82,7 +87,8 @@ class FargateService(Construct):
             self,
             "TaskRole",
             assumed_by=_ecs_tasks_principal(),
-            description=f"The application {name} itself: no AWS permissions",
+            description=f"The application {name} itself: "
+            + ("writes X-Ray traces, nothing else" if tracing else "no AWS permissions"),
         )
         self.task_definition = ecs.FargateTaskDefinition(
             self,
@@ -111,7 +117,7 @@ class FargateService(Construct):
                     app_protocol=HTTP_APP_PROTOCOL if service_connect_server else None,
                 )
             ],
-            environment=dict(environment) or None,
+            environment={**environment, **(tracing_environment(name) if tracing else {})} or None,
             logging=ecs.LogDrivers.aws_logs(stream_prefix=name, log_group=self.log_group),
             readonly_root_filesystem=True,
             user=policy.CONTAINER_USER,
@@ -129,6 +135,13 @@ class FargateService(Construct):
             else None,
         )
         grant_secrets(self.task_definition, self.execution_role, service.secrets)
+        self.xray_daemon = (
+            add_xray_daemon(
+                self.task_definition, task_role=self.task_role, log_group=self.log_group
+            )
+            if tracing
+            else None
+        )
         self.container.add_mount_points(
             ecs.MountPoint(
                 container_path=policy.SCRATCH_PATH,

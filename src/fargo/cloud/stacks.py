@@ -162,6 +162,7 @@ class AppStack(cdk.Stack):
                 else None,
                 https_anywhere=egress.reaches_internet(spec.network),
                 service_connect_server=sc.endpoint_of(spec, name) is not None,
+                tracing=spec.tracing == "xray",
             )
             for name, service in spec.services.items()
         }

@@ -2,11 +2,12 @@
 
 Start order (stop is the reverse, and safe after a partial start; see `fargo.local.parts`):
 network → listener certificate (ACM) → Cloud Map namespace → DNS server → task metadata
-endpoint → image registry (push) → load balancers (Caddy) → secrets (only a check: each has
-its local value) → console (the demo page's API) → task wiring → ECS cluster → Application
-Auto Scaling → the AWS API endpoint (`fargo.local.aws_api`). Every part validates first
-(ports, names, socket paths, environment values, secrets' local values), so a bad setting
-fails before anything starts.
+endpoint → X-Ray daemon (with ``tracing: xray``) → image registry (push) → access logs →
+load balancers (Caddy) → secrets (only a check: each has its local value) → console (the
+demo page's API) → task wiring → ECS cluster → Application Auto Scaling → metrics → the
+AWS API endpoint (`fargo.local.aws_api`). Every part validates first (ports, names, socket paths,
+environment values, secrets' local values), so a bad setting fails before anything
+starts.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from fargo.local.acm.listener_certificate import ListenerCertificate
 from fargo.local.appautoscaling.scaler import ApplicationAutoScaling
 from fargo.local.aws_api.apis import aws_apis
 from fargo.local.aws_api.server import AwsApiServer
+from fargo.local.caddy.access_logs import AccessLogDelivery, caddy_access_logs
 from fargo.local.caddy.data_plane import CaddyDataPlane
 from fargo.local.caddy.fleet import CaddyFleet
 from fargo.local.caddy.process import CaddyProcess
 from fargo.local.cloudmap.registry import CloudMap
+from fargo.local.cloudwatch.collector import MetricsCollector
 from fargo.local.config import TwinConfig
 from fargo.local.console.server import Console
 from fargo.local.dataplane_dns.discovery import DiscoveryDnsServer
@@ -43,6 +46,8 @@ from fargo.local.ecs.cluster import Cluster, ServiceScheduler
 from fargo.local.ecs.deployment import rolling_deployment
 from fargo.local.ecs.metadata import TaskMetadataEndpoint, task_metadata
 from fargo.local.ecs.secrets import TaskSecrets
+from fargo.local.ecs.task import Task
+from fargo.local.elb.access_log import AlbNames
 from fargo.local.elb.data_plane import LoadBalancerDataPlane
 from fargo.local.elb.load_balancing import ElasticLoadBalancing
 from fargo.local.elb.names import lb_dns_name
@@ -62,6 +67,9 @@ from fargo.local.status import (
     readiness_of,
 )
 from fargo.local.task_hooks import RuntimeTaskHooks
+from fargo.local.xray.daemon import XRayDaemon
+from fargo.local.xray.service_graph import Topology, service_map, trace_spans, trace_summary
+from fargo.local.xray.store import TraceStore
 from fargo.spec import Spec, service_connect
 from fargo.spec.defaults import MAX_DESIRED_COUNT
 
@@ -94,6 +102,10 @@ class Runtime:
         self.metadata = TaskMetadataEndpoint(
             self._task_metadata, *self.network.metadata_address, bind=bind
         )
+        self.traces = TraceStore()
+        self.xray: XRayDaemon | None = None
+        if spec.tracing == "xray":
+            self.xray = XRayDaemon(self.traces, *self.network.xray_daemon_address, bind=bind)
         self.registry = LocalRegistry(self.state_dir / "registry", self.spec_path.parent)
         self.registry_endpoint = RegistryServer(
             self.registry.store,
@@ -142,6 +154,18 @@ class Runtime:
             on_change=self._changed_now,
         )
         self.autoscaling = ApplicationAutoScaling(spec, self.cluster, config.clock)
+        self.metrics = MetricsCollector(spec=lambda: self.spec, cluster=self.cluster, elb=self.elb)
+        self.access_logs = AccessLogDelivery(
+            self.state_dir,
+            names=self._alb_names,
+            targets=lambda: self.metrics.targets,
+            on_entry=self.metrics.record,
+        )
+        self._names: AlbNames | None = None
+        # The demo page plots the last minutes (GET /api/metrics on the console).
+        self.console.sources["metrics"] = lambda query: self.metrics.describe().model_dump(
+            mode="json"
+        )
         self.aws_api = AwsApiServer(aws_apis(self))
         parts: list[Part] = [self.log_router, self.disk_report, self.network]
         if self.certificate is not None:
@@ -150,14 +174,17 @@ class Runtime:
             Step("Cloud Map namespace", start=self._create_discovery),
             self.dns,
             self.metadata,
+            *([self.xray] if self.xray is not None else []),
             Step("image push (ECR)", start=self._push_images),
             self.registry_endpoint,
+            self.access_logs,  # stops after the load balancers: their last lines are read
             self.elb,
             self.secrets,  # only validates: every secret has its value before anything starts
             self.console,  # before the tasks: the demo page's tasks get its URL
             self.hooks,
             self.cluster,
             self.autoscaling,
+            self.metrics,
             self.aws_api,
         ]
         self.parts = Parts(parts)
@@ -268,6 +295,7 @@ class Runtime:
                 bind=self.lb_addresses,
                 listener_port=self.network.listener_port,
                 certificate=certificate,
+                access_logs=caddy_access_logs(self.state_dir),
             )
         members = {}
         for name in self.spec.load_balancers:
@@ -285,8 +313,14 @@ class Runtime:
                 open_local=host.open_local,
                 also_listen={name: host.inside} if host.inside else None,
                 binds_new_listeners=host.binds_new_listeners,
+                access_logs=caddy_access_logs(self.state_dir),
             )
         return CaddyFleet(members)
+
+    def _alb_names(self) -> AlbNames:
+        if self._names is None or self._names.spec is not self.spec:
+            self._names = AlbNames(self.spec)
+        return self._names
 
     def _changed_now(self) -> None:
         self._changed.set()
@@ -418,6 +452,7 @@ class Runtime:
             secrets=self.secrets,
             on_change=on_change,
             console_url=lambda: self.console.url,
+            xray=self.xray,
         )
 
     def scale_service(self, name: str, count: int) -> dict[str, Any]:
@@ -461,6 +496,39 @@ class Runtime:
             raise LookupError(f"no service named {name!r} (the spec has {known})")
         return self.cluster.services[name]
 
+    # -- traces (X-Ray) -------------------------------------------------------------------
+
+    def list_traces(
+        self, *, service: str | None = None, slow_ms: float = 0.0, limit: int = 20
+    ) -> dict[str, Any]:
+        """``GET /traces``: the most recent traces first, those through ``service`` and at
+        least ``slow_ms`` long."""
+        topology = Topology.of(self.spec)
+        found = []
+        for trace_id, segments in reversed(self.traces.traces()):
+            if service is not None and all(s.name != service for s in segments):
+                continue
+            summary = trace_summary(trace_id, trace_spans(segments, topology))
+            if summary["duration_ms"] < slow_ms:
+                continue
+            found.append(summary)
+            if len(found) >= limit:
+                break
+        return {"tracing": self.spec.tracing, "kept": len(self.traces), "traces": found}
+
+    def get_trace(self, trace_id: str) -> dict[str, Any]:
+        """``GET /traces/{id}``: every span of the trace; raises LookupError."""
+        spans = trace_spans(self.traces.trace(trace_id), Topology.of(self.spec))
+        return {
+            **trace_summary(trace_id, spans),
+            "spans": [span.to_json() for span in spans],
+        }
+
+    def get_service_map(self) -> dict[str, Any]:
+        """``GET /service-map``: nodes and edges over the traces kept."""
+        topology = Topology.of(self.spec)
+        return service_map(trace_spans(segments, topology) for _, segments in self.traces.traces())
+
     # -- wiring -----------------------------------------------------------------------
 
     def _target_unhealthy(self, target_group: str, target_id: str) -> None:
@@ -475,7 +543,7 @@ class Runtime:
         host, port = address
         return f"http://{host}:{port}"
 
-    def _task_metadata(self, task_id: str) -> tuple[str, dict[str, Any]] | None:
+    def _task_metadata(self, task_id: str) -> tuple[str, Task] | None:
         return task_metadata(self.cluster.find_task(task_id) if self.cluster else None)
 
     # -- status -------------------------------------------------------------------------
@@ -514,6 +582,7 @@ class Runtime:
             discovery=self._describe_discovery(),
             service_connect=self._describe_service_connect(),
             disk=self.disk_report.describe(),
+            metrics=self.metrics.describe(latest_only=True),
         )
 
     def _describe_service_connect(self) -> list[ServiceConnectStatus]:

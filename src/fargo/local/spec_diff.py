@@ -237,6 +237,10 @@ def _refusals(old: Spec, new: Spec) -> list[Refusal]:
         )
     if old.cluster.service_connect != new.cluster.service_connect:
         refused.append(Refusal("cluster.service_connect", "the Service Connect namespace changed"))
+    if old.tracing != new.tracing:
+        refused.append(
+            Refusal("tracing", f"{old.tracing} → {new.tracing} (the X-Ray daemon starts with it)")
+        )
     for name in old.load_balancers.keys() - new.load_balancers.keys():
         refused.append(
             Refusal(f"load_balancers.{name}", "removed (its addresses are laid out at start)")

@@ -51,6 +51,9 @@ __all__ = [
     "ListenerStatus",
     "LoadBalancerStatus",
     "LoadBalancingStatus",
+    "MetricDatapoint",
+    "MetricStatus",
+    "MetricsStatus",
     "Readiness",
     "RegisteredTarget",
     "ServiceState",
@@ -464,6 +467,52 @@ class DiskStatus(StatusModel):
 # -- the twin ---------------------------------------------------------------------------------
 
 
+# -- metrics ------------------------------------------------------------------------------
+
+
+class MetricDatapoint(StatusModel):
+    """One period's value of a metric."""
+
+    timestamp: datetime = Field(description="The start of the period (UTC).")
+    value: float = Field(description="The statistic over the period.")
+
+
+class MetricStatus(StatusModel):
+    """One metric as CloudWatch names it: namespace, name, dimensions and statistic."""
+
+    namespace: str = Field(description="e.g. AWS/ApplicationELB, AWS/ECS, ECS/ContainerInsights.")
+    metric_name: str = Field(description="e.g. RequestCount, CPUUtilization, TargetResponseTime.")
+    dimensions: dict[str, str] = Field(
+        description="e.g. {'LoadBalancer': 'public', 'TargetGroup': 'backend-public'}: the "
+        "spec's names (AWS's LoadBalancer and TargetGroup dimensions are resource ids)."
+    )
+    statistic: str = Field(description="Sum, Average, or a percentile: p50, p95, p99.")
+    unit: str = Field(description="Count, Percent, Seconds, Megabytes, None (CPU units).")
+    datapoints: list[MetricDatapoint] = Field(
+        description="Oldest first: the last datapoint only in `fargo status`, the last few "
+        "minutes in GET /metrics. Empty until a period has passed."
+    )
+
+
+class MetricsStatus(StatusModel):
+    """The twin's metrics (`fargo top`, GET /metrics), from the load balancers' access logs,
+    their target health and the tasks' kernel counters."""
+
+    period_seconds: int = Field(5, description="Seconds one datapoint covers.")
+    metrics: list[MetricStatus] = Field(default_factory=list, description="Every metric.")
+
+    def value(
+        self, metric_name: str, statistic: str | None = None, **dimensions: str
+    ) -> float | None:
+        """The latest value of the metric with exactly these dimensions, or None."""
+        for metric in self.metrics:
+            if metric.metric_name != metric_name or (statistic and metric.statistic != statistic):
+                continue
+            if metric.dimensions == dimensions and metric.datapoints:
+                return metric.datapoints[-1].value
+        return None
+
+
 class TwinStatus(StatusModel):
     """The whole twin: ``GET /status`` on the control plane, ``fargo status --json``."""
 
@@ -499,6 +548,10 @@ class TwinStatus(StatusModel):
     disk: DiskStatus = Field(
         default_factory=DiskStatus,
         description="Log lines and events the state folder's disk could not take.",
+    )
+    metrics: MetricsStatus = Field(
+        default_factory=MetricsStatus,
+        description="The current value of each metric (its last complete period).",
     )
 
     def service(self, name: str) -> ServiceStatus:

@@ -26,6 +26,7 @@ from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.ecs.task import HealthStatus, Task
 from fargo.local.elb.load_balancing import ElasticLoadBalancing, Target, TargetState
 from fargo.local.elb.names import lb_dns_name
+from fargo.local.xray.daemon import XRayDaemon
 from fargo.spec import Spec, refs, service_connect
 from fargo.spec.environment import task_environment
 
@@ -61,9 +62,11 @@ class RuntimeTaskHooks:
         secrets: TaskSecrets,
         on_change: Callable[[], None],
         console_url: Callable[[], str | None] = lambda: None,
+        xray: XRayDaemon | None = None,
     ) -> None:
         self.spec = spec
         self.console_url = console_url
+        self.xray = xray
         self.task_secrets = secrets
         self.elb = elb
         self.cloud_map = cloud_map
@@ -153,6 +156,11 @@ class RuntimeTaskHooks:
         console = self.console_url()
         if console is not None and self.serves_the_internet(task.service):
             env[CONSOLE_URL_ENV] = console
+        if spec.tracing == "xray" and self.xray is not None:
+            # What the cloud sets next to the daemon sidecar: where segments go, and the
+            # service's name on the service map.
+            env["AWS_XRAY_DAEMON_ADDRESS"] = self.xray.address
+            env["AWS_XRAY_TRACING_NAME"] = task.service
         assert task.eni is not None
         env.update(
             self.network.task_environment(task.eni, zones=self.cloud_map.zones(), pythonpath="")

@@ -60,6 +60,16 @@ ALLOWED_TLS_POLICIES: Final = frozenset(
 )
 
 LOG_RETENTION_DAYS: Final = 30
+# `tracing:` when the spec says nothing. Off: tracing adds a daemon sidecar to every task
+# (its CPU and memory come out of the task's) and X-Ray bills per trace recorded; the
+# services' own cost is small (docs/benchmarks.md, "Tracing"). The reference spec turns
+# it on, as the original system traced every service.
+TRACING: Final = "off"
+# The X-Ray daemon sidecar (cloud): AWS's image, and its share of the task.
+XRAY_DAEMON_IMAGE: Final = "public.ecr.aws/xray/aws-xray-daemon:3.3.14"
+XRAY_DAEMON_PORT: Final = 2000
+XRAY_DAEMON_CPU_UNITS: Final = 16
+XRAY_DAEMON_MEMORY_RESERVATION_MIB: Final = 32
 # CloudWatch Logs accepts only these retention periods (days).
 CLOUDWATCH_RETENTION_DAYS: Final = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,

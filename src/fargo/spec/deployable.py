@@ -76,6 +76,15 @@ def _egress(spec: Spec) -> Iterator[Problem]:
     if egress.reaches_internet(network):
         return
     yield from _secret_endpoints(spec)
+    if spec.tracing == "xray" and "xray" not in spec.network.vpc_endpoints:
+        yield Problem(
+            ("tracing",),
+            "the X-Ray daemon in each task sends traces to the X-Ray API, which tasks "
+            "without a NAT gateway reach only through an xray endpoint; vpc_endpoints "
+            "lacks it, so every trace would be lost",
+            hint="add xray to network.vpc_endpoints, keep a NAT gateway (nat_gateways: 1), "
+            "or turn tracing off",
+        )
     for name, service in spec.services.items():
         for index, callee in enumerate(service.calls):
             balancer = spec.load_balancers.get(callee)

@@ -278,6 +278,12 @@ class Spec(Model):
     load_balancers: dict[Name, LoadBalancer] = Field(default_factory=dict)
     services: dict[Name, Service] = Field(min_length=1)
     logging: Logging = Field(default_factory=Logging)
+    tracing: Literal["off", "xray"] = Field(
+        defaults.TRACING,
+        description="xray: every service traces its requests with AWS X-Ray (an X-Ray "
+        "daemon sidecar in each task in AWS; the control plane receives the segments in the "
+        "twin, `fargo traces`). Default: off.",
+    )
 
     def services_in(self, target_group: str) -> list[str]:
         """The services whose tasks register in ``target_group``."""

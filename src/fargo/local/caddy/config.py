@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fargo.local.caddy import access_log
 from fargo.local.caddy.conditions import matcher_set
 from fargo.local.caddy.edge import MAX_HEADER_BYTES, edge_routes
 from fargo.local.caddy.forward import (
@@ -67,8 +68,10 @@ def render(
     listener_fds: Mapping[str, Sequence[int]] | None = None,
     dynamic: Mapping[str, DynamicTargets] | None = None,
     resolver: str | None = None,
+    access_logs: Path | None = None,
 ) -> JSON:
-    """Caddy's ``apps`` for every load balancer of ``spec`` (admin and logging are the process's).
+    """Caddy's ``apps`` for every load balancer of ``spec`` (admin and Caddy's own log are the
+    process's), and with ``access_logs`` (a folder) the access logs' ``logging``.
 
     ``bind``: load balancer → loopback address; ``listener_port``: (load balancer, spec
     port) → the port it is served on; ``routable``: target group → ``ip:port`` of the
@@ -77,7 +80,8 @@ def render(
     ``listener_fds``: server name → listening sockets Caddy inherited, used instead
     of binding the address (see `fargo.local.caddy.listeners` for why); ``dynamic``:
     groups whose targets Caddy looks up at the DNS server ``resolver``
-    (``udp/127.0.0.1:5353``).
+    (``udp/127.0.0.1:5353``); ``access_logs``: where each load balancer's access log
+    goes (`fargo.local.caddy.access_log`).
     """
     lookups = dict(dynamic or {}) if resolver else {}
     servers: JSON = {}
@@ -97,7 +101,10 @@ def render(
                 lookups=lookups,
                 resolver=resolver,
                 dns_name=lb_dns_name(spec, name),
+                access_logged=access_logs is not None,
             )
+            if access_logs is not None:
+                servers[server]["logs"] = access_log.server_logs(server)
     servers[UNAVAILABLE_SERVER] = {
         "listen": [f"unix/{unavailable_socket}"],
         "routes": [{"handle": [service_unavailable()]}],
@@ -107,7 +114,9 @@ def render(
     apps: JSON = {"http": {"servers": servers}}
     if certificate is not None and https_load_balancers(spec):
         apps["tls"] = certificates(*certificate)
-    return {"apps": apps}
+    if access_logs is None:
+        return {"apps": apps}
+    return {"apps": apps, "logging": access_log.access_logging(spec, directory=access_logs)}
 
 
 def server_name(load_balancer: str, listener: Listener) -> str:
@@ -127,6 +136,7 @@ def _server(
     lookups: Mapping[str, DynamicTargets],
     resolver: str | None,
     dns_name: str,
+    access_logged: bool = False,
 ) -> JSON:
     local_port = listener_port(listener.port)
 
@@ -137,16 +147,25 @@ def _server(
             return fixed_response(action.fixed_response)
         return forward(action, lb, listener, routable, unavailable, lookups, resolver)
 
-    routes: list[JSON] = [{"handle": _prelude(listener, dns_name)}]
+    def logged(priority: int, action: Action) -> list[JSON]:
+        if not access_logged:
+            return [handler(action)]
+        return [access_log.route_field(priority, action), handler(action)]
+
+    prelude = _prelude(listener, dns_name)
+    if access_logged:
+        # First: they add their fields once everything after them answered (the edge too).
+        prelude = [*access_log.entry_fields(forwarding=_forwards(listener)), *prelude]
+    routes: list[JSON] = [{"handle": prelude}]
     for rule in listener.rules_by_priority():
         routes.append(
             {
                 "match": [matcher_set(rule.conditions)],
-                "handle": [handler(rule.action)],
+                "handle": logged(rule.priority, rule.action),
                 "terminal": True,
             }
         )
-    routes.append({"handle": [handler(listener.default_action)], "terminal": True})
+    routes.append({"handle": logged(0, listener.default_action), "terminal": True})
     server: JSON = {
         "listen": list(listen) or [host_port(address, local_port)],
         "routes": routes,
@@ -192,3 +211,8 @@ def _prelude(listener: Listener, dns_name: str) -> list[JSON]:
     edge = edge_routes(dns_name=dns_name, header_names=_tested_headers(listener))
     handlers.append({"handler": "subroute", "routes": edge})
     return handlers
+
+
+def _forwards(listener: Listener) -> bool:
+    actions = [listener.default_action, *(rule.action for rule in listener.rules)]
+    return any(a.forward is not None for a in actions)

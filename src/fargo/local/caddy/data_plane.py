@@ -74,11 +74,13 @@ class CaddyDataPlane:
         open_local: ServerSocketFactory = bind_socket,
         also_listen: Mapping[str, tuple[str, ServerSocketFactory]] | None = None,
         binds_new_listeners: bool = True,
+        access_logs: Path | None = None,
     ) -> None:
         self.spec = spec
         # Caddy binds a listener added while it runs itself: only where it runs in the
         # network its listeners are bound in (see `reconfigure_problems`)
         self.binds_new_listeners = binds_new_listeners and not also_listen
+        self.access_logs = access_logs  # where Caddy writes access logs (None: it does not)
         self.caddy = caddy or CaddyProcess(state_dir)
         self.open_listener = open_listener  # where its listeners are bound
         # load balancer → (address, factory) where its listeners are bound as well, on their
@@ -222,6 +224,8 @@ class CaddyDataPlane:
                     )
                 )
             await self._resolver.start(listeners=self._sockets)
+            if self.access_logs is not None:
+                self.access_logs.mkdir(parents=True, exist_ok=True, mode=0o700)
             await self.caddy.start(inherit=[*self._sockets.values(), *self._also.values()])
             await self._push()
             self._pusher = keep_running(
@@ -386,6 +390,7 @@ class CaddyDataPlane:
             },
             dynamic=dynamic_targets(self.spec, self._targets),
             resolver=self._resolver.address,
+            access_logs=self.access_logs,
         )
         if config != self._pushed_config:
             try:

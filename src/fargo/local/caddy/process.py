@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fargo.local.caddy.access_log import ACCESS_LOGGER
 from fargo.local.caddy.admin import CaddyAdmin, socket_path_fits
 from fargo.local.caddy.binary import (
     CaddyError,
@@ -159,7 +160,11 @@ class CaddyProcess:
         Caddy swaps configs gracefully: new requests see the new routes at once, requests
         in flight finish on the old ones.
         """
-        full = {**config, **self._bootstrap()}
+        bootstrap = self._bootstrap()
+        full = {**config, **bootstrap}
+        # The config's own logs (the load balancers' access logs) next to Caddy's log.
+        logs = {**config.get("logging", {}).get("logs", {}), **bootstrap["logging"]["logs"]}
+        full["logging"] = {**bootstrap["logging"], "logs": logs}
         body = json.dumps(full).encode()
         async with self._lock:
             await self._admin.request("POST", "/load", body)
@@ -222,7 +227,10 @@ class CaddyProcess:
             },
             # Caddy's own log goes to stderr, which is the log file (with any panic). Admin
             # requests are left out: draining polls the upstreams many times a second.
-            "logging": {"logs": {"default": {"level": "INFO", "exclude": ["admin.api"]}}},
+            # Access logs have logs of their own (`fargo.local.caddy.access_log`).
+            "logging": {
+                "logs": {"default": {"level": "INFO", "exclude": ["admin.api", ACCESS_LOGGER]}}
+            },
         }
 
     async def _launch(self, config_file: Path) -> None:

@@ -1,5 +1,6 @@
-"""The twin's commands as `fargo` parses them: ``build``, ``up``, ``status``, ``ps``, ``events``,
-``exec``, ``logs``, ``demo``, ``scale``, ``restart``, ``update-service``, ``down``.
+"""The twin's commands as `fargo` parses them: ``build``, ``up``, ``status``, ``ps``, ``top``,
+``events``, ``traces``, ``exec``, ``logs``, ``demo``, ``scale``, ``restart``, ``update-service``,
+``down``.
 
 Each has examples in its ``--help``. Short options mean one thing everywhere: ``-f`` is
 the spec file (``--follow`` has no short form), ``-d`` detaches, ``-s`` names a service.
@@ -98,7 +99,18 @@ def add_commands(commands: Any, spec_option: Any) -> None:
     ps.add_argument("--service", "-s", help="only this service's tasks")
     ps.set_defaults(handler=_lazy("ps", "ps_command"))
 
+    top = commands.add_parser(
+        "top",
+        help="live metrics: services' CPU and memory, target groups' requests, codes, "
+        "latency percentiles and healthy hosts (CloudWatch's names)",
+        **examples("fargo top", "fargo top --once | grep backend-private"),
+    )
+    _state_option(top)
+    top.add_argument("--once", action="store_true", help="print the tables once and exit")
+    top.set_defaults(handler=_lazy("top", "top_command"))
+
     _add_events_command(commands)
+    _add_traces_command(commands)
     _add_exec_command(commands)
 
     logs = commands.add_parser(
@@ -232,6 +244,37 @@ def _add_events_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     events.add_argument("--follow", action="store_true", help="keep printing new events")
     events.add_argument("--json", action="store_true", help="one JSON object per line")
     events.set_defaults(handler=_lazy("events", "events_command"))
+
+
+def _add_traces_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    traces = commands.add_parser(
+        "traces",
+        help="recent X-Ray traces (spec: tracing: xray), or one trace as a waterfall",
+        **examples(
+            "fargo traces",
+            "fargo traces -s backend-private --slow 100ms",
+            "fargo traces 1-6b110d32-6c2b0b7f6423248413387b8e   # its spans, as a waterfall",
+        ),
+    )
+    _state_option(traces)
+    traces.add_argument("trace_id", nargs="?", metavar="TRACE_ID", help="show this trace")
+    traces.add_argument("--service", "-s", help="only traces through this service")
+    traces.add_argument(
+        "--slow",
+        type=_slow,
+        default=0.0,
+        metavar="DURATION",
+        help="only traces at least this long (100ms, 1.5s)",
+    )
+    traces.add_argument("--limit", type=int, default=20, metavar="N", help="at most N traces")
+    traces.add_argument("--json", action="store_true", help="the control plane's JSON answer")
+    traces.set_defaults(handler=_lazy("traces", "traces_command"))
+
+
+def _slow(value: str) -> float:
+    from fargo.local.cli.traces import parse_slow
+
+    return parse_slow(value)
 
 
 def _add_exec_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -77,6 +77,11 @@ def render_status(status: TwinStatus) -> str:
         ],
     )
     lines += ["", *render_load_balancers(status.load_balancers)]
+    # Imported here: the metrics' tables are drawn with this module's `table`.
+    from fargo.local.cli.metrics_view import render_metrics
+
+    lines += ["", "metrics (`fargo top` shows them live):"]
+    lines += ["  " + line if line else line for line in render_metrics(status.metrics)]
     lines += ["", "discovery:"]
     for service in status.discovery:
         lines.append(f"  {service.name} (TTL {service.ttl}, {service.routing_policy})")

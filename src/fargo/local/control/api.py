@@ -1,11 +1,15 @@
 """The control plane's API, on a unix socket in the state folder (owner only).
 
 ``GET /status`` the whole twin (a `fargo.local.status.TwinStatus`, what ``fargo status``
-prints), ``GET /ready`` readiness (`fargo.local.status.Readiness`), ``POST
+prints), ``GET /ready`` readiness (`fargo.local.status.Readiness`), ``GET /metrics``
+the last few minutes of every metric (`fargo.local.status.MetricsStatus`), ``POST
 /deployments/{service}`` a rolling deployment onto an image built from the current
 sources, ``POST /services/{service}/restart`` one onto the image it runs, ``POST
 /services/{service}/scale?count=N`` a new desired count, ``POST /spec`` re-read the spec
 file and apply it as a diff (`fargo.local.reapply`), ``POST /down`` stop everything.
+``GET /traces?service=S&slow_ms=100&limit=20`` the X-Ray traces kept (most recent first),
+``GET /traces/{trace_id}`` one trace's spans, ``GET /service-map`` the service map's
+nodes and edges (`fargo.local.xray.service_graph`).
 `ControlClient` is the CLI's side; its `status` and `readiness` parse the answers back
 into the same models.
 """
@@ -25,7 +29,7 @@ from pydantic import BaseModel
 
 from fargo.local.evidence import NeedsVpcMode, dns_evidence, image_pull_evidence
 from fargo.local.reapply import SpecRefused
-from fargo.local.status import SCHEMA_VERSION, Readiness, TwinStatus
+from fargo.local.status import SCHEMA_VERSION, MetricsStatus, Readiness, TwinStatus
 from fargo.spec import SpecError, check_spec
 
 M = TypeVar("M", bound=BaseModel)
@@ -67,6 +71,7 @@ class ControlServer:
         app = web.Application()
         app.router.add_get("/status", self._status)
         app.router.add_get("/ready", self._ready)
+        app.router.add_get("/metrics", self._metrics)
         app.router.add_post("/deployments/{service}", self._deploy)
         app.router.add_post("/services/{service}/restart", self._restart)
         app.router.add_post("/services/{service}/scale", self._scale)
@@ -74,6 +79,9 @@ class ControlServer:
         app.router.add_post("/down", self._down)
         app.router.add_get("/evidence/image-pulls", self._image_pulls)
         app.router.add_get("/evidence/dns", self._dns)
+        app.router.add_get("/traces", self._traces)
+        app.router.add_get("/traces/{trace_id}", self._trace)
+        app.router.add_get("/service-map", self._service_map)
         self._runner = web.AppRunner(
             app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS
         )
@@ -93,6 +101,9 @@ class ControlServer:
 
     async def _status(self, request: web.Request) -> web.Response:
         return _model_response(self._runtime.describe())
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return _model_response(self._runtime.metrics.describe())
 
     async def _ready(self, request: web.Request) -> web.Response:
         return _model_response(self._runtime.readiness())
@@ -166,6 +177,34 @@ class ControlServer:
             raise web.HTTPConflict(text=f"{err}\n") from None
         return web.json_response(answer, dumps=_dumps)
 
+    async def _traces(self, request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            slow_ms = float(query.get("slow_ms", "0"))
+            limit = int(query.get("limit", "20"))
+        except ValueError:
+            raise web.HTTPBadRequest(
+                text="?slow_ms= takes milliseconds and ?limit= a whole number\n"
+            ) from None
+        if slow_ms < 0 or limit < 1:
+            raise web.HTTPBadRequest(text="?slow_ms= is at least 0 and ?limit= at least 1\n")
+        service = query.get("service") or None
+        if service is not None and service not in self._runtime.spec.services:
+            known = ", ".join(self._runtime.spec.services)
+            raise web.HTTPNotFound(text=f"no service named {service!r} (the spec has {known})\n")
+        answer = self._runtime.list_traces(service=service, slow_ms=slow_ms, limit=limit)
+        return web.json_response(answer, dumps=_dumps)
+
+    async def _trace(self, request: web.Request) -> web.Response:
+        try:
+            answer = self._runtime.get_trace(request.match_info["trace_id"])
+        except LookupError as err:
+            raise web.HTTPNotFound(text=f"{err}\n") from None
+        return web.json_response(answer, dumps=_dumps)
+
+    async def _service_map(self, request: web.Request) -> web.Response:
+        return web.json_response(self._runtime.get_service_map(), dumps=_dumps)
+
     async def _down(self, request: web.Request) -> web.Response:
         self._shutdown.set()
         return web.json_response({"stopping": True})
@@ -199,6 +238,10 @@ class ControlClient:
     async def status(self) -> TwinStatus:
         """``GET /status``, checked against the status schema."""
         return _parse(TwinStatus, "/status", await self.get("/status"))
+
+    async def metrics(self) -> MetricsStatus:
+        """``GET /metrics``: the last few minutes of every metric."""
+        return _parse(MetricsStatus, "/metrics", await self.get("/metrics"))
 
     async def readiness(self) -> Readiness:
         """``GET /ready``, checked against the status schema."""

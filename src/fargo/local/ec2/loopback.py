@@ -135,6 +135,11 @@ class LoopbackNetwork:
         return self._reserved(self.spec.network.cidr, 3), 0
 
     @property
+    def xray_daemon_address(self) -> tuple[str, int]:
+        """The metadata endpoint's address, any free UDP port."""
+        return self._reserved(self.spec.network.cidr, 3), 0
+
+    @property
     def registry_address(self) -> tuple[str, int]:
         """The registry endpoint: a free address of the public subnets, any free port."""
         if self._registry_host is None:

@@ -136,6 +136,11 @@ class NetworkMode(Protocol):
     def metadata_address(self) -> tuple[str, int]: ...
 
     @property
+    def xray_daemon_address(self) -> tuple[str, int]:
+        """Where the control plane receives X-Ray segments (UDP) that tasks send."""
+        ...
+
+    @property
     def registry_address(self) -> tuple[str, int]: ...
 
     @property

@@ -74,6 +74,7 @@ from fargo.spec.security import (
 
 DNS_PORT = 53
 METADATA_PORT = 80
+XRAY_DAEMON_PORT = 2000  # the X-Ray daemon's, as in a task next to its sidecar
 REGISTRY_PORT = 5000
 REGISTRY_OFFSET = 10  # the ECR endpoint's address in the internet range: 198.51.100.10
 # The interface endpoint the twin models: ECR's registry, where image pulls go.
@@ -247,6 +248,11 @@ class VpcNetwork:
     @property
     def metadata_address(self) -> tuple[str, int]:
         return str(self.vpc.metadata_address), METADATA_PORT
+
+    @property
+    def xray_daemon_address(self) -> tuple[str, int]:
+        """The metadata address on the router (which tasks reach), the daemon's UDP 2000."""
+        return str(self.vpc.metadata_address), XRAY_DAEMON_PORT
 
     @property
     def registry_address(self) -> tuple[str, int]:

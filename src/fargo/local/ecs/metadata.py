@@ -3,7 +3,9 @@
 Each task gets ``ECS_CONTAINER_METADATA_URI_V4=http://<host>:<port>/v4/<task-id>-<token>``;
 ``GET $ECS_CONTAINER_METADATA_URI_V4`` answers the container's metadata and
 ``GET $ECS_CONTAINER_METADATA_URI_V4/task`` the task's, with the fields AWS
-documents for Fargate that apply here.
+documents for Fargate that apply here; ``GET $ECS_CONTAINER_METADATA_URI_V4/stats``
+the container's stats and ``.../task/stats`` every container's (by ``DockerId``), in
+the Docker stats shape, from the process's real counters (`fargo.local.ecs.stats`).
 
 The token is the task's own random secret, as AWS puts a random part after the id:
 every task can reach the endpoint, and task ids are no secret (they are in target
@@ -14,25 +16,26 @@ same 404; the endpoint logs no request, so no token reaches a log.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import socket
 from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
 
 from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_socket
+from fargo.local.ecs.stats import ContainerStatsReader
 from fargo.local.ecs.task import Task, TaskStatus
 
-# task id → (its metadata token, its v4 ``/task`` document), or None: unknown or stopped.
-TaskLookup = Callable[[str], tuple[str, dict[str, Any]] | None]
+# task id → (its metadata token, the task), or None: unknown or stopped.
+TaskLookup = Callable[[str], tuple[str, Task] | None]
 
 
-def task_metadata(task: Task | None) -> tuple[str, dict[str, Any]] | None:
+def task_metadata(task: Task | None) -> tuple[str, Task] | None:
     """What the endpoint answers for ``task`` (a `TaskLookup` result): nothing once stopped."""
     if task is None or task.last_status is TaskStatus.STOPPED:
         return None  # a stopped task's URI opens nothing any more
-    return task.metadata_token, task.metadata()
+    return task.metadata_token, task
 
 
 class TaskMetadataEndpoint:
@@ -52,6 +55,7 @@ class TaskMetadataEndpoint:
         self._port = port
         self._bind = bind
         self._runner: web.AppRunner | None = None
+        self._stats = ContainerStatsReader()
         self.port = port
 
     name = "task metadata endpoint"
@@ -66,6 +70,8 @@ class TaskMetadataEndpoint:
         app = web.Application()
         app.router.add_get("/v4/{credential}", self._container)
         app.router.add_get("/v4/{credential}/task", self._task)
+        app.router.add_get("/v4/{credential}/stats", self._container_stats)
+        app.router.add_get("/v4/{credential}/task/stats", self._task_stats)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         try:
@@ -91,7 +97,7 @@ class TaskMetadataEndpoint:
             runner, self._runner = self._runner, None
             await runner.cleanup()
 
-    def _document(self, request: web.Request) -> dict[str, Any]:
+    def _found(self, request: web.Request) -> Task:
         task_id, _, token = request.match_info["credential"].rpartition("-")
         found = self._lookup(task_id) if task_id and token else None
         # Compared in constant time, as bytes (compare_digest refuses non-ASCII text).
@@ -100,8 +106,19 @@ class TaskMetadataEndpoint:
         return found[1]
 
     async def _task(self, request: web.Request) -> web.Response:
-        return web.json_response(self._document(request))
+        return web.json_response(self._found(request).metadata())
 
     async def _container(self, request: web.Request) -> web.Response:
-        containers = self._document(request)["Containers"]
+        containers = self._found(request).metadata()["Containers"]
         return web.json_response(containers[0])
+
+    async def _container_stats(self, request: web.Request) -> web.Response:
+        task = self._found(request)
+        # Reading the process tree's counters blocks: off the event loop.
+        stats = await asyncio.to_thread(self._stats.read, task)
+        return web.json_response(stats or {})
+
+    async def _task_stats(self, request: web.Request) -> web.Response:
+        task = self._found(request)
+        stats = await asyncio.to_thread(self._stats.read, task)
+        return web.json_response({task.id: stats})

@@ -175,7 +175,9 @@ class TaskSupervisor:
             # image. The values stay in this frame and the process's environment, nowhere else.
             secrets = self.cluster.hooks.secrets(task)
             stage = "CannotPullContainerError"
+            task.pull_started_at = now()
             task.root = (await self.cluster.images.pull_image(task.image, task.eni)).root
+            task.pull_stopped_at = now()
             stage = "CannotStartContainerError"
             await self._launch_and_register(task, secrets)
         except Exception as err:

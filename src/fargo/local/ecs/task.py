@@ -68,6 +68,8 @@ class Task:
     process: asyncio.subprocess.Process | None = None
     started_at: datetime | None = None
     stopped_at: datetime | None = None
+    pull_started_at: datetime | None = None  # its image pull (PullStartedAt, PullStoppedAt)
+    pull_stopped_at: datetime | None = None
     exit_code: int | None = None
     stopped_reason: str | None = None
     group: str = ""  # ECS's task group: "service:<name>", or "family:<family>" (RunTask)
@@ -101,6 +103,18 @@ class Task:
 
     def metadata(self) -> dict[str, Any]:
         """The task metadata v4 ``/task`` document (fields AWS documents for Fargate)."""
+        network: dict[str, Any] = {
+            "NetworkMode": "awsvpc",
+            "IPv4Addresses": [self.ip],
+            "AttachmentIndex": 0,
+            "IPv4SubnetCIDRBlock": str(self.eni.subnet if self.eni else ""),
+            "PrivateDNSName": f"ip-{self.ip.replace('.', '-')}.ec2.internal",
+        }
+        if self.eni is not None:
+            # The subnet's router is its first address, as in a VPC (e.g. 10.0.10.1/24).
+            subnet = self.eni.subnet
+            network["SubnetGatewayIpv4Address"] = f"{subnet.network_address + 1}/{subnet.prefixlen}"
+
         container: dict[str, Any] = {
             "DockerId": self.id,
             "Name": self.service,
@@ -123,19 +137,20 @@ class Task:
             "ContainerARN": f"arn:aws:ecs:{self.region}:{ACCOUNT}:container/{self.cluster}/"
             f"{self.id}/{self.service}",
             "LogDriver": "awslogs",
-            "Networks": [
-                {
-                    "NetworkMode": "awsvpc",
-                    "IPv4Addresses": [self.ip],
-                    "AttachmentIndex": 0,
-                    "IPv4SubnetCIDRBlock": str(self.eni.subnet if self.eni else ""),
-                    "PrivateDNSName": f"ip-{self.ip.replace('.', '-')}.ec2.internal",
-                }
-            ],
+            # The twin's log router writes the awslogs stream <prefix>/<container>/<task id>.
+            "LogOptions": {
+                "awslogs-create-group": "true",
+                "awslogs-group": f"/ecs/{self.family}",
+                "awslogs-region": self.region,
+                "awslogs-stream": f"{self.service}/{self.service}/{self.id}",
+            },
+            "Networks": [network],
         }
         if self.exit_code is not None:
             container["ExitCode"] = self.exit_code
-        return {
+        if self.stopped_at is not None:
+            container["FinishedAt"] = _iso(self.stopped_at)
+        document: dict[str, Any] = {
             "Cluster": f"arn:aws:ecs:{self.region}:{ACCOUNT}:cluster/{self.cluster}",
             "TaskARN": self.arn,
             "Family": self.family,
@@ -143,11 +158,16 @@ class Task:
             "DesiredStatus": self.desired_status.value,
             "KnownStatus": self.last_status.value,
             "Limits": {"CPU": self.cpu / 1024, "Memory": self.memory},
-            "PullStartedAt": _iso(self.created_at),
+            "PullStartedAt": _iso(self.pull_started_at),
+            "PullStoppedAt": _iso(self.pull_stopped_at),
             "AvailabilityZone": self.availability_zone,
             "LaunchType": "FARGATE",
+            "ServiceName": self.service,
             "Containers": [container],
         }
+        if self.stopped_at is not None:
+            document["ExecutionStoppedAt"] = _iso(self.stopped_at)
+        return {k: v for k, v in document.items() if v is not None}
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -1,0 +1,143 @@
+"""``/stats`` and ``/task/stats`` of the task metadata endpoint v4: the Docker stats shape,
+from the task's real process, as the OpenTelemetry ``awsecscontainermetrics`` receiver
+reads it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from tests.local.test_metadata import make_task
+
+from fargo.local.ecs.metadata import TaskMetadataEndpoint, task_metadata
+from fargo.local.ecs.task import Task, now
+
+# The receiver's view of a container's stats (its docker_stats.go): each field it reads,
+# with the JSON type it decodes (uint64 counters; RFC 3339 times).
+CPU_USAGE = {"total_usage": int, "usage_in_kernelmode": int, "usage_in_usermode": int}
+CPU_STATS = {"cpu_usage": CPU_USAGE, "online_cpus": int, "system_cpu_usage": int}
+MEMORY_STATS = {"usage": int, "max_usage": int, "limit": int, "stats": dict}
+CONTAINER_STATS: dict[str, Any] = {
+    "name": str,
+    "id": str,
+    "read": "time",
+    "preread": "time",
+    "memory_stats": MEMORY_STATS,
+    "blkio_stats": {"io_service_bytes_recursive": list},
+    "cpu_stats": CPU_STATS,
+    "precpu_stats": {"cpu_usage": CPU_USAGE},
+}
+# What the receiver reads of the task metadata (its task_metadata.go) to label the stats.
+TASK_METADATA: dict[str, Any] = {
+    "Cluster": str,
+    "TaskARN": str,
+    "Family": str,
+    "Revision": str,
+    "AvailabilityZone": str,
+    "PullStartedAt": "time",
+    "PullStoppedAt": "time",
+    "KnownStatus": str,
+    "LaunchType": str,
+    "Limits": {"CPU": float, "Memory": int},
+}
+CONTAINER_METADATA: dict[str, Any] = {
+    "DockerId": str,
+    "Name": str,
+    "DockerName": str,
+    "Image": str,
+    "ImageID": str,
+    "CreatedAt": "time",
+    "StartedAt": "time",
+    "KnownStatus": str,
+    "ContainerARN": str,
+    "LogDriver": str,
+    "LogOptions": {"awslogs-group": str, "awslogs-region": str, "awslogs-stream": str},
+    "Networks": list,
+    "Limits": {"CPU": float, "Memory": int},
+}
+
+
+def accept(document: Any, shape: dict[str, Any], where: str = "") -> None:
+    """Decode ``document`` as the consumer does: every field present, of its type."""
+    assert isinstance(document, dict), f"{where or 'document'} is not an object"
+    for key, kind in shape.items():
+        path = f"{where}.{key}" if where else key
+        assert key in document, f"{path} is missing"
+        value = document[key]
+        if isinstance(kind, dict):
+            accept(value, kind, path)
+        elif kind == "time":
+            assert isinstance(value, str), path
+            datetime.fromisoformat(value[:26] + "Z" if len(value) > 27 else value)
+        elif kind is int:
+            assert isinstance(value, int) and not isinstance(value, bool) and value >= 0, path
+        elif kind is float:
+            assert isinstance(value, int | float), path
+        else:
+            assert isinstance(value, kind), f"{path}: {value!r} is not {kind.__name__}"
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[tuple[str, Task]]:
+    task = make_task(tmp_path, "127.0.0.1")
+    task.pull_started_at = now()
+    task.pull_stopped_at = now()
+    # a real process that spends CPU and holds memory, as a task's container does
+    busy = "x = bytearray(32 << 20)\nwhile True:\n    sum(range(10000))\n"
+    task.process = await asyncio.create_subprocess_exec(sys.executable, "-c", busy)
+    task.started_at = now()
+    endpoint = TaskMetadataEndpoint(
+        lambda task_id: task_metadata(task if task_id == task.id else None), "127.0.0.1"
+    )
+    await endpoint.start()
+    try:
+        yield endpoint.uri(task.id, task.metadata_token), task
+    finally:
+        await endpoint.stop()
+        task.process.kill()
+        await task.process.wait()
+
+
+async def get_json(url: str) -> Any:
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+
+async def test_task_stats_are_the_docker_stats_of_the_tasks_process(
+    running: tuple[str, Task],
+) -> None:
+    uri, task = running
+    first = await get_json(uri + "/task/stats")
+    assert list(first) == [task.id]  # by DockerId, as the containers of /task
+    accept(first[task.id], CONTAINER_STATS)
+    await asyncio.sleep(0.3)
+    stats = (await get_json(uri + "/task/stats"))[task.id]
+    accept(stats, CONTAINER_STATS)
+    memory = stats["memory_stats"]
+    assert memory["usage"] > 32 << 20 and memory["limit"] == 512 * 2**20
+    # the receiver's CPU %: task CPU delta over machine CPU delta, times the CPUs
+    cpu, before = stats["cpu_stats"], stats["precpu_stats"]
+    assert stats["preread"] == first[task.id]["read"]
+    used = cpu["cpu_usage"]["total_usage"] - before["cpu_usage"]["total_usage"]
+    machine = cpu["system_cpu_usage"] - before["system_cpu_usage"]
+    percent = used / machine * cpu["online_cpus"] * 100
+    assert 5 < percent <= 110, percent  # a busy loop: up to one core (the machine is shared)
+
+
+async def test_container_stats_and_task_metadata_have_the_receivers_fields(
+    running: tuple[str, Task],
+) -> None:
+    uri, task = running
+    accept(await get_json(uri + "/stats"), CONTAINER_STATS)
+    document = await get_json(uri + "/task")
+    accept(document, TASK_METADATA)
+    accept(document["Containers"][0], CONTAINER_METADATA)
+    assert document["Containers"][0]["DockerId"] == task.id
+    assert document["Containers"][0]["LogOptions"]["awslogs-stream"].endswith("/" + task.id)
