@@ -32,11 +32,12 @@ from fargo.local.caddy.access_logs import AccessLogDelivery, caddy_access_logs
 from fargo.local.caddy.data_plane import CaddyDataPlane
 from fargo.local.caddy.fleet import CaddyFleet
 from fargo.local.caddy.process import CaddyProcess
-from fargo.local.cloudmap.dns_server import DnsServer
 from fargo.local.cloudmap.registry import CloudMap
 from fargo.local.cloudwatch.collector import MetricsCollector
 from fargo.local.config import TwinConfig
 from fargo.local.console.server import Console
+from fargo.local.dataplane_dns.discovery import DiscoveryDnsServer
+from fargo.local.ec2.loopback import LoopbackNetwork
 from fargo.local.ec2.network import NetworkInterface, NetworkMode, network_for
 from fargo.local.ecr.distribution import RegistryServer
 from fargo.local.ecr.puller import RegistryPuller
@@ -95,7 +96,9 @@ class Runtime:
         self.ca = CertificateAuthority(self.state_dir / "ca")
         self.cloud_map = CloudMap()
         bind = self.network.server_socket
-        self.dns = DnsServer(self.cloud_map, *self.network.dns_address, bind=bind)
+        self.dns = DiscoveryDnsServer(
+            self.cloud_map, self.state_dir, *self.network.dns_address, bind=bind
+        )
         self.metadata = TaskMetadataEndpoint(
             self._task_metadata, *self.network.metadata_address, bind=bind
         )
@@ -122,9 +125,10 @@ class Runtime:
             for name, lb in spec.load_balancers.items()
         }
         self.certificate = self._listener_certificate()
+        self.data_plane = self._data_plane()
         self.elb = ElasticLoadBalancing(
             spec,
-            data_plane=self._data_plane(),
+            data_plane=self.data_plane,
             addresses=self.lb_addresses,
             listener_port=self.network.listener_port,
             clock=config.clock,
@@ -259,6 +263,33 @@ class Runtime:
             await self.parts.stop()
         finally:
             twins.unregister(self.config)
+
+    def adopt(self, listening: set[str]) -> bool:
+        """Start beside the data plane a killed control plane left (loopback mode): its
+        listeners and DNS processes adopted, its tasks' ``listening`` addresses given to
+        no new task. False (nothing adopted) if it cannot be."""
+        if not isinstance(self.data_plane, CaddyDataPlane) or not isinstance(
+            self.network, LoopbackNetwork
+        ):
+            return False
+        if not self.data_plane.adopt():
+            return False
+        if not self.dns.adopt():  # another discovery address (another spec)
+            self.data_plane.disown()
+            return False
+        self.network.reserve(listening)
+        return True
+
+    def release_adopted(self) -> None:
+        """Publish this twin's targets and records to the adopted DNS processes."""
+        if isinstance(self.data_plane, CaddyDataPlane):
+            self.data_plane.release()
+        self.dns.release()
+
+    def discovery_linger_seconds(self) -> float:
+        """How long a client may keep a discovery answer: the longest TTL of the spec."""
+        ttls = [s.ttl for s in self.spec.discovery.services] if self.spec.discovery else []
+        return float(max([*ttls, SERVICE_CONNECT_TTL_SECONDS]))
 
     def _data_plane(self) -> LoadBalancerDataPlane:
         """One Caddy for every load balancer, or (VPC mode) one in each load balancer's ENI."""

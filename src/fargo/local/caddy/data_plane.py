@@ -12,7 +12,8 @@
 
 It implements `fargo.local.elb.data_plane.LoadBalancerDataPlane`: the control plane
 decides which targets are routable; `update` hands that over. The target lookups
-Caddy makes (`fargo.local.caddy.target_dns`) see it at once; a config is rendered and
+Caddy makes (`fargo.local.caddy.target_dns`, answered by a process of their own that
+outlives the control plane: `fargo.local.dataplane_dns`) see it at once; a config is rendered and
 loaded in the background when it differs from the one Caddy has (loads are
 coalesced, and retried when Caddy refuses or is restarting). Draining asks Caddy how
 many requests are in flight to a target.
@@ -31,18 +32,15 @@ from typing import Any
 
 from fargo.local.caddy import config as caddy_config
 from fargo.local.caddy.config import server_name
-from fargo.local.caddy.handover import ListenerPair
+from fargo.local.caddy.handover import ListenerPair, flat, paired
 from fargo.local.caddy.listeners import bind_listeners
 from fargo.local.caddy.process import CaddyError, CaddyProcess, socket_path_fits
-from fargo.local.caddy.target_dns import (
-    LOOKUP_SETTLE_SECONDS,
-    TargetResolver,
-    dynamic_targets,
-    target_records,
-)
+from fargo.local.caddy.target_dns import LOOKUP_SETTLE_SECONDS, dynamic_targets, target_records
 from fargo.local.caddy.tls import certificate_name, https_load_balancers
+from fargo.local.dataplane_dns.targets import TargetLookupServer
 from fargo.local.ec2.network import ListenerPort
 from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_socket
+from fargo.local.elb.errors import ElbError
 from fargo.local.elb.target_health import Target
 from fargo.local.events import about
 from fargo.local.loops import keep_running
@@ -97,7 +95,8 @@ class CaddyDataPlane:
         self._sockets: dict[str, ListenerPair] = {}
         self._also: dict[str, ListenerPair] = {}  # Caddy server name -> its second address
         self._closing: list[ListenerPair] = []  # removed listeners', once Caddy lets go
-        self._resolver = TargetResolver(bind=open_local)  # on the loopback Caddy sees
+        # on the loopback Caddy sees, answered by a process that outlives the control plane
+        self._resolver = TargetLookupServer(self.caddy.state_dir, self.caddy.name, bind=open_local)
         self._routable: dict[str, list[str]] = {}
         self._targets: dict[str, list[Target]] = {}
         self._pusher: asyncio.Task[None] | None = None
@@ -107,6 +106,8 @@ class CaddyDataPlane:
         self._pushed_version = -1
         self._pushed_config: dict[str, Any] | None = None
         self._running = False
+        self._adopting = False  # serving beside the Caddy a killed control plane left
+        self._handed: dict[str, ListenerPair] = {}  # its listening sockets, until start
         self.failed_pushes = 0  # config pushes that failed (each retried)
 
     @property
@@ -128,9 +129,59 @@ class CaddyDataPlane:
                 what = f"load balancer {name!r} listener {listener.port}"
                 if self.open_listener is bind_socket:  # elsewhere, the network mode checks
                     problem = bind_problem(self.bind.get(name, "127.0.0.1"), port, what)
-                    if problem is not None:
+                    if problem is not None and not self._adopting:
                         problems.append(problem)
         return problems
+
+    def adopt(self) -> bool:
+        """Serve beside the Caddy a killed control plane left running: on its listening
+        sockets (kept by its target lookup process), with its target lookups answering that
+        run's targets until `release`. False (nothing adopted) if there is nothing to adopt
+        or its listeners are not this spec's (another spec, other published ports)."""
+        if not self._resolver.adopt():
+            return False
+        try:
+            handed = self._resolver.handed_over_listeners()
+        except (OSError, ValueError, KeyError, ElbError) as err:
+            logger.warning("the crashed run's listeners were not handed over: %s", err)
+            self._resolver.disown()
+            return False
+        wanted = {
+            server_name(name, listener): (
+                self.bind.get(name, "127.0.0.1"),
+                self.listener_port(name, listener.port),
+            )
+            for name, lb in self.spec.load_balancers.items()
+            for listener in lb.listeners
+        }
+        try:
+            pairs = paired(handed, self._resolver.recorded_active())
+        except ValueError as err:
+            logger.warning("the crashed run's listeners were not handed over: %s", err)
+            self._resolver.disown()
+            return False
+        found = {name: tuple(pair.sockets[0].getsockname()[:2]) for name, pair in pairs.items()}
+        if found != wanted:
+            for pair in pairs.values():
+                pair.close()
+            self._resolver.disown()
+            return False
+        self._handed = pairs
+        self._adopting = True
+        return True
+
+    def disown(self) -> None:
+        """Undo `adopt`: start as if nothing had been left running."""
+        handed, self._handed = self._handed, {}
+        for pair in handed.values():
+            pair.close()
+        if self._adopting:
+            self._resolver.disown()
+        self._adopting = False
+
+    def release(self) -> None:
+        """Route to this control plane's targets (both Caddys: they share the lookups)."""
+        self._resolver.release()
 
     def describe(self) -> list[DataPlaneStatus]:
         return [self.status()]
@@ -162,14 +213,20 @@ class CaddyDataPlane:
         try:
             if self.certificate is not None:
                 self._tls_server_name = certificate_name(self.certificate[0])
-            self._sockets = _pairs(
-                bind_listeners(
-                    self.spec,
-                    bind=self.bind,
-                    listener_port=self.listener_port,
-                    open_socket=self.open_listener,
+            if self._adopting:
+                self._sockets, self._handed = self._handed, {}
+                # New connections wait on the other socket of each pair for the new Caddy;
+                # the crashed run's Caddy takes what was queued on its own and gets no more.
+                await asyncio.gather(*(pair.hand_over() for pair in self._sockets.values()))
+            else:
+                self._sockets = _pairs(
+                    bind_listeners(
+                        self.spec,
+                        bind=self.bind,
+                        listener_port=self.listener_port,
+                        open_socket=self.open_listener,
+                    )
                 )
-            )
             for name, (address, factory) in self.also_listen.items():
                 self._also.update(
                     _pairs(
@@ -181,7 +238,8 @@ class CaddyDataPlane:
                         )
                     )
                 )
-            self._resolver.start()
+            await self._resolver.start(listeners=flat(self._sockets))
+            self._record_active()
             if self.access_logs is not None:
                 self.access_logs.mkdir(parents=True, exist_ok=True, mode=0o700)
             await self.caddy.start(inherit=[s for pair in self._all_pairs() for s in pair.sockets])
@@ -204,7 +262,7 @@ class CaddyDataPlane:
         async with self._updated:
             self._updated.notify_all()
         await self.caddy.stop()
-        self._resolver.stop()
+        await self._resolver.stop()
         pairs = [*self._all_pairs(), *self._closing]
         self._sockets, self._also, self._closing = {}, {}, []
         for pair in pairs:
@@ -353,10 +411,16 @@ class CaddyDataPlane:
                 self._dirty.set()
                 raise
             self._pushed_config = config
+            if handed_over:
+                self._record_active()
         self._close_removed_listeners()
         self._pushed_version = version
         async with self._updated:
             self._updated.notify_all()
+
+    def _record_active(self) -> None:
+        with contextlib.suppress(OSError):  # a full disk: a take-over may steer wrongly
+            self._resolver.record_active({name: p.active for name, p in self._sockets.items()})
 
     def _all_pairs(self) -> list[ListenerPair]:
         return [*self._sockets.values(), *self._also.values()]

@@ -30,6 +30,7 @@ import os
 import socket
 import struct
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from fargo.local.ec2.namespaces import CLONE_NEWNET, setns
@@ -65,6 +66,15 @@ class ListenerPair:
         self.sockets = (first, second)  # indexes in the group: the order they listened in
         self.active = 0
         _steer(first, self.active)
+
+    @classmethod
+    def adopted(cls, sockets: tuple[socket.socket, socket.socket], active: int) -> ListenerPair:
+        """The pair a killed control plane made, handed over with ``active`` its last
+        active index (the socket its Caddy listens on)."""
+        pair = cls.__new__(cls)
+        pair.sockets = sockets
+        pair.active = active if active in (0, 1) else 0
+        return pair
 
     @property
     def fd(self) -> int:
@@ -156,3 +166,29 @@ def in_this_namespace(sock: socket.socket) -> bool:
                 if len(fields) > 9 and fields[9] == inode:
                     return True
     return False
+
+
+def flat(pairs: Mapping[str, ListenerPair]) -> dict[str, socket.socket]:
+    """Every socket of ``pairs`` by ``<name>#<index>``: how they are kept and handed over."""
+    return {
+        f"{name}#{i}": sock for name, pair in pairs.items() for i, sock in enumerate(pair.sockets)
+    }
+
+
+def paired(
+    sockets: Mapping[str, socket.socket], active: Mapping[str, int]
+) -> dict[str, ListenerPair]:
+    """Undo `flat`, each pair with its ``active`` index; raises ValueError (closing every
+    socket) when a pair is incomplete."""
+    names = {key.rpartition("#")[0] for key in sockets}
+    missing = [f"{n}#{i}" for n in sorted(names) for i in (0, 1) if f"{n}#{i}" not in sockets]
+    if missing or len(sockets) != 2 * len(names):
+        for sock in sockets.values():
+            sock.close()
+        raise ValueError(f"the listener handover is incomplete (missing {', '.join(missing)})")
+    return {
+        name: ListenerPair.adopted(
+            (sockets[f"{name}#0"], sockets[f"{name}#1"]), active.get(name, 0)
+        )
+        for name in names
+    }

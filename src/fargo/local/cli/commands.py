@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -195,6 +196,9 @@ def _up_detached(config: TwinConfig) -> int:
         try:
             answer = asyncio.run(client.readiness())
             if answer.ready:
+                # what became of a crashed run's processes (`control.daemon`)
+                with contextlib.suppress(OSError):
+                    print((state_dir / state.PREVIOUS_RUN).read_text(), end="")
                 print(render_endpoints(asyncio.run(client.status())))
                 return 0
         except ControlPlaneUnavailable:
@@ -275,11 +279,31 @@ def _not_answering(command: str, state_dir: Path, err: ControlError) -> str:
             return (
                 "the twin's control plane is not running: it stopped without `fargo down` "
                 f"(it crashed or was killed), and {len(left)} of its processes still run: "
-                f"{', '.join(left)}. `fargo down` stops them; then `fargo up` starts the twin "
-                "again"
+                f"{', '.join(left)}.{_still_serving(state_dir)} `fargo down` stops them; "
+                "then `fargo up` starts the twin again"
             )
         return "the twin is not running (start it with `fargo up`)"
     return f"fargo {command}: the twin runs but {err}"
+
+
+def _still_serving(state_dir: Path) -> str:
+    """What the data plane a dead control plane left still does, if it runs."""
+    running = {r.path.stem for r in state.recorded_processes(state_dir) if r.alive()}
+    caddys = {name for name in running if name.startswith("caddy")} - {
+        name for name in running if name.endswith("-targets")
+    }
+    lookups = all(f"{name}-targets" in running for name in caddys)
+    if not caddys or not lookups:
+        return ""
+    discovery = (
+        " and discovery names resolve to the last known records"
+        if ("dns-discovery" in running)
+        else ""
+    )
+    return (
+        " The load balancers keep routing to the last known targets"
+        f"{discovery}, but nothing checks the tasks' health or replaces a task that stops."
+    )
 
 
 def _left_running(state_dir: Path) -> list[str]:

@@ -18,7 +18,7 @@ import errno
 import logging
 import socket
 from collections.abc import Callable, Iterable
-from typing import cast
+from typing import Protocol, cast
 
 import dns.exception
 import dns.flags
@@ -29,7 +29,6 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from fargo.local.cloudmap.registry import CloudMap
 from fargo.local.cloudmap.route53 import Answer, ResourceRecord
 from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_socket
 
@@ -46,6 +45,13 @@ HEADER_SIZE = 12
 Responder = Callable[[bytes, bool], bytes | None]
 
 
+class Zones(Protocol):
+    """What the server answers from: a `fargo.local.cloudmap.registry.CloudMap`, or a
+    snapshot of one (`fargo.local.dataplane_dns.snapshot.SnapshotZones`)."""
+
+    def answer(self, qname: str, qtype: str) -> Answer: ...
+
+
 class DnsListenError(OSError):
     """The DNS server cannot listen on its address (in use, or not permitted)."""
 
@@ -55,7 +61,7 @@ class DnsServer:
 
     def __init__(
         self,
-        cloud_map: CloudMap,
+        cloud_map: Zones,
         host: str = "127.0.0.1",
         port: int = 0,
         *,

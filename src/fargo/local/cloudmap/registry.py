@@ -28,9 +28,10 @@ The state is mutated by one asyncio loop only, so there are no locks.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -113,6 +114,30 @@ class CloudMap:
         self._zones = PrivateHostedZones(
             self._namespaces, self._records, rng=self._rng, aliases=self._aliases
         )
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every change of the DNS state (see `dns_state`)."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def dns_state(
+        self,
+    ) -> tuple[
+        Mapping[str, Mapping[str, DiscoveryService]],
+        Mapping[str, ARecord],
+        Mapping[str, DiscoveryService],
+    ]:
+        """What the DNS answers come from: private namespaces, plain records, client
+        aliases (live, not copies)."""
+        return self._namespaces, self._records, self._aliases
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()
 
     # -- Cloud Map API -------------------------------------------------------------------
 
@@ -121,6 +146,7 @@ class CloudMap:
         if namespace in self._namespaces or namespace in self._http_namespaces:
             raise NamespaceAlreadyExists(f"namespace {namespace!r} already exists")
         self._namespaces[namespace] = {}
+        self._changed()
 
     def create_http_namespace(self, name: str) -> None:
         """A namespace whose services are found by API calls only (no hosted zone)."""
@@ -128,6 +154,7 @@ class CloudMap:
         if namespace in self._namespaces or namespace in self._http_namespaces:
             raise NamespaceAlreadyExists(f"namespace {namespace!r} already exists")
         self._http_namespaces[namespace] = {}
+        self._changed()
 
     def delete_namespace(self, name: str) -> None:
         namespace = normalize(name)
@@ -135,6 +162,7 @@ class CloudMap:
             raise ResourceInUse(f"namespace {namespace!r} still has services; delete them first")
         self._namespaces.pop(namespace, None)
         self._http_namespaces.pop(namespace, None)
+        self._changed()
 
     def create_service(
         self,
@@ -151,6 +179,7 @@ class CloudMap:
             raise ServiceAlreadyExists(f"service {service!r} already exists in {namespace!r}")
         types = self._dns_config(namespace, ttl, record_types, routing_policy)
         services[service] = DiscoveryService(ttl, types, routing_policy)
+        self._changed()
 
     def update_service(
         self,
@@ -168,6 +197,7 @@ class CloudMap:
         service = self._service(namespace, name)
         types = self._dns_config(namespace, ttl, record_types, routing_policy)
         service.ttl, service.record_types, service.routing_policy = ttl, types, routing_policy
+        self._changed()
 
     def _dns_config(
         self,
@@ -194,6 +224,7 @@ class CloudMap:
         if service.instances:
             raise ResourceInUse(f"service {name!r} still has instances; deregister them first")
         del services[normalize(name)]
+        self._changed()
 
     def register_instance(
         self,
@@ -217,11 +248,13 @@ class CloudMap:
         previous = target.instances.get(key)
         health: InstanceHealthStatus = previous.health_status if previous else "HEALTHY"
         target.instances[key] = ServiceInstance(str(address), port, merged, health)
+        self._changed()
 
     def deregister_instance(self, namespace: str, service: str, instance_id: str) -> None:
         instances = self._service(namespace, service).instances
         if instances.pop(normalize(instance_id), None) is None:
             raise InstanceNotFound(f"instance {instance_id!r} is not registered in {service!r}")
+        self._changed()
 
     def update_instance_custom_health_status(
         self, namespace: str, service: str, instance_id: str, status: InstanceHealthStatus
@@ -230,11 +263,14 @@ class CloudMap:
             raise InvalidInput(f"status {status!r} must be HEALTHY or UNHEALTHY")
         instances = self._service(namespace, service).instances
         try:
-            instances[normalize(instance_id)].health_status = status
+            instance = instances[normalize(instance_id)]
         except KeyError:
             raise InstanceNotFound(
                 f"instance {instance_id!r} is not registered in {service!r}"
             ) from None
+        if instance.health_status != status:
+            instance.health_status = status
+            self._changed()
 
     def discover_instances(
         self, namespace: str, service: str, *, health_status: HealthStatusFilter = "HEALTHY"
@@ -278,15 +314,18 @@ class CloudMap:
         if not 0 <= ttl <= MAX_TTL:
             raise InvalidInput(f"TTL {ttl} is outside 0..{MAX_TTL}")
         self._records[name] = ARecord(str(address), ttl)
+        self._changed()
 
     def delete_record(self, fqdn: str) -> None:
         if self._records.pop(normalize(fqdn), None) is None:
             raise InvalidInput(f"there is no record named {fqdn!r}")
+        self._changed()
 
     def put_client_alias(self, dns_name: str, namespace: str, service: str) -> None:
         """Answer ``dns_name`` with ``service``'s instances, as its A records (the twin's
         Service Connect endpoint, without a proxy)."""
         self._aliases[_domain(dns_name, "client alias")] = self._service(namespace, service)
+        self._changed()
 
     def zones(self) -> list[str]:
         """Every zone this registry answers for: namespaces and the zones of plain records."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fargo.local.config import ConfigError, TwinConfig
 from fargo.local.control.api import ControlServer
+from fargo.local.control.handover import PreviousRun
 from fargo.local.ec2.modes import enter_network_mode
 from fargo.local.events import configure_logging, remove_handlers
 from fargo.local.runtime import Runtime, StartError
@@ -68,9 +69,14 @@ async def _serve_locked(
     on_ready: Callable[[Runtime], None],
 ) -> int:
     state_dir = config.state_dir
-    swept = state.sweep(state_dir)  # leftovers of a control plane that was killed
-    if swept:  # their namespaces (VPC mode) went with them
-        logger.warning("stopped what a crashed run left: %s", ", ".join(swept))
+    (state_dir / state.PREVIOUS_RUN).unlink(missing_ok=True)
+    # What a control plane that was killed left: its data plane still serving is taken
+    # over (loopback mode), everything else stopped (its namespaces, in VPC mode, go too).
+    previous = PreviousRun.find(state_dir, config.network_mode)
+    if previous is not None:
+        previous.set_aside()
+    else:
+        _sweep_crashed_run(state_dir)
     state.record_process(state_dir, "control-plane", os.getpid(), "control plane")
     shutdown = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -88,6 +94,19 @@ async def _serve_locked(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_requested, sig)
     runtime = Runtime(spec, config)
+    if previous is not None:
+        if runtime.adopt(previous.listening):
+            _say(
+                state_dir,
+                "the previous control plane had stopped without `fargo down`; its data plane "
+                "kept serving and is taken over without a refused connection: "
+                f"{', '.join(previous.describe())} (its Caddy and tasks are replaced once the "
+                "new tasks are healthy)",
+            )
+        else:
+            previous = None
+            _sweep_crashed_run(state_dir)
+    retiring: asyncio.Task[None] | None = None
     control = ControlServer(runtime, state.control_socket(state_dir), shutdown)
     try:
         await control.start()
@@ -115,6 +134,10 @@ async def _serve_locked(
         else:
             answer = ready.result()
             if answer.ready:
+                if previous is not None:
+                    retiring = asyncio.create_task(
+                        previous.retire(runtime.release_adopted, runtime.discovery_linger_seconds())
+                    )
                 on_ready(runtime)
             else:
                 logger.error("not ready: %s", answer.failure)
@@ -127,6 +150,12 @@ async def _serve_locked(
     finally:
         try:
             try:
+                if retiring is not None:
+                    retiring.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await retiring
+                if previous is not None:
+                    await previous.stop()
                 await runtime.stop()
             finally:
                 await control.stop()
@@ -137,6 +166,24 @@ async def _serve_locked(
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             logger.info("stopped")
+
+
+def _sweep_crashed_run(state_dir: Path) -> None:
+    # every record but this control plane's own (recorded once it took the folder)
+    swept = state.sweep(state_dir, only=lambda record: record.pid != os.getpid())
+    if swept:
+        _say(
+            state_dir,
+            "the previous control plane had stopped without `fargo down`; stopped what its "
+            f"crashed run left running: {', '.join(swept)}",
+        )
+
+
+def _say(state_dir: Path, line: str) -> None:
+    """Log what became of a crashed run, and keep it for `fargo up --detach` to print."""
+    logger.warning("%s", line)
+    with contextlib.suppress(OSError):
+        (state_dir / state.PREVIOUS_RUN).write_text(line + "\n")
 
 
 def run(config: TwinConfig) -> int:

@@ -193,6 +193,10 @@ class LoopbackNetwork:
     def release(self, ip: str) -> None:
         self._used.discard(ip)
 
+    def reserve(self, ips: set[str]) -> None:
+        """Give no task these addresses (a previous run's tasks still listen there)."""
+        self._used |= ips
+
     def load_balancer_address(self, name: str, scheme: str) -> str:
         """Where a load balancer listens; the same name always gets the same address.
 

@@ -3,11 +3,13 @@
     .fargo/.fargo-state        marker: this folder belongs to the twin (see `prepare`)
     .fargo/lock                held (flock) by the control plane for its whole life
     .fargo/control.sock        control plane API (unix socket, owner only)
-    .fargo/pids/*.json         every process the twin started: control plane, Caddy, tasks
+    .fargo/pids/*.json         every process the twin started: control plane, Caddy, tasks,
+                               the DNS processes (`fargo.local.dataplane_dns`)
     .fargo/logs/               control-plane.log, caddy.log, <service>/<task-id>.log
     .fargo/ca/, certs/         the local CA and the listener certificate
     .fargo/registry/           pushed images
-    .fargo/caddy/              generated proxy config, Caddy's admin socket
+    .fargo/caddy/              generated proxy config, Caddy's admin socket, targets.json
+    .fargo/dns/                discovery.json: the records the discovery DNS process answers
 
 Only the current user may have written it: a folder, ``pids/`` or pid record owned by
 another user or writable by group or others is refused (`fargo.local.state.ownership`).
@@ -29,6 +31,7 @@ import os
 import signal
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,12 +46,18 @@ from fargo.local.state.lock import locked as locked
 from fargo.local.state.ownership import check_trusted
 
 MARKER = ".fargo-state"
+PREVIOUS_RUN = "previous-run.txt"  # what `fargo up` did with a crashed run's processes
 CONTROL_SOCKET = "control.sock"
 PID_DIRECTORY = "pids"
 CONTROL_PLANE_RECORD = "control-plane.json"
 # Unix sockets the twin binds in the folder (control plane here, Caddy's in caddy.py and
 # elb_data_plane.py); the longest must fit in sun_path.
-SOCKET_PATHS = (CONTROL_SOCKET, "caddy/admin.sock", "caddy/unavailable.sock")
+SOCKET_PATHS = (
+    CONTROL_SOCKET,
+    "caddy/admin.sock",
+    "caddy/unavailable.sock",
+    "caddy/handover.sock",
+)
 SOCKET_PATH_LIMIT = 107  # bytes: Linux's sun_path is 108 with the terminating NUL
 
 
@@ -259,16 +268,21 @@ def control_plane(state_dir: Path) -> ProcessRecord | None:
     return None
 
 
-def sweep(state_dir: Path, grace: float = 5.0) -> list[str]:
+def sweep(
+    state_dir: Path, grace: float = 5.0, *, only: Callable[[ProcessRecord], bool] | None = None
+) -> list[str]:
     """Stop every recorded process still running (its whole process group); forget the rest.
 
-    Does nothing in a folder that is not the twin's (see `is_state_dir`).
+    ``only``: just the records it accepts. Does nothing in a folder that is not the
+    twin's (see `is_state_dir`).
     """
     if not is_state_dir(state_dir):
         return []
     stopped: list[str] = []
     live: list[ProcessRecord] = []
     for record in recorded_processes(state_dir):
+        if only is not None and not only(record):
+            continue
         if record.running():
             live.append(record)
             _signal(record, signal.SIGTERM)

@@ -1,0 +1,174 @@
+"""One data-plane DNS process, as the control plane starts, records and stops it.
+
+    dns = DnsProcess(state_dir, "dns-discovery", "discovery", snapshot_path)
+    await dns.start([udp_socket, tcp_socket])   # answering once this returns
+    await dns.stop()                             # SIGTERM, then SIGKILL; idempotent
+
+The process (``python -m fargo.local.dataplane_dns``, `fargo.local.dataplane_dns.serve`)
+runs in a session of its own, is recorded in ``pids/<name>.json`` (so `fargo down` and
+the next `fargo up` stop it when the control plane is gone) and logs to
+``logs/<name>.log``. It gets the sockets the control plane bound (in a VPC's namespaces
+too) as file descriptors and answers on them until it is stopped: it does not watch its
+parent, so a killed or stopped control plane leaves it answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import psutil
+
+import fargo
+from fargo.local.state import folder as state
+from fargo.local.state.files import log_tail
+
+START_TIMEOUT_SECONDS = 20.0
+STOP_TIMEOUT_SECONDS = 5.0
+READY = b"ready\n"
+
+
+class DnsProcessError(RuntimeError):
+    """The DNS process did not start; the message has the end of its log."""
+
+
+class DnsProcess:
+    """``python -m fargo.local.dataplane_dns`` serving one snapshot on inherited sockets."""
+
+    def __init__(self, state_dir: Path, name: str, kind: str, snapshot: Path, what: str) -> None:
+        self.state_dir = state_dir
+        self.name = name
+        self.kind = kind
+        self.snapshot = snapshot
+        self.what = what
+        self.log_path = state_dir / "logs" / f"{name}.log"
+        self._process: asyncio.subprocess.Process | None = None
+        self._adopted: psutil.Process | None = None  # one a previous control plane started
+
+    @property
+    def pid(self) -> int | None:
+        if self._adopted is not None:
+            return self._adopted.pid if self._adopted.is_running() else None
+        process = self._process
+        return process.pid if process is not None and process.returncode is None else None
+
+    def adopt(self) -> bool:
+        """Take over this name's process that a killed control plane left running."""
+        for record in state.recorded_processes(self.state_dir):
+            if record.path.stem == self.name and record.alive():
+                self._adopted = psutil.Process(record.pid)
+                return True
+        return False
+
+    def disown(self) -> None:
+        """Undo `adopt` (leave that process alone)."""
+        self._adopted = None
+
+    async def start(
+        self,
+        sockets: Sequence[socket.socket],
+        *,
+        keep: Mapping[str, socket.socket] | None = None,
+        handover: Path | None = None,
+    ) -> None:
+        """Start the process on ``sockets`` (UDP, then TCP if any) and wait until it answers.
+
+        ``keep``: listening sockets (by name) it holds and hands over at ``handover``."""
+        if self._process is not None or self._adopted is not None:
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        read_end, write_end = os.pipe()
+        kept = dict(keep or {})
+        fds = [s.fileno() for s in sockets]
+        argv = [sys.executable, "-m", "fargo.local.dataplane_dns", self.kind, str(self.snapshot)]
+        argv += ["--ready-fd", str(write_end), *[f"--fd={fd}" for fd in fds]]
+        argv += [f"--listener={name}={sock.fileno()}" for name, sock in kept.items()]
+        if handover is not None and kept:
+            argv += ["--handover", str(handover)]
+        fds += [sock.fileno() for sock in kept.values()]
+        try:
+            with self.log_path.open("ab") as log:
+                self._process = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    pass_fds=[write_end, *fds],
+                    start_new_session=True,  # outlives the control plane, and its Ctrl-C
+                    env=_environment(),
+                )
+            os.close(write_end)
+            write_end = -1
+            state.record_process(self.state_dir, self.name, self._process.pid, self.what)
+            await self._wait_ready(read_end)
+        except BaseException:
+            await self.stop()
+            raise
+        finally:
+            os.close(read_end)
+            if write_end >= 0:
+                os.close(write_end)
+
+    async def stop(self) -> None:
+        """Stop the process (SIGTERM, then SIGKILL); idempotent."""
+        adopted, self._adopted = self._adopted, None
+        if adopted is not None:
+            await asyncio.to_thread(_terminate, adopted)
+            state.forget_process(self.state_dir, self.name)
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), STOP_TIMEOUT_SECONDS)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        state.forget_process(self.state_dir, self.name)
+
+    async def _wait_ready(self, read_end: int) -> None:
+        os.set_blocking(read_end, False)
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        received = b""
+        while True:
+            with contextlib.suppress(BlockingIOError):
+                chunk = os.read(read_end, len(READY))
+                received += chunk
+                if received == READY:
+                    return
+                if not chunk:  # the process closed the pipe without saying ready
+                    break
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.01)
+        tail = "\n".join(log_tail(self.log_path))
+        raise DnsProcessError(
+            f"the {self.what} process did not start within {START_TIMEOUT_SECONDS:g} s; "
+            f"last lines of {self.log_path}:\n{tail}"
+        )
+
+
+def _terminate(process: psutil.Process) -> None:
+    """SIGTERM, then SIGKILL after `STOP_TIMEOUT_SECONDS`: a process that is not our child."""
+    with contextlib.suppress(psutil.Error):
+        process.terminate()
+        _, alive = psutil.wait_procs([process], timeout=STOP_TIMEOUT_SECONDS)
+        for left in alive:
+            left.kill()
+
+
+def _environment() -> dict[str, str]:
+    """This environment, with fargo importable however this process found it."""
+    source = str(Path(fargo.__file__).resolve().parent.parent)
+    paths = [source, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
