@@ -6,6 +6,7 @@ The Caddy-level proof (config loads under load lose no new connection) is in
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import socket
@@ -13,7 +14,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from fargo.local.caddy.handover import SIOCGSKNS, ListenerPair, in_this_namespace
+from fargo.local.caddy.handover import (
+    SIOCGSKNS,
+    ListenerPair,
+    flat,
+    in_this_namespace,
+    paired,
+)
 from fargo.local.ec2.netns import NetworkNamespace
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="in-process namespaces need root")
@@ -89,3 +96,29 @@ def _namespace(sock: socket.socket) -> int:
         return os.fstat(descriptor).st_ino
     finally:
         os.close(descriptor)
+
+
+def test_a_pair_handed_over_to_another_control_plane_keeps_its_active_socket(
+    pair: ListenerPair,
+) -> None:
+    # What a crashed control plane's pair looks like to the next one: its two sockets by
+    # name (as its target lookup process keeps them) and the active index it recorded.
+    kept = {
+        key: socket.socket(fileno=os.dup(sock.fileno()))
+        for key, sock in flat({"public-443": pair}).items()
+    }
+    assert sorted(kept) == ["public-443#0", "public-443#1"]
+    asyncio.run(pair.hand_over())  # the crashed run's last config listened on socket 1
+    taken = paired(kept, {"public-443": pair.active})["public-443"]
+    assert taken.active == 1
+    assert taken_by(taken, socket.socket()) == [1]
+    asyncio.run(taken.hand_over())  # the new Caddy listens on the other one
+    assert taken_by(taken, socket.socket()) == [0]
+    taken.close()
+
+
+def test_an_incomplete_handover_is_refused_and_its_sockets_closed(pair: ListenerPair) -> None:
+    only = socket.socket(fileno=os.dup(pair.sockets[0].fileno()))
+    with pytest.raises(ValueError, match="public-443#1"):
+        paired({"public-443#0": only}, {})
+    assert only.fileno() == -1
