@@ -29,6 +29,7 @@ def span(
     start: float,
     end: float,
     own: float | None = None,
+    target: str | None = None,
 ) -> dict[str, object]:
     return {
         "id": span_id,
@@ -40,6 +41,8 @@ def span(
         "duration_ms": (end - start) * 1000,
         "own_ms": own,
         "status": 200,
+        "inferred": target is None and kind in ("load_balancer", "discovery"),
+        "target": target,
     }
 
 
@@ -50,7 +53,7 @@ def test_the_waterfall_indents_children_and_places_bars_on_the_time_line() -> No
         "duration_ms": 10.0,
         "spans": [
             span("c", None, "client", "client", 0.0, 0.010),
-            span("p", "c", "public", "load_balancer", 0.0, 0.010, own=0.0),
+            span("p", "c", "public", "load_balancer", 0.0, 0.010, own=0.4, target="127.0.1.7:8090"),
             span("s", "p", "backend-public", "service", 0.0, 0.010),
             span("k", "s", "internal-x.elb.fargo.internal", "call", 0.005, 0.010),
             span("i", "k", "internal", "load_balancer", 0.005, 0.010, own=2.0),
@@ -58,6 +61,9 @@ def test_the_waterfall_indents_children_and_places_bars_on_the_time_line() -> No
     }
     lines = render_waterfall(trace).splitlines()
     assert lines[0] == f"trace {TRACE}  /api/private-with-alb  10.0 ms"
+    # The public ALB's span from its access-log entry: not inferred, with its target.
+    assert lines[2].startswith("  public (load balancer) ")
+    assert lines[2].endswith("(own 0.40 ms)  → 127.0.1.7:8090")
     assert lines[3].startswith("    backend-public")
     assert lines[5].lstrip().startswith("internal (load balancer)*") and "(own 2.00 ms)" in lines[5]
     bar = lines[4].split("|")[1]

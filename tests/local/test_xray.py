@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 
+from fargo.local.caddy.access_entries import from_caddy
+from fargo.local.elb.access_log import AlbNames
 from fargo.local.elb.names import lb_dns_name
 from fargo.local.xray.daemon import XRayDaemon
+from fargo.local.xray.load_balancer_entries import LoadBalancerEntry, from_access_log
 from fargo.local.xray.segments import BadSegment, parse_datagram
 from fargo.local.xray.service_graph import Topology, percentile, service_map, trace_spans
 from fargo.local.xray.store import TraceStore
@@ -206,6 +209,128 @@ def test_service_map_edges_with_counts_errors_and_percentiles() -> None:
     types = {n["name"]: n["type"] for n in graph["nodes"]}
     assert types["internal"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"
     assert types["client"] == "client" and types["backend-public"] == "AWS::ECS::Container"
+
+
+# -- load balancer spans from the access logs ---------------------------------------------
+
+
+def caddy_entry(
+    listener: str,
+    header: tuple[str, str, str],
+    ended: float,
+    duration: float,
+    *,
+    status: int = 200,
+    target: str | None = "127.0.11.4:8090",
+    target_latency: float | None = None,
+) -> LoadBalancerEntry:
+    """A Caddy access-log entry (as it writes it), converted as the control plane does."""
+    field, trace, rest = header
+    raw: dict[str, Any] = {
+        "ts": ended,
+        "logger": f"http.log.access.{listener}",
+        "request": {"remote_ip": "127.0.0.1", "remote_port": "40866", "method": "GET"},
+        "duration": duration,
+        "status": status,
+        "alb_route": "1|forward|backend-public",
+        "alb_trace_field": field,
+        "alb_trace_id": trace,
+        "alb_trace_rest": rest,
+    }
+    if target is not None and target_latency is not None:
+        raw |= {"alb_target": target, "alb_target_latency": target_latency}
+        raw["alb_target_status"] = status
+    converted = from_caddy(raw, AlbNames(SPEC))
+    assert converted is not None
+    entry = from_access_log(converted)
+    assert entry is not None
+    return entry
+
+
+# The public ALB got the request at 99.998 and answered at 100.011 (13 ms, 10 in the
+# target); the internal ALB started the trace of its caller's call at 100.0015, for 7 ms.
+PUBLIC_ENTRY = ("public-443", ("Root", TRACE, ""), 100.011, 0.013)
+INTERNAL_HEADER = (
+    "Self",
+    "1-0000abcd-" + "1" * 24,
+    f";Root={TRACE};Parent=bbbbbbbbbbbbbbb1;Sampled=1",
+)
+
+
+def test_an_access_log_entry_gives_the_load_balancers_span_its_own_timing() -> None:
+    entries = [
+        caddy_entry(*PUBLIC_ENTRY, target_latency=0.010),
+        caddy_entry("internal-8090", INTERNAL_HEADER, 100.0085, 0.007, target_latency=0.005),
+    ]
+    assert entries[1].trace_id == TRACE and entries[1].parent_id == "bbbbbbbbbbbbbbb1"
+    segments = [parse_datagram(datagram(d)) for d in THROUGH_ALB]
+    spans = trace_spans(segments, Topology.of(SPEC), entries)
+    found = {s.name: s for s in spans}
+    public, internal = found["public"], found["internal"]
+    assert not public.inferred and not internal.inferred
+    assert (public.start, public.end) == pytest.approx((99.998, 100.011))
+    assert public.own_ms == pytest.approx(3.0, abs=1e-3)  # 13 ms - 10 ms in the target
+    assert public.target == "127.0.11.4:8090" and public.status == 200
+    assert internal.own_ms == pytest.approx(2.0, abs=1e-3)  # 7 ms - 5 ms
+    assert internal.parent_id == "bbbbbbbbbbbbbbb1"
+    assert found["backend-private-with-alb"].parent_id == internal.id
+    # The client covers the load balancer's time, before and after the first segment.
+    assert (found["client"].start, found["client"].end) == pytest.approx((99.998, 100.011))
+    assert [s.name for s in spans][:3] == ["client", "public", "backend-public"]
+    # Without the entries (not come yet): the inferred spans, the same ids.
+    inferred = {s.name: s for s in trace_spans(segments, Topology.of(SPEC))}
+    assert inferred["public"].inferred and inferred["public"].own_ms == 0.0
+    assert inferred["public"].id == public.id and inferred["internal"].id == internal.id
+
+
+def test_a_502_of_the_load_balancer_is_a_fault_on_its_node() -> None:
+    # backend-public's call to the internal ALB got a 502: no target answered.
+    segment = document(
+        "backend-public",
+        "aaaaaaaaaaaaaaa1",
+        100.000,
+        100.010,
+        status=502,
+        calls=[call("bbbbbbbbbbbbbbb1", INTERNAL, 100.001, 100.009, status=502)],
+    )
+    failed = caddy_entry("internal-8090", INTERNAL_HEADER, 100.0085, 0.007, status=502)
+    spans = trace_spans([parse_datagram(datagram(segment))], Topology.of(SPEC), [failed])
+    internal = next(s for s in spans if s.name == "internal")
+    assert (internal.status, internal.target_status, internal.inferred) == (502, None, False)
+    assert internal.own_ms == pytest.approx(7.0, abs=1e-3)  # all of it the load balancer's
+    nodes = {n["name"]: n for n in service_map([spans])["nodes"]}
+    assert nodes["internal"]["faults"] == 1 and nodes["internal"]["fault_rate"] == 1.0
+    assert nodes["internal"]["latency_ms"]["p50"] == pytest.approx(7.0, abs=1e-3)
+
+
+def test_an_entry_no_segment_matched_is_a_span_under_the_client() -> None:
+    retried = caddy_entry("public-443", ("Root", TRACE, ""), 90.0, 0.004, status=503, target=None)
+    spans = trace_spans([parse_datagram(datagram(THROUGH_ALB[0]))], Topology.of(SPEC), [retried])
+    publics = [s for s in spans if s.name == "public"]
+    assert len(publics) == 2 and {s.status for s in publics} == {200, 503}
+    assert spans[0].kind == "client" and spans[0].start == pytest.approx(89.996)
+
+
+def test_store_keeps_entries_with_their_trace_whichever_comes_first() -> None:
+    store = TraceStore(max_traces=2)
+    early = caddy_entry(*PUBLIC_ENTRY, target_latency=0.010)
+    store.add_entry(early)  # before its trace's first segment
+    store.add(parse_datagram(datagram(THROUGH_ALB[0])))
+    late = caddy_entry("internal-8090", INTERNAL_HEADER, 100.0085, 0.007, target_latency=0.005)
+    store.add_entry(late)
+    assert store.entries(TRACE) == [early, late]
+    # Entries of traces never sampled wait, bounded, and go with no trace.
+    for n in range(5):
+        other = "1-6b110e49-" + f"{n:024x}"
+        store.add_entry(caddy_entry("public-443", ("Root", other, ""), 1.0, 0.001))
+    assert store.entries("1-6b110e49-" + f"{0:024x}") == []
+    assert len(store._waiting) == 2
+    # A waiting entry joins its trace's first segment; a trace that goes takes its own.
+    for n in (0, 4):
+        store.add(parse_datagram(datagram({**THROUGH_ALB[1], "trace_id": f"1-6b110e49-{n:024x}"})))
+    assert store.entries(TRACE) == []  # gone with its trace (2 kept)
+    assert store.entries(f"1-6b110e49-{0:024x}") == []  # its entry waited too long
+    assert [e.start for e in store.entries(f"1-6b110e49-{4:024x}")] == [pytest.approx(0.999)]
 
 
 def test_percentile_is_nearest_rank() -> None:

@@ -473,7 +473,9 @@ function drawWaterfall(trace) {
       `${s.name}${s.kind === "call" ? " (call)" : ""}${s.inferred ? " *" : ""}`));
     row.append(svg("rect", { x, y: 4 + i * rowH, width: w, height: 16, rx: 3, class: cls }));
     row.append(svg("text", { x: x + w + 4, y: 16 + i * rowH, class: "sub" },
-      `${s.duration_ms.toFixed(1)} ms${s.status ? ` ${s.status}` : ""}`));
+      `${s.duration_ms.toFixed(1)} ms${s.status ? ` ${s.status}` : ""}`
+      + (s.own_ms != null ? ` (own ${s.own_ms.toFixed(2)} ms)` : "")
+      + (s.target ? ` → ${s.target}` : "")));
     root.append(row);
   });
   target.replaceChildren(el("p", {}, `trace ${trace.trace_id}: ${trace.request || ""} ${trace.status || ""}, ${trace.duration_ms.toFixed(1)} ms`

@@ -47,7 +47,7 @@ from fargo.local.ecs.deployment import rolling_deployment
 from fargo.local.ecs.metadata import TaskMetadataEndpoint, task_metadata
 from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.ecs.task import Task
-from fargo.local.elb.access_log import AlbNames
+from fargo.local.elb.access_log import AccessLogEntry, AlbNames
 from fargo.local.elb.data_plane import LoadBalancerDataPlane
 from fargo.local.elb.load_balancing import ElasticLoadBalancing
 from fargo.local.elb.names import lb_dns_name
@@ -68,6 +68,7 @@ from fargo.local.status import (
 )
 from fargo.local.task_hooks import RuntimeTaskHooks
 from fargo.local.xray.daemon import XRayDaemon
+from fargo.local.xray.load_balancer_entries import from_access_log
 from fargo.local.xray.service_graph import Topology, service_map, trace_spans, trace_summary
 from fargo.local.xray.store import TraceStore
 from fargo.spec import Spec, service_connect
@@ -159,7 +160,7 @@ class Runtime:
             self.state_dir,
             names=self._alb_names,
             targets=lambda: self.metrics.targets,
-            on_entry=self.metrics.record,
+            on_entry=self._access_entry,
         )
         self._names: AlbNames | None = None
         # The demo page plots the last minutes (GET /api/metrics on the console).
@@ -514,7 +515,8 @@ class Runtime:
         for trace_id, segments in reversed(self.traces.traces()):
             if service is not None and all(s.name != service for s in segments):
                 continue
-            summary = trace_summary(trace_id, trace_spans(segments, topology))
+            spans = trace_spans(segments, topology, self.traces.entries(trace_id))
+            summary = trace_summary(trace_id, spans)
             if summary["duration_ms"] < slow_ms:
                 continue
             found.append(summary)
@@ -524,7 +526,8 @@ class Runtime:
 
     def get_trace(self, trace_id: str) -> dict[str, Any]:
         """``GET /traces/{id}``: every span of the trace; raises LookupError."""
-        spans = trace_spans(self.traces.trace(trace_id), Topology.of(self.spec))
+        segments = self.traces.trace(trace_id)
+        spans = trace_spans(segments, Topology.of(self.spec), self.traces.entries(trace_id))
         return {
             **trace_summary(trace_id, spans),
             "spans": [span.to_json() for span in spans],
@@ -533,7 +536,19 @@ class Runtime:
     def get_service_map(self) -> dict[str, Any]:
         """``GET /service-map``: nodes and edges over the traces kept."""
         topology = Topology.of(self.spec)
-        return service_map(trace_spans(segments, topology) for _, segments in self.traces.traces())
+        return service_map(
+            trace_spans(segments, topology, self.traces.entries(trace_id))
+            for trace_id, segments in self.traces.traces()
+        )
+
+    def _access_entry(self, entry: AccessLogEntry) -> None:
+        """A load balancer's access-log entry (the delivery thread): into the metrics, and
+        with tracing on into its trace, for the load balancer's span."""
+        self.metrics.record(entry)
+        if self.xray is not None:
+            hop = from_access_log(entry)
+            if hop is not None:
+                self.traces.add_entry(hop)
 
     # -- wiring -----------------------------------------------------------------------
 

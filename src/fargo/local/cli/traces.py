@@ -4,8 +4,9 @@ running twin kept.
 Without a trace id, one line per recent trace (newest first): when, how long, the entry
 request and its answer, the services it crossed. With one, the trace's spans as a text
 waterfall: each span indented under its caller, a bar where it ran on the trace's time
-line, its duration, and for the load balancers and discovery (inferred: they send no
-segments) their own time.
+line, its duration, and for the load balancers and discovery their own time (a load
+balancer's, with the target it chose, from its access-log entry; ``*``: inferred, see
+`fargo.local.xray.service_graph`).
 """
 
 from __future__ import annotations
@@ -109,10 +110,15 @@ def render_waterfall(trace: dict[str, Any]) -> str:
         bar = " " * left + "█" * min(length, BAR_WIDTH - left)
         status = "" if span["status"] is None else f" {span['status']}"
         own = "" if span["own_ms"] is None else f"  (own {span['own_ms']:.2f} ms)"
+        if span.get("target"):
+            own += f"  → {span['target']}"
         lines.append(
             f"{label:<{width}}  |{bar:<{BAR_WIDTH}}| {span['duration_ms']:8.2f} ms{status}{own}"
         )
-    lines.append("(inferred: the load balancers and discovery send no segments; see docs/twin.md)")
+    lines.append(
+        "(* inferred: discovery, and a load balancer whose access-log entry has not come;"
+        " see docs/twin.md)"
+    )
     return "\n".join(lines)
 
 
@@ -121,7 +127,7 @@ def _label(span: dict[str, Any]) -> str:
     if kind == "call":
         return f"→ {span['name']}"
     if kind == "load_balancer":
-        return f"{span['name']} (load balancer)*"
+        return f"{span['name']} (load balancer){'*' if span['inferred'] else ''}"
     if kind == "discovery":
         return f"{span['name']} (Cloud Map)*"
     if kind == "client":

@@ -16,10 +16,10 @@ The optional sources answer what the control plane's ``GET /metrics`` (a
 ``timestamp`` and ``value``), ``GET /traces`` (``kept`` and ``traces``, each with
 ``trace_id``, ``start_time``, ``duration_ms``, ``request``, ``status``, ``services``),
 ``GET /traces/{id}`` (the summary and its ``spans``: ``id``, ``parent_id``, ``name``,
-``kind``, ``start_time``, ``end_time``, ``duration_ms``, ``status``, ``inferred``) and
-``GET /service-map`` (``nodes`` and ``edges`` with ``requests``, ``errors``, ``faults``,
-rates and ``latency_ms`` p50/p95/p99) answer; the page draws those shapes. The
-runtime wires them, e.g.::
+``kind``, ``start_time``, ``end_time``, ``duration_ms``, ``own_ms``, ``status``,
+``inferred``, ``target``) and ``GET /service-map`` (``nodes`` and ``edges`` with
+``requests``, ``errors``, ``faults``, rates and ``latency_ms`` p50/p95/p99) answer; the
+page draws those shapes. The runtime wires them, e.g.::
 
     console.sources["metrics"] = lambda query: self.metrics.describe().model_dump(mode="json")
     console.sources["traces"] = lambda query: self.list_traces(limit=20)

@@ -1,8 +1,14 @@
 """What the X-Ray console draws from the segments: a trace's spans, and the service map.
 
 The services send segments (`fargo.local.xray.segments`); the twin's load balancers
-(Caddy) and its discovery (DNS) send none. So their nodes are inferred from what the
-services measured, and marked ``inferred``:
+(Caddy) and its discovery (DNS) send none. A load balancer's span takes its timing from
+its access-log entry (`fargo.local.xray.load_balancer_entries`), as ALB's node in X-Ray:
+its times, its own time (request + response processing), the target it chose, the ELB
+status code (a 502/503/504 of its own is a fault on its node). The entry of the internal
+ALB is the one whose ``Parent`` is the caller's subsegment; the public ALB's, the one of
+the trace's first segment. Until the entry comes (the access logs are read a little
+later) or without one, a node is inferred from what the services measured, and marked
+``inferred``:
 
 - a call to a load balancer's DNS name (a subsegment named after it) becomes that load
   balancer's span, with the subsegment's times; the callee's segment goes under it. Its
@@ -29,6 +35,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from fargo.local.elb.names import lb_dns_name
+from fargo.local.xray.load_balancer_entries import LoadBalancerEntry
 from fargo.local.xray.segments import Call, Segment
 from fargo.spec import Spec, service_connect
 
@@ -41,6 +48,8 @@ ORIGINS: dict[str, str] = {
     "remote": "remote",
 }
 CLIENT = "client"
+# Caddy's and the services' clocks are the same, but read at slightly different moments.
+CLOCK_SLACK = 0.002
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,8 @@ class Span:
     url: str | None = None
     inferred: bool = False
     own_ms: float | None = None  # time not spent in a child span (load balancers, discovery)
+    target: str | None = None  # the target a load balancer chose (from its access log)
+    target_status: int | None = None
     children: list[Span] = field(default_factory=list)
 
     @property
@@ -108,6 +119,8 @@ class Span:
             "status": self.status,
             "url": self.url,
             "inferred": self.inferred,
+            "target": self.target,
+            "target_status": self.target_status,
         }
 
 
@@ -115,8 +128,46 @@ def _inferred_id(*parts: str) -> str:
     return hashlib.blake2b("/".join(parts).encode(), digest_size=8).hexdigest()
 
 
-def trace_spans(segments: Sequence[Segment], topology: Topology) -> list[Span]:
-    """Every span of one trace, parents before children, each level by start time."""
+def _from_entry(span: Span, entry: LoadBalancerEntry) -> None:
+    """``span`` (a load balancer's) with the timing its access-log entry measured."""
+    span.start, span.end = entry.start, entry.end
+    span.status, span.target_status, span.target = entry.status, entry.target_status, entry.target
+    span.own_ms = entry.own * 1000.0
+    span.inferred = False
+
+
+def _take(
+    entries: list[LoadBalancerEntry],
+    load_balancer: str,
+    parent_id: str | None,
+    near: float,
+    within: tuple[float, float] | None = None,
+) -> LoadBalancerEntry | None:
+    """The entry of ``load_balancer`` with that ``Parent`` closest to ``near`` (and around
+    ``within``, the target's segment, when given), removed from ``entries``."""
+    found = [
+        e
+        for e in entries
+        if e.load_balancer == load_balancer
+        and e.parent_id == parent_id
+        and (
+            within is None
+            or (e.start <= within[0] + CLOCK_SLACK and e.end >= within[1] - CLOCK_SLACK)
+        )
+    ]
+    if not found:
+        return None
+    best = min(found, key=lambda e: abs(e.start - near))
+    entries.remove(best)
+    return best
+
+
+def trace_spans(
+    segments: Sequence[Segment], topology: Topology, entries: Sequence[LoadBalancerEntry] = ()
+) -> list[Span]:
+    """Every span of one trace, parents before children, each level by start time;
+    ``entries``: its load balancers' access-log entries (any, in any order)."""
+    unmatched = list(entries)
     spans: dict[str, Span] = {}
     calls: dict[str, tuple[Segment, Call]] = {}
     for segment in segments:
@@ -157,6 +208,10 @@ def trace_spans(segments: Sequence[Segment], topology: Topology) -> list[Span]:
             inferred=True,
             own_ms=max(own, 0.0) * 1000.0,
         )
+        if kind == "load_balancer":
+            entry = _take(unmatched, name, call_id, call.start)
+            if entry is not None:
+                _from_entry(spans[node_id], entry)
         if callee is not None:
             spans[callee.id].parent_id = node_id
     # A segment without a parent came from a client, through its load balancer.
@@ -184,12 +239,31 @@ def trace_spans(segments: Sequence[Segment], topology: Topology) -> list[Span]:
                     inferred=True,
                     own_ms=0.0,
                 )
+                times = (segment.start, segment.end)
+                entry = _take(unmatched, lb, segment.parent_id, segment.start, times)
+                if entry is not None:
+                    _from_entry(spans[lb_id], entry)
                 parent_id = lb_id
             span.parent_id = parent_id
-            client = spans[client_id]
-            client.start, client.end = min(client.start, span.start), max(client.end, span.end)
-            client.status = client.status or segment.status
+            _widen(spans[client_id], span, segment.status)
+            _widen(spans[client_id], spans[parent_id], segment.status)
+    # An entry no segment matched (a retry, a caller whose segment was lost): under the client.
+    for entry in unmatched:
+        client_id = _inferred_id(entry.trace_id, CLIENT)
+        if client_id not in spans:
+            spans[client_id] = Span(
+                client_id, None, CLIENT, "client", entry.start, entry.end, inferred=True
+            )
+        lb_id = _inferred_id(entry.trace_id, entry.load_balancer, repr(entry.start))
+        spans[lb_id] = Span(lb_id, client_id, entry.load_balancer, "load_balancer", 0.0, 0.0)
+        _from_entry(spans[lb_id], entry)
+        _widen(spans[client_id], spans[lb_id], entry.status)
     return _ordered(spans)
+
+
+def _widen(client: Span, span: Span, status: int | None) -> None:
+    client.start, client.end = min(client.start, span.start), max(client.end, span.end)
+    client.status = client.status or status
 
 
 def _call_target(call: Call, topology: Topology) -> tuple[Kind, str] | None:
