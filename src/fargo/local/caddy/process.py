@@ -50,6 +50,7 @@ from fargo.local.caddy.binary import (
     caddy_version,
     check_version,
 )
+from fargo.local.child_processes import terminate
 from fargo.local.events import about
 from fargo.local.limits import raise_open_files
 from fargo.local.loops import keep_running
@@ -382,16 +383,8 @@ class CaddyProcess:
 
     async def _terminate(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), STOP_TIMEOUT_SECONDS)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
         if process is not None:
+            await terminate(process, STOP_TIMEOUT_SECONDS)
             state.forget_process(self.state_dir, self.name)
         self.admin_socket.unlink(missing_ok=True)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 import psutil
 
 import fargo
+from fargo.local.child_processes import terminate
 from fargo.local.state import folder as state
 from fargo.local.state.files import log_tail
 
@@ -125,15 +125,7 @@ class DnsProcess:
         process, self._process = self._process, None
         if process is None:
             return
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), STOP_TIMEOUT_SECONDS)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
+        await terminate(process, STOP_TIMEOUT_SECONDS)
         state.forget_process(self.state_dir, self.name)
 
     async def _wait_ready(self, read_end: int) -> None:
