@@ -60,7 +60,9 @@ class Chromium:
         path = chromium_path()
         if path is None:
             raise FileNotFoundError(f"no Chromium ({', '.join(NAMES)}) on PATH; {INSTALL}")
-        self._profile = tempfile.TemporaryDirectory(prefix="fargo-chromium-")
+        self._profile = tempfile.TemporaryDirectory(
+            prefix="fargo-chromium-", ignore_cleanup_errors=True
+        )
         self._command = [
             path,
             "--headless",

@@ -73,7 +73,9 @@ def dummy_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Non
 
 def client(endpoint: str, service: str) -> BaseClient:
     return boto3.Session().client(
-        service, endpoint_url=endpoint, config=Config(retries={"max_attempts": 2})
+        service,
+        endpoint_url=endpoint,
+        config=Config(retries={"max_attempts": 2}, inject_host_prefix=False),
     )
 
 

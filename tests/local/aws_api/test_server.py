@@ -15,6 +15,7 @@ from botocore import parsers, serialize
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from tests.local.aws_api.test_wire import needs_cbor
 
 from fargo.local.aws_api.models import service_model
 from fargo.local.aws_api.server import AwsApiServer, Handler
@@ -166,6 +167,7 @@ async def test_a_port_in_use_is_left_alone_for_a_free_one() -> None:
     assert not running.started
 
 
+@needs_cbor
 async def test_rpc_v2_cbor_requests_are_routed_by_their_path(server: AwsApiServer) -> None:
     # boto3 may pick JSON for Cloud Map; newer SDKs send CBOR: botocore's own CBOR
     # serializer and parser on the two ends, the endpoint between them.

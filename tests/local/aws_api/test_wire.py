@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import botocore
 import pytest
 from botocore import parsers, serialize
 
@@ -16,6 +17,13 @@ from fargo.local.aws_api.errors import AwsError
 from fargo.local.aws_api.models import service_model
 
 MOMENT = datetime(2026, 12, 3, 4, 5, 6, 789000, tzinfo=UTC)
+
+# botocore learnt Cloud Map's RPC v2 CBOR protocol after 1.35, which checkov's pin of boto3
+# can hold the test environment at; the twin then answers Cloud Map in JSON 1.1 only.
+needs_cbor = pytest.mark.skipif(
+    "smithy-rpc-v2-cbor" not in serialize.SERIALIZERS,
+    reason=f"botocore {botocore.__version__} has no RPC v2 CBOR protocol",
+)
 
 
 def parsed(protocol: str, service: str, operation: str, status: int, headers: dict[str, str],
@@ -89,6 +97,7 @@ def test_a_json_answer_parses_back_with_epoch_timestamps() -> None:
     assert parsed("json", "ecs", "DescribeServices", status, headers, body) == answer
 
 
+@needs_cbor
 def test_a_cbor_request_and_answer_round_trip_through_botocore() -> None:
     operation = service_model("servicediscovery").operation_model("DiscoverInstances")
     params = {"NamespaceName": "second.internal", "ServiceName": "api", "MaxResults": 5}
@@ -108,6 +117,7 @@ def test_a_cbor_request_and_answer_round_trip_through_botocore() -> None:
                   headers, body) == answer  # fmt: skip
 
 
+@needs_cbor
 def test_a_cbor_timestamp_parses_back() -> None:
     operation = service_model("servicediscovery").operation_model("GetNamespace")
     answer = {"Namespace": {"Id": "ns-1", "Name": "x", "CreateDate": MOMENT}}
@@ -118,7 +128,11 @@ def test_a_cbor_timestamp_parses_back() -> None:
 
 @pytest.mark.parametrize(
     ("protocol", "service"),
-    [(wire.JSON, "ecs"), (wire.QUERY, "elbv2"), (wire.CBOR, "servicediscovery")],
+    [
+        (wire.JSON, "ecs"),
+        (wire.QUERY, "elbv2"),
+        pytest.param(wire.CBOR, "servicediscovery", marks=needs_cbor),
+    ],
 )
 def test_errors_parse_back_with_their_code_and_message(protocol: str, service: str) -> None:
     model = service_model(service)
