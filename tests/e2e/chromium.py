@@ -70,6 +70,13 @@ class Chromium:
             "--disable-gpu",
             "--no-first-run",
             "--disable-extensions",
+            # Network safety (DESIGN.md §7): no background requests to Google's services;
+            # the pages the tests open are on loopback addresses only.
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-domain-reliability",
+            "--disable-sync",
+            "--no-default-browser-check",
             "--remote-debugging-address=127.0.0.1",
             "--remote-debugging-port=0",
             f"--user-data-dir={self._profile.name}",
