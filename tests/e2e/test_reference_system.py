@@ -418,7 +418,14 @@ def test_scale_out_and_in_with_ps_showing_each_task(reference_twin: Twin) -> Non
     assert "3 of 3 tasks healthy" in result.stdout, result.stdout
     service = reference_twin.service("backend-private")
     assert (service.desired, service.healthy, len(service.tasks)) == (3, 3, 3)
-    assert len(task_ids(reference_twin, "/api/private")) == 3  # the new task takes traffic
+    # The new task takes traffic once backend-public's cached addresses expire (5 s).
+    seen: collections.Counter[str] = collections.Counter()
+
+    def every_task_answered() -> bool:
+        seen.update(task_ids(reference_twin, "/api/private"))
+        return len(seen) == 3
+
+    wait_until(every_task_answered, timeout=15, what="all three tasks answering /api/private")
 
     listed = fargo("ps", "-s", "backend-private", "--state-dir", state_dir).stdout.splitlines()
     header, *rows = listed
