@@ -55,6 +55,23 @@ JSON = dict[str, Any]
 
 UNAVAILABLE_SERVER = "fargo-unavailable"
 
+# ALB changes rules without closing a connection. Caddy loads a config by stopping the
+# old config's servers, and Go's `Shutdown` closes their idle keep-alive connections: a
+# request sent on one at that instant is lost. So a listener the next config no longer
+# uses keeps serving this long first, and each answer it gives meanwhile closes its
+# connection (`close_when_shutting_down`; HTTP/2 sends GOAWAY): a client sending at
+# least twice a second moves to the new servers without a failed request.
+SHUTDOWN_DELAY = "500ms"
+
+
+def close_when_shutting_down() -> JSON:
+    """A route every request passes: while its server's config is being replaced, every answer
+    closes its connection (HTTP/1.1 ``Connection: close``; Go's HTTP/2 sends GOAWAY)."""
+    return {
+        "match": [{"vars": {"{http.shutting_down}": ["true"]}}],
+        "handle": [{"handler": "headers", "response": {"set": {"Connection": ["close"]}}}],
+    }
+
 
 def render(
     spec: Spec,
@@ -111,7 +128,7 @@ def render(
         "automatic_https": {"disable": True},
         "protocols": ["h1"],
     }
-    apps: JSON = {"http": {"servers": servers}}
+    apps: JSON = {"http": {"servers": servers, "shutdown_delay": SHUTDOWN_DELAY}}
     if certificate is not None and https_load_balancers(spec):
         apps["tls"] = certificates(*certificate)
     if access_logs is None:
@@ -197,7 +214,7 @@ def _tested_headers(listener: Listener) -> list[str]:
 
 def _prelude(listener: Listener, dns_name: str) -> list[JSON]:
     """Handlers every request passes first: response headers, the placeholders actions use,
-    then ALB's edge (`fargo.local.caddy.edge`)."""
+    then ALB's edge (`fargo.local.caddy.edge`) and `close_when_shutting_down`."""
     handlers: list[JSON] = [
         {"handler": "headers", "response": {"set": {"Server": [SERVER_HEADER]}}},
         # Caddy adds "Via: 1.1 Caddy" to proxied responses after its header operations.
@@ -209,7 +226,7 @@ def _prelude(listener: Listener, dns_name: str) -> list[JSON]:
     if any(a.redirect is not None for a in actions):
         handlers += redirect_handlers()
     edge = edge_routes(dns_name=dns_name, header_names=_tested_headers(listener))
-    handlers.append({"handler": "subroute", "routes": edge})
+    handlers.append({"handler": "subroute", "routes": [close_when_shutting_down(), *edge]})
     return handlers
 
 
