@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import dns.rcode
 import dns.rdatatype
 import httpx
 import pytest
-from tests.e2e.conftest import Twin, fargo, start_twin
+from tests.e2e.conftest import Twin, fargo, start_twin, under_load
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # one twin for the module
 
@@ -28,7 +30,11 @@ CALLS = 16
 
 @pytest.fixture(scope="module")
 def connect_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
-    yield from start_twin(SPEC, tmp_path_factory.mktemp("connect") / "state")
+    folder = tmp_path_factory.mktemp("connect")
+    spec = folder / SPEC.name  # a copy the last test edits
+    services = SPEC.parents[2] / "services"
+    spec.write_text(SPEC.read_text().replace("../../services", str(services)))
+    yield from start_twin(spec, folder / "state")
 
 
 def test_a_client_calls_the_endpoint_and_the_server_answers(connect_twin: Twin) -> None:
@@ -79,3 +85,40 @@ def test_status_says_service_connect_runs_as_dns_without_a_proxy(connect_twin: T
         "without a proxy"
     ) in printed
     assert "service connect (DNS in the twin, no proxy" in printed
+
+
+def test_a_new_client_alias_is_applied_to_the_running_twin_under_load(
+    connect_twin: Twin,
+) -> None:
+    """Last (it edits the twin's spec): the endpoint's ``dns_name`` changes. The new alias
+    is made first, both services roll (the client's environment names the alias), and the
+    old alias goes once nothing calls it, with every request answered meanwhile."""
+    before = {s.name: {t.id for t in s.tasks} for s in connect_twin.status().services}
+    spec = connect_twin.spec
+    spec.write_text(spec.read_text().replace("dns_name: backend.internal", "dns_name: b.internal"))
+    with under_load(connect_twin, "/api/private") as seen:
+        result = fargo("up", *connect_twin.up_args(), timeout=600)
+        time.sleep(1)  # requests after the change, through the new alias
+    said = result.stdout
+    assert "Service Connect endpoint b.internal: made" in said, said
+    assert "Service Connect endpoint backend.internal: removed" in said, said
+    assert "service backend-public: environment.PRIVATE_DISCOVERY_URL changed" in said, said
+    assert seen[200] > 20 and set(seen) == {200}, seen
+
+    after = {s.name: {t.id for t in s.tasks} for s in connect_twin.status().services}
+    assert not after["backend-public"] & before["backend-public"]  # rolled
+    status = connect_twin.status()
+    host, port = status.endpoints.discovery_dns_server.rsplit(":", 1)
+
+    def addresses(name: str) -> set[str]:
+        query = dns.message.make_query(name, dns.rdatatype.A)
+        answer = dns.query.udp(query, host, port=int(port), timeout=2)
+        return {record.address for rrset in answer.answer for record in rrset}
+
+    tasks = {
+        t.address.rsplit(":", 1)[0] for t in status.service("backend-private").tasks if t.address
+    }
+    wait_until(lambda: addresses("b.internal") == tasks, what="the new alias answering")
+    assert addresses("backend.internal") == set()
+    [endpoint] = status.service_connect
+    assert endpoint.endpoint == "http://b.internal:8090"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -17,6 +18,8 @@ from fargo.local.cloudmap.registry import (
     ServiceAlreadyExists,
     ServiceNotFound,
 )
+from fargo.local.cloudmap.service_connect import delete_endpoint, make_endpoint
+from fargo.spec.service_connect import Endpoint
 
 NS = "microservice.local"
 SERVICE = "private.backend"
@@ -332,3 +335,31 @@ def test_namespaces_and_services_are_listed_with_their_type() -> None:
     assert cloud_map.services("connect.local") == {}
     with pytest.raises(NamespaceNotFound):
         cloud_map.services("nope.internal")
+
+
+def test_a_changed_endpoint_keeps_its_service_and_retires_only_the_old_alias() -> None:
+    cloud_map = connected(2)
+    old = Endpoint(
+        "backend-private", "connect.internal", "backend-private", "backend.internal", 8090, 8090
+    )
+    new = dataclasses.replace(old, dns_name="b.internal")
+    make_endpoint(cloud_map, new)  # the service exists: its registrations stay
+    assert sorted(addresses(cloud_map, "b.internal")) == ["127.0.2.1", "127.0.2.2"]
+    delete_endpoint(cloud_map, old, keep=[new])
+    assert not cloud_map.answer("backend.internal", "A").answer
+    assert sorted(addresses(cloud_map, "b.internal")) == ["127.0.2.1", "127.0.2.2"]
+    with pytest.raises(InvalidInput, match="no client alias"):
+        cloud_map.delete_client_alias("backend.internal")
+
+
+def test_a_removed_endpoint_is_deleted_only_once_no_task_is_registered() -> None:
+    cloud_map = connected(1)
+    endpoint = Endpoint(
+        "backend-private", "connect.internal", "backend-private", "backend.internal", 8090, 8090
+    )
+    with pytest.raises(ResourceInUse):
+        delete_endpoint(cloud_map, endpoint, keep=[])
+    cloud_map.deregister_instance("connect.internal", "backend-private", "task0")
+    make_endpoint(cloud_map, endpoint)  # its alias again, as a rolled-back spec would
+    delete_endpoint(cloud_map, endpoint, keep=[])
+    assert "backend-private" not in cloud_map.services("connect.internal")

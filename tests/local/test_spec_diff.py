@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fargo.local.spec_diff import ChangeKind, diff_specs
+from fargo.local.spec_diff import ChangeKind, diff_specs, endpoint_changes
 from fargo.spec import Spec
 from fargo.spec.loader import parse_spec
 
@@ -191,3 +191,24 @@ def test_what_a_running_twin_cannot_change_is_refused_by_name() -> None:
         "network.nat_gateways: 1 → 2 (the network is laid out at start); "
         "`fargo down` then `fargo up` applies it"
     )
+
+
+CONNECT = Path(__file__).parents[1] / "e2e" / "service_connect.yaml"
+
+
+def test_a_moved_client_alias_rolls_the_server_and_every_client_naming_it() -> None:
+    document = yaml.safe_load(CONNECT.read_text())
+    old = parse_spec(yaml.safe_dump(document))
+    document["services"]["backend-private"]["service_connect"]["dns_name"] = "b.internal"
+    new = parse_spec(yaml.safe_dump(document))
+
+    changes = diff_specs(old, new)
+    assert not changes.refused
+    by_name = {c.name: c for c in changes.services}
+    assert by_name["backend-private"].rolls
+    assert by_name["backend-public"].rolls  # its PRIVATE_DISCOVERY_URL resolves anew
+    assert by_name["backend-public"].summary() == "environment.PRIVATE_DISCOVERY_URL changed"
+    made, retired = endpoint_changes(old, new)
+    assert [e.dns_name for e in made] == ["b.internal"]
+    assert [e.dns_name for e in retired] == ["backend.internal"]
+    assert endpoint_changes(old, old) == ([], [])

@@ -10,7 +10,8 @@ plane cannot take, secrets without a local value, environment references), so a 
 spec leaves the twin as it was. Then, in order:
 
 1. images the added and rolled services run are pushed (built from their sources);
-2. Cloud Map: new discovery services created, changed ones updated in place;
+2. Cloud Map: new discovery services created, changed ones updated in place; new and
+   changed Service Connect endpoints made (`fargo.local.cloudmap.service_connect`);
 3. every part takes the new spec: the network (VPC mode: its security groups), the
    load balancers (new target groups, health check settings, listeners and rules: the
    running Caddy loads the new config — graceful, no connection dropped), the task
@@ -18,8 +19,8 @@ spec leaves the twin as it was. Then, in order:
 4. services, together: removed ones drained and stopped (as ECS's DeleteService), added
    ones created and waited for, changed ones scaled, updated in place, or rolled out by
    a rolling deployment within their minimum and maximum percent;
-5. target groups and discovery services the spec no longer has are deleted once their
-   targets and instances are gone.
+5. target groups, discovery services and Service Connect endpoints the spec no longer
+   has are deleted once their targets and instances are gone.
 
 What did not change is not touched: its tasks, registrations, the Caddy process and the
 DNS server stay as they are.
@@ -33,12 +34,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fargo.local.cloudmap.registry import CloudMapError
+from fargo.local.cloudmap.service_connect import delete_endpoint, make_endpoint
 from fargo.local.ecs.cluster import CRASH_LOOP_LIMIT, ServiceScheduler
 from fargo.local.ecs.deployment import DEPLOYMENT_TIMEOUT_SECONDS, rolling_deployment
 from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.elb.errors import ElbError
-from fargo.local.spec_diff import Change, ChangeKind, ServiceChange, SpecChanges, diff_specs
-from fargo.spec import Spec
+from fargo.local.spec_diff import (
+    Change,
+    ChangeKind,
+    ServiceChange,
+    SpecChanges,
+    diff_specs,
+    endpoint_changes,
+)
+from fargo.spec import Spec, service_connect
+from fargo.spec.service_connect import Endpoint
 
 if TYPE_CHECKING:
     from fargo.local.runtime import Runtime
@@ -95,6 +105,10 @@ async def reapply(runtime: Runtime, new: Spec) -> AppliedSpec:
     _push_images(runtime, new, changes)
     result.applied += [_image_line(c) for c in changes.images]
     result.applied += _apply_discovery(runtime, new, changes)
+    made, retired = endpoint_changes(old, new)
+    for endpoint in made:
+        make_endpoint(runtime.cloud_map, endpoint)
+        result.applied.append(f"Service Connect endpoint {endpoint.dns_name}: made")
     for change in services.values():
         if change.kind is ChangeKind.REMOVED:
             # No replacement starts for a service about to be deleted.
@@ -119,6 +133,7 @@ async def reapply(runtime: Runtime, new: Spec) -> AppliedSpec:
     if rolled_back:
         _keep_previous_definitions(runtime, old, rolled_back)
     result.applied += _delete_retired(runtime, old, new, changes)
+    result.applied += _delete_endpoints(runtime, new, retired)
     runtime.changed_now()
     return result
 
@@ -266,6 +281,22 @@ def _delete_retired(runtime: Runtime, old: Spec, new: Spec, changes: SpecChanges
                     lines.append(f"discovery service {change.name}: removed")
                 except CloudMapError as err:
                     lines.append(f"discovery service {change.name}: not deleted yet: {err}")
+    return lines
+
+
+def _delete_endpoints(runtime: Runtime, new: Spec, retired: list[Endpoint]) -> list[str]:
+    """Delete what the retired Service Connect endpoints used and no endpoint of ``new``
+    uses; one a rolled-back service is still registered in stays."""
+    lines = []
+    kept = service_connect.endpoints(new).values()
+    for endpoint in retired:
+        try:
+            delete_endpoint(runtime.cloud_map, endpoint, keep=kept)
+        except CloudMapError as err:
+            lines.append(f"Service Connect endpoint {endpoint.dns_name}: not deleted yet: {err}")
+            continue
+        if endpoint.dns_name not in {e.dns_name for e in kept}:
+            lines.append(f"Service Connect endpoint {endpoint.dns_name}: removed")
     return lines
 
 

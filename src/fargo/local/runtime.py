@@ -33,6 +33,7 @@ from fargo.local.caddy.data_plane import CaddyDataPlane
 from fargo.local.caddy.fleet import CaddyFleet
 from fargo.local.caddy.process import CaddyProcess
 from fargo.local.cloudmap.registry import CloudMap
+from fargo.local.cloudmap.service_connect import ENDPOINT_TTL_SECONDS, make_endpoint
 from fargo.local.cloudwatch.collector import MetricsCollector
 from fargo.local.config import TwinConfig
 from fargo.local.console.server import Console
@@ -75,10 +76,6 @@ from fargo.spec import Spec, service_connect
 from fargo.spec.defaults import MAX_DESIRED_COUNT
 
 logger = logging.getLogger(__name__)
-
-# The TTL of a Service Connect client alias in the twin's DNS. The proxy it stands in for
-# learns of new and stopped tasks within seconds and has no DNS cache to expire.
-SERVICE_CONNECT_TTL_SECONDS = 1
 
 
 class StartError(RuntimeError):
@@ -290,7 +287,7 @@ class Runtime:
     def discovery_linger_seconds(self) -> float:
         """How long a client may keep a discovery answer: the longest TTL of the spec."""
         ttls = [s.ttl for s in self.spec.discovery.services] if self.spec.discovery else []
-        return float(max([*ttls, SERVICE_CONNECT_TTL_SECONDS]))
+        return float(max([*ttls, ENDPOINT_TTL_SECONDS]))
 
     def _data_plane(self) -> LoadBalancerDataPlane:
         """One Caddy for every load balancer, or (VPC mode) one in each load balancer's ENI."""
@@ -395,22 +392,14 @@ class Runtime:
             self.cloud_map.put_record(self.lb_dns_name(name), address, ttl=60)
 
     def _create_service_connect(self) -> None:
-        """Service Connect as DNS: each endpoint a Cloud Map service found by API calls only
-        (as ECS makes it), and its client alias a DNS name answering with its tasks; no
-        proxy runs in the tasks."""
+        """Service Connect as DNS (`fargo.local.cloudmap.service_connect`)."""
         namespace = service_connect.namespace(self.spec)
         if namespace is None:
             return
         if self.spec.discovery is None or self.spec.discovery.namespace != namespace:
             self.cloud_map.create_http_namespace(namespace)
         for endpoint in service_connect.endpoints(self.spec).values():
-            self.cloud_map.create_service(
-                namespace,
-                endpoint.discovery_name,
-                ttl=SERVICE_CONNECT_TTL_SECONDS,
-                record_types=(),
-            )
-            self.cloud_map.put_client_alias(endpoint.dns_name, namespace, endpoint.discovery_name)
+            make_endpoint(self.cloud_map, endpoint)
 
     # -- readiness ----------------------------------------------------------------------
 

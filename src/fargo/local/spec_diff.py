@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from fargo.spec import Spec
+from fargo.spec import Spec, refs, service_connect
 from fargo.spec.elb import Listener
+from fargo.spec.service_connect import Endpoint
 
 # How a running twin applies each field of a service (see the module docstring).
 SCALE_FIELDS = frozenset({"desired_count"})
@@ -183,6 +184,7 @@ def diff_specs(old: Spec, new: Spec) -> SpecChanges:
             changes.services.append(ServiceChange(name, ChangeKind.ADDED))
         else:
             fields = _fields(before["services"][name], after["services"][name])
+            fields += _moved_endpoints_called(old, new, name)
             image_changed = new.services[name].image in changed_images
             if fields or image_changed:
                 changes.services.append(
@@ -217,7 +219,7 @@ def diff_specs(old: Spec, new: Spec) -> SpecChanges:
 def _refusals(old: Spec, new: Spec) -> list[Refusal]:
     """What a running twin cannot change: its identity, network, cluster, the set of load
     balancers and what each was started with (scheme, certificate), the discovery
-    namespace, Service Connect."""
+    namespace, the Service Connect namespace."""
     refused = []
     for top in ("name", "region"):
         if getattr(old, top) != getattr(new, top):
@@ -268,25 +270,33 @@ def _refusals(old: Spec, new: Spec) -> list[Refusal]:
         refused.append(
             Refusal("discovery.namespace", f"{old_namespace} → {new_namespace} (tasks' resolvers)")
         )
-    for name, svc in new.services.items():
-        previous = old.services.get(name)
-        before = previous.service_connect if previous is not None else None
-        if before != svc.service_connect:
-            refused.append(
-                Refusal(
-                    f"services.{name}.service_connect",
-                    "changed (Service Connect endpoints are made at start)",
-                )
-            )
-    for name, svc in old.services.items():
-        if name not in new.services and svc.service_connect is not None:
-            refused.append(
-                Refusal(
-                    f"services.{name}.service_connect",
-                    "removed with its service (Service Connect endpoints are made at start)",
-                )
-            )
     return refused
+
+
+def endpoint_changes(old: Spec, new: Spec) -> tuple[list[Endpoint], list[Endpoint]]:
+    """Service Connect endpoints to make (new or changed) and to delete (gone or changed),
+    when the namespace stays (a new namespace is refused)."""
+    if service_connect.namespace(old) != service_connect.namespace(new):
+        return [], []
+    before, after = service_connect.endpoints(old), service_connect.endpoints(new)
+    made = [e for name, e in after.items() if before.get(name) != e]
+    deleted = [e for name, e in before.items() if after.get(name) != e]
+    return made, deleted
+
+
+def _moved_endpoints_called(old: Spec, new: Spec, service: str) -> list[FieldChange]:
+    """The environment values of ``service`` that name a Service Connect endpoint whose
+    client alias changed: their resolved value changes, so its tasks roll."""
+    before, after = service_connect.endpoints(old), service_connect.endpoints(new)
+    moved = []
+    for key, value in new.services[service].environment.items():
+        for ref in refs.references(value):
+            if ref.kind != "service_connect" or not {ref.name} <= before.keys() & after.keys():
+                continue  # a reference to an endpoint the new spec lacks is the spec's error
+            was, now = before[ref.name].dns_name, after[ref.name].dns_name
+            if was != now:
+                moved.append(FieldChange(f"environment.{key}", was, now, shown=False))
+    return moved
 
 
 def _listener_changes(

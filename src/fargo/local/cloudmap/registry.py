@@ -327,6 +327,11 @@ class CloudMap:
         self._aliases[_domain(dns_name, "client alias")] = self._service(namespace, service)
         self._changed()
 
+    def delete_client_alias(self, dns_name: str) -> None:
+        if self._aliases.pop(_domain(dns_name, "client alias"), None) is None:
+            raise InvalidInput(f"there is no client alias named {dns_name!r}")
+        self._changed()
+
     def zones(self) -> list[str]:
         """Every zone this registry answers for: namespaces and the zones of plain records."""
         return self._zones.zones()
