@@ -4,6 +4,7 @@ task deregisters from after its service moved (the end-to-end side: tests/e2e/te
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import pytest
@@ -71,24 +72,28 @@ def test_a_twin_still_starting_refuses_a_new_spec(tmp_path: Path) -> None:
         asyncio.run(runtime.apply(parse_spec(SPEC_TEXT)))
 
 
-def test_a_listener_added_where_caddy_cannot_bind_it_is_refused_saying_what_to_do(
-    tmp_path: Path,
-) -> None:
+def test_only_an_added_listener_whose_address_is_taken_is_refused(tmp_path: Path) -> None:
+    """Listeners served already are not probed again (Caddy holds those it bound itself),
+    wherever the load balancer's Caddy runs; a new one on a taken port is refused."""
     spec = load_spec(Path(__file__).resolve().parents[2] / "fargo.yaml")
     public = spec.only_load_balancer("public")
-    plane = CaddyDataPlane(
-        public,
-        state_dir=tmp_path,
-        bind={"public": "127.0.0.1"},
-        listener_port=lambda _, port: port + 8000,
-        certificate=None,
-        binds_new_listeners=False,  # an internet-facing load balancer in VPC mode
-    )
-    problems = plane.reconfigure_problems(public)
-    assert problems[0] == (
-        "load_balancers.public.listeners (port 443): added to an internet-facing load balancer "
-        "in VPC mode, whose listener sockets are made on this machine when the twin starts and "
-        "handed to a Caddy running in the load balancer's ENI, which cannot take a new one "
-        "while it runs; `fargo down` then `fargo up` applies it (a new listener of an internal "
-        "load balancer is applied in place)"
-    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for binds_new_listeners in (True, False):  # False: internet-facing in VPC mode
+            plane = CaddyDataPlane(
+                public,
+                state_dir=tmp_path,
+                bind={"public": "127.0.0.1"},
+                listener_port=lambda _, p: port if p == 8443 else p + 40000,
+                certificate=None,
+                binds_new_listeners=binds_new_listeners,
+            )
+            assert plane.reconfigure_problems(public) == []
+            added = public.model_copy(deep=True)
+            listener = added.load_balancers["public"].listeners[0].model_copy(update={"port": 8443})
+            added.load_balancers["public"].listeners.append(listener)
+            [problem] = plane.reconfigure_problems(added)
+            assert problem.startswith(f"port {port}/tcp on 127.0.0.1 is in use ")
+            assert "load_balancers.public.listeners (port 8443)" in problem

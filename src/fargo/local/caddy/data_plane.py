@@ -78,9 +78,11 @@ class CaddyDataPlane:
         access_logs: Path | None = None,
     ) -> None:
         self.spec = spec
-        # Caddy binds a listener added while it runs itself: only where it runs in the
-        # network its listeners are bound in (see `reconfigure_problems`)
+        # Caddy binds a listener added while it runs itself where it runs in the network
+        # its listeners are bound in; elsewhere they are bound here and Caddy is relaunched
+        # with them (see `reconfigure`)
         self.binds_new_listeners = binds_new_listeners and not also_listen
+        self._relaunch = False  # with listeners bound here since it started
         self.access_logs = access_logs  # where Caddy writes access logs (None: it does not)
         self.caddy = caddy or CaddyProcess(state_dir)
         self.open_listener = open_listener  # where its listeners are bound
@@ -270,26 +272,20 @@ class CaddyDataPlane:
         self._pushed_config = None  # a started-again Caddy starts from nothing
 
     def reconfigure_problems(self, spec: Spec) -> list[str]:
-        """A new listener is bound by Caddy itself (a running Caddy cannot inherit a new
-        socket), so only where Caddy runs in the network its listeners are bound in: this
-        machine's (loopback mode), or an internal load balancer's ENI (VPC mode). Elsewhere,
-        and when the address is taken, a problem naming the listener and what to do."""
+        """A new listener whose address is taken: a problem naming the listener and what
+        to do."""
         problems = []
+        serving = {
+            server_name(name, listener)
+            for name, lb in self.spec.load_balancers.items()
+            for listener in lb.listeners
+        }  # Caddy holds those it bound itself
         for name, lb in spec.load_balancers.items():
             for listener in lb.listeners:
-                if server_name(name, listener) in self._sockets:
+                if server_name(name, listener) in serving:
                     continue
                 port = self.listener_port(name, listener.port)
                 what = f"load_balancers.{name}.listeners (port {listener.port})"
-                if not self.binds_new_listeners:
-                    problems.append(
-                        f"{what}: added to an {lb.scheme} load balancer in VPC mode, whose "
-                        "listener sockets are made on this machine when the twin starts and "
-                        "handed to a Caddy running in the load balancer's ENI, which cannot "
-                        "take a new one while it runs; `fargo down` then `fargo up` applies "
-                        "it (a new listener of an internal load balancer is applied in place)"
-                    )
-                    continue
                 address = self.bind.get(name, "127.0.0.1")
                 if self.open_listener is bind_socket:
                     problem = bind_problem(address, port, what)
@@ -314,8 +310,37 @@ class CaddyDataPlane:
             self._closing.append(self._sockets.pop(server))
             if server in self._also:
                 self._closing.append(self._also.pop(server))
+        if not self.binds_new_listeners and self._running:
+            self._bind_added(spec)
         self._version += 1
         self._dirty.set()
+
+    def _bind_added(self, spec: Spec) -> None:
+        """New listeners of a load balancer whose Caddy runs elsewhere than its listeners
+        are bound (an internet-facing one in VPC mode: on this machine, Caddy in its ENI):
+        bound here as at start. A running Caddy cannot inherit a socket, so the next push
+        relaunches it with them: connections wait in the listeners' queues meanwhile, none
+        is refused, and the old Caddy finishes what it was answering."""
+        added = _pairs(
+            bind_listeners(
+                spec,
+                bind=self.bind,
+                listener_port=self.listener_port,
+                open_socket=self.open_listener,
+                bound=self._sockets,
+            )
+        )
+        for name, (address, factory) in self.also_listen.items():
+            added_also = bind_listeners(
+                spec.only_load_balancer(name),
+                bind={name: address},
+                listener_port=lambda _, port: port,
+                open_socket=factory,
+                bound=self._also,
+            )
+            self._also.update(_pairs(added_also))
+        self._sockets.update(added)
+        self._relaunch = self._relaunch or bool(added)
 
     def update(
         self, routable: Mapping[str, Sequence[str]], targets: Mapping[str, Sequence[Target]]
@@ -396,6 +421,17 @@ class CaddyDataPlane:
         connections, and the old servers stop with none of them."""
         self._dirty.clear()
         version = self._version
+        if self._relaunch:
+            logger.info("relaunching caddy with its new listeners' sockets", extra=DATA_PLANE)
+            # New connections wait on the other socket of each pair for the new Caddy; the
+            # old one answers what it took (closing its keep-alive connections) and exits.
+            if self._pushed_config is not None:
+                await asyncio.gather(*(pair.hand_over() for pair in self._all_pairs()))
+            await self.caddy.stop()
+            self._pushed_config = None  # the new Caddy has none (a failed start is retried)
+            self._record_active()
+            await self.caddy.start(inherit=[s for pair in self._all_pairs() for s in pair.sockets])
+            self._relaunch = False
         config = self._render()
         if config != self._pushed_config:
             handed_over = self._pushed_config is not None  # Caddy has servers to stop

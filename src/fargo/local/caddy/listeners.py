@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from fargo.local.caddy.config import server_name
 from fargo.local.ec2.hostport import host_port
@@ -30,8 +30,10 @@ def bind_listeners(
     bind: Mapping[str, str],
     listener_port: ListenerPort,
     open_socket: ServerSocketFactory = bind_socket,
+    bound: Collection[str] = (),
 ) -> dict[str, socket.socket]:
-    """A listening socket per listener, by Caddy server name; none stays open on failure.
+    """A listening socket per listener, by Caddy server name, but for those ``bound``
+    already; none stays open on failure.
 
     Raises `ListenerAddressInUse` when another process has an address, `ElbError` when
     an address cannot be listened on for another reason.
@@ -40,6 +42,8 @@ def bind_listeners(
     try:
         for name, lb in spec.load_balancers.items():
             for listener in lb.listeners:
+                if server_name(name, listener) in bound:
+                    continue
                 sockets[server_name(name, listener)] = _listen(
                     name, listener, bind[name], listener_port(name, listener.port), open_socket
                 )
