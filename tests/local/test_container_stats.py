@@ -40,7 +40,8 @@ CONTAINER_STATS: dict[str, Any] = {
     "cpu_stats": CPU_STATS,
     "precpu_stats": {"cpu_usage": CPU_USAGE},
 }
-# With a network of the task's own: per interface, and the ECS agent's rates.
+# With a network of the task's own: per interface, and the ECS agent's rates (the receiver
+# sums every interface and dereferences all eight counters and both rates: none may lack).
 NETWORK_STATS = {
     f"{way}_{counter}": int
     for way in ("rx", "tx")
