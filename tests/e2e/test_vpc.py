@@ -147,8 +147,9 @@ def test_a_tasks_stats_count_its_enis_traffic(reference: Twin) -> None:
     assert list(stats["networks"]) == ["eth0"]  # the task's ENI in its namespace, no lo
     eth0 = stats["networks"]["eth0"]
     # its image pull, health checks and answers crossed it both ways
-    assert eth0["rx_bytes"] > 10_000 and eth0["tx_bytes"] > 1_000, eth0
-    assert eth0["rx_packets"] > 10 and eth0["tx_packets"] > 10, eth0
+    # (just after start: about 22 kB and 17 packets in, 2 kB and 20 packets out)
+    assert eth0["rx_bytes"] > 5_000 and eth0["tx_bytes"] > 500, eth0
+    assert eth0["rx_packets"] > 5 and eth0["tx_packets"] > 5, eth0
 
 
 def test_events_tell_what_the_tasks_did(reference: Twin) -> None:
