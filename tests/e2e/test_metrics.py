@@ -4,6 +4,7 @@ are counted and logged, each with the trace id the load balancer forwarded."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import ssl
 from pathlib import Path
 
@@ -88,8 +89,22 @@ def test_metrics_count_the_requests_sent_through_the_load_balancers(requests_sen
     assert answer.value("UnHealthyHostCount", **internal) == 0
     cpu = answer.value("CPUUtilization", **service)
     assert cpu is not None and cpu >= 0
-    memory = [m for m in answer.metrics if m.metric_name == "MemoryUtilized" and m.datapoints]
-    assert memory and all(m.datapoints[-1].value > 1 for m in memory)  # MB of a real process
+    memory = answer.value("MemoryUtilization", **service)
+    assert memory is not None and memory > 0.1  # % of its 512 MB a real process holds
+    # the reference spec leaves Container Insights off: no per-task metrics, as on AWS
+    assert not answer.container_insights
+    assert {m.namespace for m in answer.metrics} == {"AWS/ApplicationELB", "AWS/ECS"}
+
+
+def test_a_datapoint_is_cloudwatchs_minute_on_the_twins_clock(requests_sent: Twin) -> None:
+    answer = metrics(requests_sent)
+    assert answer.period_seconds == 6.0  # 60 s at the default time scale, 0.1
+    requests = next(
+        m for m in answer.metrics if m.metric_name == "RequestCount" and len(m.datapoints) >= 2
+    )
+    times = [p.timestamp.timestamp() for p in requests.datapoints]
+    assert {round(b - a, 3) for a, b in itertools.pairwise(times)} == {6.0}
+    assert all(t % 6 == 0 for t in times)  # on period boundaries
 
 
 def test_access_logs_are_alb_lines_with_the_forwarded_trace_id(requests_sent: Twin) -> None:
@@ -134,6 +149,8 @@ def test_top_and_status_show_the_metrics(requests_sent: Twin) -> None:
     )
     top = fargo("top", "--once", "--state-dir", state_dir).stdout  # piped: once, plain
     assert "\x1b" not in top
+    assert "one datapoint per 6 s (CloudWatch's 60 s on the twin's clock)" in top
+    assert "tasks: Container Insights off (cluster.container_insights: false" in top
     rows = [line.split() for line in top.splitlines()]
     assert ["public", "backend-public"] in [r[:2] for r in rows]
     status = requests_sent.status()

@@ -130,6 +130,28 @@ def test_tasks_reach_the_xray_daemon_on_the_routers_metadata_address(reference: 
     assert "AWS_XRAY_DAEMON_ADDRESS=169.254.170.2:2000" in printed.splitlines()
 
 
+# Read from inside the task, as a metrics agent in it would.
+TASK_STATS = (
+    "import json, os, urllib.request\n"
+    "uri = os.environ['ECS_CONTAINER_METADATA_URI_V4'] + '/task/stats'\n"
+    "print(urllib.request.urlopen(uri, timeout=10).read().decode())\n"
+)
+
+
+def test_a_tasks_stats_count_its_enis_traffic(reference: Twin) -> None:
+    state_dir = str(reference.state_dir)
+    printed = fargo(
+        "exec", "--state-dir", state_dir, "backend-public", "--", "python", "-c", TASK_STATS
+    )
+    (stats,) = json.loads(printed.stdout).values()
+    assert list(stats["networks"]) == ["eth0"]  # the task's ENI in its namespace, no lo
+    eth0 = stats["networks"]["eth0"]
+    # its image pull, health checks and answers crossed it both ways
+    # (just after start: about 22 kB and 17 packets in, 2 kB and 20 packets out)
+    assert eth0["rx_bytes"] > 5_000 and eth0["tx_bytes"] > 500, eth0
+    assert eth0["rx_packets"] > 5 and eth0["tx_packets"] > 5, eth0
+
+
 def test_events_tell_what_the_tasks_did(reference: Twin) -> None:
     printed = fargo(
         "events", "--state-dir", str(reference.state_dir), "--service", "backend-private"

@@ -124,10 +124,10 @@ def busy_process() -> Iterator[int]:
 def test_task_and_service_cpu_and_memory_from_the_processes_counters(busy_process: int) -> None:
     meter = TaskMeter(cluster="fargo-demo")
     task = MeteredTask("a" * 32, "backend-public", busy_process, cpu_units=1024, memory_mib=512)
-    first = {(m.name, m.namespace): v for m, v in meter.measure([task], now=time.monotonic())}
+    first = measured(meter, task, container_insights=True)
     assert ("CpuUtilized", "ECS/ContainerInsights") not in first  # one sample: no CPU yet
     time.sleep(0.5)
-    points = {(m.name, m.namespace): v for m, v in meter.measure([task], now=time.monotonic())}
+    points = measured(meter, task, container_insights=True)
     assert 5 < points[("CPUUtilization", "AWS/ECS")] <= 110  # a busy loop on 1 vCPU
     assert points[("CpuUtilized", "ECS/ContainerInsights")] == pytest.approx(
         points[("CPUUtilization", "AWS/ECS")] / 100 * 1024
@@ -136,6 +136,29 @@ def test_task_and_service_cpu_and_memory_from_the_processes_counters(busy_proces
     assert points[("MemoryUtilization", "AWS/ECS")] == pytest.approx(
         points[("MemoryUtilized", "ECS/ContainerInsights")] / 512 * 100
     )
+
+
+def measured(
+    meter: TaskMeter, task: MeteredTask, *, container_insights: bool
+) -> dict[tuple[str, str], float]:
+    """(metric name, namespace) → value of one measurement now."""
+    points = meter.measure([task], now=time.monotonic(), container_insights=container_insights)
+    return {(m.name, m.namespace): v for m, v in points}
+
+
+def test_without_container_insights_only_the_services_metrics(busy_process: int) -> None:
+    meter = TaskMeter(cluster="fargo-demo")
+    task = MeteredTask("a" * 32, "backend-public", busy_process, cpu_units=1024, memory_mib=512)
+    measured(meter, task, container_insights=False)
+    time.sleep(0.5)
+    points = measured(meter, task, container_insights=False)
+    # AWS publishes ECS's per-service metrics always, the per-task ones only with Insights
+    assert set(points) == {("CPUUtilization", "AWS/ECS"), ("MemoryUtilization", "AWS/ECS")}
+    assert 5 < points[("CPUUtilization", "AWS/ECS")] <= 110
+    # turned on (a spec applied to the running twin): the tasks' metrics, CPU at once
+    on = measured(meter, task, container_insights=True)
+    assert ("CpuUtilized", "ECS/ContainerInsights") in on
+    assert on[("MemoryUtilized", "ECS/ContainerInsights")] > 64
 
 
 def test_the_store_keeps_a_few_minutes_and_the_latest_for_status() -> None:

@@ -1,13 +1,16 @@
 """``/stats`` and ``/task/stats`` of the task metadata endpoint v4: the Docker stats shape,
 from the task's real process, as the OpenTelemetry ``awsecscontainermetrics`` receiver
-reads it."""
+reads it; ``networks`` from the interfaces of a task's own network namespace (VPC mode,
+root only here), none for a task on this machine's network (loopback mode)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator
 from datetime import datetime
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,11 @@ import aiohttp
 import pytest
 from tests.local.test_metadata import make_task
 
+from fargo.local.ec2.addressing import router_address
+from fargo.local.ec2.eni import plug, unplug
+from fargo.local.ec2.netns import NetworkNamespace
 from fargo.local.ecs.metadata import TaskMetadataEndpoint, task_metadata
+from fargo.local.ecs.network_stats import parse_net_dev, task_networks
 from fargo.local.ecs.task import Task, now
 
 # The receiver's view of a container's stats (its docker_stats.go): each field it reads,
@@ -33,6 +40,14 @@ CONTAINER_STATS: dict[str, Any] = {
     "cpu_stats": CPU_STATS,
     "precpu_stats": {"cpu_usage": CPU_USAGE},
 }
+# With a network of the task's own: per interface, and the ECS agent's rates (the receiver
+# sums every interface and dereferences all eight counters and both rates: none may lack).
+NETWORK_STATS = {
+    f"{way}_{counter}": int
+    for way in ("rx", "tx")
+    for counter in ("bytes", "packets", "errors", "dropped")
+}
+NETWORK_RATE_STATS = {"rx_bytes_per_sec": float, "tx_bytes_per_sec": float}
 # What the receiver reads of the task metadata (its task_metadata.go) to label the stats.
 TASK_METADATA: dict[str, Any] = {
     "Cluster": str,
@@ -141,3 +156,98 @@ async def test_container_stats_and_task_metadata_have_the_receivers_fields(
     accept(document["Containers"][0], CONTAINER_METADATA)
     assert document["Containers"][0]["DockerId"] == task.id
     assert document["Containers"][0]["LogOptions"]["awslogs-stream"].endswith("/" + task.id)
+
+
+async def test_a_task_on_this_machines_network_has_no_networks(
+    running: tuple[str, Task],
+) -> None:
+    uri, task = running
+    for _ in range(2):
+        stats = await get_json(uri + "/stats")
+        # loopback mode: the machine's counters are every process's traffic
+        assert "networks" not in stats and "network_rate_stats" not in stats
+    assert task.pid is not None and task_networks(task.pid) is None
+
+
+def test_proc_net_dev_is_read_as_dockers_counters() -> None:
+    text = (
+        "Inter-|   Receive                                                |  Transmit\n"
+        " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets "
+        "errs drop fifo colls carrier compressed\n"
+        "    lo:  100  2 0 0 0 0 0 0  100  2 0 0 0 0 0 0\n"
+        "  eth0: 5120 40 1 2 0 0 0 0 9871 38 3 4 0 0 0 0\n"
+    )
+    assert parse_net_dev(text) == {
+        "eth0": {
+            "rx_bytes": 5120,
+            "rx_packets": 40,
+            "rx_errors": 1,
+            "rx_dropped": 2,
+            "tx_bytes": 9871,
+            "tx_packets": 38,
+            "tx_errors": 3,
+            "tx_dropped": 4,
+        }
+    }
+    assert all(
+        set(n) == set(NETWORK_STATS)
+        for n in parse_net_dev(Path("/proc/self/net/dev").read_text()).values()
+    )
+
+
+SUBNET = IPv4Network("10.213.10.0/24")
+SENT = 200 * 1000  # bytes of UDP payload the task sends out of its interface
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="in-process namespaces need root")
+async def test_a_task_in_its_own_network_namespace_has_its_interfaces_counters(
+    tmp_path: Path,
+) -> None:
+    router = NetworkNamespace.create("router")
+    eni = await asyncio.to_thread(
+        plug, router, "eni-5a7e", "task", SUBNET, IPv4Address("10.213.10.4")
+    )
+    task = make_task(tmp_path, "127.0.0.1")
+    task.pull_started_at = task.pull_stopped_at = now()
+    gateway = router_address(SUBNET)
+    # a real process inside the ENI's namespace that sends datagrams to its gateway
+    send = (
+        "import socket, time\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        f"for _ in range(200): s.sendto(b'x' * 1000, ('{gateway}', 9))\n"
+        "print('sent', flush=True)\n"
+        "while True:\n"
+        f"    time.sleep(0.02); s.sendto(b'x' * 1000, ('{gateway}', 9))\n"
+    )
+    task.process = await asyncio.create_subprocess_exec(
+        *eni.command_prefix(), sys.executable, "-c", send, stdout=asyncio.subprocess.PIPE
+    )
+    task.started_at = now()
+    endpoint = TaskMetadataEndpoint(
+        lambda task_id: task_metadata(task if task_id == task.id else None), "127.0.0.1"
+    )
+    await endpoint.start()
+    try:
+        assert task.process.stdout is not None
+        assert await asyncio.wait_for(task.process.stdout.readline(), 10) == b"sent\n"
+        uri = endpoint.uri(task.id, task.metadata_token)
+        first = (await get_json(uri + "/task/stats"))[task.id]
+        await asyncio.sleep(0.5)
+        stats = await get_json(uri + "/stats")
+        for answer in (first, stats):
+            accept(answer, CONTAINER_STATS)
+            assert list(answer["networks"]) == ["eth0"]  # the ENI; lo left out, as Docker
+            accept(answer["networks"]["eth0"], NETWORK_STATS, "networks.eth0")
+        assert "network_rate_stats" not in first  # a rate needs a previous read
+        eth0 = stats["networks"]["eth0"]
+        assert eth0["tx_bytes"] >= SENT and eth0["tx_packets"] >= 200
+        assert eth0["tx_bytes"] > first["networks"]["eth0"]["tx_bytes"]  # still sending
+        accept(stats["network_rate_stats"], NETWORK_RATE_STATS, "network_rate_stats")
+        # about 50 datagrams of 1000 bytes a second (less on a busy machine)
+        assert 5_000 < stats["network_rate_stats"]["tx_bytes_per_sec"] < 200_000
+    finally:
+        await endpoint.stop()
+        task.process.kill()
+        await task.process.wait()
+        await asyncio.to_thread(unplug, router, "eni-5a7e", eni)
+        router.close()

@@ -8,6 +8,8 @@ from pathlib import Path
 from tests.cli import run_fargo
 
 from fargo.local.cli.top import render
+from fargo.local.clock import TwinClock
+from fargo.local.cloudwatch.period import period_seconds
 from fargo.local.cloudwatch.store import Metric, MetricStore
 
 NOW = datetime(2026, 12, 3, 6, 0, 5, tzinfo=UTC)
@@ -75,3 +77,25 @@ def test_without_a_twin_top_says_so(tmp_path: Path) -> None:
     result = run_fargo("top", "--once", "--state-dir", str(tmp_path / "none"))
     assert result.returncode == 1
     assert result.stderr.startswith("fargo top: ") and "control plane" in result.stderr
+
+
+def test_the_period_is_cloudwatchs_minute_on_the_twins_clock() -> None:
+    assert period_seconds(TwinClock(0.1)) == 6.0  # not 6.000000000000001
+    assert period_seconds(TwinClock(0.02)) == 1.2
+    assert period_seconds(TwinClock.aws()) == 60.0
+    store = MetricStore(period_seconds=period_seconds(TwinClock(0.1)), keep_seconds=300)
+    lines = render(store.describe(latest_only=True, now=NOW), now=NOW)
+    assert lines[0].endswith("one datapoint per 6 s (CloudWatch's 60 s on the twin's clock)")
+    assert "services (AWS/ECS, last 6 s):" in lines
+
+
+def test_with_container_insights_off_the_tasks_section_says_so() -> None:
+    described = metrics_store().describe(latest_only=True, now=NOW)
+    lines = render(described.model_copy(update={"container_insights": False}), now=NOW)
+    text = "\n".join(lines)
+    assert "tasks: Container Insights off (cluster.container_insights: false in the spec)" in text
+    assert "`fargo ps` shows each task's CPU and memory" in text
+    assert "tasks (ECS/ContainerInsights):" not in text
+    assert not any(line.split()[:1] == ["8bdca42335f7"] for line in lines)
+    # ECS's per-service metrics stay: AWS publishes them without Container Insights
+    assert row(lines, "backend-public", "services") == ["backend-public", "42.5", "9.7"]

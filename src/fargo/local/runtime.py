@@ -152,7 +152,9 @@ class Runtime:
             on_change=self._changed_now,
         )
         self.autoscaling = ApplicationAutoScaling(spec, self.cluster, config.clock)
-        self.metrics = MetricsCollector(spec=lambda: self.spec, cluster=self.cluster, elb=self.elb)
+        self.metrics = MetricsCollector(
+            spec=lambda: self.spec, cluster=self.cluster, elb=self.elb, clock=config.clock
+        )
         self.access_logs = AccessLogDelivery(
             self.state_dir,
             names=self._alb_names,

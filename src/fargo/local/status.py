@@ -498,7 +498,17 @@ class MetricsStatus(StatusModel):
     """The twin's metrics (`fargo top`, GET /metrics), from the load balancers' access logs,
     their target health and the tasks' kernel counters."""
 
-    period_seconds: int = Field(5, description="Seconds one datapoint covers.")
+    period_seconds: float = Field(
+        6.0,
+        description="Seconds one datapoint covers: CloudWatch's 60 s on the twin's clock "
+        "(60 × the time scale: 6 at the default 0.1).",
+    )
+    container_insights: bool = Field(
+        True,
+        description="The spec's cluster.container_insights: the per-task ECS/ContainerInsights "
+        "metrics are published only when it is on, as on AWS (the AWS/ECS per-service "
+        "CPUUtilization and MemoryUtilization always are).",
+    )
     metrics: list[MetricStatus] = Field(default_factory=list, description="Every metric.")
 
     def value(

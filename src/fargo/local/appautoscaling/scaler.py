@@ -27,12 +27,12 @@ from fargo.local.appautoscaling.policy import (
     combine,
 )
 from fargo.local.clock import TwinClock
+from fargo.local.cloudwatch.period import period_seconds
 from fargo.local.ecs.cluster import Cluster, ServiceScheduler
 from fargo.local.ecs.task import TaskStatus
 from fargo.local.loops import keep_running
 from fargo.spec import Spec
 
-PERIOD_SECONDS = 60.0  # the metrics' period on AWS
 ACTIVITIES_KEPT = 50
 
 
@@ -110,7 +110,7 @@ class ApplicationAutoScaling:
                 await loop
 
     async def _evaluate_forever(self) -> None:
-        period = self.clock.interval(PERIOD_SECONDS)
+        period = period_seconds(self.clock)
         while True:
             await asyncio.sleep(period)
             for target in self.targets.values():

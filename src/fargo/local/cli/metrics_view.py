@@ -1,7 +1,7 @@
 """The twin's metrics as tables: what ``fargo top`` refreshes and ``fargo status`` ends with.
 
     render_metrics(status.metrics)
-    # services (AWS/ECS, last 5 s):
+    # services (AWS/ECS, last 6 s):
     #   SERVICE          CPU %  MEMORY %
     #   backend-public     3.1      12.0
     # target groups (AWS/ApplicationELB):
@@ -9,6 +9,8 @@
     # load balancers:  ...   tasks (ECS/ContainerInsights): ...
 
 Each value is the metric's latest datapoint (one period); ``-`` where there is none yet.
+With Container Insights off (the spec's ``cluster.container_insights``) there are no
+per-task metrics, as on AWS: the tasks' section says so and points to ``fargo ps``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ SHORT_ID = 12
 def render_metrics(metrics: MetricsStatus) -> list[str]:
     period = metrics.period_seconds
     latest = _Latest(metrics.metrics)
-    lines = [f"services (AWS/ECS, last {period} s):"]
+    lines = [f"services (AWS/ECS, last {period:g} s):"]
     lines += table(
         ["SERVICE", "CPU %", "MEMORY %"],
         [
@@ -79,6 +81,8 @@ def render_metrics(metrics: MetricsStatus) -> list[str]:
             ]
         )
     lines += table(["LOAD BALANCER", "REQUESTS", "REQ/S", "ELB 4XX", "ELB 5XX"], rows)
+    if not metrics.container_insights:
+        return [*lines, "", *CONTAINER_INSIGHTS_OFF]
     lines += ["", "tasks (ECS/ContainerInsights):"]
     rows = []
     for task in latest.dimension_values("ECS/ContainerInsights", "TaskId"):
@@ -103,6 +107,10 @@ def render_metrics(metrics: MetricsStatus) -> list[str]:
 
 
 CODES = ("2XX", "4XX", "5XX")
+CONTAINER_INSIGHTS_OFF = [
+    "tasks: Container Insights off (cluster.container_insights: false in the spec), so no",
+    "  per-task metrics, as on AWS; `fargo ps` shows each task's CPU and memory",
+]
 
 
 class _Latest:
@@ -156,7 +164,7 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
-def _rate(count: float | None, period: int) -> str:
+def _rate(count: float | None, period: float) -> str:
     return "-" if count is None else f"{count / period:.1f}"
 
 

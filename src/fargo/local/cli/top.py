@@ -41,5 +41,7 @@ def top_command(args: argparse.Namespace) -> int:
 
 
 def render(metrics: MetricsStatus, *, now: datetime) -> list[str]:
-    head = f"fargo top — {now:%H:%M:%S} UTC, one datapoint per {metrics.period_seconds} s"
+    period = metrics.period_seconds
+    head = f"fargo top — {now:%H:%M:%S} UTC, one datapoint per {period:g} s"
+    head += " (CloudWatch's 60 s on the twin's clock)"
     return [head, "", *render_metrics(metrics)]

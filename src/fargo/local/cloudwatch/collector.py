@@ -1,16 +1,20 @@
 """The twin's metrics: every period, one datapoint per metric, kept for a few minutes.
 
-    collector = MetricsCollector(spec=lambda: runtime.spec, cluster=cluster, elb=elb)
+    collector = MetricsCollector(spec=lambda: runtime.spec, cluster=cluster, elb=elb, clock=clock)
     delivery = AccessLogDelivery(..., on_entry=collector.record)   # request metrics
     await collector.start()
     collector.describe()                    # the last few minutes (GET /metrics)
     collector.describe(latest_only=True)    # the current values (`fargo status`)
 
-Every `PERIOD_SECONDS` (real seconds, on period boundaries) it closes the request
-metrics of the load balancers (`fargo.local.cloudwatch.elb_metrics`, a second after the
-period ends, so the access logs have been read), samples the tasks' kernel counters
-(`fargo.local.cloudwatch.ecs_metrics`) and counts each target group's HealthyHostCount
-and UnHealthyHostCount (targets in ``initial`` and ``draining`` are neither, as on ALB).
+Every period (CloudWatch's minute on the twin's clock, `fargo.local.cloudwatch.period`:
+6 s at the default time scale; on period boundaries) it closes the request metrics of
+the load balancers (`fargo.local.cloudwatch.elb_metrics`, a second after the period
+ends, so the access logs have been read), samples the tasks' kernel counters
+(`fargo.local.cloudwatch.ecs_metrics`: the per-task Container Insights metrics only
+when the spec's ``cluster.container_insights`` is on) and counts each target group's
+HealthyHostCount and UnHealthyHostCount (targets in ``initial`` and ``draining`` are
+neither, as on ALB). It keeps `KEEP_PERIODS` datapoints of each metric (five minutes
+at the default scale).
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from fargo.local.clock import TwinClock
 from fargo.local.cloudwatch.ecs_metrics import MeteredTask, TaskMeter
 from fargo.local.cloudwatch.elb_metrics import NAMESPACE, RequestMetrics
+from fargo.local.cloudwatch.period import period_seconds
 from fargo.local.cloudwatch.store import Metric, MetricStore
 from fargo.local.ecs.cluster import Cluster
 from fargo.local.ecs.task import TaskStatus
@@ -34,8 +40,7 @@ from fargo.local.loops import keep_running
 from fargo.local.status import MetricsStatus
 from fargo.spec.model import Spec
 
-PERIOD_SECONDS = 5
-KEEP_SECONDS = 5 * 60
+KEEP_PERIODS = 50
 # How long after a period ends its access-log entries are surely read.
 LOG_DELAY_SECONDS = 1.0
 
@@ -61,15 +66,17 @@ class MetricsCollector:
         spec: Callable[[], Spec],
         cluster: Cluster,
         elb: ElasticLoadBalancing,
-        period_seconds: int = PERIOD_SECONDS,
-        keep_seconds: int = KEEP_SECONDS,
+        clock: TwinClock,
+        keep_periods: int = KEEP_PERIODS,
     ) -> None:
         self._spec = spec
         self.cluster = cluster
         self.elb = elb
-        self.period_seconds = period_seconds
-        self.store = MetricStore(period_seconds=period_seconds, keep_seconds=keep_seconds)
-        self.requests = RequestMetrics(period_seconds=period_seconds, routes=routes(spec()))
+        self.period_seconds = period_seconds(clock)
+        self.store = MetricStore(
+            period_seconds=self.period_seconds, keep_seconds=self.period_seconds * keep_periods
+        )
+        self.requests = RequestMetrics(period_seconds=self.period_seconds, routes=routes(spec()))
         self._meter = TaskMeter(cluster=spec().cluster.name)
         self._loop: asyncio.Task[None] | None = None
         # ``ip:port`` → target group of the registered targets, for the access-log thread
@@ -95,7 +102,9 @@ class MetricsCollector:
                 await loop
 
     def describe(self, *, latest_only: bool = False) -> MetricsStatus:
-        return self.store.describe(latest_only=latest_only)
+        described = self.store.describe(latest_only=latest_only)
+        insights = self._spec().cluster.container_insights
+        return described.model_copy(update={"container_insights": insights})
 
     async def _collect_forever(self) -> None:
         while True:
@@ -125,9 +134,14 @@ class MetricsCollector:
             if t.last_status is TaskStatus.RUNNING and t.pid is not None
         ]
         services = list(self.cluster.services)
+        insights = spec.cluster.container_insights
         # Reading the processes' counters blocks: off the event loop.
         points = await asyncio.to_thread(
-            lambda: list(self._meter.measure(tasks, now=time.monotonic(), services=services))
+            lambda: list(
+                self._meter.measure(
+                    tasks, now=time.monotonic(), container_insights=insights, services=services
+                )
+            )
         )
         for metric, value in points:
             self.store.put(metric, timestamp, value)

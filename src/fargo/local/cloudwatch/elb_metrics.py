@@ -46,7 +46,7 @@ class _Period:
 
 class RequestMetrics:
     def __init__(
-        self, *, period_seconds: int, routes: Mapping[str, list[str]] | None = None
+        self, *, period_seconds: float, routes: Mapping[str, list[str]] | None = None
     ) -> None:
         """``routes``: load balancer → the target groups it forwards to (zeros when idle)."""
         self.period_seconds = period_seconds

@@ -38,9 +38,9 @@ class Metric:
 class MetricStore:
     """Thread-safe: the delivery thread and the event loop both read it."""
 
-    def __init__(self, *, period_seconds: int, keep_seconds: int) -> None:
+    def __init__(self, *, period_seconds: float, keep_seconds: float) -> None:
         self.period_seconds = period_seconds
-        self._keep = max(1, keep_seconds // period_seconds)
+        self._keep = max(1, round(keep_seconds / period_seconds))
         self._series: dict[Metric, deque[tuple[datetime, float]]] = {}
         self._lock = threading.Lock()
 

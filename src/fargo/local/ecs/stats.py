@@ -9,10 +9,14 @@ every descendant, via psutil on /proc): ``cpu_stats.cpu_usage.total_usage`` (and
 kernel and user parts) in nanoseconds, ``system_cpu_usage`` (the machine's CPU time, in
 nanoseconds, from /proc/stat), ``online_cpus``, ``memory_stats.usage`` (resident
 memory), ``max_usage`` (the highest usage read), ``limit`` (the task's memory),
-``blkio_stats`` (bytes read and written), ``pids_stats``. ``precpu_stats`` and
-``preread`` are the previous read's, as Docker's, so a consumer computes the CPU
-percentage from one answer. The twin has no cgroup per task: ``throttling_data`` is
-zero, and ``networks`` is left out (a task's traffic is not counted apart).
+``blkio_stats`` (bytes read and written), ``pids_stats``, and in VPC mode
+``networks`` (the counters of the interfaces of the task's network namespace,
+`fargo.local.ecs.network_stats`) with ``network_rate_stats`` (bytes a second since the
+previous read, as the ECS agent adds on Fargate). ``precpu_stats`` and ``preread`` are
+the previous read's, as Docker's, so a consumer computes the CPU percentage from one
+answer. The twin has no cgroup per task: ``throttling_data`` is zero. In loopback mode
+a task shares this machine's network and its traffic is not counted apart: no
+``networks``, as Docker's stats of a container on the host network.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 import psutil
 
+from fargo.local.ecs.network_stats import NetworkStats, task_networks
 from fargo.local.ecs.task import Task
 
 NANOSECONDS = 1_000_000_000
@@ -50,6 +55,14 @@ class _Sample:
     read_bytes: int
     write_bytes: int
     processes: int
+    networks: NetworkStats | None
+
+
+@dataclass(frozen=True)
+class _NetworkSample:
+    read: datetime
+    rx_bytes: int
+    tx_bytes: int
 
 
 def _sample(pid: int) -> _Sample | None:
@@ -84,7 +97,7 @@ def _sample(pid: int) -> _Sample | None:
         system_ns=round(system * NANOSECONDS),
         online_cpus=len(os.sched_getaffinity(0)),
     )
-    return _Sample(cpu, rss, read, written, len(tree))
+    return _Sample(cpu, rss, read, written, len(tree), task_networks(pid))
 
 
 class ContainerStatsReader:
@@ -93,6 +106,7 @@ class ContainerStatsReader:
     def __init__(self) -> None:
         self._previous: dict[str, _CpuSample] = {}
         self._max_memory: dict[str, int] = {}
+        self._previous_network: dict[str, _NetworkSample] = {}
 
     def read(self, task: Task) -> dict[str, Any] | None:
         """The container's stats now; None if its process cannot be read (not running)."""
@@ -103,7 +117,7 @@ class ContainerStatsReader:
         self._previous[task.id] = sample.cpu
         peak = max(self._max_memory.get(task.id, 0), sample.memory_bytes)
         self._max_memory[task.id] = peak
-        return {
+        stats: dict[str, Any] = {
             "read": _iso(sample.cpu.read),
             "preread": _iso(previous.read) if previous else ZERO_TIME,
             "pids_stats": {"current": sample.processes},
@@ -126,6 +140,31 @@ class ContainerStatsReader:
             },
             "name": task.service,
             "id": task.id,
+        }
+        if sample.networks is not None:
+            stats["networks"] = sample.networks
+            rates = self._network_rates(task.id, sample.cpu.read, sample.networks)
+            if rates is not None:
+                stats["network_rate_stats"] = rates
+        return stats
+
+    def _network_rates(
+        self, task_id: str, read: datetime, networks: NetworkStats
+    ) -> dict[str, float] | None:
+        """Bytes a second received and sent since the previous read (None the first time)."""
+        now = _NetworkSample(
+            read,
+            sum(n["rx_bytes"] for n in networks.values()),
+            sum(n["tx_bytes"] for n in networks.values()),
+        )
+        before = self._previous_network.get(task_id)
+        self._previous_network[task_id] = now
+        seconds = (now.read - before.read).total_seconds() if before else 0.0
+        if before is None or seconds <= 0:
+            return None
+        return {
+            "rx_bytes_per_sec": max(0, now.rx_bytes - before.rx_bytes) / seconds,
+            "tx_bytes_per_sec": max(0, now.tx_bytes - before.tx_bytes) / seconds,
         }
 
 
