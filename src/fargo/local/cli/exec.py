@@ -70,12 +70,12 @@ def exec_command(args: argparse.Namespace) -> int:
         status = _status(state_dir)
         task = find_task(status, args.service, args.task)
         process = TaskProcess.read(task)
-        namespaced = status.network_mode != "loopback"
-        argv = exec_argv(process, command, namespaced=namespaced)
+        network = status.network_mode != "loopback"
+        argv = exec_argv(process, command, network=network)
     except ExecError as err:
         print(f"fargo exec: {err}", file=sys.stderr)
         return 1
-    run(argv, process, namespaced=namespaced)
+    run(argv, process, entered=network or process.other_mount_namespace)
 
 
 def _status(state_dir: Path) -> TwinStatus:
@@ -149,6 +149,8 @@ class TaskProcess:
     cwd: str
     other_user_namespace: bool
     """The task runs in a user namespace other than ours (the twin's, when unprivileged)."""
+    other_mount_namespace: bool = False
+    """The task has a root of its own (VPC mode; a USER image's task in loopback mode)."""
 
     @classmethod
     def read(cls, task: TaskSummary) -> TaskProcess:
@@ -159,6 +161,7 @@ class TaskProcess:
             environ = (proc / "environ").read_bytes()
             cwd = os.readlink(proc / "cwd")
             user_namespace = os.readlink(proc / "ns" / "user")
+            mount_namespace = os.readlink(proc / "ns" / "mnt")
         except FileNotFoundError as err:
             raise ExecError(
                 f"task {task.id} of service {task.service!r}: its process {task.pid} has "
@@ -176,13 +179,14 @@ class TaskProcess:
             environment=environment,
             cwd=cwd,
             other_user_namespace=user_namespace != os.readlink("/proc/self/ns/user"),
+            other_mount_namespace=mount_namespace != os.readlink("/proc/self/ns/mnt"),
         )
 
 
-def exec_argv(process: TaskProcess, command: list[str], *, namespaced: bool) -> list[str]:
-    """The argv that runs ``command`` in the task: in VPC mode (``namespaced``) behind
-    ``nsenter`` into the task's network and mount namespaces; in loopback mode as it is."""
-    if not namespaced:
+def exec_argv(process: TaskProcess, command: list[str], *, network: bool) -> list[str]:
+    """The argv that runs ``command`` in the task: behind ``nsenter`` into the task's mount
+    namespace when it has one, and into its ``network`` namespace (VPC mode); else as it is."""
+    if not network and not process.other_mount_namespace:
         return command
     try:
         nsenter = find_tool("nsenter")
@@ -195,7 +199,7 @@ def exec_argv(process: TaskProcess, command: list[str], *, namespaced: bool) -> 
         nsenter,
         f"--target={process.pid}",
         *user,
-        "--net",
+        *(["--net"] if network else []),
         "--mount",
         "--root",  # the task's own root: its image's folders at their paths
         "--wd",  # and its working directory, as the task sees it
@@ -204,14 +208,14 @@ def exec_argv(process: TaskProcess, command: list[str], *, namespaced: bool) -> 
     ]
 
 
-def run(argv: list[str], process: TaskProcess, *, namespaced: bool) -> NoReturn:
+def run(argv: list[str], process: TaskProcess, *, entered: bool) -> NoReturn:
     """Become ``argv`` with the task's environment, in the task's working directory
-    (``nsenter --wd`` moves there itself when ``namespaced``)."""
+    (``nsenter --wd`` moves there itself when it ``entered`` the task's namespaces)."""
     env = dict(process.environment)
     for name in TERMINAL_VARIABLES:
         if name in os.environ and name not in env:
             env[name] = os.environ[name]
-    if not namespaced:
+    if not entered:
         try:
             os.chdir(process.cwd)
         except OSError as err:

@@ -15,7 +15,9 @@ What the Dockerfile says holds, as far as a process can have it:
   ``PYTHONPATH`` the twin's resolver (loopback mode), then the image's.
 - Absolute paths of the image: in VPC mode its folders are mounted at those paths in the
   task's own mount namespace (`fargo.local.images.rootfs`) and the task starts in its
-  ``WORKDIR``. In loopback mode there is no mount namespace: a path of the image's own
+  ``WORKDIR``; so in loopback mode for an image with a ``USER`` when fargo runs as root
+  (the task runs as that user: see `fargo.local.images.user`). Otherwise loopback mode
+  has no mount namespace: a path of the image's own
   (``/app/…``, or one whose top folder this machine does not have) in the command or an
   ``ENV`` value is rewritten to the image's root folder, and the task starts in
   ``<root>/<WORKDIR>``; a path inside a shell-form command's text is not rewritten.
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from fargo.local.cloudmap.resolver import DNS_LIBRARY_VARIABLE
 from fargo.local.images import rootfs
 from fargo.local.images.builder import ProcessImage
 from fargo.local.images.user import TaskUser, is_real_root, task_user
@@ -62,7 +65,9 @@ def task_process(
     """How to start a task of ``image`` whose files are at ``root``; ``env``: what the twin
     sets for the task (`TaskHooks.environment`)."""
     run = image.run
-    mapper = _PathMapper(image, root, rewrite_image_paths=not namespaced)
+    as_user = bool(run.user) and is_real_root()
+    isolated = namespaced or as_user  # a mount namespace of its own
+    mapper = _PathMapper(image, root, rewrite_image_paths=not isolated)
     argv = [mapper.path(word) for word in run.argv]
     if not argv:
         raise ProgramNotFound("the image has no CMD or ENTRYPOINT: nothing to run")
@@ -81,12 +86,18 @@ def task_process(
         del merged["PYTHONPATH"]
     if image.environment is not None:
         merged["VIRTUAL_ENV"] = str(image.environment)
-    _check_program(argv[0], merged["PATH"], root, namespaced)
+    _check_program(argv[0], merged["PATH"], root, isolated)
     workdir = run.working_dir or "/"
-    if namespaced:
+    if isolated:
         wrapper = [sys.executable, "-I", "-S", str(ROOTFS_SCRIPT), str(root), workdir]
-        if run.user and is_real_root():
+        if as_user:
             wrapper += _as_user(task_user(run.user), image, merged)
+        if not namespaced:  # loopback mode: the mount namespace is made here
+            unshare = shutil.which("unshare")
+            if unshare is None:
+                raise ProgramNotFound("unshare (util-linux) is needed to run a task as its USER")
+            wrapper = [unshare, "--mount", "--propagation", "private", *wrapper]
+            wrapper += ["--network", "host"]
         return TaskProcess([*wrapper, "--", *argv], merged, root)
     cwd = root / workdir.lstrip("/")
     cwd.mkdir(parents=True, exist_ok=True)
@@ -95,8 +106,12 @@ def task_process(
 
 def _as_user(user: TaskUser, image: ProcessImage, env: Mapping[str, str]) -> list[str]:
     """`rootfs`'s options that run the task as ``user``, with what it must read exposed:
-    its environment, the interpreter the environment was made from, its PYTHONPATH."""
+    its environment, the interpreter the environment was made from, its PYTHONPATH, the
+    dnspython the loopback mode's resolver falls back on."""
     exposed = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p.startswith("/")]
+    library = env.get(DNS_LIBRARY_VARIABLE)
+    if library:
+        exposed += [library, str((Path(library) / "dns").resolve())]
     if image.environment is not None:
         exposed.append(str(image.environment))
         exposed += _interpreter_home(image.environment)

@@ -1,8 +1,9 @@
 """Lay out an image's folders at their absolute paths, then run its command: the first
-process of a task in VPC mode, inside its private mount namespace.
+process of a task in VPC mode (and of a task with a ``USER`` in loopback mode, when fargo
+runs as root), inside its private mount namespace.
 
     python -I -S rootfs.py IMAGE_ROOT WORKDIR [--user UID:GID:HOME] [--expose PATH]... \
-        -- python -m app
+        [--network host] -- python -m app
 
 A new root is assembled on a tmpfs: every entry of this machine's ``/`` bind-mounted
 (its programs, libraries, the interpreters and the image's environment stay where they
@@ -17,7 +18,10 @@ made reachable for it in the new root — a folder on the way it may not enter (
 owner-only state folder, ``/root``) is covered by a tmpfs holding only what leads to the
 exposed paths, so the rest stays hidden — unprivileged ports are opened from 0 in the
 task's network namespace (as Docker does, so ``EXPOSE 80`` still binds), its output
-pipes become the user's, and the groups, group and user are switched last.
+pipes become the user's, and the groups, group and user are switched last. With
+``--network host`` (loopback mode: the task shares this machine's network namespace,
+whose settings are not the task's to change) ports below 1024 are opened by keeping
+``CAP_NET_BIND_SERVICE`` alone across the switch instead.
 
 Run as a file, with only the standard library: it must not depend on what the task's
 ``PYTHONPATH`` holds. The mount namespace is the task's own (``unshare --mount
@@ -33,6 +37,11 @@ import sys
 
 MS_BIND = 0x1000
 MS_REC = 0x4000
+PR_SET_KEEPCAPS = 8
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+CAP_NET_BIND_SERVICE = 10
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -133,6 +142,40 @@ def open_unprivileged_ports() -> None:
         pass  # an older kernel: ports below 1024 stay privileged
 
 
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def _checked(result: int, what: str) -> None:
+    if result != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"{what}: {os.strerror(error)}")
+
+
+def keep_capabilities() -> None:
+    """Keep the permitted capabilities across the coming `os.setuid` (call before it)."""
+    _checked(_libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), "prctl(PR_SET_KEEPCAPS)")
+
+
+def bind_service_only() -> None:
+    """After `os.setuid`: ``CAP_NET_BIND_SERVICE`` the one capability left, and kept by the
+    command this process becomes (an ambient capability), as Docker gives a non-root user."""
+    header = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0)
+    bit = 1 << CAP_NET_BIND_SERVICE
+    data = (_CapData * 2)(_CapData(bit, bit, bit), _CapData(0, 0, 0))
+    _checked(_libc.capset(ctypes.byref(header), data), "capset")
+    raised = _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE, 0, 0)
+    _checked(raised, "prctl(PR_CAP_AMBIENT_RAISE)")
+
+
 def give_pipes(uid: int, gid: int) -> None:
     """The task's output pipes become the user's, as a container's own pipes are: it may
     open them again (``/proc/self/fd/1``, e.g. for a non-blocking descriptor of its own)."""
@@ -147,7 +190,7 @@ def give_pipes(uid: int, gid: int) -> None:
 def main(arguments: list[str]) -> None:
     usage = (
         "usage: rootfs.py IMAGE_ROOT WORKDIR [--user UID:GID:HOME] [--expose PATH]... "
-        "-- COMMAND [ARGUMENT...]"
+        "[--network host] -- COMMAND [ARGUMENT...]"
     )
     if "--" not in arguments or arguments.index("--") < 2:
         raise SystemExit(usage)
@@ -158,12 +201,15 @@ def main(arguments: list[str]) -> None:
         raise SystemExit(usage)
     user: tuple[int, int, str] | None = None
     exposed: list[str] = []
+    host_network = False
     for option, value in zip(options[::2], options[1::2], strict=True):
         if option == "--user":
             uid, gid, home = value.split(":", 2)
             user = (int(uid), int(gid), home)
         elif option == "--expose":
             exposed.append(value)
+        elif option == "--network" and value == "host":
+            host_network = True
         else:
             raise SystemExit(usage)
     new_root = image_root.rstrip("/") + ".mnt"
@@ -172,14 +218,19 @@ def main(arguments: list[str]) -> None:
     populate(new_root, "/", image_root)
     if user is not None:
         expose(new_root, exposed, user[0], user[1])
-        open_unprivileged_ports()
+        if not host_network:
+            open_unprivileged_ports()
     os.chroot(new_root)
     os.chdir(workdir if os.path.isdir(workdir) else "/")
     if user is not None:
         give_pipes(user[0], user[1])
         os.setgroups([])
         os.setgid(user[1])
+        if host_network:
+            keep_capabilities()
         os.setuid(user[0])
+        if host_network:
+            bind_service_only()
         os.environ["HOME"] = user[2]
     try:
         os.execvp(argv[0], argv)  # noqa: S606 - the image's command, as the Dockerfile says

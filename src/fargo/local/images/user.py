@@ -3,16 +3,16 @@
     task_user("10001:10001")   # TaskUser(uid=10001, gid=10001, …) when the twin can switch
     user_note("appuser")       # the build-time report for the USER line
 
-Honoured in VPC mode when the twin runs as root (the real one, not inside a user
-namespace): the task's first process (`fargo.local.images.rootfs`) switches to the user
-after laying out the task's root, and makes what the task needs readable by it there
-(its Python environment and interpreter, whose folders — the owner-only state folder,
-``/root`` — it could not enter otherwise; the rest of them stay hidden). A name or
+Honoured when the twin runs as root (the real one, not inside a user namespace), in
+both network modes: the task's first process (`fargo.local.images.rootfs`, in a mount
+namespace of the task's own) switches to the user after laying out the task's root, and
+makes what the task needs readable by it there (its Python environment and interpreter,
+whose folders — the owner-only state folder, ``/root`` — it could not enter otherwise;
+the rest of them stay hidden). It may bind ports below 1024, as in Docker. A name or
 group this machine does not have runs the task as ``nobody`` instead; a numeric uid
 needs no entry (as in Docker), its group is the uid's in ``/etc/passwd``, else
-``nogroup``. Not root, only root can start a process as another user; in loopback mode
-a task has no root of its own where its files could be made readable, so it runs as
-the user running fargo.
+``nogroup``. Not root, only root can start a process as another user: the task runs as
+the user running fargo, and the build says so.
 """
 
 from __future__ import annotations
@@ -91,10 +91,7 @@ def user_note(user: str, *, real_root: bool | None = None, euid: int | None = No
     who = f"uid {resolved.uid}, gid {resolved.gid}"
     if resolved.missing:
         who = f"nobody ({who}), as {resolved.missing} on this machine"
-    return (
-        f"{user}: tasks run as {who} in VPC mode; in loopback mode as root (a task has no "
-        "root of its own there in which its files could be made readable by another user)"
-    )
+    return f"{user}: tasks run as {who}"
 
 
 def _name_of(uid: int) -> str:

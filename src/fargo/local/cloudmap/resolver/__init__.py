@@ -38,8 +38,15 @@ def dnspython_folder() -> Path:
         Path(tempfile.gettempdir()) / f"fargo-{os.getuid()}" / f"dnspython-{dns.version.version}"
     )
     link = folder / "dns"
-    if not link.is_symlink():
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.mkdir(parents=True, exist_ok=True)
+    for mine in (folder.parent, folder):  # in a world-writable folder: made by no one else
+        if mine.lstat().st_uid != os.getuid() or not mine.is_dir() or mine.is_symlink():
+            raise RuntimeError(f"{mine} is not a folder of this user's; remove it")
+    # Readable by a task running as its image's USER (`fargo.local.images.user`): it holds
+    # only a link to a public library.
+    folder.chmod(0o755)
+    if not link.is_symlink() or link.resolve() != package:
+        link.unlink(missing_ok=True)
         with contextlib.suppress(FileExistsError):
             link.symlink_to(package, target_is_directory=True)
     return folder
