@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from botocore.model import OperationModel, OperationNotFoundError, ServiceModel
 from botocore.validate import ParamValidator
+from yarl import URL
 
 from fargo.local.aws_api import wire
 from fargo.local.aws_api.errors import AwsError, internal_failure, unknown_operation
@@ -161,8 +162,8 @@ class AwsApiServer:
         """Refuse a request in proxy form (an absolute URL as its target) whose URL names
         another server than this endpoint (a host prefix before the endpoint's own host is
         fine: SDKs add one to some operations)."""
-        target = request.message.url
-        if not target.is_absolute() or self._bound is None:
+        target = URL(request.raw_path)  # as the request line has it
+        if not target.absolute or self._bound is None:
             return
         host, port = self._bound
         own = rf"{HOST_PREFIX}(?:{re.escape(host)}|localhost)"
