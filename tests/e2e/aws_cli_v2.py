@@ -6,6 +6,10 @@ v2 is always run by its absolute path, /usr/bin/aws, and only once `aws --versio
 `aws-cli/2`. Each run gets the twin's endpoint explicitly (`--endpoint-url`), the test's
 own dummy credentials, region and empty config files (set by the test module), a HOME of
 its own (the CLI v2 also reads `~/.aws/cli/alias`), and no proxy of the machine's.
+
+CLI 2.9.19 ignores `AWS_ENDPOINT_URL`: a command without `--endpoint-url` would go to AWS.
+As a safety net every run has `HTTPS_PROXY` on a closed loopback port, so an HTTPS request
+(AWS's endpoints; the twin's is plain HTTP) fails on this machine instead.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 AWS_CLI_V2 = Path("/usr/bin/aws")
 INSTALL = "apt-get install awscli (Debian 12's is the AWS CLI v2; `make system-packages`)"
 PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+NO_WAY_OUT = "http://127.0.0.1:1"  # nothing listens there: an HTTPS request fails at once
 # `aws logs tail`'s default "detailed" format: ISO time (µs, UTC), stream, message
 DETAILED_LINE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00) (\S+)(?: (.*))?")
 
@@ -41,10 +46,10 @@ def cli_v2(endpoint: str, *args: str) -> list[str]:
 
 def cli_v2_environment(home: Path, *, http_proxy: str | None = None) -> dict[str, str]:
     """This process's environment (the test's dummy AWS settings) for the CLI v2: its own
-    HOME, no proxy but ``http_proxy``, output unbuffered (``logs tail --follow`` through a
-    pipe prints each line as it comes)."""
+    HOME, no proxy but ``http_proxy`` and the safety net, output unbuffered (``logs tail
+    --follow`` through a pipe prints each line as it comes)."""
     environment = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES}
-    environment.update(HOME=str(home), PYTHONUNBUFFERED="1", AWS_PAGER="")
+    environment.update(HOME=str(home), PYTHONUNBUFFERED="1", AWS_PAGER="", HTTPS_PROXY=NO_WAY_OUT)
     if http_proxy is not None:
         environment["HTTP_PROXY"] = http_proxy
     return environment
