@@ -11,10 +11,13 @@ ARGS ?=
 
 # Debian packages VPC mode needs (nftables: NAT and security groups) and the tests use
 # (skopeo: an OCI client checks the registry endpoint; chromium: the demo page's test in
-# a real headless browser). Installed when root; otherwise the twin runs in loopback mode
-# and the browser test is skipped (it fails in CI), each saying why.
+# a real headless browser; awscli: Debian 12's is the AWS CLI v2, whose `aws logs tail`
+# the AWS API's tests run, as /usr/bin/aws: the venv's `aws` is the v1 from PyPI).
+# Installed when root; otherwise the twin runs in loopback mode and the browser and CLI v2
+# tests are skipped (they fail in CI), each saying why.
 # COMMAND:PACKAGE; a|b|c:PACKAGE is satisfied by any of the commands.
-SYSTEM_PACKAGES := nft:nftables skopeo:skopeo "chromium|chromium-browser|google-chrome:chromium"
+SYSTEM_PACKAGES := nft:nftables skopeo:skopeo "chromium|chromium-browser|google-chrome:chromium" \
+	/usr/bin/aws:awscli
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fargo needs Python 3.11 or newer (PYTHON=python3.11 make ...)")'
@@ -35,7 +38,8 @@ system-packages:
 	  else \
 	    echo "note: missing$$missing (sudo apt-get install$$missing): VPC mode needs nftables," \
 	         "until then the twin runs in loopback mode; the demo page's browser test needs" \
-	         "chromium, until then it is skipped (and fails in CI)"; \
+	         "chromium, and the AWS CLI v2 tests /usr/bin/aws (awscli), until then they are" \
+	         "skipped (and fail in CI)"; \
 	  fi; \
 	fi
 

@@ -1,5 +1,6 @@
-"""The twin's AWS endpoint with the real clients: boto3 (operations, paginators, waiters)
-and the AWS CLI, against a running twin of aws_api.yaml.
+"""The twin's AWS endpoint with the real clients: boto3 (operations, paginators, waiters),
+the AWS CLI v1 (PyPI) and the AWS CLI v2 (Debian 12's, with `aws logs tail`), against a
+running twin of aws_api.yaml.
 
 Every client gets the twin's endpoint explicitly, and the tests refuse to run when it is
 not a loopback address: no request can reach AWS. Dummy credentials and region are set in
@@ -12,6 +13,8 @@ import base64
 import collections
 import ipaddress
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +22,8 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -27,6 +32,15 @@ import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from tests.e2e.aws_cli_v2 import (
+    AWS_CLI_V2,
+    INSTALL,
+    cli_v2,
+    cli_v2_environment,
+    cli_v2_version,
+    detailed_lines,
+    run_cli_v2,
+)
 from tests.e2e.conftest import ROOT, Twin, fargo, start_twin
 
 pytestmark = pytest.mark.slow  # one twin of aws_api.yaml for the module
@@ -54,17 +68,21 @@ def endpoint(twin: Twin) -> str:
 
 
 @pytest.fixture(autouse=True)
-def dummy_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    """Credentials and region for this test only; no profile or config file is read."""
+def dummy_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Credentials and region for this test only; no profile or config file of the
+    machine's is read (the config and credentials files are empty ones of the test's)."""
+    for empty in ("empty-config", "empty-credentials"):
+        (tmp_path / empty).touch()
     for name, value in {
         "AWS_ACCESS_KEY_ID": "fargo-twin-test",
         "AWS_SECRET_ACCESS_KEY": "fargo-twin-test",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
-        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "AWS_CONFIG_FILE": str(tmp_path / "empty-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "empty-credentials"),
         "AWS_EC2_METADATA_DISABLED": "true",
-        # DiscoverInstances is sent to data-servicediscovery.<endpoint> unless this is set
+        # DiscoverInstances is sent to data-<endpoint host> unless this is set (botocore
+        # 1.36 and newer; the CLI v2 of Debian 12 ignores it: see the CLI v2 tests)
         "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
     }.items():
         monkeypatch.setenv(name, value)
@@ -511,3 +529,204 @@ def test_the_aws_cli_names_an_unsupported_operation(endpoint: str) -> None:
     assert run.returncode != 0
     assert "UnknownOperationException" in run.stderr and "CreateCluster" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+# -- the AWS CLI v2 (Debian 12's awscli, /usr/bin/aws) --------------------------------------
+
+FOLLOW_POLL_SECONDS = 5  # `aws logs tail --follow` calls FilterLogEvents every 5 s
+
+
+@pytest.fixture(scope="module")
+def aws_cli_v2() -> str:
+    """The AWS CLI v2's version; its tests are skipped without it, and fail in CI."""
+    version = cli_v2_version()
+    if version is None:
+        message = f"the AWS CLI v2 tests need /usr/bin/aws to be the AWS CLI v2: {INSTALL}"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs it (make system-packages): missing is an error
+        pytest.skip(message)
+    return version
+
+
+def request_logged_by_web_a(twin: Twin) -> str:
+    """A request through the public listener that a web-a task logs; the path it logs."""
+    marker = f"/a/cli-v2-{uuid.uuid4().hex}"
+    with httpx.Client(timeout=10) as http:
+        assert http.get(listener_url(twin) + marker).status_code == 200
+    return marker
+
+
+def tail_until(
+    endpoint: str, home: Path, marker: str, *args: str
+) -> list[tuple[datetime, str, str]]:
+    """`aws logs tail /ecs/awsapi/web-a ARGS` until its lines show ``marker``'s request (the
+    log router writes a line within a second or so); its lines."""
+    deadline = time.monotonic() + 20
+    while True:
+        printed = run_cli_v2(endpoint, "logs", "tail", "/ecs/awsapi/web-a", *args, home=home)
+        lines = detailed_lines(printed.stdout)
+        if any(message == f"GET {marker}" for _, _, message in lines):
+            return lines
+        assert time.monotonic() < deadline, f"no line for {marker} in:\n{printed.stdout}"
+        time.sleep(0.5)
+
+
+def test_aws_cli_v2_logs_tail_prints_the_tasks_lines(
+    twin: Twin, endpoint: str, aws_cli_v2: str, tmp_path: Path
+) -> None:
+    marker = request_logged_by_web_a(twin)
+    lines = tail_until(endpoint, tmp_path, marker)
+    [(stamp, stream, _)] = [line for line in lines if line[2] == f"GET {marker}"]
+    # interleaved as CloudWatch Logs does it: every stream of the group, in time order
+    assert [line[0] for line in lines] == sorted(line[0] for line in lines)
+    logs = client(endpoint, "logs")
+    streams = logs.describe_log_streams(logGroupName="/ecs/awsapi/web-a")["logStreams"]
+    assert {line[1] for line in lines} <= {s["logStreamName"] for s in streams}
+    assert stream.rsplit("/", 1)[1] in {t.id for t in twin.status().service("web-a").tasks}
+    # the time the CLI prints is the event's timestamp, to the millisecond
+    [event] = logs.filter_log_events(logGroupName="/ecs/awsapi/web-a", filterPattern=marker)[
+        "events"
+    ]
+    assert stamp == datetime.fromtimestamp(event["timestamp"] / 1000, UTC)
+    short = run_cli_v2(endpoint, "logs", "tail", "/ecs/awsapi/web-a", "--format", "short",
+                       "--filter-pattern", f'"{marker}"', home=tmp_path)  # fmt: skip
+    assert short.stdout == f"{stamp:%Y-%m-%dT%H:%M:%S} GET {marker}\n"
+    missing = subprocess.run(
+        cli_v2(endpoint, "logs", "tail", "/ecs/awsapi/nope"),
+        capture_output=True, text=True, timeout=60, env=cli_v2_environment(tmp_path),
+        check=False,
+    )  # fmt: skip
+    assert missing.returncode != 0
+    assert "ResourceNotFoundException" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_aws_cli_v2_logs_tail_since(
+    twin: Twin, endpoint: str, aws_cli_v2: str, tmp_path: Path
+) -> None:
+    started = datetime.now(UTC)
+    marker = request_logged_by_web_a(twin)
+    lines = tail_until(endpoint, tmp_path, marker, "--since", "10m")
+    assert min(line[0] for line in lines) >= started - timedelta(minutes=10, seconds=5)
+    [stamp] = [line[0] for line in lines if line[2] == f"GET {marker}"]
+    # --since an ISO time: from that millisecond on (the CLI sends it as startTime, cut to
+    # the millisecond: half a millisecond more keeps float rounding off the boundary)
+    since = (stamp + timedelta(microseconds=500)).isoformat()
+    from_marker = run_cli_v2(endpoint, "logs", "tail", "/ecs/awsapi/web-a", "--since", since,
+                             home=tmp_path)  # fmt: skip
+    after = (stamp + timedelta(microseconds=1500)).isoformat()
+    after_marker = run_cli_v2(endpoint, "logs", "tail", "/ecs/awsapi/web-a", "--since", after,
+                              home=tmp_path)  # fmt: skip
+    since_marker = detailed_lines(from_marker.stdout)
+    since_after = detailed_lines(after_marker.stdout)
+    assert since_marker[0][0] == stamp and min(line[0] for line in since_marker) == stamp
+    assert f"GET {marker}" in {line[2] for line in since_marker}
+    assert f"GET {marker}" not in {line[2] for line in since_after}
+    assert all(line[0] > stamp for line in since_after)
+
+
+def test_aws_cli_v2_logs_tail_follow_shows_a_new_line_within_seconds(
+    twin: Twin, endpoint: str, aws_cli_v2: str, tmp_path: Path
+) -> None:
+    follow = subprocess.Popen(
+        cli_v2(endpoint, "logs", "tail", "/ecs/awsapi/web-a", "--follow", "--since", "1m"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_v2_environment(tmp_path),
+    )
+    printed: list[tuple[float, str]] = []  # (monotonic time it came, line)
+    reader = threading.Thread(
+        target=lambda: printed.extend((time.monotonic(), line) for line in follow.stdout or ())
+    )
+    try:
+        reader.start()
+        deadline = time.monotonic() + 20
+        while not printed:  # its first answer: the health checks' lines of the last minute
+            assert follow.poll() is None and time.monotonic() < deadline, follow.stderr
+            time.sleep(0.1)
+        marker = request_logged_by_web_a(twin)
+        sent = time.monotonic()
+        shown = None
+        while shown is None and time.monotonic() < sent + 3 * FOLLOW_POLL_SECONDS:
+            shown = next((at for at, line in list(printed) if f" GET {marker}" in line), None)
+            time.sleep(0.1)
+        assert shown is not None, f"{marker} not shown by aws logs tail --follow"
+        # seen at the CLI's next poll, 5 s at most, plus the log router's second or so
+        assert shown - sent < FOLLOW_POLL_SECONDS + 2
+        time.sleep(FOLLOW_POLL_SECONDS + 0.5)  # one more poll from the newest event's time
+    finally:
+        follow.send_signal(signal.SIGINT)  # the CLI's way out of --follow: Control-C
+        try:
+            follow.wait(timeout=10)
+        finally:
+            follow.kill()
+            reader.join(timeout=10)
+    assert follow.returncode in (0, 130), follow.returncode
+    lines = [line.rstrip("\n") for _, line in printed]
+    parsed = detailed_lines("\n".join(lines))
+    assert [line[2] for line in parsed].count(f"GET {marker}") == 1
+    # each event once, though each poll starts again at the newest event's millisecond:
+    # no line printed more often than the group has it (lines read in one go from a task
+    # have one time: the same line twice can be two events)
+    pages = (
+        client(endpoint, "logs")
+        .get_paginator("filter_log_events")
+        .paginate(logGroupName="/ecs/awsapi/web-a", startTime=int(parsed[0][0].timestamp() * 1000))
+    )
+    stored = collections.Counter(
+        f"{datetime.fromtimestamp(e['timestamp'] / 1000, UTC).isoformat(timespec='microseconds')}"
+        f" {e['logStreamName']} {e['message']}".rstrip()
+        for page in pages
+        for e in page["events"]
+    )
+    extra = collections.Counter(lines) - stored
+    assert not extra, f"printed more often than stored: {extra}"
+
+
+def test_aws_cli_v2_reads_ecs_elbv2_and_cloud_map(
+    twin: Twin, endpoint: str, aws_cli_v2: str, tmp_path: Path
+) -> None:
+    def aws(*args: str, http_proxy: str | None = None) -> Any:
+        run = run_cli_v2(endpoint, "--output", "json", *args, home=tmp_path,
+                         http_proxy=http_proxy)  # fmt: skip
+        return json.loads(run.stdout)
+
+    services = aws("ecs", "list-services", "--cluster", CLUSTER)["serviceArns"]
+    assert [arn.rsplit("/", 1)[1] for arn in services] == ["web-a", "web-b", "api"]
+    group = aws("elbv2", "describe-target-groups", "--names", "a")["TargetGroups"][0]
+    health = aws("elbv2", "describe-target-health",
+                 "--target-group-arn", group["TargetGroupArn"])  # fmt: skip
+    described = {
+        f"{d['Target']['Id']}:{d['Target']['Port']}": d["TargetHealth"]["State"]
+        for d in health["TargetHealthDescriptions"]
+    }
+    expected = twin.status().load_balancers.target_groups["a"].targets
+    assert described == {f"{t.ip}:{t.port}": t.state.value for t in expected}
+    # CLI 2.9.19 always puts DiscoverInstances' host prefix before the endpoint's host
+    # (http://data-127.0.0.1:PORT/, which no resolver knows); with the endpoint as its HTTP
+    # proxy, the request reaches the twin, which answers it as its own.
+    discover = ["servicediscovery", "discover-instances",
+                "--namespace-name", "awsapi.internal", "--service-name", "api"]  # fmt: skip
+    found = aws(*discover, http_proxy=endpoint)
+    assert {i["InstanceId"] for i in found["Instances"]} == {
+        t.id for t in twin.status().service("api").tasks
+    }
+    debug = run_cli_v2(endpoint, *discover, "--debug", home=tmp_path, http_proxy=endpoint)
+    prefixed = endpoint.replace("http://", "http://data-")
+    assert f'"POST {prefixed}/ HTTP/1.1" 200' in debug.stderr
+
+
+def test_aws_cli_v2_ignores_aws_endpoint_url_and_the_tests_stop_it(
+    endpoint: str, aws_cli_v2: str, tmp_path: Path
+) -> None:
+    """Without --endpoint-url, CLI 2.9.19 goes to AWS even with AWS_ENDPOINT_URL set (it
+    predates the setting): the tests' HTTPS_PROXY on a closed loopback port stops it."""
+    environment = cli_v2_environment(tmp_path)
+    environment.update(AWS_ENDPOINT_URL=endpoint, AWS_MAX_ATTEMPTS="1")
+    run = subprocess.run(
+        [str(AWS_CLI_V2), "ecs", "list-clusters", "--debug"],
+        capture_output=True, text=True, timeout=60, env=environment, check=False,
+    )  # fmt: skip
+    assert run.returncode != 0
+    assert f"url=https://ecs.{REGION}.amazonaws.com/" in run.stderr  # not the twin
+    assert "Failed to connect to proxy URL" in run.stderr

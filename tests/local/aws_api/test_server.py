@@ -4,6 +4,7 @@ services behind it are small stand-ins here (the e2e tests use the twin's own)."
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -187,3 +188,48 @@ async def test_rpc_v2_cbor_requests_are_routed_by_their_path(server: AwsApiServe
         operation.output_shape,
     )  # fmt: skip
     assert answer["Instances"][0]["NamespaceName"] == "shop.internal"
+
+
+async def test_a_host_prefixed_request_through_the_endpoint_as_proxy_is_answered(
+    server: AwsApiServer,
+) -> None:
+    # DiscoverInstances goes to data-127.0.0.1:PORT (no resolver knows that name) when the
+    # client cannot turn host prefixes off, as the AWS CLI v2 of Debian 12: with the
+    # endpoint as its HTTP proxy, the request reaches the endpoint, in proxy form.
+    sd = client(server, "servicediscovery", proxies={"http": server.url})
+    sent: list[str] = []
+    sd.meta.events.register("before-send", lambda request, **_: sent.append(request.url))
+    answer = await call(sd.discover_instances, NamespaceName="shop.internal", ServiceName="api")
+    assert answer["Instances"][0]["NamespaceName"] == "shop.internal"
+    assert sent == [server.url.replace("http://", "http://data-") + "/"]
+
+
+@pytest.mark.parametrize(
+    "authority",
+    ["ecs.eu-west-1.amazonaws.com", "ecs.eu-west-1.amazonaws.com:{port}", "127.0.0.1:1",
+     "data-example.com:{port}"],
+)  # fmt: skip
+async def test_a_request_in_proxy_form_for_another_host_is_refused(
+    server: AwsApiServer, authority: str
+) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    target = f"http://{authority.format(port=port)}/"
+    ecs = next(a for a in server.apis if isinstance(a, StandInEcs))
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)  # the endpoint only
+    try:
+        writer.write(
+            f"POST {target} HTTP/1.1\r\nHost: x\r\n"
+            "X-Amz-Target: AmazonEC2ContainerServiceV20141113.ListClusters\r\n"
+            "Content-Type: application/x-amz-json-1.1\r\nContent-Length: 2\r\n"
+            "Connection: close\r\n\r\n{}".encode()
+        )
+        await writer.drain()
+        answer = await reader.read()
+    finally:
+        writer.close()
+    head, _, body = answer.decode().partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 421 ")
+    error = json.loads(body)
+    assert error["__type"] == "MisdirectedRequest"
+    assert f"not for {authority.format(port=port).split(':')[0]}" in error["message"]
+    assert ecs.seen == []

@@ -2,9 +2,12 @@
 (``/ecs/<spec>/<service>``), a stream per task named as awslogs names it
 (``<service>/<service>/<task id>``), its lines as log events.
 
-Event ids, and the tokens of GetLogEvents (``f/N``, ``b/N``) and FilterLogEvents (an
-offset), are positions in the task's log files: the same on every call while the files
-grow, so ``aws logs tail --follow``-style polling with FilterLogEvents sees each line once.
+An event's id is its stream's, its millisecond and its place among the stream's events of
+that millisecond: the same on every call, while the files grow and when the oldest rotated
+file goes. ``aws logs tail --follow`` polls FilterLogEvents again from the newest event's
+millisecond and drops the ids it has printed, so it prints each line once. The tokens of
+GetLogEvents (``f/N``, ``b/N``) and FilterLogEvents (an offset) are positions in the
+events a request selects.
 """
 
 from __future__ import annotations
@@ -175,12 +178,15 @@ def _events(
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(event id, OutputLogEvent) of a stream, within [start, end) in epoch ms."""
     prefix = arns.stable_id(stream.task_id, length=8)
-    for number, event in enumerate(read_stream(stream)):
+    previous, same = None, 0  # the millisecond before, and how many events it had so far
+    for event in read_stream(stream):
         stamp = millis(event.timestamp)
+        same = same + 1 if stamp == previous else 0
+        previous = stamp
         if (start is not None and stamp < start) or (end is not None and stamp >= end):
             continue
         yield (
-            f"{prefix}{number:012d}",
+            f"{prefix}{stamp:015d}{same:06d}",
             {"timestamp": stamp, "message": event.message, "ingestionTime": stamp},
         )
 

@@ -12,6 +12,13 @@ KEY/DATE/REGION/elasticloadbalancing/aws4_request``). Any credentials and region
 accepted; nothing is checked against them. An operation the twin lacks gets AWS's error
 for an unknown operation, naming it; a fault in a handler gets ``InternalFailure`` (500)
 and is logged — never a traceback on the wire.
+
+A request in proxy form (``POST http://data-127.0.0.1:4566/``: a client whose
+``HTTP_PROXY`` is this endpoint) is answered when it names the endpoint itself, with or
+without a host prefix before it. That is how the AWS CLI v2 of Debian 12, which always
+puts DiscoverInstances' ``data-`` prefix before the endpoint's host (a name no resolver
+knows), reaches the twin. A request in proxy form for any other host is refused
+(``MisdirectedRequest``, 421): the endpoint forwards nothing and answers for no one else.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from botocore.model import OperationModel, OperationNotFoundError, ServiceModel
 from botocore.validate import ParamValidator
+from yarl import URL
 
 from fargo.local.aws_api import wire
 from fargo.local.aws_api.errors import AwsError, internal_failure, unknown_operation
@@ -43,6 +51,7 @@ HOST = "127.0.0.1"
 SHUTDOWN_TIMEOUT_SECONDS = 1.0
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/([^/,]+)/([^/,]+)/aws4_request")
 RPC_V2_PATH = re.compile(r"^/service/([^/]+)/operation/([^/]+)$")
+HOST_PREFIX = r"(?:[A-Za-z0-9.-]*[.-])?"  # "data-", "data-servicediscovery."
 
 Handler = Callable[[dict[str, Any]], Awaitable[Mapping[str, Any]] | Mapping[str, Any]]
 
@@ -134,6 +143,7 @@ class AwsApiServer:
         form = _form(request, body)
         routed = self._route(request, form)
         try:
+            self._check_addressed_here(request)
             operation, answer = await self._answer(routed, body, form)
             status, headers, data = wire.encode(routed.protocol, operation, answer, request_id)
         except AwsError as err:
@@ -147,6 +157,24 @@ class AwsApiServer:
                 routed.protocol, routed.model, failure, request_id
             )
         return web.Response(status=status, headers=headers, body=data)
+
+    def _check_addressed_here(self, request: web.Request) -> None:
+        """Refuse a request in proxy form (an absolute URL as its target) whose URL names
+        another server than this endpoint (a host prefix before the endpoint's own host is
+        fine: SDKs add one to some operations)."""
+        target = URL(request.raw_path)  # as the request line has it
+        if not target.absolute or self._bound is None:
+            return
+        host, port = self._bound
+        own = rf"{HOST_PREFIX}(?:{re.escape(host)}|localhost)"
+        if target.port == port and re.fullmatch(own, target.host or "", re.IGNORECASE):
+            return
+        raise AwsError(
+            "MisdirectedRequest",
+            f"this is the fargo twin's AWS endpoint {self.url}: it is not a proxy and "
+            f"answers requests for itself only, not for {target.host}:{target.port}",
+            status=421,
+        )
 
     def _route(self, request: web.Request, form: Mapping[str, str]) -> _Routed:
         target = request.headers.get("X-Amz-Target")
