@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
+from opentelemetry import context as context_api
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 from yarl import URL
@@ -290,13 +291,15 @@ class Downstream:
         url = callee.url + path
         headers = {"Host": callee.host_header}
         tracer = self._tracer
-        if tracer is None or trace.get_current_span() is trace.INVALID_SPAN:
+        current = None if tracer is None else context_api.get_current()
+        if current is None or trace.get_current_span(current) is trace.INVALID_SPAN:
             if trace_id is not None:
                 headers[TRACE_HEADER] = trace_id
             return await self._get(session, callee, path, url, headers)
         # Traced: the call is a client span (a remote subsegment), and the callee continues
         # the trace under it.
-        span = start_call_span(tracer, callee.host, url, headers)
+        assert tracer is not None
+        span = start_call_span(tracer, callee.host, url, headers, current)
         if not span.is_recording():
             if trace_id is not None and TRACE_HEADER not in headers:  # another propagator's
                 headers[TRACE_HEADER] = trace_id
@@ -425,12 +428,22 @@ class Downstream:
 
 
 def start_call_span(
-    tracer: trace.Tracer, host: str, url: str, headers: dict[str, str]
+    tracer: trace.Tracer,
+    host: str,
+    url: str,
+    headers: dict[str, str],
+    current: context_api.Context | None = None,
 ) -> trace.Span:
-    """A client span for a GET of ``url`` from ``host``, under the current span; the
-    global propagator writes its trace header into ``headers``."""
-    span = tracer.start_span(host, kind=SpanKind.CLIENT)
-    propagate.inject(headers, trace.set_span_in_context(span))
+    """A client span for a GET of ``url`` from ``host``, under the current span (of
+    ``current``, the current context); the global propagator writes its trace header into
+    ``headers``."""
+    if current is None:
+        current = context_api.get_current()
+    span = tracer.start_span(host, current, SpanKind.CLIENT)
+    if span is trace.get_current_span(current):  # not sampled: the parent stands for it
+        propagate.inject(headers, current)
+        return span
+    propagate.inject(headers, trace.set_span_in_context(span, current))
     if span.is_recording():
         span.set_attributes({"http.request.method": "GET", "url.full": url})
     return span

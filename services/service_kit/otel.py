@@ -82,6 +82,9 @@ _LOW_96_BITS = (1 << 96) - 1
 # The documents' fixed parts (JSON written by hand: json.dumps costs several times more).
 _SEGMENT = '{"name":%s,"id":"%s","trace_id":"%s"%s,"start_time":%.6f,"end_time":%.6f,"origin":"%s"'
 _SUBSEGMENT = '{"id":"%s","name":%s,%s"start_time":%.6f,"end_time":%.6f'
+_HTTP_REQUEST = ',"http":{"request":{"method":%s,"url":%s}'
+_HTTP_REQUEST_UA = ',"http":{"request":{"method":%s,"url":%s,"user_agent":%s}'
+_HTTP_RESPONSE = ',"response":{"status":%d}}'
 
 
 def xray_trace_id(trace_id: int) -> str:
@@ -93,6 +96,10 @@ def xray_trace_id(trace_id: int) -> str:
 def otel_trace_id(xray_id: str) -> int:
     """``1-5759e988-bd862e3fe1be46a994272793`` as OpenTelemetry's 128-bit integer."""
     return int(xray_id[2:10] + xray_id[11:], 16)
+
+
+def _json(value: object) -> str:
+    return encode_basestring_ascii(value if type(value) is str else str(value))
 
 
 def _seconds(nanoseconds: int | None) -> float:
@@ -350,18 +357,24 @@ class XRaySpan(trace.Span):
             code = get("http.response.status_code") or get("http.status_code")
             if isinstance(code, int) and not isinstance(code, bool):
                 status = code
-            if method is not None or url is not None or user_agent is not None:
+            if method is not None and url is not None:  # the middleware's and calls' spans
+                if user_agent is None:
+                    text += _HTTP_REQUEST % (_json(method), _json(url))
+                else:
+                    text += _HTTP_REQUEST_UA % (_json(method), _json(url), _json(user_agent))
+                text += "}" if status is None else _HTTP_RESPONSE % status
+            elif method is not None or url is not None or user_agent is not None:
                 request = []
                 if method is not None:
-                    request.append('"method":' + encode_basestring_ascii(str(method)))
+                    request.append('"method":' + _json(method))
                 if url is not None:
-                    request.append('"url":' + encode_basestring_ascii(str(url)))
+                    request.append('"url":' + _json(url))
                 if user_agent is not None:
-                    request.append('"user_agent":' + encode_basestring_ascii(str(user_agent)))
+                    request.append('"user_agent":' + _json(user_agent))
                 text += ',"http":{"request":{' + ",".join(request) + "}"
-                text += "}" if status is None else f',"response":{{"status":{status}}}}}'
+                text += "}" if status is None else _HTTP_RESPONSE % status
             elif status is not None:
-                text += f',"http":{{"response":{{"status":{status}}}}}'
+                text += ',"http":{' + (_HTTP_RESPONSE % status)[1:]
         if status is not None:
             text += _flags(status)
         elif self.status is StatusCode.ERROR or self.exceptions:
