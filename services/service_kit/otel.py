@@ -422,8 +422,8 @@ class XRayTracer(trace.Tracer):
         cls = type(parent)
         if cls is XRaySpan:
             parent = cast(XRaySpan, parent)
-            if parent.end_time:  # an ended parent: a segment of its own, as with no parent
-                return provider.root(name, kind, parent.trace_id, parent.id, None, attributes, now)
+            if parent.end_time:  # its segment is sent: a segment of its own, same trace
+                return provider.root(name, kind, parent.trace_id, parent.id, True, attributes, now)
             return XRaySpan(provider, name, kind, parent.trace_id, parent, None, attributes, now)
         if cls is PropagatedSpan:
             parent = cast(PropagatedSpan, parent)

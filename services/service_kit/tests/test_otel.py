@@ -215,8 +215,15 @@ def test_ending_twice_sends_once_and_ended_spans_stop_recording(daemon: socket.s
     span.end()
     span.set_attribute("late", 1)
     assert not span.is_recording()
-    assert "metadata" not in _received(daemon)
+    first = _received(daemon)
+    assert "metadata" not in first
     assert _nothing_sent(daemon)
+    # A span started under it afterwards (work outliving the request) is a segment of its
+    # own in the same trace, sampled as its parent was.
+    tracer = _provider(daemon, rate=0.0, reservoir=0).get_tracer(__name__)
+    tracer.start_span("later", trace.set_span_in_context(span)).end()
+    late = _received(daemon)
+    assert (late["trace_id"], late["parent_id"]) == (first["trace_id"], first["id"])
 
 
 # -- sampling -------------------------------------------------------------------------
