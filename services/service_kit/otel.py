@@ -85,6 +85,8 @@ _SUBSEGMENT = '{"id":"%s","name":%s,%s"start_time":%.6f,"end_time":%.6f'
 _HTTP_REQUEST = ',"http":{"request":{"method":%s,"url":%s}'
 _HTTP_REQUEST_UA = ',"http":{"request":{"method":%s,"url":%s,"user_agent":%s}'
 _HTTP_RESPONSE = ',"response":{"status":%d}}'
+# Attribute values JSON has no type for (bytes, say) are written as their str().
+_METADATA = json.JSONEncoder(default=str, separators=(",", ":"))
 
 
 def xray_trace_id(trace_id: int) -> str:
@@ -380,9 +382,9 @@ class XRaySpan(trace.Span):
         elif self.status is StatusCode.ERROR or self.exceptions:
             text += ',"fault":true'
         if self.exceptions:
-            text += ',"cause":{"exceptions":' + json.dumps(self.exceptions) + "}"
+            text += ',"cause":{"exceptions":' + _METADATA.encode(self.exceptions) + "}"
         if self.events or not attributes.keys() <= HTTP_KEYS:
-            text += ',"metadata":' + json.dumps(self._metadata(), default=str)
+            text += ',"metadata":' + _METADATA.encode(self._metadata())
         if self.children:
             done = [child.document() for child in self.children if child.end_time]
             if done:
@@ -462,13 +464,21 @@ class XRayTracer(trace.Tracer):
         end_on_exit: bool = True,
     ) -> Iterator[trace.Span]:
         span = self.start_span(name, context, kind, attributes, links, start_time)
-        with trace.use_span(
-            span,
-            end_on_exit=end_on_exit,
-            record_exception=record_exception,
-            set_status_on_exception=set_status_on_exception,
-        ) as current:
-            yield current
+        # What trace.use_span does, without a second generator-based context manager.
+        token = context_api.attach(trace.set_span_in_context(span))
+        try:
+            yield span
+        except Exception as exc:  # as use_span: not BaseException (GeneratorExit, ...)
+            if span.is_recording():
+                if record_exception:
+                    span.record_exception(exc)
+                if set_status_on_exception:
+                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
+            context_api.detach(token)
+            if end_on_exit:
+                span.end()
 
 
 class XRayTracerProvider(trace.TracerProvider):
