@@ -27,8 +27,9 @@ X-Ray exporter maps them:
   sets ``error`` (4xx), ``throttle`` (429) and ``fault`` (5xx), a span whose status is
   ``ERROR`` without one is a ``fault``; recorded exceptions go to ``cause``; other
   attributes to ``metadata.default``, events to ``metadata.otel.events``;
-- when the segment ends, it is sent, its ended subsegments inside, as one datagram to
-  the X-Ray daemon (`service_kit.xray.Emitter`); a subsegment still open then is lost.
+- when the segment ends, its document (`service_kit.xray_document`), its ended
+  subsegments inside, is sent as one datagram to the X-Ray daemon
+  (`service_kit.xray.Emitter`); a subsegment still open then is lost.
 
 Sampling is X-Ray's (`service_kit.xray.Sampler`: the caller's decision, else the default
 rule). An unsampled span is a `PropagatedSpan`: not recording, it only carries the trace
@@ -39,10 +40,8 @@ cost several times as much per request (docs/benchmarks.md, "Tracing").
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from json.encoder import encode_basestring_ascii
 from typing import Any, cast
 
 from opentelemetry import context as context_api
@@ -59,34 +58,12 @@ from opentelemetry.trace import (
 from opentelemetry.util import types
 from opentelemetry.util._decorator import _agnosticcontextmanager
 
-from service_kit.xray import HEADER_LINE, ORIGIN, Emitter, Sampler, new_id, new_trace_id
+from service_kit.xray import HEADER_LINE, Emitter, Sampler, new_id, new_trace_id
+from service_kit.xray_document import document
 
-# The HTTP attributes a segment's ``http`` is made of: OpenTelemetry's stable names, and
-# the older ones instrumentations still set.
-HTTP_KEYS = frozenset(
-    (
-        "http.request.method",
-        "http.method",
-        "url.full",
-        "http.url",
-        "user_agent.original",
-        "http.user_agent",
-        "http.response.status_code",
-        "http.status_code",
-    )
-)
-REMOTE_KINDS = (SpanKind.CLIENT, SpanKind.PRODUCER)
 SAMPLED_FLAGS = TraceFlags(TraceFlags.SAMPLED)
 UNSAMPLED_FLAGS = TraceFlags(TraceFlags.DEFAULT)
 _LOW_96_BITS = (1 << 96) - 1
-# The documents' fixed parts (JSON written by hand: json.dumps costs several times more).
-_SEGMENT = '{"name":%s,"id":"%s","trace_id":"%s"%s,"start_time":%.6f,"end_time":%.6f,"origin":"%s"'
-_SUBSEGMENT = '{"id":"%s","name":%s,%s"start_time":%.6f,"end_time":%.6f'
-_HTTP_REQUEST = ',"http":{"request":{"method":%s,"url":%s}'
-_HTTP_REQUEST_UA = ',"http":{"request":{"method":%s,"url":%s,"user_agent":%s}'
-_HTTP_RESPONSE = ',"response":{"status":%d}}'
-# Attribute values JSON has no type for (bytes, say) are written as their str().
-_METADATA = json.JSONEncoder(default=str, separators=(",", ":"))
 
 
 def xray_trace_id(trace_id: int) -> str:
@@ -100,22 +77,8 @@ def otel_trace_id(xray_id: str) -> int:
     return int(xray_id[2:10] + xray_id[11:], 16)
 
 
-def _json(value: object) -> str:
-    return encode_basestring_ascii(value if type(value) is str else str(value))
-
-
 def _seconds(nanoseconds: int | None) -> float:
     return time.time() if nanoseconds is None else nanoseconds / 1e9
-
-
-def _flags(status: int) -> str:
-    if status >= 500:
-        return ',"fault":true'
-    if status == 429:
-        return ',"error":true,"throttle":true'
-    if status >= 400:
-        return ',"error":true'
-    return ""
 
 
 class PropagatedSpan(trace.Span):
@@ -276,7 +239,7 @@ class XRaySpan(trace.Span):
             return
         self.end_time = _seconds(end_time)
         if self.segment is self:
-            self.provider.emitter.send(HEADER_LINE + self.document().encode())
+            self.provider.emitter.send(HEADER_LINE + document(self).encode())
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
         if not self.end_time:
@@ -325,80 +288,6 @@ class XRaySpan(trace.Span):
         if self.exceptions is None:
             self.exceptions = []
         self.exceptions.append(record)
-
-    # -- the X-Ray document ---------------------------------------------------------------
-
-    def document(self) -> str:
-        """This span as an X-Ray segment (or subsegment) document, its ended children in."""
-        attributes = self.attributes
-        if self.segment is self:
-            parent = self.parent_id
-            text = _SEGMENT % (
-                encode_basestring_ascii(self.provider.service_name),
-                self.id,
-                self.trace_id,
-                "" if parent is None else f',"parent_id":"{parent}"',
-                self.start_time,
-                self.end_time,
-                ORIGIN,
-            )
-        else:
-            text = _SUBSEGMENT % (
-                self.id,
-                encode_basestring_ascii(self.name),
-                '"namespace":"remote",' if self.kind in REMOTE_KINDS else "",
-                self.start_time,
-                self.end_time,
-            )
-        status: int | None = None
-        if attributes:
-            get = attributes.get
-            method = get("http.request.method") or get("http.method")
-            url = get("url.full") or get("http.url")
-            user_agent = get("user_agent.original") or get("http.user_agent")
-            code = get("http.response.status_code") or get("http.status_code")
-            if isinstance(code, int) and not isinstance(code, bool):
-                status = code
-            if method is not None and url is not None:  # the middleware's and calls' spans
-                if user_agent is None:
-                    text += _HTTP_REQUEST % (_json(method), _json(url))
-                else:
-                    text += _HTTP_REQUEST_UA % (_json(method), _json(url), _json(user_agent))
-                text += "}" if status is None else _HTTP_RESPONSE % status
-            elif method is not None or url is not None or user_agent is not None:
-                request = []
-                if method is not None:
-                    request.append('"method":' + _json(method))
-                if url is not None:
-                    request.append('"url":' + _json(url))
-                if user_agent is not None:
-                    request.append('"user_agent":' + _json(user_agent))
-                text += ',"http":{"request":{' + ",".join(request) + "}"
-                text += "}" if status is None else _HTTP_RESPONSE % status
-            elif status is not None:
-                text += ',"http":{' + (_HTTP_RESPONSE % status)[1:]
-        if status is not None:
-            text += _flags(status)
-        elif self.status is StatusCode.ERROR or self.exceptions:
-            text += ',"fault":true'
-        if self.exceptions:
-            text += ',"cause":{"exceptions":' + _METADATA.encode(self.exceptions) + "}"
-        if self.events or not attributes.keys() <= HTTP_KEYS:
-            text += ',"metadata":' + _METADATA.encode(self._metadata())
-        if self.children:
-            done = [child.document() for child in self.children if child.end_time]
-            if done:
-                text += ',"subsegments":[' + ",".join(done) + "]"
-        return text + "}"
-
-    def _metadata(self) -> dict[str, Any]:
-        metadata: dict[str, Any] = {}
-        extra = {k: v for k, v in self.attributes.items() if k not in HTTP_KEYS}
-        if extra:
-            metadata["default"] = extra
-        if self.events:
-            metadata["otel"] = {"events": self.events}
-        return metadata
 
 
 class XRayTracer(trace.Tracer):
