@@ -12,9 +12,9 @@ starts every variant's processes side by side and interleaves their runs::
   protocol (no private subclass);
 - ``starlette-batching``: the same app on ``service_kit.protocol``'s subclass,
   which shows what the subclass alone is worth;
-- ``xray-default``: the shipped services with X-Ray tracing on (``service_kit.xray``),
-  sampled by X-Ray's default rule (1 request a second, then 5 %), segments sent to a
-  UDP sink standing for the daemon;
+- ``xray-default``: the shipped services with tracing on (the OpenTelemetry API,
+  ``service_kit.otel``, X-Ray segments), sampled by X-Ray's default rule (1 request a
+  second, then 5 %), segments sent to a UDP sink standing for the daemon;
 - ``xray-all``: the same, every request traced (``XRAY_SAMPLING_RATE=1``): the cost of
   a segment per request, the worst case.
 """

@@ -3,7 +3,11 @@
 - :mod:`service_kit.asgi` — minimal ASGI router, request and response types;
 - :mod:`service_kit.accesslog` — one cheap JSON log line per request;
 - :mod:`service_kit.downstream` — the pooled, balancing client for service calls;
-- :mod:`service_kit.xray` — X-Ray segments per request and downstream call, to the daemon;
+- :mod:`service_kit.otel` — the OpenTelemetry tracing API, its spans sent as X-Ray segments;
+- :mod:`service_kit.xray_document` — a span's X-Ray segment document;
+- :mod:`service_kit.xray_propagator` — ``X-Amzn-Trace-Id`` as an OpenTelemetry propagator;
+- :mod:`service_kit.xray_middleware` — a server span per request;
+- :mod:`service_kit.xray` — X-Ray's ids, trace header, sampling rule and daemon address;
 - :mod:`service_kit.settings` — environment variables, with clear errors;
 - :mod:`service_kit.server` — uvicorn (uvloop + httptools), graceful SIGTERM.
 

@@ -46,11 +46,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
+from opentelemetry import context as context_api
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
 from yarl import URL
 
 from service_kit.asgi import Response
 from service_kit.settings import SettingError, env_float
-from service_kit.xray import current_segment
 
 CONNECT_TIMEOUT_ENV = "DOWNSTREAM_CONNECT_TIMEOUT"
 READ_TIMEOUT_ENV = "DOWNSTREAM_READ_TIMEOUT"
@@ -232,6 +234,7 @@ class Downstream:
         self._ejected: dict[str, float] = {}  # address -> until (monotonic)
         self._session: aiohttp.ClientSession | None = None
         self._urls: dict[tuple[str, str], URL] = {}
+        self._tracer: trace.Tracer | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Downstream:
@@ -242,9 +245,12 @@ class Downstream:
         )
 
     async def start(self) -> None:
-        """Open the connection pool."""
+        """Open the connection pool; trace calls if a tracer provider is installed."""
         if self._session is not None:
             return
+        provider = trace.get_tracer_provider()
+        if not isinstance(provider, trace.ProxyTracerProvider):  # one was installed
+            self._tracer = provider.get_tracer(__name__)
         connector = aiohttp.TCPConnector(
             limit=POOL_LIMIT,
             keepalive_timeout=POOL_KEEPALIVE_S,
@@ -284,24 +290,29 @@ class Downstream:
             raise RuntimeError("Downstream.get() called before start()")
         url = callee.url + path
         headers = {"Host": callee.host_header}
-        segment = current_segment.get()
-        if segment is None:
+        tracer = self._tracer
+        current = None if tracer is None else context_api.get_current()
+        if current is None or trace.get_current_span(current) is trace.INVALID_SPAN:
             if trace_id is not None:
                 headers[TRACE_HEADER] = trace_id
             return await self._get(session, callee, path, url, headers)
-        # Traced: the call is a subsegment, and the callee continues the trace under it.
-        subsegment, headers[TRACE_HEADER] = segment.call(callee.host, url)
-        if subsegment is None:
+        # Traced: the call is a client span (a remote subsegment), and the callee continues
+        # the trace under it.
+        assert tracer is not None
+        span = start_call_span(tracer, callee.host, url, headers, current)
+        if not span.is_recording():
+            if trace_id is not None and TRACE_HEADER not in headers:  # another propagator's
+                headers[TRACE_HEADER] = trace_id
             return await self._get(session, callee, path, url, headers)
         try:
             answer = await self._get(session, callee, path, url, headers)
         except DownstreamError as exc:
-            subsegment.close(exc.status)
+            end_call_span(span, exc.status)
             raise
         except BaseException:
-            subsegment.close(500)
+            end_call_span(span, 500)
             raise
-        subsegment.close(answer.status)
+        end_call_span(span, answer.status)
         return answer
 
     async def _get(
@@ -414,6 +425,34 @@ class Downstream:
         except TimeoutError as exc:
             reason = f"resolving {callee.host} took over {self.connect_timeout_s:g}s"
             raise DownstreamError(504, reason, url) from exc
+
+
+def start_call_span(
+    tracer: trace.Tracer,
+    host: str,
+    url: str,
+    headers: dict[str, str],
+    current: context_api.Context | None = None,
+) -> trace.Span:
+    """A client span for a GET of ``url`` from ``host``, under the current span (of
+    ``current``, the current context); the global propagator writes its trace header into
+    ``headers``."""
+    if current is None:
+        current = context_api.get_current()
+    span = tracer.start_span(host, current, SpanKind.CLIENT)
+    if span is trace.get_current_span(current):  # not sampled: the parent stands for it
+        propagate.inject(headers, current)
+        return span
+    propagate.inject(headers, trace.set_span_in_context(span, current))
+    if span.is_recording():
+        span.set_attributes({"http.request.method": "GET", "url.full": url})
+    return span
+
+
+def end_call_span(span: trace.Span, status: int) -> None:
+    """The call answered ``status`` (or failed: 502/504, 500) now."""
+    span.set_attribute("http.response.status_code", status)
+    span.end()
 
 
 def _describe(exc: aiohttp.ClientError) -> str:

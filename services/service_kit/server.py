@@ -2,11 +2,12 @@
 
 ``serve(build_app, default_port=8080)`` reads ``HOST`` / ``PORT`` and
 ``HTTP_KEEP_ALIVE_TIMEOUT`` (seconds; fargo sets it from the spec's ``keep_alive``),
-builds the app (``build_app(os.environ)``), wraps it in X-Ray tracing when
-``AWS_XRAY_DAEMON_ADDRESS`` is set (`service_kit.xray`) and in the JSON access log, and runs
-it until SIGTERM. On SIGTERM uvicorn stops accepting, lets in-flight requests
-finish (up to :data:`GRACEFUL_SHUTDOWN_S`, inside ECS's 30 s stop timeout),
-runs the lifespan shutdown and the process exits 0.
+builds the app (``build_app(os.environ)``), wraps it in tracing when
+``AWS_XRAY_DAEMON_ADDRESS`` is set (OpenTelemetry's API, spans sent as X-Ray segments:
+`service_kit.otel`) and in the JSON access log, and runs it until SIGTERM. On SIGTERM
+uvicorn stops accepting, lets in-flight requests finish (up to
+:data:`GRACEFUL_SHUTDOWN_S`, inside ECS's 30 s stop timeout), runs the lifespan shutdown
+and the process exits 0.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from service_kit.accesslog import AccessLog, AccessLogMiddleware, stdout_stream
 from service_kit.asgi import ASGIApp
 from service_kit.protocol import BatchingHttpToolsProtocol
 from service_kit.settings import SettingError, env_port, env_whole_seconds
-from service_kit.xray import Recorder, XRayMiddleware
+from service_kit.xray import Recorder
 
 HOST_ENV = "HOST"
 PORT_ENV = "PORT"
@@ -97,6 +98,22 @@ def build_config(
     )
 
 
+def traced(app: ASGIApp, recorder: Recorder) -> ASGIApp:
+    """``app`` with a span per request; installs the X-Ray tracer provider and propagator
+    as OpenTelemetry's global ones, for the handlers' and downstream calls' spans."""
+    from opentelemetry import propagate, trace
+
+    from service_kit.otel import XRayTracerProvider
+    from service_kit.xray_middleware import XRayMiddleware
+    from service_kit.xray_propagator import XRayPropagator
+
+    provider = XRayTracerProvider(recorder.name, recorder.sampler, recorder.emitter)
+    propagator = XRayPropagator()
+    trace.set_tracer_provider(provider)
+    propagate.set_global_textmap(propagator)
+    return XRayMiddleware(app, provider.get_tracer(__name__), propagator)
+
+
 def serve(
     build_app: AppFactory, *, default_port: int, http: HttpProtocol = BatchingHttpToolsProtocol
 ) -> None:
@@ -108,7 +125,7 @@ def serve(
         app: ASGIApp = build_app(environ)
         recorder = Recorder.from_env(environ)
         if recorder is not None:
-            app = XRayMiddleware(app, recorder)
+            app = traced(app, recorder)
         app = AccessLogMiddleware(app, access_log)
         config = build_config(app, environ, default_port=default_port, http=http)
     except SettingError as exc:

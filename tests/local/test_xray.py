@@ -103,6 +103,25 @@ def test_a_segment_document_is_parsed_with_its_calls() -> None:
     assert made.name == INTERNAL and made.status == 200
 
 
+def test_a_call_made_inside_a_handlers_own_subsegment_is_found() -> None:
+    local = {
+        "id": "ddddddddddddddd1",
+        "name": "price lookup",
+        "start_time": 100.001,
+        "end_time": 100.009,
+        "subsegments": [call("bbbbbbbbbbbbbbb1", INTERNAL, 100.002, 100.008)],
+    }
+    doc = document("backend-public", "aaaaaaaaaaaaaaa1", 100.0, 100.01, calls=[local])
+    segment = parse_datagram(datagram(doc))
+    (made,) = segment.calls
+    assert (made.id, made.name) == ("bbbbbbbbbbbbbbb1", INTERNAL)
+    spans = trace_spans([segment, parse_datagram(datagram(THROUGH_ALB[1]))], Topology.of(SPEC))
+    by_id = {span.id: span for span in spans}
+    callee = next(span for span in spans if span.name == "backend-private-with-alb")
+    alb = by_id[str(callee.parent_id)]  # under the internal ALB the call reached, not a client
+    assert (alb.kind, alb.parent_id) == ("load_balancer", "bbbbbbbbbbbbbbb1")
+
+
 @pytest.mark.parametrize(
     ("data", "problem"),
     [

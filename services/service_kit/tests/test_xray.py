@@ -1,5 +1,5 @@
-"""X-Ray tracing: the trace header, sampling, segment documents, and real services
-sending them to a UDP daemon address."""
+"""X-Ray tracing: the trace header, sampling, settings, and real services sending segments
+to a UDP daemon address."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.request import Request, urlopen
 
@@ -14,10 +15,8 @@ import pytest
 
 from service_kit.settings import SettingError
 from service_kit.xray import (
-    HEADER_LINE,
     Recorder,
     Sampler,
-    Segment,
     TraceHeader,
     daemon_address,
     new_id,
@@ -71,59 +70,6 @@ def test_default_rule_takes_one_a_second_then_the_rate() -> None:
     assert sampler.sample(101.0) is True  # a new second, a new reservoir
     always = Sampler(reservoir=0, rate=1.0)
     assert all(always.sample(5.0) for _ in range(50))
-
-
-# -- documents ------------------------------------------------------------------------
-
-
-def test_segment_document_with_a_subsegment() -> None:
-    segment = Segment(ROOT, "53995c3f42cd8ad8", True, start=1000.0)
-    sub, header = segment.call("private.backend.microservice.local", "http://p:8090/endpoint")
-    assert sub is not None
-    assert header == f"Root={ROOT};Parent={sub.id};Sampled=1"
-    sub.close(504)
-    datagram = segment.document(
-        "backend-public",
-        end=1000.5,
-        method="GET",
-        url='http://x/api/"private"',
-        status=504,
-        user_agent="curl/8",
-    )
-    assert datagram.startswith(HEADER_LINE)
-    doc = parse_datagram(datagram)
-    assert doc["name"] == "backend-public"
-    assert doc["trace_id"] == ROOT and doc["parent_id"] == "53995c3f42cd8ad8"
-    assert doc["id"] == segment.id and len(doc["id"]) == 16
-    assert (doc["start_time"], doc["end_time"]) == (1000.0, 1000.5)
-    assert doc["origin"] == "AWS::ECS::Container"
-    assert doc["http"]["request"] == {
-        "method": "GET",
-        "url": 'http://x/api/"private"',
-        "user_agent": "curl/8",
-    }
-    assert doc["http"]["response"] == {"status": 504} and doc["fault"] is True
-    (child,) = doc["subsegments"]
-    assert child["id"] == sub.id and child["namespace"] == "remote"
-    assert child["name"] == "private.backend.microservice.local"
-    assert child["http"]["response"]["status"] == 504 and child["fault"] is True
-
-
-def test_unsampled_segment_only_propagates() -> None:
-    segment = Segment(ROOT, None, False, start=1.0)
-    sub, header = segment.call("callee", "http://callee/")
-    assert sub is None
-    assert header == f"Root={ROOT};Parent={segment.id};Sampled=0"
-
-
-def test_client_errors_and_throttles_are_errors() -> None:
-    for status, flags in ((404, {"error": True}), (429, {"error": True, "throttle": True})):
-        doc = parse_datagram(
-            Segment(ROOT, None, True, 1.0).document(
-                "s", end=2.0, method="GET", url="/", status=status
-            )
-        )
-        assert {k: doc[k] for k in ("error", "throttle", "fault") if k in doc} == flags
 
 
 # -- settings -------------------------------------------------------------------------
@@ -236,3 +182,41 @@ def test_decisions_and_health_checks(
     (segment,) = _segments(daemon, 1)
     assert str(segment["trace_id"]).startswith("1-") and segment["trace_id"] != ROOT
     assert json.dumps(segment)
+
+
+APPS = Path(__file__).resolve().parent / "apps"
+
+
+def test_a_handlers_own_span_is_a_subsegment_of_the_request(
+    daemon: socket.socket, metadata_server: MetadataServer
+) -> None:
+    service = ServiceProcess(
+        "handler_spans",
+        pythonpath=[APPS],
+        env={
+            "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}",
+            "AWS_XRAY_TRACING_NAME": "pricing",
+            "XRAY_SAMPLING_RATE": "1",
+        },
+    )
+    try:
+        service.start().wait_ready()
+        while not _nothing_more(daemon):  # the readiness probes' traces
+            pass
+        daemon.settimeout(5)
+        alb_header = f"Self=1-67891234-12456789abcdef012345678;Root={ROOT}"
+        answer = json.loads(_get(service.url + "/priced", {"X-Amzn-Trace-Id": alb_header}))
+    finally:
+        service.stop()
+
+    (segment,) = _segments(daemon, 1)
+    assert segment["name"] == "pricing" and segment["trace_id"] == ROOT
+    assert segment["http"]["request"]["url"].endswith("/priced")
+    (lookup,) = segment["subsegments"]
+    assert lookup["name"] == "price lookup" and "namespace" not in lookup
+    assert lookup["metadata"]["default"] == {"sku": "a-1"}
+    assert [e["name"] for e in lookup["metadata"]["otel"]["events"]] == ["cache miss"]
+    assert segment["start_time"] <= lookup["start_time"] <= lookup["end_time"]
+    assert lookup["end_time"] <= segment["end_time"]
+    # A call made inside the handler's span continues the trace under it.
+    assert answer["downstream_header"] == f"Root={ROOT};Parent={lookup['id']};Sampled=1"

@@ -4,7 +4,8 @@ A datagram is the header line ``{"format": "json", "version": 1}``, a newline, a
 segment document (AWS's "X-Ray segment documents"): ``name``, ``id`` (16 hex),
 ``trace_id`` (``1-<8 hex>-<24 hex>``), ``start_time`` and ``end_time`` (epoch seconds),
 optionally ``parent_id``, ``http``, ``error``/``fault``/``throttle`` and ``subsegments``.
-What the twin keeps of it is a `Segment`.
+What the twin keeps of it is a `Segment`, with the ``remote`` subsegments (calls to other
+services) found at any depth.
 """
 
 from __future__ import annotations
@@ -88,20 +89,7 @@ def segment_from_document(document: Any) -> Segment:
     if end < start:
         raise BadSegment(f"end_time {end} is before start_time {start}")
     request, status = _http(document)
-    calls = []
-    for sub in document.get("subsegments") or ():
-        if isinstance(sub, dict) and sub.get("namespace") == "remote":
-            sub_request, sub_status = _http(sub)
-            calls.append(
-                Call(
-                    id=_id(sub, "id"),
-                    name=_text(sub, "name"),
-                    start=_time(sub, "start_time"),
-                    end=_time(sub, "end_time"),
-                    status=sub_status,
-                    url=_optional_text(sub_request, "url"),
-                )
-            )
+    calls = [_call(sub) for sub in _remote_subsegments(document)]
     return Segment(
         trace_id=trace_id,
         id=segment_id,
@@ -114,6 +102,32 @@ def segment_from_document(document: Any) -> Segment:
         status=status,
         origin=_optional_text(document, "origin"),
         calls=tuple(calls),
+    )
+
+
+def _remote_subsegments(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``remote`` subsegments at any depth: a call made inside a handler's own
+    (local) subsegment is nested in it."""
+    found = []
+    pending = [document]
+    while pending:
+        for sub in pending.pop().get("subsegments") or ():
+            if isinstance(sub, dict):
+                if sub.get("namespace") == "remote":
+                    found.append(sub)
+                pending.append(sub)
+    return found
+
+
+def _call(sub: dict[str, Any]) -> Call:
+    request, status = _http(sub)
+    return Call(
+        id=_id(sub, "id"),
+        name=_text(sub, "name"),
+        start=_time(sub, "start_time"),
+        end=_time(sub, "end_time"),
+        status=status,
+        url=_optional_text(request, "url"),
     )
 
 
