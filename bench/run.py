@@ -1,7 +1,7 @@
 """``make bench``: every benchmark, their figures collected in docs/benchmarks.md.
 
 python bench/run.py [--only services,twin,synth,images,inner_loop,access_logs,tracing,
-                      control_plane_away]
+                      control_plane_away,idle_connections]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ BENCHES = {
     "images": ["bench/images_bench.py"],
     "inner_loop": ["bench/inner_loop_bench.py"],
     "control_plane_away": ["bench/control_plane_away_bench.py"],
+    "idle_connections": ["bench/idle_connections_bench.py"],
     "access_logs": ["bench/access_log_bench.py"],
     # X-Ray tracing's cost: the services with tracing off and on (tracing.md summarises;
     # tracing-runs.md has every figure), then the per-request CPU of the tracing code.

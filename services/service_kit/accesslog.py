@@ -32,7 +32,7 @@ import time
 from json.encoder import encode_basestring_ascii
 from typing import Protocol
 
-from service_kit.asgi import TRACE_HEADER, ASGIApp, Message, Receive, Scope, Send
+from service_kit.asgi import TRACE_HEADER, ASGIApp, Receive, Scope, Send, StatusNotingSend
 
 FLUSH_INTERVAL_S = 0.2
 USER_AGENT_HEADER = b"user-agent"
@@ -186,16 +186,9 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # what the server answers if the app fails before responding
-
-        async def send_and_note_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        noting = StatusNotingSend(send)
         try:
-            await self.app(scope, receive, send_and_note_status)
+            await self.app(scope, receive, noting)
         finally:
             trace_id = user_agent = None
             for key, value in scope["headers"]:
@@ -206,7 +199,7 @@ class AccessLogMiddleware:
             self.log.write(
                 scope["method"],
                 scope["path"],
-                status,
+                noting.status,
                 time.perf_counter() - started,
                 trace_id,
                 user_agent,

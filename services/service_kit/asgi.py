@@ -103,6 +103,23 @@ class Response:
 
 Handler = Callable[[Request], Awaitable[Response]]
 
+
+class StatusNotingSend:
+    """An ASGI ``send`` that notes the response's status as it goes by: 500 until one is
+    sent (what the server answers when the app fails before responding)."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+
 NOT_FOUND = Response.json({"error": "not found"}, 404)
 METHOD_NOT_ALLOWED = Response.json(
     {"error": "method not allowed"}, 405, headers=[(b"allow", b"GET, HEAD")]

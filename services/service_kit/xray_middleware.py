@@ -19,7 +19,7 @@ from opentelemetry import trace
 from opentelemetry.propagators.textmap import Getter, TextMapPropagator
 from opentelemetry.trace import SpanKind
 
-from service_kit.asgi import TRACE_HEADER, ASGIApp, Message, Receive, Scope, Send
+from service_kit.asgi import TRACE_HEADER, ASGIApp, Receive, Scope, Send, StatusNotingSend
 from service_kit.xray_propagator import HEADER, HEADER_LOWER
 
 # Health checkers' user agents: ALB's, and the twin's container health check (in AWS a
@@ -83,18 +83,11 @@ class XRayMiddleware:
             if user_agent is not None:
                 attributes["user_agent.original"] = user_agent.decode("latin-1")
             span.set_attributes(attributes)
-            status = 500
-
-            async def send_and_note_status(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                await send(message)
-
+            noting = StatusNotingSend(send)
             try:
-                await self.app(scope, receive, send_and_note_status)
+                await self.app(scope, receive, noting)
             finally:
-                span.set_attribute("http.response.status_code", status)
+                span.set_attribute("http.response.status_code", noting.status)
                 span.end()
         finally:
             context_api.detach(token)
