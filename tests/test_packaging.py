@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from fargo.local.images.python import uv_binary
+
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow  # a virtualenv and a pip install
@@ -17,15 +19,16 @@ pytestmark = pytest.mark.slow  # a virtualenv and a pip install
 @pytest.fixture(scope="module")
 def plain_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("plain") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    # Not editable, no extras: what `pip install fargo` gives a user.
+    # Not editable, no extras: what `pip install fargo` gives a user (installed by uv, the
+    # same resolution from the same index, in seconds from its cache).
+    uv = str(uv_binary())
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
     subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-         "--disable-pip-version-check", str(ROOT)],
+        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(ROOT)],
         check=True,
         capture_output=True,
         timeout=600,
-    )  # fmt: skip
+    )
     return venv
 
 

@@ -76,7 +76,7 @@ def test_tasks_run_as_the_dockerfile_user_or_nobody(twin: tuple[Twin, str]) -> N
     assert echo.uids().real == 65534, echo.cmdline()  # and it binds port 80
     assert (
         "Dockerfile:6: USER: fargo-nosuchuser: tasks run as nobody (uid 65534, gid 65534), "
-        'as no user "fargo-nosuchuser" on this machine in VPC mode'
+        'as no user "fargo-nosuchuser" on this machine'
     ) in said
     # a task of another user sees its environment, not the rest of the state folder
     code = "import os,sys; print(os.listdir(sys.argv[1]))"

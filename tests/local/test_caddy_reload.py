@@ -42,7 +42,7 @@ from fargo.local.caddy.process import CaddyProcess
 
 pytestmark = pytest.mark.timeout(60)
 
-LOADS = 20  # with the handover; each load takes SHUTDOWN_DELAY longer
+LOADS = 10  # with the handover; each load takes SHUTDOWN_DELAY longer
 LOAD_PAUSE_SECONDS = 0.05
 CLIENTS = 3  # of each kind
 OK = "ok"
@@ -169,7 +169,7 @@ async def test_loads_on_one_socket_lose_new_connections(
     """Why the twin hands listeners over: without it, the old servers close connections
     they accepted just before they stopped, with no answer (the test fails the day Caddy
     stops doing so, and the handover can go)."""
-    fresh, _ = await reload_under_load(state_dir, listener, hand_over=False, loads=2 * LOADS)
+    fresh, _ = await reload_under_load(state_dir, listener, hand_over=False, loads=4 * LOADS)
     assert fresh["eof before response"] > 0, dict(fresh)
 
 
@@ -204,7 +204,7 @@ TEAPOT_RULE = """          - priority: 1
             action: {fixed_response: {status_code: 418, message_body: short and stout}}
 """
 TARGET_GROUPS = "  app: {health_check: {path: /health, interval: 300, timeout: 120}}"
-RULE_CHANGES = 20
+RULE_CHANGES = 10
 
 
 async def test_rule_changes_on_the_data_plane_answer_every_new_connection(

@@ -179,7 +179,8 @@ async def test_a_stopped_caddy_is_found_killed_and_started_again_on_the_same_soc
         assert found_after < HANG_SECONDS + 3
         assert await waiting == (200, "app")  # not refused: the new Caddy took it over
         assert await twin.get() == (200, "app")
-        assert caddy.restarts == 1
+        # Counted once the new Caddy's admin API answered (it may serve a moment before).
+        await until(lambda: caddy.restarts == 1, timeout=5, what="the restart counted")
         assert twin.data_plane().state is DataPlaneState.SERVING
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -11,11 +11,11 @@ import pytest
 
 from fargo.local.caddy.process import CaddyProcess
 from fargo.local.ecs.process import spawn_task
-from fargo.local.images.user import is_real_root
 from fargo.local.limits import FARGATE_NOFILE
 from fargo.local.state import folder as state
 
 LOW_SOFT_LIMIT = 256
+CAP_SYS_RESOURCE = 24
 
 
 def open_files(pid: int) -> tuple[int, int]:
@@ -41,8 +41,12 @@ def low_soft_limit() -> Iterator[int]:
 
 
 def may_raise_hard_limits() -> bool:
-    """Root of this machine (``CAP_SYS_RESOURCE``), which may raise a hard limit."""
-    return is_real_root()
+    """Whether this process has ``CAP_SYS_RESOURCE`` (root, unless a sandbox took it away),
+    which may raise a hard limit."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> CAP_SYS_RESOURCE & 1)
+    return False
 
 
 def caddy_open_files(hard: int) -> int:

@@ -263,7 +263,7 @@ class CaddyDataPlane:
                 await pusher
         async with self._updated:
             self._updated.notify_all()
-        await self.caddy.stop()
+        await self.caddy.stop(drain=False)
         await self._resolver.stop()
         pairs = [*self._all_pairs(), *self._closing]
         self._sockets, self._also, self._closing = {}, {}, []

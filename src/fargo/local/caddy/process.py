@@ -181,8 +181,16 @@ class CaddyProcess:
         answer = await self._admin.request("GET", "/reverse_proxy/upstreams")
         return list(answer or [])
 
-    async def stop(self) -> None:
-        """Stop Caddy (SIGTERM, then SIGKILL after 5 s); idempotent, safe after a failed start."""
+    async def stop(self, *, drain: bool = True) -> None:
+        """Stop Caddy (SIGTERM, then SIGKILL after 5 s); idempotent, safe after a failed start.
+
+        Stopping, Caddy answers on its keep-alive connections for its config's
+        ``shutdown_delay`` more (`fargo.local.caddy.config`), so that their clients move to
+        the Caddy that takes over. ``drain=False``: none does (the load balancers go away),
+        so that delay is loaded away first.
+        """
+        if not drain:
+            await self._load_without_shutdown_delay()
         self._stopping = True
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is not None:
@@ -192,6 +200,18 @@ class CaddyProcess:
         await self._terminate()
         await self._admin.close()
         self._problem = None
+
+    async def _load_without_shutdown_delay(self) -> None:
+        config = self._config
+        apps = config.get("apps", {}) if config is not None else {}
+        if config is None or self.pid is None or "shutdown_delay" not in apps.get("http", {}):
+            return
+        http = {k: v for k, v in apps["http"].items() if k != "shutdown_delay"}
+        body = json.dumps({**config, "apps": {**apps, "http": http}}).encode()
+        # The same listeners: Caddy stops the old servers at once (no delay applies).
+        with contextlib.suppress(CaddyError, OSError, TimeoutError):
+            async with self._lock, asyncio.timeout(STOP_TIMEOUT_SECONDS):
+                await self._admin.request("POST", "/load", body)
 
     async def version(self) -> str:
         """``caddy version`` of the binary, e.g. ``v2.11.7 h1:...``."""
