@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.e2e.conftest import Twin, fargo, make_twin
-from tests.e2e.test_vpc_user import nonblocking_copies_of_stdout, task_process
+from tests.e2e.test_vpc_user import nonblocking_copies_of_stdout, run_as_task_user, task_process
 
 from fargo.local.images.user import is_real_root
 
@@ -85,22 +85,6 @@ def test_exec_enters_the_tasks_root_where_the_state_folder_is_hidden(
     twin: tuple[Twin, str],
 ) -> None:
     running, _ = twin
-    state_dir = str(running.state_dir)
     code = "import os,sys; print(os.listdir(sys.argv[1]), os.path.isdir('/app'))"
-    listed = fargo(
-        "exec",
-        "--state-dir",
-        state_dir,
-        "api",
-        "--",
-        "setpriv",
-        "--reuid=10001",
-        "--regid=10001",
-        "--clear-groups",
-        "python",
-        "-c",
-        code,
-        state_dir,
-        check=False,
-    )
+    listed = run_as_task_user(running, "api", code)
     assert listed.stdout.strip() == "['environments'] True", listed.stdout + listed.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,6 +67,14 @@ def nonblocking_copies_of_stdout(pid: int) -> list[str]:
     return found
 
 
+def run_as_task_user(twin: Twin, service: str, code: str) -> subprocess.CompletedProcess[str]:
+    """``python -c code STATE_DIR`` in ``service``'s task as uid 10001 (`fargo exec`)."""
+    user = ["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups"]
+    state_dir = str(twin.state_dir)
+    argv = ["exec", "--state-dir", state_dir, service, "--", *user, "python", "-c", code]
+    return fargo(*argv, state_dir, check=False)
+
+
 def test_tasks_run_as_the_dockerfile_user_or_nobody(twin: tuple[Twin, str]) -> None:
     running, said = twin
     api = task_process(running, "api")
@@ -79,21 +88,5 @@ def test_tasks_run_as_the_dockerfile_user_or_nobody(twin: tuple[Twin, str]) -> N
         'as no user "fargo-nosuchuser" on this machine'
     ) in said
     # a task of another user sees its environment, not the rest of the state folder
-    code = "import os,sys; print(os.listdir(sys.argv[1]))"
-    listed = fargo(
-        "exec",
-        "--state-dir",
-        str(running.state_dir),
-        "api",
-        "--",
-        "setpriv",
-        "--reuid=10001",
-        "--regid=10001",
-        "--clear-groups",
-        "python",
-        "-c",
-        code,
-        str(running.state_dir),
-        check=False,
-    )
+    listed = run_as_task_user(running, "api", "import os,sys; print(os.listdir(sys.argv[1]))")
     assert listed.stdout.strip() == "['environments']", listed.stdout + listed.stderr

@@ -5,7 +5,6 @@ X-Ray segment documents, sent to a real UDP socket standing for the daemon."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,15 +34,6 @@ from service_kit.xray_propagator import XRayPropagator
 
 ROOT = "1-5759e988-bd862e3fe1be46a994272793"
 ALB_HEADER = f"Self=1-67891234-12456789abcdef012345678;Root={ROOT}"
-
-
-@pytest.fixture
-def daemon() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(5)
-    yield sock
-    sock.close()
 
 
 def _provider(daemon: socket.socket, rate: float = 1.0, reservoir: int = 1) -> XRayTracerProvider:

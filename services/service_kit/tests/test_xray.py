@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.request import Request, urlopen
@@ -93,15 +92,6 @@ def test_no_daemon_address_no_tracing() -> None:
 
 
 # -- real services, a real UDP daemon address ---------------------------------------------
-
-
-@pytest.fixture
-def daemon() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(5)
-    yield sock
-    sock.close()
 
 
 def _segments(daemon: socket.socket, count: int) -> list[dict[str, Any]]:
