@@ -1,6 +1,7 @@
 """Background loops that never die silently.
 
     task = keep_running("ecs:backend-private", scheduler.reconcile_forever)
+    await cancel_and_wait(task)   # at stop
 
 A loop that raises (or returns, which a loop should never do) is logged with its
 traceback as an event and started again after a pause that doubles up to
@@ -12,6 +13,7 @@ loop degrades one part instead of freezing it without a word.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +34,14 @@ def keep_running(
 ) -> asyncio.Task[None]:
     """Run ``loop`` in a task of its own, restarting it whenever it fails."""
     return asyncio.create_task(_restarting(name, loop, extra or {}), name=name)
+
+
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` (None: nothing to do) and wait until it has ended."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _restarting(name: str, loop: Callable[[], Awaitable[Any]], extra: dict[str, str]) -> None:

@@ -12,7 +12,6 @@ task does; a scale-in drains the tasks it stops (the scheduler's own surplus han
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from fargo.local.clock import TwinClock
 from fargo.local.cloudwatch.period import period_seconds
 from fargo.local.ecs.cluster import Cluster, ServiceScheduler
 from fargo.local.ecs.task import TaskStatus
-from fargo.local.loops import keep_running
+from fargo.local.loops import cancel_and_wait, keep_running
 from fargo.spec import Spec
 
 ACTIVITIES_KEPT = 50
@@ -104,10 +103,7 @@ class ApplicationAutoScaling:
 
     async def stop(self) -> None:
         loop, self._loop = self._loop, None
-        if loop is not None:
-            loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
+        await cancel_and_wait(loop)
 
     async def _evaluate_forever(self) -> None:
         period = period_seconds(self.clock)

@@ -43,7 +43,7 @@ from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_sock
 from fargo.local.elb.errors import ElbError
 from fargo.local.elb.target_health import Target
 from fargo.local.events import about
-from fargo.local.loops import keep_running
+from fargo.local.loops import cancel_and_wait, keep_running
 from fargo.local.status import DataPlaneState, DataPlaneStatus
 from fargo.spec.model import Spec
 
@@ -257,10 +257,7 @@ class CaddyDataPlane:
         """Stop Caddy and the resolver, close the listeners; idempotent."""
         self._running = False
         pusher, self._pusher = self._pusher, None
-        if pusher is not None:
-            pusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pusher
+        await cancel_and_wait(pusher)
         async with self._updated:
             self._updated.notify_all()
         await self.caddy.stop(drain=False)

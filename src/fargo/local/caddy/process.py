@@ -53,7 +53,7 @@ from fargo.local.caddy.binary import (
 from fargo.local.child_processes import terminate
 from fargo.local.events import about
 from fargo.local.limits import raise_open_files
-from fargo.local.loops import keep_running
+from fargo.local.loops import cancel_and_wait, keep_running
 from fargo.local.state import folder as state
 from fargo.local.state.files import log_tail, write_atomically
 
@@ -193,10 +193,7 @@ class CaddyProcess:
             await self._load_without_shutdown_delay()
         self._stopping = True
         watchdog, self._watchdog = self._watchdog, None
-        if watchdog is not None:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
+        await cancel_and_wait(watchdog)
         await self._terminate()
         await self._admin.close()
         self._problem = None

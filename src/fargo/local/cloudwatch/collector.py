@@ -20,7 +20,6 @@ at the default scale).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -36,7 +35,7 @@ from fargo.local.elb.access_log import AccessLogEntry
 from fargo.local.elb.errors import TargetGroupNotFound
 from fargo.local.elb.load_balancing import ElasticLoadBalancing
 from fargo.local.elb.target_health import TargetState
-from fargo.local.loops import keep_running
+from fargo.local.loops import cancel_and_wait, keep_running
 from fargo.local.status import MetricsStatus
 from fargo.spec.model import Spec
 
@@ -96,10 +95,7 @@ class MetricsCollector:
 
     async def stop(self) -> None:
         loop, self._loop = self._loop, None
-        if loop is not None:
-            loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
+        await cancel_and_wait(loop)
 
     def describe(self, *, latest_only: bool = False) -> MetricsStatus:
         described = self.store.describe(latest_only=latest_only)

@@ -31,6 +31,7 @@ from pathlib import Path
 import psutil
 
 from fargo.local.events import about
+from fargo.local.loops import cancel_and_wait
 from fargo.local.state import folder as state
 
 logger = logging.getLogger(__name__)
@@ -127,10 +128,7 @@ class PreviousRun:
 
     async def stop(self) -> None:
         later, self._later = self._later, None
-        if later is not None:
-            later.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await later
+        await cancel_and_wait(later)
 
     @staticmethod
     @contextlib.contextmanager

@@ -15,7 +15,6 @@ when it has room again (its backlog).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from fargo.local.events import about
 from fargo.local.logs.dropped import DroppedWrites
-from fargo.local.loops import keep_running
+from fargo.local.loops import cancel_and_wait, keep_running
 from fargo.local.status import DiskStatus
 
 logger = logging.getLogger(__name__)
@@ -66,10 +65,7 @@ class DiskReport:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _watch(self) -> None:
         while True:

@@ -27,7 +27,7 @@ from fargo.local.logs.dropped import DroppedWrites
 from fargo.local.logs.own_logs import MAX_OWN_LOG_BYTES, cap
 from fargo.local.logs.router import KEEP_ROTATED, MAX_STREAM_BYTES, attach_pipe, router_status
 from fargo.local.logs.runs import archive_previous_run, expire
-from fargo.local.loops import keep_running
+from fargo.local.loops import cancel_and_wait, keep_running
 from fargo.local.state import folder as state
 
 START_TIMEOUT_SECONDS = 10.0
@@ -145,10 +145,7 @@ class LogRouter:
 
     async def stop(self) -> None:
         expiring, self._expiring = self._expiring, None
-        if expiring is not None:
-            expiring.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await expiring
+        await cancel_and_wait(expiring)
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
