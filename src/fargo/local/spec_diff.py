@@ -177,6 +177,7 @@ def diff_specs(old: Spec, new: Spec) -> SpecChanges:
         _by_name(new.discovery.services if new.discovery else []),
     )
     changed_images = {c.name for c in changes.images if c.kind is ChangeKind.CHANGED}
+    moved = _moved_aliases(old, new)
     for name in sorted(before["services"].keys() | after["services"].keys()):
         if name not in after["services"]:
             changes.services.append(ServiceChange(name, ChangeKind.REMOVED))
@@ -184,7 +185,7 @@ def diff_specs(old: Spec, new: Spec) -> SpecChanges:
             changes.services.append(ServiceChange(name, ChangeKind.ADDED))
         else:
             fields = _fields(before["services"][name], after["services"][name])
-            fields += _moved_endpoints_called(old, new, name)
+            fields += _moved_aliases_called(new.services[name].environment, moved)
             image_changed = new.services[name].image in changed_images
             if fields or image_changed:
                 changes.services.append(
@@ -284,19 +285,29 @@ def endpoint_changes(old: Spec, new: Spec) -> tuple[list[Endpoint], list[Endpoin
     return made, deleted
 
 
-def _moved_endpoints_called(old: Spec, new: Spec, service: str) -> list[FieldChange]:
-    """The environment values of ``service`` that name a Service Connect endpoint whose
-    client alias changed: their resolved value changes, so its tasks roll."""
+def _moved_aliases(old: Spec, new: Spec) -> dict[str, tuple[str, str]]:
+    """Service Connect endpoints in both specs whose client alias changed: discovery name
+    → (old alias, new alias)."""
     before, after = service_connect.endpoints(old), service_connect.endpoints(new)
-    moved = []
-    for key, value in new.services[service].environment.items():
-        for ref in refs.references(value):
-            if ref.kind != "service_connect" or not {ref.name} <= before.keys() & after.keys():
-                continue  # a reference to an endpoint the new spec lacks is the spec's error
-            was, now = before[ref.name].dns_name, after[ref.name].dns_name
-            if was != now:
-                moved.append(FieldChange(f"environment.{key}", was, now, shown=False))
-    return moved
+    return {
+        name: (was.dns_name, after[name].dns_name)
+        for name, was in before.items()
+        if name in after and after[name].dns_name != was.dns_name
+    }
+
+
+def _moved_aliases_called(
+    environment: Mapping[str, str], moved: Mapping[str, tuple[str, str]]
+) -> list[FieldChange]:
+    """The environment values that name a moved alias (`_moved_aliases`): their resolved
+    value changes, so the service's tasks roll. A reference to an endpoint the new spec
+    lacks is the spec's error, not a change."""
+    return [
+        FieldChange(f"environment.{key}", *moved[ref.name], shown=False)
+        for key, value in environment.items()
+        for ref in refs.references(value)
+        if ref.kind == "service_connect" and ref.name in moved
+    ]
 
 
 def _listener_changes(

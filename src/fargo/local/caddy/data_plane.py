@@ -220,26 +220,7 @@ class CaddyDataPlane:
                 # New connections wait on the other socket of each pair for the new Caddy;
                 # the crashed run's Caddy takes what was queued on its own and gets no more.
                 await asyncio.gather(*(pair.hand_over() for pair in self._sockets.values()))
-            else:
-                self._sockets = _pairs(
-                    bind_listeners(
-                        self.spec,
-                        bind=self.bind,
-                        listener_port=self.listener_port,
-                        open_socket=self.open_listener,
-                    )
-                )
-            for name, (address, factory) in self.also_listen.items():
-                self._also.update(
-                    _pairs(
-                        bind_listeners(
-                            self.spec.only_load_balancer(name),
-                            bind={name: address},
-                            listener_port=lambda _, port: port,
-                            open_socket=factory,
-                        )
-                    )
-                )
+            self._bind_missing(self.spec)
             await self._resolver.start(listeners=flat(self._sockets))
             self._record_active()
             if self.access_logs is not None:
@@ -308,16 +289,19 @@ class CaddyDataPlane:
             if server in self._also:
                 self._closing.append(self._also.pop(server))
         if not self.binds_new_listeners and self._running:
-            self._bind_added(spec)
+            # A load balancer whose Caddy runs elsewhere than its listeners are bound (an
+            # internet-facing one in VPC mode: on this machine, Caddy in its ENI): its new
+            # listeners are bound here as at start. A running Caddy cannot inherit a
+            # socket, so the next push relaunches it with them: connections wait in the
+            # listeners' queues meanwhile, none is refused, and the old Caddy finishes
+            # what it was answering.
+            self._relaunch = self._bind_missing(spec) or self._relaunch
         self._version += 1
         self._dirty.set()
 
-    def _bind_added(self, spec: Spec) -> None:
-        """New listeners of a load balancer whose Caddy runs elsewhere than its listeners
-        are bound (an internet-facing one in VPC mode: on this machine, Caddy in its ENI):
-        bound here as at start. A running Caddy cannot inherit a socket, so the next push
-        relaunches it with them: connections wait in the listeners' queues meanwhile, none
-        is refused, and the old Caddy finishes what it was answering."""
+    def _bind_missing(self, spec: Spec) -> bool:
+        """Bind the listeners of ``spec`` that have no sockets yet, at their addresses and
+        at the ``also_listen`` ones; whether there were any."""
         added = _pairs(
             bind_listeners(
                 spec,
@@ -327,17 +311,17 @@ class CaddyDataPlane:
                 bound=self._sockets,
             )
         )
+        self._sockets.update(added)
         for name, (address, factory) in self.also_listen.items():
-            added_also = bind_listeners(
+            also = bind_listeners(
                 spec.only_load_balancer(name),
                 bind={name: address},
                 listener_port=lambda _, port: port,
                 open_socket=factory,
                 bound=self._also,
             )
-            self._also.update(_pairs(added_also))
-        self._sockets.update(added)
-        self._relaunch = self._relaunch or bool(added)
+            self._also.update(_pairs(also))
+        return bool(added)
 
     def update(
         self, routable: Mapping[str, Sequence[str]], targets: Mapping[str, Sequence[Target]]
