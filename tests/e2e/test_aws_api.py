@@ -33,7 +33,6 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from tests.e2e.aws_cli_v2 import (
-    AWS_CLI_V2,
     INSTALL,
     cli_v2,
     cli_v2_environment,
@@ -714,19 +713,3 @@ def test_aws_cli_v2_reads_ecs_elbv2_and_cloud_map(
     debug = run_cli_v2(endpoint, *discover, "--debug", home=tmp_path, http_proxy=endpoint)
     prefixed = endpoint.replace("http://", "http://data-")
     assert f'"POST {prefixed}/ HTTP/1.1" 200' in debug.stderr
-
-
-def test_aws_cli_v2_ignores_aws_endpoint_url_and_the_tests_stop_it(
-    endpoint: str, aws_cli_v2: str, tmp_path: Path
-) -> None:
-    """Without --endpoint-url, CLI 2.9.19 goes to AWS even with AWS_ENDPOINT_URL set (it
-    predates the setting): the tests' HTTPS_PROXY on a closed loopback port stops it."""
-    environment = cli_v2_environment(tmp_path)
-    environment.update(AWS_ENDPOINT_URL=endpoint, AWS_MAX_ATTEMPTS="1")
-    run = subprocess.run(
-        [str(AWS_CLI_V2), "ecs", "list-clusters", "--debug"],
-        capture_output=True, text=True, timeout=60, env=environment, check=False,
-    )  # fmt: skip
-    assert run.returncode != 0
-    assert f"url=https://ecs.{REGION}.amazonaws.com/" in run.stderr  # not the twin
-    assert "Failed to connect to proxy URL" in run.stderr
