@@ -162,6 +162,22 @@ def test_an_h2_request_and_a_weighted_forward_pick_the_answering_group() -> None
 
 def test_entries_of_no_listener_are_skipped() -> None:
     assert from_caddy(caddy_entry(logger="http.log.access.fargo-unavailable"), NAMES) is None
+    assert from_caddy(caddy_entry(logger="http.log.access.public-8443"), NAMES) is None
+    assert from_caddy(caddy_entry(logger="http.log.access.public-x"), NAMES) is None
+    assert from_caddy(caddy_entry(logger=["not", "a", "name"]), NAMES) is None
+
+
+def test_a_malformed_route_field_is_the_default_forward() -> None:
+    converted = from_caddy(caddy_entry(alb_route={"not": "text"}), NAMES)
+    assert converted is not None and converted.matched_rule_priority == -1
+    assert converted.actions_executed == "forward" and converted.target_group is None
+
+
+@pytest.mark.parametrize("epoch", [1796280077.6823857, 1796280077.0, 1796280077.9999996, 0.5])
+def test_times_are_written_to_the_microsecond_as_alb_does(epoch: float) -> None:
+    fields = parse(alb_line(from_caddy(caddy_entry(ts=epoch, duration=0.0), NAMES)))  # type: ignore[arg-type]
+    expected = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert fields["time"] == fields["request_creation_time"] == expected
 
 
 def test_the_follower_reads_across_caddys_roll(tmp_path: Path) -> None:

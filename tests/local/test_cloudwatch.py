@@ -21,7 +21,7 @@ START = datetime(2026, 12, 3, 6, 0, 0, tzinfo=UTC)
 
 ENTRY = AccessLogEntry(
     type="https",
-    time=START,
+    time=START.timestamp(),
     load_balancer="public",
     elb="app/fargo-demo-public/0123456789abcdef",
     client="127.0.0.1:40000",
@@ -43,7 +43,7 @@ ENTRY = AccessLogEntry(
     domain_name=None,
     chosen_cert_arn=None,
     matched_rule_priority=1,
-    request_creation_time=START,
+    request_creation_time=START.timestamp(),
     actions_executed="forward",
     conn_trace_id="TID_0",
 )
@@ -63,7 +63,7 @@ def test_requests_status_classes_and_response_time_percentiles_per_target_group(
         status = 404 if number <= 3 else 500 if number <= 5 else 200
         entry = replace(
             ENTRY,
-            time=START + timedelta(seconds=1),
+            time=START.timestamp() + 1,
             target_processing_time=number / 1000,
             target_status_code=status,
             elb_status_code=status,
@@ -93,12 +93,12 @@ def test_requests_status_classes_and_response_time_percentiles_per_target_group(
 
 def test_each_period_is_closed_once_and_a_late_entry_counts_in_the_next() -> None:
     metrics = RequestMetrics(period_seconds=5, routes={"public": ["backend-public"]})
-    metrics.record(replace(ENTRY, time=START + timedelta(seconds=1)))
-    metrics.record(replace(ENTRY, time=START + timedelta(seconds=6)))
+    metrics.record(replace(ENTRY, time=START.timestamp() + 1))
+    metrics.record(replace(ENTRY, time=START.timestamp() + 6))
     first = datapoints(metrics, START + timedelta(seconds=5))
     assert first[("RequestCount", "public", "Sum")] == 1
     assert datapoints(metrics, START + timedelta(seconds=5)) == {}
-    metrics.record(replace(ENTRY, time=START + timedelta(seconds=2)))  # read late
+    metrics.record(replace(ENTRY, time=START.timestamp() + 2))  # read late
     second = datapoints(metrics, START + timedelta(seconds=10))
     assert second[("RequestCount", "public", "Sum")] == 2
 

@@ -12,13 +12,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
-from datetime import UTC, datetime
 from typing import Any
 
 from fargo.local.caddy import access_log as caddy_log
 from fargo.local.elb.access_log import MAX_USER_AGENT, AccessLogEntry, AlbNames
-from fargo.spec.elb import Listener
-from fargo.spec.model import Spec
 
 # Go's crypto/tls cipher suite ids → the OpenSSL names ALB logs.
 CIPHERS = {
@@ -53,21 +50,25 @@ def from_caddy(
     entry: dict[str, Any], names: AlbNames, targets: dict[str, str] | None = None
 ) -> AccessLogEntry | None:
     """``entry``: one of Caddy's access-log JSON entries; ``targets``: ``ip:port`` → target
-    group, for a weighted forward's answer. None when the entry is no listener's."""
-    server = str(entry.get("logger", "")).removeprefix(caddy_log.ACCESS_LOGGER + ".")
-    found = _listener(names.spec, server)
-    if found is None:
+    group, for a weighted forward's answer. None when the entry is no listener's.
+
+    Every request the load balancers answer passes here (a thread of the control plane,
+    ``bench/access_log_bench.py``): what repeats is looked up once."""
+    logger = entry.get("logger")
+    server, load_balancer, port = _server(logger if isinstance(logger, str) else "")
+    listener = names.listener(load_balancer, port) if load_balancer else None
+    if listener is None:
         return None
-    load_balancer, listener = found
     request = entry.get("request") or {}
     tls = request.get("tls") or None
-    priority, action, groups = _route(entry.get(caddy_log.ROUTE_FIELD))
+    route = entry.get(caddy_log.ROUTE_FIELD)
+    priority, action, groups = _route(route if isinstance(route, str) else "")
     target = _target(entry.get(caddy_log.TARGET_FIELD))
     target_status = entry.get(caddy_log.TARGET_STATUS_FIELD)
     if target is None or not isinstance(target_status, int) or target_status <= 0:
         target_status = None
     group = _group(groups, target, targets or {})
-    ended = float(entry.get("ts", 0.0))
+    ended = float(entry.get("ts") or 0.0)
     duration = max(0.0, float(entry.get("duration") or 0.0))
     latency = _seconds(entry.get(caddy_log.TARGET_LATENCY_FIELD))
     if action != "forward":
@@ -79,12 +80,11 @@ def from_caddy(
     proto = str(request.get("proto", "HTTP/1.1"))
     kind = "http" if tls is None else ("h2" if proto.startswith("HTTP/2") else "https")
     client = _host_port(str(request.get("remote_ip", "")), str(request.get("remote_port", "")))
-    trace = _trace_id(entry) if action == "forward" else None
     agents = (request.get("headers") or {}).get("User-Agent") or [""]
     user_agent = agents[0] if isinstance(agents, list) and agents else ""
     return AccessLogEntry(
         type=kind,
-        time=datetime.fromtimestamp(ended, UTC),
+        time=ended,
         load_balancer=load_balancer,
         elb=names.load_balancer_id(load_balancer),
         client=client,
@@ -96,30 +96,43 @@ def from_caddy(
         target_status_code=target_status,
         received_bytes=int(entry.get("bytes_read") or 0),
         sent_bytes=int(entry.get("size") or 0),
-        request=_request_line(request, listener, tls is not None),
+        request=_request_line(request, listener.port, proto, tls is not None),
         user_agent=str(user_agent)[:MAX_USER_AGENT],
         ssl_cipher=CIPHERS.get(tls.get("cipher_suite", 0)) if tls else None,
         ssl_protocol=TLS_VERSIONS.get(tls.get("version", 0)) if tls else None,
         target_group=group,
         target_group_arn=names.target_group_arn(group) if group else None,
-        trace_id=trace,
+        trace_id=_trace_id(entry) if action == "forward" else None,
         domain_name=(tls.get("server_name") or None) if tls else None,
         chosen_cert_arn=names.certificate_arn(load_balancer) if tls else None,
         matched_rule_priority=priority,
-        request_creation_time=datetime.fromtimestamp(ended - duration, UTC),
+        request_creation_time=ended - duration,
         actions_executed=action,
         conn_trace_id=_connection_id(server, client),
     )
 
 
-def _route(value: object) -> tuple[int, str, list[str]]:
-    priority, _, rest = str(value or "-1|forward|").partition("|")
+@functools.lru_cache(maxsize=256)
+def _server(logger: str) -> tuple[str, str, int]:
+    """Caddy's logger ``http.log.access.<load balancer>-<port>`` as the server's name, the
+    load balancer and the port; ``("", "", 0)`` for another logger."""
+    if not logger.startswith(caddy_log.ACCESS_LOGGER + "."):
+        return "", "", 0
+    server = logger.removeprefix(caddy_log.ACCESS_LOGGER + ".")
+    name, _, port = server.rpartition("-")
+    return (server, name, int(port)) if name and port.isdigit() else ("", "", 0)
+
+
+@functools.lru_cache(maxsize=256)
+def _route(value: str) -> tuple[int, str, tuple[str, ...]]:
+    """``<priority>|<action>|<target group>,...`` (`fargo.local.caddy.access_log`)."""
+    priority, _, rest = (value or "-1|forward|").partition("|")
     action, _, groups = rest.partition("|")
     try:
         number = int(priority)
     except ValueError:
         number = -1
-    return number, action or "forward", [g for g in groups.split(",") if g]
+    return number, action or "forward", tuple(g for g in groups.split(",") if g)
 
 
 def _trace_id(entry: dict[str, Any]) -> str | None:
@@ -147,7 +160,7 @@ def _is_host_port(value: str) -> bool:
     return port.isdigit()
 
 
-def _group(groups: list[str], target: str | None, targets: dict[str, str]) -> str | None:
+def _group(groups: tuple[str, ...], target: str | None, targets: dict[str, str]) -> str | None:
     if len(groups) == 1:
         return groups[0]
     if target is not None and targets.get(target) in groups:
@@ -165,22 +178,11 @@ def _host_port(host: str, port: str) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _request_line(request: dict[str, Any], listener: Listener, tls: bool) -> str:
+def _request_line(request: dict[str, Any], port: int, proto: str, tls: bool) -> str:
     host = str(request.get("host", ""))
     host = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
     scheme = "https" if tls else "http"
-    uri = str(request.get("uri", "/"))
-    method = str(request.get("method", "-"))
-    proto = str(request.get("proto", "HTTP/1.1"))
-    return f"{method} {scheme}://{host}:{listener.port}{uri} {proto}"
-
-
-def _listener(spec: Spec, server: str) -> tuple[str, Listener] | None:
-    """The load balancer and listener a Caddy server (``<load balancer>-<port>``) serves."""
-    name, _, port = server.rpartition("-")
-    lb = spec.load_balancers.get(name)
-    listener = next((lst for lst in lb.listeners if str(lst.port) == port), None) if lb else None
-    return (name, listener) if listener is not None else None
+    return f"{request.get('method', '-')} {scheme}://{host}:{port}{request.get('uri', '/')} {proto}"
 
 
 @functools.lru_cache(maxsize=4096)

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
+
+import orjson
 
 from fargo.local.caddy.access_entries import from_caddy
 from fargo.local.caddy.access_log import SUFFIX
@@ -261,7 +262,7 @@ class AccessLogDelivery:
 
 def _entry(raw: bytes, names: AlbNames, targets: dict[str, str]) -> AccessLogEntry | None:
     try:
-        data = json.loads(raw)
-    except ValueError:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         return None  # a line Caddy could not finish (a full disk)
     return from_caddy(data, names, targets) if isinstance(data, dict) else None

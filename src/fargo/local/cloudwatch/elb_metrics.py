@@ -56,7 +56,7 @@ class RequestMetrics:
         self._lock = threading.Lock()
 
     def record(self, entry: AccessLogEntry) -> None:
-        index = max(int(entry.time.timestamp() // self.period_seconds), self._closed + 1)
+        index = max(int(entry.time // self.period_seconds), self._closed + 1)
         lb = entry.load_balancer
         with self._lock:
             period = self._periods.setdefault(index, _Period())

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fargo.local.ecs.task import ACCOUNT
+from fargo.spec.elb import Listener
 from fargo.spec.model import Spec
 
 MAX_USER_AGENT = 8192  # ALB logs at most 8 KB of the user agent
@@ -51,6 +52,16 @@ class AlbNames:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
+        self._listeners: dict[tuple[str, int], Listener | None] = {}
+
+    def listener(self, load_balancer: str, port: int) -> Listener | None:
+        """The spec's listener on ``port`` of ``load_balancer``; None when there is none."""
+        key = (load_balancer, port)
+        if key not in self._listeners:
+            lb = self.spec.load_balancers.get(load_balancer)
+            listeners = lb.listeners if lb is not None else []
+            self._listeners[key] = next((lst for lst in listeners if lst.port == port), None)
+        return self._listeners[key]
 
     def load_balancer_id(self, name: str) -> str:
         """``app/<name>/<id>``: the ``elb`` field and the CloudWatch LoadBalancer dimension."""
@@ -80,12 +91,12 @@ def _certificate_arn(spec: str, region: str, load_balancer: str) -> str:
     return f"arn:aws:acm:{region}:{ACCOUNT}:certificate/{certificate}"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one per request, and a frozen __init__ costs twice
 class AccessLogEntry:
     """One request as ALB logs it (`alb_line` writes it), and what the metrics need of it."""
 
     type: str
-    time: datetime
+    time: float  # epoch seconds: when the response's last byte was sent
     load_balancer: str  # the spec's name
     elb: str
     client: str
@@ -107,7 +118,7 @@ class AccessLogEntry:
     domain_name: str | None
     chosen_cert_arn: str | None
     matched_rule_priority: int
-    request_creation_time: datetime
+    request_creation_time: float  # epoch seconds: when the request's first byte came
     actions_executed: str
     conn_trace_id: str
 
@@ -166,5 +177,15 @@ def _processing(seconds: float) -> str:
     return "-1" if seconds < 0 else f"{seconds:.3f}"
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _iso(epoch: float) -> str:
+    """``2026-12-03T06:40:01.123456Z`` (one line per request: the second is formatted once)."""
+    second = int(epoch // 1)
+    micro = round((epoch - second) * 1e6)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    return f"{_iso_second(second)}.{micro:06d}Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _iso_second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")

@@ -57,8 +57,8 @@ def from_access_log(entry: AccessLogEntry) -> LoadBalancerEntry | None:
     if not TRACE_ID.match(root):
         return None
     parent = fields.get("Parent")
-    start = entry.request_creation_time.timestamp()
-    end = max(entry.time.timestamp(), start)
+    start = entry.request_creation_time
+    end = max(entry.time, start)
     answered = entry.request_processing_time >= 0 and entry.response_processing_time >= 0
     own = (
         entry.request_processing_time + entry.response_processing_time
