@@ -13,7 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.e2e.conftest import Twin, fargo, make_twin
-from tests.e2e.test_vpc_user import nonblocking_copies_of_stdout, run_as_task_user, task_process
+from tests.e2e.test_vpc_user import (
+    HIDDEN,
+    nonblocking_copies_of_stdout,
+    run_as_task_user,
+    task_process,
+)
 
 from fargo.local.images.user import is_real_root
 
@@ -85,6 +90,5 @@ def test_exec_enters_the_tasks_root_where_the_state_folder_is_hidden(
     twin: tuple[Twin, str],
 ) -> None:
     running, _ = twin
-    code = "import os,sys; print(os.listdir(sys.argv[1]), os.path.isdir('/app'))"
-    listed = run_as_task_user(running, "api", code)
-    assert listed.stdout.strip() == "['environments'] True", listed.stdout + listed.stderr
+    listed = run_as_task_user(running, "api", HIDDEN)
+    assert listed.stdout.strip() == "hidden True True True", listed.stdout + listed.stderr

@@ -67,6 +67,19 @@ def nonblocking_copies_of_stdout(pid: int) -> list[str]:
     return found
 
 
+HIDDEN = (
+    "import os,sys\n"
+    "def listed(path):\n"
+    "    try:\n"
+    "        return os.listdir(path)\n"
+    "    except PermissionError:\n"
+    "        return 'hidden'\n"
+    "cache = os.path.dirname(sys.prefix)\n"
+    "print(listed(sys.argv[1]), listed(cache) == [os.path.basename(sys.prefix)],"
+    " os.path.isdir(os.path.join(sys.prefix, 'lib')), os.path.isdir('/app'))"
+)
+
+
 def run_as_task_user(twin: Twin, service: str, code: str) -> subprocess.CompletedProcess[str]:
     """``python -c code STATE_DIR`` in ``service``'s task as uid 10001 (`fargo exec`)."""
     user = ["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups"]
@@ -87,6 +100,7 @@ def test_tasks_run_as_the_dockerfile_user_or_nobody(twin: tuple[Twin, str]) -> N
         "Dockerfile:6: USER: fargo-nosuchuser: tasks run as nobody (uid 65534, gid 65534), "
         'as no user "fargo-nosuchuser" on this machine'
     ) in said
-    # a task of another user sees its environment, not the rest of the state folder
-    listed = run_as_task_user(running, "api", "import os,sys; print(os.listdir(sys.argv[1]))")
-    assert listed.stdout.strip() == "['environments']", listed.stdout + listed.stderr
+    # a task of another user sees its environment (in this machine's cache, the other
+    # environments hidden) and not the state folder
+    listed = run_as_task_user(running, "api", HIDDEN)
+    assert listed.stdout.strip() == "hidden True True True", listed.stdout + listed.stderr

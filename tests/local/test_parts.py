@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from fargo.local.parts import PartFailed, Parts, PartsInvalid, Step
+from fargo.local.parts import PartFailed, Parts, PartsInvalid, Step, Together
 
 
 class Recorded:
@@ -104,3 +104,41 @@ async def test_a_step_runs_plain_and_async_actions() -> None:
     await parts.start()
     await parts.stop()
     assert log == ["created", "stopped"]
+
+
+async def test_a_together_part_overlaps_its_members_and_names_them_in_problems() -> None:
+    log: list[str] = []
+    started = asyncio.Event()
+
+    class First(Recorded):
+        async def start(self) -> None:  # returns only once the second member has started
+            await super().start()
+            await asyncio.wait_for(started.wait(), 1)
+
+    class Second(Recorded):
+        async def start(self) -> None:
+            await super().start()
+            started.set()
+
+    group = Together("dns and load balancers", [First("dns", log), Second("elb", log)])
+    parts = Parts([Recorded("a", log), group, Recorded("z", log)])
+    await parts.start()
+    await parts.stop()
+    starts = [line for line in log if line.startswith("start")]
+    assert starts == ["start a", "start dns", "start elb", "start z"]
+    assert log[-4:] == ["stop z", "stop elb", "stop dns", "stop a"]
+
+    invalid = Parts([Together("g", [Recorded("dns", [], problems=["port 53 is in use"])])])
+    with pytest.raises(PartsInvalid) as raised:
+        await invalid.start()
+    assert raised.value.problems == ["dns: port 53 is in use"]
+
+
+async def test_a_failed_member_of_a_together_part_is_named_and_everything_stops() -> None:
+    log: list[str] = []
+    group = Together("g", [Recorded("dns", log), Recorded("elb", log, fail_start=True)])
+    parts = Parts([Recorded("a", log), group])
+    with pytest.raises(PartFailed, match=r"^elb: port 53 is in use$"):
+        await parts.start()
+    assert {"stop dns", "stop elb", "stop a"} <= set(log)
+    assert log[-1] == "stop a"

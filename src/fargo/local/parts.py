@@ -65,9 +65,21 @@ class Parts:
         self._started: list[Part] = []
 
     def validate(self) -> None:
-        problems = [f"{part.name}: {p}" for part in self.parts for p in part.validate()]
+        problems = self.problems()
         if problems:
             raise PartsInvalid(problems)
+
+    def problems(self) -> list[str]:
+        """Every part's problems, each named by its part (a `Together`'s by its members)."""
+        return [
+            problem
+            for part in self.parts
+            for problem in (
+                part.parts.problems()
+                if isinstance(part, Together)
+                else [f"{part.name}: {p}" for p in part.validate()]
+            )
+        ]
 
     async def start(self, *, together: bool = False) -> None:
         """Validate, then start each part (``together``: all at once, for parts that need
@@ -82,6 +94,9 @@ class Parts:
                 began = time.monotonic()
                 await part.start()
                 logger.debug("%s started in %.3f s", part.name, time.monotonic() - began)
+            except PartFailed:  # a member of a `Together`, named already
+                await self.stop()
+                raise
             except Exception as err:
                 await self.stop()
                 raise PartFailed(part.name, err) from err
@@ -107,6 +122,24 @@ class Parts:
                 await part.stop()
             except Exception:
                 logger.exception("stopping %s failed", part.name)
+
+
+class Together:
+    """Parts that need nothing of each other, started at once (their start-ups overlap)
+    and stopped in reverse order, as one part."""
+
+    def __init__(self, name: str, parts: Sequence[Part]) -> None:
+        self.name = name
+        self.parts = Parts(parts)
+
+    def validate(self) -> list[str]:
+        return self.parts.problems()
+
+    async def start(self) -> None:
+        await self.parts.start(together=True)
+
+    async def stop(self) -> None:
+        await self.parts.stop()
 
 
 class Step:

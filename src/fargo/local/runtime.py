@@ -55,7 +55,7 @@ from fargo.local.elb.names import lb_dns_name
 from fargo.local.events import about, dropped_events
 from fargo.local.logs.disk_report import DiskReport
 from fargo.local.logs.log_router import LogRouter
-from fargo.local.parts import Part, PartFailed, Parts, PartsInvalid, Step
+from fargo.local.parts import Part, PartFailed, Parts, PartsInvalid, Step, Together
 from fargo.local.reapply import AppliedSpec, SpecRefused, reapply
 from fargo.local.state import folder as state
 from fargo.local.status import (
@@ -178,13 +178,13 @@ class Runtime:
             parts.append(self.certificate)
         parts += [
             Step("Cloud Map namespace", start=self._create_discovery),
-            self.dns,
             self.metadata,
             *([self.xray] if self.xray is not None else []),
             Step("image push (ECR)", start=self._push_images),
             self.registry_endpoint,
             self.access_logs,  # stops after the load balancers: their last lines are read
-            self.elb,
+            # Each starts a data-plane process (its sockets bound first): at once.
+            Together("discovery DNS server and load balancers", [self.dns, self.elb]),
             self.secrets,  # only validates: every secret has its value before anything starts
             self.console,  # before the tasks: the demo page's tasks get its URL
             self.hooks,

@@ -5,6 +5,7 @@ need no Python environment."""
 from __future__ import annotations
 
 import io
+import sys
 import tarfile
 from pathlib import Path
 
@@ -106,3 +107,49 @@ def test_pip_index_settings_become_uv_variables(
     assert variables["UV_INDEX_STRATEGY"] == "unsafe-best-match"  # pip's choice, not uv's
     monkeypatch.setenv("UV_INDEX_URL", "https://mine.example.test/simple")
     assert "UV_INDEX_URL" not in uv_environment()  # a UV_* already set wins
+
+
+def pyc_flags(pyc: Path) -> int:
+    """PEP 552: 0 timestamp, 1 unchecked hash, 3 checked hash."""
+    return int.from_bytes(pyc.read_bytes()[4:8], "little")
+
+
+def test_compileall_makes_bytecode_checked_by_hash_before_a_later_copy(
+    tmp_path: Path, context: Path
+) -> None:
+    builder, dockerfile = build(
+        tmp_path,
+        context,
+        "FROM scratch AS build\n"
+        "COPY src /build/src\n"
+        "RUN python -m compileall -q /build/src\n"
+        "FROM scratch\n"
+        "COPY --from=build /build/src /app/src\n"
+        "COPY app.py /app/\n"
+        "RUN cd /app && python -m compileall -q --invalidation-mode unchecked-hash app.py\n"
+        'CMD ["python", "/app/app.py"]\n',
+    )
+    built = builder.build("web", context, dockerfile)
+    tag = sys.implementation.cache_tag  # FROM scratch: the interpreter fargo runs on
+    package = built.root / "app/src/pkg/__pycache__" / f"__init__.{tag}.pyc"
+    app = built.root / "app/__pycache__" / f"app.{tag}.pyc"
+    # timestamp (the default) becomes checked-hash: the image's layers keep no times
+    assert pyc_flags(package) == 3
+    assert pyc_flags(app) == 1  # as the Dockerfile asks
+    assert not any("compileall" in note for note in built.notes)
+
+
+def test_a_file_compileall_cannot_compile_fails_the_build_at_its_line(
+    tmp_path: Path, context: Path
+) -> None:
+    (context / "app.py").write_text("def broken(:\n")
+    builder, dockerfile = build(
+        tmp_path,
+        context,
+        'FROM scratch\nCOPY app.py /app/\nRUN python -m compileall -q /app\nCMD ["x"]\n',
+    )
+    with pytest.raises(BuildFailed) as raised:
+        builder.build("web", context, dockerfile)
+    message = str(raised.value)
+    assert "image 'web'" in message and "Dockerfile:3: python -m compileall failed" in message
+    assert "app.py" in message and str(tmp_path) not in message.split("failed", 1)[1]

@@ -6,6 +6,7 @@ import pytest
 
 from fargo.local.images.run import (
     ChangeDirectory,
+    CompileAll,
     InstallArgument,
     NoOp,
     PipInstall,
@@ -74,3 +75,13 @@ def test_pip_options_uv_lacks_are_kept_aside_to_be_reported() -> None:
 def test_what_each_command_means(line: str, kind: type) -> None:
     commands = [classify(words) for words in simple_commands(line)]
     assert len(commands) == 1 and isinstance(commands[0], kind), commands
+
+
+def test_compileall_keeps_its_paths_and_the_options_that_change_the_bytecode() -> None:
+    line = "python -m compileall -q -j 0 -d /srv --invalidation-mode unchecked-hash -o 2 /app lib"
+    (command,) = [classify(words) for words in simple_commands(line)]
+    assert command == CompileAll(
+        ("/app", "lib"), ("--invalidation-mode", "unchecked-hash", "-o", "2"), line
+    )
+    (whole_path,) = [classify(w) for w in simple_commands("python3 -m compileall -q")]
+    assert isinstance(whole_path, NoOp)  # sys.path: the environment, compiled by its installs

@@ -4,7 +4,7 @@
     python -m fargo.local.dataplane_dns discovery .fargo/dns/discovery.json --ready-fd 5 \
         --fd=6 --fd=7
 
-``targets``: Caddy's target lookups (`fargo.local.caddy.target_dns.TargetResolver`) on one
+``targets``: Caddy's target lookups (`fargo.local.caddy.target_resolver.TargetResolver`) on one
 UDP socket; it also keeps the load balancers' listening sockets (``--listener``) and
 hands them to the next control plane (``--handover``), so a new Caddy can serve on them
 beside the running one. ``discovery``: Cloud Map's DNS (`fargo.local.cloudmap.dns_server.DnsServer`)
@@ -27,7 +27,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from fargo.local.caddy.target_dns import TargetResolver
+from fargo.local.caddy.target_resolver import TargetResolver
 from fargo.local.cloudmap.dns_server import DnsServer
 from fargo.local.dataplane_dns.process import READY
 from fargo.local.dataplane_dns.snapshot import (

@@ -7,8 +7,9 @@ hex digits of its digest, where the registry endpoint (`fargo.local.ecr.distribu
 serves it. A task pulls its image through its own ENI while it is PROVISIONING
 (`fargo.local.ecr.puller`) and runs from what it pulled, so editing the sources does not
 change a running task — as with a real image. The image's Python environment is not in
-the layer: it stays in the state folder's ``environments/`` (a venv names its
-interpreter by path), shared by the images with the same requirements.
+the layer: it stays in this machine's cache of environments (a venv names its
+interpreter by path; `fargo.local.images.cache`), shared by the images with the same
+requirements.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class LocalRegistry:
         self.directory = directory
         self.project_root = project_root
         self.store = BlobStore(directory / "oci")
-        self.builder = ImageBuilder(directory, directory.parent / "environments")
+        self.builder = ImageBuilder(directory)  # environments: this machine's cache
         self._latest: dict[str, ImageManifest] = {}
 
     def push(self, repository: str, image: Image) -> ImageManifest:

@@ -1,10 +1,10 @@
 """Build an image from its Dockerfile as the twin can: its files laid out under a root
 folder, its own Python environment, and how it runs.
 
-    builder = ImageBuilder(state / "registry", state / "environments")
+    builder = ImageBuilder(state / "registry")   # environments: ~/.cache/fargo/environments
     built = builder.build("web", context=Path("services"), dockerfile=Path("web/Dockerfile"))
     built.root            # <state>/registry/web/<digest>/stages/1: /app of the image is root/app
-    built.process.environment   # <state>/environments/<key>: python, pip, its packages
+    built.process.environment   # <cache>/environments/<key>: python, pip, its packages
     built.notes           # what the twin did not do as Docker would, with file and line
 
 An image is cached by the digest of what its build reads (`fargo.build_context.image_tag`:
@@ -21,6 +21,7 @@ import hashlib
 import json
 import posixpath
 import shutil
+import subprocess
 import tarfile
 import time
 from dataclasses import dataclass
@@ -28,10 +29,17 @@ from pathlib import Path
 
 from fargo.build_context import context_files, image_tag
 from fargo.dockerfile import DockerfileError, parse_file
-from fargo.local.images.environment import Environments, InstallFailed, root_path
+from fargo.local.images.cache import CacheError, environments_cache
+from fargo.local.images.environment import (
+    Environments,
+    InstallFailed,
+    image_interpreter,
+    root_path,
+)
 from fargo.local.images.lock import build_lock
 from fargo.local.images.plan import (
     BuildPlan,
+    CompileBytecode,
     CopyFiles,
     HealthCheck,
     MakeDirectories,
@@ -40,7 +48,11 @@ from fargo.local.images.plan import (
 )
 from fargo.local.images.python import PythonNotFound, uv_binary
 
-BUILD_FORMAT = "fargo-image-2"  # bump when the layout of a built image changes
+BUILD_FORMAT = "fargo-image-3"  # bump when the layout of a built image changes
+COMPILE_TIMEOUT_SECONDS = 300.0
+# compileall's default checks the source's modification time, which the image's layers
+# do not keep (they are reproducible): the bytecode is checked by the source's hash.
+TIMESTAMP_CHECKED = "checked-hash"
 
 
 class BuildFailed(RuntimeError):
@@ -89,9 +101,10 @@ class BuiltImage:
 
 class ImageBuilder:
     """Builds images into ``directory`` (one folder per image and digest), their Python
-    environments into ``environments``."""
+    environments into ``environments`` (this machine's cache, `fargo.local.images.cache`,
+    when None)."""
 
-    def __init__(self, directory: Path, environments: Path) -> None:
+    def __init__(self, directory: Path, environments: Path | None = None) -> None:
         self.directory = directory
         self.environments_dir = environments
 
@@ -164,8 +177,11 @@ class ImageBuilder:
         if not plan.installs and not plan.python_image:
             return None, None  # no Python asked for: the image runs this machine's programs
         try:
-            environments = Environments(self.environments_dir, uv=uv_binary())
+            directory = self.environments_dir or environments_cache()
+            environments = Environments(directory, uv=uv_binary())
             folder, warning = environments.ensure(plan, roots=roots, image_digest=digest)
+        except CacheError as err:
+            raise BuildFailed(f"{where}: {err}") from None
         except InstallFailed as err:
             line = f"{dockerfile}:{err.line}: " if err.line else f"{dockerfile}: "
             raise BuildFailed(f"{where}: {line}{err}") from None
@@ -182,6 +198,7 @@ class ImageBuilder:
         staging = folder.with_name(folder.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         allowed = {p.as_posix() for p in context_files(context, dockerfile)}
+        interpreter: Path | None = None
         for stage in plan.stages:
             root = staging / "stages" / str(stage.index)
             root.mkdir(parents=True)
@@ -189,6 +206,16 @@ class ImageBuilder:
                 if isinstance(operation, MakeDirectories):
                     for path in operation.paths:
                         root_path(root, path).mkdir(parents=True, exist_ok=True)
+                    continue
+                if isinstance(operation, CompileBytecode):
+                    if interpreter is None:
+                        try:
+                            interpreter, _ = image_interpreter(plan, uv_binary())
+                        except PythonNotFound as err:  # no uv at all
+                            raise BuildFailed(f"{where}: {dockerfile}: {err}") from None
+                    problem = _compile(operation, root, interpreter)
+                    if problem:
+                        raise BuildFailed(f"{where}: {dockerfile}:{operation.line}: {problem}")
                     continue
                 try:
                     if operation.from_stage is None:
@@ -202,6 +229,33 @@ class ImageBuilder:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging.rename(folder)
         return {stage.index: folder / "stages" / str(stage.index) for stage in plan.stages}
+
+
+def _compile(operation: CompileBytecode, root: Path, interpreter: Path) -> str | None:
+    """``RUN python -m compileall`` on the stage's files, by the image's interpreter (so
+    the bytecode is for its version); what went wrong, or None."""
+    options = list(operation.options)
+    if "--invalidation-mode" in options:
+        at = options.index("--invalidation-mode") + 1
+        if at < len(options) and options[at] == "timestamp":
+            options[at] = TIMESTAMP_CHECKED
+    else:
+        options += ["--invalidation-mode", TIMESTAMP_CHECKED]
+    paths = [str(root_path(root, path)) for path in operation.paths]
+    try:
+        result = subprocess.run(
+            [str(interpreter), "-I", "-m", "compileall", "-q", *options, *paths],
+            capture_output=True,
+            text=True,
+            timeout=COMPILE_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"python -m compileall failed: {err}"
+    if result.returncode == 0:
+        return None
+    output = (result.stdout + result.stderr).replace(str(root), "").strip()
+    return "python -m compileall failed:\n" + "\n".join(output.splitlines()[-12:])
 
 
 def _copy(operation: CopyFiles, source_root: Path, root: Path, allowed: set[str] | None) -> None:

@@ -1,14 +1,19 @@
 """An image's own Python environment: a virtual environment made by ``uv``, its
 dependencies installed by ``uv pip install``, cached by content.
 
-    environments = Environments(state / "environments", uv=uv_binary())
-    env = environments.ensure(plan, root=image_root, image="web")   # Path(".../<key>")
+    environments = Environments(environments_cache(), uv=uv_binary())
+    folder, warning = environments.ensure(plan, roots={0: stage_root}, image_digest=digest)
 
 The key is a digest of the Python version asked for, every install's arguments and the
 content of the requirement and constraint files it reads (and, when it installs a local
 path, the image's own digest). An unchanged image finds its environment by that key at
 once; a changed one gets a new environment, filled from uv's cache (so only what changed
-is downloaded or built), while tasks still running keep the old one.
+is downloaded or built), while tasks still running keep the old one. The environments
+are this machine's (`fargo.local.images.cache`): every twin of the user shares them.
+
+The installs compile their modules' bytecode, as ``pip install`` does: a task, often
+running as another user than the one who built it, finds it made and does not compile
+its dependencies each time it starts.
 
 uv does not read pip's configuration: this machine's index settings (``pip.conf`` files
 and ``PIP_*`` variables) are passed on as ``UV_*`` ones (`uv_environment`), so an image
@@ -28,11 +33,12 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from fargo.local.images.cache import COMPLETE, LOCK_SUFFIX, mark_used, prune_unused
 from fargo.local.images.lock import build_lock
 from fargo.local.images.plan import BuildPlan, Install
 from fargo.local.images.python import PythonNotFound, find_python
 
-ENVIRONMENT_FORMAT = "fargo-env-1"  # bump when what goes into an environment changes
+ENVIRONMENT_FORMAT = "fargo-env-2"  # bump when what goes into an environment changes
 INSTALL_TIMEOUT_SECONDS = 600.0
 STDERR_TAIL_LINES = 12
 # pip setting (as in pip.conf, without "--") → uv's variable
@@ -73,6 +79,19 @@ def environment_key(plan: BuildPlan, roots: Mapping[int, Path], image_digest: st
     return sha.hexdigest()[:32]
 
 
+def image_interpreter(plan: BuildPlan, uv: Path) -> tuple[Path, str | None]:
+    """The interpreter an image's environment is made on: the Python its ``FROM`` asks
+    for; else this one, with a warning saying so."""
+    try:
+        return find_python(plan.python, uv, env=uv_environment()), None
+    except PythonNotFound as err:
+        # The build goes on, on the Python fargo runs on, and says so (a warning with
+        # the FROM line): a minor version apart, most services run the same.
+        running = "{}.{}".format(*sys.version_info[:2])
+        interpreter = Path(sys.executable)
+        return interpreter, f"{err}; the image runs on Python {running} ({interpreter}) instead"
+
+
 class Environments:
     """The environments of every image, one folder per key."""
 
@@ -88,26 +107,20 @@ class Environments:
         the image's ``FROM`` asks for)."""
         key = environment_key(plan, roots, image_digest)
         folder = self.directory / key
-        marker = folder / ".complete"
+        marker = folder / COMPLETE
         if not marker.is_file():
-            with build_lock(folder.with_name(folder.name + ".lock")):
+            with build_lock(folder.with_name(folder.name + LOCK_SUFFIX)):
                 if not marker.is_file():  # not made by another process meanwhile
                     self._make(folder, plan, roots)
+                    prune_unused(self.directory)
+        mark_used(folder)
         return folder, json.loads(marker.read_text()).get("warning")
 
     def _make(self, folder: Path, plan: BuildPlan, roots: Mapping[int, Path]) -> None:
-        marker = folder / ".complete"
+        marker = folder / COMPLETE
         # The venv is made where it will stay: its scripts name their interpreter by path.
         shutil.rmtree(folder, ignore_errors=True)
-        warning = None
-        try:
-            interpreter = find_python(plan.python, self.uv, env=uv_environment())
-        except PythonNotFound as err:
-            # The build goes on, on the Python fargo runs on, and says so (a warning with
-            # the FROM line): a minor version apart, most services run the same.
-            interpreter = Path(sys.executable)
-            running = "{}.{}".format(*sys.version_info[:2])
-            warning = f"{err}; the image runs on Python {running} ({interpreter}) instead"
+        interpreter, warning = image_interpreter(plan, self.uv)
         self._uv(["venv", "--seed", "--quiet", "--python", str(interpreter), str(folder)], None)
         for install in plan.installs:
             self._install(folder, install, roots[install.stage])
@@ -115,7 +128,7 @@ class Environments:
         marker.write_text(json.dumps(record))
 
     def _install(self, folder: Path, install: Install, root: Path) -> None:
-        argv = ["pip", "install", "--python", str(folder / "bin" / "python")]
+        argv = ["pip", "install", "--compile-bytecode", "--python", str(folder / "bin" / "python")]
         for argument in install.arguments:
             if argument.kind == "requirement":
                 argv += ["-r", str(root_path(root, argument.value))]
@@ -127,7 +140,7 @@ class Environments:
                 argv.append(str(root_path(root, argument.value)))
             else:
                 argv.append(argument.value)
-        if argv[4:]:
+        if argv[5:]:
             directory = root_path(root, install.directory)
             self._uv(argv, install.line, cwd=directory if directory.is_dir() else root)
 

@@ -30,6 +30,7 @@ from fargo.dockerfile import Dockerfile, DockerfileError, Instruction, Stage
 from fargo.dockerfile.variables import ExpansionError, expand
 from fargo.local.images.run import (
     ChangeDirectory,
+    CompileAll,
     InstallArgument,
     Mkdir,
     NoOp,
@@ -87,7 +88,17 @@ class MakeDirectories:
     line: int
 
 
-Operation = CopyFiles | MakeDirectories
+@dataclass(frozen=True)
+class CompileBytecode:
+    """``RUN python -m compileall``: the bytecode of the files under ``paths`` (absolute in
+    the image), made by the image's interpreter with compileall's ``options``."""
+
+    paths: tuple[str, ...]
+    options: tuple[str, ...]
+    line: int
+
+
+Operation = CopyFiles | MakeDirectories | CompileBytecode
 
 
 @dataclass(frozen=True)
@@ -388,6 +399,9 @@ class _Planner:
             elif isinstance(command, Mkdir):
                 paths = tuple(_absolute(p, directory) for p in command.paths)
                 operations.append(MakeDirectories(paths, instruction.line))
+            elif isinstance(command, CompileAll):
+                paths = tuple(_absolute(p, directory) for p in command.paths)
+                operations.append(CompileBytecode(paths, command.options, instruction.line))
             elif isinstance(command, Venv):
                 path = _absolute(command.path, directory)
                 run = replace(run, venv_paths=tuple(dict.fromkeys((*run.venv_paths, path))))

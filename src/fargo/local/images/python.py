@@ -8,10 +8,16 @@ Looked for, in order: ``uv python find X.Y`` (uv's own installs, the ``PATH``), 
 ``pythonX.Y`` on the ``PATH`` (not pyenv's shims, which only answer for the selected
 version), then pyenv's versions, then ``uv python install X.Y`` (needs the download host
 uv uses, python-build-standalone on GitHub, or ``UV_PYTHON_INSTALL_MIRROR``).
+
+Looking costs half a second (uv walks the machine's interpreters): the one found is
+remembered in fargo's cache (``pythons.json``, `fargo.local.images.cache`) and used again
+while it still is that version.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -19,8 +25,11 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from fargo.local.images.cache import CacheError, read_private, write_private
+
 FIND_TIMEOUT_SECONDS = 30.0
 INSTALL_TIMEOUT_SECONDS = 300.0
+PYTHONS = "pythons.json"  # in fargo's cache: version → the interpreter found for it
 
 
 class PythonNotFound(RuntimeError):
@@ -48,9 +57,22 @@ def find_python(version: str | None, uv: Path, *, env: Mapping[str, str] | None 
     ``env``: variables for uv (its cache folder, say)."""
     if version is None:
         return Path(sys.executable)
-    environment = {**os.environ, **(env or {})}
+    remembered = _remembered().get(version)
+    if remembered is not None and _is_version(Path(remembered), version):
+        return Path(remembered)
+    found = _find(version, uv, {**os.environ, **(env or {})})
+    _remember(version, found)
+    return found
+
+
+def _is_version(interpreter: Path, version: str) -> bool:
+    answer = _version_of(interpreter)
+    return answer.startswith(version + ".") or answer == version
+
+
+def _find(version: str, uv: Path, environment: Mapping[str, str]) -> Path:
     for candidate in _candidates(version, uv, environment):
-        if _version_of(candidate).startswith(version + ".") or _version_of(candidate) == version:
+        if _is_version(candidate, version):
             return candidate
     installed = _run([str(uv), "python", "install", version], INSTALL_TIMEOUT_SECONDS, environment)
     if installed.returncode == 0:
@@ -67,6 +89,19 @@ def find_python(version: str | None, uv: Path, *, env: Mapping[str, str] | None 
         f"install Python {version} (uv python install {version}, pyenv, or the system's "
         "packages) or change the image's FROM"
     )
+
+
+def _remembered() -> dict[str, str]:
+    try:
+        known = json.loads(read_private(PYTHONS) or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in known.items()} if isinstance(known, dict) else {}
+
+
+def _remember(version: str, interpreter: Path) -> None:
+    with contextlib.suppress(OSError, CacheError):
+        write_private(PYTHONS, json.dumps({**_remembered(), version: str(interpreter)}))
 
 
 def _candidates(version: str, uv: Path, env: Mapping[str, str]) -> list[Path]:

@@ -53,6 +53,11 @@ DROPPED = frozenset(
         "--system",
     }
 )
+# compileall's options: those that change what is compiled, or how, are kept; those that
+# only name the files in the bytecode or in its report are left out (the paths differ).
+COMPILEALL_OPTIONS = frozenset({"-l", "-f", "-b", "--hardlink-dupes"})
+COMPILEALL_OPTIONS_WITH_VALUE = frozenset({"-r", "-x", "-o", "--invalidation-mode"})
+COMPILEALL_NAMING = frozenset({"-d", "-s", "-p", "-i", "-e", "-j"})
 # Options `uv pip install` understands as pip does, with their value if they take one.
 PASSED_WITH_VALUE = frozenset(
     {
@@ -114,6 +119,17 @@ class Venv:
 
 
 @dataclass(frozen=True)
+class CompileAll:
+    """``python -m compileall [options] PATH…``: the bytecode of the files under the paths,
+    made at build time. ``options``: those that change what is compiled or how
+    (`COMPILEALL_OPTIONS`); the others only name or report, and are left out."""
+
+    paths: tuple[str, ...]
+    options: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
 class Mkdir:
     paths: tuple[str, ...]
     text: str
@@ -138,7 +154,7 @@ class Unsupported:
     reason: str
 
 
-Command = PipInstall | Venv | Mkdir | ChangeDirectory | NoOp | Unsupported
+Command = PipInstall | Venv | CompileAll | Mkdir | ChangeDirectory | NoOp | Unsupported
 
 
 def simple_commands(script: str) -> list[list[str]]:
@@ -223,8 +239,38 @@ def _python(rest: list[str], text: str) -> Command:
     if rest[:2] in (["-m", "venv"], ["-m", "virtualenv"]):
         return _venv(rest[2:], text)
     if rest[:2] == ["-m", "compileall"]:
-        return Unsupported(text, "bytecode is not compiled ahead: Python compiles on import")
+        return _compileall(rest[2:], text)
     return Unsupported(text, "Python programs are not run at build time")
+
+
+def _compileall(words: list[str], text: str) -> Command:
+    """Its paths and the options kept; without paths it compiles ``sys.path``, which
+    the image's environment already is (its installs compile)."""
+    paths: list[str] = []
+    options: list[str] = []
+    position = 0
+    while position < len(words):
+        word = words[position]
+        position += 1
+        name, equals, inline = word.partition("=") if word.startswith("--") else (word, "", "")
+        takes_value = name in COMPILEALL_OPTIONS_WITH_VALUE or name in COMPILEALL_NAMING
+        value = ""
+        if takes_value and not equals:
+            value = words[position] if position < len(words) else ""
+            position += 1
+        elif takes_value:
+            value = inline
+        if name in COMPILEALL_OPTIONS_WITH_VALUE:
+            options += [name, value]
+        elif name in COMPILEALL_OPTIONS:
+            options.append(name)
+        elif name in COMPILEALL_NAMING or name.startswith("-"):
+            continue
+        else:
+            paths.append(word)
+    if not paths:
+        return NoOp(text)
+    return CompileAll(tuple(paths), tuple(options), text)
 
 
 def _pip(rest: list[str], text: str) -> Command:
