@@ -41,6 +41,9 @@ def fargo(*args: str, check: bool = True, timeout: float = 180) -> subprocess.Co
     return result
 
 
+_DNS_SERVERS: dict[Path, str] = {}  # state folder → its twin's discovery DNS address
+
+
 @dataclass
 class Twin:
     spec: Path
@@ -86,19 +89,34 @@ class Twin:
         return self.status().service(name)
 
     def processes(self) -> list[psutil.Process]:
-        """Every live process the twin started (their environment names this state folder)."""
+        """Every live process the twin started: its command line or environment names this
+        state folder, or (a task) the twin's discovery DNS server."""
         found = []
         marker = str(self.state_dir)
+        dns_server = self._dns_server()
         for process in psutil.process_iter(["cmdline"]):
             try:
                 if any(marker in part for part in process.info["cmdline"] or []):
                     found.append(process)
                     continue
-                if any(marker in v for v in process.environ().values()):
+                environment = process.environ()
+                if any(marker in v for v in environment.values()) or (
+                    dns_server and environment.get("FARGO_DNS_SERVER") == dns_server
+                ):
                     found.append(process)
             except psutil.Error:
                 continue
         return found
+
+    def _dns_server(self) -> str | None:
+        """The discovery DNS server's address the twin's tasks are given (remembered: the
+        file goes with the twin)."""
+        known: dict[Path, str] = _DNS_SERVERS
+        with contextlib.suppress(OSError):
+            known[self.state_dir] = (
+                (self.state_dir / "dns" / "discovery.address").read_text().strip()
+            )
+        return known.get(self.state_dir)
 
 
 def free_ports(count: int) -> list[int]:
