@@ -15,6 +15,7 @@ import pytest
 from tests.e2e.conftest import Twin, fargo, make_twin, start_twin
 
 from fargo.local.ec2.vpc_mode import vpc_mode_unavailable
+from fargo.local.state import folder as state
 
 pytestmark = pytest.mark.slow
 
@@ -98,8 +99,11 @@ def test_a_failed_install_names_the_image_the_line_and_the_installers_error(
     assert "fargo-no-such-package-for-tests" in built.stdout  # uv's own words
     twin = make_twin(spec, state_dir)
     started = fargo("up", "--detach", *twin.up_args(), check=False)
-    assert started.returncode == 1  # `up` stops before it starts anything
+    assert started.returncode == 1
     assert "broken/Dockerfile:6: uv pip install failed" in started.stderr
+    # the control plane, started while the image was building, is stopped again
+    assert "nothing is running" in fargo("down", "--state-dir", str(state_dir)).stdout
+    assert not any(record.alive() for record in state.recorded_processes(state_dir))
 
 
 def test_vpc_mode_lays_out_the_images_folders_at_their_absolute_paths(tmp_path: Path) -> None:

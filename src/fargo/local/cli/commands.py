@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,15 +67,17 @@ def up_command(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"fargo up: {err}", file=sys.stderr)
         return 2
-    if not _build_images(config):
-        return 1
     if args.detach:
-        started = _up_detached(config)
+        # The control plane starts while the images build here: it takes each image
+        # when built (or builds it, the other waiting on the image's lock).
+        started = _up_detached(config, build=lambda: _build_images(config))
         if started != 0 or not args.watch:
             return started
         from fargo.local.cli.watch import Watcher
 
         return Watcher(args.file.resolve(), config.state_dir.resolve(), sys.stdout).run()
+    if not _build_images(config):
+        return 1
     enter_network_mode(config)  # before asyncio starts a thread
     task_output = TaskOutput(config.state_dir / "logs")
     watching = threading.Event()  # set: stop watching
@@ -158,7 +161,20 @@ def _build_images(config: TwinConfig) -> bool:
         return False
 
 
-def _up_detached(config: TwinConfig) -> int:
+def _stop_starting(state_dir: Path, pid: int) -> None:
+    """Stop a control plane still starting (once it holds the folder, or has exited)."""
+    deadline = time.monotonic() + DETACH_TIMEOUT_SECONDS
+    while (code := exit_code(pid)) is None and state.lock_holder(state_dir) != pid:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    if code is None:
+        stop_twin(state_dir, control_plane_of(state_dir))
+
+
+def _up_detached(config: TwinConfig, build: Callable[[], bool] = lambda: True) -> int:
+    """Start the control plane in the background, ``build`` the images meanwhile, and
+    wait until every target is healthy (or the start failed: nothing is left running)."""
     from fargo.local.control.daemon import EXIT_ALREADY_RUNNING, fork_detached
     from fargo.local.state.files import log_tail
 
@@ -175,6 +191,9 @@ def _up_detached(config: TwinConfig) -> int:
         pid = fork_detached(config, log_path)
     except (state.StateDirError, OSError) as err:
         print(f"fargo up: {err}", file=sys.stderr)
+        return 1
+    if not build():
+        _stop_starting(state_dir, pid)
         return 1
 
     client = ControlClient(state.control_socket(state_dir))
