@@ -211,6 +211,14 @@ def stop_in_foreground(twin: Twin, process: subprocess.Popen[str]) -> None:
         fargo("down", "--state-dir", str(twin.state_dir), check=False)
 
 
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs: a zombie has exited (the machine's init reaps it when it will)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def all_gone(processes: list[psutil.Process]) -> bool:
     return not [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 

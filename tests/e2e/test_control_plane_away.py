@@ -19,7 +19,7 @@ import dns.query
 import dns.rdatatype
 import psutil
 import pytest
-from tests.e2e.conftest import Twin, fargo, free_ports, make_twin, under_load
+from tests.e2e.conftest import Twin, fargo, free_ports, make_twin, running, under_load
 from tests.waiting import wait_until
 
 from fargo.local.ec2.vpc_mode import vpc_mode_unavailable
@@ -114,9 +114,9 @@ def test_a_killed_control_plane_leaves_the_data_plane_serving_and_up_takes_it_ov
         time.sleep(AWAY_SECONDS)
         away = sum(seen.values())
         assert discovered(twin) == before  # the twin's DNS server answers the last records
-        status = fargo("status", "--state-dir", str(twin.state_dir), check=False)
-        assert status.returncode == 1
-        said = status.stderr
+        answered = fargo("status", "--state-dir", str(twin.state_dir), check=False)
+        assert answered.returncode == 1
+        said = answered.stderr
         assert "it stopped without `fargo down`" in said, said
         assert "discovery DNS server (pid" in said and "target lookups of caddy (pid" in said
         assert "The load balancers keep routing to the last known targets and discovery" in said
@@ -125,7 +125,7 @@ def test_a_killed_control_plane_leaves_the_data_plane_serving_and_up_takes_it_ov
         # `fargo up` again, still under load: the new twin starts beside the old data plane
         again = fargo("up", "--detach", *twin.up_args()).stdout
         wait_until(
-            lambda: not psutil.pid_exists(old["caddy"]),
+            lambda: not running(old["caddy"]),
             timeout=30,
             what="the crashed run's Caddy stopped",
         )
@@ -140,7 +140,7 @@ def test_a_killed_control_plane_leaves_the_data_plane_serving_and_up_takes_it_ov
     now = recorded(twin)
     assert now["caddy-targets"] == old["caddy-targets"]  # adopted, not restarted
     assert now["dns-discovery"] == old["dns-discovery"]
-    assert now["caddy"] != old["caddy"] and not psutil.pid_exists(old["caddy"])
+    assert now["caddy"] != old["caddy"] and not running(old["caddy"])
     status = twin.status()
     assert status.readiness.ready and len(discovered(twin)) == 2
     # The old Caddy, stopping, unlinks its sockets' paths, which are the new Caddy's: were
@@ -195,7 +195,7 @@ def test_down_stops_the_dns_processes(twin: Twin) -> None:
     ]
     assert len(dns_pids) == 2, dns_pids  # the targets of the one Caddy, and discovery
     fargo("down", "--state-dir", str(twin.state_dir))
-    wait_until(lambda: not any(psutil.pid_exists(p) for p in dns_pids), what="DNS processes gone")
+    wait_until(lambda: not any(running(p) for p in dns_pids), what="DNS processes gone")
 
 
 def test_up_on_other_listener_ports_stops_the_crashed_run_instead(twin: Twin) -> None:
@@ -207,5 +207,5 @@ def test_up_on_other_listener_ports_stops_the_crashed_run_instead(twin: Twin) ->
     again = fargo("up", "--detach", *moved.up_args()).stdout
     assert "stopped what its crashed run left running: " in again, again
     assert "caddy (load balancers) (pid" in again and "discovery DNS server (pid" in again
-    assert not any(psutil.pid_exists(pid) for pid in old.values())
+    assert not any(running(pid) for pid in old.values())
     assert moved.status().readiness.ready

@@ -18,9 +18,10 @@ from fargo.local.ecs.metadata import TaskMetadataEndpoint
 from fargo.local.ecs.secrets import TaskSecrets
 from fargo.local.ecs.task import Task
 from fargo.local.elb.load_balancing import Target, TargetHealthDescription, TargetState
+from fargo.local.parts import Together
 from fargo.local.runtime import Runtime, StartError
 from fargo.local.task_hooks import RuntimeTaskHooks
-from fargo.spec import Spec, parse_spec
+from fargo.spec import Spec, load_spec, parse_spec
 
 SPEC_TEXT = """
 name: rt
@@ -177,12 +178,12 @@ def test_parts_start_in_the_documented_order(tmp_path: Path) -> None:
         "disk report",  # what the log writers could not write: a full disk, reported once
         "VPC network (loopback mode)",
         "Cloud Map namespace",
-        "discovery DNS server (Route 53 private zones)",
         "task metadata endpoint",
         "image push (ECR)",
         "ECR registry",
         "load balancer access logs",  # stops after the load balancers: it reads their last lines
-        "load balancers",
+        # each starts a data-plane process: together
+        "discovery DNS server and load balancers",
         "secrets (local values)",
         "console (the demo page's API)",  # before the tasks: the page's tasks get its URL
         "task wiring (target groups, Cloud Map, metadata)",
@@ -190,6 +191,11 @@ def test_parts_start_in_the_documented_order(tmp_path: Path) -> None:
         "Application Auto Scaling",
         "metrics (CloudWatch)",
         "AWS API endpoint",
+    ]
+    (together,) = [p for p in runtime.parts.parts if isinstance(p, Together)]
+    assert [part.name for part in together.parts.parts] == [
+        "discovery DNS server (Route 53 private zones)",
+        "load balancers",
     ]
 
 
@@ -287,3 +293,17 @@ def test_the_demo_pages_tasks_get_the_consoles_url(tmp_path: Path) -> None:
     # Only the tasks an internet-facing load balancer forwards to serve the page.
     assert "FARGO_CONSOLE_URL" not in hidden.environment(make_task(tmp_path))
     assert "FARGO_CONSOLE_URL" not in not_started.environment(make_task(tmp_path))
+
+
+def test_status_is_described_while_the_twin_starts_before_cloud_map_exists(
+    tmp_path: Path,
+) -> None:
+    spec = load_spec(Path(__file__).resolve().parents[2] / "fargo.yaml")  # with discovery
+    runtime = Runtime(
+        spec,
+        TwinConfig(
+            spec_path=tmp_path / "f.yaml", state_dir=tmp_path / "s", network_mode="loopback"
+        ),
+    )
+    described = runtime.describe()  # `fargo status` and a second `fargo up` ask this early
+    assert described.discovery and all(d.instances == [] for d in described.discovery)

@@ -32,7 +32,7 @@ from fargo.local.caddy.access_logs import AccessLogDelivery, caddy_access_logs
 from fargo.local.caddy.data_plane import CaddyDataPlane
 from fargo.local.caddy.fleet import CaddyFleet
 from fargo.local.caddy.process import CaddyProcess
-from fargo.local.cloudmap.registry import CloudMap
+from fargo.local.cloudmap.registry import CloudMap, NamespaceNotFound, ServiceNotFound
 from fargo.local.cloudmap.service_connect import ENDPOINT_TTL_SECONDS, make_endpoint
 from fargo.local.cloudwatch.collector import MetricsCollector
 from fargo.local.config import TwinConfig
@@ -610,10 +610,15 @@ class Runtime:
         ]
 
     def _instances(self, namespace: str, service: str) -> list[DiscoveryInstance]:
-        """Every instance registered in a Cloud Map service, healthy or not."""
+        """Every instance registered in a Cloud Map service, healthy or not; none while the
+        twin starts, before the namespace and its services are made."""
+        try:
+            found = self.cloud_map.discover_instances(namespace, service, health_status="ALL")
+        except (NamespaceNotFound, ServiceNotFound):
+            return []
         return [
             DiscoveryInstance(id=i.instance_id, ipv4=i.ipv4, port=i.port, health=i.health_status)
-            for i in self.cloud_map.discover_instances(namespace, service, health_status="ALL")
+            for i in found
         ]
 
     def _describe_discovery(self) -> list[DiscoveryServiceStatus]:

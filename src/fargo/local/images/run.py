@@ -248,25 +248,16 @@ def _compileall(words: list[str], text: str) -> Command:
     the image's environment already is (its installs compile)."""
     paths: list[str] = []
     options: list[str] = []
-    position = 0
-    while position < len(words):
-        word = words[position]
-        position += 1
+    remaining = iter(words)
+    for word in remaining:
         name, equals, inline = word.partition("=") if word.startswith("--") else (word, "", "")
-        takes_value = name in COMPILEALL_OPTIONS_WITH_VALUE or name in COMPILEALL_NAMING
-        value = ""
-        if takes_value and not equals:
-            value = words[position] if position < len(words) else ""
-            position += 1
-        elif takes_value:
-            value = inline
-        if name in COMPILEALL_OPTIONS_WITH_VALUE:
-            options += [name, value]
+        if name in COMPILEALL_OPTIONS_WITH_VALUE or name in COMPILEALL_NAMING:
+            value = inline if equals else next(remaining, "")
+            if name in COMPILEALL_OPTIONS_WITH_VALUE:
+                options += [name, value]
         elif name in COMPILEALL_OPTIONS:
             options.append(name)
-        elif name in COMPILEALL_NAMING or name.startswith("-"):
-            continue
-        else:
+        elif not word.startswith("-"):
             paths.append(word)
     if not paths:
         return NoOp(text)
