@@ -201,8 +201,10 @@ class AccessLogDelivery:
             log.close()
 
     def _run(self) -> None:
-        # Below the load balancers and the tasks on a busy machine: under load the lines
-        # wait (Caddy's file holds them), the requests do not.
+        # Below the control plane's other threads. Linux's autogroup scheduling weighs the
+        # control plane's session against Caddy's and the tasks' as a whole, so this does
+        # not keep its CPU from them on a saturated machine: each entry is made cheap
+        # instead (`fargo.local.caddy.access_entries`).
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DELIVERY_NICENESS)
         while not self._stopping.wait(self._poll):
