@@ -284,7 +284,13 @@ def nobody_venv() -> Path:
     return NOBODY_VENV
 
 
+ROOTS_SETTINGS = frozenset({"FARGO_CACHE_DIR", "XDG_CACHE_HOME", "UV_CACHE_DIR"})
+
+
 def as_nobody(*argv: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """``argv`` as ``nobody``, with none of root's fargo settings (``su`` keeps the
+    environment: a root-owned ``FARGO_CACHE_DIR`` is not nobody's to use)."""
+    environment = {k: v for k, v in os.environ.items() if k not in ROOTS_SETTINGS}
     return subprocess.run(
         ["su", "nobody", "-s", "/bin/sh", "-c", shlex.join(argv)],
         capture_output=True,
@@ -292,6 +298,7 @@ def as_nobody(*argv: str, timeout: float = 180) -> subprocess.CompletedProcess[s
         timeout=timeout,
         cwd="/tmp",
         check=False,
+        env=environment,
     )
 
 
