@@ -18,14 +18,14 @@ a new one is made, so the cache does not grow without bound.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
+
+from fargo.local.images.lock import try_build_lock
 
 CACHE_VARIABLE = "FARGO_CACHE_DIR"
 UNUSED_DAYS = 30
@@ -112,26 +112,12 @@ def prune_unused(folder: Path, *, days: float = UNUSED_DAYS) -> list[Path]:
         except FileNotFoundError:
             continue
         lock = environment.with_name(environment.name + LOCK_SUFFIX)
-        with contextlib.suppress(OSError), _try_lock(lock) as held:
+        with contextlib.suppress(OSError), try_build_lock(lock) as held:
             if held and marker.is_file() and marker.stat().st_mtime < cutoff:
                 marker.unlink()  # first: a half-removed environment is never taken as made
                 shutil.rmtree(environment, ignore_errors=True)
                 removed.append(environment)
     return removed
-
-
-@contextlib.contextmanager
-def _try_lock(path: Path) -> Iterator[bool]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
 
 
 def _check_trusted(path: Path) -> None:
