@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from fargo.local.images.lock import try_build_lock
+from fargo.local.twins import machine_uid
 
 CACHE_VARIABLE = "FARGO_CACHE_DIR"
 UNUSED_DAYS = 30
@@ -46,7 +47,8 @@ def cache_root() -> Path:
     home = Path.home()
     if os.access(home, os.W_OK):
         return home / ".cache" / "fargo"
-    return Path(tempfile.gettempdir()) / f"fargo-{os.getuid()}" / "cache"
+    # the machine's uid: a rootless VPC control plane is uid 0 in its own user namespace
+    return Path(tempfile.gettempdir()) / f"fargo-{machine_uid()}" / "cache"
 
 
 def environments_cache() -> Path:
