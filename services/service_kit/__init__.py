@@ -3,6 +3,7 @@
 - :mod:`service_kit.asgi` — minimal ASGI router, request and response types;
 - :mod:`service_kit.accesslog` — one cheap JSON log line per request;
 - :mod:`service_kit.downstream` — the pooled, balancing client for service calls;
+- :mod:`service_kit.http_pool` — its keep-alive pool (aiohttp), imported in the background;
 - :mod:`service_kit.otel` — the OpenTelemetry tracing API, its spans sent as X-Ray segments;
 - :mod:`service_kit.xray_document` — a span's X-Ray segment document;
 - :mod:`service_kit.xray_propagator` — ``X-Amzn-Trace-Id`` as an OpenTelemetry propagator;
@@ -12,5 +13,6 @@
 - :mod:`service_kit.server` — uvicorn (uvloop + httptools), graceful SIGTERM.
 
 Import the submodules directly: the package itself imports nothing, so a
-service that makes no downstream calls does not load aiohttp.
+service that makes no downstream calls does not load aiohttp, and one that does
+loads it while it already serves.
 """

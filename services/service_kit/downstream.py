@@ -1,7 +1,8 @@
 """The one pooled HTTP client a process uses to call other services.
 
-A :class:`Downstream` holds one aiohttp ``ClientSession`` (keep-alive pool)
-from ASGI start-up to shutdown. It balances over the callee's tasks itself:
+A :class:`Downstream` holds one keep-alive pool (`service_kit.http_pool`, aiohttp's
+client) from its first call to ASGI shutdown; ASGI start-up loads aiohttp in the
+background, so the process listens first. It balances over the callee's tasks itself:
 the callee's host name is resolved with ``getaddrinfo`` (Cloud Map multivalue
 answers, or the twin's resolver), the address list is cached for
 :data:`ADDRESS_TTL_S`, and every request goes to a random address with the
@@ -36,16 +37,17 @@ call.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import ipaddress
-import os
 import random
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import aiohttp
 from opentelemetry import context as context_api
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
@@ -53,6 +55,9 @@ from yarl import URL
 
 from service_kit.asgi import Response
 from service_kit.settings import SettingError, env_float
+
+if TYPE_CHECKING:
+    from service_kit.http_pool import Pool
 
 CONNECT_TIMEOUT_ENV = "DOWNSTREAM_CONNECT_TIMEOUT"
 READ_TIMEOUT_ENV = "DOWNSTREAM_READ_TIMEOUT"
@@ -68,12 +73,7 @@ BAD_GATEWAY = 502  # a load balancer's answer when its target failed mid-request
 # of its pooled connections: a 502 is sent again up to twice, each time the load balancer
 # picks a target again (by then without the dead one, or on a fresh connection).
 BAD_GATEWAY_ATTEMPTS = 3
-POOL_LIMIT = 1024
 URL_CACHE_SIZE = 1024
-# Shorter than the callee's keep-alive (service_kit.server.KEEP_ALIVE_S, or the spec's
-# keep_alive passed as HTTP_KEEP_ALIVE_TIMEOUT), so the pool drops an idle connection
-# before the server does, never while it does.
-POOL_KEEPALIVE_S = 30.0
 TRACE_HEADER = "X-Amzn-Trace-Id"
 
 
@@ -232,7 +232,8 @@ class Downstream:
         self.ejection_s = ejection_s
         self.addresses = AddressCache(address_ttl_s)
         self._ejected: dict[str, float] = {}  # address -> until (monotonic)
-        self._session: aiohttp.ClientSession | None = None
+        self._started = False
+        self._pool: Pool | None = None
         self._urls: dict[tuple[str, str], URL] = {}
         self._tracer: trace.Tracer | None = None
 
@@ -245,38 +246,34 @@ class Downstream:
         )
 
     async def start(self) -> None:
-        """Open the connection pool; trace calls if a tracer provider is installed."""
-        if self._session is not None:
+        """Load the connection pool's module in the background; trace calls if a tracer
+        provider is installed."""
+        if self._started:
             return
+        self._started = True
         provider = trace.get_tracer_provider()
         if not isinstance(provider, trace.ProxyTracerProvider):  # one was installed
             self._tracer = provider.get_tracer(__name__)
-        connector = aiohttp.TCPConnector(
-            limit=POOL_LIMIT,
-            keepalive_timeout=POOL_KEEPALIVE_S,
-            # We only ever connect to IP addresses: no DNS cache, and the threaded
-            # resolver (never called) instead of aiodns, which runs a helper thread.
-            use_dns_cache=False,
-            resolver=aiohttp.ThreadedResolver(),
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(
-                total=self.connect_timeout_s + self.read_timeout_s,
-                sock_connect=self.connect_timeout_s,
-                sock_read=self.read_timeout_s,
-            ),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            # No Accept-Encoding: the body is passed through as it comes.
-            skip_auto_headers=("Accept-Encoding", "User-Agent"),
-        )
+        preload_pool()
 
     async def stop(self) -> None:
         """Close the pool (safe to call twice, or without :meth:`start`)."""
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        self._started = False
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    def _open_pool(self) -> Pool:
+        """The pool, opened at the first call (waiting for the module if still loading)."""
+        if self._pool is None:
+            if not self._started:
+                raise RuntimeError("Downstream.get() called before start()")
+            from service_kit.http_pool import Pool
+
+            self._pool = Pool(
+                connect_timeout_s=self.connect_timeout_s, read_timeout_s=self.read_timeout_s
+            )
+        return self._pool
 
     async def get(
         self, callee: Callee, path: str, *, trace_id: str | None = None
@@ -285,9 +282,7 @@ class Downstream:
 
         In a traced request (`service_kit.xray`) the call is a subsegment and the callee
         gets the trace header naming it as parent; else ``trace_id`` is passed on as is."""
-        session = self._session
-        if session is None:
-            raise RuntimeError("Downstream.get() called before start()")
+        pool = self._open_pool()
         url = callee.url + path
         headers = {"Host": callee.host_header}
         tracer = self._tracer
@@ -295,7 +290,7 @@ class Downstream:
         if current is None or trace.get_current_span(current) is trace.INVALID_SPAN:
             if trace_id is not None:
                 headers[TRACE_HEADER] = trace_id
-            return await self._get(session, callee, path, url, headers)
+            return await self._get(pool, callee, path, url, headers)
         # Traced: the call is a client span (a remote subsegment), and the callee continues
         # the trace under it.
         assert tracer is not None
@@ -303,9 +298,9 @@ class Downstream:
         if not span.is_recording():
             if trace_id is not None and TRACE_HEADER not in headers:  # another propagator's
                 headers[TRACE_HEADER] = trace_id
-            return await self._get(session, callee, path, url, headers)
+            return await self._get(pool, callee, path, url, headers)
         try:
-            answer = await self._get(session, callee, path, url, headers)
+            answer = await self._get(pool, callee, path, url, headers)
         except DownstreamError as exc:
             end_call_span(span, exc.status)
             raise
@@ -317,29 +312,23 @@ class Downstream:
 
     async def _get(
         self,
-        session: aiohttp.ClientSession,
+        pool: Pool,
         callee: Callee,
         path: str,
         url: str,
         headers: dict[str, str],
     ) -> DownstreamResponse:
+        from service_kit.http_pool import BadResponse, ConnectionFailed, ConnectTimeout, ReadTimeout
+
         attempt = 1
         failed: str | None = None
         while True:
             address = await self._pick_address(callee, url, avoid=failed)
             try:
-                async with session.get(
-                    self._url(address, callee.base_path + path),
-                    headers=headers,
-                    allow_redirects=False,
-                ) as resp:
-                    body = await resp.read()
-                    if resp.status == BAD_GATEWAY and attempt < BAD_GATEWAY_ATTEMPTS:
-                        attempt += 1
-                        continue
-                    content_type = resp.headers.get("Content-Type", "application/octet-stream")
-                    return DownstreamResponse(resp.status, body, content_type.encode("latin-1"))
-            except aiohttp.ConnectionTimeoutError as exc:
+                status, body, content_type = await pool.get(
+                    self._url(address, callee.base_path + path), headers
+                )
+            except ConnectTimeout as exc:
                 self.addresses.forget(callee.host, callee.port)
                 self._eject(address)
                 # Nothing was sent: another task may answer. The same address again would
@@ -350,21 +339,25 @@ class Downstream:
                     continue
                 reason = f"connect timed out after {self.connect_timeout_s:g}s"
                 raise DownstreamError(504, reason, url, address) from exc
-            except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
+            except ReadTimeout as exc:
                 # Sent, so not sent again; but the next requests go elsewhere.
                 self.addresses.forget(callee.host, callee.port)
                 self._eject(address)
                 reason = f"no response within {self.read_timeout_s:g}s"
                 raise DownstreamError(504, reason, url, address) from exc
-            except aiohttp.ClientConnectionError as exc:  # refused, reset, or dropped
+            except ConnectionFailed as exc:  # refused, reset, or dropped
                 self.addresses.forget(callee.host, callee.port)
                 if attempt < MAX_ATTEMPTS:
                     attempt += 1
                     failed = address
                     continue
-                raise DownstreamError(502, _describe(exc), url, address) from exc
-            except aiohttp.ClientError as exc:
-                raise DownstreamError(502, _describe(exc), url, address) from exc
+                raise DownstreamError(502, str(exc), url, address) from exc
+            except BadResponse as exc:
+                raise DownstreamError(502, str(exc), url, address) from exc
+            if status == BAD_GATEWAY and attempt < BAD_GATEWAY_ATTEMPTS:
+                attempt += 1
+                continue
+            return DownstreamResponse(status, body, content_type)
 
     def _url(self, address: str, path: str) -> URL:
         # Parsing a URL costs more than the dictionary look-up; addresses change
@@ -455,12 +448,12 @@ def end_call_span(span: trace.Span, status: int) -> None:
     span.end()
 
 
-def _describe(exc: aiohttp.ClientError) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        errno = exc.os_error.errno
-        return f"cannot connect: {os.strerror(errno) if errno else exc.os_error}"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "callee closed the connection without answering"
-    if isinstance(exc, aiohttp.ClientOSError):
-        return f"connection failed: {exc.strerror or exc}"
-    return f"bad response: {exc}"
+def preload_pool() -> None:
+    """Import `service_kit.http_pool` (aiohttp with it) in a background thread: the
+    process serves meanwhile, and the first call waits for the import if it is not done."""
+    threading.Thread(
+        target=importlib.import_module,
+        args=("service_kit.http_pool",),
+        name="http_pool import",
+        daemon=True,
+    ).start()

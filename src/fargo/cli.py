@@ -6,11 +6,13 @@ Heavy worlds are imported lazily, so ``fargo validate`` stays fast.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from fargo.help import examples
 from fargo.local.state.errors import StateDirError
@@ -299,5 +301,13 @@ def _cost(args: argparse.Namespace) -> int:
     return 0
 
 
+def run() -> NoReturn:
+    """The ``fargo`` program: `main`, then exit. Its objects are freed with the process,
+    not collected first: the interpreter's last collections cost ``up -d`` 0.24 s."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

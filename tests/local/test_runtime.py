@@ -179,11 +179,10 @@ def test_parts_start_in_the_documented_order(tmp_path: Path) -> None:
         "VPC network (loopback mode)",
         "Cloud Map namespace",
         "task metadata endpoint",
-        "image push (ECR)",
         "ECR registry",
         "load balancer access logs",  # stops after the load balancers: it reads their last lines
-        # each starts a data-plane process: together
-        "discovery DNS server and load balancers",
+        # the images build while each data-plane process starts: together
+        "image push, discovery DNS server and load balancers",
         "secrets (local values)",
         "console (the demo page's API)",  # before the tasks: the page's tasks get its URL
         "task wiring (target groups, Cloud Map, metadata)",
@@ -194,6 +193,7 @@ def test_parts_start_in_the_documented_order(tmp_path: Path) -> None:
     ]
     (together,) = [p for p in runtime.parts.parts if isinstance(p, Together)]
     assert [part.name for part in together.parts.parts] == [
+        "image push (ECR)",
         "discovery DNS server (Route 53 private zones)",
         "load balancers",
     ]

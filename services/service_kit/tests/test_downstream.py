@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -193,6 +197,36 @@ async def test_host_header_is_the_name_and_trace_id_is_forwarded(
 async def test_get_before_start_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="before start"):
         await Downstream().get(Callee.parse("http://127.0.0.1:1", setting="TEST"), "/")
+
+
+def test_the_pool_loads_after_start_without_holding_the_process_up() -> None:
+    """A service listens before aiohttp (half its start-up) is imported: `start` imports
+    it in a thread, and the first call waits for it."""
+    script = """
+import asyncio, sys, threading
+from service_kit.downstream import Callee, Downstream, DownstreamError
+assert "aiohttp" not in sys.modules, "imported with the service"
+async def main():
+    client = Downstream(connect_timeout_s=1, read_timeout_s=1)
+    await client.start()
+    loading = [t.name for t in threading.enumerate()]
+    try:
+        await client.get(Callee.parse("http://127.0.0.1:1", setting="T"), "/")
+    except DownstreamError as err:
+        print(loading, "aiohttp" in sys.modules, err.status)
+    await client.stop()
+asyncio.run(main())
+"""
+    services = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(services)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["['MainThread',", "'http_pool", "import']", "True", "502"]
 
 
 async def test_a_hung_task_is_avoided_after_one_read_timeout(

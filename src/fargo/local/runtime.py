@@ -1,13 +1,13 @@
 """The twin's control plane: every part, composed in order and wired together.
 
 Start order (stop is the reverse, and safe after a partial start; see `fargo.local.parts`):
-network → listener certificate (ACM) → Cloud Map namespace → DNS server → task metadata
-endpoint → X-Ray daemon (with ``tracing: xray``) → image registry (push) → access logs →
-load balancers (Caddy) → secrets (only a check: each has its local value) → console (the
-demo page's API) → task wiring → ECS cluster → Application Auto Scaling → metrics → the
-AWS API endpoint (`fargo.local.aws_api`). Every part validates first (ports, names, socket paths,
-environment values, secrets' local values), so a bad setting fails before anything
-starts.
+log router → disk report → network → listener certificate (ACM) → Cloud Map namespace →
+task metadata endpoint → X-Ray daemon (with ``tracing: xray``) → image registry → access
+logs → together: the images' push (ECR), the discovery DNS server and the load balancers
+(Caddy) → secrets (only a check: each has its local value) → console (the demo page's
+API) → task wiring → ECS cluster → Application Auto Scaling → metrics → the AWS API
+endpoint (`fargo.local.aws_api`). Every part validates first (ports, names, socket paths,
+environment values, secrets' local values), so a bad setting fails before anything starts.
 """
 
 from __future__ import annotations
@@ -180,11 +180,14 @@ class Runtime:
             Step("Cloud Map namespace", start=self._create_discovery),
             self.metadata,
             *([self.xray] if self.xray is not None else []),
-            Step("image push (ECR)", start=self._push_images),
             self.registry_endpoint,
             self.access_logs,  # stops after the load balancers: their last lines are read
-            # Each starts a data-plane process (its sockets bound first): at once.
-            Together("discovery DNS server and load balancers", [self.dns, self.elb]),
+            # The images build (or are taken as `fargo up` built them) while the data-plane
+            # processes start (each binds its sockets first): none needs another.
+            Together(
+                "image push, discovery DNS server and load balancers",
+                [Step("image push (ECR)", start=self._push_images), self.dns, self.elb],
+            ),
             self.secrets,  # only validates: every secret has its value before anything starts
             self.console,  # before the tasks: the demo page's tasks get its URL
             self.hooks,
