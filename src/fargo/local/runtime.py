@@ -1,13 +1,14 @@
 """The twin's control plane: every part, composed in order and wired together.
 
 Start order (stop is the reverse, and safe after a partial start; see `fargo.local.parts`):
-log router → disk report → network → listener certificate (ACM) → Cloud Map namespace →
-task metadata endpoint → X-Ray daemon (with ``tracing: xray``) → image registry → access
-logs → together: the images' push (ECR), the discovery DNS server and the load balancers
-(Caddy) → secrets (only a check: each has its local value) → console (the demo page's
-API) → task wiring → ECS cluster → Application Auto Scaling → metrics → the AWS API
-endpoint (`fargo.local.aws_api`). Every part validates first (ports, names, socket paths,
-environment values, secrets' local values), so a bad setting fails before anything starts.
+together: the log router, the network and the listener certificate (ACM) → disk report →
+Cloud Map namespace → task metadata endpoint → X-Ray daemon (with ``tracing: xray``) →
+image registry → access logs → together: the images' push (ECR), the discovery DNS
+server and the load balancers (Caddy) → secrets (only a check: each has its local value)
+→ console (the demo page's API) → task wiring → ECS cluster → Application Auto Scaling →
+metrics → the AWS API endpoint (`fargo.local.aws_api`). Every part validates first
+(ports, names, socket paths, environment values, secrets' local values), so a bad
+setting fails before anything starts.
 """
 
 from __future__ import annotations
@@ -173,10 +174,14 @@ class Runtime:
             self.console.sources["trace"] = lambda query: self.get_trace(query["trace_id"])
             self.console.sources["service-map"] = lambda query: self.get_service_map()
         self.aws_api = AwsApiServer(aws_apis(self))
-        parts: list[Part] = [self.log_router, self.disk_report, self.network]
+        # The log router's process, the VPC's namespaces and the listener's certificate
+        # need nothing of each other: made at once.
+        first: list[Part] = [self.log_router, self.network]
         if self.certificate is not None:
-            parts.append(self.certificate)
-        parts += [
+            first.append(self.certificate)
+        parts: list[Part] = [
+            Together(", ".join(part.name for part in first), first),
+            self.disk_report,
             Step("Cloud Map namespace", start=self._create_discovery),
             self.metadata,
             *([self.xray] if self.xray is not None else []),
