@@ -187,5 +187,17 @@ async def test_a_stopped_caddy_is_found_killed_and_started_again_on_the_same_soc
             os.kill(stopped, signal.SIGCONT)
 
 
+async def test_a_caddy_that_exits_while_the_twin_stops_is_not_started_again(twin: Twin) -> None:
+    """The load balancers stop after the tasks; a Caddy killed meanwhile (`fargo down`'s
+    sweep of a stop that takes too long) would otherwise be restarted and outlive the twin."""
+    caddy = twin.caddy
+    pid = caddy.pid
+    assert pid is not None
+    twin.elb.data_plane.stop_restarting()
+    os.kill(pid, signal.SIGKILL)
+    await asyncio.sleep(2)  # a restart comes within 0.1 s of the exit
+    assert caddy.pid in (None, pid) and caddy.restarts == 0  # no new Caddy
+
+
 def _told(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if text in r.getMessage()]

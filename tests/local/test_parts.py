@@ -94,6 +94,18 @@ async def test_a_stop_that_fails_does_not_keep_the_others_up() -> None:
     assert log[-3:] == ["stop c", "stop b", "stop a"]
 
 
+async def test_a_slow_stop_is_named_while_it_runs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("fargo.local.parts.SLOW_STOP_SECONDS", 0.05)
+    parts = Parts([Step("draining tasks", start=lambda: None, stop=lambda: asyncio.sleep(0.3))])
+    await parts.start()
+    with caplog.at_level("WARNING", logger="fargo.local.parts"):
+        await parts.stop()
+    said = [r.getMessage() for r in caplog.records]
+    assert said[0] == "still stopping draining tasks" and 3 <= len(said) <= 6, said
+
+
 async def test_a_step_runs_plain_and_async_actions() -> None:
     log: list[str] = []
 

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 logger = logging.getLogger(__name__)
+SLOW_STOP_SECONDS = 10.0
 
 
 class Part(Protocol):
@@ -118,8 +119,16 @@ class Parts:
         """Stop what started, last first; a part whose stop fails does not keep others up."""
         started, self._started = self._started, []
         for part in reversed(started):
+            stopping = asyncio.create_task(part.stop())
             try:
-                await part.stop()
+                # A stop that takes long is named while it runs (draining tasks may take
+                # their stop timeout): what `fargo down` waits for is never a mystery.
+                while not (await asyncio.wait({stopping}, timeout=SLOW_STOP_SECONDS))[0]:
+                    logger.warning("still stopping %s", part.name)
+                stopping.result()
+            except asyncio.CancelledError:
+                stopping.cancel()
+                raise
             except Exception:
                 logger.exception("stopping %s failed", part.name)
 

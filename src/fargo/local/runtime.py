@@ -267,6 +267,9 @@ class Runtime:
     async def stop(self) -> None:
         """Stop everything that runs, each part even if stopping another failed; idempotent."""
         self.running = False
+        # The load balancers stop after the tasks (they drain them), maybe long after: a
+        # Caddy that exits meanwhile (`fargo down`'s sweep of a stuck stop) stays down.
+        self.data_plane.stop_restarting()
         try:
             await self.parts.stop()
         finally:

@@ -249,6 +249,9 @@ class CaddyDataPlane:
             pair.close()
         self._pushed_config = None  # a started-again Caddy starts from nothing
 
+    def stop_restarting(self) -> None:
+        self.caddy.stop_restarting()
+
     def reconfigure_problems(self, spec: Spec) -> list[str]:
         """A new listener whose address is taken: a problem naming the listener and what
         to do."""

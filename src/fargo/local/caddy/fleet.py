@@ -54,6 +54,10 @@ class CaddyFleet:
     async def stop(self) -> None:
         await self._parts.stop()
 
+    def stop_restarting(self) -> None:
+        for member in self.members.values():
+            member.stop_restarting()
+
     def reconfigure_problems(self, spec: Spec) -> list[str]:
         return [
             p

@@ -198,6 +198,13 @@ class CaddyProcess:
         await self._admin.close()
         self._problem = None
 
+    def stop_restarting(self) -> None:
+        """From now on the watchdog restarts nothing: the twin is stopping, and a Caddy
+        started meanwhile would outlive it."""
+        self._stopping = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()  # `stop` awaits it
+
     async def _load_without_shutdown_delay(self) -> None:
         config = self._config
         apps = config.get("apps", {}) if config is not None else {}

@@ -44,6 +44,11 @@ class LoadBalancerDataPlane(Protocol):
 
     async def stop(self) -> None: ...
 
+    def stop_restarting(self) -> None:
+        """The twin is stopping: a proxy that exits from now on stays down (its stop comes
+        after the tasks'; a proxy started meanwhile would outlive the twin)."""
+        ...
+
     def reconfigure_problems(self, spec: Spec) -> list[str]:
         """Why the running data plane could not take ``spec``'s listeners (none: it can)."""
         ...
