@@ -764,8 +764,14 @@ async def test_config_loads_let_requests_finish(
 ) -> None:
     # targets on another port than the group's others cannot be looked up: they are
     # listed in the config, so each change is a config load
-    t = await twin_with_a_and_b(twin, backends, one_listener(default="{forward: b}"))
+    t = await twin(one_listener(default="{forward: b}"), f"  a: {QUIET}\n  b: {QUIET}")
+    await healthy(t, "a", await backends("a"))
+    b = await backends("b")
+    await healthy(t, "b", b)
     slow = [asyncio.create_task(get(http, t.url(80, "/?delay=0.5"))) for _ in range(4)]
+    # In flight at b before the loads begin (on a busy machine, one sent late could go to
+    # a target added below, which the test then stops).
+    await until(lambda: b.requests == 4, timeout=5, what="the slow requests at b")
     loads_before = data_plane(t).config_loads
     stop = asyncio.Event()
     # new connections per request: an old config's keep-alive connection may be closed
