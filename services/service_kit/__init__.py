@@ -4,6 +4,7 @@
 - :mod:`service_kit.accesslog` — one cheap JSON log line per request;
 - :mod:`service_kit.downstream` — the pooled, balancing client for service calls;
 - :mod:`service_kit.http_pool` — its keep-alive pool (aiohttp), imported in the background;
+- :mod:`service_kit.call_failures` — why a call got no answer, as the pool says it;
 - :mod:`service_kit.otel` — the OpenTelemetry tracing API, its spans sent as X-Ray segments;
 - :mod:`service_kit.xray_document` — a span's X-Ray segment document;
 - :mod:`service_kit.xray_propagator` — ``X-Amzn-Trace-Id`` as an OpenTelemetry propagator;

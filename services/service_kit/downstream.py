@@ -54,6 +54,7 @@ from opentelemetry.trace import SpanKind
 from yarl import URL
 
 from service_kit.asgi import Response
+from service_kit.call_failures import BadResponse, ConnectionFailed, ConnectTimeout, ReadTimeout
 from service_kit.settings import SettingError, env_float
 
 if TYPE_CHECKING:
@@ -318,8 +319,6 @@ class Downstream:
         url: str,
         headers: dict[str, str],
     ) -> DownstreamResponse:
-        from service_kit.http_pool import BadResponse, ConnectionFailed, ConnectTimeout, ReadTimeout
-
         attempt = 1
         failed: str | None = None
         while True:

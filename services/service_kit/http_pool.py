@@ -14,31 +14,13 @@ import os
 import aiohttp
 from yarl import URL
 
+from service_kit.call_failures import BadResponse, ConnectionFailed, ConnectTimeout, ReadTimeout
+
 POOL_LIMIT = 1024
 # Shorter than the callee's keep-alive (service_kit.server.KEEP_ALIVE_S, or the spec's
 # keep_alive passed as HTTP_KEEP_ALIVE_TIMEOUT), so the pool drops an idle connection
 # before the server does, never while it does.
 POOL_KEEPALIVE_S = 30.0
-
-
-class CallFailed(Exception):
-    """A GET that got no answer; the message says why, in the caller's words."""
-
-
-class ConnectTimeout(CallFailed):
-    """No connection within the connect timeout: nothing was sent."""
-
-
-class ReadTimeout(CallFailed):
-    """Sent, and no answer within the read timeout."""
-
-
-class ConnectionFailed(CallFailed):
-    """Refused, reset, or dropped by the callee."""
-
-
-class BadResponse(CallFailed):
-    """An answer that is not HTTP."""
 
 
 class Pool:
@@ -68,7 +50,7 @@ class Pool:
 
     async def get(self, url: URL, headers: dict[str, str]) -> tuple[int, bytes, bytes]:
         """GET ``url``: its status, body and ``Content-Type`` (latin-1 bytes); a failure is
-        a `CallFailed`."""
+        a `service_kit.call_failures.CallFailed`."""
         try:
             async with self._session.get(url, headers=headers, allow_redirects=False) as resp:
                 body = await resp.read()
