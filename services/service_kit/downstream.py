@@ -227,8 +227,10 @@ class Downstream:
         read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
         address_ttl_s: float = ADDRESS_TTL_S,
         ejection_s: float = EJECTION_S,
+        preload: bool = True,
     ) -> None:
         self.connect_timeout_s = connect_timeout_s
+        self.preload = preload
         self.read_timeout_s = read_timeout_s
         self.ejection_s = ejection_s
         self.addresses = AddressCache(address_ttl_s)
@@ -239,23 +241,26 @@ class Downstream:
         self._tracer: trace.Tracer | None = None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Downstream:
+    def from_env(cls, environ: Mapping[str, str], *, preload: bool = True) -> Downstream:
         """Timeouts from ``DOWNSTREAM_CONNECT_TIMEOUT`` / ``DOWNSTREAM_READ_TIMEOUT``."""
         return cls(
             connect_timeout_s=env_float(environ, CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT_S),
             read_timeout_s=env_float(environ, READ_TIMEOUT_ENV, DEFAULT_READ_TIMEOUT_S),
+            preload=preload,
         )
 
     async def start(self) -> None:
-        """Load the connection pool's module in the background; trace calls if a tracer
-        provider is installed."""
+        """Load the connection pool's module in the background (unless ``preload`` is
+        off: a process that calls once, or seldom, loads it at its first call and spares
+        its start the CPU); trace calls if a tracer provider is installed."""
         if self._started:
             return
         self._started = True
         provider = trace.get_tracer_provider()
         if not isinstance(provider, trace.ProxyTracerProvider):  # one was installed
             self._tracer = provider.get_tracer(__name__)
-        preload_pool()
+        if self.preload:
+            preload_pool()
 
     async def stop(self) -> None:
         """Close the pool (safe to call twice, or without :meth:`start`)."""

@@ -14,7 +14,7 @@ from tests.e2e.conftest import Twin, fargo
 from tests.local.alb_log_format import parse
 from tests.waiting import wait_until
 
-from fargo.local.control.api import ControlClient
+from fargo.local.control.client import ControlClient
 from fargo.local.state import folder as state
 from fargo.local.status import MetricsStatus
 from fargo.spec import load_spec

@@ -17,7 +17,7 @@ import pytest
 from tests.e2e.conftest import ROOT, Twin, fargo, start_twin
 from tests.waiting import wait_until
 
-from fargo.local.control.api import ControlClient
+from fargo.local.control.client import ControlClient
 from fargo.local.state import folder as state
 
 pytestmark = pytest.mark.slow

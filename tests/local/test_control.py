@@ -1,17 +1,28 @@
-"""`ControlClient` errors: every way the control plane can fail to answer has its exception."""
+"""`ControlClient` errors: every way the control plane can fail to answer has its exception;
+`GET /ready?wait=`."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from aiohttp import web
 
-from fargo.local.control.api import ControlClient, ControlPlaneErrorAnswer, ControlPlaneUnavailable
+from fargo.local.control.api import MAX_READY_WAIT_SECONDS, ControlServer
+from fargo.local.control.client import (
+    ControlClient,
+    ControlPlaneErrorAnswer,
+    ControlPlaneUnavailable,
+)
 from fargo.local.status import Readiness
+
+if TYPE_CHECKING:
+    from fargo.local.runtime import Runtime
 
 
 async def serve(path: Path, handler: web.Handler) -> AsyncIterator[None]:
@@ -108,3 +119,42 @@ async def test_readiness_comes_back_as_the_model(sock: Path) -> None:
     async for _ in serve(sock, waiting):
         readiness = await ControlClient(sock).readiness()
     assert readiness == Readiness(ready=False, waiting=["frontend 0/1 healthy (STARTING)"])
+
+
+class BecomingReady:
+    """The part of `Runtime` that `GET /ready` asks: ready once `ready` is set."""
+
+    def __init__(self) -> None:
+        self.ready = asyncio.Event()
+
+    def readiness(self) -> Readiness:
+        if self.ready.is_set():
+            return Readiness(ready=True)
+        return Readiness(ready=False, waiting=["app 0/1 healthy (STARTING)"])
+
+    async def wait_ready(self, timeout: float | None = None) -> Readiness:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.ready.wait(), timeout)
+        return self.readiness()
+
+
+async def test_readiness_with_wait_is_answered_when_the_twin_becomes_ready(sock: Path) -> None:
+    """`fargo up --detach` asks once and hears the change, instead of polling; a bad wait
+    is refused; a control plane stopping answers at once."""
+    runtime, shutdown = BecomingReady(), asyncio.Event()
+    server = ControlServer(cast("Runtime", runtime), sock, shutdown)
+    await server.start()
+    client = ControlClient(sock, timeout=2)
+    try:
+        assert not (await client.readiness(wait=0)).ready
+        asyncio.get_running_loop().call_later(0.2, runtime.ready.set)
+        assert (await client.readiness(wait=MAX_READY_WAIT_SECONDS)).ready  # held, then ready
+        with pytest.raises(ControlPlaneErrorAnswer, match=r"400 wait='-1': expected seconds"):
+            await client.readiness(wait=-1)
+        runtime.ready.clear()
+        shutdown.set()
+        held = client.readiness(wait=MAX_READY_WAIT_SECONDS)
+        answer = await asyncio.wait_for(held, MAX_READY_WAIT_SECONDS / 2)  # not held
+        assert answer.waiting == ["app 0/1 healthy (STARTING)"]
+    finally:
+        await server.stop()

@@ -199,15 +199,22 @@ async def test_get_before_start_is_an_error() -> None:
         await Downstream().get(Callee.parse("http://127.0.0.1:1", setting="TEST"), "/")
 
 
-def test_the_pool_loads_after_start_without_holding_the_process_up() -> None:
+@pytest.mark.parametrize(
+    ("preload", "threads_after_start"),
+    [(True, ["['MainThread',", "'http_pool", "import']"]), (False, ["['MainThread']"])],
+)
+def test_the_pool_loads_after_start_without_holding_the_process_up(
+    preload: bool, threads_after_start: list[str]
+) -> None:
     """A service listens before aiohttp (half its start-up) is imported: `start` imports
-    it in a thread, and the first call waits for it."""
-    script = """
+    it in a thread (or, with ``preload`` off, not at all), and the first call waits for
+    it (or imports it)."""
+    script = f"""
 import asyncio, sys, threading
 from service_kit.downstream import Callee, Downstream, DownstreamError
 assert "aiohttp" not in sys.modules, "imported with the service"
 async def main():
-    client = Downstream(connect_timeout_s=1, read_timeout_s=1)
+    client = Downstream(connect_timeout_s=1, read_timeout_s=1, preload={preload})
     await client.start()
     loading = [t.name for t in threading.enumerate()]
     try:
@@ -226,7 +233,7 @@ asyncio.run(main())
         env={**os.environ, "PYTHONPATH": str(services)},
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["['MainThread',", "'http_pool", "import']", "True", "502"]
+    assert done.stdout.split() == [*threads_after_start, "True", "502"]
 
 
 async def test_a_hung_task_is_avoided_after_one_read_timeout(

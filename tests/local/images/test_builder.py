@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fargo.local.images import builder as builder_module
 from fargo.local.images.builder import BuildFailed, ImageBuilder
 from fargo.local.images.environment import uv_environment
 
@@ -153,3 +154,34 @@ def test_a_file_compileall_cannot_compile_fails_the_build_at_its_line(
     message = str(raised.value)
     assert "image 'web'" in message and "Dockerfile:3: python -m compileall failed" in message
     assert "app.py" in message and str(tmp_path) not in message.split("failed", 1)[1]
+
+
+def test_a_new_registry_copies_the_layout_another_build_made(
+    tmp_path: Path, context: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh state folder (a new registry) with this machine's cache gets an unchanged
+    image's files, bytecode included, from the layout kept there: nothing compiles again.
+    A changed file is laid out anew."""
+    dockerfile = 'FROM scratch\nCOPY app.py /app/\nRUN python -m compileall -q /app\nCMD ["x"]\n'
+    builder, path = build(tmp_path, context, dockerfile)
+    first = builder.build("web", context, path)
+    compiled: list[str] = []
+    real_compile = builder_module._compile
+    monkeypatch.setattr(
+        builder_module, "_compile", lambda *args: compiled.append("run") or real_compile(*args)
+    )
+    second = ImageBuilder(tmp_path / "registry-2", tmp_path / "environments").build(
+        "web", context, path
+    )
+    assert not second.cached and second.root != first.root  # built, in its own registry
+    assert compiled == []
+    assert files(second.root) == files(first.root)
+    tag = sys.implementation.cache_tag
+    pyc = f"app/__pycache__/app.{tag}.pyc"
+    assert (second.root / pyc).read_bytes() == (first.root / pyc).read_bytes()
+    (context / "app.py").write_text("print('changed')\n")
+    third = ImageBuilder(tmp_path / "registry-3", tmp_path / "environments").build(
+        "web", context, path
+    )
+    assert compiled == ["run"]
+    assert (third.root / "app/app.py").read_text() == "print('changed')\n"

@@ -70,16 +70,33 @@ def test_the_interpreter_found_for_a_version_is_remembered_while_it_is_that_vers
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     found: list[str] = []
+    asked: list[Path] = []
+    interpreter = tmp_path / "bin" / "python3"
+    interpreter.parent.mkdir()
+    interpreter.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    interpreter.chmod(0o755)
 
     def find(version: str, uv: Path, environment: object) -> Path:
         found.append(version)
-        return Path(os.path.realpath(sys.executable))
+        return interpreter
+
+    version_of = python._version_of
+
+    def ask(path: Path) -> str:
+        asked.append(path)
+        return version_of(path)
 
     monkeypatch.setattr(python, "_find", find)
+    monkeypatch.setattr(python, "_version_of", ask)
     version = "{}.{}".format(*sys.version_info[:2])
     first = python.find_python(version, tmp_path / "uv")
     assert python.find_python(version, tmp_path / "uv") == first
     assert found == [version]  # looked for once, then read from the cache
-    write_private(python.PYTHONS, json.dumps({version: "/nonexistent/python"}))
+    assert asked == []  # its file unchanged: not even asked its version
+    # the file changed (a reinstall): asked again, and still that version
+    interpreter.write_text(f'#!/bin/sh\n# reinstalled\nexec {sys.executable} "$@"\n')
+    assert python.find_python(version, tmp_path / "uv") == first
+    assert asked == [first] and found == [version]
+    write_private(python.PYTHONS, json.dumps({version: "/nonexistent/python"}))  # older form
     assert python.find_python(version, tmp_path / "uv") == first  # gone: looked for again
     assert found == [version, version]

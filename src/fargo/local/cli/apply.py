@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from fargo.local.control.api import (
+from fargo.local.control.client import (
     ControlClient,
     ControlPlaneErrorAnswer,
     ControlPlaneUnavailable,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from fargo.local.cli.options import config_from_args
 from fargo.local.cli.status_view import render_endpoints, render_status
 from fargo.local.config import ConfigError, TwinConfig
-from fargo.local.control.api import (
+from fargo.local.control.client import (
     ControlClient,
     ControlError,
     ControlPlaneErrorAnswer,
@@ -40,12 +40,12 @@ if TYPE_CHECKING:
     from fargo.local.runtime import Runtime
 
 DETACH_TIMEOUT_SECONDS = 120.0
+READY_WAIT_SECONDS = 1.0  # each readiness question waits this long for the answer to change
 TASK_OUTPUT_POLL_SECONDS = 0.2
 
 
 def up_command(args: argparse.Namespace) -> int:
     from fargo.local.cli.apply import apply_spec, twin_running
-    from fargo.local.control.daemon import AlreadyRunning, serve, stamp
 
     if twin_running(args.state_dir):
         # A twin runs on this state folder: apply the spec to it as a diff.
@@ -78,6 +78,8 @@ def up_command(args: argparse.Namespace) -> int:
         return Watcher(args.file.resolve(), config.state_dir.resolve(), sys.stdout).run()
     if not _build_images(config):
         return 1
+    from fargo.local.control.daemon import AlreadyRunning, serve, stamp
+
     enter_network_mode(config)  # before asyncio starts a thread
     task_output = TaskOutput(config.state_dir / "logs")
     watching = threading.Event()  # set: stop watching
@@ -175,7 +177,7 @@ def _stop_starting(state_dir: Path, pid: int) -> None:
 def _up_detached(config: TwinConfig, build: Callable[[], bool] = lambda: True) -> int:
     """Start the control plane in the background, ``build`` the images meanwhile, and
     wait until every target is healthy (or the start failed: nothing is left running)."""
-    from fargo.local.control.daemon import EXIT_ALREADY_RUNNING, fork_detached
+    from fargo.local.control.detach import EXIT_ALREADY_RUNNING, fork_detached
     from fargo.local.state.files import log_tail
 
     state_dir = config.state_dir
@@ -213,7 +215,8 @@ def _up_detached(config: TwinConfig, build: Callable[[], bool] = lambda: True) -
             time.sleep(0.05)  # not ours yet: the socket may be another control plane's
             continue
         try:
-            answer = asyncio.run(client.readiness())
+            # answered as soon as it is ready: no polling for both processes' CPU
+            answer = asyncio.run(client.readiness(wait=READY_WAIT_SECONDS))
             if answer.ready:
                 # what became of a crashed run's processes (`control.daemon`)
                 with contextlib.suppress(OSError):
@@ -231,7 +234,6 @@ def _up_detached(config: TwinConfig, build: Callable[[], bool] = lambda: True) -
             print(f"fargo up: giving up: {answer.failure}", file=sys.stderr)
             stop_twin(state_dir, control_plane_of(state_dir))
             return 1
-        time.sleep(0.05)
     print(
         f"fargo up: not healthy after {DETACH_TIMEOUT_SECONDS:.0f} s; waiting for: "
         f"{', '.join(answer.waiting)}",

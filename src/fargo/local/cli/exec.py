@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from fargo.local.control.api import ControlClient, ControlError, ControlPlaneErrorAnswer
+from fargo.local.control.client import ControlClient, ControlError, ControlPlaneErrorAnswer
 from fargo.local.ec2.commands import find_tool
 from fargo.local.ec2.errors import Ec2Error
 from fargo.local.ecs.task import TaskStatus

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fargo.local.control.api import ControlClient, ControlError
+from fargo.local.control.client import ControlClient, ControlError
 from fargo.local.logs.health_checks import is_health_check
 from fargo.local.logs.render import LinePrinter, use_colour
 from fargo.local.logs.streams import (

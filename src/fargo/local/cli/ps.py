@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fargo.local.cli.status_view import table
-from fargo.local.control.api import ControlClient, ControlError
+from fargo.local.control.client import ControlClient, ControlError
 from fargo.local.ecs.usage import TaskUsage
 from fargo.local.state import folder as state
 from fargo.local.status import TaskSummary, TwinStatus

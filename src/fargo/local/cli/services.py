@@ -13,7 +13,7 @@ import asyncio
 import sys
 import time
 
-from fargo.local.control.api import ControlClient, ControlError
+from fargo.local.control.client import ControlClient, ControlError
 from fargo.local.state import folder as state
 from fargo.local.status import ServiceStatus
 

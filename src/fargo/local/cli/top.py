@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 
 from fargo.local.cli.metrics_view import render_metrics
-from fargo.local.control.api import ControlClient, ControlError
+from fargo.local.control.client import ControlClient, ControlError
 from fargo.local.state import folder as state
 from fargo.local.status import MetricsStatus
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fargo.local.control.api import ControlClient, ControlError, ControlPlaneErrorAnswer
+from fargo.local.control.client import ControlClient, ControlError, ControlPlaneErrorAnswer
 from fargo.local.state import folder as state
 
 BAR_WIDTH = 40

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 import watchfiles
 
 from fargo.build_context import image_tag
-from fargo.local.control.api import ControlClient
+from fargo.local.control.client import ControlClient
 from fargo.local.state import folder as state
 from fargo.spec import Spec, SpecError, load_spec
 

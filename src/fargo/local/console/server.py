@@ -342,7 +342,7 @@ def recent_events(state_dir: Path, limit: int) -> list[dict[str, Any]]:
 def _demo_points(twin: ConsoleTwin) -> PointsRunner:
     async def run(spec: Spec, status: TwinStatus) -> list[Any]:
         # Imported here: the demo's twin world imports the control plane's client.
-        from fargo.local.control.api import ControlClient
+        from fargo.local.control.client import ControlClient
         from fargo.local.demo.twin import run_demo
         from fargo.local.state import folder
 

@@ -1,7 +1,8 @@
 """The control plane's API, on a unix socket in the state folder (owner only).
 
 ``GET /status`` the whole twin (a `fargo.local.status.TwinStatus`, what ``fargo status``
-prints), ``GET /ready`` readiness (`fargo.local.status.Readiness`), ``GET /metrics``
+prints), ``GET /ready`` readiness (`fargo.local.status.Readiness`; ``?wait=S``: answered
+once ready or failing, or after S seconds, at most `MAX_READY_WAIT_SECONDS`), ``GET /metrics``
 the last few minutes of every metric (`fargo.local.status.MetricsStatus`), ``POST
 /deployments/{service}`` a rolling deployment onto an image built from the current
 sources, ``POST /services/{service}/restart`` one onto the image it runs, ``POST
@@ -10,8 +11,7 @@ file and apply it as a diff (`fargo.local.reapply`), ``POST /down`` stop everyth
 ``GET /traces?service=S&slow_ms=100&limit=20`` the X-Ray traces kept (most recent first),
 ``GET /traces/{trace_id}`` one trace's spans, ``GET /service-map`` the service map's
 nodes and edges (`fargo.local.xray.service_graph`).
-`ControlClient` is the CLI's side; its `status` and `readiness` parse the answers back
-into the same models.
+`fargo.local.control.client.ControlClient` is the CLI's side.
 """
 
 from __future__ import annotations
@@ -20,19 +20,14 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-import pydantic
 from aiohttp import web
 from pydantic import BaseModel
 
 from fargo.local.evidence import NeedsVpcMode, dns_evidence, image_pull_evidence
 from fargo.local.reapply import SpecRefused
-from fargo.local.status import SCHEMA_VERSION, MetricsStatus, Readiness, TwinStatus
 from fargo.spec import SpecError, check_spec
-
-M = TypeVar("M", bound=BaseModel)
 
 if TYPE_CHECKING:
     from fargo.local.runtime import Runtime
@@ -41,23 +36,9 @@ if TYPE_CHECKING:
 # How long `stop` waits for open connections: a client that connected as the socket
 # closed is otherwise waited for until its own timeout (aiohttp waits up to 60 s).
 SHUTDOWN_TIMEOUT_SECONDS = 1.0
-
-
-class ControlError(RuntimeError):
-    """Base of the errors `ControlClient` raises; the message is for people."""
-
-
-class ControlPlaneUnavailable(ControlError):
-    """No control plane answers on this state folder's socket (none runs, or it is stuck)."""
-
-
-class ControlPlaneErrorAnswer(ControlError):
-    """The control plane answered with an error status (a bad request, or a fault in it)."""
-
-    def __init__(self, path: str, status: int, text: str) -> None:
-        super().__init__(f"{path}: {status} {text.strip()}")
-        self.status = status
-        self.text = text.strip()
+# The longest `GET /ready?wait=` holds its answer: a waiting `fargo up --detach` asks
+# again then (and notices meanwhile if the control plane died).
+MAX_READY_WAIT_SECONDS = 5.0
 
 
 class ControlServer:
@@ -106,7 +87,24 @@ class ControlServer:
         return _model_response(self._runtime.metrics.describe())
 
     async def _ready(self, request: web.Request) -> web.Response:
-        return _model_response(self._runtime.readiness())
+        wait = request.query.get("wait")
+        if wait is None:
+            return _model_response(self._runtime.readiness())
+        try:
+            seconds = float(wait)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds <= MAX_READY_WAIT_SECONDS:
+            raise web.HTTPBadRequest(
+                text=f"wait={wait!r}: expected seconds from 0 to {MAX_READY_WAIT_SECONDS:g}\n"
+            )
+        ready = asyncio.ensure_future(self._runtime.wait_ready(timeout=seconds))
+        stopping = asyncio.ensure_future(self._shutdown.wait())
+        await asyncio.wait({ready, stopping}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in (ready, stopping):
+            waiting.cancel()
+        answer = ready.result() if ready.done() and not ready.cancelled() else None
+        return _model_response(answer or self._runtime.readiness())
 
     async def _deploy(self, request: web.Request) -> web.Response:
         name = request.match_info["service"]
@@ -216,72 +214,3 @@ def _dumps(data: Any) -> str:
 
 def _model_response(model: BaseModel) -> web.Response:
     return web.Response(text=model.model_dump_json(), content_type="application/json")
-
-
-class ControlClient:
-    """Talks to a running control plane.
-
-    Raises `ControlPlaneUnavailable` if none answers (no socket, refused, timed out) and
-    `ControlPlaneErrorAnswer` if it answers with an error status.
-    """
-
-    def __init__(self, socket_path: Path, timeout: float = 10.0) -> None:
-        self._path = socket_path
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-
-    async def get(self, path: str) -> Any:
-        return await self._call("GET", path)
-
-    async def post(self, path: str, timeout: float | None = None) -> Any:
-        return await self._call("POST", path, timeout)
-
-    async def status(self) -> TwinStatus:
-        """``GET /status``, checked against the status schema."""
-        return _parse(TwinStatus, "/status", await self.get("/status"))
-
-    async def metrics(self) -> MetricsStatus:
-        """``GET /metrics``: the last few minutes of every metric."""
-        return _parse(MetricsStatus, "/metrics", await self.get("/metrics"))
-
-    async def readiness(self) -> Readiness:
-        """``GET /ready``, checked against the status schema."""
-        return _parse(Readiness, "/ready", await self.get("/ready"))
-
-    async def _call(self, method: str, path: str, timeout: float | None = None) -> Any:
-        if not self._path.exists():
-            raise ControlPlaneUnavailable(f"no control plane socket at {self._path}")
-        connector = aiohttp.UnixConnector(path=str(self._path))
-        limit = aiohttp.ClientTimeout(total=timeout) if timeout else self._timeout
-        try:
-            async with (
-                aiohttp.ClientSession(connector=connector, timeout=limit) as session,
-                session.request(method, f"http://fargo{path}") as response,
-            ):
-                if response.status >= 400:
-                    raise ControlPlaneErrorAnswer(path, response.status, await response.text())
-                return await response.json()
-        except TimeoutError as err:  # aiohttp's total timeout raises a bare TimeoutError
-            raise ControlPlaneUnavailable(
-                f"the control plane at {self._path} did not answer {path} within "
-                f"{limit.total or 0:g} s"
-            ) from err
-        except (aiohttp.ContentTypeError, ValueError) as err:
-            raise ControlPlaneErrorAnswer(path, 200, f"an answer that is not JSON: {err}") from err
-        except (aiohttp.ClientError, OSError) as err:
-            raise ControlPlaneUnavailable(
-                f"the control plane does not answer at {self._path}: {err}"
-            ) from err
-
-
-def _parse(model: type[M], path: str, answer: Any) -> M:
-    """The answer as ``model``; one that does not fit is an error answer that says so."""
-    try:
-        return model.model_validate(answer)
-    except pydantic.ValidationError as err:
-        raise ControlPlaneErrorAnswer(
-            path,
-            200,
-            f"an answer that does not fit this fargo's status schema (version {SCHEMA_VERSION}); "
-            f"was the twin started by another version of fargo? (`fargo down`, then `fargo up` "
-            f"starts it again with this one): {err}",
-        ) from err

@@ -1,4 +1,5 @@
-"""The control plane: ``fargo up`` serves in the foreground, ``--detach`` forks it behind."""
+"""The control plane: ``fargo up`` serves in the foreground, ``--detach`` forks it behind
+(`fargo.local.control.detach`)."""
 
 from __future__ import annotations
 
@@ -8,23 +9,19 @@ import logging
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from fargo.local.config import ConfigError, TwinConfig
 from fargo.local.control.api import ControlServer
+from fargo.local.control.detach import EXIT_ALREADY_RUNNING, EXIT_START_FAILED
 from fargo.local.control.handover import PreviousRun
 from fargo.local.ec2.modes import enter_network_mode
 from fargo.local.events import configure_logging, remove_handlers
 from fargo.local.runtime import Runtime, StartError
 from fargo.local.state import folder as state
 from fargo.spec import Spec, SpecError, load_spec
-
-EXIT_START_FAILED = 3
-EXIT_ALREADY_RUNNING = 4  # `fargo up --detach` tells "already up" apart from a failed start
-
 
 logger = logging.getLogger(__name__)
 
@@ -200,31 +197,3 @@ def run(config: TwinConfig) -> int:
     except (SpecError, state.StateDirError) as err:
         print(stamp(str(err)), file=sys.stderr, flush=True)
         return 1
-
-
-def fork_detached(config: TwinConfig, log_path: Path) -> int:
-    """Run `run` in a child process of its own session, its output going to ``log_path``;
-    returns the child's pid. The child starts with every module this process imported,
-    so it serves sooner than a new interpreter would. Call it with no thread running."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    pid = os.fork()
-    if pid:
-        os.close(log)
-        return pid
-    code = 1
-    try:
-        os.setsid()
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # nothing of the caller's (pipes) stays
-        code = run(config)
-    except BaseException:
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)

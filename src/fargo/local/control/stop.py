@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from fargo.local.control.api import ControlClient, ControlError
+from fargo.local.control.client import ControlClient, ControlError
 from fargo.local.state import folder as state
 
 # After `POST /down` was accepted: the control plane drains and stops every task.

@@ -20,7 +20,7 @@ import dns.rdatatype
 from fargo.demo.points import run_points
 from fargo.demo.report import Point
 from fargo.demo.requests import PublicListener, public_listener
-from fargo.local.control.api import ControlClient
+from fargo.local.control.client import ControlClient
 from fargo.local.status import TwinStatus
 from fargo.spec import Spec
 

@@ -16,12 +16,14 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from fargo.local.clock import TwinClock
 from fargo.local.ecs.task import HealthStatus, Task, TaskStatus
 from fargo.spec.model import ContainerHealthCheck
+
+if TYPE_CHECKING:
+    import aiohttp  # loaded by the checks: the CLI reads the user agent without it
 
 MIN_TIMEOUT_SECONDS = 2.0  # ECS's own minimum for a container health check timeout
 # On ECS the check is a command in the container (curl, say); the twin's says what it is,
@@ -59,6 +61,8 @@ async def watch_container_health(
     As ECS: one passing check makes the task healthy; ``retries`` failures in a row
     (not counted during the start period) make it unhealthy.
     """
+    import aiohttp
+
     timing = CheckTiming.of(check, clock)
     url = f"http://{task.ip}:{task.port}{check.path}"
     timeout = aiohttp.ClientTimeout(total=timing.timeout)

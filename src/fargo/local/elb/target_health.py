@@ -31,8 +31,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from fargo.local.clock import TwinClock
 from fargo.local.ec2.hostport import host_port
@@ -40,6 +39,11 @@ from fargo.local.ec2.network import SocketFactory
 from fargo.local.events import about
 from fargo.local.loops import keep_running
 from fargo.spec.elb import HealthCheck
+
+if TYPE_CHECKING:
+    # loaded when checks start: the CLI reads this module's states (`fargo.local.status`)
+    # without it, and `fargo up --detach` forks before loading it
+    import aiohttp
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +174,8 @@ class HealthChecker:
 
     def start(self) -> None:
         """Open the HTTP client the checks use (each check on a fresh connection)."""
+        import aiohttp
+
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
@@ -232,6 +238,8 @@ class HealthChecker:
 
     async def _check(self, target: Target, check: HealthCheck) -> Failure | None:
         """None if the target passes, else (reason, description) as ALB reports them."""
+        import aiohttp
+
         assert self._session is not None
         url = f"http://{target.address}{check.path}"
         try:

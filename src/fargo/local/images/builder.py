@@ -29,13 +29,14 @@ from pathlib import Path
 
 from fargo.build_context import context_files, image_tag
 from fargo.dockerfile import DockerfileError, parse_file
-from fargo.local.images.cache import CacheError, environments_cache
+from fargo.local.images.cache import CacheError, cache_folder, environments_cache
 from fargo.local.images.environment import (
     Environments,
     InstallFailed,
     image_interpreter,
     root_path,
 )
+from fargo.local.images.layouts import STAGES, Layouts, layout_key
 from fargo.local.images.lock import build_lock
 from fargo.local.images.plan import (
     BuildPlan,
@@ -160,7 +161,7 @@ class ImageBuilder:
         folder = self.directory / repository / f"sha256-{digest[:16]}"
         record = folder / "image.json"
         notes = tuple(str(note) for note in plan.notes)
-        roots = self._lay_out(where, plan, context, dockerfile, folder)
+        roots = self._lay_out(where, plan, context, dockerfile, folder, digest)
         environment, warning = self._environment(where, plan, roots, digest, dockerfile)
         process = ProcessImage(plan.run, environment, (warning,) if warning else ())
         record.write_text(json.dumps(process.to_json()))
@@ -192,15 +193,55 @@ class ImageBuilder:
         return folder, f"{dockerfile}:{plan.stages[-1].line}: FROM: {warning}"
 
     def _lay_out(
-        self, where: str, plan: BuildPlan, context: Path, dockerfile: Path, folder: Path
+        self,
+        where: str,
+        plan: BuildPlan,
+        context: Path,
+        dockerfile: Path,
+        folder: Path,
+        digest: str,
     ) -> dict[int, Path]:
-        """Each stage's files under ``folder/stages/<index>``, written aside and renamed in."""
+        """Each stage's files under ``folder/stages/<index>``, written aside and renamed in:
+        copied from this machine's layouts when the image was laid out before."""
         staging = folder.with_name(folder.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
-        allowed = {p.as_posix() for p in context_files(context, dockerfile)}
+        staging.mkdir(parents=True)
         interpreter: Path | None = None
+        if any(isinstance(op, CompileBytecode) for stage in plan.stages for op in stage.operations):
+            try:
+                interpreter, _ = image_interpreter(plan, uv_binary())
+            except PythonNotFound as err:  # no uv at all
+                raise BuildFailed(f"{where}: {dockerfile}: {err}") from None
+        layouts, key = self._layouts(where), layout_key(digest, interpreter)
+        if not layouts.copy(key, staging / STAGES):
+            self._lay_out_stages(where, plan, context, dockerfile, staging, interpreter)
+            layouts.keep(key, staging / STAGES)
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+        return {stage.index: folder / STAGES / str(stage.index) for stage in plan.stages}
+
+    def _layouts(self, where: str) -> Layouts:
+        try:
+            if self.environments_dir is not None:  # a cache of the caller's: beside it
+                folder = self.environments_dir.with_name("layouts")
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                return Layouts(folder)
+            return Layouts(cache_folder("layouts"))
+        except CacheError as err:
+            raise BuildFailed(f"{where}: {err}") from None
+
+    def _lay_out_stages(
+        self,
+        where: str,
+        plan: BuildPlan,
+        context: Path,
+        dockerfile: Path,
+        staging: Path,
+        interpreter: Path | None,
+    ) -> None:
+        allowed = {p.as_posix() for p in context_files(context, dockerfile)}
         for stage in plan.stages:
-            root = staging / "stages" / str(stage.index)
+            root = staging / STAGES / str(stage.index)
             root.mkdir(parents=True)
             for operation in stage.operations:
                 if isinstance(operation, MakeDirectories):
@@ -208,11 +249,7 @@ class ImageBuilder:
                         root_path(root, path).mkdir(parents=True, exist_ok=True)
                     continue
                 if isinstance(operation, CompileBytecode):
-                    if interpreter is None:
-                        try:
-                            interpreter, _ = image_interpreter(plan, uv_binary())
-                        except PythonNotFound as err:  # no uv at all
-                            raise BuildFailed(f"{where}: {dockerfile}: {err}") from None
+                    assert interpreter is not None  # found by `_lay_out`
                     problem = _compile(operation, root, interpreter)
                     if problem:
                         raise BuildFailed(f"{where}: {dockerfile}:{operation.line}: {problem}")
@@ -221,14 +258,10 @@ class ImageBuilder:
                     if operation.from_stage is None:
                         _copy(operation, context.resolve(), root, allowed)
                     else:
-                        source = staging / "stages" / str(operation.from_stage)
+                        source = staging / STAGES / str(operation.from_stage)
                         _copy(operation, source, root, None)
                 except FileNotFoundError as err:
                     raise BuildFailed(f"{where}: {dockerfile}:{operation.line}: {err}") from None
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging.rename(folder)
-        return {stage.index: folder / "stages" / str(stage.index) for stage in plan.stages}
 
 
 def _compile(operation: CompileBytecode, root: Path, interpreter: Path) -> str | None:

@@ -1,7 +1,9 @@
-"""This machine's cache of image environments, shared by every twin of the current user.
+"""This machine's cache of image environments and laid-out images, shared by every twin
+of the current user.
 
     folder = environments_cache()    # ~/.cache/fargo/environments (made, and checked)
-    prune_unused(folder)             # environments no build asked for in 30 days: removed
+    layouts = cache_folder("layouts")  # `fargo.local.images.layouts`
+    prune_unused(folder)             # entries no build asked for in 30 days: removed
 
 An environment is keyed by what goes into it (`fargo.local.images.environment`), so a
 new state folder, a second project or a test run with the same requirements finds it
@@ -53,7 +55,12 @@ def cache_root() -> Path:
 
 def environments_cache() -> Path:
     """The folder of image environments, made if missing (owner only) and checked."""
-    folder = cache_root() / "environments"
+    return cache_folder("environments")
+
+
+def cache_folder(name: str) -> Path:
+    """The cache's folder ``name``, made if missing (owner only) and checked."""
+    folder = cache_root() / name
     try:
         folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         folder.mkdir(exist_ok=True, mode=0o700)
@@ -96,14 +103,16 @@ def write_private(name: str, text: str) -> None:
 
 
 def mark_used(environment: Path) -> None:
-    """Note that a build uses ``environment`` now (it is not pruned for `UNUSED_DAYS`)."""
+    """Note that a build uses ``environment`` (or a layout) now: it is not pruned for
+    `UNUSED_DAYS`."""
     with contextlib.suppress(OSError):
         os.utime(environment / COMPLETE)
 
 
 def prune_unused(folder: Path, *, days: float = UNUSED_DAYS) -> list[Path]:
-    """Remove the environments no build used for ``days``; the ones removed. One being
-    made or removed by another process (its lock held) is left alone."""
+    """Remove the environments (or layouts) in ``folder`` no build used for ``days``; the
+    ones removed. One being made or removed by another process (its lock held) is left
+    alone."""
     cutoff = time.time() - days * 86400
     removed: list[Path] = []
     for marker in folder.glob(f"*/{COMPLETE}"):

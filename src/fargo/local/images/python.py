@@ -10,8 +10,9 @@ version), then pyenv's versions, then ``uv python install X.Y`` (needs the downl
 uv uses, python-build-standalone on GitHub, or ``UV_PYTHON_INSTALL_MIRROR``).
 
 Looking costs half a second (uv walks the machine's interpreters): the one found is
-remembered in fargo's cache (``pythons.json``, `fargo.local.images.cache`) and used again
-while it still is that version.
+remembered in fargo's cache (``pythons.json``, `fargo.local.images.cache`) with its
+file's size and time, and used again while that file is unchanged (or, when it changed,
+while it still is that version: asking the interpreter costs 20 ms).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from fargo.local.images.cache import CacheError, read_private, write_private
 
 FIND_TIMEOUT_SECONDS = 30.0
 INSTALL_TIMEOUT_SECONDS = 300.0
-PYTHONS = "pythons.json"  # in fargo's cache: version → the interpreter found for it
+PYTHONS = "pythons.json"  # in fargo's cache: version → the interpreter found, its file's identity
 
 
 class PythonNotFound(RuntimeError):
@@ -58,11 +59,27 @@ def find_python(version: str | None, uv: Path, *, env: Mapping[str, str] | None 
     if version is None:
         return Path(sys.executable)
     remembered = _remembered().get(version)
-    if remembered is not None and _is_version(Path(remembered), version):
-        return Path(remembered)
+    if remembered is not None:
+        path, identity = Path(remembered["path"]), remembered.get("identity")
+        if identity is not None and identity == _identity(path):
+            return path  # the very file that was that version
+        if _is_version(path, version):
+            _remember(version, path)
+            return path
     found = _find(version, uv, {**os.environ, **(env or {})})
     _remember(version, found)
     return found
+
+
+def _identity(interpreter: Path) -> str | None:
+    """The interpreter's file as it is now (what it links to, its size and time): a
+    reinstalled or upgraded one differs. None when it is gone."""
+    try:
+        real = os.path.realpath(interpreter)
+        status = os.stat(real)
+    except OSError:
+        return None
+    return f"{real}:{status.st_size}:{status.st_mtime_ns}"
 
 
 def _is_version(interpreter: Path, version: str) -> bool:
@@ -91,17 +108,28 @@ def _find(version: str, uv: Path, environment: Mapping[str, str]) -> Path:
     )
 
 
-def _remembered() -> dict[str, str]:
+def _remembered() -> dict[str, dict[str, str]]:
+    """version → {"path": …, "identity": …} (an older cache's plain path: no identity)."""
     try:
         known = json.loads(read_private(PYTHONS) or "{}")
     except ValueError:
         return {}
-    return {str(k): str(v) for k, v in known.items()} if isinstance(known, dict) else {}
+    if not isinstance(known, dict):
+        return {}
+    return {
+        str(version): {str(k): str(v) for k, v in entry.items()}
+        if isinstance(entry, dict) and "path" in entry
+        else {"path": str(entry)}
+        for version, entry in known.items()
+    }
 
 
 def _remember(version: str, interpreter: Path) -> None:
+    entry = {"path": str(interpreter)}
+    if (identity := _identity(interpreter)) is not None:
+        entry["identity"] = identity
     with contextlib.suppress(OSError, CacheError):
-        write_private(PYTHONS, json.dumps({**_remembered(), version: str(interpreter)}))
+        write_private(PYTHONS, json.dumps({**_remembered(), version: entry}))
 
 
 def _candidates(version: str, uv: Path, env: Mapping[str, str]) -> list[Path]:
