@@ -215,3 +215,25 @@ def test_status_refuses_a_folder_others_may_write(tmp_path: Path) -> None:
     assert f"fargo status: the state folder {folder} is writable by group and others" in (
         result.stderr
     )
+
+
+def test_up_detach_forks_before_it_loads_the_control_plane(tmp_path: Path) -> None:
+    """What `fargo up --detach` loads before it forks is on the start's critical path:
+    the control plane (its runtime, aiohttp) loads in the child, while the command builds
+    the images on the other core."""
+    heavy = ("aiohttp", "fargo.local.runtime", "fargo.local.control.daemon", "botocore")
+    code = (
+        "import os, sys\n"
+        "from fargo.local.control import detach\n"
+        "def forked(config, log):\n"
+        f"    print(sorted(m for m in {heavy!r} if m in sys.modules), flush=True)\n"
+        "    os._exit(0)\n"
+        "detach.fork_detached = forked\n"
+        "from fargo.cli import main\n"
+        f"main(['up', '-d', '--network', 'loopback', '--state-dir', {str(tmp_path / 's')!r}])\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "[]"
