@@ -119,13 +119,16 @@ def main() -> int:
                 f"### Unchanged image rebuild: target ≤ {TARGET_UNCHANGED_SECONDS} s — {verdict} "
                 f"({worst:.3f} s for every image of a spec, in-process)",
                 "",
-                "Seconds, in a new state folder with uv's package cache warm (as on a machine "
-                "that built them once). *first build*: files laid out, each image's Python "
-                "environment made by uv; *unchanged*: every image again, median of "
+                "Seconds, in a new state folder with this machine's caches as they are (as on "
+                "a machine that built them once). *first build*: each image's files copied "
+                "from this machine's layouts (laid out and compiled when no identical image "
+                "was built before), its Python environment found by its key (made by uv when "
+                "missing); *unchanged*: every image again, median of "
                 f"{args.runs} (what `fargo up` pays per start); *`fargo build`*: the same as a "
                 "new process, Python's start-up and imports included, median of 5; *source "
-                "changed*: one Python file edited, the images that copy it rebuilt (their "
-                "environment found by its requirements' key). `bench/images_bench.py`.",
+                "changed*: one Python file edited (in `service_kit`, which every image copies), "
+                "the images that copy it laid out and compiled again (their environment found "
+                "by its requirements' key). `bench/images_bench.py`.",
                 "",
                 "| spec | images | first build | unchanged (in-process) "
                 "| unchanged (`fargo build`) | source changed |",
