@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 # plane, its DNS servers, the log router) would compile them again, 0.2-0.3 s each.
 # Quick when nothing changed (it compares each file's time and size).
 bytecode: $(STAMP)
-	@$(BIN)/python -m compileall -q src >/dev/null
+	@$(BIN)/python -m compileall -q src
 
 system-packages:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do found=""; \

@@ -77,7 +77,7 @@ async def health(request: Request) -> Response:
 def build_app(environ: Mapping[str, str]) -> Service:
     """The ASGI app, configured from ``environ`` (raises ``SettingError``)."""
     # One call in the task's life (its metadata): aiohttp loads then, not at start, where
-    # its 0.1 s of CPU would slow the other tasks starting beside it.
+    # its 0.1-0.15 s of CPU would slow the other tasks starting beside it.
     downstream = Downstream.from_env(environ, preload=False)
     metadata = TaskMetadata(downstream, env_callee(environ, METADATA_ENV))
     answer: Response | None = None

@@ -230,8 +230,8 @@ class Downstream:
         preload: bool = True,
     ) -> None:
         self.connect_timeout_s = connect_timeout_s
-        self.preload = preload
         self.read_timeout_s = read_timeout_s
+        self.preload = preload
         self.ejection_s = ejection_s
         self.addresses = AddressCache(address_ttl_s)
         self._ejected: dict[str, float] = {}  # address -> until (monotonic)

@@ -220,13 +220,16 @@ def test_status_refuses_a_folder_others_may_write(tmp_path: Path) -> None:
 def test_up_detach_forks_before_it_loads_the_control_plane(tmp_path: Path) -> None:
     """What `fargo up --detach` loads before it forks is on the start's critical path:
     the control plane (its runtime, aiohttp) loads in the child, while the command builds
-    the images on the other core."""
+    the images on the other core. Loading it starts no thread: a rootless VPC enters its
+    user namespace after, which only a single-threaded process may."""
     heavy = ("aiohttp", "fargo.local.runtime", "fargo.local.control.daemon", "botocore")
     code = (
         "import os, sys\n"
         "from fargo.local.control import detach\n"
         "def forked(config, log):\n"
         f"    print(sorted(m for m in {heavy!r} if m in sys.modules), flush=True)\n"
+        "    import threading, fargo.local.control.daemon\n"  # what the child imports
+        "    print(threading.active_count(), flush=True)\n"
         "    os._exit(0)\n"
         "detach.fork_detached = forked\n"
         "from fargo.cli import main\n"
@@ -236,4 +239,4 @@ def test_up_detach_forks_before_it_loads_the_control_plane(tmp_path: Path) -> No
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines()[-1] == "[]"
+    assert run.stdout.splitlines()[-2:] == ["[]", "1"]  # and no thread before the network mode

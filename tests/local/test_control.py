@@ -152,9 +152,11 @@ async def test_readiness_with_wait_is_answered_when_the_twin_becomes_ready(sock:
         with pytest.raises(ControlPlaneErrorAnswer, match=r"400 wait='-1': expected seconds"):
             await client.readiness(wait=-1)
         runtime.ready.clear()
-        shutdown.set()
-        held = client.readiness(wait=MAX_READY_WAIT_SECONDS)
-        answer = await asyncio.wait_for(held, MAX_READY_WAIT_SECONDS / 2)  # not held
-        assert answer.waiting == ["app 0/1 healthy (STARTING)"]
+        held = asyncio.ensure_future(client.readiness(wait=MAX_READY_WAIT_SECONDS))
+        await asyncio.sleep(0.2)
+        shutdown.set()  # `fargo down` while `fargo up --detach` waits
+        answer = await asyncio.wait_for(held, MAX_READY_WAIT_SECONDS / 2)  # not held on
+        assert answer.failure == "the control plane is stopping"  # it gives up, not asks again
+        assert (await client.readiness()).failure == "the control plane is stopping"
     finally:
         await server.stop()

@@ -2,7 +2,8 @@
 
 ``GET /status`` the whole twin (a `fargo.local.status.TwinStatus`, what ``fargo status``
 prints), ``GET /ready`` readiness (`fargo.local.status.Readiness`; ``?wait=S``: answered
-once ready or failing, or after S seconds, at most `MAX_READY_WAIT_SECONDS`), ``GET /metrics``
+once ready or failing, or after S seconds, at most `MAX_READY_WAIT_SECONDS`; a failure
+once the control plane stops), ``GET /metrics``
 the last few minutes of every metric (`fargo.local.status.MetricsStatus`), ``POST
 /deployments/{service}`` a rolling deployment onto an image built from the current
 sources, ``POST /services/{service}/restart`` one onto the image it runs, ``POST
@@ -27,6 +28,7 @@ from pydantic import BaseModel
 
 from fargo.local.evidence import NeedsVpcMode, dns_evidence, image_pull_evidence
 from fargo.local.reapply import SpecRefused
+from fargo.local.status import Readiness
 from fargo.spec import SpecError, check_spec
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ SHUTDOWN_TIMEOUT_SECONDS = 1.0
 # The longest `GET /ready?wait=` holds its answer: a waiting `fargo up --detach` asks
 # again then (and notices meanwhile if the control plane died).
 MAX_READY_WAIT_SECONDS = 5.0
+STOPPING = "the control plane is stopping"
 
 
 class ControlServer:
@@ -88,23 +91,25 @@ class ControlServer:
 
     async def _ready(self, request: web.Request) -> web.Response:
         wait = request.query.get("wait")
-        if wait is None:
-            return _model_response(self._runtime.readiness())
-        try:
-            seconds = float(wait)
-        except ValueError:
-            seconds = -1.0
-        if not 0 <= seconds <= MAX_READY_WAIT_SECONDS:
-            raise web.HTTPBadRequest(
-                text=f"wait={wait!r}: expected seconds from 0 to {MAX_READY_WAIT_SECONDS:g}\n"
+        if wait is not None:
+            try:
+                seconds = float(wait)
+            except ValueError:
+                seconds = -1.0
+            if not 0 <= seconds <= MAX_READY_WAIT_SECONDS:
+                raise web.HTTPBadRequest(
+                    text=f"wait={wait!r}: expected seconds from 0 to {MAX_READY_WAIT_SECONDS:g}\n"
+                )
+            ready = asyncio.ensure_future(self._runtime.wait_ready(timeout=seconds))
+            stopping = asyncio.ensure_future(self._shutdown.wait())
+            await asyncio.wait(
+                {ready, stopping}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
             )
-        ready = asyncio.ensure_future(self._runtime.wait_ready(timeout=seconds))
-        stopping = asyncio.ensure_future(self._shutdown.wait())
-        await asyncio.wait({ready, stopping}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        for waiting in (ready, stopping):
-            waiting.cancel()
-        answer = ready.result() if ready.done() and not ready.cancelled() else None
-        return _model_response(answer or self._runtime.readiness())
+            for waiting in (ready, stopping):
+                waiting.cancel()
+        if self._shutdown.is_set():  # a waiting `fargo up` gives up instead of asking again
+            return _model_response(Readiness(ready=False, failure=STOPPING))
+        return _model_response(self._runtime.readiness())
 
     async def _deploy(self, request: web.Request) -> web.Response:
         name = request.match_info["service"]

@@ -70,10 +70,10 @@ class ControlClient:
         return _parse(Readiness, "/ready", answer)
 
     async def _call(self, method: str, path: str, timeout: float | None = None) -> Any:
-        import aiohttp  # here: a command that starts the twin forks before it loads aiohttp
-
         if not self._path.exists():
             raise ControlPlaneUnavailable(f"no control plane socket at {self._path}")
+        import aiohttp  # here: a command that starts the twin forks before it loads aiohttp
+
         connector = aiohttp.UnixConnector(path=str(self._path))
         limit = aiohttp.ClientTimeout(total=timeout or self._timeout)
         try:

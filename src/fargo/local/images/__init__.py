@@ -16,7 +16,9 @@
   ``FROM`` image's Python version on this machine, and one virtual environment per set of
   requirements, made and filled by ``uv``, cached by content.
 - `fargo.local.images.builder`: runs a plan (the image's root folder, its environment,
-  its run configuration), cached by the digest of what the build reads.
+  its run configuration), cached by the digest of what the build reads; a new state
+  folder copies an identical image's files from this machine's cache
+  (`fargo.local.images.layouts`, `fargo.local.images.cache`).
 - `fargo.local.images.launch`: a task's argv, environment and working directory from its
   image; `fargo.local.images.rootfs` lays out the image's folders at their absolute paths
   in a task's private mount namespace (VPC mode).

@@ -10,7 +10,9 @@ folder, its own Python environment, and how it runs.
 An image is cached by the digest of what its build reads (`fargo.build_context.image_tag`:
 the Dockerfile and the context files its ``COPY``/``ADD`` read): building it again with
 nothing changed reads those files and returns. Each stage the image needs is laid out in
-a folder of its own (``COPY --from`` reads there); the last is the image.
+a folder of its own (``COPY --from`` reads there); the last is the image. A new registry
+(a new state folder) copies the stages from this machine's layouts when an identical
+image was laid out before (`fargo.local.images.layouts`), instead of compiling again.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from fargo.build_context import context_files, image_tag
 from fargo.dockerfile import DockerfileError, parse_file
-from fargo.local.images.cache import CacheError, cache_folder, environments_cache
+from fargo.local.images.cache import COMPLETE, CacheError, cache_folder, environments_cache
 from fargo.local.images.environment import (
     Environments,
     InstallFailed,
@@ -47,7 +49,7 @@ from fargo.local.images.plan import (
     RunConfig,
     plan_build,
 )
-from fargo.local.images.python import PythonNotFound, uv_binary
+from fargo.local.images.python import PythonNotFound, interpreter_identity, uv_binary
 
 BUILD_FORMAT = "fargo-image-3"  # bump when the layout of a built image changes
 COMPILE_TIMEOUT_SECONDS = 300.0
@@ -103,7 +105,7 @@ class BuiltImage:
 class ImageBuilder:
     """Builds images into ``directory`` (one folder per image and digest), their Python
     environments into ``environments`` (this machine's cache, `fargo.local.images.cache`,
-    when None)."""
+    when None) and keeps their layouts beside those (`fargo.local.images.layouts`)."""
 
     def __init__(self, directory: Path, environments: Path | None = None) -> None:
         self.directory = directory
@@ -144,9 +146,9 @@ class ImageBuilder:
             return None
         process = ProcessImage.from_json(json.loads(record.read_text()))
         env = process.environment
-        if env is not None and not (env / ".complete").is_file():
+        if env is not None and not (env / COMPLETE).is_file():
             return None
-        return process, folder / "stages" / str(plan.stages[-1].index)
+        return process, folder / STAGES / str(plan.stages[-1].index)
 
     def _build(
         self,
@@ -212,23 +214,27 @@ class ImageBuilder:
                 interpreter, _ = image_interpreter(plan, uv_binary())
             except PythonNotFound as err:  # no uv at all
                 raise BuildFailed(f"{where}: {dockerfile}: {err}") from None
-        layouts, key = self._layouts(where), layout_key(digest, interpreter)
-        if not layouts.copy(key, staging / STAGES):
+        compiled_by = None
+        if interpreter is not None:
+            compiled_by = interpreter_identity(interpreter) or str(interpreter)
+        layouts, key = self._layouts(), layout_key(digest, compiled_by)
+        if layouts is None or not layouts.copy(key, staging / STAGES):
             self._lay_out_stages(where, plan, context, dockerfile, staging, interpreter)
-            layouts.keep(key, staging / STAGES)
+            if layouts is not None:
+                layouts.keep(key, staging / STAGES)
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)
         return {stage.index: folder / STAGES / str(stage.index) for stage in plan.stages}
 
-    def _layouts(self, where: str) -> Layouts:
+    def _layouts(self) -> Layouts | None:
+        """This machine's layouts (beside ``environments`` when the caller gave that);
+        None when the cache cannot be used: the image is laid out without it (it only
+        saves time), while an image with a Python environment fails on the same cache."""
+        root = self.environments_dir.parent if self.environments_dir is not None else None
         try:
-            if self.environments_dir is not None:  # a cache of the caller's: beside it
-                folder = self.environments_dir.with_name("layouts")
-                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-                return Layouts(folder)
-            return Layouts(cache_folder("layouts"))
-        except CacheError as err:
-            raise BuildFailed(f"{where}: {err}") from None
+            return Layouts(cache_folder("layouts", root=root))
+        except CacheError:
+            return None
 
     def _lay_out_stages(
         self,

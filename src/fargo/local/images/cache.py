@@ -32,7 +32,7 @@ from fargo.local.twins import machine_uid
 
 CACHE_VARIABLE = "FARGO_CACHE_DIR"
 UNUSED_DAYS = 30
-COMPLETE = ".complete"  # an environment's marker: made in full; its mtime: last used
+COMPLETE = ".complete"  # an environment's or a layout's marker: made in full; its mtime: last used
 LOCK_SUFFIX = ".lock"
 
 
@@ -58,9 +58,10 @@ def environments_cache() -> Path:
     return cache_folder("environments")
 
 
-def cache_folder(name: str) -> Path:
-    """The cache's folder ``name``, made if missing (owner only) and checked."""
-    folder = cache_root() / name
+def cache_folder(name: str, *, root: Path | None = None) -> Path:
+    """The cache's folder ``name`` (in ``root``: the user's cache, `cache_root`, when
+    None), made if missing (owner only) and checked."""
+    folder = (root or cache_root()) / name
     try:
         folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         folder.mkdir(exist_ok=True, mode=0o700)
@@ -138,7 +139,8 @@ def _check_trusted(path: Path) -> None:
     if status.st_uid != os.geteuid() or status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise CacheError(
             f"fargo's cache folder {path} is not yours alone (owner uid {status.st_uid}, "
-            f"mode {stat.S_IMODE(status.st_mode):o}): tasks run the environments kept there, "
+            f"mode {stat.S_IMODE(status.st_mode):o}): tasks run the environments and images "
+            f"kept there, "
             f"so another user must not be able to write it. Remove it, or set "
             f"{CACHE_VARIABLE} to a folder of your own"
         )

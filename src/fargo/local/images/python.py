@@ -11,8 +11,8 @@ uv uses, python-build-standalone on GitHub, or ``UV_PYTHON_INSTALL_MIRROR``).
 
 Looking costs half a second (uv walks the machine's interpreters): the one found is
 remembered in fargo's cache (``pythons.json``, `fargo.local.images.cache`) with its
-file's size and time, and used again while that file is unchanged (or, when it changed,
-while it still is that version: asking the interpreter costs 20 ms).
+file's identity (inode, size, times), and used again while that file is unchanged (or,
+when it changed, while it still is that version: asking the interpreter costs 20 ms).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def find_python(version: str | None, uv: Path, *, env: Mapping[str, str] | None 
     remembered = _remembered().get(version)
     if remembered is not None:
         path, identity = Path(remembered["path"]), remembered.get("identity")
-        if identity is not None and identity == _identity(path):
+        if identity is not None and identity == interpreter_identity(path):
             return path  # the very file that was that version
         if _is_version(path, version):
             _remember(version, path)
@@ -71,15 +71,15 @@ def find_python(version: str | None, uv: Path, *, env: Mapping[str, str] | None 
     return found
 
 
-def _identity(interpreter: Path) -> str | None:
-    """The interpreter's file as it is now (what it links to, its size and time): a
-    reinstalled or upgraded one differs. None when it is gone."""
+def interpreter_identity(interpreter: Path) -> str | None:
+    """The interpreter's file as it is now (what it links to, its inode, size and times):
+    a reinstalled or upgraded one differs. None when it is gone."""
     try:
         real = os.path.realpath(interpreter)
         status = os.stat(real)
     except OSError:
         return None
-    return f"{real}:{status.st_size}:{status.st_mtime_ns}"
+    return f"{real}:{status.st_ino}:{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}"
 
 
 def _is_version(interpreter: Path, version: str) -> bool:
@@ -126,7 +126,7 @@ def _remembered() -> dict[str, dict[str, str]]:
 
 def _remember(version: str, interpreter: Path) -> None:
     entry = {"path": str(interpreter)}
-    if (identity := _identity(interpreter)) is not None:
+    if (identity := interpreter_identity(interpreter)) is not None:
         entry["identity"] = identity
     with contextlib.suppress(OSError, CacheError):
         write_private(PYTHONS, json.dumps({**_remembered(), version: entry}))
