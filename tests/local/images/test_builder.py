@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from fargo.local.images import builder as builder_module
+from fargo.local.images import environment
 from fargo.local.images.builder import BuildFailed, ImageBuilder
 from fargo.local.images.environment import uv_environment
 
@@ -185,3 +186,14 @@ def test_a_new_registry_copies_the_layout_another_build_made(
     )
     assert compiled == ["run"]
     assert (third.root / "app/app.py").read_text() == "print('changed')\n"
+
+
+def test_without_a_home_uvs_cache_is_named_by_the_machines_uid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`nobody` has no home: uv's cache goes to the temporary folder, under the uid the
+    machine knows, also for a rootless VPC control plane (uid 0 in its user namespace)."""
+    monkeypatch.delenv("UV_CACHE_DIR", raising=False)
+    monkeypatch.setattr(Path, "home", lambda: Path("/nonexistent"))
+    monkeypatch.setattr(environment, "machine_uid", lambda: 65534)
+    assert uv_environment()["UV_CACHE_DIR"].endswith("/fargo-65534/uv")

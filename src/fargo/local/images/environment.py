@@ -37,6 +37,7 @@ from fargo.local.images.cache import COMPLETE, LOCK_SUFFIX, mark_used, prune_unu
 from fargo.local.images.lock import build_lock
 from fargo.local.images.plan import BuildPlan, Install
 from fargo.local.images.python import PythonNotFound, find_python
+from fargo.local.twins import machine_uid
 
 ENVIRONMENT_FORMAT = "fargo-env-2"  # bump when what goes into an environment changes
 INSTALL_TIMEOUT_SECONDS = 600.0
@@ -200,6 +201,8 @@ def uv_environment() -> dict[str, str]:
     if "UV_EXTRA_INDEX_URL" in result and "UV_INDEX_STRATEGY" not in os.environ:
         result["UV_INDEX_STRATEGY"] = "unsafe-best-match"
     if "UV_CACHE_DIR" not in os.environ and not os.access(Path.home(), os.W_OK):
-        # A user without a home of its own (nobody): uv's cache in the temporary folder.
-        result["UV_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / f"fargo-{os.getuid()}" / "uv")
+        # A user without a home of its own (nobody): uv's cache in the temporary folder,
+        # named by the machine's uid (a rootless VPC control plane is uid 0 in its own user
+        # namespace, where the folder of the machine's root is not its to write).
+        result["UV_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / f"fargo-{machine_uid()}" / "uv")
     return result
