@@ -102,9 +102,7 @@ class ControlServer:
                 )
             ready = asyncio.ensure_future(self._runtime.wait_ready(timeout=seconds))
             stopping = asyncio.ensure_future(self._shutdown.wait())
-            await asyncio.wait(
-                {ready, stopping}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
-            )
+            await asyncio.wait({ready, stopping}, return_when=asyncio.FIRST_COMPLETED)
             for waiting in (ready, stopping):
                 waiting.cancel()
         if self._shutdown.is_set():  # a waiting `fargo up` gives up instead of asking again

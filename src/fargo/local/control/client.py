@@ -65,8 +65,9 @@ class ControlClient:
         """``GET /ready``, checked against the status schema; with ``wait``, answered once
         the twin is ready or failing, or after ``wait`` seconds."""
         if wait is None:
-            return _parse(Readiness, "/ready", await self.get("/ready"))
-        answer = await self._call("GET", f"/ready?wait={wait:g}", self._timeout + wait)
+            answer = await self.get("/ready")
+        else:  # held up to ``wait`` seconds, on top of the usual timeout
+            answer = await self._call("GET", f"/ready?wait={wait:g}", self._timeout + wait)
         return _parse(Readiness, "/ready", answer)
 
     async def _call(self, method: str, path: str, timeout: float | None = None) -> Any:
