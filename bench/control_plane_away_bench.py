@@ -3,13 +3,16 @@ listener during 30 s of a SIGKILLed control plane, and during the `fargo up` tha
 Writes docs/benchmarks/control_plane_away.md.
 
 python bench/control_plane_away_bench.py [--seconds 30] [--threads 4] [--after 65]
+                                         [--network loopback,vpc]
 
-The reference system (`fargo.yaml`, on a VPC CIDR of its own) runs in loopback mode in a
-temporary state folder on free ports. Load: ``threads`` clients each sending one request
-after another through the public HTTPS listener, half to `/api/public` (one hop) and half
-to `/api/private` (a discovery lookup by backend-public, then a second hop). The load
-goes on for ``--after`` seconds after `fargo up` returned: the new control plane stops
-the crashed run's tasks after the longest discovery TTL (60 s in the reference system).
+The reference system (`fargo.yaml`, on a VPC CIDR of its own) runs in each network mode
+(VPC mode where this machine has it) in a temporary state folder on free ports. Load:
+``threads`` clients each sending one request after another through the public HTTPS
+listener, half to `/api/public` (one hop) and half to `/api/private` (a discovery lookup
+by backend-public, then a second hop). The load goes on for ``--after`` seconds after
+`fargo up` returned: in loopback mode the new control plane stops the crashed run's
+tasks after the longest discovery TTL (60 s in the reference system); in VPC mode it
+stops the old VPC once its own Caddys have the listeners.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ import dns.message
 import dns.query
 import httpx
 import psutil
+
+from fargo.local.ec2.vpc_mode import vpc_mode_unavailable
+from fargo.local.state import folder as state
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAGMENT = ROOT / "docs" / "benchmarks" / "control_plane_away.md"
@@ -112,9 +118,25 @@ class Load:
                 self.slowest[phase] = max(self.slowest[phase], time.monotonic() - started)
 
 
-def discovered(server: str) -> list[str] | str:
-    """The A records of `DISCOVERY_NAME`, or why there are none."""
+def discovered(server: str, state_dir: Path, network: str) -> list[str] | str:
+    """The A records of `DISCOVERY_NAME`, or why there are none; in VPC mode asked from
+    inside a backend-public task's network namespace (the server is inside the VPC)."""
     host, port = server.rsplit(":", 1)
+    if network == "vpc":
+        code = (
+            "import dns.message, dns.query; "
+            f"a = dns.query.udp(dns.message.make_query({DISCOVERY_NAME!r}, 'A'), {host!r}, 2, "
+            f"{port}); print(*sorted(r.address for rr in a.answer for r in rr))"
+        )
+        task = next(
+            (r.pid for r in state.recorded_processes(state_dir) if "backend-public" in r.what),
+            None,
+        )
+        if task is None:
+            return "no backend-public task to ask from"
+        argv = ["nsenter", "-t", str(task), "-n", sys.executable, "-c", code]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+        return sorted(done.stdout.split()) if done.returncode == 0 else "no answer"
     try:
         answer = dns.query.udp(dns.message.make_query(DISCOVERY_NAME, "A"), host, 2, int(port))
     except (dns.exception.DNSException, OSError) as err:
@@ -122,12 +144,12 @@ def discovered(server: str) -> list[str] | str:
     return sorted(r.address for rrset in answer.answer for r in rrset)
 
 
-def measure(seconds: float, threads: int, after: float) -> dict[str, Any]:
+def measure(seconds: float, threads: int, after: float, network: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fargo-away-") as tmp:
         state_dir = Path(tmp) / "state"
         spec = own_network(Path(tmp))
         publish = {443: free_port(), 80: free_port()}
-        args = ["-f", str(spec), "--state-dir", str(state_dir), "--network", "loopback"]
+        args = ["-f", str(spec), "--state-dir", str(state_dir), "--network", network]
         for port, host_port in publish.items():
             args += ["--publish", f"{port}:{host_port}"]
         fargo("up", "--detach", *args)
@@ -137,7 +159,7 @@ def measure(seconds: float, threads: int, after: float) -> dict[str, Any]:
             url = next(
                 u for u in status["endpoints"]["load_balancers"]["public"] if u.startswith("https")
             )
-            records_before = discovered(dns_server)
+            records_before = discovered(dns_server, state_dir, network)
             with Load(url, str(state_dir / "ca" / "ca.pem"), threads) as load:
                 time.sleep(3)
                 control = psutil.Process(status["pid"])
@@ -145,7 +167,7 @@ def measure(seconds: float, threads: int, after: float) -> dict[str, Any]:
                 control.send_signal(signal.SIGKILL)
                 control.wait(5)
                 time.sleep(seconds)
-                records_away = discovered(dns_server)
+                records_away = discovered(dns_server, state_dir, network)
                 load.phase = "up again"
                 started = time.monotonic()
                 again = fargo("up", "--detach", *args).stdout
@@ -176,16 +198,35 @@ def failed(counts: dict[str, int]) -> int:
     return sum(n for outcome, n in counts.items() if not outcome.startswith("2"))
 
 
-def report(result: dict[str, Any], seconds: float, threads: int, after: float) -> str:
+def report(results: dict[str, dict[str, Any]], seconds: float, threads: int, after: float) -> str:
+    sections = [
+        "## The data plane while the control plane is away (issue 11)",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d} by `bench/control_plane_away_bench.py`: the "
+        f"reference system in {' and '.join(f'{n} mode' for n in results)}, "
+        f"{threads} clients sending one request after another through the public HTTPS "
+        "listener (half `/api/public`, half `/api/private`, which resolves "
+        "backend-private through discovery), the control plane SIGKILLed for "
+        f"{seconds:g} s, then `fargo up --detach` run again. Rerun: "
+        "`.venv/bin/python bench/run.py --only control_plane_away`.",
+        "",
+    ]
+    for network, result in results.items():
+        sections += [*mode_report(network, result, seconds, after), ""]
+    return "\n".join(sections)
+
+
+def mode_report(network: str, result: dict[str, Any], seconds: float, after: float) -> list[str]:
     seen = result["seen"]
     away = seen.get("away", {})
     again = seen.get("up again", {})
+    stops = "the old Caddy, then the old tasks stop" if network == "loopback" else "old VPC gone"
     rows = []
     for phase, label in (
         ("before", "before (3 s)"),
         ("away", f"control plane SIGKILLed ({seconds:g} s)"),
         ("up again", f"`fargo up --detach` again (+2 s; it took {result['up_seconds']:.1f} s)"),
-        ("after", f"after ({after:g} s: the old Caddy, then the old tasks stop)"),
+        ("after", f"after ({after:g} s: {stops})"),
     ):
         counts = seen.get(phase, {})
         outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
@@ -195,34 +236,23 @@ def report(result: dict[str, Any], seconds: float, threads: int, after: float) -
         )
     met = "met" if failed(away) == 0 and sum(away.values()) > 0 else "**missed**"
     same = result["records_away"] == result["records_before"]
-    return "\n".join(
-        [
-            "## The data plane while the control plane is away (issue 11)",
-            "",
-            f"Measured {datetime.now(UTC):%Y-%m-%d} by `bench/control_plane_away_bench.py`: the "
-            "reference system in loopback mode, "
-            f"{threads} clients sending one request after another through the public HTTPS "
-            "listener (half `/api/public`, half `/api/private`, which resolves "
-            "backend-private through discovery), the control plane SIGKILLed for "
-            f"{seconds:g} s, then `fargo up --detach` run again. Rerun: "
-            "`.venv/bin/python bench/run.py --only control_plane_away`.",
-            "",
-            "| phase | requests | failed | slowest ms | outcomes |",
-            "|---|---:|---:|---:|---|",
-            *rows,
-            "",
-            f"- {met}: 0 failed requests during {seconds:g} s of a SIGKILLed control plane "
-            f"({failed(away)} failed)",
-            f"- discovery while away: `{DISCOVERY_NAME}` answered {result['records_away']} "
-            f"({'the records from before the kill' if same else 'not the records from before'})",
-            f"- `fargo up` again: {failed(again) + failed(seen.get('after', {}))} failed requests "
-            "from its start until the crashed run's last task stopped; it said: "
-            f"{result['said'] or '(nothing about the crashed run)'}",
-            "- failures after `fargo up` began, in seconds since it returned: "
-            + (", ".join(f"{t:+g} s {o}" for t, o in result["failures_after_up"]) or "none"),
-            "",
-        ]
-    )
+    return [
+        f"### {network} mode",
+        "",
+        "| phase | requests | failed | slowest ms | outcomes |",
+        "|---|---:|---:|---:|---|",
+        *rows,
+        "",
+        f"- {met}: 0 failed requests during {seconds:g} s of a SIGKILLed control plane "
+        f"({failed(away)} failed)",
+        f"- discovery while away: `{DISCOVERY_NAME}` answered {result['records_away']} "
+        f"({'the records from before the kill' if same else 'not the records from before'})",
+        f"- `fargo up` again: {failed(again) + failed(seen.get('after', {}))} failed requests "
+        "from its start until the crashed run's last task stopped; it said: "
+        f"{result['said'] or '(nothing about the crashed run)'}",
+        "- failures after `fargo up` began, in seconds since it returned: "
+        + (", ".join(f"{t:+g} s {o}" for t, o in result["failures_after_up"]) or "none"),
+    ]
 
 
 def main() -> int:
@@ -230,9 +260,15 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--after", type=float, default=65.0)
+    parser.add_argument("--network", default="loopback,vpc")
     args = parser.parse_args()
-    result = measure(args.seconds, args.threads, args.after)
-    text = report(result, args.seconds, args.threads, args.after)
+    results = {}
+    for network in args.network.split(","):
+        if network == "vpc" and (reason := vpc_mode_unavailable()) is not None:
+            print(f"VPC mode skipped: {reason}", file=sys.stderr)
+            continue
+        results[network] = measure(args.seconds, args.threads, args.after, network)
+    text = report(results, args.seconds, args.threads, args.after)
     FRAGMENT.write_text(text)
     print(text)
     return 0

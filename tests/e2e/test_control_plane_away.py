@@ -168,11 +168,13 @@ def test_a_stopped_control_plane_leaves_the_data_plane_serving(twin: Twin) -> No
     wait_until(lambda: twin.status().readiness.ready, what="the twin ready again")
 
 
-def test_in_vpc_mode_a_killed_control_plane_leaves_the_data_plane_serving(
+def test_in_vpc_mode_a_killed_control_plane_leaves_the_data_plane_serving_and_up_takes_it_over(
     tmp_path: Path,
 ) -> None:
     """The VPC's namespaces outlive the control plane: each task's and load balancer's by
-    the processes inside, the router's by the discovery DNS process's sockets."""
+    the processes inside, the router's by the discovery DNS process's sockets. `fargo up`
+    again makes a new VPC beside it and takes the listeners on this machine over once its
+    tasks are healthy: no request fails, and the old VPC goes."""
     if (reason := vpc_mode_unavailable()) is not None:
         pytest.skip(f"VPC mode is not available here: {reason}")
     twin = make_twin(own_spec(tmp_path), tmp_path / "state")
@@ -181,9 +183,36 @@ def test_in_vpc_mode_a_killed_control_plane_leaves_the_data_plane_serving(
     try:
         before = discovered_in_a_task(twin)
         assert len(before) == 2, before
-        seen, names = away_under_load(twin, control_plane(twin), signal.SIGKILL)
-        assert set(seen) == {200}, seen
-        assert names == before
+        old = recorded(twin)
+        assert "caddy-edge" in old and "caddy-edge-targets" in old, old
+        with under_load(twin, "/a/x", load_balancer="edge", threads=2) as seen:
+            wait_until(lambda: seen[200] > 10, what="requests answered before")
+            process = control_plane(twin)
+            process.send_signal(signal.SIGKILL)
+            process.wait(5)
+            time.sleep(AWAY_SECONDS)
+            assert discovered_in_a_task(twin) == before  # the old VPC's records still
+            away = sum(seen.values())
+            again = fargo("up", "--detach", *twin.up_args()).stdout
+            wait_until(
+                lambda: not any(running(pid) for pid in old.values()),
+                timeout=30,
+                what="every process of the crashed run stopped",
+            )
+            time.sleep(6)  # longer than the new Caddys' watchdogs allow their admin APIs
+        assert away > AWAY_SECONDS * 10, f"only {away} requests while away"
+        # No connection refused, no 502 or 503 from an old Caddy routing to the new VPC's
+        # addresses or to none, no request lost when the listeners change hands.
+        assert seen[200] > AWAY_SECONDS * 10 and set(seen) == {200}, seen
+        assert "its data plane kept serving and is taken over without a refused connection" in again
+        now = recorded(twin)
+        assert not any(name.startswith("previous-") for name in now), now
+        assert now["caddy-edge"] != old["caddy-edge"]
+        status = twin.status()
+        assert status.readiness.ready and len(discovered_in_a_task(twin)) == 2
+        assert {p.restarts for p in status.load_balancers.data_planes} == {0}
+        assert not [p for p in twin.state_dir.iterdir() if p.name.startswith("previous-c")]
+        assert (twin.state_dir / "caddy-edge" / "admin.sock").exists()
     finally:
         fargo("down", "--state-dir", str(twin.state_dir), check=False)
     assert twin.processes() == []

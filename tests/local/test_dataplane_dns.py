@@ -27,7 +27,7 @@ from fargo.local.dataplane_dns.snapshot import (
     discovery_snapshot,
     targets_snapshot,
 )
-from fargo.local.dataplane_dns.targets import TargetLookupServer
+from fargo.local.dataplane_dns.targets import TargetLookupServer, handed_over_listeners
 from fargo.local.state import folder as state
 
 NS = "microservice.local"
@@ -103,6 +103,25 @@ def test_a_bad_or_missing_file_keeps_the_last_good_snapshot(tmp_path: Path, dama
     assert reader.current() == good
     path.unlink()
     assert reader.current() == good
+
+
+def test_a_reader_keeps_reading_its_folder_once_set_aside(tmp_path: Path) -> None:
+    """A VPC take-over renames the old run's folder and makes a new one at its path: the
+    old run's lookup process must not answer the new run's targets (another VPC's)."""
+    path = tmp_path / "caddy-public" / "targets.json"
+    path.parent.mkdir()
+    reader = SnapshotFile(path, "targets")
+    SnapshotFile(path, "targets").write(targets_snapshot({"a.targets.fargo.": ["10.0.10.5"]}))
+    assert reader.current() is not None
+    path.parent.rename(tmp_path / "previous-caddy-public")
+    path.parent.mkdir()
+    SnapshotFile(path, "targets").write(targets_snapshot({"a.targets.fargo.": ["10.0.10.9"]}))
+    aside = tmp_path / "previous-caddy-public" / "targets.json"
+    SnapshotFile(aside, "targets").write(targets_snapshot({"a.targets.fargo.": ["10.0.10.6"]}))
+    assert reader.current() == targets_snapshot({"a.targets.fargo.": ["10.0.10.6"]}) | {
+        "format": 1,
+        "kind": "targets",
+    }
 
 
 def test_a_snapshot_of_another_kind_is_refused(tmp_path: Path) -> None:
@@ -250,7 +269,7 @@ async def test_a_new_control_plane_adopts_the_target_lookups_and_the_listeners(
     try:
         assert second.adopt()
         assert (second.pid, second.address) == (pid, address)
-        handed = second.handed_over_listeners()
+        handed = handed_over_listeners(state_dir / "caddy")
         assert list(handed) == ["public-443"]
         port = handed["public-443"].getsockname()[1]
         with socket.create_connection(("127.0.0.1", port), timeout=2):

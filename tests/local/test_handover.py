@@ -15,6 +15,18 @@ import pytest
 from fargo.local.control.handover import PREFIX, PreviousRun
 from fargo.local.state import folder as state
 
+# How `CaddyProcess`, `DnsProcess` and tasks describe their processes.
+WHAT = {
+    "caddy": "caddy (load balancers)",
+    "caddy-public": "caddy-public (load balancers)",
+    "caddy-internal": "caddy-internal (load balancers)",
+    "caddy-targets": "target lookups of caddy",
+    "caddy-public-targets": "target lookups of caddy-public",
+    "caddy-internal-targets": "target lookups of caddy-internal",
+    "dns-discovery": "discovery DNS server",
+    "task-t1": "task t1 of web",
+}
+
 
 def sleeper() -> subprocess.Popen[bytes]:
     return subprocess.Popen(
@@ -32,8 +44,7 @@ def crashed(tmp_path: Path) -> Iterator[Path]:
     processes["task-t1"] = sleeper()
     processes["log-router"] = sleeper()
     for name, process in processes.items():
-        what = "task of web" if name.startswith("task-") else name
-        state.record_process(folder, name, process.pid, what.replace("task of", "task t1 of"))
+        state.record_process(folder, name, process.pid, WHAT.get(name, name))
     dead = subprocess.Popen(["true"])
     dead.wait()
     state.record_process(folder, "control-plane", dead.pid, "control plane")
@@ -50,6 +61,30 @@ def crashed(tmp_path: Path) -> Iterator[Path]:
             process.wait()
 
 
+@pytest.fixture
+def crashed_vpc(tmp_path: Path) -> Iterator[Path]:
+    """A state folder a killed VPC-mode control plane left: a Caddy per load balancer with
+    its lookup process, discovery, a task, the log router running."""
+    folder = tmp_path / "v"
+    state.prepare(folder)
+    wanted = ["caddy-public", "caddy-public-targets", "caddy-internal", "caddy-internal-targets"]
+    processes = {name: sleeper() for name in [*wanted, "dns-discovery", "task-t1", "log-router"]}
+    for name, process in processes.items():
+        state.record_process(folder, name, process.pid, WHAT.get(name, name))
+    for caddy in ("caddy-public", "caddy-internal"):
+        (folder / caddy).mkdir()
+        (folder / caddy / "handover.sock").write_text("")
+        (folder / caddy / "admin.sock").write_text("")
+    (folder / "dns").mkdir()
+    (folder / "dns" / "discovery.json").write_text("{}")
+    try:
+        yield folder
+    finally:
+        for process in processes.values():
+            process.kill()
+            process.wait()
+
+
 def names(folder: Path) -> set[str]:
     """The records, but the dead control plane's (the new one records itself over it)."""
     return {r.path.stem for r in state.recorded_processes(folder)} - {"control-plane"}
@@ -58,7 +93,8 @@ def names(folder: Path) -> set[str]:
 def test_a_complete_loopback_data_plane_is_taken_over(crashed: Path) -> None:
     previous = PreviousRun.find(crashed, "loopback")
     assert previous is not None
-    assert "1 task" in previous.describe() and "caddy (pid" in " ".join(previous.describe())
+    described = " ".join(previous.describe())
+    assert "1 task" in previous.describe() and "caddy (load balancers) (pid" in described
     previous.set_aside()
     assert names(crashed) == {
         "caddy-targets",  # adopted under their own names
@@ -79,10 +115,72 @@ def test_an_incomplete_data_plane_is_not_taken_over(crashed: Path, missing: str)
     assert PreviousRun.find(crashed, "loopback") is None
 
 
-def test_vpc_mode_and_missing_addresses_are_not_taken_over(crashed: Path) -> None:
-    assert PreviousRun.find(crashed, "vpc") is None  # a new control plane makes a new VPC
+def test_missing_addresses_and_a_loopback_run_in_vpc_mode_are_not_taken_over(
+    crashed: Path,
+) -> None:
+    assert PreviousRun.find(crashed, "vpc") is None  # no caddy-<name> with its listeners
     (crashed / "dns" / "discovery.address").unlink()
     assert PreviousRun.find(crashed, "loopback") is None
+
+
+def test_a_vpc_run_sets_aside_every_record_and_its_caddys_and_dns_folders(
+    crashed_vpc: Path,
+) -> None:
+    assert PreviousRun.find(crashed_vpc, "loopback") is None
+    previous = PreviousRun.find(crashed_vpc, "vpc")
+    assert previous is not None
+    previous.set_aside()
+    # The new run makes its own VPC: nothing is adopted under its own name.
+    assert all(name.startswith(PREFIX) for name in names(crashed_vpc)), names(crashed_vpc)
+    assert f"{PREFIX}dns-discovery" in names(crashed_vpc)
+    assert previous.caddy_folders == {
+        "caddy-public": crashed_vpc / f"{PREFIX}caddy-public",
+        "caddy-internal": crashed_vpc / f"{PREFIX}caddy-internal",
+    }
+    assert (crashed_vpc / f"{PREFIX}caddy-public" / "handover.sock").exists()
+    assert (crashed_vpc / f"{PREFIX}dns" / "discovery.json").exists()
+    assert not (crashed_vpc / "caddy-public").exists() and not (crashed_vpc / "dns").exists()
+
+
+@pytest.mark.parametrize("missing", ["targets process", "handover socket"])
+def test_a_vpc_caddy_without_its_listeners_keeper_is_not_taken_over(
+    crashed_vpc: Path, missing: str
+) -> None:
+    for caddy in ("caddy-public", "caddy-internal"):
+        if missing == "handover socket":
+            (crashed_vpc / caddy / "handover.sock").unlink()
+            continue
+        pid = next(
+            r.pid
+            for r in state.recorded_processes(crashed_vpc)
+            if r.path.stem == f"{caddy}-targets"
+        )
+        psutil.Process(pid).kill()
+        psutil.Process(pid).wait(5)
+    assert PreviousRun.find(crashed_vpc, "vpc") is None
+
+
+async def test_retire_in_vpc_mode_stops_the_old_caddys_then_everything_and_its_folders(
+    crashed_vpc: Path,
+) -> None:
+    previous = PreviousRun.find(crashed_vpc, "vpc")
+    assert previous is not None
+    previous.set_aside()
+    (crashed_vpc / "caddy-public").mkdir()  # the new run's Caddy, whose sockets stay
+    (crashed_vpc / "caddy-public" / "admin.sock").write_text("")
+    taken: list[bool] = []
+
+    async def take_over() -> None:
+        taken.append(True)
+
+    await previous.retire(take_over, linger_seconds=0.0)
+    assert taken == [True]
+    assert not {f"{PREFIX}caddy-public", f"{PREFIX}caddy-internal"} & names(crashed_vpc)
+    await asyncio.sleep(1.0)
+    assert names(crashed_vpc) == set()
+    assert sorted(p.name for p in crashed_vpc.iterdir() if p.name.startswith(PREFIX)) == []
+    assert (crashed_vpc / "caddy-public" / "admin.sock").exists()
+    await previous.stop()
 
 
 async def test_retire_publishes_then_stops_the_old_caddy_and_later_the_old_tasks(
@@ -92,7 +190,11 @@ async def test_retire_publishes_then_stops_the_old_caddy_and_later_the_old_tasks
     assert previous is not None
     previous.set_aside()
     released: list[bool] = []
-    await previous.retire(lambda: released.append(True), linger_seconds=0.2)
+
+    async def release() -> None:
+        released.append(True)
+
+    await previous.retire(release, linger_seconds=0.2)
     assert released == [True]
     assert f"{PREFIX}caddy" not in names(crashed)  # stopped at once (SIGTERM)
     assert f"{PREFIX}task-t1" in names(crashed)  # a client may still have its address

@@ -117,6 +117,32 @@ def test_a_pair_handed_over_to_another_control_plane_keeps_its_active_socket(
     taken.close()
 
 
+async def test_standing_by_the_idle_socket_is_active_and_gets_no_connection_until_it_takes_traffic(
+    pair: ListenerPair,
+) -> None:
+    """A VPC take-over: the new Caddy listens on the idle socket while the old one, in the
+    old VPC, keeps every new connection until the new tasks are healthy."""
+    kept = {
+        key: socket.socket(fileno=os.dup(sock.fileno()))
+        for key, sock in flat({"public-443": pair}).items()
+    }
+    taken = paired(kept, {"public-443": 0})["public-443"]
+    taken.stand_by()
+    assert taken.fd == taken.sockets[1].fileno()  # where the new Caddy's config listens
+    assert taken.steered == 0  # recorded for a take-over of this take-over
+    assert [taken_by(taken, socket.socket()) for _ in range(3)] == [[0]] * 3
+    await taken.hand_over()  # a config load meanwhile hands nothing over
+    taken.take_back()
+    assert taken.fd == taken.sockets[1].fileno()
+    assert [taken_by(taken, socket.socket()) for _ in range(3)] == [[0]] * 3
+    await taken.take_traffic()
+    assert not taken.standing_by and taken.steered == 1
+    assert [taken_by(taken, socket.socket()) for _ in range(3)] == [[1]] * 3
+    await taken.hand_over()  # from now on, loads hand over as usual
+    assert [taken_by(taken, socket.socket()) for _ in range(3)] == [[0]] * 3
+    taken.close()
+
+
 def test_an_incomplete_handover_is_refused_and_its_sockets_closed(pair: ListenerPair) -> None:
     only = socket.socket(fileno=os.dup(pair.sockets[0].fileno()))
     with pytest.raises(ValueError, match="public-443#1"):

@@ -19,8 +19,9 @@ import ipaddress
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fargo.local import twins
@@ -275,10 +276,27 @@ class Runtime:
         finally:
             twins.unregister(self.config)
 
-    def adopt(self, listening: set[str]) -> bool:
-        """Start beside the data plane a killed control plane left (loopback mode): its
-        listeners and DNS processes adopted, its tasks' ``listening`` addresses given to
-        no new task. False (nothing adopted) if it cannot be."""
+    def adopt(self, listening: set[str], caddy_folders: Mapping[str, Path]) -> bool:
+        """Start beside the data plane a killed control plane left. Loopback mode: its
+        listeners and DNS processes adopted, its tasks' ``listening`` addresses given to no
+        new task. VPC mode (a new VPC beside the old one): the listeners its
+        internet-facing load balancers' Caddys serve on this machine, from those Caddys'
+        folders (``caddy_folders``: Caddy name → folder), the new Caddys standing by on them.
+        False (nothing adopted) if it cannot be."""
+        if isinstance(self.data_plane, CaddyFleet):
+            internet_facing = [
+                name
+                for name, lb in self.spec.load_balancers.items()
+                if lb.scheme == "internet-facing"
+            ]
+            folders = {
+                name: caddy_folders[self.data_plane.members[name].caddy.name]
+                for name in internet_facing
+                if self.data_plane.members[name].caddy.name in caddy_folders
+            }
+            if not internet_facing or len(folders) != len(internet_facing):
+                return False
+            return self.data_plane.adopt_listeners(folders)
         if not isinstance(self.data_plane, CaddyDataPlane) or not isinstance(
             self.network, LoopbackNetwork
         ):
@@ -291,14 +309,24 @@ class Runtime:
         self.network.reserve(listening)
         return True
 
-    def release_adopted(self) -> None:
-        """Publish this twin's targets and records to the adopted DNS processes."""
+    async def take_over_adopted(self) -> None:
+        """Serve in place of what `adopt` adopted: loopback mode, this twin's targets and
+        records published to the adopted DNS processes; VPC mode, new connections to the
+        adopted listeners steered to this twin's Caddys."""
+        if isinstance(self.data_plane, CaddyFleet):
+            await self.data_plane.take_traffic()
+            return
         if isinstance(self.data_plane, CaddyDataPlane):
             self.data_plane.release()
         self.dns.release()
 
-    def discovery_linger_seconds(self) -> float:
-        """How long a client may keep a discovery answer: the longest TTL of the spec."""
+    def adopted_linger_seconds(self) -> float:
+        """How long the tasks of a run taken over keep running once this twin serves in
+        its place: loopback mode, the longest discovery TTL of the spec (a client may have
+        cached their addresses); VPC mode, none (they were in the old VPC, whose only
+        clients stop with it)."""
+        if isinstance(self.data_plane, CaddyFleet):
+            return 0.0
         ttls = [s.ttl for s in self.spec.discovery.services] if self.spec.discovery else []
         return float(max([*ttls, ENDPOINT_TTL_SECONDS]))
 

@@ -37,7 +37,11 @@ from fargo.local.caddy.listeners import bind_listeners
 from fargo.local.caddy.process import CaddyError, CaddyProcess, socket_path_fits
 from fargo.local.caddy.target_dns import LOOKUP_SETTLE_SECONDS, dynamic_targets, target_records
 from fargo.local.caddy.tls import certificate_name, https_load_balancers
-from fargo.local.dataplane_dns.targets import TargetLookupServer
+from fargo.local.dataplane_dns.targets import (
+    TargetLookupServer,
+    handed_over_listeners,
+    recorded_active,
+)
 from fargo.local.ec2.network import ListenerPort
 from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_socket
 from fargo.local.elb.errors import ElbError
@@ -131,7 +135,7 @@ class CaddyDataPlane:
                 what = f"load balancer {name!r} listener {listener.port}"
                 if self.open_listener is bind_socket:  # elsewhere, the network mode checks
                     problem = bind_problem(self.bind.get(name, "127.0.0.1"), port, what)
-                    if problem is not None and not self._adopting:
+                    if problem is not None and not (self._handed or self._adopting):
                         problems.append(problem)
         return problems
 
@@ -142,12 +146,44 @@ class CaddyDataPlane:
         or its listeners are not this spec's (another spec, other published ports)."""
         if not self._resolver.adopt():
             return False
-        try:
-            handed = self._resolver.handed_over_listeners()
-        except (OSError, ValueError, KeyError, ElbError) as err:
-            logger.warning("the crashed run's listeners were not handed over: %s", err)
+        pairs = self._listeners_handed_over(self.caddy.directory)
+        if pairs is None:
             self._resolver.disown()
             return False
+        self._handed = pairs
+        self._adopting = True
+        return True
+
+    def adopt_listeners(self, folder: Path) -> bool:
+        """Stand by on the listening sockets of a Caddy a killed control plane left in
+        another network (VPC mode: the previous VPC; ``folder`` is that Caddy's, its sockets
+        kept by its target lookup process): this Caddy listens on the idle socket of each
+        pair while new connections keep going to the old one, until `take_traffic`. False
+        (nothing adopted) if its listeners are not this spec's."""
+        pairs = self._listeners_handed_over(folder)
+        if pairs is None:
+            return False
+        for pair in pairs.values():
+            pair.stand_by()
+        self._handed = pairs
+        return True
+
+    async def take_traffic(self) -> None:
+        """New connections to the listeners adopted with `adopt_listeners` come to this
+        Caddy from now on (the old one answers what it has taken)."""
+        standing = [pair for pair in self._sockets.values() if pair.standing_by]
+        await asyncio.gather(*(pair.take_traffic() for pair in standing))
+        if standing:
+            self._record_active()
+
+    def _listeners_handed_over(self, folder: Path) -> dict[str, ListenerPair] | None:
+        """The listener pairs the lookup process of the Caddy in ``folder`` keeps, if they
+        are this spec's listeners at their addresses; None (each closed) otherwise."""
+        try:
+            handed = handed_over_listeners(folder)
+        except (OSError, ValueError, KeyError, ElbError) as err:
+            logger.warning("the crashed run's listeners were not handed over: %s", err)
+            return None
         wanted = {
             server_name(name, listener): (
                 self.bind.get(name, "127.0.0.1"),
@@ -157,23 +193,19 @@ class CaddyDataPlane:
             for listener in lb.listeners
         }
         try:
-            pairs = paired(handed, self._resolver.recorded_active())
+            pairs = paired(handed, recorded_active(folder))
         except ValueError as err:
             logger.warning("the crashed run's listeners were not handed over: %s", err)
-            self._resolver.disown()
-            return False
+            return None
         found = {name: tuple(pair.sockets[0].getsockname()[:2]) for name, pair in pairs.items()}
         if found != wanted:
             for pair in pairs.values():
                 pair.close()
-            self._resolver.disown()
-            return False
-        self._handed = pairs
-        self._adopting = True
-        return True
+            return None
+        return pairs
 
     def disown(self) -> None:
-        """Undo `adopt`: start as if nothing had been left running."""
+        """Undo `adopt` or `adopt_listeners`: start as if nothing had been left running."""
         handed, self._handed = self._handed, {}
         for pair in handed.values():
             pair.close()
@@ -215,10 +247,11 @@ class CaddyDataPlane:
         try:
             if self.certificate is not None:
                 self._tls_server_name = certificate_name(self.certificate[0])
-            if self._adopting:
+            if self._handed:
                 self._sockets, self._handed = self._handed, {}
                 # New connections wait on the other socket of each pair for the new Caddy;
                 # the crashed run's Caddy takes what was queued on its own and gets no more.
+                # (Standing by, they keep going to it until `take_traffic`.)
                 await asyncio.gather(*(pair.hand_over() for pair in self._sockets.values()))
             self._bind_missing(self.spec)
             await self._resolver.start(listeners=flat(self._sockets))
@@ -440,7 +473,8 @@ class CaddyDataPlane:
 
     def _record_active(self) -> None:
         with contextlib.suppress(OSError):  # a full disk: a take-over may steer wrongly
-            self._resolver.record_active({name: p.active for name, p in self._sockets.items()})
+            # the socket new connections go to: a take-over listens on the other one
+            self._resolver.record_active({name: p.steered for name, p in self._sockets.items()})
 
     def _all_pairs(self) -> list[ListenerPair]:
         return [*self._sockets.values(), *self._also.values()]

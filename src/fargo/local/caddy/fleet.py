@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from fargo.local.caddy.data_plane import CaddyDataPlane
 from fargo.local.elb.target_health import Target
@@ -53,6 +54,25 @@ class CaddyFleet:
 
     async def stop(self) -> None:
         await self._parts.stop()
+
+    def adopt_listeners(self, folders: Mapping[str, Path]) -> bool:
+        """Stand by on the listeners of the Caddys a killed control plane left in another
+        network: load balancer name → that Caddy's folder (`CaddyDataPlane.adopt_listeners`).
+        False, with nothing adopted, unless every one is this spec's."""
+        for name, folder in folders.items():
+            member = self.members.get(name)
+            if member is None or not member.adopt_listeners(folder):
+                self.disown()
+                return False
+        return True
+
+    def disown(self) -> None:
+        for member in self.members.values():
+            member.disown()
+
+    async def take_traffic(self) -> None:
+        """New connections to adopted listeners come to this fleet's Caddys from now on."""
+        await asyncio.gather(*(m.take_traffic() for m in self.members.values()))
 
     def stop_restarting(self) -> None:
         for member in self.members.values():

@@ -18,6 +18,14 @@ connections to the idle socket, waits until the old servers have accepted what w
 queued on theirs and have read those requests, and the new config listens on the
 idle socket only: the old servers get no new connection while they stop. (Their idle
 keep-alive connections are still closed: a request sent on one at that instant is lost.)
+
+A new control plane that takes over the listeners of a killed one's Caddy in another
+network (VPC mode: a new VPC beside the old one) stands by: its Caddy listens on the
+idle socket while the old Caddy keeps every new connection, until the new targets are
+healthy and `take_traffic` steers new connections to it::
+
+    pair.stand_by()                     # pair.fd: the idle socket; nothing steered yet
+    await pair.take_traffic()           # new connections go there from now on
 """
 
 from __future__ import annotations
@@ -65,6 +73,8 @@ class ListenerPair:
             raise
         self.sockets = (first, second)  # indexes in the group: the order they listened in
         self.active = 0
+        # the active socket gets no connection yet: another process's Caddy has them
+        self.standing_by = False
         _steer(first, self.active)
 
     @classmethod
@@ -74,6 +84,7 @@ class ListenerPair:
         pair = cls.__new__(cls)
         pair.sockets = sockets
         pair.active = active if active in (0, 1) else 0
+        pair.standing_by = False
         return pair
 
     @property
@@ -81,26 +92,48 @@ class ListenerPair:
         """The descriptor of the active socket: the one the next config listens on."""
         return self.sockets[self.active].fileno()
 
+    @property
+    def steered(self) -> int:
+        """The index of the socket new connections go to (the other one when standing by)."""
+        return 1 - self.active if self.standing_by else self.active
+
     def queued(self) -> list[int]:
         """Connections waiting in each socket's accept queue."""
         return [_accept_queue(sock) for sock in self.sockets]
 
     async def hand_over(self) -> None:
         """Steer new connections to the other socket and wait until the servers on the
-        old one have taken and read what was queued there."""
-        old = self.sockets[self.active]
+        old one have taken and read what was queued there. Standing by, there is nothing
+        to hand over: no connection comes to the active socket yet."""
+        if self.standing_by:
+            return
+        self.stand_by()
+        await self.take_traffic()
+
+    def take_back(self) -> None:
+        """Undo `hand_over` (the load failed: Caddy still listens on the other socket)."""
+        if self.standing_by:
+            return
         self.active = 1 - self.active
+        _steer(self.sockets[0], self.active)
+
+    def stand_by(self) -> None:
+        """Make the idle socket the active one (the next config listens on it) while new
+        connections still go to the other, until `take_traffic`."""
+        self.active = 1 - self.active
+        self.standing_by = True
+
+    async def take_traffic(self) -> None:
+        """Steer new connections to the active socket and wait until the servers on the
+        other one have taken and read what was queued there."""
+        old = self.sockets[1 - self.active]
         _steer(old, self.active)
+        self.standing_by = False
         for _ in range(round(DRAIN_TIMEOUT_SECONDS / DRAIN_POLL_SECONDS)):
             if not _accept_queue(old):
                 break
             await asyncio.sleep(DRAIN_POLL_SECONDS)
         await asyncio.sleep(SETTLE_SECONDS)
-
-    def take_back(self) -> None:
-        """Undo `hand_over` (the load failed: Caddy still listens on the other socket)."""
-        self.active = 1 - self.active
-        _steer(self.sockets[0], self.active)
 
     def shutdown(self) -> None:
         """Stop listening in every process that holds the sockets (connections are refused)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from fargo.local.config import ConfigError, TwinConfig
 from fargo.local.control.api import ControlServer
 from fargo.local.control.detach import EXIT_ALREADY_RUNNING, EXIT_START_FAILED
-from fargo.local.control.handover import PreviousRun
+from fargo.local.control.handover import PreviousRun, remove_set_aside_folders
 from fargo.local.ec2.modes import enter_network_mode
 from fargo.local.events import configure_logging, remove_handlers
 from fargo.local.runtime import Runtime, StartError
@@ -68,7 +68,7 @@ async def _serve_locked(
     state_dir = config.state_dir
     (state_dir / state.PREVIOUS_RUN).unlink(missing_ok=True)
     # What a control plane that was killed left: its data plane still serving is taken
-    # over (loopback mode), everything else stopped (its namespaces, in VPC mode, go too).
+    # over, everything else stopped (its namespaces, in VPC mode, go too).
     previous = PreviousRun.find(state_dir, config.network_mode)
     if previous is not None:
         previous.set_aside()
@@ -92,7 +92,7 @@ async def _serve_locked(
         loop.add_signal_handler(sig, stop_requested, sig)
     runtime = Runtime(spec, config)
     if previous is not None:
-        if runtime.adopt(previous.listening):
+        if runtime.adopt(previous.listening, previous.caddy_folders):
             _say(
                 state_dir,
                 "the previous control plane had stopped without `fargo down`; its data plane "
@@ -133,7 +133,7 @@ async def _serve_locked(
             if answer.ready:
                 if previous is not None:
                     retiring = asyncio.create_task(
-                        previous.retire(runtime.release_adopted, runtime.discovery_linger_seconds())
+                        previous.retire(runtime.take_over_adopted, runtime.adopted_linger_seconds())
                     )
                 on_ready(runtime)
             else:
@@ -160,6 +160,7 @@ async def _serve_locked(
             # Whatever happened above, no recorded process outlives the control plane.
             state.forget_process(state_dir, "control-plane")
             state.sweep(state_dir)
+            remove_set_aside_folders(state_dir)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             logger.info("stopped")
@@ -168,6 +169,7 @@ async def _serve_locked(
 def _sweep_crashed_run(state_dir: Path) -> None:
     # every record but this control plane's own (recorded once it took the folder)
     swept = state.sweep(state_dir, only=lambda record: record.pid != os.getpid())
+    remove_set_aside_folders(state_dir)
     if swept:
         _say(
             state_dir,

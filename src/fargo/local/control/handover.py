@@ -1,22 +1,32 @@
-"""A new control plane taking over the data plane a killed one left serving (loopback mode).
+"""A new control plane taking over the data plane a killed one left serving.
 
     previous = PreviousRun.find(state_dir, network_mode)   # None: nothing to take over
-    previous.set_aside()        # its Caddy, tasks and log router become "previous-*"
-    runtime.adopt(previous)     # listeners and DNS processes adopted, its addresses reserved
+    previous.set_aside()        # what the new run replaces becomes "previous-*"
+    runtime.adopt(previous.listening, previous.caddy_folders)
     ...                         # the new twin starts beside it, until ready
-    await previous.retire(runtime)   # new targets and records, old Caddy stopped, old tasks later
+    await previous.retire(runtime.take_over_adopted, linger)   # old Caddy stopped, tasks later
 
-While the new twin starts, the old Caddy and the new one accept on the same listening
-sockets (the old run's target lookup process kept them and hands them over), and both
-look targets up at the adopted lookup process, which keeps answering the old run's
-targets; discovery keeps answering the old run's records. Once every service is
-healthy, the new targets and records are published, the old Caddy is stopped gracefully
-(its requests in flight finish), and the old tasks are stopped after the longest
-discovery TTL (a client may have cached their addresses). No listening socket closes
-at any point, so no connection is refused.
+Loopback mode: while the new twin starts, the old Caddy and the new one accept on the
+same listening sockets (the old run's target lookup process kept them and hands them
+over), and both look targets up at the adopted lookup process, which keeps answering the
+old run's targets; discovery keeps answering the old run's records. Once every service
+is healthy, the new targets and records are published, the old Caddy is stopped
+gracefully (its requests in flight finish), and the old tasks are stopped after the
+longest discovery TTL (a client may have cached their addresses).
 
-VPC mode is not taken over: a new control plane makes a new VPC, so it stops what the
-old one left (`state.sweep`), as does a run whose data plane is incomplete.
+VPC mode: the new control plane makes a new VPC beside the old one (namespaces are held
+by descriptors, so the two never meet) with its own tasks, load balancers and DNS
+processes; the old run's folders (``caddy-<name>/``, ``dns/``) are set aside as
+``previous-*``, where its DNS processes keep answering their last snapshots. Only the
+internet-facing listeners on this machine are shared: the old run's target lookup
+processes hand their sockets over, the new Caddys listen on the idle socket of each pair
+and get no connection until every new service is healthy; then new connections are
+steered to them, the old Caddys are stopped gracefully, and the old VPC goes with its
+processes.
+
+No listening socket closes at any point, so no connection is refused. A run whose data
+plane is incomplete, or whose listeners are not the new spec's, is stopped instead
+(`state.sweep`).
 """
 
 from __future__ import annotations
@@ -24,7 +34,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+import shutil
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,8 +50,12 @@ TWIN = about("twin", "control plane")
 
 PREFIX = "previous-"
 CADDY = "caddy"
-ADOPTED = ("caddy-targets", "dns-discovery")  # kept, under their own names
+CADDY_WHAT = " (load balancers)"  # how a Caddy's process record ends (`CaddyProcess`)
+TARGETS = "-targets"  # a Caddy's target lookup process: its name and this
+ADOPTED = ("caddy-targets", "dns-discovery")  # kept, under their own names (loopback mode)
 UNAVAILABLE_SOCKET = Path("caddy") / "unavailable.sock"
+HANDOVER_SOCKET = "handover.sock"  # where a lookup process hands its listeners over
+DNS_FOLDER = "dns"
 SETTLE_SECONDS = 0.5  # both Caddys look the new targets up before the old one stops
 # The new Caddy's admin API is parked while the old one stops: its watchdog allows 5 s.
 CADDY_STOP_SECONDS = 3.0
@@ -53,24 +68,34 @@ class PreviousRun:
 
     state_dir: Path
     records: list[state.ProcessRecord]
+    network_mode: str = "loopback"
     listening: set[str] = field(default_factory=set)  # addresses its processes listen on
+    # VPC mode: each Caddy's name → its folder, set aside (`set_aside`)
+    caddy_folders: dict[str, Path] = field(default_factory=dict)
     _later: asyncio.Task[None] | None = None
 
     @classmethod
     def find(cls, state_dir: Path, network_mode: str) -> PreviousRun | None:
-        """The previous run's data plane if it can be taken over: loopback mode, its Caddy
-        and both DNS processes running, and their addresses recorded."""
-        if network_mode != "loopback" or not state.is_state_dir(state_dir):
+        """The previous run's data plane if it can be taken over. Loopback mode: its Caddy
+        and both DNS processes running, and their addresses recorded. VPC mode: a Caddy
+        running with the lookup process that keeps its listeners (the new spec's
+        internet-facing load balancers must each have one: `Runtime.adopt`)."""
+        if not state.is_state_dir(state_dir):
             return None
         records = [r for r in state.recorded_processes(state_dir) if r.running()]
         names = {r.path.stem for r in records if r.alive()}
-        if not {CADDY, *ADOPTED} <= names:
+        others = [r for r in records if r.path.name != state.CONTROL_PLANE_RECORD]
+        if network_mode == "vpc":
+            if not _vpc_caddys(state_dir, records, names):
+                return None
+            return cls(state_dir, others, network_mode)
+        if network_mode != "loopback" or not {CADDY, *ADOPTED} <= names:
             return None
         if not (state_dir / "caddy" / "targets.address").is_file():
             return None
-        if not (state_dir / "dns" / "discovery.address").is_file():
+        if not (state_dir / DNS_FOLDER / "discovery.address").is_file():
             return None
-        return cls(state_dir, [r for r in records if r.path.name != state.CONTROL_PLANE_RECORD])
+        return cls(state_dir, others, network_mode)
 
     def describe(self) -> list[str]:
         tasks = sum(1 for r in self.records if r.what.startswith("task "))
@@ -78,41 +103,54 @@ class PreviousRun:
         return [*others, f"{tasks} task{'s' if tasks != 1 else ''}"]
 
     def set_aside(self) -> None:
-        """Rename the records of what the new run replaces (Caddy, tasks, log router) to
-        ``previous-*``, so the new run's records do not overwrite them, and move the old
-        Caddy's 503 socket aside for the new Caddy (the old one's forwards reach the new
-        one's, which answers the same)."""
+        """Rename the records of what the new run replaces to ``previous-*``, so the new
+        run's records do not overwrite them: loopback mode, its Caddy, tasks and log router
+        (and the old Caddy's 503 socket, for the new Caddy: the old one's forwards reach the
+        new one's, which answers the same); VPC mode, everything, and its Caddys' and DNS
+        server's folders, where the new run's would replace the snapshots its DNS processes
+        answer from."""
+        vpc = self.network_mode == "vpc"
+        caddys = [
+            name
+            for r in self.records
+            if vpc and not r.path.stem.startswith(PREFIX) and (name := _caddy_name(r))
+        ]
         for record in self.records:
             name = record.path.stem
-            if name in ADOPTED or name.startswith(PREFIX):
+            if (name in ADOPTED and not vpc) or name.startswith(PREFIX):
                 continue
-            target = record.path.with_name(f"{PREFIX}{name}.json")
-            count = 1
-            while target.exists():  # a run that crashed while taking another over
-                count += 1
-                target = record.path.with_name(f"{PREFIX}{name}-{count}.json")
             with contextlib.suppress(FileNotFoundError):
-                record.path.rename(target)
+                record.path.rename(_unused(record.path.with_name(f"{PREFIX}{name}.json")))
+        if vpc:
+            for name in caddys:
+                with contextlib.suppress(FileNotFoundError):
+                    self.caddy_folders[name] = _set_aside(self.state_dir / name)
+            with contextlib.suppress(FileNotFoundError):
+                _set_aside(self.state_dir / DNS_FOLDER)
+            return
         unavailable = self.state_dir / UNAVAILABLE_SOCKET
         with contextlib.suppress(FileNotFoundError):
             unavailable.rename(unavailable.with_name(f"{PREFIX}{unavailable.name}"))
         self.listening = _listening_addresses()
 
-    async def retire(self, release: Callable[[], None], linger_seconds: float) -> None:
-        """Publish the new run's targets and records (``release``), stop the old Caddy
-        gracefully, and the old tasks and log router after ``linger_seconds``."""
-        release()
+    async def retire(self, take_over: Callable[[], Awaitable[None]], linger_seconds: float) -> None:
+        """Serve from the new run (``take_over``), stop the old Caddys gracefully, and the
+        old tasks and log router (VPC mode: everything of the old run) after
+        ``linger_seconds``."""
+        await take_over()
         await asyncio.sleep(SETTLE_SECONDS)
-        for caddy in self._records(f"{PREFIX}{CADDY}"):
+        for caddy in self._records(PREFIX):
+            name = _caddy_name(caddy)
+            if name is None:
+                continue
             # Stopping, the old Caddy unlinks its unix sockets by path: the admin API's
             # and the 503 server's, which are the new Caddy's paths now. They are parked
             # under other names meanwhile (the new Caddy keeps listening on them).
-            with self._parked([self.state_dir / "caddy" / name for name in CADDY_SOCKETS]):
+            with self._parked([self.state_dir / name / file for file in CADDY_SOCKETS]):
                 await asyncio.to_thread(_stop_gracefully, caddy)
             caddy.path.unlink(missing_ok=True)
         logger.info(
-            "the new targets and records serve; the crashed run's Caddy stopped, its tasks "
-            "stop in %g s",
+            "the new run serves; the crashed run's Caddy stopped, its tasks stop in %g s",
             linger_seconds,
             extra=TWIN,
         )
@@ -123,6 +161,7 @@ class PreviousRun:
         stopped = await asyncio.to_thread(
             state.sweep, self.state_dir, only=lambda r: r.path.stem.startswith(PREFIX)
         )
+        remove_set_aside_folders(self.state_dir)
         if stopped:
             logger.info("stopped what the crashed run left: %s", ", ".join(stopped), extra=TWIN)
 
@@ -171,3 +210,46 @@ def _listening_addresses() -> set[str]:
             if connection.status == psutil.CONN_LISTEN and connection.laddr:
                 addresses.add(str(connection.laddr.ip))
     return addresses
+
+
+def remove_set_aside_folders(state_dir: Path) -> None:
+    """Remove the folders `PreviousRun.set_aside` moved aside (their processes stopped)."""
+    with contextlib.suppress(OSError):
+        for folder in state_dir.iterdir():
+            if folder.name.startswith(PREFIX) and folder.is_dir() and not folder.is_symlink():
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _caddy_name(record: state.ProcessRecord) -> str | None:
+    """The Caddy's name (``caddy``, ``caddy-<load balancer>``) if ``record`` is a Caddy's."""
+    if record.what.endswith(CADDY_WHAT) and record.what.startswith(CADDY):
+        return record.what.removesuffix(CADDY_WHAT)
+    return None
+
+
+def _vpc_caddys(state_dir: Path, records: list[state.ProcessRecord], alive: set[str]) -> bool:
+    """Whether a Caddy of a VPC-mode run runs with the lookup process keeping its listeners."""
+    for record in records:
+        name = _caddy_name(record)
+        if name is None or record.path.stem != name or not record.alive():
+            continue
+        if f"{name}{TARGETS}" in alive and (state_dir / name / HANDOVER_SOCKET).exists():
+            return True
+    return False
+
+
+def _unused(path: Path) -> Path:
+    """``path``, or ``<stem>-N<suffix>`` beside it if taken (a run that crashed while
+    taking another over)."""
+    candidate, count = path, 1
+    while candidate.exists():
+        count += 1
+        candidate = path.with_name(f"{path.stem}-{count}{path.suffix}")
+    return candidate
+
+
+def _set_aside(folder: Path) -> Path:
+    """Rename ``folder`` to ``previous-<name>``; where it is now."""
+    target = _unused(folder.with_name(f"{PREFIX}{folder.name}"))
+    folder.rename(target)
+    return target

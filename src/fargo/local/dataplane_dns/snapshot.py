@@ -8,8 +8,11 @@ replaces atomically, the process re-reads when it changed.
 
 A reader checks the file at every query (one ``stat``, a few microseconds) and keeps
 the last good snapshot when the file is missing or unreadable: what it answers never
-goes backwards to nothing. Cloud Map's state is encoded by `discovery_snapshot` and
-answered by `SnapshotZones` with the same Route 53 logic the control plane has.
+goes backwards to nothing. It holds the file's folder open and reads in it: a folder a
+new control plane sets aside (``previous-*``, taking a VPC-mode run over) is still the
+one its processes read, not the new run's folder made at the old path. Cloud Map's
+state is encoded by `discovery_snapshot` and answered by `SnapshotZones` with the same
+Route 53 logic the control plane has.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class SnapshotFile:
         self.kind = kind
         self._seen: tuple[int, int, int] | None = None  # inode, mtime, size of what we read
         self._data: JSON | None = None
+        self._folder: int | None = None  # the reader's descriptor of the file's folder
 
     def write(self, data: JSON) -> None:
         """Replace the file with ``data`` in one rename (no fsync: a snapshot only has to
@@ -71,20 +75,27 @@ class SnapshotFile:
     def changed(self) -> JSON | None:
         """The new data if the file was replaced since the last call, else None."""
         try:
-            status = os.stat(self.path)
+            if self._folder is None:
+                self._folder = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            status = os.stat(self.path.name, dir_fd=self._folder)
         except OSError:
             return None  # gone (a `fargo down` racing us): keep answering what we have
         seen = (status.st_ino, status.st_mtime_ns, status.st_size)
         if seen == self._seen:
             return None
         try:
-            data = self.parse(self.path.read_bytes())
+            data = self.parse(self._read())
         except (OSError, SnapshotError) as err:
             logger.warning("keeping the last snapshot: %s", err)
             return None
         self._seen = seen
         self._data = data
         return data
+
+    def _read(self) -> bytes:
+        fd = os.open(self.path.name, os.O_RDONLY, dir_fd=self._folder)
+        with os.fdopen(fd, "rb") as file:
+            return file.read()
 
     def current(self) -> JSON | None:
         """The latest good snapshot (re-read if the file changed), or None before any."""

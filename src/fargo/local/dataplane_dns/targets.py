@@ -27,7 +27,7 @@ from fargo.local.state.files import write_atomically
 
 SNAPSHOT_FILE = "targets.json"
 ADDRESS_FILE = "targets.address"  # where the process answers, for the next control plane
-# Which socket of each listener's pair Caddy listens on (`fargo.local.caddy.handover`).
+# Which socket of each listener's pair gets new connections (`fargo.local.caddy.handover`).
 ACTIVE_FILE = "listeners-active.json"
 HANDOVER_SOCKET = "handover.sock"  # where it hands the listening sockets over
 MAX_LISTENERS = 64
@@ -98,33 +98,11 @@ class TargetLookupServer:
         self._hold = False
         self._snapshot.write(targets_snapshot(self._records))
 
-    def handed_over_listeners(self) -> dict[str, socket.socket]:
-        """The listening sockets the adopted process keeps, by Caddy server name."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-            client.settimeout(5)
-            client.connect(str(self._folder / HANDOVER_SOCKET))
-            message, fds, _, _ = socket.recv_fds(client, 65536, MAX_LISTENERS)
-        names = json.loads(message.decode().splitlines()[0])["listeners"]
-        if len(names) != len(fds):
-            for fd in fds:
-                socket.close(fd)
-            raise ElbError(f"the listener handover sent {len(fds)} sockets for {len(names)} names")
-        return {str(name): socket.socket(fileno=fd) for name, fd in zip(names, fds, strict=True)}
-
     def record_active(self, active: Mapping[str, int]) -> None:
-        """Write which socket of each listener's pair the current config listens on, for a
-        control plane that takes this run's listeners over."""
+        """Write which socket of each listener's pair gets new connections (the one the
+        current config listens on, unless it stands by), for a control plane that takes
+        this run's listeners over."""
         write_atomically(self._folder / ACTIVE_FILE, json.dumps(dict(active)).encode())
-
-    def recorded_active(self) -> dict[str, int]:
-        """What `record_active` wrote last; empty if nothing readable."""
-        try:
-            found = json.loads((self._folder / ACTIVE_FILE).read_bytes())
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(found, dict):
-            return {}
-        return {str(k): v for k, v in found.items() if v in (0, 1)}
 
     async def start(self, listeners: Mapping[str, socket.socket] | None = None) -> None:
         """Start the process; it also keeps ``listeners`` (Caddy server name → listening
@@ -151,3 +129,31 @@ class TargetLookupServer:
         sock, self._socket = self._socket, None
         if sock is not None:
             sock.close()
+
+
+def handed_over_listeners(folder: Path) -> dict[str, socket.socket]:
+    """The listening sockets the lookup process of the Caddy whose folder is ``folder``
+    keeps, by Caddy server name (``<name>#<index>``, see `fargo.local.caddy.handover.flat`)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(5)
+        client.connect(str(folder / HANDOVER_SOCKET))
+        message, fds, _, _ = socket.recv_fds(client, 65536, MAX_LISTENERS)
+    names = json.loads(message.decode().splitlines()[0])["listeners"]
+    if len(names) != len(fds):
+        for fd in fds:
+            socket.close(fd)
+        raise ElbError(f"the listener handover sent {len(fds)} sockets for {len(names)} names")
+    return {str(name): socket.socket(fileno=fd) for name, fd in zip(names, fds, strict=True)}
+
+
+def recorded_active(folder: Path) -> dict[str, int]:
+    """Which socket of each pair got new connections, as the data plane of the Caddy whose
+    folder is ``folder`` recorded last (`TargetLookupServer.record_active`); empty if
+    nothing readable."""
+    try:
+        found = json.loads((folder / ACTIVE_FILE).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {str(k): v for k, v in found.items() if v in (0, 1)}
