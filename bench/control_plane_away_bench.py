@@ -48,6 +48,7 @@ FRAGMENT = ROOT / "docs" / "benchmarks" / "control_plane_away.md"
 FARGO = [sys.executable, "-m", "fargo.cli"]
 ROUTES = ("/api/public", "/api/private")
 DISCOVERY_NAME = "private.backend.microservice.local."
+NOTES = "Notes (not written by the bench):"
 
 
 def fargo(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -269,6 +270,8 @@ def main() -> int:
             continue
         results[network] = measure(args.seconds, args.threads, args.after, network)
     text = report(results, args.seconds, args.threads, args.after)
+    if FRAGMENT.exists() and NOTES in (kept := FRAGMENT.read_text()):
+        text += "\n" + NOTES + kept.split(NOTES, 1)[1]  # written by people: kept
     FRAGMENT.write_text(text)
     print(text)
     return 0

@@ -211,8 +211,20 @@ def test_in_vpc_mode_a_killed_control_plane_leaves_the_data_plane_serving_and_up
         status = twin.status()
         assert status.readiness.ready and len(discovered_in_a_task(twin)) == 2
         assert {p.restarts for p in status.load_balancers.data_planes} == {0}
-        assert not [p for p in twin.state_dir.iterdir() if p.name.startswith("previous-c")]
+        assert not [p for p in twin.state_dir.iterdir() if p.is_dir() and "previous-" in p.name]
         assert (twin.state_dir / "caddy-edge" / "admin.sock").exists()
+        # A new task still starts: the old run's log router, stopping, left the new one's
+        # socket alone.
+        task = next(p for p in twin.processes() if p.environ().get("SERVICE_NAME") == "web-a")
+        task.kill()
+        wait_until(
+            lambda: len(twin.service("web-a").tasks) == 2
+            and task.pid not in {t.pid for t in twin.service("web-a").tasks}
+            and twin.status().readiness.ready,
+            timeout=30,
+            what="web-a's killed task replaced",
+        )
+        assert twin.service("web-a").failed_starts == 0
     finally:
         fargo("down", "--state-dir", str(twin.state_dir), check=False)
     assert twin.processes() == []

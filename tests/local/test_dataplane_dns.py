@@ -111,8 +111,8 @@ def test_a_reader_keeps_reading_its_folder_once_set_aside(tmp_path: Path) -> Non
     path = tmp_path / "caddy-public" / "targets.json"
     path.parent.mkdir()
     reader = SnapshotFile(path, "targets")
+    reader.hold_folder()  # as the process does at start, before any query
     SnapshotFile(path, "targets").write(targets_snapshot({"a.targets.fargo.": ["10.0.10.5"]}))
-    assert reader.current() is not None
     path.parent.rename(tmp_path / "previous-caddy-public")
     path.parent.mkdir()
     SnapshotFile(path, "targets").write(targets_snapshot({"a.targets.fargo.": ["10.0.10.9"]}))
@@ -254,6 +254,20 @@ async def test_sigterm_stops_a_process_and_sweep_stops_a_left_one(state_dir: Pat
 
 
 # -- a new control plane taking the processes over --------------------------------------
+
+
+async def test_a_lookup_process_holds_its_folder_before_any_query(state_dir: Path) -> None:
+    """So a VPC take-over that sets the folder aside before the process was ever asked
+    leaves it reading its own run's snapshots (not the new run's, at the old path)."""
+    lookups = TargetLookupServer(state_dir, "caddy-public")
+    await lookups.start()
+    try:
+        assert lookups.pid is not None
+        fds = Path(f"/proc/{lookups.pid}/fd")
+        held = {os.readlink(fd) for fd in fds.iterdir()}
+        assert str(state_dir / "caddy-public") in held
+    finally:
+        await lookups.stop()
 
 
 async def test_a_new_control_plane_adopts_the_target_lookups_and_the_listeners(

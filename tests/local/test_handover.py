@@ -142,6 +142,32 @@ def test_a_vpc_run_sets_aside_every_record_and_its_caddys_and_dns_folders(
     assert not (crashed_vpc / "caddy-public").exists() and not (crashed_vpc / "dns").exists()
 
 
+def test_a_vpc_run_that_crashed_while_taking_another_over_is_stopped_instead(
+    crashed_vpc: Path,
+) -> None:
+    """Its Caddys may stand by on the socket a new take-over would steer connections to."""
+    older = sleeper()
+    try:
+        state.record_process(crashed_vpc, f"{PREFIX}caddy-public", older.pid, WHAT["caddy-public"])
+        assert PreviousRun.find(crashed_vpc, "vpc") is None
+    finally:
+        older.kill()
+        older.wait()
+
+
+def test_set_aside_folders_a_crashed_run_left_do_not_collide_and_are_removed(
+    crashed_vpc: Path,
+) -> None:
+    (crashed_vpc / f"{PREFIX}dns").mkdir()  # an earlier take-over's, its processes gone
+    previous = PreviousRun.find(crashed_vpc, "vpc")
+    assert previous is not None
+    previous.set_aside()
+    assert (crashed_vpc / f"{PREFIX}dns-2" / "discovery.json").exists()
+    state.remove_set_aside(crashed_vpc)
+    assert not [p for p in crashed_vpc.iterdir() if p.is_dir() and p.name.startswith(PREFIX)]
+    assert (crashed_vpc / "pids").is_dir()  # the rest of the folder stays
+
+
 @pytest.mark.parametrize("missing", ["targets process", "handover socket"])
 def test_a_vpc_caddy_without_its_listeners_keeper_is_not_taken_over(
     crashed_vpc: Path, missing: str
@@ -173,8 +199,19 @@ async def test_retire_in_vpc_mode_stops_the_old_caddys_then_everything_and_its_f
     async def take_over() -> None:
         taken.append(True)
 
-    await previous.retire(take_over, linger_seconds=0.0)
+    stopped: list[str] = []
+    for record in state.recorded_processes(crashed_vpc):
+        if record.what.endswith("(load balancers)"):
+            watch = psutil.Process(record.pid)
+            asyncio.get_running_loop().run_in_executor(
+                None, lambda p=watch, w=record.what: (p.wait(10), stopped.append(w))
+            )
+    await previous.retire(take_over, linger_seconds=0.0, first=["caddy-public"])
     assert taken == [True]
+    await asyncio.sleep(0.2)
+    # the one whose listeners were taken over first: the internal one answers the old
+    # tasks' calls while the public one finishes what it was answering
+    assert stopped == [WHAT["caddy-public"], WHAT["caddy-internal"]]
     assert not {f"{PREFIX}caddy-public", f"{PREFIX}caddy-internal"} & names(crashed_vpc)
     await asyncio.sleep(1.0)
     assert names(crashed_vpc) == set()

@@ -131,8 +131,7 @@ async def test_standing_by_the_idle_socket_is_active_and_gets_no_connection_unti
     assert taken.fd == taken.sockets[1].fileno()  # where the new Caddy's config listens
     assert taken.steered == 0  # recorded for a take-over of this take-over
     assert [taken_by(taken, socket.socket()) for _ in range(3)] == [[0]] * 3
-    await taken.hand_over()  # a config load meanwhile hands nothing over
-    taken.take_back()
+    assert await taken.hand_over() is False  # a config load meanwhile hands nothing over
     assert taken.fd == taken.sockets[1].fileno()
     assert [taken_by(taken, socket.socket()) for _ in range(3)] == [[0]] * 3
     await taken.take_traffic()

@@ -81,6 +81,15 @@ async def test_a_long_line_is_cut_as_docker_cuts_it(router: LogRouter, tmp_path:
     assert sizes == [MAX_LINE_BYTES, MAX_LINE_BYTES, 5]
 
 
+def text_of(path: Path) -> str:
+    """A log file's text; none until the router's first line, and for an instant at a
+    rotation (between the rename and the new file)."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
 async def test_a_stream_is_rotated_by_size_keeping_two_older_files(
     router: LogRouter, tmp_path: Path
 ) -> None:
@@ -89,7 +98,7 @@ async def test_a_stream_is_rotated_by_size_keeping_two_older_files(
         for number in range(400):  # ~16 KB through a 4 KB cap
             pipe.write(f"line {number:04d}\n".encode())
             pipe.flush()
-    wait_until(lambda: "line 0399" in log.read_text(), what="the last line")
+    wait_until(lambda: "line 0399" in text_of(log), what="the last line")
     files = sorted(p.name for p in log.parent.iterdir())
     assert files == ["a4.log", "a4.log.1", "a4.log.2"]
     assert all(p.stat().st_size <= 4096 for p in log.parent.iterdir())
@@ -109,6 +118,30 @@ async def test_the_router_is_recorded_and_stops_with_its_part(tmp_path: Path) ->
     await router.stop()
     assert state.recorded_processes(tmp_path) == []
     assert not router.socket_path.exists()
+
+
+async def test_a_router_stopping_leaves_the_socket_a_newer_router_bound_at_its_path(
+    tmp_path: Path,
+) -> None:
+    """A take-over: the new run's router binds the path; the old run's, swept later, must
+    not unlink it (no task could start after that)."""
+    old = LogRouter(tmp_path / "old", retention_days=1)
+    new = LogRouter(tmp_path / "new", retention_days=1)
+    new.socket_path = old.socket_path  # one state folder's path, two runs
+    await old.start()
+    await new.start()
+    try:
+        assert old.process is not None
+        old.process.terminate()  # as the take-over's sweep does
+        old.process.wait(5)
+        assert new.socket_path.exists()
+        log = new.logs / "web" / "a6.log"
+        with new.attach(log) as pipe:
+            pipe.write(b"still attached\n")
+        wait_until(lambda: lines_of(log), what="the line through the new router")
+    finally:
+        await new.stop()
+        await old.stop()
 
 
 async def test_a_dead_router_is_started_again_for_the_next_task(

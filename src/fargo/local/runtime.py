@@ -92,6 +92,7 @@ class Runtime:
         self.config = config
         self.spec_path = config.spec_path
         self.state_dir = config.state_dir
+        self.adopted_caddys: tuple[str, ...] = ()  # whose listeners `adopt` took over
         self.network: NetworkMode = network_for(spec, config)
         self.ca = CertificateAuthority(self.state_dir / "ca")
         self.cloud_map = CloudMap()
@@ -296,7 +297,11 @@ class Runtime:
             }
             if not internet_facing or len(folders) != len(internet_facing):
                 return False
-            return self.data_plane.adopt_listeners(folders)
+            if not self.data_plane.adopt_listeners(folders):
+                return False
+            members = self.data_plane.members
+            self.adopted_caddys = tuple(members[name].caddy.name for name in internet_facing)
+            return True
         if not isinstance(self.data_plane, CaddyDataPlane) or not isinstance(
             self.network, LoopbackNetwork
         ):
@@ -307,6 +312,7 @@ class Runtime:
             self.data_plane.disown()
             return False
         self.network.reserve(listening)
+        self.adopted_caddys = (self.data_plane.caddy.name,)
         return True
 
     async def take_over_adopted(self) -> None:

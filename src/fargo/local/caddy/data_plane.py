@@ -451,20 +451,21 @@ class CaddyDataPlane:
             self._relaunch = False
         config = self._render()
         if config != self._pushed_config:
-            handed_over = self._pushed_config is not None  # Caddy has servers to stop
-            if handed_over:
-                await asyncio.gather(*(pair.hand_over() for pair in self._all_pairs()))
+            handed: list[ListenerPair] = []
+            if self._pushed_config is not None:  # Caddy has servers to stop
+                pairs = self._all_pairs()
+                done = await asyncio.gather(*(pair.hand_over() for pair in pairs))
+                handed = [pair for pair, did in zip(pairs, done, strict=True) if did]
                 config = self._render()
             try:
                 await self.caddy.load(config)
             except CaddyError:
-                if handed_over:  # Caddy still listens where it did
-                    for pair in self._all_pairs():
-                        pair.take_back()
+                for pair in handed:  # Caddy still listens where it did
+                    pair.take_back()
                 self._dirty.set()
                 raise
             self._pushed_config = config
-            if handed_over:
+            if handed:
                 self._record_active()
         self._close_removed_listeners()
         self._pushed_version = version

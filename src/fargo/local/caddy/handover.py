@@ -101,19 +101,19 @@ class ListenerPair:
         """Connections waiting in each socket's accept queue."""
         return [_accept_queue(sock) for sock in self.sockets]
 
-    async def hand_over(self) -> None:
+    async def hand_over(self) -> bool:
         """Steer new connections to the other socket and wait until the servers on the
-        old one have taken and read what was queued there. Standing by, there is nothing
-        to hand over: no connection comes to the active socket yet."""
+        old one have taken and read what was queued there; whether it did. Standing by,
+        there is nothing to hand over: no connection comes to the active socket yet."""
         if self.standing_by:
-            return
+            return False
         self.stand_by()
         await self.take_traffic()
+        return True
 
     def take_back(self) -> None:
-        """Undo `hand_over` (the load failed: Caddy still listens on the other socket)."""
-        if self.standing_by:
-            return
+        """Undo a `hand_over` that happened (the load failed: Caddy still listens on the
+        other socket)."""
         self.active = 1 - self.active
         _steer(self.sockets[0], self.active)
 

@@ -61,6 +61,8 @@ from fargo.local.state.files import log_tail, write_atomically
 __all__ = ["CaddyError", "CaddyProcess", "CaddyTooOld", "socket_path_fits"]
 
 logger = logging.getLogger(__name__)
+# How a Caddy's process record describes it: "<name> (load balancers)".
+RECORD_SUFFIX = " (load balancers)"
 DATA_PLANE = about("load-balancer", "data plane")
 
 ADMIN_SOCKET = "admin.sock"
@@ -278,7 +280,7 @@ class CaddyProcess:
             )
         self._launched_at = time.monotonic()
         state.record_process(
-            self.state_dir, self.name, self._process.pid, f"{self.name} (load balancers)"
+            self.state_dir, self.name, self._process.pid, f"{self.name}{RECORD_SUFFIX}"
         )
         await self._wait_ready()
         # Once Go's runtime has started (it sets the soft limit itself at start-up):

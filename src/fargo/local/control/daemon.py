@@ -16,7 +16,7 @@ from pathlib import Path
 from fargo.local.config import ConfigError, TwinConfig
 from fargo.local.control.api import ControlServer
 from fargo.local.control.detach import EXIT_ALREADY_RUNNING, EXIT_START_FAILED
-from fargo.local.control.handover import PreviousRun, remove_set_aside_folders
+from fargo.local.control.handover import PreviousRun
 from fargo.local.ec2.modes import enter_network_mode
 from fargo.local.events import configure_logging, remove_handlers
 from fargo.local.runtime import Runtime, StartError
@@ -133,7 +133,11 @@ async def _serve_locked(
             if answer.ready:
                 if previous is not None:
                     retiring = asyncio.create_task(
-                        previous.retire(runtime.take_over_adopted, runtime.adopted_linger_seconds())
+                        previous.retire(
+                            runtime.take_over_adopted,
+                            runtime.adopted_linger_seconds(),
+                            first=runtime.adopted_caddys,
+                        )
                     )
                 on_ready(runtime)
             else:
@@ -160,7 +164,7 @@ async def _serve_locked(
             # Whatever happened above, no recorded process outlives the control plane.
             state.forget_process(state_dir, "control-plane")
             state.sweep(state_dir)
-            remove_set_aside_folders(state_dir)
+            state.remove_set_aside(state_dir)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             logger.info("stopped")
@@ -169,7 +173,7 @@ async def _serve_locked(
 def _sweep_crashed_run(state_dir: Path) -> None:
     # every record but this control plane's own (recorded once it took the folder)
     swept = state.sweep(state_dir, only=lambda record: record.pid != os.getpid())
-    remove_set_aside_folders(state_dir)
+    state.remove_set_aside(state_dir)
     if swept:
         _say(
             state_dir,

@@ -34,13 +34,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
+from fargo.local.caddy.process import RECORD_SUFFIX
+from fargo.local.dataplane_dns import discovery, targets
 from fargo.local.events import about
 from fargo.local.loops import cancel_and_wait
 from fargo.local.state import folder as state
@@ -48,14 +49,11 @@ from fargo.local.state import folder as state
 logger = logging.getLogger(__name__)
 TWIN = about("twin", "control plane")
 
-PREFIX = "previous-"
+PREFIX = state.SET_ASIDE_PREFIX
 CADDY = "caddy"
-CADDY_WHAT = " (load balancers)"  # how a Caddy's process record ends (`CaddyProcess`)
-TARGETS = "-targets"  # a Caddy's target lookup process: its name and this
-ADOPTED = ("caddy-targets", "dns-discovery")  # kept, under their own names (loopback mode)
-UNAVAILABLE_SOCKET = Path("caddy") / "unavailable.sock"
-HANDOVER_SOCKET = "handover.sock"  # where a lookup process hands its listeners over
-DNS_FOLDER = "dns"
+ADOPTED = (f"{CADDY}{targets.PROCESS_SUFFIX}", discovery.PROCESS_NAME)  # loopback mode: kept
+UNAVAILABLE_SOCKET = Path(CADDY) / "unavailable.sock"
+DNS_FOLDER = discovery.SNAPSHOT.parent.name
 SETTLE_SECONDS = 0.5  # both Caddys look the new targets up before the old one stops
 # The new Caddy's admin API is parked while the old one stops: its watchdog allows 5 s.
 CADDY_STOP_SECONDS = 3.0
@@ -86,14 +84,19 @@ class PreviousRun:
         names = {r.path.stem for r in records if r.alive()}
         others = [r for r in records if r.path.name != state.CONTROL_PLANE_RECORD]
         if network_mode == "vpc":
+            # A run that crashed while taking another over: its Caddys may stand by on the
+            # socket a new take-over would steer to, routing into a VPC never made ready.
+            # Everything is stopped instead.
+            if any(name.startswith(PREFIX) for name in names):
+                return None
             if not _vpc_caddys(state_dir, records, names):
                 return None
             return cls(state_dir, others, network_mode)
         if network_mode != "loopback" or not {CADDY, *ADOPTED} <= names:
             return None
-        if not (state_dir / "caddy" / "targets.address").is_file():
+        if not (state_dir / CADDY / targets.ADDRESS_FILE).is_file():
             return None
-        if not (state_dir / DNS_FOLDER / "discovery.address").is_file():
+        if not (state_dir / discovery.ADDRESS).is_file():
             return None
         return cls(state_dir, others, network_mode)
 
@@ -133,16 +136,23 @@ class PreviousRun:
             unavailable.rename(unavailable.with_name(f"{PREFIX}{unavailable.name}"))
         self.listening = _listening_addresses()
 
-    async def retire(self, take_over: Callable[[], Awaitable[None]], linger_seconds: float) -> None:
-        """Serve from the new run (``take_over``), stop the old Caddys gracefully, and the
-        old tasks and log router (VPC mode: everything of the old run) after
+    async def retire(
+        self,
+        take_over: Callable[[], Awaitable[None]],
+        linger_seconds: float,
+        *,
+        first: Collection[str] = (),
+    ) -> None:
+        """Serve from the new run (``take_over``), stop the old Caddys gracefully (those
+        named in ``first``, whose listeners were taken over, before the others: an
+        internal load balancer answers what the old tasks call for requests in flight),
+        and the old tasks and log router (VPC mode: everything of the old run) after
         ``linger_seconds``."""
         await take_over()
         await asyncio.sleep(SETTLE_SECONDS)
-        for caddy in self._records(PREFIX):
-            name = _caddy_name(caddy)
-            if name is None:
-                continue
+        caddys = [(name, r) for r in self._records(PREFIX) if (name := _caddy_name(r))]
+        caddys.sort(key=lambda found: found[0] not in first)
+        for name, caddy in caddys:
             # Stopping, the old Caddy unlinks its unix sockets by path: the admin API's
             # and the 503 server's, which are the new Caddy's paths now. They are parked
             # under other names meanwhile (the new Caddy keeps listening on them).
@@ -161,7 +171,7 @@ class PreviousRun:
         stopped = await asyncio.to_thread(
             state.sweep, self.state_dir, only=lambda r: r.path.stem.startswith(PREFIX)
         )
-        remove_set_aside_folders(self.state_dir)
+        state.remove_set_aside(self.state_dir)
         if stopped:
             logger.info("stopped what the crashed run left: %s", ", ".join(stopped), extra=TWIN)
 
@@ -212,18 +222,10 @@ def _listening_addresses() -> set[str]:
     return addresses
 
 
-def remove_set_aside_folders(state_dir: Path) -> None:
-    """Remove the folders `PreviousRun.set_aside` moved aside (their processes stopped)."""
-    with contextlib.suppress(OSError):
-        for folder in state_dir.iterdir():
-            if folder.name.startswith(PREFIX) and folder.is_dir() and not folder.is_symlink():
-                shutil.rmtree(folder, ignore_errors=True)
-
-
 def _caddy_name(record: state.ProcessRecord) -> str | None:
     """The Caddy's name (``caddy``, ``caddy-<load balancer>``) if ``record`` is a Caddy's."""
-    if record.what.endswith(CADDY_WHAT) and record.what.startswith(CADDY):
-        return record.what.removesuffix(CADDY_WHAT)
+    if record.what.endswith(RECORD_SUFFIX) and record.what.startswith(CADDY):
+        return record.what.removesuffix(RECORD_SUFFIX)
     return None
 
 
@@ -233,7 +235,8 @@ def _vpc_caddys(state_dir: Path, records: list[state.ProcessRecord], alive: set[
         name = _caddy_name(record)
         if name is None or record.path.stem != name or not record.alive():
             continue
-        if f"{name}{TARGETS}" in alive and (state_dir / name / HANDOVER_SOCKET).exists():
+        lookups = f"{name}{targets.PROCESS_SUFFIX}"
+        if lookups in alive and (state_dir / name / targets.HANDOVER_SOCKET).exists():
             return True
     return False
 

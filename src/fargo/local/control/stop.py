@@ -63,4 +63,6 @@ def stop_twin(state_dir: Path, control: state.ProcessRecord | None) -> list[str]
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and control.alive():
             time.sleep(0.05)
-    return state.sweep(state_dir)
+    stopped = state.sweep(state_dir)
+    state.remove_set_aside(state_dir)  # a take-over's, if its control plane was killed
+    return stopped

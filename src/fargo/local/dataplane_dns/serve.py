@@ -115,6 +115,7 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     snapshot = SnapshotFile(snapshot_path, kind)
+    snapshot.hold_folder()  # before READY: its own run's folder, even once set aside
     host, port = sockets[0].getsockname()[:2]
     resolver: SnapshotTargetResolver | None = None
     server: DnsServer | None = None

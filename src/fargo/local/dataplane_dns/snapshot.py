@@ -72,11 +72,18 @@ class SnapshotFile:
                 os.unlink(temporary)
             raise
 
+    def hold_folder(self) -> None:
+        """Open the file's folder, where every later read looks: a reader process does so
+        before it answers, so the folder it reads is the one it was started in even if a
+        new control plane sets that folder aside before the first query. Raises OSError."""
+        if self._folder is None:
+            self._folder = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+
     def changed(self) -> JSON | None:
         """The new data if the file was replaced since the last call, else None."""
         try:
-            if self._folder is None:
-                self._folder = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            self.hold_folder()
+            assert self._folder is not None
             status = os.stat(self.path.name, dir_fd=self._folder)
         except OSError:
             return None  # gone (a `fargo down` racing us): keep answering what we have

@@ -30,6 +30,7 @@ ADDRESS_FILE = "targets.address"  # where the process answers, for the next cont
 # Which socket of each listener's pair gets new connections (`fargo.local.caddy.handover`).
 ACTIVE_FILE = "listeners-active.json"
 HANDOVER_SOCKET = "handover.sock"  # where it hands the listening sockets over
+PROCESS_SUFFIX = "-targets"  # its process record: "<Caddy's name>-targets"
 MAX_LISTENERS = 64
 
 
@@ -43,7 +44,7 @@ class TargetLookupServer:
         self._snapshot = SnapshotFile(state_dir / caddy_name / SNAPSHOT_FILE, "targets")
         self._process = DnsProcess(
             state_dir,
-            f"{caddy_name}-targets",
+            f"{caddy_name}{PROCESS_SUFFIX}",
             "targets",
             self._snapshot.path,
             f"target lookups of {caddy_name}",

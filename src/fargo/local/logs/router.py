@@ -183,12 +183,16 @@ class Router:
             os.umask(old_umask)
         server.listen(64)
         os.replace(binding, self.socket_path)
+        bound = os.stat(self.socket_path).st_ino
         server.setblocking(False)
         loop.add_reader(server.fileno(), self._accept, server)
         await stop.wait()
         loop.remove_reader(server.fileno())
         server.close()
-        self.socket_path.unlink(missing_ok=True)
+        # Only its own socket: after a take-over the path is the new run's router's.
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(self.socket_path).st_ino == bound:
+                self.socket_path.unlink()
         if self.open:
             await asyncio.wait(self.open, timeout=DRAIN_SECONDS)
 

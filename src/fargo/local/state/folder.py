@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import stat
 import time
@@ -46,6 +47,9 @@ from fargo.local.state.lock import locked as locked
 from fargo.local.state.ownership import check_trusted
 
 MARKER = ".fargo-state"
+# What a new control plane sets aside of a killed one's run it takes over: process
+# records and (VPC mode) folders, "previous-<name>" (`fargo.local.control.handover`).
+SET_ASIDE_PREFIX = "previous-"
 PREVIOUS_RUN = "previous-run.txt"  # what `fargo up` did with a crashed run's processes
 CONTROL_SOCKET = "control.sock"
 PID_DIRECTORY = "pids"
@@ -321,3 +325,12 @@ def _signal(record: ProcessRecord, sig: signal.Signals) -> None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(record.pid, sig)
+
+
+def remove_set_aside(state_dir: Path) -> None:
+    """Remove the folders a take-over set aside (``previous-*``), their processes stopped."""
+    with contextlib.suppress(OSError):
+        for folder in state_dir.iterdir():
+            name = folder.name
+            if name.startswith(SET_ASIDE_PREFIX) and folder.is_dir() and not folder.is_symlink():
+                shutil.rmtree(folder, ignore_errors=True)
