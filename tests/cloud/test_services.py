@@ -176,6 +176,14 @@ def test_container_health_check_gets_the_port_with_python(reference: SynthResult
     )
 
 
+def test_a_command_health_check_is_the_task_definitions_as_the_spec_gives_it(
+    shop: SynthResult,
+) -> None:
+    check = task_definitions(shop)["worker"]["ContainerDefinitions"][0]["HealthCheck"]
+    assert check["Command"] == ["CMD-SHELL", "test -f /tmp/ready || exit 1"]
+    assert (check["Interval"], check["Timeout"], check["Retries"]) == (20, 5, 3)
+
+
 @pytest.fixture
 def http_server() -> Iterator[int]:
     """A server answering 200 on / and 500 elsewhere; yields its port."""

@@ -218,9 +218,11 @@ def test_in_vpc_mode_a_killed_control_plane_leaves_the_data_plane_serving_and_up
         task = next(p for p in twin.processes() if p.environ().get("SERVICE_NAME") == "web-a")
         task.kill()
         wait_until(
-            lambda: len(twin.service("web-a").tasks) == 2
-            and task.pid not in {t.pid for t in twin.service("web-a").tasks}
-            and twin.status().readiness.ready,
+            lambda: (
+                len(twin.service("web-a").tasks) == 2
+                and task.pid not in {t.pid for t in twin.service("web-a").tasks}
+                and twin.status().readiness.ready
+            ),
             timeout=30,
             what="web-a's killed task replaced",
         )

@@ -30,6 +30,7 @@ from tests.e2e.conftest import ROOT, Twin, fargo, make_twin
 from tests.waiting import wait_until
 
 from fargo.local.ec2.vpc_mode import vpc_mode_unavailable
+from fargo.local.ecs.task import HealthStatus
 
 pytestmark = pytest.mark.slow
 
@@ -231,6 +232,7 @@ def test_a_second_twin_runs_beside_and_binds_any_address_with_two_tasks(
             with urllib.request.urlopen(f"http://127.0.0.1:{any_port}/") as answer:
                 assert b"anyaddr" in answer.read()
         tasks = side.service("anyaddr").tasks
+        assert {t.health for t in tasks} == {HealthStatus.HEALTHY}  # its command check, inside
         assert len(tasks) == 2 and {t.address.rsplit(":", 1)[1] for t in tasks if t.address} == {
             "8000"
         }

@@ -456,6 +456,61 @@ async def test_failing_container_health_checks_before_ready_is_a_failed_start(
     assert "failed container health checks" in (h.scheduler.failure or "").lower()
 
 
+async def test_a_command_health_check_runs_in_the_task_with_its_environment_and_folder(
+    make_harness: HarnessFactory,
+) -> None:
+    # As `docker exec`: the task's environment (CHECK, from the task definition) and its
+    # WORKDIR (where the image's mode.txt is).
+    check = '[CMD-SHELL, "test \\"$CHECK\\" = ok && test -f mode.txt"]'
+    h = await make_harness(f"health_check: {{command: {check}, retries: 1, start_period: 0}}")
+    h.hooks.env["CHECK"] = "ok"
+
+    task = await h.scheduler.run_task()
+
+    assert task is not None
+    await h.until(lambda: task.health is HealthStatus.HEALTHY)
+    assert h.scheduler.failed_starts == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "[CMD, python, -c, 'raise SystemExit(1)']",  # exits 1
+        "[CMD, fargo-no-such-program]",  # a program the task does not have
+        '[CMD-SHELL, "test \\"$CHECK\\" = ok"]',  # another environment than the task's
+    ],
+    ids=["exit 1", "no such program", "not the task's environment"],
+)
+async def test_a_failing_command_health_check_is_a_failed_start(
+    make_harness: HarnessFactory, command: str
+) -> None:
+    h = await make_harness(f"health_check: {{command: {command}, retries: 1, start_period: 0}}")
+    h.hooks.env["CHECK"] = "not ok"
+
+    task = await h.scheduler.run_task()
+
+    assert task is not None
+    await h.until(task.stopped.is_set)
+    assert task.health is HealthStatus.UNHEALTHY
+    assert "failed container health checks" in (h.scheduler.failure or "").lower()
+
+
+async def test_a_command_health_check_past_its_timeout_is_killed_and_fails(
+    make_harness: HarnessFactory, tmp_path: Path
+) -> None:
+    marker = tmp_path / "check-pids"
+    command = f'[CMD-SHELL, "echo $$ >> {marker}; sleep 60 & echo $! >> {marker}; wait"]'
+    h = await make_harness(f"health_check: {{command: {command}, retries: 1, start_period: 0}}")
+
+    task = await h.scheduler.run_task()
+
+    assert task is not None
+    await h.until(task.stopped.is_set, timeout=MIN_TIMEOUT_SECONDS + 10)
+    assert task.health is HealthStatus.UNHEALTHY
+    pids = [int(line) for line in marker.read_text().split()]
+    assert len(pids) == 2 and all(gone(pid) for pid in pids)  # the shell and its sleep
+
+
 async def test_load_balancer_unhealthy_reports_wait_for_the_grace_period(
     make_harness: HarnessFactory,
 ) -> None:

@@ -254,7 +254,8 @@ def _ecs_tasks_principal() -> iam.IPrincipal:
 
 
 def _health_check(port: int, check: ContainerHealthCheck) -> ecs.HealthCheck:
-    """HTTP GET on the container port with the image's Python: no curl needed in the image.
+    """The spec's ``command`` as it is, or an HTTP GET on the container port with the
+    image's Python: no curl needed in a Python image.
 
     ``urlopen`` raises on a refused connection, a timeout or a status >= 400. Its own
     timeout is a second shorter than ECS's, which also covers the interpreter's start.
@@ -263,7 +264,7 @@ def _health_check(port: int, check: ContainerHealthCheck) -> ecs.HealthCheck:
     seconds = max(1, check.timeout - 1)
     probe = f"import urllib.request; urllib.request.urlopen({url!r}, timeout={seconds})"
     return ecs.HealthCheck(
-        command=["CMD", policy.CONTAINER_HEALTH_CHECK_PYTHON, "-c", probe],
+        command=check.command or ["CMD", policy.CONTAINER_HEALTH_CHECK_PYTHON, "-c", probe],
         interval=cdk.Duration.seconds(check.interval),
         timeout=cdk.Duration.seconds(check.timeout),
         retries=check.retries,

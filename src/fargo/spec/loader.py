@@ -26,6 +26,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from fargo.spec import (
     advice,
+    container_health,
     deployable,
     domains,
     env_files,
@@ -126,6 +127,8 @@ def _check(text: str, path: Path, *, world: World | None, spec_dir: Path | None)
     cloud = located(deployable.check(spec))
     twin = located(local_values.missing_local(spec))
     warnings = located(advice.check(spec))
+    if spec_dir is not None:  # the images' Dockerfiles are where the spec is
+        warnings += located(container_health.probe_warnings(spec, spec_dir))
     if world == "cloud":
         errors += cloud
     else:

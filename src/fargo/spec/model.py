@@ -154,13 +154,54 @@ class ServiceConnect(Model):
 
 
 class ContainerHealthCheck(Model):
-    """The container health check ECS runs (HTTP GET on the container port)."""
+    """The container health check ECS runs inside the task: an HTTP GET of ``path`` on the
+    container port (on AWS run with the image's ``python3``), or ``command``."""
 
     path: str = Field("/", pattern=r"^/")
+    command: list[str] | None = Field(
+        None,
+        min_length=2,
+        description='A command instead of the HTTP GET, in ECS\'s form: ["CMD", program, '
+        'argument, ...] or ["CMD-SHELL", "a shell line"]; healthy when it exits 0. It runs '
+        "inside the task with the image's tools (for an image without Python: curl, wget, "
+        "node -e ..., the service's own binary).",
+    )
     interval: int = Field(30, ge=5, le=300)
     timeout: int = Field(5, ge=2, le=60)
     retries: int = Field(3, ge=1, le=10)
     start_period: int = Field(10, ge=0, le=300)
+
+    @model_validator(mode="after")
+    def _command_in_ecs_form(self) -> ContainerHealthCheck:
+        command = self.command
+        if command is None:
+            return self
+        if "path" in self.model_fields_set:
+            raise ValueError(
+                "give path (an HTTP GET) or command, not both: a command replaces the GET"
+            )
+        kind = command[0]
+        if kind not in ("CMD", "CMD-SHELL"):
+            raise ValueError(
+                f'command starts with {kind!r}; ECS takes ["CMD", program, argument, ...] '
+                '(run as it is) or ["CMD-SHELL", "a shell line"] (run by /bin/sh -c)'
+            )
+        if kind == "CMD-SHELL" and len(command) != 2:
+            raise ValueError(
+                f'a CMD-SHELL command is one shell line: ["CMD-SHELL", "..."] ({len(command) - 1} '
+                "strings given; join them into one)"
+            )
+        if not all(word.strip() for word in command[1:]):
+            raise ValueError("command has an empty program or shell line")
+        return self
+
+    def argv(self) -> list[str] | None:
+        """What the command runs (``/bin/sh -c`` for CMD-SHELL); None for the HTTP GET."""
+        if self.command is None:
+            return None
+        if self.command[0] == "CMD-SHELL":
+            return ["/bin/sh", "-c", self.command[1]]
+        return list(self.command[1:])
 
 
 class Autoscaling(Model):

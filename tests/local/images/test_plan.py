@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fargo.dockerfile import DockerfileError, parse
+from fargo.dockerfile.bases import python_version
 from fargo.local.images.plan import (
     DOCKER_PATH,
     BuildPlan,
     CopyFiles,
     MakeDirectories,
     plan_build,
-    python_version,
 )
 from fargo.local.images.run import InstallArgument
 from fargo.local.images.user import user_note
+from fargo.spec.model import ContainerHealthCheck
 
 
 def plan(text: str) -> BuildPlan:
@@ -170,11 +173,40 @@ def test_what_the_twin_cannot_honour_is_reported_with_file_and_line() -> None:
     assert "poetry export" in notes[3]
     assert notes[4].startswith("svc/Dockerfile:7: COPY: --from=ghcr.io/astral-sh/uv:latest")
     assert notes[5].startswith("svc/Dockerfile:9: HEALTHCHECK: not run")
+    # what to write in the spec for ECS and the twin to run it
+    assert notes[5].endswith(
+        'health_check: {command: ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]}'
+    )
     assert len(notes) == 6
     # The pip install after the apt-get in the same RUN is still honoured.
     assert [i.arguments for i in p.installs] == [(InstallArgument("package", "flask"),)]
     assert p.run.healthcheck is not None
     assert p.run.healthcheck.command == ("/bin/sh", "-c", "curl -f http://localhost/ || exit 1")
+
+
+@pytest.mark.parametrize(
+    ("instruction", "command"),
+    [
+        ('HEALTHCHECK CMD ["/app/server", "--health"]', '["CMD", "/app/server", "--health"]'),
+        (
+            'HEALTHCHECK --interval=5s CMD ["python3", "-V"]',
+            '["CMD", "python3", "-V"]',
+        ),
+        ("HEALTHCHECK --retries=2 CMD test -f /ok", '["CMD-SHELL", "test -f /ok"]'),
+    ],
+)
+def test_a_healthcheck_note_gives_the_spec_command_that_runs_it(
+    instruction: str, command: str
+) -> None:
+    p = plan(f"FROM python:3.12\n{instruction}\n")
+    (note,) = [str(n) for n in p.notes]
+    assert note.endswith(f"health_check: {{command: {command}}}")
+    assert parse_spec_command(command)  # valid in the spec as it is
+
+
+def parse_spec_command(command: str) -> bool:
+    check = ContainerHealthCheck.model_validate({"command": json.loads(command)})
+    return check.argv() is not None
 
 
 def test_instructions_with_no_process_counterpart_are_reported_metadata_is_not() -> None:

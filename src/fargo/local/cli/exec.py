@@ -5,14 +5,9 @@
     fargo exec --task 7ae4 backend-public -- cat /etc/resolv.conf
     fargo exec --state-dir /tmp/twin frontend -- python3 -c 'print("hi")'
 
-Options go before SERVICE; everything after it (after ``--``, if given) is the command.
-The command gets the task's environment (as its process was started with it) and its
-working directory. In VPC mode it also runs in the task's network namespace (its ENI:
-its address, routes and security groups) and mount namespace (its own
-``/etc/resolv.conf`` and ``/etc/hosts``), entered with ``nsenter``, plus the twin's user
-namespace when the twin runs in one (an unprivileged ``fargo up``). In loopback mode a
-task has no namespaces of its own: the command runs as a plain process with the task's
-environment and working directory, so it reaches what the host reaches.
+Options go before SERVICE; everything after it (after ``--``, if given) is the command,
+run as `fargo.local.ecs.task_exec` says: the task's environment and working directory,
+and in VPC mode its network and mount namespaces.
 
 The CLI asks the control plane only for its status (which task, which process) and does
 the rest itself, so it works while the control plane is busy. It replaces itself with
@@ -26,14 +21,12 @@ import argparse
 import asyncio
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 from fargo.local.control.client import ControlClient, ControlError, ControlPlaneErrorAnswer
-from fargo.local.ec2.commands import find_tool
-from fargo.local.ec2.errors import Ec2Error
 from fargo.local.ecs.task import TaskStatus
+from fargo.local.ecs.task_exec import ExecError, TaskProcess, entered, exec_argv
 from fargo.local.state import folder as state
 from fargo.local.status import ServiceStatus, TaskSummary, TwinStatus
 
@@ -44,10 +37,6 @@ LIVE_STATUSES = frozenset(
 # They describe the user's terminal, not the task; a task started without one has none.
 TERMINAL_VARIABLES = ("TERM",)
 OWN_OPTIONS = ("--task", "--state-dir")
-
-
-class ExecError(Exception):
-    """Why the command cannot run in the task; the message is for people."""
 
 
 def exec_command(args: argparse.Namespace) -> int:
@@ -69,13 +58,14 @@ def exec_command(args: argparse.Namespace) -> int:
     try:
         status = _status(state_dir)
         task = find_task(status, args.service, args.task)
-        process = TaskProcess.read(task)
+        assert task.pid is not None
+        process = TaskProcess.read(task.pid, what=f"task {task.id} of service {task.service!r}")
         network = status.network_mode != "loopback"
         argv = exec_argv(process, command, network=network)
     except ExecError as err:
         print(f"fargo exec: {err}", file=sys.stderr)
         return 1
-    run(argv, process, entered=network or process.other_mount_namespace)
+    run(argv, process, entered=entered(process, network=network))
 
 
 def _status(state_dir: Path) -> TwinStatus:
@@ -138,74 +128,6 @@ def _tasks(service: ServiceStatus) -> str:
     if not service.tasks:
         return "; it has no tasks"
     return "; its tasks: " + ", ".join(f"{t.id} {t.last_status}" for t in service.tasks)
-
-
-@dataclass(frozen=True)
-class TaskProcess:
-    """What a command run in a task takes from the task's process (its /proc entry)."""
-
-    pid: int
-    environment: dict[str, str]
-    cwd: str
-    other_user_namespace: bool
-    """The task runs in a user namespace other than ours (the twin's, when unprivileged)."""
-    other_mount_namespace: bool = False
-    """The task has a root of its own (VPC mode; a USER image's task in loopback mode)."""
-
-    @classmethod
-    def read(cls, task: TaskSummary) -> TaskProcess:
-        """Read the task's process; `ExecError` if it is gone or not ours to read."""
-        assert task.pid is not None
-        proc = Path(f"/proc/{task.pid}")
-        try:
-            environ = (proc / "environ").read_bytes()
-            cwd = os.readlink(proc / "cwd")
-            user_namespace = os.readlink(proc / "ns" / "user")
-            mount_namespace = os.readlink(proc / "ns" / "mnt")
-        except FileNotFoundError as err:
-            raise ExecError(
-                f"task {task.id} of service {task.service!r}: its process {task.pid} has "
-                "exited; see `fargo status`"
-            ) from err
-        except PermissionError as err:
-            raise ExecError(
-                f"task {task.id} of service {task.service!r}: cannot read its process "
-                f"{task.pid} ({err.strerror}); run fargo exec as the user who ran fargo up"
-            ) from err
-        variables = (entry.partition(b"=") for entry in environ.split(b"\0") if entry)
-        environment = {os.fsdecode(k): os.fsdecode(v) for k, _, v in variables}
-        return cls(
-            pid=task.pid,
-            environment=environment,
-            cwd=cwd,
-            other_user_namespace=user_namespace != os.readlink("/proc/self/ns/user"),
-            other_mount_namespace=mount_namespace != os.readlink("/proc/self/ns/mnt"),
-        )
-
-
-def exec_argv(process: TaskProcess, command: list[str], *, network: bool) -> list[str]:
-    """The argv that runs ``command`` in the task: behind ``nsenter`` into the task's mount
-    namespace when it has one, and into its ``network`` namespace (VPC mode); else as it is."""
-    if not network and not process.other_mount_namespace:
-        return command
-    try:
-        nsenter = find_tool("nsenter")
-    except Ec2Error as err:
-        raise ExecError(str(err)) from err
-    # Into the twin's user namespace first (nsenter orders it so), where we are uid 0 and
-    # may enter the others; --preserve-credentials: setgroups is denied in it.
-    user = ["--user", "--preserve-credentials"] if process.other_user_namespace else []
-    return [
-        nsenter,
-        f"--target={process.pid}",
-        *user,
-        *(["--net"] if network else []),
-        "--mount",
-        "--root",  # the task's own root: its image's folders at their paths
-        "--wd",  # and its working directory, as the task sees it
-        "--",
-        *command,
-    ]
 
 
 def run(argv: list[str], process: TaskProcess, *, entered: bool) -> NoReturn:

@@ -97,8 +97,7 @@ async def _serve_locked(
                 state_dir,
                 "the previous control plane had stopped without `fargo down`; its data plane "
                 "kept serving and is taken over without a refused connection: "
-                f"{', '.join(previous.describe())} (its Caddy and tasks are replaced once the "
-                "new tasks are healthy)",
+                f"{', '.join(previous.describe())} ({_replaced(config.network_mode)})",
             )
         else:
             previous = None
@@ -168,6 +167,15 @@ async def _serve_locked(
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             logger.info("stopped")
+
+
+def _replaced(network_mode: str) -> str:
+    if network_mode == "vpc":
+        return (
+            "a new VPC starts beside it; the old VPC, its Caddys and tasks stop once the new "
+            "tasks are healthy"
+        )
+    return "its Caddy and tasks are replaced once the new tasks are healthy"
 
 
 def _sweep_crashed_run(state_dir: Path) -> None:

@@ -1,7 +1,15 @@
-"""The container health check ECS runs inside a task: HTTP GET on the container port.
+"""The container health check ECS runs inside a task: an HTTP GET on the container port,
+or the task definition's command.
 
-    await watch_container_health(task, check, http=session, clock=TwinClock(0.1),
+    probe = http_probe(task, "/", http=session)            # or
+    probe = command_probe(task, ["/bin/sh", "-c", "curl -f localhost:8080/"], namespaced=True)
+    await watch_container_health(task, check, probe=probe, clock=TwinClock(0.1),
                                  on_change=changed)
+
+A command runs as Docker runs a health check, like ``docker exec``: in the task's
+namespaces (VPC mode), with its environment and working directory
+(`fargo.local.ecs.task_exec`); exit status 0 is healthy, anything else (a program the
+task does not have, a timeout: the command is killed) unhealthy. Its output is not kept.
 
 Timing rule: the interval and the start period run on the twin's clock; the timeout
 is scaled too but never below `MIN_TIMEOUT_SECONDS`,
@@ -14,12 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import signal
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fargo.local.clock import TwinClock
+from fargo.local.ecs.process import signal_group
 from fargo.local.ecs.task import HealthStatus, Task, TaskStatus
+from fargo.local.ecs.task_exec import ExecError, TaskProcess, entered, exec_argv
 from fargo.spec.model import ContainerHealthCheck
 
 if TYPE_CHECKING:
@@ -48,34 +59,82 @@ class CheckTiming:
         )
 
 
+# A check: whether the task is healthy, answered within the timeout given (seconds).
+Probe = Callable[[float], Awaitable[bool]]
+
+
+def http_probe(task: Task, path: str, *, http: aiohttp.ClientSession) -> Probe:
+    """GET ``path`` on the task's container port: healthy below status 400."""
+    import aiohttp
+
+    url = f"http://{task.ip}:{task.port}{path}"
+    headers = {"User-Agent": CONTAINER_HEALTH_CHECK_USER_AGENT}
+
+    async def probe(timeout: float) -> bool:
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
+            limit = aiohttp.ClientTimeout(total=timeout)
+            async with http.get(url, timeout=limit, headers=headers) as response:
+                return response.status < 400
+        return False
+
+    return probe
+
+
+def command_probe(task: Task, argv: Sequence[str], *, namespaced: bool) -> Probe:
+    """Run ``argv`` in the task (``namespaced``: in its network and mount namespaces, VPC
+    mode): healthy when it exits 0 within the timeout."""
+
+    async def probe(timeout: float) -> bool:
+        pid = task.pid
+        if pid is None:
+            return False
+        try:
+            process = TaskProcess.read(pid, what=f"task {task.id}")
+            command = exec_argv(process, list(argv), network=namespaced)
+            running = await asyncio.create_subprocess_exec(
+                *command,
+                env=process.environment,
+                cwd=None if entered(process, network=namespaced) else process.cwd,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except (ExecError, OSError):  # gone, or a program the task does not have
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                return await running.wait() == 0
+        except TimeoutError:
+            return False
+        finally:
+            signal_group(running.pid, signal.SIGKILL)  # what it started, too
+            await running.wait()
+
+    return probe
+
+
 async def watch_container_health(
     task: Task,
     check: ContainerHealthCheck,
     *,
-    http: aiohttp.ClientSession,
+    probe: Probe,
     clock: TwinClock,
     on_change: Callable[[Task], None],
 ) -> None:
-    """Check ``task`` until it stops or turns unhealthy; ``on_change`` hears each new status.
+    """Check ``task`` with ``probe`` until it stops or turns unhealthy; ``on_change``
+    hears each new status.
 
     As ECS: one passing check makes the task healthy; ``retries`` failures in a row
     (not counted during the start period) make it unhealthy.
     """
-    import aiohttp
-
     timing = CheckTiming.of(check, clock)
-    url = f"http://{task.ip}:{task.port}{check.path}"
-    timeout = aiohttp.ClientTimeout(total=timing.timeout)
     loop = asyncio.get_running_loop()
     started = loop.time()
     failures = 0
     while task.desired_status is TaskStatus.RUNNING:
         began = loop.time()
-        healthy = False
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
-            headers = {"User-Agent": CONTAINER_HEALTH_CHECK_USER_AGENT}
-            async with http.get(url, timeout=timeout, headers=headers) as response:
-                healthy = response.status < 400
+        healthy = await probe(timing.timeout)
         in_start_period = began - started < timing.start_period
         failures = 0 if healthy else failures + (0 if in_start_period else 1)
         status = task.health

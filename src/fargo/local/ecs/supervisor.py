@@ -26,7 +26,7 @@ import aiohttp
 from fargo.local.clock import TwinClock
 from fargo.local.ec2.network import NetworkInterface, NetworkMode
 from fargo.local.ecr.registry import ImageManifest
-from fargo.local.ecs.container_health import watch_container_health
+from fargo.local.ecs.container_health import command_probe, http_probe, watch_container_health
 from fargo.local.ecs.process import signal_group, terminate, wait_listening
 from fargo.local.ecs.task import HealthStatus, Task, TaskStatus, new_task_id, now
 from fargo.local.events import about
@@ -229,12 +229,15 @@ class TaskSupervisor:
         if not wanted():  # stopped while registering: its deregistration may have come first
             await cluster.hooks.deregister(task, drain=False)
             return
+        check = self.service.health_check
+        command = check.argv()
+        probe = (
+            command_probe(task, command, namespaced=cluster.network.mode == "vpc")
+            if command is not None
+            else http_probe(task, check.path, http=cluster.http)
+        )
         health = watch_container_health(
-            task,
-            self.service.health_check,
-            http=cluster.http,
-            clock=cluster.clock,
-            on_change=self._container_health_changed,
+            task, check, probe=probe, clock=cluster.clock, on_change=self._container_health_changed
         )
         self.spawn(health, f"container health {task.id}")
         self.spawn(self._await_ready(task), f"readiness {task.id}")

@@ -21,12 +21,13 @@ environment; its path stays a name for it, see `RunConfig.venv_paths`).
 
 from __future__ import annotations
 
+import json
 import posixpath
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from fargo.dockerfile import Dockerfile, DockerfileError, Instruction, Stage
+from fargo.dockerfile.bases import python_version, root_base
 from fargo.dockerfile.variables import ExpansionError, expand
 from fargo.local.images.run import (
     ChangeDirectory,
@@ -45,8 +46,6 @@ from fargo.local.images.user import user_note
 # Docker's PATH for Linux images (and the python images'): what $PATH is in a stage whose
 # base image the twin does not have. The launcher puts this machine's PATH after it.
 DOCKER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-PYTHON_IMAGE = re.compile(r"^(?:[^/]+\.[^/]+/)?(?:[\w.-]+/)*python[\w.-]*$")
-PYTHON_TAG = re.compile(r"^(\d+(?:\.\d+)?)")
 IGNORED_QUIETLY = frozenset({"LABEL", "MAINTAINER"})  # metadata no task notices
 # What the twin does instead of the rest (reported with the line).
 INSTEAD = {
@@ -165,16 +164,6 @@ class BuildPlan:
         return next(s for s in self.stages if s.index == index)
 
 
-def python_version(image: str) -> tuple[bool, str | None]:
-    """(whether ``image`` is a Python image, its X.Y version if its tag names one)."""
-    name = image.partition("@")[0]
-    repository, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "")
-    if not PYTHON_IMAGE.match(repository.lower()):
-        return False, None
-    match = PYTHON_TAG.match(tag)
-    return True, match.group(1) if match else None
-
-
 def plan_build(dockerfile: Dockerfile) -> BuildPlan:
     """What building ``dockerfile``'s last stage takes. Raises `DockerfileError` for what
     Docker would refuse too (a COPY without a destination, …)."""
@@ -182,7 +171,7 @@ def plan_build(dockerfile: Dockerfile) -> BuildPlan:
     stages = [planner.stage(stage) for stage in dockerfile.reachable()]
     python = None
     for stage in dockerfile.reachable()[::-1]:  # the last stage's FROM first
-        found, version = python_version(_root_base(dockerfile, stage))
+        found, version = python_version(root_base(dockerfile, stage))
         if found and version:
             python = version
             break
@@ -193,12 +182,6 @@ def plan_build(dockerfile: Dockerfile) -> BuildPlan:
         installs=tuple(planner.installs),
         notes=tuple(planner.notes),
     )
-
-
-def _root_base(dockerfile: Dockerfile, stage: Stage) -> str:
-    while stage.base_stage is not None:
-        stage = dockerfile.stages[stage.base_stage]
-    return stage.base
 
 
 class _Planner:
@@ -307,7 +290,7 @@ class _Planner:
                     instruction,
                     "not run, as ECS does not run an image's HEALTHCHECK either: the service's "
                     "container health check from the spec runs (health_check: an HTTP GET of "
-                    "its path, / by default)",
+                    "its path, / by default)" + _as_spec_command(instruction),
                 )
             elif keyword in IGNORED_QUIETLY:
                 continue  # metadata: nothing a running task would notice
@@ -442,6 +425,16 @@ def _command(instruction: Instruction) -> tuple[str, ...]:
     if instruction.form == "exec":
         return tuple(instruction.arguments)
     return ("/bin/sh", "-c", instruction.arguments[0] if instruction.arguments else "")
+
+
+def _as_spec_command(instruction: Instruction) -> str:
+    """How to have ECS and the twin run a ``HEALTHCHECK``: the spec's ``command``."""
+    words = list(instruction.arguments)
+    if not words or words[0].upper() == "NONE":
+        return ""
+    argv = words[1:] if words[0].upper() == "CMD" else words
+    command = ["CMD", *argv] if instruction.form == "exec" else ["CMD-SHELL", " ".join(argv)]
+    return f"; to run it, give the service health_check: {{command: {json.dumps(command)}}}"
 
 
 def _healthcheck(instruction: Instruction) -> HealthCheck:
