@@ -12,12 +12,14 @@ ARGS ?=
 # Debian packages VPC mode needs (nftables: NAT and security groups) and the tests use
 # (skopeo: an OCI client checks the registry endpoint; chromium: the demo page's test in
 # a real headless browser; awscli: Debian 12's is the AWS CLI v2, whose `aws logs tail`
-# the AWS API's tests run, as /usr/bin/aws: the venv's `aws` is the v1 from PyPI).
+# the AWS API's tests run, as /usr/bin/aws: the venv's `aws` is the v1 from PyPI; uidmap:
+# newuidmap/newgidmap, with which a rootless VPC maps a user's subordinate ids, so tasks
+# run as their image's USER).
 # Installed when root; otherwise the twin runs in loopback mode and the browser and CLI v2
 # tests are skipped (they fail in CI), each saying why.
 # COMMAND:PACKAGE; a|b|c:PACKAGE is satisfied by any of the commands.
 SYSTEM_PACKAGES := nft:nftables skopeo:skopeo "chromium|chromium-browser|google-chrome:chromium" \
-	/usr/bin/aws:awscli
+	/usr/bin/aws:awscli newuidmap:uidmap
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fargo needs Python 3.11 or newer (PYTHON=python3.11 make ...)")'

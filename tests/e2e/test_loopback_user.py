@@ -20,7 +20,7 @@ from tests.e2e.test_vpc_user import (
     task_process,
 )
 
-from fargo.local.images.user import is_real_root
+from fargo.local.images.user import can_switch_users
 
 pytestmark = pytest.mark.slow  # a twin
 
@@ -30,7 +30,7 @@ CAP_NET_BIND_SERVICE = 10
 
 @pytest.fixture(scope="module")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Twin, str]]:
-    if not is_real_root():
+    if not can_switch_users():
         pytest.skip("switching a task's user needs the twin to run as root")
     folder = tmp_path_factory.mktemp("loopback-user")
     echo = folder / "echo"

@@ -29,6 +29,7 @@ import pytest
 from tests.e2e.conftest import ROOT, Twin, fargo, make_twin
 from tests.waiting import wait_until
 
+from fargo.local.ec2.id_map import SUBGID, SUBUID, Range, subordinate_ranges
 from fargo.local.ec2.vpc_mode import vpc_mode_unavailable
 from fargo.local.ecs.task import HealthStatus
 
@@ -286,6 +287,9 @@ def nobody_venv() -> Path:
     return NOBODY_VENV
 
 
+NOBODY_UID = 65534
+SUBORDINATE = Range(300000, 65536)  # nobody's, while a test gives it one
+
 ROOTS_SETTINGS = frozenset({"FARGO_CACHE_DIR", "XDG_CACHE_HOME", "UV_CACHE_DIR"})
 
 
@@ -313,7 +317,35 @@ def nobody_folder() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_rootless_vpc_mode_as_an_unprivileged_user(nobody_venv: Path, nobody_folder: Path) -> None:
+@pytest.fixture(params=["one id", "subordinate ids"])
+def nobody_ids(request: pytest.FixtureRequest) -> Iterator[Range | None]:
+    """Whether nobody has subordinate ids (a range in /etc/subuid and /etc/subgid, added
+    for the test and taken out after): the range, or None."""
+    if request.param == "one id":
+        if subordinate_ranges(NOBODY_UID) is not None:
+            pytest.skip("nobody has subordinate ids on this machine")
+        yield None
+        return
+    if shutil.which("newuidmap") is None:
+        pytest.skip("newuidmap is not installed (make system-packages installs uidmap)")
+    line = f"nobody:{SUBORDINATE.start}:{SUBORDINATE.count}\n"
+    saved = {path: path.read_bytes() if path.exists() else None for path in (SUBUID, SUBGID)}
+    try:
+        for path in saved:
+            with path.open("a") as file:
+                file.write(line)
+        yield SUBORDINATE
+    finally:
+        for path, text in saved.items():
+            if text is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(text)
+
+
+def test_rootless_vpc_mode_as_an_unprivileged_user(
+    nobody_venv: Path, nobody_folder: Path, nobody_ids: Range | None
+) -> None:
     folder = nobody_folder
     tree = folder / "tree"  # the spec and its build contexts, where nobody may read them
     shutil.copytree(
@@ -335,8 +367,24 @@ def test_rootless_vpc_mode_as_an_unprivileged_user(nobody_venv: Path, nobody_fol
                          str(twin.state_dir))  # fmt: skip
         points = {p["number"]: p["status"] for p in json.loads(demo.stdout)}
         assert points == {n: "pass" for n in range(1, 8)}, demo.stdout
-        owners = {p.username() for p in twin.processes()}
-        assert owners == {"nobody"}  # no part of it runs as root
+        owners = {p.uids().real for p in twin.processes()}
+        assert 0 not in owners  # no part of it runs as root
+
+        # The reference services' images say USER 10001: with subordinate ids their tasks
+        # run as it (uid 10001 of the twin's user namespace, the range's 10000th id here);
+        # without, as nobody, like the rest (anyaddr's image has no USER).
+        answered = as_nobody(str(fargo_bin), "status", "--json", "--state-dir", str(twin.state_dir))
+        services = {s["name"]: s for s in json.loads(answered.stdout)["services"]}
+
+        def task_uids(service: str) -> set[int]:
+            pids = [t["pid"] for t in services[service]["tasks"] if t["pid"] is not None]
+            return {psutil.Process(pid).uids().real for pid in pids}
+
+        user = NOBODY_UID if nobody_ids is None else nobody_ids.start + 10001 - 1
+        for service in ("frontend", "backend-public", "backend-private"):
+            assert task_uids(service) == {user}, service
+        assert task_uids("anyaddr") == {NOBODY_UID}
+        assert owners == {NOBODY_UID, user}
     finally:
         stopped = as_nobody(str(fargo_bin), "down", "--state-dir", str(twin.state_dir))
     assert stopped.returncode == 0, stopped.stderr

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pwd
+import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
+from fargo.local.ec2.id_map import Range, subordinate_range, why_not
 from fargo.local.images.launch import _as_user
 from fargo.local.images.user import NOBODY, TaskUser, task_user, user_note
 
@@ -24,14 +28,20 @@ def test_a_user_is_found_by_name_or_uid_and_a_missing_one_is_nobody() -> None:
 
 
 def test_the_build_says_who_the_tasks_run_as() -> None:
-    assert user_note("10001:10001", real_root=False, euid=65534) == (
+    assert user_note("10001:10001", switches=False, euid=65534, subordinate="why") == (
         "10001:10001: not switched: only root can start a task as another user, and fargo "
-        "runs as nobody (uid 65534); tasks run as nobody (uid 65534)"
+        "runs as nobody (uid 65534); tasks run as nobody (uid 65534) (VPC mode would switch "
+        "with subordinate ids, but why)"
     )
-    assert user_note("10001:10001", real_root=True) == (
+    assert user_note("10001:10001", switches=False, euid=65534, subordinate="") == (
+        "10001:10001: tasks run as 10001:10001 in VPC mode (the twin's user namespace maps "
+        "your subordinate ids); in loopback mode as nobody (uid 65534), since only root can "
+        "start a task as another user there"
+    )
+    assert user_note("10001:10001", switches=True) == (
         "10001:10001: tasks run as uid 10001, gid 10001"
     )
-    assert user_note("appuser", real_root=True) == (
+    assert user_note("appuser", switches=True) == (
         'appuser: tasks run as nobody (uid 65534, gid 65534), as no user "appuser" on this machine'
     )
 
@@ -54,3 +64,31 @@ def test_a_task_of_another_user_gets_its_environment_and_interpreter_exposed(
     exposed = options[3::2]
     assert exposed[:2] == ["/opt/site", str(environment)]
     assert str(home.parent) in exposed
+
+
+@pytest.mark.parametrize(
+    ("subuid", "expected"),
+    [
+        ("nobody:200000:65536\n", Range(200000, 65536)),
+        ("alice:100000:65536\n65534:300000:70000\n", Range(300000, 70000)),  # by uid
+        ("nobody:200000:1000\n", None),  # too small for the ids images use
+        ("alice:100000:65536\n", None),
+        ("nobody:x:65536\n", None),
+    ],
+)
+def test_a_users_subordinate_range_is_read_by_name_or_uid(
+    tmp_path: Path, subuid: str, expected: Range | None
+) -> None:
+    path = tmp_path / "subuid"
+    path.write_text(subuid)
+    assert subordinate_range(path, "nobody", 65534) == expected
+
+
+def test_without_a_range_the_advice_says_how_to_get_one(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    why = why_not(65534, subuid=empty, subgid=empty)
+    if shutil.which("newuidmap") is None:
+        assert "apt-get install uidmap" in why
+    else:
+        assert "usermod --add-subuids 100000-165535 --add-subgids 100000-165535 nobody" in why

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 
+from fargo.local.ec2 import id_map
 from fargo.local.ec2.errors import NamespaceError
 
 CLONE_NEWNET = 0x40000000
@@ -57,15 +58,18 @@ def in_own_user_namespace() -> bool:
         return f.read().split() != ["0", "0", "4294967295"]
 
 
-def enter_user_namespace() -> None:
-    """Become uid 0 of a new user namespace unless already root (then do nothing).
+def enter_user_namespace() -> str:
+    """Become uid 0 of a new user namespace unless already root (then do nothing); ""
+    when the user's subordinate ids are mapped too (`fargo.local.ec2.id_map`: tasks may
+    run as an image's USER), else why not.
 
-    Maps the caller's uid and gid to 0 (``setgroups`` denied, as the kernel requires for
-    an unprivileged map). Files keep their real owner on disk; the process keeps its
-    host network namespace, so sockets it opens there behave as before.
+    Without them only the caller's uid and gid are mapped, to 0 (``setgroups`` denied,
+    as the kernel requires for an unprivileged map). Files keep their real owner on disk;
+    the process keeps its host network namespace, so sockets it opens there behave as
+    before.
     """
     if os.geteuid() == 0:
-        return
+        return ""
     if threading.active_count() != 1 or thread_count() != 1:
         raise NamespaceError(
             f"cannot enter a user namespace: the process already runs {thread_count()} "
@@ -73,13 +77,25 @@ def enter_user_namespace() -> None:
             "call enter_user_namespace() before starting threads or an event loop"
         )
     uid, gid = os.geteuid(), os.getegid()
+    ranges = id_map.subordinate_ranges(uid)
+    mapper = id_map.IdMapper(ranges) if ranges is not None else None
     try:
         unshare(CLONE_NEWUSER)
     except OSError as exc:
+        if mapper is not None:
+            mapper.cancel()
         raise NamespaceError(
             f"cannot create a user namespace ({exc.strerror}); see "
             "user_namespaces_available() for the reason, or run as root"
         ) from exc
+    if mapper is not None:
+        try:
+            mapper.map()
+            return ""
+        except NamespaceError as err:
+            reason = str(err)
+    else:
+        reason = id_map.why_not(uid)
     try:
         _write("/proc/self/setgroups", "deny")
         _write("/proc/self/uid_map", f"0 {uid} 1\n")
@@ -89,6 +105,7 @@ def enter_user_namespace() -> None:
             f"created a user namespace but could not map uid {uid} / gid {gid} into it "
             f"({exc.strerror}); the process must exit, it has no usable identity"
         ) from exc
+    return reason
 
 
 def _write(path: str, text: str) -> None:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Protocol
 from fargo.local.cloudmap.resolver import DNS_LIBRARY_VARIABLE
 from fargo.local.images import rootfs
 from fargo.local.images.builder import ProcessImage
-from fargo.local.images.user import TaskUser, is_real_root, task_user
+from fargo.local.images.user import TaskUser, can_switch_users, task_user
 
 if TYPE_CHECKING:
     from fargo.local.ecs.task import Task
@@ -65,7 +65,7 @@ def task_process(
     """How to start a task of ``image`` whose files are at ``root``; ``env``: what the twin
     sets for the task (`TaskHooks.environment`)."""
     run = image.run
-    as_user = bool(run.user) and is_real_root()
+    as_user = bool(run.user) and can_switch_users()
     isolated = namespaced or as_user  # a mount namespace of its own
     mapper = _PathMapper(image, root, rewrite_image_paths=not isolated)
     argv = [mapper.path(word) for word in run.argv]

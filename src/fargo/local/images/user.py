@@ -23,6 +23,8 @@ import pwd
 from dataclasses import dataclass
 from pathlib import Path
 
+from fargo.local.ec2 import id_map
+
 NOBODY = 65534
 NOGROUP = 65534
 
@@ -65,27 +67,43 @@ def task_user(user: str) -> TaskUser:
     return TaskUser(uid, gid, home)
 
 
-def is_real_root() -> bool:
-    """Root of this machine: uid 0 in the first user namespace (a rootless VPC runs as
-    uid 0 of a user namespace that maps one uid: no other user to switch to)."""
+def can_switch_users() -> bool:
+    """Whether tasks may run as another user: root of this machine, or uid 0 of a user
+    namespace that maps more than one id (rootless VPC mode with subordinate ids:
+    `fargo.local.ec2.id_map`); a namespace that maps one id has no other user."""
     if os.geteuid() != 0:
         return False
     try:
-        mapping = Path("/proc/self/uid_map").read_text().split()
+        lines = Path("/proc/self/uid_map").read_text().splitlines()
     except OSError:
         return True
-    return mapping[:3] == ["0", "0", "4294967295"]
+    return sum(int(line.split()[2]) for line in lines if len(line.split()) == 3) > 1
 
 
-def user_note(user: str, *, real_root: bool | None = None, euid: int | None = None) -> str:
-    """What the build reports for ``USER user``."""
-    real_root = is_real_root() if real_root is None else real_root
-    if not real_root:
+def user_note(
+    user: str,
+    *,
+    switches: bool | None = None,
+    euid: int | None = None,
+    subordinate: str | None = None,
+) -> str:
+    """What the build reports for ``USER user``. ``subordinate``: why this user has no
+    subordinate ids to map ("" when it has: rootless VPC mode switches)."""
+    switches = can_switch_users() if switches is None else switches
+    if not switches:
         euid = os.geteuid() if euid is None else euid
         me = _name_of(euid)
+        why = id_map.why_not(euid) if subordinate is None else subordinate
+        if not why:
+            return (
+                f"{user}: tasks run as {user} in VPC mode (the twin's user namespace maps "
+                f"your subordinate ids); in loopback mode as {me}, since only root can start "
+                "a task as another user there"
+            )
         return (
             f"{user}: not switched: only root can start a task as another user, and fargo "
-            f"runs as {me}; tasks run as {me}"
+            f"runs as {me}; tasks run as {me} (VPC mode would switch with subordinate ids, "
+            f"but {why})"
         )
     resolved = task_user(user)
     who = f"uid {resolved.uid}, gid {resolved.gid}"
