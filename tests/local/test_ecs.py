@@ -482,10 +482,11 @@ async def test_a_command_health_check_runs_in_the_task_with_its_environment_and_
     ids=["exit 1", "no such program", "not the task's environment"],
 )
 async def test_a_failing_command_health_check_is_a_failed_start(
-    make_harness: HarnessFactory, command: str
+    make_harness: HarnessFactory, command: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     h = await make_harness(f"health_check: {{command: {command}, retries: 1, start_period: 0}}")
     h.hooks.env["CHECK"] = "not ok"
+    monkeypatch.setenv("CHECK", "ok")  # the control plane's environment is not the task's
 
     task = await h.scheduler.run_task()
 
@@ -493,6 +494,25 @@ async def test_a_failing_command_health_check_is_a_failed_start(
     await h.until(task.stopped.is_set)
     assert task.health is HealthStatus.UNHEALTHY
     assert "failed container health checks" in (h.scheduler.failure or "").lower()
+    # why, in the service's events: the exit status and output, or the missing program
+    said = [e for e in h.scheduler.events if "failed its container health check" in e]
+    assert said and ("exit status" in said[-1] or "fargo-no-such-program" in said[-1]), said
+
+
+async def test_in_loopback_mode_a_check_of_127_0_0_1_reaches_the_tasks_own_address(
+    make_harness: HarnessFactory,
+) -> None:
+    # On ECS, 127.0.0.1 in a check is the task's own namespace; a loopback-mode task has
+    # none, and listens on an address of its own.
+    probe = "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/' % os.environ['PORT'])"
+    h = await make_harness(
+        f'health_check: {{command: [CMD, python, -c, "{probe}"], retries: 1, start_period: 0}}'
+    )
+
+    task = await h.scheduler.run_task()
+
+    assert task is not None and not task.ip.startswith("127.0.0.1")
+    await h.until(lambda: task.health is HealthStatus.HEALTHY)
 
 
 async def test_a_command_health_check_past_its_timeout_is_killed_and_fails(

@@ -36,14 +36,18 @@ def test_a_command_in_ecs_form_is_what_runs(shop, check: str, argv: list[str] | 
 BAD = {
     "another first word": (
         "{command: [sh, -c, 'exit 0']}",
-        "command starts with 'sh'; ECS takes",
+        "services.api.health_check.command: starts with 'sh'; ECS takes",
     ),
     "a shell line in pieces": (
         "{command: [CMD-SHELL, curl, -f, /]}",
         'a CMD-SHELL command is one shell line: ["CMD-SHELL", "..."] (3 strings given',
     ),
-    "no program": ("{command: [CMD]}", "command: List should have at least 2 items"),
-    "an empty program": ('{command: [CMD, ""]}', "command has an empty program or shell line"),
+    "no program": ("{command: [CMD]}", "health_check.command: CMD with nothing to run"),
+    "an empty program": ('{command: [CMD, ""]}', "command: an empty program or shell line"),
+    "a string, as compose takes it": (
+        '{command: "curl -f localhost"}',
+        "command: a string ('curl -f localhost'); ECS takes a list: [CMD-SHELL,",
+    ),
     "both a path and a command": (
         "{path: /health, command: [CMD, /bin/true]}",
         "give path (an HTTP GET) or command, not both",

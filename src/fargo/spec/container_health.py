@@ -12,6 +12,7 @@ error: a base image of one's own may well have Python.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fargo.dockerfile import DockerfileError, parse_file
@@ -42,7 +43,7 @@ def probe_warnings(spec: Spec, spec_dir: Path) -> list[Problem]:
                 ("services", name, "health_check"),
                 f"the container health check is an HTTP GET that ECS runs with python3 in "
                 f"the image, and image {service.image!r} is built FROM {base} "
-                f"({path.relative_to(spec_dir)}:{dockerfile.target.line}), not a Python "
+                f"({os.path.relpath(path, spec_dir)}:{dockerfile.target.line}), not a Python "
                 "image: without python3 in it, ECS finds every task unhealthy",
                 hint="give health_check.command with a tool the image has (curl, wget, "
                 "node -e ..., the service's own binary), e.g. command: [CMD-SHELL, "

@@ -160,39 +160,53 @@ class ContainerHealthCheck(Model):
     path: str = Field("/", pattern=r"^/")
     command: list[str] | None = Field(
         None,
-        min_length=2,
         description='A command instead of the HTTP GET, in ECS\'s form: ["CMD", program, '
         'argument, ...] or ["CMD-SHELL", "a shell line"]; healthy when it exits 0. It runs '
-        "inside the task with the image's tools (for an image without Python: curl, wget, "
-        "node -e ..., the service's own binary).",
+        "inside the task, as its user, with the image's tools (for an image without Python: "
+        "curl, wget, node -e ..., the service's own binary).",
+        json_schema_extra={"prefixItems": [{"enum": ["CMD", "CMD-SHELL"]}], "minItems": 2},
     )
     interval: int = Field(30, ge=5, le=300)
     timeout: int = Field(5, ge=2, le=60)
     retries: int = Field(3, ge=1, le=10)
     start_period: int = Field(10, ge=0, le=300)
 
-    @model_validator(mode="after")
-    def _command_in_ecs_form(self) -> ContainerHealthCheck:
-        command = self.command
+    @field_validator("command", mode="before")
+    @classmethod
+    def _command_is_a_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            raise ValueError(
+                f'a string ({value!r}); ECS takes a list: [CMD-SHELL, "a shell line"] or '
+                "[CMD, program, argument, ...]"
+            )
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command_in_ecs_form(cls, command: list[str] | None) -> list[str] | None:
         if command is None:
-            return self
-        if "path" in self.model_fields_set:
-            raise ValueError(
-                "give path (an HTTP GET) or command, not both: a command replaces the GET"
-            )
-        kind = command[0]
-        if kind not in ("CMD", "CMD-SHELL"):
-            raise ValueError(
-                f'command starts with {kind!r}; ECS takes ["CMD", program, argument, ...] '
-                '(run as it is) or ["CMD-SHELL", "a shell line"] (run by /bin/sh -c)'
-            )
-        if kind == "CMD-SHELL" and len(command) != 2:
+            return None
+        form = '["CMD", program, argument, ...] (run as it is) or ["CMD-SHELL", "a shell line"]'
+        if not command or command[0] not in ("CMD", "CMD-SHELL"):
+            first = repr(command[0]) if command else "nothing"
+            raise ValueError(f"starts with {first}; ECS takes {form} (run by /bin/sh -c)")
+        if len(command) == 1:
+            raise ValueError(f"{command[0]} with nothing to run; ECS takes {form}")
+        if command[0] == "CMD-SHELL" and len(command) != 2:
             raise ValueError(
                 f'a CMD-SHELL command is one shell line: ["CMD-SHELL", "..."] ({len(command) - 1} '
                 "strings given; join them into one)"
             )
         if not all(word.strip() for word in command[1:]):
-            raise ValueError("command has an empty program or shell line")
+            raise ValueError("an empty program or shell line")
+        return command
+
+    @model_validator(mode="after")
+    def _path_or_command(self) -> ContainerHealthCheck:
+        if self.command is not None and "path" in self.model_fields_set:
+            raise ValueError(
+                "give path (an HTTP GET) or command, not both: a command replaces the GET"
+            )
         return self
 
     def argv(self) -> list[str] | None:

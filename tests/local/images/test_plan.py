@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+from ruamel.yaml import YAML
 
 from fargo.dockerfile import DockerfileError, parse
 from fargo.dockerfile.bases import python_version
@@ -185,28 +184,29 @@ def test_what_the_twin_cannot_honour_is_reported_with_file_and_line() -> None:
 
 
 @pytest.mark.parametrize(
-    ("instruction", "command"),
+    ("instruction", "check"),
     [
-        ('HEALTHCHECK CMD ["/app/server", "--health"]', '["CMD", "/app/server", "--health"]'),
         (
-            'HEALTHCHECK --interval=5s CMD ["python3", "-V"]',
-            '["CMD", "python3", "-V"]',
+            'HEALTHCHECK CMD ["/app/server", "--health"]',
+            '{command: ["CMD", "/app/server", "--health"]}',
         ),
-        ("HEALTHCHECK --retries=2 CMD test -f /ok", '["CMD-SHELL", "test -f /ok"]'),
+        (
+            'HEALTHCHECK --interval=1m30s --timeout=3s CMD ["python3", "-V"]',
+            '{command: ["CMD", "python3", "-V"], interval: 90, timeout: 3}',
+        ),
+        (
+            "HEALTHCHECK --retries=2 --start-period=500ms CMD test -f /ok",  # no whole second
+            '{command: ["CMD-SHELL", "test -f /ok"], retries: 2}',
+        ),
+        ("HEALTHCHECK --interval=1s CMD true", '{command: ["CMD-SHELL", "true"]}'),  # < ECS's 5
     ],
 )
-def test_a_healthcheck_note_gives_the_spec_command_that_runs_it(
-    instruction: str, command: str
-) -> None:
+def test_a_healthcheck_note_gives_the_spec_check_that_runs_it(instruction: str, check: str) -> None:
     p = plan(f"FROM python:3.12\n{instruction}\n")
     (note,) = [str(n) for n in p.notes]
-    assert note.endswith(f"health_check: {{command: {command}}}")
-    assert parse_spec_command(command)  # valid in the spec as it is
-
-
-def parse_spec_command(command: str) -> bool:
-    check = ContainerHealthCheck.model_validate({"command": json.loads(command)})
-    return check.argv() is not None
+    assert note.endswith(f"health_check: {check}")
+    parsed = ContainerHealthCheck.model_validate(YAML(typ="safe").load(check))  # valid as it is
+    assert parsed.argv() is not None
 
 
 def test_instructions_with_no_process_counterpart_are_reported_metadata_is_not() -> None:

@@ -26,7 +26,7 @@ from typing import NoReturn
 
 from fargo.local.control.client import ControlClient, ControlError, ControlPlaneErrorAnswer
 from fargo.local.ecs.task import TaskStatus
-from fargo.local.ecs.task_exec import ExecError, TaskProcess, entered, exec_argv
+from fargo.local.ecs.task_exec import ExecError, ExecTarget, entered, exec_argv
 from fargo.local.state import folder as state
 from fargo.local.status import ServiceStatus, TaskSummary, TwinStatus
 
@@ -59,7 +59,11 @@ def exec_command(args: argparse.Namespace) -> int:
         status = _status(state_dir)
         task = find_task(status, args.service, args.task)
         assert task.pid is not None
-        process = TaskProcess.read(task.pid, what=f"task {task.id} of service {task.service!r}")
+        process = ExecTarget.read(
+            task.pid,
+            what=f"task {task.id} of service {task.service!r}",
+            advice="run fargo exec as the user who ran fargo up",
+        )
         network = status.network_mode != "loopback"
         argv = exec_argv(process, command, network=network)
     except ExecError as err:
@@ -130,7 +134,7 @@ def _tasks(service: ServiceStatus) -> str:
     return "; its tasks: " + ", ".join(f"{t.id} {t.last_status}" for t in service.tasks)
 
 
-def run(argv: list[str], process: TaskProcess, *, entered: bool) -> NoReturn:
+def run(argv: list[str], process: ExecTarget, *, entered: bool) -> NoReturn:
     """Become ``argv`` with the task's environment, in the task's working directory
     (``nsenter --wd`` moves there itself when it ``entered`` the task's namespaces)."""
     env = dict(process.environment)

@@ -2,14 +2,15 @@
 or the task definition's command.
 
     probe = http_probe(task, "/", http=session)            # or
-    probe = command_probe(task, ["/bin/sh", "-c", "curl -f localhost:8080/"], namespaced=True)
+    probe = CommandProbe(task, ["/bin/sh", "-c", "curl -f localhost:8080/"], namespaced=True)
     await watch_container_health(task, check, probe=probe, clock=TwinClock(0.1),
                                  on_change=changed)
 
 A command runs as Docker runs a health check, like ``docker exec``: in the task's
-namespaces (VPC mode), with its environment and working directory
+namespaces (VPC mode), with its environment and working directory, as its user
 (`fargo.local.ecs.task_exec`); exit status 0 is healthy, anything else (a program the
-task does not have, a timeout: the command is killed) unhealthy. Its output is not kept.
+task does not have, a timeout or the task's end: the command is killed) unhealthy. The
+first KiB of a failed check's output is kept for the log.
 
 Timing rule: the interval and the start period run on the twin's clock; the timeout
 is scaled too but never below `MIN_TIMEOUT_SECONDS`,
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING
 from fargo.local.clock import TwinClock
 from fargo.local.ecs.process import signal_group
 from fargo.local.ecs.task import HealthStatus, Task, TaskStatus
-from fargo.local.ecs.task_exec import ExecError, TaskProcess, entered, exec_argv
+from fargo.local.ecs.task_exec import ExecError, ExecTarget, credentials, entered, exec_argv
 from fargo.spec.model import ContainerHealthCheck
 
 if TYPE_CHECKING:
@@ -61,6 +63,8 @@ class CheckTiming:
 
 # A check: whether the task is healthy, answered within the timeout given (seconds).
 Probe = Callable[[float], Awaitable[bool]]
+MAX_OUTPUT_BYTES = 1024  # of a failed check's output, kept for the log (Docker: 4 KiB)
+OUTPUT_GRACE_SECONDS = 0.5  # a grandchild in a session of its own may hold the pipe
 
 
 def http_probe(task: Task, path: str, *, http: aiohttp.ClientSession) -> Probe:
@@ -80,38 +84,61 @@ def http_probe(task: Task, path: str, *, http: aiohttp.ClientSession) -> Probe:
     return probe
 
 
-def command_probe(task: Task, argv: Sequence[str], *, namespaced: bool) -> Probe:
+class CommandProbe:
     """Run ``argv`` in the task (``namespaced``: in its network and mount namespaces, VPC
-    mode): healthy when it exits 0 within the timeout."""
+    mode) as the task's user: healthy when it exits 0 within the timeout. ``failure``: why
+    the last check failed, with the first KiB of its output, for the log."""
 
-    async def probe(timeout: float) -> bool:
-        pid = task.pid
-        if pid is None:
-            return False
+    def __init__(self, task: Task, argv: Sequence[str], *, namespaced: bool) -> None:
+        self.task = task
+        self.argv = list(argv)
+        self.namespaced = namespaced
+        self.failure = ""
+
+    async def __call__(self, timeout: float) -> bool:
+        task = self.task
+        if task.pid is None or task.desired_status is not TaskStatus.RUNNING:
+            return False  # a pid of a task that ended may be another process's by now
         try:
-            process = TaskProcess.read(pid, what=f"task {task.id}")
-            command = exec_argv(process, list(argv), network=namespaced)
+            target = ExecTarget.read(task.pid, what=f"task {task.id}")
+            command = exec_argv(target, self.argv, network=self.namespaced, as_task_user=True)
+            inside = entered(target, network=self.namespaced)
             running = await asyncio.create_subprocess_exec(
                 *command,
-                env=process.environment,
-                cwd=None if entered(process, network=namespaced) else process.cwd,
+                env=target.environment,
+                cwd=None if inside else target.cwd,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
+                **({} if inside else credentials(target)),  # type: ignore[arg-type]
             )
-        except (ExecError, OSError):  # gone, or a program the task does not have
+        except ExecError as err:
+            self.failure = str(err)
             return False
+        except OSError as err:  # a program the task does not have
+            self.failure = f"{self.argv[0]}: {err.strerror or err}"
+            return False
+        assert running.stdout is not None
+        reading = asyncio.ensure_future(running.stdout.read(MAX_OUTPUT_BYTES))
+        exited = asyncio.ensure_future(running.wait())
+        stopped = asyncio.ensure_future(task.stopped.wait())  # the task ended: no waiting
         try:
-            async with asyncio.timeout(timeout):
-                return await running.wait() == 0
-        except TimeoutError:
-            return False
+            await asyncio.wait({exited, stopped}, timeout=timeout, return_when=FIRST_COMPLETED)
         finally:
+            stopped.cancel()
             signal_group(running.pid, signal.SIGKILL)  # what it started, too
+            code = await exited if exited.done() else None
             await running.wait()
-
-    return probe
+            output = b""
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                output = await asyncio.wait_for(reading, OUTPUT_GRACE_SECONDS)
+        if code == 0:
+            return True
+        ended = f"exit status {code}" if code is not None else f"no answer in {timeout:g} s"
+        text = output.decode(errors="replace").strip()
+        self.failure = f"{ended}: {text}" if text else ended
+        return False
 
 
 async def watch_container_health(

@@ -26,11 +26,16 @@ import aiohttp
 from fargo.local.clock import TwinClock
 from fargo.local.ec2.network import NetworkInterface, NetworkMode
 from fargo.local.ecr.registry import ImageManifest
-from fargo.local.ecs.container_health import command_probe, http_probe, watch_container_health
+from fargo.local.ecs.container_health import (
+    CommandProbe,
+    Probe,
+    http_probe,
+    watch_container_health,
+)
 from fargo.local.ecs.process import signal_group, terminate, wait_listening
 from fargo.local.ecs.task import HealthStatus, Task, TaskStatus, new_task_id, now
 from fargo.local.events import about
-from fargo.local.images.launch import task_process_of
+from fargo.local.images.launch import check_command, task_process_of
 from fargo.spec import Service, Spec
 
 READY_POLL_SECONDS = 0.02
@@ -230,14 +235,19 @@ class TaskSupervisor:
             await cluster.hooks.deregister(task, drain=False)
             return
         check = self.service.health_check
-        command = check.argv()
-        probe = (
-            command_probe(task, command, namespaced=cluster.network.mode == "vpc")
-            if command is not None
-            else http_probe(task, check.path, http=cluster.http)
-        )
+        namespaced = cluster.network.mode == "vpc"
+        command = check_command(task, check, namespaced=namespaced)
+        probe: Probe
+        if command is not None:
+            probe = CommandProbe(task, command, namespaced=namespaced)
+        else:
+            probe = http_probe(task, check.path, http=cluster.http)
+
+        def changed(task: Task) -> None:
+            self._container_health_changed(task, getattr(probe, "failure", ""))
+
         health = watch_container_health(
-            task, check, probe=probe, clock=cluster.clock, on_change=self._container_health_changed
+            task, check, probe=probe, clock=cluster.clock, on_change=changed
         )
         self.spawn(health, f"container health {task.id}")
         self.spawn(self._await_ready(task), f"readiness {task.id}")
@@ -252,9 +262,11 @@ class TaskSupervisor:
                 return
             await asyncio.sleep(READY_POLL_SECONDS)
 
-    def _container_health_changed(self, task: Task) -> None:
+    def _container_health_changed(self, task: Task, failure: str = "") -> None:
         self.cluster.hooks.health_changed(task)
         if task.health is HealthStatus.UNHEALTHY:
+            if failure:  # a command's: what it said (ECS keeps it in the container's health)
+                self.policy.event(f"task {task.id} failed its container health check: {failure}")
             self.policy.replace(task, "Task failed container health checks")
 
     async def _watch_exit(self, task: Task, process: asyncio.subprocess.Process) -> None:

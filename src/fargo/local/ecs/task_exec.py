@@ -1,7 +1,7 @@
 """Running a command inside a task, as ``docker exec`` does: `fargo exec`, and the
 container health checks a task definition gives as a command.
 
-    process = TaskProcess.read(pid, what="task 7ae4… of service web")
+    process = ExecTarget.read(pid, what="task 7ae4… of service web")
     argv = exec_argv(process, ["cat", "/etc/resolv.conf"], network=True)
     # run argv with process.environment, in process.cwd unless `entered(...)`
 
@@ -29,7 +29,7 @@ class ExecError(Exception):
 
 
 @dataclass(frozen=True)
-class TaskProcess:
+class ExecTarget:
     """What a command run in a task takes from the task's process (its /proc entry)."""
 
     pid: int
@@ -40,37 +40,54 @@ class TaskProcess:
     other_mount_namespace: bool = False
     """The task has a root of its own (VPC mode; a USER image's task in loopback mode)."""
 
+    uid: int = 0
+    """Who the task runs as (its image's USER), as this process's user namespace sees it."""
+    gid: int = 0
+
     @classmethod
-    def read(cls, pid: int, *, what: str) -> TaskProcess:
+    def read(
+        cls, pid: int, *, what: str, advice: str = "run it as the user who ran fargo up"
+    ) -> ExecTarget:
         """Read the process ``pid`` of the task ``what`` names; `ExecError` if it is gone
-        or not ours to read."""
+        or not ours to read (``advice`` then says what to do)."""
         proc = Path(f"/proc/{pid}")
         try:
             environ = (proc / "environ").read_bytes()
             cwd = os.readlink(proc / "cwd")
             user_namespace = os.readlink(proc / "ns" / "user")
             mount_namespace = os.readlink(proc / "ns" / "mnt")
+            status = (proc / "status").read_text()
         except FileNotFoundError as err:
             raise ExecError(f"{what}: its process {pid} has exited; see `fargo status`") from err
         except PermissionError as err:
             raise ExecError(
-                f"{what}: cannot read its process {pid} ({err.strerror}); run it as the "
-                "user who ran fargo up"
+                f"{what}: cannot read its process {pid} ({err.strerror}); {advice}"
             ) from err
         variables = (entry.partition(b"=") for entry in environ.split(b"\0") if entry)
         environment = {os.fsdecode(k): os.fsdecode(v) for k, _, v in variables}
+        ids = {
+            key: int(value.split()[0])
+            for key, _, value in (line.partition(":") for line in status.splitlines())
+            if key in ("Uid", "Gid")
+        }
         return cls(
             pid=pid,
             environment=environment,
             cwd=cwd,
             other_user_namespace=user_namespace != os.readlink("/proc/self/ns/user"),
             other_mount_namespace=mount_namespace != os.readlink("/proc/self/ns/mnt"),
+            uid=ids.get("Uid", 0),
+            gid=ids.get("Gid", 0),
         )
 
 
-def exec_argv(process: TaskProcess, command: list[str], *, network: bool) -> list[str]:
+def exec_argv(
+    process: ExecTarget, command: list[str], *, network: bool, as_task_user: bool = False
+) -> list[str]:
     """The argv that runs ``command`` in the task: behind ``nsenter`` into the task's mount
-    namespace when it has one, and into its ``network`` namespace (VPC mode); else as it is."""
+    namespace when it has one, and into its ``network`` namespace (VPC mode); else as it is.
+    ``as_task_user``: as the task's user, as Docker runs a health check (run without
+    ``nsenter``, the caller switches: `credentials`)."""
     if not network and not process.other_mount_namespace:
         return command
     try:
@@ -88,12 +105,27 @@ def exec_argv(process: TaskProcess, command: list[str], *, network: bool) -> lis
         "--mount",
         "--root",  # the task's own root: its image's folders at their paths
         "--wd",  # and its working directory, as the task sees it
+        *(_setuid(process) if as_task_user else []),
         "--",
         *command,
     ]
 
 
-def entered(process: TaskProcess, *, network: bool) -> bool:
+def credentials(process: ExecTarget) -> dict[str, object]:
+    """`subprocess` keywords that run a command as the task's user (none if it is ours)."""
+    if (process.uid, process.gid) == (os.geteuid(), os.getegid()):
+        return {}
+    return {"user": process.uid, "group": process.gid, "extra_groups": []}
+
+
+def _setuid(process: ExecTarget) -> list[str]:
+    if (process.uid, process.gid) == (os.geteuid(), os.getegid()):
+        return []
+    # nsenter sets the group first and drops the supplementary groups with it
+    return [f"--setgid={process.gid}", f"--setuid={process.uid}"]
+
+
+def entered(process: ExecTarget, *, network: bool) -> bool:
     """Whether `exec_argv` enters the task's namespaces (``nsenter --wd`` then moves to its
     working directory itself)."""
     return network or process.other_mount_namespace

@@ -28,6 +28,7 @@ What the Dockerfile says holds, as far as a process can have it:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Mapping
@@ -39,11 +40,14 @@ from fargo.local.cloudmap.resolver import DNS_LIBRARY_VARIABLE
 from fargo.local.images import rootfs
 from fargo.local.images.builder import ProcessImage
 from fargo.local.images.user import TaskUser, can_switch_users, task_user
+from fargo.spec.model import ContainerHealthCheck
 
 if TYPE_CHECKING:
     from fargo.local.ecs.task import Task
 
 ROOTFS_SCRIPT = Path(rootfs.__file__).resolve()
+# This machine's loopback as a command names it: a task's own address in loopback mode.
+LOCALHOST = re.compile(r"(?<![\w.-])(?:127\.0\.0\.1|localhost)(?![\w-]|\.\w)")
 # The task's environment may not set these: the image's environment decides them.
 MERGED = ("PATH", "PYTHONPATH")
 
@@ -102,6 +106,28 @@ def task_process(
     cwd = root / workdir.lstrip("/")
     cwd.mkdir(parents=True, exist_ok=True)
     return TaskProcess(argv, merged, cwd)
+
+
+def check_command(task: Task, check: ContainerHealthCheck, *, namespaced: bool) -> list[str] | None:
+    """The container health check's command as it runs in ``task`` (None: the HTTP GET).
+
+    A ``CMD`` form's image paths are mapped as the task's command's are (a venv folder the
+    Dockerfile made is the image's environment; loopback mode, no mount namespace: the
+    image's own paths are its folder); a ``CMD-SHELL`` line's text is not rewritten. In
+    loopback mode (``namespaced`` false) the task has no network namespace, so
+    ``127.0.0.1`` and ``localhost`` in the command, a shell line's text too, name the task's
+    own address: what they reach inside its namespace on ECS."""
+    argv = check.argv()
+    if argv is None or check.command is None:
+        return None
+    image = task.image.process
+    if check.command[0] == "CMD" and image is not None and task.root is not None:
+        isolated = namespaced or (bool(image.run.user) and can_switch_users())
+        mapper = _PathMapper(image, task.root, rewrite_image_paths=not isolated)
+        argv = [mapper.path(word) for word in argv]
+    if not namespaced:
+        argv = [LOCALHOST.sub(task.ip, word) for word in argv]
+    return argv
 
 
 def _as_user(user: TaskUser, image: ProcessImage, env: Mapping[str, str]) -> list[str]:

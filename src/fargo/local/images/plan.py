@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -46,6 +47,15 @@ from fargo.local.images.user import user_note
 # Docker's PATH for Linux images (and the python images'): what $PATH is in a stage whose
 # base image the twin does not have. The launcher puts this machine's PATH after it.
 DOCKER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# HEALTHCHECK flags → the spec's health_check fields, with the bounds ECS takes.
+HEALTHCHECK_TIMINGS = (
+    ("interval", "interval", (5, 300)),
+    ("timeout", "timeout", (2, 60)),
+    ("start-period", "start_period", (0, 300)),
+    ("retries", "retries", (1, 10)),
+)
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 IGNORED_QUIETLY = frozenset({"LABEL", "MAINTAINER"})  # metadata no task notices
 # What the twin does instead of the rest (reported with the line).
 INSTEAD = {
@@ -428,13 +438,31 @@ def _command(instruction: Instruction) -> tuple[str, ...]:
 
 
 def _as_spec_command(instruction: Instruction) -> str:
-    """How to have ECS and the twin run a ``HEALTHCHECK``: the spec's ``command``."""
-    words = list(instruction.arguments)
-    if not words or words[0].upper() == "NONE":
-        return ""
-    argv = words[1:] if words[0].upper() == "CMD" else words
-    command = ["CMD", *argv] if instruction.form == "exec" else ["CMD-SHELL", " ".join(argv)]
-    return f"; to run it, give the service health_check: {{command: {json.dumps(command)}}}"
+    """How to have ECS and the twin run a ``HEALTHCHECK``: the spec's ``command``, with its
+    timings where they are whole seconds ECS takes."""
+    argv = _healthcheck(instruction).command
+    if not argv:
+        return ""  # HEALTHCHECK NONE
+    shell = len(argv) == 3 and argv[:2] == ("/bin/sh", "-c")
+    check: dict[str, object] = {"command": ["CMD-SHELL", argv[2]] if shell else ["CMD", *argv]}
+    for flag, name, (low, high) in HEALTHCHECK_TIMINGS:
+        value = instruction.flag(flag)
+        seconds = _whole_seconds(value) if value is not None and flag != "retries" else None
+        if flag == "retries" and value is not None and value.isdigit():
+            seconds = int(value)
+        if seconds is not None and low <= seconds <= high:
+            check[name] = seconds
+    fields = ", ".join(f"{key}: {json.dumps(value)}" for key, value in check.items())
+    return f"; to run it, give the service health_check: {{{fields}}}"
+
+
+def _whole_seconds(duration: str) -> int | None:
+    """A Docker duration (``30s``, ``1m30s``) in whole seconds; None otherwise."""
+    parts = DURATION_PART.findall(duration)
+    if not parts or "".join(n + u for n, u in parts) != duration:
+        return None
+    total = sum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
+    return int(total) if total == int(total) else None
 
 
 def _healthcheck(instruction: Instruction) -> HealthCheck:
