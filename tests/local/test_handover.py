@@ -4,6 +4,7 @@ processes stand for the crashed run's Caddy, DNS processes and tasks)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,31 +35,36 @@ def sleeper() -> subprocess.Popen[bytes]:
     )
 
 
+@contextlib.contextmanager
+def running(folder: Path, names: list[str]) -> Iterator[None]:
+    """A sleeper recorded under each name in the state ``folder``, killed at the end."""
+    state.prepare(folder)
+    processes = {name: sleeper() for name in names}
+    try:
+        for name, process in processes.items():
+            state.record_process(folder, name, process.pid, WHAT.get(name, name))
+        yield
+    finally:
+        for process in processes.values():
+            process.kill()
+            process.wait()
+
+
 @pytest.fixture
 def crashed(tmp_path: Path) -> Iterator[Path]:
     """A state folder a killed control plane left: Caddy, both DNS processes, a task, the
     log router running; the control plane's record dead."""
     folder = tmp_path / "s"
-    state.prepare(folder)
-    processes = {name: sleeper() for name in ("caddy", "caddy-targets", "dns-discovery")}
-    processes["task-t1"] = sleeper()
-    processes["log-router"] = sleeper()
-    for name, process in processes.items():
-        state.record_process(folder, name, process.pid, WHAT.get(name, name))
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    state.record_process(folder, "control-plane", dead.pid, "control plane")
-    (folder / "caddy").mkdir()
-    (folder / "caddy" / "targets.address").write_text("udp/127.0.0.1:5353\n")
-    (folder / "caddy" / "unavailable.sock").write_text("")
-    (folder / "dns").mkdir()
-    (folder / "dns" / "discovery.address").write_text("127.0.0.2:8053\n")
-    try:
+    with running(folder, ["caddy", "caddy-targets", "dns-discovery", "task-t1", "log-router"]):
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        state.record_process(folder, "control-plane", dead.pid, "control plane")
+        (folder / "caddy").mkdir()
+        (folder / "caddy" / "targets.address").write_text("udp/127.0.0.1:5353\n")
+        (folder / "caddy" / "unavailable.sock").write_text("")
+        (folder / "dns").mkdir()
+        (folder / "dns" / "discovery.address").write_text("127.0.0.2:8053\n")
         yield folder
-    finally:
-        for process in processes.values():
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
@@ -66,23 +72,15 @@ def crashed_vpc(tmp_path: Path) -> Iterator[Path]:
     """A state folder a killed VPC-mode control plane left: a Caddy per load balancer with
     its lookup process, discovery, a task, the log router running."""
     folder = tmp_path / "v"
-    state.prepare(folder)
-    wanted = ["caddy-public", "caddy-public-targets", "caddy-internal", "caddy-internal-targets"]
-    processes = {name: sleeper() for name in [*wanted, "dns-discovery", "task-t1", "log-router"]}
-    for name, process in processes.items():
-        state.record_process(folder, name, process.pid, WHAT.get(name, name))
-    for caddy in ("caddy-public", "caddy-internal"):
-        (folder / caddy).mkdir()
-        (folder / caddy / "handover.sock").write_text("")
-        (folder / caddy / "admin.sock").write_text("")
-    (folder / "dns").mkdir()
-    (folder / "dns" / "discovery.json").write_text("{}")
-    try:
+    caddys = ["caddy-public", "caddy-public-targets", "caddy-internal", "caddy-internal-targets"]
+    with running(folder, [*caddys, "dns-discovery", "task-t1", "log-router"]):
+        for caddy in ("caddy-public", "caddy-internal"):
+            (folder / caddy).mkdir()
+            (folder / caddy / "handover.sock").write_text("")
+            (folder / caddy / "admin.sock").write_text("")
+        (folder / "dns").mkdir()
+        (folder / "dns" / "discovery.json").write_text("{}")
         yield folder
-    finally:
-        for process in processes.values():
-            process.kill()
-            process.wait()
 
 
 def names(folder: Path) -> set[str]:
