@@ -21,6 +21,7 @@ import tempfile
 import threading
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -29,7 +30,7 @@ import pytest
 from tests.e2e.conftest import ROOT, Twin, fargo, make_twin
 from tests.waiting import wait_until
 
-from fargo.local.ec2.id_map import SUBGID, SUBUID, Range, subordinate_ranges
+from fargo.local.ec2.id_map import Range
 from fargo.local.ec2.vpc_mode import vpc_mode_unavailable
 from fargo.local.ecs.task import HealthStatus
 
@@ -288,17 +289,37 @@ def nobody_venv() -> Path:
 
 
 NOBODY_UID = 65534
-SUBORDINATE = Range(300000, 65536)  # nobody's, while a test gives it one
+SUBORDINATE = Range(2_000_000_000, 65536)  # nobody's, where a test gives it one
+
+
+@dataclass(frozen=True)
+class IdFiles:
+    """The subordinate ids a test's twin sees: its range (None: none) and the files."""
+
+    range: Range | None
+    subuid: Path
+    subgid: Path
+
 
 ROOTS_SETTINGS = frozenset({"FARGO_CACHE_DIR", "XDG_CACHE_HOME", "UV_CACHE_DIR"})
 
 
-def as_nobody(*argv: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def as_nobody(
+    *argv: str, timeout: float = 180, ids: IdFiles | None = None
+) -> subprocess.CompletedProcess[str]:
     """``argv`` as ``nobody``, with none of root's fargo settings (``su`` keeps the
-    environment: a root-owned ``FARGO_CACHE_DIR`` is not nobody's to use)."""
+    environment: a root-owned ``FARGO_CACHE_DIR`` is not nobody's to use); ``ids``: the
+    subordinate id files it sees, mounted over /etc's in a mount namespace of its own
+    (which the processes it starts keep)."""
     environment = {k: v for k, v in os.environ.items() if k not in ROOTS_SETTINGS}
+    command = ["su", "nobody", "-s", "/bin/sh", "-c", shlex.join(argv)]
+    if ids is not None:
+        mounts = 'mount --bind "$1" /etc/subuid && mount --bind "$2" /etc/subgid && shift 2'
+        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   f'{mounts} && exec "$@"', "sh", str(ids.subuid), str(ids.subgid),
+                   *command]  # fmt: skip
     return subprocess.run(
-        ["su", "nobody", "-s", "/bin/sh", "-c", shlex.join(argv)],
+        command,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -318,33 +339,24 @@ def nobody_folder() -> Iterator[Path]:
 
 
 @pytest.fixture(params=["one id", "subordinate ids"])
-def nobody_ids(request: pytest.FixtureRequest) -> Iterator[Range | None]:
-    """Whether nobody has subordinate ids (a range in /etc/subuid and /etc/subgid, added
-    for the test and taken out after): the range, or None."""
-    if request.param == "one id":
-        if subordinate_ranges(NOBODY_UID) is not None:
-            pytest.skip("nobody has subordinate ids on this machine")
-        yield None
-        return
-    if shutil.which("newuidmap") is None:
+def nobody_ids(request: pytest.FixtureRequest, nobody_folder: Path) -> Iterator[IdFiles]:
+    """nobody's subordinate ids for the twin it starts: none, or a range, in files of the
+    test's own that `as_nobody` mounts over /etc/subuid and /etc/subgid in a mount
+    namespace of the `fargo up` alone (the machine's files are never touched)."""
+    if request.param == "subordinate ids" and shutil.which("newuidmap") is None:
         pytest.skip("newuidmap is not installed (make system-packages installs uidmap)")
-    line = f"nobody:{SUBORDINATE.start}:{SUBORDINATE.count}\n"
-    saved = {path: path.read_bytes() if path.exists() else None for path in (SUBUID, SUBGID)}
-    try:
-        for path in saved:
-            with path.open("a") as file:
-                file.write(line)
-        yield SUBORDINATE
-    finally:
-        for path, text in saved.items():
-            if text is None:
-                path.unlink(missing_ok=True)
-            else:
-                path.write_bytes(text)
+    lines = f"nobody:{SUBORDINATE.start}:{SUBORDINATE.count}\n" if request.param != "one id" else ""
+    files = IdFiles(
+        SUBORDINATE if lines else None, nobody_folder / "subuid", nobody_folder / "subgid"
+    )
+    for path in (files.subuid, files.subgid):
+        path.write_text(lines)
+        path.chmod(0o644)
+    yield files
 
 
 def test_rootless_vpc_mode_as_an_unprivileged_user(
-    nobody_venv: Path, nobody_folder: Path, nobody_ids: Range | None
+    nobody_venv: Path, nobody_folder: Path, nobody_ids: IdFiles
 ) -> None:
     folder = nobody_folder
     tree = folder / "tree"  # the spec and its build contexts, where nobody may read them
@@ -360,7 +372,7 @@ def test_rootless_vpc_mode_as_an_unprivileged_user(
     probe = "from fargo.local.ec2.vpc_mode import vpc_mode_unavailable as u; print(u() or '')"
     if reason := as_nobody(str(nobody_venv / "bin" / "python"), "-c", probe).stdout.strip():
         pytest.skip(f"VPC mode is not possible for an unprivileged user here: {reason}")
-    started = as_nobody(str(fargo_bin), "up", "--detach", *twin.up_args())
+    started = as_nobody(str(fargo_bin), "up", "--detach", *twin.up_args(), ids=nobody_ids)
     try:
         assert started.returncode == 0, started.stderr + started.stdout
         demo = as_nobody(str(fargo_bin), "demo", "--json", "-f", str(side), "--state-dir",
@@ -371,7 +383,7 @@ def test_rootless_vpc_mode_as_an_unprivileged_user(
         assert 0 not in owners  # no part of it runs as root
 
         # The reference services' images say USER 10001: with subordinate ids their tasks
-        # run as it (uid 10001 of the twin's user namespace, the range's 10000th id here);
+        # run as it (uid 10001 of the twin's user namespace: the range's start + 10000);
         # without, as nobody, like the rest (anyaddr's image has no USER).
         answered = as_nobody(str(fargo_bin), "status", "--json", "--state-dir", str(twin.state_dir))
         services = {s["name"]: s for s in json.loads(answered.stdout)["services"]}
@@ -380,7 +392,13 @@ def test_rootless_vpc_mode_as_an_unprivileged_user(
             pids = [t["pid"] for t in services[service]["tasks"] if t["pid"] is not None]
             return {psutil.Process(pid).uids().real for pid in pids}
 
-        user = NOBODY_UID if nobody_ids is None else nobody_ids.start + 10001 - 1
+        ids = nobody_ids.range
+        user = NOBODY_UID if ids is None else ids.start + 10001 - 1
+        # `fargo exec` reaches such a task too (its environ is its host uid's alone), and
+        # runs as the twin's root, as ECS Exec runs as the container's root
+        ran = as_nobody(str(fargo_bin), "exec", "--state-dir", str(twin.state_dir),
+                        "frontend", "--", "sh", "-c", 'echo "$(id -u) $PORT"')  # fmt: skip
+        assert (ran.returncode, ran.stdout.strip()) == (0, "0 80"), ran
         for service in ("frontend", "backend-public", "backend-private"):
             assert task_uids(service) == {user}, service
         assert task_uids("anyaddr") == {NOBODY_UID}

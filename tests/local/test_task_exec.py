@@ -52,11 +52,14 @@ def test_a_check_enters_the_tasks_namespaces_as_its_user_and_fargo_exec_as_ours(
 
 def test_reading_a_task_reads_its_environment_folder_and_user() -> None:
     child = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(30)"],
+        [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(30)"],
         cwd="/tmp",
         env={"CHECK": "ok", "PATH": os.environ["PATH"]},
+        stdout=subprocess.PIPE,
     )
     try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"ready\n"  # exec'd: its own environment now
         read = ExecTarget.read(child.pid, what="task t1")
         assert read.environment["CHECK"] == "ok" and read.cwd == "/tmp"
         assert (read.uid, read.gid) == (os.geteuid(), os.getegid())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pwd
 import shutil
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from fargo.local.ec2.id_map import Range, subordinate_range, why_not
 from fargo.local.images.launch import _as_user
+from fargo.local.images.rootfs import OVERFLOW_ID, traversable
 from fargo.local.images.user import NOBODY, TaskUser, task_user, user_note
 
 
@@ -92,3 +94,15 @@ def test_without_a_range_the_advice_says_how_to_get_one(tmp_path: Path) -> None:
         assert "apt-get install uidmap" in why
     else:
         assert "usermod --add-subuids 100000-165535 --add-subgids 100000-165535 nobody" in why
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to nobody needs root")
+def test_a_folder_of_the_overflow_id_is_not_taken_as_nobodys_own(tmp_path: Path) -> None:
+    """In a user namespace, a folder of an unmapped owner (root's 0700 state folder, say)
+    shows as nobody's: a task of nobody must not count itself its owner."""
+    folder = tmp_path / "unmapped"
+    folder.mkdir(mode=0o700)
+    os.chown(folder, OVERFLOW_ID, OVERFLOW_ID)
+    assert not traversable(str(folder), OVERFLOW_ID, OVERFLOW_ID)
+    os.chown(folder, 10001, 10001)
+    assert traversable(str(folder), 10001, 10001)

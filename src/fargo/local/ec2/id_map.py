@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,9 +68,14 @@ def subordinate_ranges(
     return _find(os.geteuid() if uid is None else uid, subuid, subgid)[0]
 
 
+# Why this process's user namespace maps one id, once `enter_user_namespace` made it.
+mapping_problem = ""
+
+
 def why_not(uid: int | None = None, *, subuid: Path = SUBUID, subgid: Path = SUBGID) -> str:
-    """Why `subordinate_ranges` is None, as advice; "" when it is not."""
-    return _find(os.geteuid() if uid is None else uid, subuid, subgid)[1]
+    """Why `subordinate_ranges` is None (or this process's namespace could not map them),
+    as advice; "" when they are there."""
+    return mapping_problem or _find(os.geteuid() if uid is None else uid, subuid, subgid)[1]
 
 
 def _find(uid: int, subuid: Path, subgid: Path) -> tuple[SubordinateRanges | None, str]:
@@ -89,6 +96,12 @@ def _find(uid: int, subuid: Path, subgid: Path) -> tuple[SubordinateRanges | Non
     return SubordinateRanges(uids, gids, newuidmap, newgidmap), ""
 
 
+# The helper's exit codes: which map it could not write.
+UID_MAP_FAILED = 1
+GID_MAP_FAILED = 2  # after the uid map: the namespace cannot be mapped any other way
+HELPER_SECONDS = 10.0
+
+
 class IdMapper:
     """A helper forked before ``unshare(CLONE_NEWUSER)``: once told, it runs newuidmap and
     newgidmap on this process (a process outside the namespace must write its maps)."""
@@ -106,29 +119,57 @@ class IdMapper:
             os.close(self._go)
             try:
                 if os.read(self._go_read, 1) != b"1":
-                    os._exit(2)
-                for argv in (uid_args, gid_args):
+                    os._exit(3)
+                for argv, failed in ((uid_args, UID_MAP_FAILED), (gid_args, GID_MAP_FAILED)):
                     child = os.fork()
                     if child == 0:
                         os.execv(argv[0], argv)  # noqa: S606 - shadow's helper, by path
                     if os.waitpid(child, 0)[1] != 0:
-                        os._exit(1)
+                        os._exit(failed)
                 os._exit(0)
             except BaseException:
                 os._exit(3)
         os.close(self._go_read)
 
     def map(self) -> None:
-        """Have the helper write this process's maps (call after unsharing)."""
-        os.write(self._go, b"1")
-        os.close(self._go)
-        _, status = os.waitpid(self._pid, 0)
-        if status != 0:
+        """Have the helper write this process's maps (call after unsharing). Raises
+        `MapNotWritten` when nothing was mapped (the caller may map one id itself), or
+        `NamespaceError` when the uid map was written and the gid map could not be."""
+        try:
+            os.write(self._go, b"1")
+        except OSError:
+            pass  # the helper is gone: its status says why
+        finally:
+            os.close(self._go)
+        code = self._wait()
+        if code == 0:
+            return
+        if code == GID_MAP_FAILED:
             raise NamespaceError(
-                f"newuidmap/newgidmap could not map the subordinate ids (status {status})"
+                "newgidmap could not map the subordinate gids after newuidmap mapped the "
+                "uids (see its message above; check /etc/subgid); the process must exit"
             )
+        raise MapNotWritten(
+            f"newuidmap could not map the subordinate uids (exit status {code}; see its "
+            "message above; check /etc/subuid)"
+        )
 
     def cancel(self) -> None:
         """End the helper without mapping (the unshare failed)."""
         os.close(self._go)
+        self._wait()
+
+    def _wait(self) -> int:
+        deadline = time.monotonic() + HELPER_SECONDS
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self._pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.01)
+        os.kill(self._pid, signal.SIGKILL)
         os.waitpid(self._pid, 0)
+        return -int(signal.SIGKILL)
+
+
+class MapNotWritten(NamespaceError):
+    """The helper wrote no map: the namespace may still map one id."""

@@ -92,10 +92,11 @@ def enter_user_namespace() -> str:
         try:
             mapper.map()
             return ""
-        except NamespaceError as err:
+        except id_map.MapNotWritten as err:
             reason = str(err)
     else:
         reason = id_map.why_not(uid)
+    id_map.mapping_problem = reason  # for the build notes of this process
     try:
         _write("/proc/self/setgroups", "deny")
         _write("/proc/self/uid_map", f"0 {uid} 1\n")

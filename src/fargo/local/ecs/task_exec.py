@@ -17,6 +17,7 @@ process with the task's environment and working directory.
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,10 +53,11 @@ class ExecTarget:
         or not ours to read (``advice`` then says what to do)."""
         proc = Path(f"/proc/{pid}")
         try:
-            environ = (proc / "environ").read_bytes()
-            cwd = os.readlink(proc / "cwd")
             user_namespace = os.readlink(proc / "ns" / "user")
             mount_namespace = os.readlink(proc / "ns" / "mnt")
+            other_user_namespace = user_namespace != os.readlink("/proc/self/ns/user")
+            environ = _environ(proc, other_user_namespace)
+            cwd = os.readlink(proc / "cwd")
             status = (proc / "status").read_text()
         except FileNotFoundError as err:
             raise ExecError(f"{what}: its process {pid} has exited; see `fargo status`") from err
@@ -74,7 +76,7 @@ class ExecTarget:
             pid=pid,
             environment=environment,
             cwd=cwd,
-            other_user_namespace=user_namespace != os.readlink("/proc/self/ns/user"),
+            other_user_namespace=other_user_namespace,
             other_mount_namespace=mount_namespace != os.readlink("/proc/self/ns/mnt"),
             uid=ids.get("Uid", 0),
             gid=ids.get("Gid", 0),
@@ -95,7 +97,8 @@ def exec_argv(
     except Ec2Error as err:
         raise ExecError(str(err)) from err
     # Into the twin's user namespace first (nsenter orders it so), where we are uid 0 and
-    # may enter the others; --preserve-credentials: setgroups is denied in it.
+    # may enter the others; --preserve-credentials: keep our own ids (setgroups may be
+    # denied in it: a namespace that maps one id).
     user = ["--user", "--preserve-credentials"] if process.other_user_namespace else []
     return [
         nsenter,
@@ -123,6 +126,29 @@ def _setuid(process: ExecTarget) -> list[str]:
         return []
     # nsenter sets the group first and drops the supplementary groups with it
     return [f"--setgid={process.gid}", f"--setuid={process.uid}"]
+
+
+def _environ(proc: Path, other_user_namespace: bool) -> bytes:
+    """The process's environment. A task of a rootless twin that runs as a subordinate id
+    (its image's USER) owns its ``environ`` (mode 0400) on the host, where the user running
+    fargo may not read it; in the twin's user namespace, whose root that user is, it may."""
+    try:
+        return (proc / "environ").read_bytes()
+    except PermissionError:
+        if not other_user_namespace:
+            raise
+    try:
+        nsenter = find_tool("nsenter")
+    except Ec2Error:
+        raise PermissionError(13, "permission denied", str(proc / "environ")) from None
+    argv = [nsenter, f"--target={proc.name}", "--user", "--preserve-credentials"]
+    argv += ["cat", str(proc / "environ")]
+    done = subprocess.run(argv, capture_output=True, timeout=10, check=False)
+    if done.returncode != 0:
+        if not proc.exists():
+            raise FileNotFoundError(2, "no such process", str(proc))
+        raise PermissionError(13, done.stderr.decode(errors="replace").strip(), str(proc))
+    return done.stdout
 
 
 def entered(process: ExecTarget, *, network: bool) -> bool:

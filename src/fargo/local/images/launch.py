@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Protocol
 from fargo.local.cloudmap.resolver import DNS_LIBRARY_VARIABLE
 from fargo.local.images import rootfs
 from fargo.local.images.builder import ProcessImage
-from fargo.local.images.user import TaskUser, can_switch_users, task_user
+from fargo.local.images.user import TaskUser, can_switch_to, task_user
 from fargo.spec.model import ContainerHealthCheck
 
 if TYPE_CHECKING:
@@ -69,8 +69,8 @@ def task_process(
     """How to start a task of ``image`` whose files are at ``root``; ``env``: what the twin
     sets for the task (`TaskHooks.environment`)."""
     run = image.run
-    as_user = bool(run.user) and can_switch_users()
-    isolated = namespaced or as_user  # a mount namespace of its own
+    user = runs_as(image)
+    isolated = namespaced or user is not None  # a mount namespace of its own
     mapper = _PathMapper(image, root, rewrite_image_paths=not isolated)
     argv = [mapper.path(word) for word in run.argv]
     if not argv:
@@ -94,8 +94,8 @@ def task_process(
     workdir = run.working_dir or "/"
     if isolated:
         wrapper = [sys.executable, "-I", "-S", str(ROOTFS_SCRIPT), str(root), workdir]
-        if as_user:
-            wrapper += _as_user(task_user(run.user), image, merged)
+        if user is not None:
+            wrapper += _as_user(user, image, merged)
         if not namespaced:  # loopback mode: the mount namespace is made here
             unshare = shutil.which("unshare")
             if unshare is None:
@@ -122,12 +122,21 @@ def check_command(task: Task, check: ContainerHealthCheck, *, namespaced: bool) 
         return None
     image = task.image.process
     if check.command[0] == "CMD" and image is not None and task.root is not None:
-        isolated = namespaced or (bool(image.run.user) and can_switch_users())
+        isolated = namespaced or runs_as(image) is not None
         mapper = _PathMapper(image, task.root, rewrite_image_paths=not isolated)
         argv = [mapper.path(word) for word in argv]
     if not namespaced:
         argv = [LOCALHOST.sub(task.ip, word) for word in argv]
     return argv
+
+
+def runs_as(image: ProcessImage) -> TaskUser | None:
+    """The user a task of ``image`` is switched to: its ``USER``, when this twin may (see
+    `fargo.local.images.user`); None: it runs as the twin does."""
+    if not image.run.user:
+        return None
+    user = task_user(image.run.user)
+    return user if can_switch_to(user.uid, user.gid) else None
 
 
 def _as_user(user: TaskUser, image: ProcessImage, env: Mapping[str, str]) -> list[str]:

@@ -42,6 +42,7 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 CAP_NET_BIND_SERVICE = 10
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
+OVERFLOW_ID = 65534  # the kernel's overflowuid and overflowgid (their default)
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -98,11 +99,13 @@ def populate(target: str, host: str | None, image: str | None) -> None:
 
 
 def traversable(path: str, uid: int, gid: int) -> bool:
-    """Whether ``uid`` (group ``gid``, no others) may enter the folder ``path``."""
+    """Whether ``uid`` (group ``gid``, no others) may enter the folder ``path``. An owner
+    a user namespace does not map shows as the overflow id (65534, nobody): a task of
+    nobody is not its owner, so only the others' bits count then."""
     info = os.stat(path)
-    if info.st_uid == uid:
+    if info.st_uid == uid and uid != OVERFLOW_ID:
         return bool(info.st_mode & stat.S_IXUSR)
-    if info.st_gid == gid:
+    if info.st_gid == gid and gid != OVERFLOW_ID:
         return bool(info.st_mode & stat.S_IXGRP)
     return bool(info.st_mode & stat.S_IXOTH)
 

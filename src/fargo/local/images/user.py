@@ -1,18 +1,21 @@
 """A Dockerfile's ``USER`` on this machine: who it names, and what the twin does about it.
 
-    task_user("10001:10001")   # TaskUser(uid=10001, gid=10001, …) when the twin can switch
+    task_user("10001:10001")   # TaskUser(uid=10001, gid=10001, …)
+    can_switch_to(10001, 10001)  # whether a task may run as them here
     user_note("appuser")       # the build-time report for the USER line
 
-Honoured when the twin runs as root (the real one, not inside a user namespace), in
-both network modes: the task's first process (`fargo.local.images.rootfs`, in a mount
-namespace of the task's own) switches to the user after laying out the task's root, and
-makes what the task needs readable by it there (its Python environment and interpreter,
-whose folders — the owner-only state folder, ``/root`` — it could not enter otherwise;
-the rest of them stay hidden). It may bind ports below 1024, as in Docker. A name or
-group this machine does not have runs the task as ``nobody`` instead; a numeric uid
-needs no entry (as in Docker), its group is the uid's in ``/etc/passwd``, else
-``nogroup``. Not root, only root can start a process as another user: the task runs as
-the user running fargo, and the build says so.
+Honoured when the twin runs as root (the real one), in both network modes, and in
+rootless VPC mode when the twin's user namespace maps the user's subordinate ids
+(`fargo.local.ec2.id_map`) and with them the task's ids: the task's first process
+(`fargo.local.images.rootfs`, in a mount namespace of the task's own) switches to the
+user after laying out the task's root, and makes what the task needs readable by it
+there (its Python environment and interpreter, whose folders — the owner-only state
+folder, ``/root`` — it could not enter otherwise; the rest of them stay hidden). It may
+bind ports below 1024, as in Docker. A name or group this machine does not have runs the
+task as ``nobody`` instead; a numeric uid needs no entry (as in Docker), its group is the
+uid's in ``/etc/passwd``, else ``nogroup``. Otherwise only root can start a process as
+another user: the task runs as the user running fargo, and the build says so and what
+would enable it.
 """
 
 from __future__ import annotations
@@ -68,16 +71,43 @@ def task_user(user: str) -> TaskUser:
 
 
 def can_switch_users() -> bool:
-    """Whether tasks may run as another user: root of this machine, or uid 0 of a user
-    namespace that maps more than one id (rootless VPC mode with subordinate ids:
-    `fargo.local.ec2.id_map`); a namespace that maps one id has no other user."""
+    """Whether tasks may run as users other than this process's: root of this machine, or
+    uid 0 of a user namespace that maps more than one id."""
     if os.geteuid() != 0:
         return False
+    mapped = _mapped("uid_map")
+    return mapped is None or sum(count for _, count in mapped) > 1
+
+
+def can_switch_to(uid: int, gid: int) -> bool:
+    """Whether a task may run as ``uid``:``gid``: root of this machine, or uid 0 of a user
+    namespace that maps both ids and allows ``setgroups`` (rootless VPC mode with the
+    user's subordinate ids: `fargo.local.ec2.id_map`)."""
+    if os.geteuid() != 0:
+        return False
+    uids, gids = _mapped("uid_map"), _mapped("gid_map")
+    if uids is None or gids is None:
+        return True  # no user namespaces here: the machine's root
     try:
-        lines = Path("/proc/self/uid_map").read_text().splitlines()
+        allowed = Path("/proc/self/setgroups").read_text().strip() == "allow"
     except OSError:
-        return True
-    return sum(int(line.split()[2]) for line in lines if len(line.split()) == 3) > 1
+        allowed = True
+    return allowed and _maps(uids, uid) and _maps(gids, gid)
+
+
+def _mapped(name: str) -> list[tuple[int, int]] | None:
+    """The ids this process's user namespace maps (first id inside, count); None if the
+    kernel has no user namespaces."""
+    try:
+        lines = Path(f"/proc/self/{name}").read_text().splitlines()
+    except OSError:
+        return None
+    ranges = [line.split() for line in lines]
+    return [(int(r[0]), int(r[2])) for r in ranges if len(r) == 3]
+
+
+def _maps(ranges: list[tuple[int, int]], wanted: int) -> bool:
+    return any(first <= wanted < first + count for first, count in ranges)
 
 
 def user_note(
@@ -89,9 +119,12 @@ def user_note(
 ) -> str:
     """What the build reports for ``USER user``. ``subordinate``: why this user has no
     subordinate ids to map ("" when it has: rootless VPC mode switches)."""
-    switches = can_switch_users() if switches is None else switches
+    resolved = task_user(user)
+    switches = can_switch_to(resolved.uid, resolved.gid) if switches is None else switches
     if not switches:
-        euid = os.geteuid() if euid is None else euid
+        from fargo.local.twins import machine_uid  # the user's id, also in fargo's namespace
+
+        euid = machine_uid() if euid is None else euid
         me = _name_of(euid)
         why = id_map.why_not(euid) if subordinate is None else subordinate
         if not why:
@@ -105,7 +138,6 @@ def user_note(
             f"runs as {me}; tasks run as {me} (VPC mode would switch with subordinate ids, "
             f"but {why})"
         )
-    resolved = task_user(user)
     who = f"uid {resolved.uid}, gid {resolved.gid}"
     if resolved.missing:
         who = f"nobody ({who}), as {resolved.missing} on this machine"
