@@ -13,7 +13,7 @@ ARGS ?=
 # (skopeo: an OCI client checks the registry endpoint; chromium: the demo page's test in
 # a real headless browser; awscli: Debian 12's is the AWS CLI v2, whose `aws logs tail`
 # the AWS API's tests run, as /usr/bin/aws: the venv's `aws` is the v1 from PyPI; uidmap:
-# newuidmap/newgidmap, with which a rootless VPC maps a user's subordinate ids, so tasks
+# newuidmap/newgidmap, with which a rootless twin maps a user's subordinate ids, so tasks
 # run as their image's USER).
 # Installed when root; otherwise the twin runs in loopback mode and the browser and CLI v2
 # tests are skipped (they fail in CI), each saying why.

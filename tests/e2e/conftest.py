@@ -25,6 +25,7 @@ import httpx
 import psutil
 import pytest
 from tests.cli import run_fargo
+from tests.e2e.nobody import nobody_folder, nobody_ids, nobody_venv  # noqa: F401 - fixtures
 
 from fargo.local.status import Endpoints, ServiceStatus, TwinStatus
 from fargo.spec import load_spec

@@ -5,20 +5,25 @@ and serves through the load balancer; `fargo exec` enters its root."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
-from tests.e2e.conftest import Twin, fargo, make_twin
+from tests.e2e.conftest import ROOT, Twin, fargo, make_twin
+from tests.e2e.nobody import NOBODY_UID, IdFiles, as_nobody
 from tests.e2e.test_vpc_user import (
     HIDDEN,
     nonblocking_copies_of_stdout,
     run_as_task_user,
     task_process,
 )
+from tests.waiting import wait_until
 
 from fargo.local.images.user import can_switch_users
 
@@ -92,3 +97,51 @@ def test_exec_enters_the_tasks_root_where_the_state_folder_is_hidden(
     running, _ = twin
     listed = run_as_task_user(running, "api", HIDDEN)
     assert listed.stdout.strip() == "hidden True True True", listed.stdout + listed.stderr
+
+
+def test_not_as_root_a_task_runs_as_its_user_in_a_user_namespace_of_its_own(
+    nobody_venv: Path, nobody_folder: Path, nobody_ids: IdFiles
+) -> None:
+    """Loopback mode has no user namespace of the twin's: not as root, a task of an image
+    with a USER gets one of its own (``unshare --map-root-user --map-auto``) when the user
+    has subordinate ids, and runs as that USER there; without, as the user running fargo."""
+    tree = nobody_folder / "tree"
+    shutil.copytree(
+        ROOT / "services", tree / "services", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    ids = nobody_ids.range
+    # The reference services' images say USER 10001: the range's start + 10000 on the
+    # host (the namespace's uid 10001); without a range, nobody. backend-public's
+    # container health check, a command, says so from inside the task too.
+    user = ids.start + 10001 - 1 if ids else NOBODY_UID
+    inside = 10001 if ids else NOBODY_UID
+    check = f"""health_check: {{command: [CMD-SHELL, 'test "$(id -u)" = {inside}']}}"""
+    text = (ROOT / "fargo.yaml").read_text().replace("10.0.", "10.178.")
+    service = "  backend-public:\n    image: backend-public\n"
+    assert text.count(service) == 1
+    spec = tree / "fargo.yaml"
+    spec.write_text(text.replace(service, f"{service}    {check}\n"))
+    subprocess.run(["chown", "-R", "nobody", str(tree)], check=True)
+    fargo_bin = str(nobody_venv / "bin" / "fargo")
+    twin = make_twin(spec, nobody_folder / "state")
+    state = str(twin.state_dir)
+    started = as_nobody(fargo_bin, "up", "--detach", *twin.up_args(), ids=nobody_ids)
+    try:
+        assert started.returncode == 0, started.stderr + started.stdout
+        demo = as_nobody(fargo_bin, "demo", "--json", "-f", str(spec), "--state-dir", state)
+        points = {p["number"]: p["status"] for p in json.loads(demo.stdout)}
+        # point 1 (the NAT gateway) needs VPC mode
+        assert points == {1: "skipped"} | {n: "pass" for n in range(2, 8)}, demo.stdout
+        answered = as_nobody(fargo_bin, "status", "--json", "--state-dir", state)
+        tasks = [t for s in json.loads(answered.stdout)["services"] for t in s["tasks"]]
+        uids = {psutil.Process(t["pid"]).uids().real for t in tasks if t["pid"]}
+        assert uids == {user}, uids
+        assert 0 not in {p.uids().real for p in twin.processes()}
+        # `fargo exec` reaches such a task (its environment is its host uid's alone)
+        ran = as_nobody(fargo_bin, "exec", "--state-dir", state, "backend-public", "--",
+                        "sh", "-c", 'echo "$PORT"')  # fmt: skip
+        assert (ran.returncode, ran.stdout.strip()) == (0, "8080"), ran
+    finally:
+        stopped = as_nobody(fargo_bin, "down", "--state-dir", state)
+    assert stopped.returncode == 0, stopped.stderr
+    wait_until(lambda: twin.processes() == [], timeout=10, what="every process to end")

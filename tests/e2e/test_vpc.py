@@ -12,33 +12,28 @@ from __future__ import annotations
 import collections
 import json
 import os
-import shlex
 import shutil
 import signal
 import ssl
 import subprocess
-import tempfile
 import threading
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 from tests.e2e.conftest import ROOT, Twin, fargo, make_twin
+from tests.e2e.nobody import NOBODY_UID, IdFiles, as_nobody
 from tests.waiting import wait_until
 
-from fargo.local.ec2.id_map import Range
 from fargo.local.ec2.vpc_mode import vpc_mode_unavailable
 from fargo.local.ecs.task import HealthStatus
 
 pytestmark = pytest.mark.slow
 
 SIDE = Path(__file__).with_name("vpc_side.yaml")
-SYSTEM_PYTHON = Path("/usr/bin/python3.11")  # readable by other users, unlike root's pyenv
-NOBODY_VENV = Path("/tmp/fargo-e2e-nobody-venv")
 
 
 def host_network() -> dict[str, str]:
@@ -262,97 +257,6 @@ def test_after_sigkill_of_the_control_plane_down_leaves_nothing(
     fargo("down", "--state-dir", str(side.state_dir))
     wait_until(lambda: side.processes() == [], timeout=10, what="every process to end")
     assert host_network() == before  # …and with them went every namespace and table
-
-
-@pytest.fixture(scope="module")
-def nobody_venv() -> Path:
-    """A virtualenv on the system interpreter, readable by ``nobody``, with fargo in it."""
-    if not SYSTEM_PYTHON.exists() or os.geteuid() != 0:
-        pytest.skip("needs root and /usr/bin/python3.11 to act as another user")
-    python = NOBODY_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", str(NOBODY_VENV)], check=True)
-    # Not editable: the checkout may sit where only root may read (a CI clone in a 0700 folder).
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT)],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         "--no-deps", "--force-reinstall", str(ROOT)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    subprocess.run(["chmod", "-R", "a+rX", str(NOBODY_VENV)], check=True)
-    return NOBODY_VENV
-
-
-NOBODY_UID = 65534
-SUBORDINATE = Range(2_000_000_000, 65536)  # nobody's, where a test gives it one
-
-
-@dataclass(frozen=True)
-class IdFiles:
-    """The subordinate ids a test's twin sees: its range (None: none) and the files."""
-
-    range: Range | None
-    subuid: Path
-    subgid: Path
-
-
-ROOTS_SETTINGS = frozenset({"FARGO_CACHE_DIR", "XDG_CACHE_HOME", "UV_CACHE_DIR"})
-
-
-def as_nobody(
-    *argv: str, timeout: float = 180, ids: IdFiles | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``argv`` as ``nobody``, with none of root's fargo settings (``su`` keeps the
-    environment: a root-owned ``FARGO_CACHE_DIR`` is not nobody's to use); ``ids``: the
-    subordinate id files it sees, mounted over /etc's in a mount namespace of its own
-    (which the processes it starts keep)."""
-    environment = {k: v for k, v in os.environ.items() if k not in ROOTS_SETTINGS}
-    command = ["su", "nobody", "-s", "/bin/sh", "-c", shlex.join(argv)]
-    if ids is not None:
-        mounts = 'mount --bind "$1" /etc/subuid && mount --bind "$2" /etc/subgid && shift 2'
-        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                   f'{mounts} && exec "$@"', "sh", str(ids.subuid), str(ids.subgid),
-                   *command]  # fmt: skip
-    return subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd="/tmp",
-        check=False,
-        env=environment,
-    )
-
-
-@pytest.fixture
-def nobody_folder() -> Iterator[Path]:
-    """A folder of nobody's own (pytest's temporary folders are root's alone)."""
-    folder = Path(tempfile.mkdtemp(prefix="fargo-e2e-nobody-"))
-    shutil.chown(folder, "nobody")
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture(params=["one id", "subordinate ids"])
-def nobody_ids(request: pytest.FixtureRequest, nobody_folder: Path) -> Iterator[IdFiles]:
-    """nobody's subordinate ids for the twin it starts: none, or a range, in files of the
-    test's own that `as_nobody` mounts over /etc/subuid and /etc/subgid in a mount
-    namespace of the `fargo up` alone (the machine's files are never touched)."""
-    if request.param == "subordinate ids" and shutil.which("newuidmap") is None:
-        pytest.skip("newuidmap is not installed (make system-packages installs uidmap)")
-    lines = f"nobody:{SUBORDINATE.start}:{SUBORDINATE.count}\n" if request.param != "one id" else ""
-    files = IdFiles(
-        SUBORDINATE if lines else None, nobody_folder / "subuid", nobody_folder / "subgid"
-    )
-    for path in (files.subuid, files.subgid):
-        path.write_text(lines)
-        path.chmod(0o644)
-    yield files
 
 
 def test_rootless_vpc_mode_as_an_unprivileged_user(

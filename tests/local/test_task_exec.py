@@ -5,10 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from fargo.local.ecs.task_exec import ExecError, ExecTarget, credentials, entered, exec_argv
+from fargo.local.ecs.task_exec import (
+    ExecError,
+    ExecTarget,
+    credentials,
+    entered,
+    exec_argv,
+    id_inside,
+)
 
 
 def target(**changes: object) -> ExecTarget:
@@ -69,3 +77,13 @@ def test_reading_a_task_reads_its_environment_folder_and_user() -> None:
         child.wait()
     with pytest.raises(ExecError, match=r"task t1: its process \d+ has exited"):
         ExecTarget.read(child.pid, what="task t1")
+
+
+def test_a_task_in_a_user_namespace_of_its_own_is_named_by_its_ids_there(tmp_path: Path) -> None:
+    """nsenter --setuid takes the ids the task's own namespace has: 10001, not the host's
+    2000010000 (a loopback task not as root, its user's subordinate ids mapped)."""
+    id_map = tmp_path / "uid_map"
+    id_map.write_text("         0      65534          1\n         1 2000000000      65535\n")
+    assert id_inside(id_map, 2_000_010_000) == 10001
+    assert id_inside(id_map, 65534) == 0
+    assert id_inside(id_map, 42) == 42  # not in the map: as it is

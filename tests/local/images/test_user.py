@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fargo.local.ec2.id_map import Range, subordinate_range, why_not
+from fargo.local.ec2.id_map import Range, map_auto_supported, subordinate_range, why_not
 from fargo.local.images.launch import _as_user
 from fargo.local.images.rootfs import OVERFLOW_ID, traversable
 from fargo.local.images.user import NOBODY, TaskUser, task_user, user_note
@@ -36,9 +36,12 @@ def test_the_build_says_who_the_tasks_run_as() -> None:
         "with subordinate ids, but why)"
     )
     assert user_note("10001:10001", switches=False, euid=65534, subordinate="") == (
-        "10001:10001: tasks run as 10001:10001 in VPC mode (the twin's user namespace maps "
-        "your subordinate ids); in loopback mode as nobody (uid 65534), since only root can "
-        "start a task as another user there"
+        "10001:10001: tasks run as 10001:10001 in a user namespace that maps your "
+        "subordinate ids (VPC mode: the twin's; loopback mode: the task's own)"
+        if map_auto_supported()
+        else "10001:10001: tasks run as 10001:10001 in VPC mode (the twin's user namespace "
+        "maps your subordinate ids); in loopback mode as nobody (uid 65534): this machine's "
+        "unshare cannot map them (util-linux 2.38 can)"
     )
     assert user_note("10001:10001", switches=True) == (
         "10001:10001: tasks run as uid 10001, gid 10001"

@@ -13,10 +13,12 @@ the user running fargo.
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import shutil
 import signal
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +102,17 @@ def _find(uid: int, subuid: Path, subgid: Path) -> tuple[SubordinateRanges | Non
 UID_MAP_FAILED = 1
 GID_MAP_FAILED = 2  # after the uid map: the namespace cannot be mapped any other way
 HELPER_SECONDS = 10.0
+
+
+@functools.cache
+def map_auto_supported() -> bool:
+    """Whether this machine's ``unshare`` maps subordinate ids itself (``--map-auto``,
+    util-linux 2.38), as a loopback-mode task's own user namespace needs."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return False
+    helped = subprocess.run([unshare, "--help"], capture_output=True, text=True, check=False)
+    return "--map-auto" in helped.stdout
 
 
 class IdMapper:

@@ -16,6 +16,7 @@ process with the task's environment and working directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from dataclasses import dataclass
@@ -72,6 +73,9 @@ class ExecTarget:
             for key, _, value in (line.partition(":") for line in status.splitlines())
             if key in ("Uid", "Gid")
         }
+        if other_user_namespace:  # as the task's own namespace names them, for nsenter
+            ids["Uid"] = id_inside(proc / "uid_map", ids.get("Uid", 0))
+            ids["Gid"] = id_inside(proc / "gid_map", ids.get("Gid", 0))
         return cls(
             pid=pid,
             environment=environment,
@@ -126,6 +130,17 @@ def _setuid(process: ExecTarget) -> list[str]:
         return []
     # nsenter sets the group first and drops the supplementary groups with it
     return [f"--setgid={process.gid}", f"--setuid={process.uid}"]
+
+
+def id_inside(id_map: Path, seen: int) -> int:
+    """The id ``seen`` from here, as the user namespace whose map ``id_map`` is names it
+    (unchanged if the map does not hold it)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in id_map.read_text().splitlines():
+            inside, outside, count = (int(word) for word in line.split())
+            if outside <= seen < outside + count:
+                return seen - outside + inside
+    return seen
 
 
 def _environ(proc: Path, other_user_namespace: bool) -> bytes:

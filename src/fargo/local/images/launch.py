@@ -39,7 +39,13 @@ from typing import TYPE_CHECKING, Protocol
 from fargo.local.cloudmap.resolver import DNS_LIBRARY_VARIABLE
 from fargo.local.images import rootfs
 from fargo.local.images.builder import ProcessImage
-from fargo.local.images.user import TaskUser, can_switch_to, task_user
+from fargo.local.images.user import (
+    TaskUser,
+    can_switch_to,
+    own_namespace_maps,
+    task_user,
+    user_namespace_needed,
+)
 from fargo.spec.model import ContainerHealthCheck
 
 if TYPE_CHECKING:
@@ -69,7 +75,7 @@ def task_process(
     """How to start a task of ``image`` whose files are at ``root``; ``env``: what the twin
     sets for the task (`TaskHooks.environment`)."""
     run = image.run
-    user = runs_as(image)
+    user = runs_as(image, namespaced=namespaced)
     isolated = namespaced or user is not None  # a mount namespace of its own
     mapper = _PathMapper(image, root, rewrite_image_paths=not isolated)
     argv = [mapper.path(word) for word in run.argv]
@@ -100,7 +106,10 @@ def task_process(
             unshare = shutil.which("unshare")
             if unshare is None:
                 raise ProgramNotFound("unshare (util-linux) is needed to run a task as its USER")
-            wrapper = [unshare, "--mount", "--propagation", "private", *wrapper]
+            # Not root: a user namespace of the task's own, its root the user running fargo
+            # and its other ids the user's subordinate ids (newuidmap, via --map-auto).
+            own = ["--user", "--map-root-user", "--map-auto"] if user_namespace_needed() else []
+            wrapper = [unshare, *own, "--mount", "--propagation", "private", *wrapper]
             wrapper += ["--network", "host"]
         return TaskProcess([*wrapper, "--", *argv], merged, root)
     cwd = root / workdir.lstrip("/")
@@ -122,7 +131,7 @@ def check_command(task: Task, check: ContainerHealthCheck, *, namespaced: bool) 
         return None
     image = task.image.process
     if check.command[0] == "CMD" and image is not None and task.root is not None:
-        isolated = namespaced or runs_as(image) is not None
+        isolated = namespaced or runs_as(image, namespaced=namespaced) is not None
         mapper = _PathMapper(image, task.root, rewrite_image_paths=not isolated)
         argv = [mapper.path(word) for word in argv]
     if not namespaced:
@@ -130,13 +139,18 @@ def check_command(task: Task, check: ContainerHealthCheck, *, namespaced: bool) 
     return argv
 
 
-def runs_as(image: ProcessImage) -> TaskUser | None:
+def runs_as(image: ProcessImage, *, namespaced: bool) -> TaskUser | None:
     """The user a task of ``image`` is switched to: its ``USER``, when this twin may (see
-    `fargo.local.images.user`); None: it runs as the twin does."""
+    `fargo.local.images.user`; loopback mode not as root: in a user namespace of the
+    task's own); None: it runs as the twin does."""
     if not image.run.user:
         return None
     user = task_user(image.run.user)
-    return user if can_switch_to(user.uid, user.gid) else None
+    if can_switch_to(user.uid, user.gid):
+        return user
+    if not namespaced and user_namespace_needed() and own_namespace_maps(user.uid, user.gid):
+        return user
+    return None
 
 
 def _as_user(user: TaskUser, image: ProcessImage, env: Mapping[str, str]) -> list[str]:

@@ -4,9 +4,10 @@
     can_switch_to(10001, 10001)  # whether a task may run as them here
     user_note("appuser")       # the build-time report for the USER line
 
-Honoured when the twin runs as root (the real one), in both network modes, and in
-rootless VPC mode when the twin's user namespace maps the user's subordinate ids
-(`fargo.local.ec2.id_map`) and with them the task's ids: the task's first process
+Honoured when the twin runs as root (the real one), in both network modes, and not as
+root when a user namespace maps the user's subordinate ids (`fargo.local.ec2.id_map`)
+and with them the task's ids — in VPC mode the twin's own, in loopback mode one of the
+task's own (`own_namespace_maps`): the task's first process
 (`fargo.local.images.rootfs`, in a mount namespace of the task's own) switches to the
 user after laying out the task's root, and makes what the task needs readable by it
 there (its Python environment and interpreter, whose folders — the owner-only state
@@ -95,6 +96,22 @@ def can_switch_to(uid: int, gid: int) -> bool:
     return allowed and _maps(uids, uid) and _maps(gids, gid)
 
 
+def user_namespace_needed() -> bool:
+    """Whether a loopback-mode task switched to another user needs a user namespace of its
+    own: this process is not root (of its namespace)."""
+    return os.geteuid() != 0
+
+
+def own_namespace_maps(uid: int, gid: int) -> bool:
+    """Whether a user namespace of a task's own (``unshare --map-root-user --map-auto``)
+    maps ``uid`` and ``gid``: the user running fargo is its 0, its subordinate ids 1 to
+    the range's size less one (`fargo.local.ec2.id_map`)."""
+    ranges = id_map.subordinate_ranges()
+    if ranges is None or not id_map.map_auto_supported():
+        return False
+    return 0 < uid < ranges.uids.count and 0 < gid < ranges.gids.count
+
+
 def _mapped(name: str) -> list[tuple[int, int]] | None:
     """The ids this process's user namespace maps (first id inside, count); None if the
     kernel has no user namespaces."""
@@ -127,11 +144,16 @@ def user_note(
         euid = machine_uid() if euid is None else euid
         me = _name_of(euid)
         why = id_map.why_not(euid) if subordinate is None else subordinate
+        if not why and id_map.map_auto_supported():
+            return (
+                f"{user}: tasks run as {user} in a user namespace that maps your "
+                "subordinate ids (VPC mode: the twin's; loopback mode: the task's own)"
+            )
         if not why:
             return (
                 f"{user}: tasks run as {user} in VPC mode (the twin's user namespace maps "
-                f"your subordinate ids); in loopback mode as {me}, since only root can start "
-                "a task as another user there"
+                f"your subordinate ids); in loopback mode as {me}: this machine's unshare "
+                "cannot map them (util-linux 2.38 can)"
             )
         return (
             f"{user}: not switched: only root can start a task as another user, and fargo "
