@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 import pytest
 from tests.local.test_metadata import make_task
 
 from fargo.local.ec2.addressing import router_address
 from fargo.local.ec2.eni import plug, unplug
 from fargo.local.ec2.netns import NetworkNamespace
+from fargo.local.ecs import stats
 from fargo.local.ecs.metadata import TaskMetadataEndpoint, task_metadata
 from fargo.local.ecs.network_stats import parse_net_dev, task_networks
 from fargo.local.ecs.task import Task, now
@@ -251,3 +253,18 @@ async def test_a_task_in_its_own_network_namespace_has_its_interfaces_counters(
         await task.process.wait()
         await asyncio.to_thread(unplug, router, "eni-5a7e", eni)
         router.close()
+
+
+def test_a_process_whose_io_counters_are_not_ours_still_has_cpu_and_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A task of a subordinate uid owns its /proc/PID/io (mode 0400): its stats keep CPU
+    and memory, with no block I/O, instead of none at all."""
+
+    def refused(self: psutil.Process) -> object:
+        raise psutil.AccessDenied(self.pid)
+
+    monkeypatch.setattr(psutil.Process, "io_counters", refused)
+    sample = stats._sample(os.getpid())
+    assert sample is not None
+    assert sample.memory_bytes > 0 and sample.read_bytes == 0 and sample.write_bytes == 0

@@ -87,3 +87,11 @@ def test_a_task_in_a_user_namespace_of_its_own_is_named_by_its_ids_there(tmp_pat
     assert id_inside(id_map, 2_000_010_000) == 10001
     assert id_inside(id_map, 65534) == 0
     assert id_inside(id_map, 42) == 42  # not in the map: as it is
+
+
+def test_a_task_of_its_own_namespace_is_switched_to_even_when_its_ids_match_ours() -> None:
+    """USER 1000 in a namespace of the task's own, for a user of uid 1000: the same numbers,
+    not the same user (ours is that namespace's 0)."""
+    process = target(other_user_namespace=True, other_mount_namespace=True)
+    argv = exec_argv(process, ["id"], network=False, as_task_user=True)
+    assert f"--setuid={os.geteuid()}" in argv and f"--setgid={os.getegid()}" in argv

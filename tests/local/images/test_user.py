@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from fargo.local.ec2.id_map import Range, map_auto_supported, subordinate_range, why_not
+from fargo.local.ec2 import id_map
+from fargo.local.ec2.id_map import Range, parse_maps, subordinate_range, why_not
 from fargo.local.images.launch import _as_user
 from fargo.local.images.rootfs import OVERFLOW_ID, traversable
-from fargo.local.images.user import NOBODY, TaskUser, task_user, user_note
+from fargo.local.images.user import NOBODY, TaskUser, own_namespace_maps, task_user, user_note
 
 
 def test_a_user_is_found_by_name_or_uid_and_a_missing_one_is_nobody() -> None:
@@ -32,22 +33,35 @@ def test_a_user_is_found_by_name_or_uid_and_a_missing_one_is_nobody() -> None:
 def test_the_build_says_who_the_tasks_run_as() -> None:
     assert user_note("10001:10001", switches=False, euid=65534, subordinate="why") == (
         "10001:10001: not switched: only root can start a task as another user, and fargo "
-        "runs as nobody (uid 65534); tasks run as nobody (uid 65534) (VPC mode would switch "
-        "with subordinate ids, but why)"
+        "runs as nobody (uid 65534); tasks run as nobody (uid 65534) (a user namespace would "
+        "switch with subordinate ids, but why)"
     )
     assert user_note("10001:10001", switches=False, euid=65534, subordinate="") == (
-        "10001:10001: tasks run as 10001:10001 in a user namespace that maps your "
+        "10001:10001: tasks run as uid 10001, gid 10001 in a user namespace that maps your "
         "subordinate ids (VPC mode: the twin's; loopback mode: the task's own)"
-        if map_auto_supported()
-        else "10001:10001: tasks run as 10001:10001 in VPC mode (the twin's user namespace "
-        "maps your subordinate ids); in loopback mode as nobody (uid 65534): this machine's "
-        "unshare cannot map them (util-linux 2.38 can)"
     )
     assert user_note("10001:10001", switches=True) == (
         "10001:10001: tasks run as uid 10001, gid 10001"
     )
     assert user_note("appuser", switches=True) == (
         'appuser: tasks run as nobody (uid 65534, gid 65534), as no user "appuser" on this machine'
+    )
+
+
+def test_the_note_says_when_the_ids_are_beyond_what_a_namespace_maps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `unshare --map-auto` maps the user's first range, whatever its size
+    small = parse_maps("0 1000 1\n1 2100000000 999\n--\n0 1000 1\n1 2100000000 999\n")
+    assert small.maps(500, 500) and not small.maps(10001, 10001)
+    monkeypatch.setattr(id_map, "own_namespace", lambda: small)
+    note = user_note("10001:10001", switches=False, euid=65534)
+    assert note.endswith("but uid 10001, gid 10001 is beyond the ids it maps)"), note
+    assert not own_namespace_maps(10001, 10001) and own_namespace_maps(500, 0)
+    monkeypatch.setattr(id_map, "own_namespace", lambda: "user namespaces are refused here")
+    assert not own_namespace_maps(500, 500)
+    assert user_note("500", switches=False, euid=65534).endswith(
+        "but user namespaces are refused here)"
     )
 
 

@@ -115,6 +115,57 @@ def map_auto_supported() -> bool:
     return "--map-auto" in helped.stdout
 
 
+@dataclass(frozen=True)
+class OwnNamespace:
+    """The ids a user namespace of a task's own maps here: (first id inside, count) ranges."""
+
+    uids: tuple[tuple[int, int], ...]
+    gids: tuple[tuple[int, int], ...]
+
+    def maps(self, uid: int, gid: int) -> bool:
+        return _within(self.uids, uid) and _within(self.gids, gid)
+
+
+@functools.cache
+def own_namespace() -> OwnNamespace | str:
+    """What ``unshare --user --map-root-user --map-auto`` maps for this user here (a
+    loopback-mode task's own namespace), asked of it once; or why it maps nothing more than
+    the user (no range, an unshare without ``--map-auto``, user namespaces refused)."""
+    if mapping_problem:
+        return mapping_problem
+    unshare = shutil.which("unshare")
+    if unshare is None or not map_auto_supported():
+        return "this machine's unshare cannot map subordinate ids (util-linux 2.38 can)"
+    found = subordinate_ranges()
+    if found is None:
+        return why_not()
+    script = "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map"
+    argv = [unshare, "--user", "--map-root-user", "--map-auto", "--mount", "sh", "-c", script]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"a user namespace with your subordinate ids could not be made here ({err})"
+    if done.returncode != 0:
+        said = (done.stderr.strip().splitlines() or ["no reason given"])[-1]
+        return f"a user namespace with your subordinate ids could not be made here ({said})"
+    return parse_maps(done.stdout)
+
+
+def parse_maps(text: str) -> OwnNamespace:
+    """``uid_map``, a ``--`` line, ``gid_map``: as (first id inside, count) ranges."""
+    uid_text, _, gid_text = text.partition("--")
+
+    def ranges(block: str) -> tuple[tuple[int, int], ...]:
+        rows = [line.split() for line in block.splitlines()]
+        return tuple((int(r[0]), int(r[2])) for r in rows if len(r) == 3)
+
+    return OwnNamespace(ranges(uid_text), ranges(gid_text))
+
+
+def _within(ranges: tuple[tuple[int, int], ...], wanted: int) -> bool:
+    return any(first <= wanted < first + count for first, count in ranges)
+
+
 class IdMapper:
     """A helper forked before ``unshare(CLONE_NEWUSER)``: once told, it runs newuidmap and
     newgidmap on this process (a process outside the namespace must write its maps)."""

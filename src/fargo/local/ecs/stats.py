@@ -78,7 +78,7 @@ def _sample(pid: int) -> _Sample | None:
             with process.oneshot():
                 times = process.cpu_times()
                 rss += process.memory_info().rss
-                io = process.io_counters() if hasattr(process, "io_counters") else None
+                io = _io_counters(process)
         except psutil.Error:
             if process is lead:
                 return None
@@ -190,3 +190,14 @@ def _no_cpu_stats() -> dict[str, Any]:
 
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"  # Docker's nanoseconds
+
+
+def _io_counters(process: psutil.Process) -> Any:
+    """Its block I/O counters; None where there are none or they are not ours to read (a
+    task of a subordinate uid owns its ``/proc/PID/io``, mode 0400: no block I/O then)."""
+    if not hasattr(process, "io_counters"):
+        return None
+    try:
+        return process.io_counters()
+    except psutil.AccessDenied:
+        return None

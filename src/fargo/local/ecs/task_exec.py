@@ -126,7 +126,12 @@ def credentials(process: ExecTarget) -> dict[str, object]:
 
 
 def _setuid(process: ExecTarget) -> list[str]:
-    if (process.uid, process.gid) == (os.geteuid(), os.getegid()):
+    # In a user namespace of the task's own its ids are that namespace's: equal numbers
+    # to ours say nothing (USER 1000 with a user of uid 1000), so they are always given.
+    if not process.other_user_namespace and (process.uid, process.gid) == (
+        os.geteuid(),
+        os.getegid(),
+    ):
         return []
     # nsenter sets the group first and drops the supplementary groups with it
     return [f"--setgid={process.gid}", f"--setuid={process.uid}"]

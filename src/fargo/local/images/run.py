@@ -218,7 +218,11 @@ def classify(words: list[str]) -> Command:
             "libraries (install them here if the service needs them)",
         )
     if program in ACCOUNTS:
-        return Unsupported(text, "users and file owners: tasks run as the user running fargo")
+        return Unsupported(
+            text,
+            "users and file owners are not changed: the image's files are the user's running "
+            "fargo, readable by the task's user as their modes say (USER: see its note)",
+        )
     if program in PROJECT_INSTALLERS or program == "uv":
         return Unsupported(
             text,

@@ -104,12 +104,10 @@ def user_namespace_needed() -> bool:
 
 def own_namespace_maps(uid: int, gid: int) -> bool:
     """Whether a user namespace of a task's own (``unshare --map-root-user --map-auto``)
-    maps ``uid`` and ``gid``: the user running fargo is its 0, its subordinate ids 1 to
-    the range's size less one (`fargo.local.ec2.id_map`)."""
-    ranges = id_map.subordinate_ranges()
-    if ranges is None or not id_map.map_auto_supported():
-        return False
-    return 0 < uid < ranges.uids.count and 0 < gid < ranges.gids.count
+    maps ``uid`` and ``gid`` here: the user running fargo is its 0, the user's subordinate
+    ids (the first range) its 1 on (`fargo.local.ec2.id_map.own_namespace`)."""
+    found = id_map.own_namespace()
+    return not isinstance(found, str) and found.maps(uid, gid)
 
 
 def _mapped(name: str) -> list[tuple[int, int]] | None:
@@ -134,36 +132,33 @@ def user_note(
     euid: int | None = None,
     subordinate: str | None = None,
 ) -> str:
-    """What the build reports for ``USER user``. ``subordinate``: why this user has no
-    subordinate ids to map ("" when it has: rootless VPC mode switches)."""
+    """What the build reports for ``USER user``: whether tasks run as it, and how. ``switches``,
+    ``subordinate``: what this machine allows, as `can_switch_to` and
+    `fargo.local.ec2.id_map.own_namespace` would find it (for tests)."""
     resolved = task_user(user)
-    switches = can_switch_to(resolved.uid, resolved.gid) if switches is None else switches
-    if not switches:
-        from fargo.local.twins import machine_uid  # the user's id, also in fargo's namespace
-
-        euid = machine_uid() if euid is None else euid
-        me = _name_of(euid)
-        why = id_map.why_not(euid) if subordinate is None else subordinate
-        if not why and id_map.map_auto_supported():
-            return (
-                f"{user}: tasks run as {user} in a user namespace that maps your "
-                "subordinate ids (VPC mode: the twin's; loopback mode: the task's own)"
-            )
-        if not why:
-            return (
-                f"{user}: tasks run as {user} in VPC mode (the twin's user namespace maps "
-                f"your subordinate ids); in loopback mode as {me}: this machine's unshare "
-                "cannot map them (util-linux 2.38 can)"
-            )
-        return (
-            f"{user}: not switched: only root can start a task as another user, and fargo "
-            f"runs as {me}; tasks run as {me} (VPC mode would switch with subordinate ids, "
-            f"but {why})"
-        )
     who = f"uid {resolved.uid}, gid {resolved.gid}"
     if resolved.missing:
         who = f"nobody ({who}), as {resolved.missing} on this machine"
-    return f"{user}: tasks run as {who}"
+    if can_switch_to(resolved.uid, resolved.gid) if switches is None else switches:
+        return f"{user}: tasks run as {who}"
+    if subordinate is None:
+        found = id_map.own_namespace()
+        if not isinstance(found, str) and not found.maps(resolved.uid, resolved.gid):
+            found = f"{who} is beyond the ids it maps"
+        subordinate = found if isinstance(found, str) else ""
+    if not subordinate:
+        return (
+            f"{user}: tasks run as {who} in a user namespace that maps your subordinate ids "
+            "(VPC mode: the twin's; loopback mode: the task's own)"
+        )
+    from fargo.local.twins import machine_uid  # the user's id, also in fargo's namespace
+
+    me = _name_of(machine_uid() if euid is None else euid)
+    return (
+        f"{user}: not switched: only root can start a task as another user, and fargo "
+        f"runs as {me}; tasks run as {me} (a user namespace would switch with subordinate "
+        f"ids, but {subordinate})"
+    )
 
 
 def _name_of(uid: int) -> str:
