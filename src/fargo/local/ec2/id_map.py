@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,7 +124,7 @@ class OwnNamespace:
     gids: tuple[tuple[int, int], ...]
 
     def maps(self, uid: int, gid: int) -> bool:
-        return _within(self.uids, uid) and _within(self.gids, gid)
+        return within(self.uids, uid) and within(self.gids, gid)
 
 
 @functools.cache
@@ -162,7 +163,8 @@ def parse_maps(text: str) -> OwnNamespace:
     return OwnNamespace(ranges(uid_text), ranges(gid_text))
 
 
-def _within(ranges: tuple[tuple[int, int], ...], wanted: int) -> bool:
+def within(ranges: Sequence[tuple[int, int]], wanted: int) -> bool:
+    """Whether one of ``ranges`` ((first id, count) each) holds ``wanted``."""
     return any(first <= wanted < first + count for first, count in ranges)
 
 

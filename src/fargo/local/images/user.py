@@ -93,7 +93,7 @@ def can_switch_to(uid: int, gid: int) -> bool:
         allowed = Path("/proc/self/setgroups").read_text().strip() == "allow"
     except OSError:
         allowed = True
-    return allowed and _maps(uids, uid) and _maps(gids, gid)
+    return allowed and id_map.within(uids, uid) and id_map.within(gids, gid)
 
 
 def user_namespace_needed() -> bool:
@@ -119,10 +119,6 @@ def _mapped(name: str) -> list[tuple[int, int]] | None:
         return None
     ranges = [line.split() for line in lines]
     return [(int(r[0]), int(r[2])) for r in ranges if len(r) == 3]
-
-
-def _maps(ranges: list[tuple[int, int]], wanted: int) -> bool:
-    return any(first <= wanted < first + count for first, count in ranges)
 
 
 def user_note(
