@@ -25,7 +25,7 @@ from tests.e2e.test_vpc_user import (
 )
 from tests.waiting import wait_until
 
-from fargo.local.images.user import can_switch_users
+from fargo.local.images.user import can_switch_to
 
 pytestmark = pytest.mark.slow  # a twin
 
@@ -35,7 +35,7 @@ CAP_NET_BIND_SERVICE = 10
 
 @pytest.fixture(scope="module")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Twin, str]]:
-    if not can_switch_users():
+    if not can_switch_to(10001, 10001):
         pytest.skip("switching a task's user needs the twin to run as root")
     folder = tmp_path_factory.mktemp("loopback-user")
     echo = folder / "echo"

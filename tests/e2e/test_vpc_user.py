@@ -15,7 +15,7 @@ import pytest
 from tests.e2e.conftest import Twin, fargo, make_twin
 
 from fargo.local.ec2.vpc_mode import vpc_mode_unavailable
-from fargo.local.images.user import can_switch_users
+from fargo.local.images.user import can_switch_to
 
 pytestmark = pytest.mark.slow  # a twin in VPC mode
 
@@ -24,7 +24,7 @@ HERE = Path(__file__).parent
 
 @pytest.fixture
 def twin(tmp_path: Path) -> Iterator[tuple[Twin, str]]:
-    if not can_switch_users():
+    if not can_switch_to(10001, 10001):
         pytest.skip("switching a task's user needs the twin to run as root")
     if (reason := vpc_mode_unavailable()) is not None:
         pytest.skip(f"VPC mode is not available here: {reason}")

@@ -285,22 +285,18 @@ class Runtime:
         folders (``caddy_folders``: Caddy name → folder), the new Caddys standing by on them.
         False (nothing adopted) if it cannot be."""
         if isinstance(self.data_plane, CaddyFleet):
-            internet_facing = [
-                name
+            members = self.data_plane.members
+            caddys = {  # load balancer → its Caddy's name
+                name: members[name].caddy.name
                 for name, lb in self.spec.load_balancers.items()
                 if lb.scheme == "internet-facing"
-            ]
-            folders = {
-                name: caddy_folders[self.data_plane.members[name].caddy.name]
-                for name in internet_facing
-                if self.data_plane.members[name].caddy.name in caddy_folders
             }
-            if not internet_facing or len(folders) != len(internet_facing):
+            if not caddys or not set(caddys.values()) <= caddy_folders.keys():
                 return False
+            folders = {name: caddy_folders[caddy] for name, caddy in caddys.items()}
             if not self.data_plane.adopt_listeners(folders):
                 return False
-            members = self.data_plane.members
-            self.adopted_caddys = tuple(members[name].caddy.name for name in internet_facing)
+            self.adopted_caddys = tuple(caddys.values())
             return True
         if not isinstance(self.data_plane, CaddyDataPlane) or not isinstance(
             self.network, LoopbackNetwork

@@ -105,15 +105,9 @@ GID_MAP_FAILED = 2  # after the uid map: the namespace cannot be mapped any othe
 HELPER_SECONDS = 10.0
 
 
-@functools.cache
-def map_auto_supported() -> bool:
-    """Whether this machine's ``unshare`` maps subordinate ids itself (``--map-auto``,
-    util-linux 2.38), as a loopback-mode task's own user namespace needs."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return False
-    helped = subprocess.run([unshare, "--help"], capture_output=True, text=True, check=False)
-    return "--map-auto" in helped.stdout
+# How unshare makes a loopback-mode task's own user namespace: the user its 0, the user's
+# first subordinate range its 1 on (newuidmap/newgidmap, util-linux 2.38).
+OWN_NAMESPACE = ("--user", "--map-root-user", "--map-auto")
 
 
 @dataclass(frozen=True)
@@ -135,13 +129,14 @@ def own_namespace() -> OwnNamespace | str:
     if mapping_problem:
         return mapping_problem
     unshare = shutil.which("unshare")
-    if unshare is None or not map_auto_supported():
+    usage = _output([unshare, "--help"]) if unshare else ""
+    if unshare is None or "--map-auto" not in usage:
         return "this machine's unshare cannot map subordinate ids (util-linux 2.38 can)"
     found = subordinate_ranges()
     if found is None:
         return why_not()
     script = "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map"
-    argv = [unshare, "--user", "--map-root-user", "--map-auto", "--mount", "sh", "-c", script]
+    argv = [unshare, *OWN_NAMESPACE, "--mount", "sh", "-c", script]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired) as err:
@@ -152,15 +147,21 @@ def own_namespace() -> OwnNamespace | str:
     return parse_maps(done.stdout)
 
 
+def _output(argv: list[str]) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+
+
 def parse_maps(text: str) -> OwnNamespace:
     """``uid_map``, a ``--`` line, ``gid_map``: as (first id inside, count) ranges."""
     uid_text, _, gid_text = text.partition("--")
+    return OwnNamespace(map_ranges(uid_text), map_ranges(gid_text))
 
-    def ranges(block: str) -> tuple[tuple[int, int], ...]:
-        rows = [line.split() for line in block.splitlines()]
-        return tuple((int(r[0]), int(r[2])) for r in rows if len(r) == 3)
 
-    return OwnNamespace(ranges(uid_text), ranges(gid_text))
+def map_ranges(text: str) -> tuple[tuple[int, int], ...]:
+    """An ``uid_map`` or ``gid_map`` (``inside outside count`` lines) as (first id inside,
+    count) ranges."""
+    rows = [line.split() for line in text.splitlines()]
+    return tuple((int(r[0]), int(r[2])) for r in rows if len(r) == 3)
 
 
 def within(ranges: Sequence[tuple[int, int]], wanted: int) -> bool:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from fargo.local.cloudmap.resolver import DNS_LIBRARY_VARIABLE
+from fargo.local.ec2 import id_map
 from fargo.local.images import rootfs
 from fargo.local.images.builder import ProcessImage
 from fargo.local.images.user import (
@@ -108,7 +109,7 @@ def task_process(
                 raise ProgramNotFound("unshare (util-linux) is needed to run a task as its USER")
             # Not root: a user namespace of the task's own, its root the user running fargo
             # and its other ids the user's subordinate ids (newuidmap, via --map-auto).
-            own = ["--user", "--map-root-user", "--map-auto"] if user_namespace_needed() else []
+            own = list(id_map.OWN_NAMESPACE) if user_namespace_needed() else []
             wrapper = [unshare, *own, "--mount", "--propagation", "private", *wrapper]
             wrapper += ["--network", "host"]
         return TaskProcess([*wrapper, "--", *argv], merged, root)

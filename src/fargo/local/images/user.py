@@ -71,15 +71,6 @@ def task_user(user: str) -> TaskUser:
     return TaskUser(uid, gid, home)
 
 
-def can_switch_users() -> bool:
-    """Whether tasks may run as users other than this process's: root of this machine, or
-    uid 0 of a user namespace that maps more than one id."""
-    if os.geteuid() != 0:
-        return False
-    mapped = _mapped("uid_map")
-    return mapped is None or sum(count for _, count in mapped) > 1
-
-
 def can_switch_to(uid: int, gid: int) -> bool:
     """Whether a task may run as ``uid``:``gid``: root of this machine, or uid 0 of a user
     namespace that maps both ids and allows ``setgroups`` (rootless VPC mode with the
@@ -110,15 +101,13 @@ def own_namespace_maps(uid: int, gid: int) -> bool:
     return not isinstance(found, str) and found.maps(uid, gid)
 
 
-def _mapped(name: str) -> list[tuple[int, int]] | None:
+def _mapped(name: str) -> tuple[tuple[int, int], ...] | None:
     """The ids this process's user namespace maps (first id inside, count); None if the
     kernel has no user namespaces."""
     try:
-        lines = Path(f"/proc/self/{name}").read_text().splitlines()
+        return id_map.map_ranges(Path(f"/proc/self/{name}").read_text())
     except OSError:
         return None
-    ranges = [line.split() for line in lines]
-    return [(int(r[0]), int(r[2])) for r in ranges if len(r) == 3]
 
 
 def user_note(
