@@ -103,19 +103,19 @@ def test_not_as_root_a_task_runs_as_its_user_in_a_user_namespace_of_its_own(
     nobody_venv: Path, nobody_folder: Path, nobody_ids: IdFiles
 ) -> None:
     """Loopback mode has no user namespace of the twin's: not as root, a task of an image
-    with a USER gets one of its own (``unshare --map-root-user --map-auto``) when the user
-    has subordinate ids, and runs as that USER there; without, as the user running fargo."""
+    with a USER gets one of its own and runs as that USER there: one that maps the user's
+    subordinate ids (``unshare --map-root-user --map-auto``) when it has them; without,
+    one that maps the user running fargo to the USER."""
     tree = nobody_folder / "tree"
     shutil.copytree(
         ROOT / "services", tree / "services", ignore=shutil.ignore_patterns("__pycache__")
     )
     ids = nobody_ids.range
-    # The reference services' images say USER 10001: the range's start + 10000 on the
-    # host (the namespace's uid 10001); without a range, nobody. backend-public's
-    # container health check, a command, says so from inside the task too.
+    # The reference services' images say USER 10001: in their namespaces, uid 10001; on
+    # the host, the range's start + 10000, or without a range nobody, who ran fargo.
+    # backend-public's container health check, a command, says so from inside the task.
     user = ids.start + 10001 - 1 if ids else NOBODY_UID
-    inside = 10001 if ids else NOBODY_UID
-    check = f"""health_check: {{command: [CMD-SHELL, 'test "$(id -u)" = {inside}']}}"""
+    check = """health_check: {command: [CMD-SHELL, 'test "$(id -u):$(id -g)" = 10001:10001']}"""
     text = (ROOT / "fargo.yaml").read_text().replace("10.0.", "10.178.")
     service = "  backend-public:\n    image: backend-public\n"
     assert text.count(service) == 1
@@ -137,10 +137,12 @@ def test_not_as_root_a_task_runs_as_its_user_in_a_user_namespace_of_its_own(
         uids = {psutil.Process(t["pid"]).uids().real for t in tasks if t["pid"]}
         assert uids == {user}, uids
         assert 0 not in {p.uids().real for p in twin.processes()}
-        # `fargo exec` reaches such a task (its environment is its host uid's alone)
+        # `fargo exec` reaches such a task (its environment is its host uid's alone), as
+        # its namespace's root, or (one id) its user, the one id it has
         ran = as_nobody(fargo_bin, "exec", "--state-dir", state, "backend-public", "--",
-                        "sh", "-c", 'echo "$PORT"')  # fmt: skip
-        assert (ran.returncode, ran.stdout.strip()) == (0, "8080"), ran
+                        "sh", "-c", 'echo "$(id -u) $PORT"')  # fmt: skip
+        expected = f"{0 if ids else 10001} 8080"
+        assert (ran.returncode, ran.stdout.strip()) == (0, expected), ran
     finally:
         stopped = as_nobody(fargo_bin, "down", "--state-dir", state)
     assert stopped.returncode == 0, stopped.stderr

@@ -268,7 +268,13 @@ def test_rootless_vpc_mode_as_an_unprivileged_user(
         ROOT / "services", tree / "services", ignore=shutil.ignore_patterns("__pycache__")
     )
     shutil.copytree(SIDE.parent / "anyaddr", tree / "tests" / "e2e" / "anyaddr")
-    shutil.copyfile(SIDE, tree / "tests" / "e2e" / SIDE.name)
+    # backend-public's image says USER 10001: its container health check, a command run
+    # as the task's user in the task's namespaces, says so from inside
+    service = "  backend-public:\n    image: backend-public\n"
+    check = """    health_check: {command: [CMD-SHELL, 'test "$(id -u)" = 10001']}\n"""
+    text = SIDE.read_text()
+    assert text.count(service) == 1
+    (tree / "tests" / "e2e" / SIDE.name).write_text(text.replace(service, service + check))
     subprocess.run(["chown", "-R", "nobody", str(tree)], check=True)
     side = tree / "tests" / "e2e" / SIDE.name
     fargo_bin = nobody_venv / "bin" / "fargo"
@@ -288,7 +294,8 @@ def test_rootless_vpc_mode_as_an_unprivileged_user(
 
         # The reference services' images say USER 10001: with subordinate ids their tasks
         # run as it (uid 10001 of the twin's user namespace: the range's start + 10000);
-        # without, as nobody, like the rest (anyaddr's image has no USER).
+        # without, as nobody on the host, like the rest (anyaddr's image has no USER), but
+        # as 10001 in a user namespace of their own that maps nobody to it.
         answered = as_nobody(str(fargo_bin), "status", "--json", "--state-dir", str(twin.state_dir))
         services = {s["name"]: s for s in json.loads(answered.stdout)["services"]}
 
@@ -305,6 +312,9 @@ def test_rootless_vpc_mode_as_an_unprivileged_user(
         assert (ran.returncode, ran.stdout.strip()) == (0, "0 80"), ran
         for service in ("frontend", "backend-public", "backend-private"):
             assert task_uids(service) == {user}, service
+            for task in services[service]["tasks"]:
+                mapped = Path(f"/proc/{task['pid']}/uid_map").read_text().split()
+                assert ids is not None or mapped == ["10001", str(NOBODY_UID), "1"], mapped
         assert task_uids("anyaddr") == {NOBODY_UID}
         assert owners == {NOBODY_UID, user}
     finally:

@@ -32,9 +32,16 @@ def test_a_user_is_found_by_name_or_uid_and_a_missing_one_is_nobody() -> None:
 
 def test_the_build_says_who_the_tasks_run_as() -> None:
     assert user_note("10001:10001", switches=False, euid=65534, subordinate="why") == (
+        "10001:10001: tasks run as uid 10001, gid 10001 in a user namespace of their own that "
+        "maps you to them: to this machine they are nobody (uid 65534) (subordinate ids would "
+        "make them ids of their own, but why)"
+    )
+    assert user_note(
+        "10001:10001", switches=False, euid=65534, subordinate="why", one_id="refused"
+    ) == (
         "10001:10001: not switched: only root can start a task as another user, and fargo "
         "runs as nobody (uid 65534); tasks run as nobody (uid 65534) (a user namespace would "
-        "switch with subordinate ids, but why)"
+        "map you to it, but refused; subordinate ids would switch, but why)"
     )
     assert user_note("10001:10001", switches=False, euid=65534, subordinate="") == (
         "10001:10001: tasks run as uid 10001, gid 10001 in a user namespace that maps your "
@@ -60,7 +67,7 @@ def test_the_note_says_when_the_ids_are_beyond_what_a_namespace_maps(
     assert not own_namespace_maps(10001, 10001) and own_namespace_maps(500, 0)
     monkeypatch.setattr(id_map, "own_namespace", lambda: "user namespaces are refused here")
     assert not own_namespace_maps(500, 500)
-    assert user_note("500", switches=False, euid=65534).endswith(
+    assert user_note("500", switches=False, euid=65534, one_id="no").endswith(
         "but user namespaces are refused here)"
     )
 

@@ -147,6 +147,25 @@ def own_namespace() -> OwnNamespace | str:
     return parse_maps(done.stdout)
 
 
+@functools.cache
+def one_id_namespace() -> str:
+    """Why this process may not make a user namespace (and a mount namespace in it) that maps
+    its one id, as `fargo.local.images.rootfs` does for a task whose user no namespace maps;
+    "" when it may. Asked of ``unshare`` once."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return "unshare (util-linux) is not installed"
+    argv = [unshare, "--user", "--map-root-user", "--mount", "true"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"a user namespace could not be made here ({err})"
+    if done.returncode != 0:
+        said = (done.stderr.strip().splitlines() or ["no reason given"])[-1]
+        return f"this machine refuses user namespaces to you ({said})"
+    return ""
+
+
 def _output(argv: list[str]) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
 

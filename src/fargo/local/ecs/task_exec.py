@@ -10,13 +10,21 @@ working directory. In VPC mode it also runs in the task's network namespace (its
 its address, routes and security groups) and mount namespace (its own
 ``/etc/resolv.conf`` and ``/etc/hosts``), entered with ``nsenter``, plus the twin's user
 namespace when the task runs in another one than the caller (an unprivileged ``fargo
-up``). In loopback mode a task has no namespaces of its own: the command runs as a plain
+up``). In loopback mode a task has no namespaces of its own — but a mount namespace, and
+a user namespace, when its image has a ``USER`` — else the command runs as a plain
 process with the task's environment and working directory.
+
+A task whose user only a user namespace of its own maps (`fargo.local.images.user`,
+``Switch.ONE_ID``) has no root: a command runs as its user there. In VPC mode its mount
+and network namespaces are the twin's, so `fargo exec` enters them through the twin's
+user namespace, as its root (ECS Exec runs as the container's root), and a health check
+then goes on into the task's own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import subprocess
 from dataclasses import dataclass
@@ -24,6 +32,8 @@ from pathlib import Path
 
 from fargo.local.ec2.commands import find_tool
 from fargo.local.ec2.errors import Ec2Error
+
+NS_GET_USERNS = 0xB701  # ioctl(2) on a namespace: the user namespace that owns it
 
 
 class ExecError(Exception):
@@ -45,6 +55,11 @@ class ExecTarget:
     uid: int = 0
     """Who the task runs as (its image's USER), as this process's user namespace sees it."""
     gid: int = 0
+    root_user_namespace: str | None = None
+    """Where a command not run as the task's user enters the task: through the user
+    namespace owning its mount namespace, when that is not the task's own — a path for
+    ``nsenter --user=`` (a descriptor this process keeps), or "" when it is ours; None:
+    through the task's own."""
 
     @classmethod
     def read(
@@ -73,9 +88,11 @@ class ExecTarget:
             for key, _, value in (line.partition(":") for line in status.splitlines())
             if key in ("Uid", "Gid")
         }
+        root_user_namespace = None
         if other_user_namespace:  # as the task's own namespace names them, for nsenter
             ids["Uid"] = id_inside(proc / "uid_map", ids.get("Uid", 0))
             ids["Gid"] = id_inside(proc / "gid_map", ids.get("Gid", 0))
+            root_user_namespace = _mount_namespace_owner(proc)
         return cls(
             pid=pid,
             environment=environment,
@@ -84,6 +101,7 @@ class ExecTarget:
             other_mount_namespace=mount_namespace != os.readlink("/proc/self/ns/mnt"),
             uid=ids.get("Uid", 0),
             gid=ids.get("Gid", 0),
+            root_user_namespace=root_user_namespace,
         )
 
 
@@ -100,10 +118,16 @@ def exec_argv(
         nsenter = find_tool("nsenter")
     except Ec2Error as err:
         raise ExecError(str(err)) from err
-    # Into the twin's user namespace first (nsenter orders it so), where we are uid 0 and
-    # may enter the others; --preserve-credentials: keep our own ids (setgroups may be
-    # denied in it: a namespace that maps one id).
-    user = ["--user", "--preserve-credentials"] if process.other_user_namespace else []
+    # Into the task's user namespace (or the one owning its mount namespace), where we may
+    # enter the others (nsenter orders them so); --preserve-credentials: keep our own ids
+    # (setgroups may be denied in it: a namespace that maps one id).
+    user = []
+    if process.other_user_namespace:
+        through = None if as_task_user else process.root_user_namespace
+        if through is None:
+            user = ["--user", "--preserve-credentials"]
+        elif through:
+            user = [f"--user={through}", "--preserve-credentials"]
     return [
         nsenter,
         f"--target={process.pid}",
@@ -146,6 +170,26 @@ def id_inside(id_map: Path, seen: int) -> int:
             if outside <= seen < outside + count:
                 return seen - outside + inside
     return seen
+
+
+def _mount_namespace_owner(proc: Path) -> str | None:
+    """`ExecTarget.root_user_namespace` of the task ``proc`` is."""
+    with contextlib.suppress(OSError):
+        namespace = os.open(proc / "ns" / "mnt", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            owner = fcntl.ioctl(namespace, NS_GET_USERNS)
+        finally:
+            os.close(namespace)
+        inode = os.fstat(owner).st_ino
+        if inode == os.stat(proc / "ns" / "user").st_ino:
+            os.close(owner)
+            return None
+        if inode == os.stat("/proc/self/ns/user").st_ino:
+            os.close(owner)
+            return ""
+        os.set_inheritable(owner, True)  # for the nsenter this process runs, or becomes
+        return f"/proc/self/fd/{owner}"
+    return None
 
 
 def _environ(proc: Path, other_user_namespace: bool) -> bytes:

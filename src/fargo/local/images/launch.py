@@ -15,8 +15,8 @@ What the Dockerfile says holds, as far as a process can have it:
   ``PYTHONPATH`` the twin's resolver (loopback mode), then the image's.
 - Absolute paths of the image: in VPC mode its folders are mounted at those paths in the
   task's own mount namespace (`fargo.local.images.rootfs`) and the task starts in its
-  ``WORKDIR``; so in loopback mode for an image with a ``USER`` when fargo runs as root
-  (the task runs as that user: see `fargo.local.images.user`). Otherwise loopback mode
+  ``WORKDIR``; so in loopback mode for an image with a ``USER`` (the task runs as that
+  user: see `fargo.local.images.user`). Otherwise loopback mode
   has no mount namespace: a path of the image's own
   (``/app/…``, or one whose top folder this machine does not have) in the command or an
   ``ENV`` value is rewritten to the image's root folder, and the task starts in
@@ -40,13 +40,7 @@ from fargo.local.cloudmap.resolver import DNS_LIBRARY_VARIABLE
 from fargo.local.ec2 import id_map
 from fargo.local.images import rootfs
 from fargo.local.images.builder import ProcessImage
-from fargo.local.images.user import (
-    TaskUser,
-    can_switch_to,
-    own_namespace_maps,
-    task_user,
-    user_namespace_needed,
-)
+from fargo.local.images.user import Switch, TaskUser, switch_for, task_user
 from fargo.spec.model import ContainerHealthCheck
 
 if TYPE_CHECKING:
@@ -76,8 +70,8 @@ def task_process(
     """How to start a task of ``image`` whose files are at ``root``; ``env``: what the twin
     sets for the task (`TaskHooks.environment`)."""
     run = image.run
-    user = runs_as(image, namespaced=namespaced)
-    isolated = namespaced or user is not None  # a mount namespace of its own
+    switched = runs_as(image, namespaced=namespaced)
+    isolated = namespaced or switched is not None  # a mount namespace of its own
     mapper = _PathMapper(image, root, rewrite_image_paths=not isolated)
     argv = [mapper.path(word) for word in run.argv]
     if not argv:
@@ -101,16 +95,24 @@ def task_process(
     workdir = run.working_dir or "/"
     if isolated:
         wrapper = [sys.executable, "-I", "-S", str(ROOTFS_SCRIPT), str(root), workdir]
-        if user is not None:
-            wrapper += _as_user(user, image, merged)
-        if not namespaced:  # loopback mode: the mount namespace is made here
-            unshare = shutil.which("unshare")
-            if unshare is None:
-                raise ProgramNotFound("unshare (util-linux) is needed to run a task as its USER")
-            # Not root: a user namespace of the task's own, its root the user running fargo
-            # and its other ids the user's subordinate ids (newuidmap, via --map-auto).
-            own = list(id_map.OWN_NAMESPACE) if user_namespace_needed() else []
-            wrapper = [unshare, *own, "--mount", "--propagation", "private", *wrapper]
+        switch = None
+        if switched is not None:
+            user, switch = switched
+            if switch is Switch.ONE_ID:  # it makes its user and mount namespaces itself
+                wrapper += ["--user", f"{user.spec}:{user.home}", "--user-namespace", "own"]
+            else:
+                wrapper += _as_user(user, image, merged)
+        if not namespaced:  # loopback mode
+            if switch is not Switch.ONE_ID:  # the mount namespace is made here
+                unshare = shutil.which("unshare")
+                if unshare is None:
+                    raise ProgramNotFound(
+                        "unshare (util-linux) is needed to run a task as its USER"
+                    )
+                # Not root: a user namespace of the task's own, its root the user running
+                # fargo, its other ids the user's subordinate ids (newuidmap, --map-auto).
+                own = list(id_map.OWN_NAMESPACE) if switch is Switch.SUBORDINATE else []
+                wrapper = [unshare, *own, "--mount", "--propagation", "private", *wrapper]
             wrapper += ["--network", "host"]
         return TaskProcess([*wrapper, "--", *argv], merged, root)
     cwd = root / workdir.lstrip("/")
@@ -140,18 +142,14 @@ def check_command(task: Task, check: ContainerHealthCheck, *, namespaced: bool) 
     return argv
 
 
-def runs_as(image: ProcessImage, *, namespaced: bool) -> TaskUser | None:
-    """The user a task of ``image`` is switched to: its ``USER``, when this twin may (see
-    `fargo.local.images.user`; loopback mode not as root: in a user namespace of the
-    task's own); None: it runs as the twin does."""
+def runs_as(image: ProcessImage, *, namespaced: bool) -> tuple[TaskUser, Switch] | None:
+    """The user a task of ``image`` runs as, its ``USER``, and how it becomes that user
+    (see `fargo.local.images.user`); None: it runs as the twin does."""
     if not image.run.user:
         return None
     user = task_user(image.run.user)
-    if can_switch_to(user.uid, user.gid):
-        return user
-    if not namespaced and user_namespace_needed() and own_namespace_maps(user.uid, user.gid):
-        return user
-    return None
+    switch = switch_for(user.uid, user.gid, namespaced=namespaced)
+    return None if switch is None else (user, switch)
 
 
 def _as_user(user: TaskUser, image: ProcessImage, env: Mapping[str, str]) -> list[str]:

@@ -23,9 +23,19 @@ pipes become the user's, and the groups, group and user are switched last. With
 whose settings are not the task's to change) ports below 1024 are opened by keeping
 ``CAP_NET_BIND_SERVICE`` alone across the switch instead.
 
+With ``--user-namespace own`` as well (not root, where no user namespace maps the user's
+ids: `fargo.local.images.user`) nothing is switched: the process makes a user namespace
+of its own that maps the user running it — its one id — to the user's uid and gid, as an
+unprivileged ``unshare --map-user --map-group`` does, and runs the command there: the
+task is its ``USER`` as it sees itself, and the user running fargo as this machine sees
+it. In loopback mode it does so first, with a mount namespace owned by it to lay out the
+root in; in VPC mode last before the ``chroot``, so its mount and network namespaces stay
+the twin's (its unprivileged ports opened while they are its to set).
+
 Run as a file, with only the standard library: it must not depend on what the task's
 ``PYTHONPATH`` holds. The mount namespace is the task's own (``unshare --mount
---propagation private`` before it), so the mounts vanish with the task.
+--propagation private`` before it, or the one ``--user-namespace own`` makes), so the
+mounts vanish with the task.
 """
 
 from __future__ import annotations
@@ -37,6 +47,9 @@ import sys
 
 MS_BIND = 0x1000
 MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
 PR_SET_KEEPCAPS = 8
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
@@ -47,10 +60,10 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def mount(
-    source: str, target: str, fstype: str | None, flags: int, data: str | None = None
+    source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None
 ) -> None:
     result = _libc.mount(
-        source.encode(),
+        source.encode() if source else None,
         target.encode(),
         fstype.encode() if fstype else None,
         flags,
@@ -179,6 +192,26 @@ def bind_service_only() -> None:
     _checked(raised, "prctl(PR_CAP_AMBIENT_RAISE)")
 
 
+def own_user_namespace(uid: int, gid: int, *, mount_namespace: bool) -> None:
+    """Into a user namespace of this process's own (and a mount namespace owned by it, with
+    ``mount_namespace``), where its one id (uid and gid) is ``uid`` and ``gid``: what an
+    unprivileged process may map. It keeps every capability there until it runs a program
+    as ``uid`` (not 0)."""
+    outer_uid, outer_gid = os.geteuid(), os.getegid()
+    flags = CLONE_NEWUSER | (CLONE_NEWNS if mount_namespace else 0)
+    _checked(_libc.unshare(flags), "unshare(CLONE_NEWUSER)")
+    # setgroups first: a namespace mapping one id may only do so with it denied
+    for name, text in (
+        ("setgroups", "deny"),
+        ("uid_map", f"{uid} {outer_uid} 1"),
+        ("gid_map", f"{gid} {outer_gid} 1"),
+    ):
+        with open(f"/proc/self/{name}", "w") as settings:
+            settings.write(text)
+    if mount_namespace:
+        mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing mounted here leaves it
+
+
 def give_pipes(uid: int, gid: int) -> None:
     """The task's output pipes become the user's, as a container's own pipes are: it may
     open them again (``/proc/self/fd/1``, e.g. for a non-blocking descriptor of its own)."""
@@ -193,7 +226,7 @@ def give_pipes(uid: int, gid: int) -> None:
 def main(arguments: list[str]) -> None:
     usage = (
         "usage: rootfs.py IMAGE_ROOT WORKDIR [--user UID:GID:HOME] [--expose PATH]... "
-        "[--network host] -- COMMAND [ARGUMENT...]"
+        "[--user-namespace own] [--network host] -- COMMAND [ARGUMENT...]"
     )
     if "--" not in arguments or arguments.index("--") < 2:
         raise SystemExit(usage)
@@ -204,7 +237,7 @@ def main(arguments: list[str]) -> None:
         raise SystemExit(usage)
     user: tuple[int, int, str] | None = None
     exposed: list[str] = []
-    host_network = False
+    host_network = own_namespace = False
     for option, value in zip(options[::2], options[1::2], strict=True):
         if option == "--user":
             uid, gid, home = value.split(":", 2)
@@ -213,28 +246,38 @@ def main(arguments: list[str]) -> None:
             exposed.append(value)
         elif option == "--network" and value == "host":
             host_network = True
+        elif option == "--user-namespace" and value == "own":
+            own_namespace = True
         else:
             raise SystemExit(usage)
+    mapped, switched = (user, None) if own_namespace else (None, user)
+    if mapped is not None and host_network:  # loopback mode: its mount namespace with it
+        own_user_namespace(mapped[0], mapped[1], mount_namespace=True)
     new_root = image_root.rstrip("/") + ".mnt"
     os.makedirs(new_root, exist_ok=True)
     mount("tmpfs", new_root, "tmpfs", 0)
     populate(new_root, "/", image_root)
-    if user is not None:
-        expose(new_root, exposed, user[0], user[1])
-        if not host_network:
-            open_unprivileged_ports()
+    if switched is not None:
+        expose(new_root, exposed, switched[0], switched[1])
+    if user is not None and not host_network:
+        open_unprivileged_ports()
+    if mapped is not None and not host_network:
+        # VPC mode: the task's mount and network namespaces stay the twin's, whose root
+        # `fargo exec` enters them as (as ECS Exec runs as the container's root).
+        own_user_namespace(mapped[0], mapped[1], mount_namespace=False)
     os.chroot(new_root)
     os.chdir(workdir if os.path.isdir(workdir) else "/")
     if user is not None:
-        give_pipes(user[0], user[1])
+        os.environ["HOME"] = user[2]
+    if switched is not None:
+        give_pipes(switched[0], switched[1])
         os.setgroups([])
-        os.setgid(user[1])
+        os.setgid(switched[1])
         if host_network:
             keep_capabilities()
-        os.setuid(user[0])
+        os.setuid(switched[0])
         if host_network:
             bind_service_only()
-        os.environ["HOME"] = user[2]
     try:
         os.execvp(argv[0], argv)  # noqa: S606 - the image's command, as the Dockerfile says
     except OSError as err:

@@ -1,7 +1,7 @@
 """A Dockerfile's ``USER`` on this machine: who it names, and what the twin does about it.
 
     task_user("10001:10001")   # TaskUser(uid=10001, gid=10001, …)
-    can_switch_to(10001, 10001)  # whether a task may run as them here
+    switch_for(10001, 10001, namespaced=False)  # Switch.SETUID …, or None: it cannot
     user_note("appuser")       # the build-time report for the USER line
 
 Honoured when the twin runs as root (the real one), in both network modes, and not as
@@ -15,8 +15,10 @@ folder, ``/root`` — it could not enter otherwise; the rest of them stay hidden
 bind ports below 1024, as in Docker. A name or group this machine does not have runs the
 task as ``nobody`` instead; a numeric uid needs no entry (as in Docker), its group is the
 uid's in ``/etc/passwd``, else ``nogroup``. Otherwise only root can start a process as
-another user: the task runs as the user running fargo, and the build says so and what
-would enable it.
+another user: the task is that user to itself alone — its first process makes a user
+namespace of its own mapping the one id of the user running fargo to the ``USER``'s
+(`Switch.ONE_ID`) — and the user running fargo to this machine. Only where user namespaces
+are refused does it run as the user running fargo; the build says so, and why.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import grp
 import os
 import pwd
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from fargo.local.ec2 import id_map
@@ -69,6 +72,31 @@ def task_user(user: str) -> TaskUser:
         except KeyError:
             return TaskUser(NOBODY, NOGROUP, "/", missing=f'no group "{group}"')
     return TaskUser(uid, gid, home)
+
+
+class Switch(Enum):
+    """How a task's first process becomes its image's user."""
+
+    SETUID = "setuid"
+    """Root, or uid 0 of a namespace that maps the user's ids: it switches to them."""
+    SUBORDINATE = "subordinate ids"
+    """Loopback mode, not root: in a namespace of the task's own that maps the user's
+    subordinate ids (``unshare --map-root-user --map-auto``), it switches to them."""
+    ONE_ID = "one id"
+    """A namespace of the task's own maps the one id of the user running fargo to the
+    user's ids (`fargo.local.images.rootfs` ``--user-namespace own``): nothing to switch."""
+
+
+def switch_for(uid: int, gid: int, *, namespaced: bool) -> Switch | None:
+    """How a task runs as ``uid``:``gid`` here (``namespaced``: in VPC mode); None: it
+    cannot, and runs as the user running fargo."""
+    if can_switch_to(uid, gid):
+        return Switch.SETUID
+    if not namespaced and user_namespace_needed() and own_namespace_maps(uid, gid):
+        return Switch.SUBORDINATE
+    if not id_map.one_id_namespace():
+        return Switch.ONE_ID
+    return None
 
 
 def can_switch_to(uid: int, gid: int) -> bool:
@@ -116,10 +144,12 @@ def user_note(
     switches: bool | None = None,
     euid: int | None = None,
     subordinate: str | None = None,
+    one_id: str | None = None,
 ) -> str:
     """What the build reports for ``USER user``: whether tasks run as it, and how. ``switches``,
-    ``subordinate``: what this machine allows, as `can_switch_to` and
-    `fargo.local.ec2.id_map.own_namespace` would find it (for tests)."""
+    ``subordinate``, ``one_id``: what this machine allows, as `can_switch_to`,
+    `fargo.local.ec2.id_map.own_namespace` and `fargo.local.ec2.id_map.one_id_namespace`
+    would find it (for tests)."""
     resolved = task_user(user)
     who = f"uid {resolved.uid}, gid {resolved.gid}"
     if resolved.missing:
@@ -139,10 +169,18 @@ def user_note(
     from fargo.local.twins import machine_uid  # the user's id, also in fargo's namespace
 
     me = _name_of(machine_uid() if euid is None else euid)
+    if one_id is None:
+        one_id = id_map.one_id_namespace()
+    if not one_id:
+        return (
+            f"{user}: tasks run as {who} in a user namespace of their own that maps you to "
+            f"them: to this machine they are {me} (subordinate ids would make them ids of "
+            f"their own, but {subordinate})"
+        )
     return (
         f"{user}: not switched: only root can start a task as another user, and fargo "
-        f"runs as {me}; tasks run as {me} (a user namespace would switch with subordinate "
-        f"ids, but {subordinate})"
+        f"runs as {me}; tasks run as {me} (a user namespace would map you to it, but "
+        f"{one_id}; subordinate ids would switch, but {subordinate})"
     )
 
 
