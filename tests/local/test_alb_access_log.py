@@ -193,6 +193,26 @@ def test_the_follower_reads_across_caddys_roll(tmp_path: Path) -> None:
     assert follower.read_lines() == [b"three", b"four", b"five"]
 
 
+def test_entries_are_delivered_once_across_caddys_roll(tmp_path: Path) -> None:
+    """Caddy's rolled copy (timberjack's ``<name>-<time>-size.json``) holds entries the
+    load balancer's follower read before the roll: they are not delivered again."""
+    counted: list[str] = []
+    delivery = AccessLogDelivery(
+        tmp_path, names=lambda: NAMES, on_entry=lambda e: counted.append(e.load_balancer)
+    )
+    delivery.source.mkdir(parents=True)
+    line = json.dumps(caddy_entry()) + "\n"
+    source = delivery.source / "public.json"
+    source.write_text(line * 3)
+    assert delivery.deliver() == 3
+    source.rename(delivery.source / "public-2026-12-04T20-55-15.409-size.json")
+    source.write_text(line * 2)
+    assert delivery.deliver() == 2
+    assert delivery.deliver() == 0
+    assert counted == ["public"] * 5
+    assert delivery.lines == 5
+
+
 def test_the_alb_log_rolls_at_its_size_and_keeps_a_bounded_number(tmp_path: Path) -> None:
     log = RollingLog(tmp_path / "access.log", roll_bytes=100, keep=2)
     for _ in range(21):

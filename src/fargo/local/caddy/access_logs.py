@@ -35,7 +35,7 @@ from typing import IO
 import orjson
 
 from fargo.local.caddy.access_entries import from_caddy
-from fargo.local.caddy.access_log import SUFFIX
+from fargo.local.caddy.access_log import access_log_path
 from fargo.local.elb.access_log import AccessLogEntry, AlbNames, alb_line
 from fargo.local.events import about
 
@@ -218,15 +218,18 @@ class AccessLogDelivery:
         names = self._names()
         targets = dict(self._targets())
         delivered = 0
-        for path in sorted(self.source.glob(f"*{SUFFIX}")):
-            load_balancer = path.name.removesuffix(SUFFIX)
-            follower = self._followers.setdefault(load_balancer, LogFollower(path))
+        # Each load balancer's own file alone: Caddy's rolled copies beside it
+        # (``public-<time>-size.json``) hold entries its follower read before the roll.
+        for load_balancer, lb in sorted(names.spec.load_balancers.items()):
+            follower = self._followers.get(load_balancer)
+            if follower is None:
+                path = access_log_path(self.source, load_balancer)
+                follower = self._followers[load_balancer] = LogFollower(path)
             entries = [e for raw in follower.read_lines() if (e := _entry(raw, names, targets))]
             if not entries:
                 continue
             delivered += len(entries)
-            lb = names.spec.load_balancers.get(load_balancer)
-            if lb is not None and lb.access_logs.enabled:
+            if lb.access_logs.enabled:
                 self._write(load_balancer, [alb_line(e) for e in entries])
             if self._on_entry is not None:
                 for entry in entries:
