@@ -5,11 +5,13 @@ dependencies installed by ``uv pip install``, cached by content.
     folder, warning = environments.ensure(plan, roots={0: stage_root}, image_digest=digest)
 
 The key is a digest of the Python version asked for, every install's arguments and the
-content of the requirement and constraint files it reads (and, when it installs a local
-path, the image's own digest). An unchanged image finds its environment by that key at
-once; a changed one gets a new environment, filled from uv's cache (so only what changed
-is downloaded or built), while tasks still running keep the old one. The environments
-are this machine's (`fargo.local.images.cache`): every twin of the user shares them.
+content of the requirement and constraint files it reads, and of those they read in turn
+(``-r``, ``-c``, relative to the file naming them, as pip reads them); when an install or
+one of its files installs a local path, the image's own digest too. An unchanged image
+finds its environment by that key at once; a changed one gets a new environment, filled
+from uv's cache (so only what changed is downloaded or built), while tasks still running
+keep the old one. The environments are this machine's (`fargo.local.images.cache`):
+every twin of the user shares them.
 
 The installs compile their modules' bytecode, as ``pip install`` does: a task, often
 running as another user than the one who built it, finds it made and does not compile
@@ -30,16 +32,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from fargo.local.images.cache import COMPLETE, LOCK_SUFFIX, mark_used, prune_unused
 from fargo.local.images.lock import build_lock
 from fargo.local.images.plan import BuildPlan, Install
 from fargo.local.images.python import PythonNotFound, find_python
+from fargo.local.images.run import InstallArgument, requirement_file_arguments
 from fargo.local.twins import machine_uid
 
-ENVIRONMENT_FORMAT = "fargo-env-2"  # bump when what goes into an environment changes
+ENVIRONMENT_FORMAT = "fargo-env-3"  # bump when what goes into an environment changes
 INSTALL_TIMEOUT_SECONDS = 600.0
 STDERR_TAIL_LINES = 12
 # pip setting (as in pip.conf, without "--") → uv's variable
@@ -71,13 +74,47 @@ def environment_key(plan: BuildPlan, roots: Mapping[int, Path], image_digest: st
     sha.update(json.dumps(plan.python).encode())
     for install in plan.installs:
         sha.update(json.dumps([[a.kind, a.value] for a in install.arguments]).encode())
-        for argument in install.arguments:
-            if argument.kind in {"requirement", "constraint"}:
-                file = root_path(roots[install.stage], argument.value)
-                sha.update(file.read_bytes() if file.is_file() else b"<missing>")
-            elif argument.kind in {"editable", "path"}:
-                sha.update(image_digest.encode())
+        root = roots[install.stage]
+        for content in _inputs(install.arguments, root, root, image_digest, set()):
+            sha.update(content)
     return sha.hexdigest()[:32]
+
+
+def _inputs(
+    arguments: Sequence[InstallArgument],
+    root: Path,
+    directory: Path,
+    image_digest: str,
+    seen: set[Path],
+) -> Iterator[bytes]:
+    """What ``arguments`` install, for the key: each file's content and, recursively, what
+    it reads (``directory``: where its relative paths start); for a local path, the
+    image's digest. A file outside the image's ``root``, or read before, counts by name."""
+    for argument in arguments:
+        if argument.kind in {"editable", "path"}:
+            yield image_digest.encode()
+        if argument.kind not in {"requirement", "constraint"}:
+            continue
+        value = argument.value
+        file = (root_path(root, value) if value.startswith("/") else directory / value).resolve()
+        if file in seen or not file.is_relative_to(root.resolve()):
+            yield f"<{value}>".encode()
+            continue
+        seen.add(file)
+        try:
+            text = file.read_bytes()
+        except OSError:
+            yield b"<missing>"
+            continue
+        yield text
+        for line in _joined_lines(text.decode(errors="replace")):
+            nested = requirement_file_arguments(line)
+            yield from _inputs(nested, root, file.parent, image_digest, seen)
+
+
+def _joined_lines(text: str) -> list[str]:
+    """A requirements file's lines, each with its ``\\`` continuations joined, as pip reads."""
+    return text.replace("\\\n", "").splitlines()
 
 
 def image_interpreter(plan: BuildPlan, uv: Path) -> tuple[Path, str | None]:

@@ -322,6 +322,16 @@ def _install(words: list[str], text: str, positional_kind: str | None = None) ->
     return PipInstall(tuple(arguments), tuple(dropped), tuple(unknown), text)
 
 
+def requirement_file_arguments(line: str) -> tuple[InstallArgument, ...]:
+    """A requirements file's line (its continuations joined) as install arguments: the
+    files it reads (``-r``, ``-c``), the local paths it installs, its packages."""
+    try:
+        words = shlex.split(line, comments=True)
+    except ValueError:  # an unclosed quote: pip reads no option from it either
+        return ()
+    return _install(words, line).arguments
+
+
 def _is_path(word: str) -> bool:
     if "://" in word or " @ " in word:
         return False
