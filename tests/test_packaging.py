@@ -43,10 +43,19 @@ def run(venv: Path, *argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_cloud_extra_is_not_installed_by_a_plain_install(plain_venv: Path) -> None:
+@pytest.mark.parametrize(
+    "modules",
+    [
+        ("aws_cdk", "cdk_nag", "checkov"),  # the cloud extra
+        # the bundled services' own: each image installs them in its environment
+        ("uvicorn", "uvloop", "httptools", "opentelemetry"),
+    ],
+)
+def test_neither_the_cloud_extra_nor_the_services_dependencies_come_with_a_plain_install(
+    plain_venv: Path, modules: tuple[str, ...]
+) -> None:
     python = str(plain_venv / "bin" / "python")
-    probe = "import importlib.util as u; print([m for m in ('aws_cdk', 'cdk_nag', 'checkov') "
-    probe += "if u.find_spec(m)])"
+    probe = f"import importlib.util as u; print([m for m in {modules!r} if u.find_spec(m)])"
     found = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "[]"
 
