@@ -3,13 +3,16 @@ changes: its requirement and constraint files, and the files they read in turn."
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fargo.dockerfile import parse
-from fargo.local.images.environment import Environments, environment_key
+from fargo.local.images.environment import Environments, InstallFailed, environment_key
 from fargo.local.images.plan import BuildPlan, plan_build
 from fargo.local.images.python import uv_binary
 
@@ -115,3 +118,55 @@ def test_an_environment_is_made_once_and_found_again_by_its_key(
     (root / "app" / "base.txt").write_text("# still nothing, but changed\n")
     other, _ = environments.ensure(plan, roots={0: root}, image_digest="sha256:two")
     assert other != folder and made == [folder, other]
+
+
+def wheel(folder: Path, name: str, version: str) -> Path:
+    """A minimal pure-Python wheel of ``name`` (a module printing its version)."""
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}.py": f"VERSION = {version!r}\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = "".join(f"{file},,\n" for file in files) + f"{info}/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as archive:
+        for file, text in {**files, f"{info}/RECORD": record}.items():
+            archive.writestr(file, text)
+    return path
+
+
+def test_a_poetry_exported_requirements_file_installs_with_its_hashes_and_markers(
+    tmp_path: Path,
+) -> None:
+    """``poetry export`` / ``pdm export`` write pinned requirements with environment
+    markers and ``--hash`` options over continued lines: installed as written, and a hash
+    that does not match fails the install at the Dockerfile's line."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    digest = hashlib.sha256(wheel(wheels, "fargo_mini", "0.1").read_bytes()).hexdigest()
+    root = tmp_path / "root"
+    (root / "app").mkdir(parents=True)
+    exported = (
+        f"--no-index\n--find-links {wheels}\n\n"
+        'fargo-mini==0.1 ; python_version >= "3.8" and python_version < "4.0" \\\n'
+        f"    --hash=sha256:{digest}\n"
+        'fargo-absent==9.9 ; python_version < "3.0" \\\n'  # a marker that excludes it
+        f"    --hash=sha256:{'0' * 64}\n"
+    )
+    (root / "app" / "requirements.txt").write_text(exported)
+    environments = Environments(tmp_path / "environments", uv=uv_binary())
+    folder, _ = environments.ensure(plan_of(), roots={0: root}, image_digest="sha256:one")
+    python = str(folder / "bin" / "python")
+    ran = subprocess.run(
+        [python, "-c", "import fargo_mini; print(fargo_mini.VERSION)"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert (ran.returncode, ran.stdout.strip()) == (0, "0.1"), ran.stderr
+    (root / "app" / "requirements.txt").write_text(exported.replace(digest, "1" * 64))
+    with pytest.raises(InstallFailed) as failed:
+        environments.ensure(plan_of(), roots={0: root}, image_digest="sha256:one")
+    assert failed.value.line == 4  # RUN pip install -r requirements.txt
+    assert "hash" in str(failed.value).lower(), failed.value
