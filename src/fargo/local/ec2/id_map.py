@@ -136,15 +136,10 @@ def own_namespace() -> OwnNamespace | str:
     if found is None:
         return why_not()
     script = "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map"
-    argv = [unshare, *OWN_NAMESPACE, "--mount", "sh", "-c", script]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return f"a user namespace with your subordinate ids could not be made here ({err})"
-    if done.returncode != 0:
-        said = (done.stderr.strip().splitlines() or ["no reason given"])[-1]
-        return f"a user namespace with your subordinate ids could not be made here ({said})"
-    return parse_maps(done.stdout)
+    said, problem = _run([unshare, *OWN_NAMESPACE, "--mount", "sh", "-c", script])
+    if problem:
+        return f"a user namespace with your subordinate ids could not be made here ({problem})"
+    return parse_maps(said)
 
 
 @functools.cache
@@ -155,15 +150,19 @@ def one_id_namespace() -> str:
     unshare = shutil.which("unshare")
     if unshare is None:
         return "unshare (util-linux) is not installed"
-    argv = [unshare, "--user", "--map-root-user", "--mount", "true"]
+    _, problem = _run([unshare, "--user", "--map-root-user", "--mount", "true"])
+    return f"a user namespace could not be made here ({problem})" if problem else ""
+
+
+def _run(argv: list[str]) -> tuple[str, str]:
+    """``argv``'s output, and why it failed ("" if it did not): its last line of errors."""
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired) as err:
-        return f"a user namespace could not be made here ({err})"
+        return "", str(err)
     if done.returncode != 0:
-        said = (done.stderr.strip().splitlines() or ["no reason given"])[-1]
-        return f"this machine refuses user namespaces to you ({said})"
-    return ""
+        return "", (done.stderr.strip().splitlines() or ["no reason given"])[-1]
+    return done.stdout, ""
 
 
 def _output(argv: list[str]) -> str:
