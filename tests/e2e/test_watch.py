@@ -1,5 +1,6 @@
-"""``fargo watch``: an edit under an image's build context rolls the services of that image
-under load without a failed request; what the Dockerfile does not read changes nothing."""
+"""``fargo watch`` and ``fargo up --watch``: an edit under an image's build context rolls the
+services of that image under load without a failed request; what the Dockerfile does not
+read changes nothing."""
 
 from __future__ import annotations
 
@@ -15,7 +16,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.e2e.conftest import ROOT, Twin, start_twin, under_load
+from tests.e2e.conftest import (
+    ROOT,
+    Twin,
+    all_gone,
+    make_twin,
+    start_twin,
+    stop_in_foreground,
+    under_load,
+)
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -32,6 +41,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(
         ROOT / "services", root / "services", ignore=shutil.ignore_patterns("__pycache__")
     )
+    return root
+
+
+def byo_project(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A copy of tests/e2e/byo.yaml and its build contexts, for a test to edit."""
+    root = tmp_path_factory.mktemp(name)
+    shutil.copy(BYO_SPEC, root / "byo.yaml")
+    shutil.copytree(BYO_SPEC.with_name("byo"), root / "byo")
     return root
 
 
@@ -152,9 +169,7 @@ def test_a_users_own_flask_service_rolls_on_an_edit_under_load(
 ) -> None:
     """The Flask service of tests/e2e/byo (its own requirements, built from its Dockerfile),
     two tasks behind a rule: an edit of a file its image COPYs rolls both, no request fails."""
-    root = tmp_path_factory.mktemp("byo-watched")
-    shutil.copy(BYO_SPEC, root / "byo.yaml")
-    shutil.copytree(BYO_SPEC.with_name("byo"), root / "byo")
+    root = byo_project(tmp_path_factory, "byo-watched")
     with contextlib.contextmanager(start_twin)(root / "byo.yaml", root / ".fargo") as twin:
         before = {t.id for t in twin.service("flask").tasks}
         with (
@@ -175,3 +190,86 @@ def test_a_users_own_flask_service_rolls_on_an_edit_under_load(
         assert len(after) == 2 and not after & before
         url = twin.url("web", "http") + "/flask/whoami"
         assert httpx.get(url, timeout=10).json()["greeting"] == "hello again from flask"
+
+
+@contextlib.contextmanager
+def up_watching(twin: Twin) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """``fargo up --watch`` in the foreground, once its watcher watches: the process and
+    its output so far. The output is read all along (the tasks' lines stream through it,
+    and a full pipe would stall the twin); Ctrl-C at the end."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fargo.cli", "up", "--watch", *twin.up_args()],
+        cwd=twin.spec.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")))  # type: ignore[union-attr]
+    reader.start()
+    try:
+        wait_until(
+            lambda: (
+                any(" watch: watching " in line for line in lines) or process.poll() is not None
+            ),
+            timeout=120,
+            what="`fargo up --watch` ready and watching",
+        )
+        assert process.poll() is None, "".join(lines)
+        yield process, lines
+    finally:
+        stop_in_foreground(twin, process)
+        reader.join(timeout=10)
+
+
+def test_up_watch_rolls_a_users_own_fastapi_service_under_load_and_ctrl_c_stops_it(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """``fargo up --watch`` in the foreground on tests/e2e/byo: an edit of the FastAPI
+    service's main.py (2 tasks behind a rule) rolls it; two new tasks, balanced, serve the
+    edited answer, and no request fails under load. Ctrl-C then stops everything."""
+    root = byo_project(tmp_path_factory, "byo-up-watch")
+    twin = make_twin(root / "byo.yaml", root / ".fargo")
+    main = root / "byo" / "fastapi" / "main.py"
+    source = main.read_text()
+    field = '"cwd": os.getcwd(),'
+    assert field in source, "tests/e2e/byo/fastapi/main.py no longer has the line edited here"
+    with up_watching(twin) as (process, lines):
+        started = twin.processes()
+        before = {t.id for t in twin.service("fastapi").tasks}
+        url = twin.url("web", "http") + "/fastapi/whoami"
+        assert "edited" not in httpx.get(url, timeout=10).json()
+        answered_edited: set[str] = set()
+
+        def both_new_tasks_answer_edited() -> bool:
+            answer = httpx.get(url, timeout=10)
+            assert answer.status_code == 200, f"a failed request: {answer.status_code}"
+            whoami = answer.json()
+            if whoami.get("edited") == "by fargo up --watch":
+                answered_edited.add(whoami["task"])
+            return len(answered_edited) == 2
+
+        with under_load(twin, "/fastapi/whoami", load_balancer="web", scheme="http") as statuses:
+            wait_until(lambda: statuses.total() >= 10, timeout=30, what="the load running")
+            edited = time.monotonic()
+            main.write_text(
+                source.replace(field, f'{field}\n        "edited": "by fargo up --watch",')
+            )
+            wait_until(both_new_tasks_answer_edited, timeout=90, what="two tasks answer edited")
+            seconds = time.monotonic() - edited
+            wait_until(
+                lambda: any("fastapi: revision 2 completed" in line for line in lines),
+                timeout=60,
+                what="the fastapi service rolled",
+            )
+            settled = statuses.total()
+            wait_until(lambda: statuses.total() >= settled + 10, timeout=30, what="more load")
+        after = {t.id for t in twin.service("fastapi").tasks}
+        said = [line for line in lines if " watch: " in line]
+        assert any("image fastapi changed: rolling out fastapi" in line for line in said), said
+    assert process.returncode == 0, "".join(lines[-40:])
+    assert set(statuses) == {200}, statuses
+    assert after == answered_edited and not after & before, (before, after, answered_edited)
+    wait_until(lambda: all_gone(started), timeout=10, what="every process gone")
+    assert twin.processes() == []
+    print(f"edit -> two new tasks serving: {seconds:.1f} s, {statuses.total()} requests")
