@@ -6,6 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
+# What `make lint` and `make typecheck` pass to ruff check and mypy: ARGS, except when
+# `make test` runs them (its ARGS are pytest's; see `test:` below).
+CHECK_ARGS = $(ARGS)
 
 .PHONY: up down status demo test lint typecheck bench synth clean system-packages bytecode
 
@@ -67,13 +70,15 @@ demo: $(STAMP)
 synth: $(STAMP)
 	$(BIN)/fargo synth $(ARGS)
 
+# Without CHECK_ARGS, ruff checks the current folder and mypy the files pyproject.toml names.
 lint: $(STAMP)
-	$(BIN)/ruff check .
+	$(BIN)/ruff check $(CHECK_ARGS)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	$(BIN)/mypy $(CHECK_ARGS)
 
+test: CHECK_ARGS =
 test: system-packages lint typecheck bytecode
 	$(BIN)/pytest $(ARGS)
 

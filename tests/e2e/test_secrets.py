@@ -52,6 +52,51 @@ services:
         secrets_manager: secrets/api-token
         local: {file: .secrets/api_token}
 """
+# The echo image, its task first printing what the twin handed it besides its environment:
+# the command lines of its process and of the processes that launched it, up to the control
+# plane, and its task metadata. Echo itself prints only `GET <path>` per request, so without
+# this `fargo logs` would show fargo's own lines only; with it, a secret the twin put into an
+# argv or into the metadata, not only into the task's environment, reaches the task's log,
+# and so `fargo logs` and the state folder, which the tests below search.
+DOCKERFILE = """\
+FROM python:3.12-slim
+WORKDIR /app
+COPY echo_app.py show_start.py /app/
+USER 10001
+CMD ["python", "show_start.py"]
+"""
+SHOW_START = """\
+import json, os, runpy, urllib.request
+
+
+def command_lines(levels=8):
+    \"""(pid, argv) of this process, then of its parents up to the first running fargo (the
+    control plane); only this process's when no fargo is among them: nothing of processes
+    that are not the twin's.\"""
+    found, pid = [], os.getpid()
+    while pid > 1 and len(found) < levels:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().replace(b"\\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            break
+        found.append((pid, argv))
+        if "fargo" in argv:
+            return found
+        pid = parent
+    return found[:1]
+
+
+for pid, argv in command_lines():
+    print("argv of", pid, argv)
+base = os.environ["ECS_CONTAINER_METADATA_URI_V4"]
+for name, path in (("container", ""), ("task", "/task")):
+    with urllib.request.urlopen(base + path, timeout=2) as answer:
+        print("metadata of the", name, json.dumps(json.load(answer)))
+runpy.run_path(os.path.join(os.path.dirname(__file__), "echo_app.py"), run_name="__main__")
+"""
 
 
 @dataclass
@@ -67,6 +112,8 @@ def running_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secret
     assert "E2E_DB_PASSWORD" not in os.environ
     project = tmp_path_factory.mktemp("secrets")
     shutil.copytree(HERE / "echo", project / "echo")
+    (project / "echo" / "Dockerfile").write_text(DOCKERFILE)
+    (project / "echo" / "show_start.py").write_text(SHOW_START)
     (project / "fargo.yaml").write_text(SPEC)
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     (project / ".gitignore").write_text(".secrets/\n")
@@ -99,10 +146,11 @@ def test_a_task_gets_its_secrets_from_fargo_ups_environment_and_a_file(
 def test_no_output_of_fargo_shows_a_secret(running: SecretsTwin) -> None:
     twin = running.twin
     state = ["--state-dir", str(twin.state_dir)]
-    outputs = [running.up_output]
+    outputs = {"up --detach": running.up_output}
     for command in (
         ["status", *state],
         ["status", "--json", *state],
+        ["ps", *state],
         ["events", *state],
         ["events", "--json", *state],
         ["logs", *state],
@@ -112,11 +160,15 @@ def test_no_output_of_fargo_shows_a_secret(running: SecretsTwin) -> None:
     ):
         result = run_fargo(*command, timeout=120)
         assert result.returncode == 0, (command, result.stderr)
-        outputs += [result.stdout, result.stderr]
+        outputs[" ".join(command)] = result.stdout + result.stderr
     assert twin.status().service("web").healthy == 1
+    # The task's own start-up lines are among the logs searched (see SHOW_START).
+    logs = outputs[f"logs --state-dir {twin.state_dir}"]
+    started_as = ("python show_start.py", "metadata of the container", "metadata of the task")
+    assert all(line in logs for line in started_as), logs
 
-    for output in outputs:
-        assert DB_PASSWORD not in output and API_TOKEN not in output
+    for shown_by, output in outputs.items():
+        assert DB_PASSWORD not in output and API_TOKEN not in output, shown_by
 
 
 def test_no_file_of_the_state_folder_holds_a_secret(running: SecretsTwin) -> None:
