@@ -17,13 +17,16 @@ from tests.waiting import until, wait_until
 
 from fargo.local.logs import runs
 from fargo.local.logs.dropped import DroppedWrites
-from fargo.local.logs.health_checks import is_health_check
+from fargo.local.logs.health_checks import checked, health_check_paths, is_health_check
 from fargo.local.logs.lines import parse, stamp
 from fargo.local.logs.log_router import LogRouter
 from fargo.local.logs.router import MAX_LINE_BYTES, LogStream
 from fargo.local.logs.streams import Follower, find_streams, merged, parse_since
 from fargo.local.logs.streams import LogStream as Stream
 from fargo.local.state import folder as state
+from fargo.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -268,6 +271,45 @@ def test_health_checks_are_known_by_their_user_agents() -> None:
     assert is_health_check('{"path":"/","user_agent":"ELB-HealthChecker/2.0"}')
     assert is_health_check('{"path":"/","user_agent":"fargo-container-health-check"}')
     assert not is_health_check('{"path":"/","user_agent":"curl/8.5.0"}')
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '127.0.0.1 - - [04/Dec/2026 21:00:00] "GET /health HTTP/1.1" 200 -',  # Werkzeug
+        '127.0.0.1:52314 - "GET /health HTTP/1.1" 200 OK',  # uvicorn
+        "GET /health 200 1.234 ms - 2",  # Express's morgan (dev)
+        "GET /health",  # a bare request line
+        '10.1.3.4 - - [04/Dec/2026:21:00:00 +0000] "HEAD /health HTTP/1.1" 200 0',  # gunicorn
+    ],
+)
+def test_a_log_without_the_user_agent_names_a_health_check_by_its_path(line: str) -> None:
+    assert is_health_check(line, {"/health"})
+    assert not is_health_check(line)  # without the task's paths only the user agent says so
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '"GET /healthz HTTP/1.1" 200',  # another path that starts the same
+        '"GET /api/health HTTP/1.1" 200',
+        '"POST /health HTTP/1.1" 200',  # not what a health checker asks
+        "health is fine",
+    ],
+)
+def test_other_requests_are_not_health_checks(line: str) -> None:
+    assert not is_health_check(line, {"/health"})
+
+
+def test_each_service_is_checked_at_its_target_groups_paths_but_slash() -> None:
+    """``/`` is a health-check path people ask for too: a ``GET /`` line stays shown."""
+    spec = load_spec(ROOT / "tests" / "e2e" / "second.yaml")
+    paths = health_check_paths(spec)
+    assert paths["web-a"] == paths["web-b"] == {"/health"}
+    assert paths["api"] == frozenset()  # in no target group
+    spec.target_groups["a"].health_check.path = "/"
+    assert health_check_paths(spec)["web-a"] == frozenset()
+    assert checked(["/", "/ready"]) == {"/ready"}
 
 
 def aged(path: Path, days: float, text: str = "x\n") -> Path:

@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from fargo.local.control.client import (
 )
 from fargo.local.control.stop import control_plane_of, stop_twin
 from fargo.local.ec2.modes import choose_network_mode, enter_network_mode
-from fargo.local.logs.health_checks import is_health_check
+from fargo.local.logs.health_checks import health_check_paths, is_health_check
 from fargo.local.logs.render import LinePrinter, use_colour
 from fargo.local.state import folder as state
 from fargo.local.status import Readiness
@@ -98,7 +98,7 @@ def up_command(args: argparse.Namespace) -> int:
             ),
             flush=True,
         )
-        task_output.start()
+        task_output.start(paths=lambda: health_check_paths(runtime.spec))
         if args.watch:
             threading.Thread(target=watch, name="watch", daemon=True).start()
 
@@ -121,21 +121,30 @@ class TaskOutput:
         self.done = threading.Event()
         self.thread: threading.Thread | None = None
 
-    def start(self) -> None:
+    def start(self, paths: Callable[[], Mapping[str, Collection[str]]] = dict) -> None:
+        """Stream from now on; ``paths``: each service's health-check paths, as the spec
+        says them at the time (`health_check_paths`)."""
         from fargo.local.logs.streams import Follower
 
         follower = Follower(self.logs)
         printer = LinePrinter(colour=use_colour(sys.stdout))
         # Lines written before `ready` are the start-up's; the stream begins here.
         self.thread = threading.Thread(
-            target=self._run, args=(follower, printer), name="task output", daemon=True
+            target=self._run, args=(follower, printer, paths), name="task output", daemon=True
         )
         self.thread.start()
 
-    def _run(self, follower: Any, printer: LinePrinter) -> None:
+    def _run(
+        self,
+        follower: Any,
+        printer: LinePrinter,
+        paths: Callable[[], Mapping[str, Collection[str]]],
+    ) -> None:
         while not self.done.wait(TASK_OUTPUT_POLL_SECONDS):
-            for event in follower.poll():
-                if not is_health_check(event.message):
+            events = follower.poll()
+            checked = paths() if events else {}
+            for event in events:
+                if not is_health_check(event.message, checked.get(event.stream.service, ())):
                     stream = event.stream
                     line = printer.format(
                         stream.service, stream.label, event.timestamp, event.message

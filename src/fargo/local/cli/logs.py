@@ -18,12 +18,13 @@ import contextlib
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fargo.local.control.client import ControlClient, ControlError
-from fargo.local.logs.health_checks import is_health_check
+from fargo.local.logs.health_checks import checked, is_health_check
 from fargo.local.logs.render import LinePrinter, use_colour
 from fargo.local.logs.streams import (
     Follower,
@@ -34,6 +35,9 @@ from fargo.local.logs.streams import (
     parse_since,
 )
 from fargo.local.state import folder as state
+
+if TYPE_CHECKING:
+    from fargo.local.status import TwinStatus
 
 FOLLOW_POLL_SECONDS = 0.2
 
@@ -49,7 +53,9 @@ def logs_command(args: argparse.Namespace) -> int:
     if args.tail is not None and args.tail < 0:
         print("fargo logs: --tail takes 0 or more lines", file=sys.stderr)
         return 2
-    current = _current_tasks(state_dir)
+    status = _status(state_dir)
+    current = None if status is None else _current_tasks(status)
+    paths = {} if status is None else _health_check_paths(status)
     services = {args.service} if args.service else None
     streams = find_streams(logs, services)
     if args.service and not streams:
@@ -71,7 +77,9 @@ def logs_command(args: argparse.Namespace) -> int:
     )
     events: Iterable[StreamEvent] = merged(shown, since=since)
     if args.no_health_checks:
-        events = (e for e in events if not is_health_check(e.message))
+        events = (
+            e for e in events if not is_health_check(e.message, paths.get(e.stream.service, ()))
+        )
     if args.tail is not None:
         events = deque(events, maxlen=args.tail)
     for event in events:
@@ -79,7 +87,7 @@ def logs_command(args: argparse.Namespace) -> int:
     if not args.follow:
         return 0
     with contextlib.suppress(KeyboardInterrupt):
-        _follow(logs, services, printer, args.no_health_checks)
+        _follow(logs, services, printer, paths if args.no_health_checks else None)
     return 0
 
 
@@ -88,21 +96,42 @@ def _line(printer: LinePrinter, event: StreamEvent) -> str:
     return printer.format(stream.service, stream.label, event.timestamp, event.message)
 
 
-def _current_tasks(state_dir: Path) -> set[str] | None:
-    """The ids of the tasks the control plane knows now (running or stopping), or None."""
+def _status(state_dir: Path) -> TwinStatus | None:
+    """The running twin's status; None when it is not running."""
     try:
-        status = asyncio.run(ControlClient(state.control_socket(state_dir), timeout=3).status())
+        return asyncio.run(ControlClient(state.control_socket(state_dir), timeout=3).status())
     except ControlError:
         return None
+
+
+def _current_tasks(status: TwinStatus) -> set[str]:
+    """The ids of the tasks the control plane knows now (running or stopping)."""
     return {task.id for service in status.services for task in service.tasks}
 
 
+def _health_check_paths(status: TwinStatus) -> dict[str, frozenset[str]]:
+    """Each service's health-check paths: those of the target groups its tasks are in."""
+    service_of = {task.id: service.name for service in status.services for task in service.tasks}
+    paths: dict[str, set[str]] = {}
+    for group in status.load_balancers.target_groups.values():
+        for target in group.targets:
+            if target.id in service_of:
+                paths.setdefault(service_of[target.id], set()).add(group.health_check.path)
+    return {service: checked(found) for service, found in paths.items()}
+
+
 def _follow(
-    logs: Path, services: set[str] | None, printer: LinePrinter, hide_health_checks: bool
+    logs: Path,
+    services: set[str] | None,
+    printer: LinePrinter,
+    hidden: Mapping[str, Collection[str]] | None,
 ) -> None:
+    """Print new lines as they come; ``hidden``: health checks are left out, known also by
+    each service's health-check paths (None: every line is shown)."""
     follower = Follower(logs, services)
     while True:
         for event in follower.poll():
-            if not (hide_health_checks and is_health_check(event.message)):
+            paths = hidden.get(event.stream.service, ()) if hidden is not None else ()
+            if hidden is None or not is_health_check(event.message, paths):
                 print(_line(printer, event), flush=True)
         time.sleep(FOLLOW_POLL_SECONDS)
