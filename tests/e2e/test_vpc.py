@@ -310,6 +310,11 @@ def test_rootless_vpc_mode_as_an_unprivileged_user(
         ran = as_nobody(str(fargo_bin), "exec", "--state-dir", str(twin.state_dir),
                         "frontend", "--", "sh", "-c", 'echo "$(id -u) $PORT"')  # fmt: skip
         assert (ran.returncode, ran.stdout.strip()) == (0, "0 80"), ran
+        # and hands the command no descriptor of its own (a namespace's, say)
+        listed = "import os; print(sorted(os.listdir('/proc/self/fd')))"
+        ran = as_nobody(str(fargo_bin), "exec", "--state-dir", str(twin.state_dir),
+                        "frontend", "--", "python3", "-c", listed)  # fmt: skip
+        assert ran.stdout.strip() == "['0', '1', '2', '3']", ran  # 3: listdir's own
         for service in ("frontend", "backend-public", "backend-private"):
             assert task_uids(service) == {user}, service
             for task in services[service]["tasks"]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fargo.local.ecs.task_exec import ExecTarget, exec_argv
+from fargo.local.ecs.task_exec import ExecTarget, exec_argv, mount_namespace_owner
 from fargo.local.images import launch
 from fargo.local.images.builder import ProcessImage
 from fargo.local.images.launch import ROOTFS_SCRIPT, ProgramNotFound, task_process
@@ -121,7 +121,7 @@ def test_with_one_id_a_task_is_its_user_in_namespaces_of_its_own_and_exec_finds_
             assert task.stdout.readline().strip() == "10001:10001 /fargoapp image's /"
             target = ExecTarget.read(task.pid, what="the task")  # as root: its ids in it
             assert (target.uid, target.gid) == (10001, 10001) and target.other_mount_namespace
-            assert target.root_user_namespace is None  # it owns its mount namespace
+            assert mount_namespace_owner(task.pid) is None  # it owns its mount namespace
             command = ["sh", "-c", 'echo "$(id -u) $(cat marker)"']
             entered = exec_argv(target, command, network=False)
             ran = subprocess.run(

@@ -55,11 +55,6 @@ class ExecTarget:
     uid: int = 0
     """Who the task runs as (its image's USER), as this process's user namespace sees it."""
     gid: int = 0
-    root_user_namespace: str | None = None
-    """Where a command not run as the task's user enters the task: through the user
-    namespace owning its mount namespace, when that is not the task's own — a path for
-    ``nsenter --user=`` (a descriptor this process keeps), or "" when it is ours; None:
-    through the task's own."""
 
     @classmethod
     def read(
@@ -88,11 +83,9 @@ class ExecTarget:
             for key, _, value in (line.partition(":") for line in status.splitlines())
             if key in ("Uid", "Gid")
         }
-        root_user_namespace = None
         if other_user_namespace:  # as the task's own namespace names them, for nsenter
             ids["Uid"] = id_inside(proc / "uid_map", ids.get("Uid", 0))
             ids["Gid"] = id_inside(proc / "gid_map", ids.get("Gid", 0))
-            root_user_namespace = _mount_namespace_owner(proc)
         return cls(
             pid=pid,
             environment=environment,
@@ -101,7 +94,6 @@ class ExecTarget:
             other_mount_namespace=mount_namespace != os.readlink("/proc/self/ns/mnt"),
             uid=ids.get("Uid", 0),
             gid=ids.get("Gid", 0),
-            root_user_namespace=root_user_namespace,
         )
 
 
@@ -123,7 +115,7 @@ def exec_argv(
     # (setgroups may be denied in it: a namespace that maps one id).
     user = []
     if process.other_user_namespace:
-        through = None if as_task_user else process.root_user_namespace
+        through = None if as_task_user else mount_namespace_owner(process.pid)
         if through is None:
             user = ["--user", "--preserve-credentials"]
         elif through:
@@ -172,24 +164,40 @@ def id_inside(id_map: Path, seen: int) -> int:
     return seen
 
 
-def _mount_namespace_owner(proc: Path) -> str | None:
-    """`ExecTarget.root_user_namespace` of the task ``proc`` is."""
-    with contextlib.suppress(OSError):
-        namespace = os.open(proc / "ns" / "mnt", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            owner = fcntl.ioctl(namespace, NS_GET_USERNS)
-        finally:
-            os.close(namespace)
-        inode = os.fstat(owner).st_ino
-        if inode == os.stat(proc / "ns" / "user").st_ino:
-            os.close(owner)
+def mount_namespace_owner(pid: int) -> str | None:
+    """Where a command not run as the task's user enters the task ``pid``: through the user
+    namespace owning its mount namespace, when that is not the task's own — ``nsenter
+    --user=``'s path: a process's in it (the twin's Caddys, DNS processes, control plane),
+    or "" when it is ours; None: through the task's own."""
+    try:
+        owner = _owner_inode(Path(f"/proc/{pid}/ns/mnt"))
+        if owner == os.stat(f"/proc/{pid}/ns/user").st_ino:
             return None
-        if inode == os.stat("/proc/self/ns/user").st_ino:
-            os.close(owner)
+        if owner == os.stat("/proc/self/ns/user").st_ino:
             return ""
-        os.set_inheritable(owner, True)  # for the nsenter this process runs, or becomes
-        return f"/proc/self/fd/{owner}"
+    except OSError:
+        return None
+    mine = os.geteuid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if entry.stat().st_uid == mine and os.stat(f"{entry.path}/ns/user").st_ino == owner:
+                return f"{entry.path}/ns/user"
     return None
+
+
+def _owner_inode(namespace: Path) -> int:
+    """The inode of the user namespace that owns ``namespace`` (ioctl NS_GET_USERNS)."""
+    opened = os.open(namespace, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        owner = fcntl.ioctl(opened, NS_GET_USERNS)
+    finally:
+        os.close(opened)
+    try:
+        return os.fstat(owner).st_ino
+    finally:
+        os.close(owner)
 
 
 def _environ(proc: Path, other_user_namespace: bool) -> bytes:
