@@ -38,7 +38,7 @@ def root(tmp_path: Path) -> Path:
         "flask==3.0.3  # the web layer\n-r requirements/base.txt\n"
     )
     (app / "requirements" / "base.txt").write_text(
-        "-c constraints.txt\n--requirement \\\n  /app/extra.txt\nitsdangerous\n"
+        "-c constraints.txt\r\n--requirement \\\r\n  ../extra.txt\r\nitsdangerous\r\n"
     )
     (app / "requirements" / "constraints.txt").write_text("werkzeug<4\n")
     (app / "extra.txt").write_text("blinker\n")
@@ -63,7 +63,7 @@ def test_an_unchanged_image_and_a_change_of_its_sources_keep_the_key(root: Path)
         "app/requirements.txt",
         "app/requirements/base.txt",  # read by -r, relative to the file naming it
         "app/requirements/constraints.txt",  # read by -c from base.txt
-        "app/extra.txt",  # an absolute --requirement, after a line continuation
+        "app/extra.txt",  # --requirement after a line continuation (CRLF), from base.txt's folder
     ],
 )
 def test_a_change_of_any_file_the_install_reads_makes_a_new_key(root: Path, changed: str) -> None:
@@ -77,18 +77,24 @@ def test_a_local_package_installed_by_a_requirements_file_follows_the_image(root
     first = key(root)
     assert key(root, "sha256:two") == first
     with (root / "app" / "requirements" / "base.txt").open("a") as file:
+        file.write("-e git+https://example.invalid/lib.git#egg=lib\n")  # not the image's
+    assert key(root, "sha256:two") == key(root, "sha256:one") != first
+    with (root / "app" / "requirements" / "base.txt").open("a") as file:
         file.write("-e ./lib\n")
     assert key(root, "sha256:two") != key(root, "sha256:one")
 
 
-def test_files_that_read_each_other_or_outside_the_image_end_and_are_not_read(
+def test_files_that_read_each_other_end_and_an_absolute_one_is_this_machines(
     root: Path, tmp_path: Path
 ) -> None:
-    (tmp_path / "outside.txt").write_text("secret\n")
-    (root / "app" / "extra.txt").write_text("-r requirements.txt\n-r ../../outside.txt\n")
+    """uv reads the files on this machine: a path in a file from the file's folder, an
+    absolute one as it is (not the image's); the key reads the same files."""
+    machines = tmp_path / "machine.txt"
+    machines.write_text("six\n")
+    (root / "app" / "extra.txt").write_text(f"-r ../app/requirements.txt\n-r {machines}\n")
     first = key(root)  # ends, though requirements.txt reads extra.txt which reads it
-    (tmp_path / "outside.txt").write_text("changed\n")
-    assert key(root) == first  # a file outside the image's root is not read
+    machines.write_text("seven\n")
+    assert key(root) != first
 
 
 def test_an_environment_is_made_once_and_found_again_by_its_key(

@@ -6,8 +6,9 @@ dependencies installed by ``uv pip install``, cached by content.
 
 The key is a digest of the Python version asked for, every install's arguments and the
 content of the requirement and constraint files it reads, and of those they read in turn
-(``-r``, ``-c``, relative to the file naming them, as pip reads them); when an install or
-one of its files installs a local path, the image's own digest too. An unchanged image
+(``-r``, ``-c``: relative to the file naming them, an absolute one on this machine, where
+``uv`` reads it); when an install or one of its files installs a local path, the image's
+own digest too. An unchanged image
 finds its environment by that key at once; a changed one gets a new environment, filled
 from uv's cache (so only what changed is downloaded or built), while tasks still running
 keep the old one. The environments are this machine's (`fargo.local.images.cache`):
@@ -28,6 +29,7 @@ import configparser
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,7 +41,7 @@ from fargo.local.images.cache import COMPLETE, LOCK_SUFFIX, mark_used, prune_unu
 from fargo.local.images.lock import build_lock
 from fargo.local.images.plan import BuildPlan, Install
 from fargo.local.images.python import PythonNotFound, find_python
-from fargo.local.images.run import InstallArgument, requirement_file_arguments
+from fargo.local.images.run import ARCHIVES, InstallArgument, requirement_file_arguments
 from fargo.local.twins import machine_uid
 
 ENVIRONMENT_FORMAT = "fargo-env-3"  # bump when what goes into an environment changes
@@ -75,7 +77,7 @@ def environment_key(plan: BuildPlan, roots: Mapping[int, Path], image_digest: st
     for install in plan.installs:
         sha.update(json.dumps([[a.kind, a.value] for a in install.arguments]).encode())
         root = roots[install.stage]
-        for content in _inputs(install.arguments, root, root, image_digest, set()):
+        for content in _inputs(install.arguments, root, image_digest, set()):
             sha.update(content)
     return sha.hexdigest()[:32]
 
@@ -83,21 +85,23 @@ def environment_key(plan: BuildPlan, roots: Mapping[int, Path], image_digest: st
 def _inputs(
     arguments: Sequence[InstallArgument],
     root: Path,
-    directory: Path,
     image_digest: str,
     seen: set[Path],
+    directory: Path | None = None,
 ) -> Iterator[bytes]:
     """What ``arguments`` install, for the key: each file's content and, recursively, what
-    it reads (``directory``: where its relative paths start); for a local path, the
-    image's digest. A file outside the image's ``root``, or read before, counts by name."""
+    it reads, as ``uv`` reads it (``directory``: the folder of the file naming them, where
+    their relative paths start; None: the install's own, whose paths are the image's);
+    for a local path, the image's digest. A file read before counts by name."""
     for argument in arguments:
-        if argument.kind in {"editable", "path"}:
-            yield image_digest.encode()
+        value = argument.value
+        if argument.kind in {"editable", "path"} and "://" not in value and "+" not in value:
+            yield image_digest.encode()  # not git+https://…: the image's own files
         if argument.kind not in {"requirement", "constraint"}:
             continue
-        value = argument.value
-        file = (root_path(root, value) if value.startswith("/") else directory / value).resolve()
-        if file in seen or not file.is_relative_to(root.resolve()):
+        # an absolute value in a file stays this machine's, as uv reads it
+        file = root_path(root, value) if directory is None else directory / value
+        if file in seen:
             yield f"<{value}>".encode()
             continue
         seen.add(file)
@@ -107,14 +111,19 @@ def _inputs(
             yield b"<missing>"
             continue
         yield text
-        for line in _joined_lines(text.decode(errors="replace")):
+        for line in _option_lines(text.decode(errors="replace")):
             nested = requirement_file_arguments(line)
-            yield from _inputs(nested, root, file.parent, image_digest, seen)
+            yield from _inputs(nested, root, image_digest, seen, file.parent)
 
 
-def _joined_lines(text: str) -> list[str]:
-    """A requirements file's lines, each with its ``\\`` continuations joined, as pip reads."""
-    return text.replace("\\\n", "").splitlines()
+def _option_lines(text: str) -> Iterator[str]:
+    """A requirements file's lines that may name a file or a local path (an option, a path):
+    not the pinned packages ``poetry export`` writes by the thousand; each with its ``\\``
+    continuations joined, as pip joins them."""
+    for line in re.sub(r"\\\r?\n", "", text).splitlines():
+        word = line.lstrip()
+        if word.startswith(("-", ".", "/")) or word.split(" ", 1)[0].endswith(ARCHIVES):
+            yield line
 
 
 def image_interpreter(plan: BuildPlan, uv: Path) -> tuple[Path, str | None]:

@@ -332,7 +332,10 @@ def requirement_file_arguments(line: str) -> tuple[InstallArgument, ...]:
     return _install(words, line).arguments
 
 
+ARCHIVES = (".whl", ".tar.gz", ".zip")  # a package's file, installed from its path
+
+
 def _is_path(word: str) -> bool:
     if "://" in word or " @ " in word:
         return False
-    return word.startswith((".", "/")) or word.endswith((".whl", ".tar.gz", ".zip"))
+    return word.startswith((".", "/")) or word.endswith(ARCHIVES)
