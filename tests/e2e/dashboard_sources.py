@@ -1,7 +1,11 @@
-"""Metrics, traces and a service map in the shapes the control plane serves them
-(``GET /metrics``: `fargo.local.status.MetricsStatus`; ``GET /traces``,
-``/traces/{id}`` and ``/service-map``: `fargo.local.xray.service_graph`), for the
-page's drawing of them before the twin collects them itself."""
+"""Metrics, traces, a service map and a scaling activity written by hand, in the shapes the
+twin serves them (``GET /metrics``: `fargo.local.status.MetricsStatus`; ``GET /traces``,
+``/traces/{id}`` and ``/service-map``: `fargo.local.runtime.Runtime` over
+`fargo.local.xray.service_graph`; the events: `fargo.local.events.Event`), for the
+page's drawing of what a short run of the real twin seldom has: a fault on an edge, a
+scale-out, a chart per metric the page plots. `tests/local/test_dashboard_sources.py`
+holds these shapes to the twin's own; `test_the_dashboard_in_chromium` draws the twin's
+own data."""
 
 from __future__ import annotations
 
@@ -63,30 +67,48 @@ SERVICE_MAP: dict[str, Any] = {
 }
 
 
+# X-Ray's origin of each kind of span (a call, the caller's subsegment, has none).
+ORIGIN = {
+    "client": "client",
+    "load_balancer": "AWS::ElasticLoadBalancingV2::LoadBalancer",
+    "service": "AWS::ECS::Container",
+    "discovery": "AWS::ServiceDiscovery::Service",
+}
+
+
 def _span(
-    span_id: str, parent: str | None, name: str, kind: str, start_ms: float, end_ms: float
+    span_id: str,
+    parent: str | None,
+    name: str,
+    kind: str,
+    start_ms: float,
+    end_ms: float,
+    own_ms: float | None = None,
 ) -> dict[str, Any]:
     return {
         "id": span_id,
         "parent_id": parent,
         "name": name,
         "kind": kind,
-        "origin": None,
+        "origin": ORIGIN.get(kind),
         "start_time": T0 + start_ms / 1000,
         "end_time": T0 + end_ms / 1000,
         "duration_ms": end_ms - start_ms,
-        "own_ms": None,
+        "own_ms": own_ms,
         "status": 200,
         "url": None,
-        "inferred": kind in ("load_balancer", "discovery"),
+        "inferred": kind in ("client", "load_balancer", "discovery"),
+        "target": None,
+        "target_status": None,
     }
 
 
 SPANS = [
-    _span("a1", None, "public", "load_balancer", 0, 9),
+    _span("c0", None, "client", "client", 0, 9),
+    _span("a1", "c0", "public", "load_balancer", 0, 9, own_ms=0.0),
     _span("b1", "a1", "backend-public", "service", 1, 8.5),
     _span("c1", "b1", "internal", "call", 2, 8),
-    _span("d1", "c1", "internal", "load_balancer", 2.2, 7.8),
+    _span("d1", "c1", "internal", "load_balancer", 2.2, 7.8, own_ms=1.6),
     _span("e1", "d1", "backend-private-with-alb", "service", 3, 7),
 ]
 SUMMARY = {
@@ -121,6 +143,7 @@ def _metric(
 
 METRICS: dict[str, Any] = {
     "period_seconds": 5,
+    "container_insights": True,
     "metrics": [
         _metric(
             "CPUUtilization",
@@ -175,5 +198,15 @@ async def trace(query: Mapping[str, str]) -> dict[str, Any]:
 async def service_map(query: Mapping[str, str]) -> dict[str, Any]:
     return SERVICE_MAP
 
+
+# A scaling activity as the scaler logs it (`fargo.local.appautoscaling.scaler`).
+SCALING_EVENT = {
+    "time": "2026-12-03T07:00:05.000Z",
+    "level": "INFO",
+    "source": "service",
+    "subject": "backend-private-with-alb",
+    "message": "Application Auto Scaling: CPUUtilization 86 % > 70 % target for 3 datapoints: "
+    "2 → 3 tasks",
+}
 
 SOURCES = {"metrics": metrics, "traces": traces, "trace": trace, "service-map": service_map}

@@ -1,8 +1,10 @@
 """The demo page as the architecture's dashboard, in real headless Chromium against the
 reference twin: it loads without console errors, the diagram has a node per service, a
 burst from the twin updates the tally and the latency statistics, the points show PASS,
-a failing route is explained. And the service map, a trace's waterfall and the metrics,
-drawn from a console serving them in the control plane's shapes."""
+the twin's own service map, latest trace and CPU chart are drawn, a failing route is
+explained. And the service map, a trace's waterfall, the metrics and a scale-out drawn
+from hand-written data in the twin's shapes (`tests.e2e.dashboard_sources`), for what a
+short run seldom has."""
 
 from __future__ import annotations
 
@@ -27,14 +29,7 @@ from fargo.local.console.server import Console
 
 pytestmark = pytest.mark.slow
 
-# A scaling activity as the scaler logs it (`fargo.local.appautoscaling.scaler`).
-SCALING_EVENT = {
-    "time": "2026-12-03T07:00:05.000Z",
-    "level": "INFO",
-    "source": "service",
-    "subject": "backend-private-with-alb",
-    "message": "Application Auto Scaling: CPU 86 % > 70 % target for 3 datapoints: 2 → 3 tasks",
-}
+DISCOVERY = "private.backend.microservice.local"  # backend-private's Cloud Map name
 # Where the screenshot goes, to look at (default: the test's temporary folder).
 SCREENSHOT_ENV = "FARGO_DASHBOARD_SCREENSHOT"
 
@@ -84,6 +79,7 @@ async def test_the_dashboard_in_chromium(
 ) -> None:
     page_url = reference_twin.url("public", "https") + "/"
     services = [s.name for s in reference_twin.status().services]
+    state = ["--state-dir", str(reference_twin.state_dir)]
 
     async with Chromium(trust=listener_certificate(reference_twin)) as page:
         await page.navigate(page_url)
@@ -146,10 +142,54 @@ async def test_the_dashboard_in_chromium(
         )
         assert own[1:4] == ["this browser", "20", "20"]
 
-        # Sections the twin does not have yet say so instead of failing.
-        for section in ("#metrics", "#traces", "#service-map"):
-            text = await page.wait_for(f"document.querySelector('{section}').textContent")
-            assert "Loading" not in text
+        # The twin's own service map, from the traces the calls above left: the burst
+        # through Cloud Map, the browser's calls through both load balancers (the page
+        # asks every 5 s).
+        mapped = await page.wait_for(
+            "(() => { const names = Array.from(document.querySelectorAll("
+            "'#service-map [data-map-node]')).map((node) => node.dataset.mapNode);"
+            " return ['public', 'internal', 'backend-public', 'backend-private-with-alb']"
+            ".every((name) => names.includes(name)) && names; })()"
+        )
+        assert {"client", DISCOVERY, "backend-private"} <= set(mapped), mapped
+        calls = await page.evaluate(
+            "Array.from(document.querySelectorAll('#service-map tr'))"
+            ".map((tr) => tr.cells[0].textContent)"
+        )
+        assert {
+            "client → public",
+            "public → backend-public",
+            "backend-public → internal",
+            "internal → backend-private-with-alb",
+            f"backend-public → {DISCOVERY}",
+            f"{DISCOVERY} → backend-private",
+        } <= set(calls), calls
+
+        # The latest trace, chosen in the list, as a waterfall of the twin's spans of it.
+        chosen = await page.wait_for(
+            "(() => { const chart = document.querySelector('#waterfall svg');"
+            " const row = document.querySelector('#traces tr.chosen');"
+            " return chart && row"
+            " && chart.getAttribute('aria-label') === `trace ${row.dataset.trace}`"
+            " && { trace: row.dataset.trace,"
+            " spans: Array.from(chart.querySelectorAll('[data-span]'))"
+            ".map((span) => span.dataset.span) }; })()"
+        )
+        kept = json.loads(fargo("traces", chosen["trace"], "--json", *state).stdout)
+        assert len(chosen["spans"]) >= 1
+        assert set(chosen["spans"]) <= {span["id"] for span in kept["spans"]}
+
+        # The twin's metrics: CPU utilization with a line per service, once two datapoints
+        # (6 s apart) have passed (a TimeoutError if never).
+        cpu_chart = '#metrics svg.chart[data-metric="AWS/ECS CPUUtilization Average"]'
+        await page.wait_for(
+            f"document.querySelectorAll('{cpu_chart} path.line').length === {len(services)}",
+            timeout=60,
+        )
+
+        # No scaling in a few quiet seconds, and the page says so.
+        scaling = await page.wait_for("document.querySelector('#scaling').textContent")
+        assert scaling == "No scaling activity yet."
 
         shot = Path(os.environ.get(SCREENSHOT_ENV) or tmp_path / "dashboard.png")
         await page.screenshot(shot)
@@ -157,7 +197,6 @@ async def test_the_dashboard_in_chromium(
         assert page.errors == []
 
         # A route whose callee has no task left is explained, not shown as a proxy's page.
-        state = ["--state-dir", str(reference_twin.state_dir)]
         fargo("scale", "backend-private", "0", *state)
         try:
             await page.evaluate(
@@ -223,7 +262,7 @@ async def page_with_sources(tmp_path: Path) -> AsyncIterator[str]:
     """The frontend beside a console serving metrics, traces and the service map in the
     control plane's shapes: the page's URL."""
     port = free_ports(1)[0]
-    (tmp_path / "events.jsonl").write_text(json.dumps(SCALING_EVENT) + "\n")
+    (tmp_path / "events.jsonl").write_text(json.dumps(dashboard_sources.SCALING_EVENT) + "\n")
     console = Console(HandTwin(tmp_path, page=f"http://127.0.0.1:{port}"), run_points=PointsRun())
     console.sources.update(dashboard_sources.SOURCES)
     await console.start()
@@ -302,8 +341,8 @@ async def test_the_service_map_a_trace_and_metrics_are_drawn(
             ".map((li) => li.textContent)"
         )
         assert scaling == [
-            "07:00:05 backend-private-with-alb: Application Auto Scaling: CPU 86 % > 70 % "
-            "target for 3 datapoints: 2 → 3 tasks"
+            "07:00:05 backend-private-with-alb: Application Auto Scaling: CPUUtilization 86 % "
+            "> 70 % target for 3 datapoints: 2 → 3 tasks"
         ]
 
         shot = Path(os.environ.get(SCREENSHOT_ENV) or tmp_path / "dashboard.png")

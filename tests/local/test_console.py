@@ -10,13 +10,17 @@ from typing import Any
 
 import aiohttp
 import pytest
-from tests.local.console_twin import PAGE, SPEC, HandTwin, PointsRun, twin_status
+from tests.local.console_twin import PAGE, ROOT, SPEC, HandTwin, PointsRun, twin_status
 
+from fargo.local.appautoscaling.metrics import Datapoint
 from fargo.local.cli.status_view import render_endpoints
+from fargo.local.config import TwinConfig
 from fargo.local.console.architecture import architecture
 from fargo.local.console.burst import BurstRefused, BurstRequest, latency_statistics
 from fargo.local.console.explain import explain, route_services
 from fargo.local.console.server import Console, allowed_origins
+from fargo.local.events import configure_logging, remove_handlers
+from fargo.local.runtime import Runtime
 from fargo.local.status import Endpoints, TwinStatus
 
 
@@ -143,7 +147,7 @@ async def test_events_are_the_latest_and_scaling_activities_are_marked(
     lines.append(
         {
             **lines[0],
-            "message": "Application Auto Scaling: CPU 86 % > 70 % target for 3 "
+            "message": "Application Auto Scaling: CPUUtilization 86 % > 70 % target for 3 "
             "datapoints: 2 → 3 tasks",
         }
     )
@@ -161,6 +165,34 @@ async def test_events_are_the_latest_and_scaling_activities_are_marked(
     ]
     assert [e["message"] for e in answer["scaling"]] == [lines[-1]["message"]]
     assert (await call(console, "GET", "/api/events?limit=0"))[0] == 400
+
+
+async def test_a_scaling_activity_the_scaler_makes_is_marked_as_one(
+    console: Console, twin: HandTwin
+) -> None:
+    """The scaler's own event, not a copy of its text: three CPU datapoints above the
+    target of backend-private-with-alb (`ApplicationAutoScaling.evaluate`), logged to the
+    events file as the control plane logs it, are a scaling activity on the page."""
+    config = TwinConfig(
+        spec_path=ROOT / "fargo.yaml", state_dir=twin.state_dir, network_mode="loopback"
+    )
+    scaler = Runtime(SPEC, config).autoscaling  # its cluster's schedulers, none started
+    target = scaler.targets["backend-private-with-alb"]
+    handlers = configure_logging(twin.state_dir, console=None)
+    try:
+        for minute in range(3):
+            scaler.evaluate(target, Datapoint(cpu=86.0, memory=10.0), now=60.0 * minute)
+    finally:
+        remove_handlers(handlers)
+
+    status, _, answer = await call(console, "GET", "/api/events")
+
+    assert status == 200
+    scaled = "Application Auto Scaling: CPUUtilization 86 % > 70 % target for 3 datapoints"
+    assert [(e["subject"], e["message"]) for e in answer["scaling"]] == [
+        ("backend-private-with-alb", f"{scaled}: 2 → 3 tasks")
+    ]
+    assert [e["scaling"] for e in answer["events"]] == [True]
 
 
 @pytest.mark.parametrize("name", ["metrics", "traces", "service-map"])

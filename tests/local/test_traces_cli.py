@@ -1,12 +1,34 @@
-"""`fargo traces`: its --slow durations, the list and the waterfall it prints."""
+"""`fargo traces`: its --slow durations, its --service and --slow filters (through the
+control plane, over a trace store fed segment documents), the list and the waterfall it
+prints."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from tests.local.xray_documents import (
+    DISCOVERY,
+    INTERNAL,
+    SPEC,
+    SPEC_PATH,
+    call,
+    datagram,
+    document,
+)
 
+from fargo.cli import main
 from fargo.local.cli.traces import parse_slow, render_list, render_waterfall
+from fargo.local.config import TwinConfig
+from fargo.local.control.api import ControlServer
+from fargo.local.runtime import Runtime
+from fargo.local.state import folder
+from fargo.local.xray.segments import parse_datagram
 
 TRACE = "1-6b110e49-c967ee96d8129534853b0d0d"
 
@@ -89,3 +111,106 @@ def test_the_list_says_why_it_is_empty() -> None:
         }
     )
     assert TRACE in table and "3.2ms" in table and "/api/public  backend-public" in table
+
+
+# -- the filters, as `fargo traces` asks the control plane for them ------------------------
+
+# /api/private, 150 ms: backend-public calls backend-private by its Cloud Map name.
+THROUGH_DISCOVERY = "1-6b110e49-000000000000000000000001"
+# /api/private-with-alb, 20 ms: backend-public calls backend-private-with-alb through the
+# internal load balancer.
+THROUGH_ALB = "1-6b110e49-000000000000000000000002"
+# /api/public, 5 ms: backend-public alone.
+PUBLIC_ONLY = "1-6b110e49-000000000000000000000003"
+SEGMENTS: list[dict[str, Any]] = [
+    document(
+        "backend-public",
+        "aaaaaaaaaaaaaaa1",
+        10.000,
+        10.150,
+        trace=THROUGH_DISCOVERY,
+        calls=[call("bbbbbbbbbbbbbbb1", DISCOVERY, 10.010, 10.140)],
+    ),
+    document(
+        "backend-private",
+        "ccccccccccccccc1",
+        10.020,
+        10.130,
+        parent="bbbbbbbbbbbbbbb1",
+        trace=THROUGH_DISCOVERY,
+    ),
+    document(
+        "backend-public",
+        "aaaaaaaaaaaaaaa2",
+        11.000,
+        11.020,
+        trace=THROUGH_ALB,
+        calls=[call("bbbbbbbbbbbbbbb2", INTERNAL, 11.002, 11.018)],
+    ),
+    document(
+        "backend-private-with-alb",
+        "ccccccccccccccc2",
+        11.004,
+        11.016,
+        parent="bbbbbbbbbbbbbbb2",
+        trace=THROUGH_ALB,
+    ),
+    document("backend-public", "aaaaaaaaaaaaaaa3", 12.000, 12.005, trace=PUBLIC_ONLY),
+]
+
+
+@pytest.fixture
+async def twin(tmp_path: Path) -> AsyncIterator[Runtime]:
+    """The reference system's runtime (not started), its trace store fed the services'
+    segment documents as its X-Ray daemon takes them, and its control plane answering on
+    the state folder's socket, as `fargo traces` finds it."""
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(mode=0o700)
+    config = TwinConfig(spec_path=SPEC_PATH, state_dir=state_dir, network_mode="loopback")
+    runtime = Runtime(SPEC, config)
+    for doc in SEGMENTS:
+        runtime.traces.add(parse_datagram(datagram(doc)))
+    control = ControlServer(runtime, folder.control_socket(state_dir), asyncio.Event())
+    await control.start()
+    try:
+        yield runtime
+    finally:
+        await control.stop()
+
+
+async def fargo_traces(
+    twin: Runtime, capsys: pytest.CaptureFixture[str], *options: str
+) -> list[str]:
+    """``fargo traces --json OPTIONS`` against ``twin``: the trace ids it lists."""
+    argv = ["traces", "--state-dir", str(twin.state_dir), "--json", *options]
+    code = await asyncio.to_thread(main, argv)  # the CLI runs its own event loop
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    return [trace["trace_id"] for trace in json.loads(printed.out)["traces"]]
+
+
+async def test_service_lists_only_the_traces_through_that_service(
+    twin: Runtime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await fargo_traces(twin, capsys) == [PUBLIC_ONLY, THROUGH_ALB, THROUGH_DISCOVERY]
+
+    # backend-private is a prefix of backend-private-with-alb: only its own trace is kept.
+    assert await fargo_traces(twin, capsys, "--service", "backend-private") == [THROUGH_DISCOVERY]
+    assert await fargo_traces(twin, capsys, "-s", "backend-private-with-alb") == [THROUGH_ALB]
+    assert await fargo_traces(twin, capsys, "-s", "backend-public") == [
+        PUBLIC_ONLY,
+        THROUGH_ALB,
+        THROUGH_DISCOVERY,
+    ]
+
+
+async def test_slow_keeps_the_traces_at_least_that_long(
+    twin: Runtime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await fargo_traces(twin, capsys, "--slow", "100ms") == [THROUGH_DISCOVERY]
+    assert await fargo_traces(twin, capsys, "--slow", "20ms") == [THROUGH_ALB, THROUGH_DISCOVERY]
+    assert await fargo_traces(twin, capsys, "--slow", "0.2s") == []
+    # Both filters at once: the slow trace, but not through this service.
+    assert (
+        await fargo_traces(twin, capsys, "--slow", "100ms", "-s", "backend-private-with-alb") == []
+    )

@@ -4,77 +4,28 @@ and discovery spans, the service map, and the UDP endpoint over a real socket.""
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
-from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.local.xray_documents import (
+    DISCOVERY,
+    HEADER,
+    INTERNAL,
+    SPEC,
+    TRACE,
+    call,
+    datagram,
+    document,
+)
 
 from fargo.local.caddy.access_entries import from_caddy
 from fargo.local.elb.access_log import AlbNames
-from fargo.local.elb.names import lb_dns_name
 from fargo.local.xray.daemon import XRayDaemon
 from fargo.local.xray.load_balancer_entries import LoadBalancerEntry, from_access_log
 from fargo.local.xray.segments import BadSegment, parse_datagram
 from fargo.local.xray.service_graph import Topology, percentile, service_map, trace_spans
 from fargo.local.xray.store import TraceStore
-from fargo.spec import load_spec
-
-SPEC = load_spec(Path(__file__).resolve().parents[2] / "fargo.yaml")  # the reference system
-TRACE = "1-6b110e49-c967ee96d8129534853b0d0d"
-HEADER = b'{"format": "json", "version": 1}\n'
-INTERNAL = lb_dns_name(SPEC, "internal")
-DISCOVERY = "private.backend.microservice.local"
-
-
-def document(
-    name: str,
-    segment_id: str,
-    start: float,
-    end: float,
-    *,
-    parent: str | None = None,
-    status: int = 200,
-    calls: list[dict[str, Any]] | None = None,
-    trace: str = TRACE,
-) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "name": name,
-        "id": segment_id,
-        "trace_id": trace,
-        "start_time": start,
-        "end_time": end,
-        "origin": "AWS::ECS::Container",
-        "http": {
-            "request": {"method": "GET", "url": f"http://x/{name}"},
-            "response": {"status": status},
-        },
-    }
-    if parent is not None:
-        doc["parent_id"] = parent
-    if calls:
-        doc["subsegments"] = calls
-    return doc
-
-
-def call(sub_id: str, host: str, start: float, end: float, status: int = 200) -> dict[str, Any]:
-    return {
-        "id": sub_id,
-        "name": host,
-        "namespace": "remote",
-        "start_time": start,
-        "end_time": end,
-        "http": {
-            "request": {"method": "GET", "url": f"http://{host}:8090/endpoint"},
-            "response": {"status": status},
-        },
-    }
-
-
-def datagram(doc: dict[str, Any]) -> bytes:
-    return HEADER + json.dumps(doc).encode()
-
 
 # /api/private-with-alb: backend-public (10 ms) calls the internal ALB (8 ms), whose target
 # backend-private-with-alb answers in 5 ms: the load balancer's own time is 3 ms.
@@ -228,6 +179,55 @@ def test_service_map_edges_with_counts_errors_and_percentiles() -> None:
     types = {n["name"]: n["type"] for n in graph["nodes"]}
     assert types["internal"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"
     assert types["client"] == "client" and types["backend-public"] == "AWS::ECS::Container"
+
+
+def through_discovery(n: int, *, answered: bool = True) -> list[dict[str, Any]]:
+    """/api/private, trace ``n``: backend-public (30 ms) calls backend-private by its Cloud
+    Map name (20 ms), and backend-private answers in 15 ms; not ``answered``: the call
+    fails with a 502 and backend-private sends no segment."""
+    trace = f"1-6b110e49-{n:024x}"
+    caller, made = f"{n:015x}a", f"{n:015x}b"
+    status = 200 if answered else 502
+    public = document(
+        "backend-public",
+        caller,
+        n + 0.000,
+        n + 0.030,
+        status=status,
+        trace=trace,
+        calls=[call(made, DISCOVERY, n + 0.005, n + 0.025, status=status)],
+    )
+    if not answered:
+        return [public]
+    private = document(
+        "backend-private", f"{n:015x}c", n + 0.008, n + 0.023, parent=made, trace=trace
+    )
+    return [public, private]
+
+
+def test_a_call_by_its_cloud_map_name_is_a_discovery_node_between_caller_and_callee() -> None:
+    traces = [spans_of(through_discovery(n)) for n in (1, 2)]
+    traces.append(spans_of(through_discovery(3, answered=False)))
+
+    graph = service_map(traces)
+
+    nodes = {n["name"]: n for n in graph["nodes"]}
+    assert nodes[DISCOVERY]["type"] == "AWS::ServiceDiscovery::Service"
+    assert (nodes[DISCOVERY]["requests"], nodes[DISCOVERY]["faults"]) == (3, 1)
+    edges = {(e["source"], e["target"]): e for e in graph["edges"]}
+    assert set(edges) == {
+        ("client", "public"),
+        ("public", "backend-public"),
+        ("backend-public", DISCOVERY),
+        (DISCOVERY, "backend-private"),
+    }
+    to_discovery = edges[("backend-public", DISCOVERY)]
+    assert (to_discovery["requests"], to_discovery["faults"]) == (3, 1)
+    assert to_discovery["latency_ms"]["p50"] == pytest.approx(20.0)  # the call, as measured
+    from_discovery = edges[(DISCOVERY, "backend-private")]
+    assert (from_discovery["requests"], from_discovery["faults"]) == (2, 0)  # answered ones
+    assert from_discovery["latency_ms"]["p50"] == pytest.approx(15.0)  # backend-private's
+    assert graph["traces"] == 3
 
 
 # -- load balancer spans from the access logs ---------------------------------------------
