@@ -104,10 +104,13 @@ def test_with_one_id_a_task_is_its_user_in_namespaces_of_its_own_and_exec_finds_
         root = folder / "root"
         (root / "fargoapp").mkdir(parents=True)
         (root / "fargoapp" / "marker").write_text("image's")
+        # under /root, which this machine's nobody may not list: the image's alone
+        (root / "root" / "app").mkdir(parents=True)
+        (root / "root" / "app" / "note").write_text("in-root")
         script = folder / "rootfs.py"  # where nobody may read it (the checkout may be 0700)
         shutil.copyfile(ROOTFS_SCRIPT, script)
         subprocess.run(["chown", "-R", "nobody", str(folder)], check=True)
-        said = 'echo "$(id -u):$(id -g) $(pwd) $(cat marker) $HOME"; exec sleep 30'
+        said = 'echo "$(id -u):$(id -g) $(pwd) $(cat marker /root/app/note) $HOME"; exec sleep 30'
         run = RunConfig(cmd=("sh", "-c", said), working_dir="/fargoapp", user="10001:10001")
         process = task_process(ProcessImage(run, None), root=root, env=TASK_ENV, namespaced=False)
         assert "unshare" not in process.argv[0]  # it makes its namespaces itself
@@ -118,7 +121,7 @@ def test_with_one_id_a_task_is_its_user_in_namespaces_of_its_own_and_exec_finds_
         )
         try:
             assert task.stdout is not None
-            assert task.stdout.readline().strip() == "10001:10001 /fargoapp image's /"
+            assert task.stdout.readline().strip() == "10001:10001 /fargoapp image'sin-root /"
             target = ExecTarget.read(task.pid, what="the task")  # as root: its ids in it
             assert (target.uid, target.gid) == (10001, 10001) and target.other_mount_namespace
             assert mount_namespace_owner(task.pid) is None  # it owns its mount namespace

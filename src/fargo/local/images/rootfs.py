@@ -40,6 +40,7 @@ mounts vanish with the task.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import stat
@@ -92,8 +93,13 @@ def place(target: str, source: str) -> None:
 
 
 def populate(target: str, host: str | None, image: str | None) -> None:
-    """Fill the empty folder ``target`` with the union of ``host`` and ``image``."""
-    names = set(os.listdir(host)) if host else set()
+    """Fill the empty folder ``target`` with the union of ``host`` and ``image``; a folder
+    of this machine's that the process may not read (``/root``, not as root) adds nothing,
+    as a user in a container does not see it either."""
+    names: set[str] = set()
+    if host:
+        with contextlib.suppress(PermissionError):
+            names = set(os.listdir(host))
     names |= set(os.listdir(image)) if image else set()
     for name in sorted(names):
         inside = os.path.join(target, name)
