@@ -7,6 +7,7 @@ fixtures are the e2e tests' (`tests.e2e.conftest` imports them).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import shutil
@@ -31,6 +32,11 @@ def nobody_venv() -> Path:
     if not SYSTEM_PYTHON.exists() or os.geteuid() != 0:
         pytest.skip("needs root and /usr/bin/python3.11 to act as another user")
     python = NOBODY_VENV / "bin" / "python"
+    # Made anew when fargo's dependencies change: pip leaves those dropped installed.
+    stamp = NOBODY_VENV / "pyproject.sha256"
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if python.exists() and (not stamp.exists() or stamp.read_text() != wanted):
+        shutil.rmtree(NOBODY_VENV)
     if not python.exists():
         subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", str(NOBODY_VENV)], check=True)
     # Not editable: the checkout may sit where only root may read (a CI clone in a 0700 folder).
@@ -46,6 +52,7 @@ def nobody_venv() -> Path:
         capture_output=True,
     )  # fmt: skip
     subprocess.run(["chmod", "-R", "a+rX", str(NOBODY_VENV)], check=True)
+    stamp.write_text(wanted)
     return NOBODY_VENV
 
 
