@@ -1,5 +1,6 @@
-"""Application Auto Scaling in the twin: target tracking's decisions on datapoints, and a
-service's CPUUtilization measured from real processes."""
+"""Application Auto Scaling in the twin: target tracking's decisions on datapoints, a
+service's CPUUtilization measured from real processes, and a target group's
+ALBRequestCountPerTarget from the load balancers' request counts."""
 
 from __future__ import annotations
 
@@ -8,13 +9,26 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import psutil
 import pytest
 
-from fargo.local.appautoscaling.metrics import ServiceMeter
-from fargo.local.appautoscaling.policy import Decision, TargetTracking, combine
+from fargo.local.appautoscaling.metrics import Datapoint, ServiceMeter
+from fargo.local.appautoscaling.policy import REQUESTS, Decision, TargetTracking, combine
+from fargo.local.appautoscaling.requests import RequestCountPerTarget
+from fargo.local.appautoscaling.scaler import ApplicationAutoScaling
+from fargo.local.clock import TwinClock
+from fargo.local.cloudwatch.elb_metrics import NAMESPACE
+from fargo.local.cloudwatch.store import Metric, MetricStore
+from fargo.local.elb.target_health import TargetState
+from fargo.spec import Spec, load_spec
 
+ROOT = Path(__file__).resolve().parents[2]
 CPU = TargetTracking("CPUUtilization", 70, scale_out_cooldown=300, scale_in_cooldown=300)
 
 
@@ -93,3 +107,191 @@ def test_cpu_utilization_is_use_over_reservation(spinning: int) -> None:
     assert second.cpu is not None and second.cpu > 100  # more than its quarter of a core
     rss = psutil.Process(spinning).memory_info().rss
     assert second.memory == pytest.approx(rss / 2**29 * 100, rel=0.2)
+
+
+# -- ALBRequestCountPerTarget ----------------------------------------------------------------
+
+REQUEST_COUNT = TargetTracking(
+    REQUESTS,
+    1000,
+    scale_out_cooldown=300,
+    scale_in_cooldown=300,
+    unit="Count",
+    target_group="api",
+)
+
+
+def decide_requests(
+    points: list[float | None], capacity: int = 2, **times: float | None
+) -> Decision | None:
+    return REQUEST_COUNT.decide(
+        points,
+        capacity=capacity,
+        bounds=(1, 4),
+        since_out=times.get("since_out"),
+        since_in=times.get("since_in"),
+    )
+
+
+def test_requests_per_target_above_the_target_for_three_datapoints_scale_out() -> None:
+    assert decide_requests([900, 1100, 1150, 1200]) == Decision(  # 2 × 1.2 = 2.4 → 3
+        3, "ALBRequestCountPerTarget 1,200 > 1,000 target for 3 datapoints"
+    )
+    assert decide_requests([2500, 2500, 2500]) == Decision(  # 2 × 2.5 = 5 → the maximum
+        4, "ALBRequestCountPerTarget 2,500 > 1,000 target for 3 datapoints"
+    )
+    assert decide_requests([1100, 1200]) is None  # two datapoints
+    assert decide_requests([1100, 800, 1200]) is None  # a run broken
+    assert decide_requests([1100, None, 1200]) is None  # a period without targets
+    assert decide_requests([1000, 1000, 1000]) is None  # at the target is not above it
+    assert decide_requests([1200] * 3, capacity=4) is None  # at the maximum
+
+
+def test_a_request_count_scale_out_waits_out_its_cooldown() -> None:
+    assert decide_requests([1200] * 3, since_out=299) is None
+    assert decide_requests([1200] * 3, since_out=301) == Decision(
+        3, "ALBRequestCountPerTarget 1,200 > 1,000 target for 3 datapoints"
+    )
+
+
+def test_requests_per_target_below_ninety_percent_for_fifteen_datapoints_scale_in() -> None:
+    quiet: list[float | None] = [300.0] * 15
+    assert decide_requests(quiet, capacity=4) == Decision(  # 4 × 0.3 = 1.2 → 2
+        2, "ALBRequestCountPerTarget 300 < 900 (90% of the 1,000 target) for 15 datapoints"
+    )
+    assert decide_requests([40.0] * 15, capacity=4) == Decision(  # 4 × 0.04 → the minimum, 1
+        1, "ALBRequestCountPerTarget 40 < 900 (90% of the 1,000 target) for 15 datapoints"
+    )
+    assert decide_requests(quiet[:14], capacity=4) is None  # fourteen
+    assert decide_requests([*quiet[:14], 950.0], capacity=4) is None  # above 900 at the end
+    assert decide_requests(quiet, capacity=1) is None  # the minimum
+    assert decide_requests(quiet, capacity=4, since_in=299) is None  # scale-in cooldown
+    assert decide_requests(quiet, capacity=4, since_out=299) is None  # scale-out cooldown
+    assert decide_requests(quiet, capacity=4, since_in=301, since_out=301) is not None
+
+
+def test_an_odd_target_shows_its_threshold_to_a_tenth() -> None:
+    odd = TargetTracking(REQUESTS, 1001, unit="Count")
+    decision = odd.decide([10.0] * 15, capacity=2, bounds=(1, 2), since_out=None, since_in=None)
+    assert decision == Decision(
+        1, "ALBRequestCountPerTarget 10 < 900.9 (90% of the 1,001 target) for 15 datapoints"
+    )
+
+
+PERIOD = 6.0  # the default time scale's minute: a period's count × 10 is a minute's
+START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def period(index: int) -> datetime:
+    return datetime.fromtimestamp(START.timestamp() + index * PERIOD, UTC)
+
+
+def put(store: MetricStore, name: str, lb: str, group: str, index: int, value: float) -> None:
+    statistic = "Sum" if name == "RequestCount" else "Average"
+    dimensions = {"LoadBalancer": lb, "TargetGroup": group}
+    store.put(Metric.of(NAMESPACE, name, dimensions, statistic, "Count"), period(index), value)
+
+
+def test_request_count_per_target_is_a_periods_requests_over_its_targets_a_minute() -> None:
+    store = MetricStore(period_seconds=PERIOD, keep_seconds=300)
+    registered = {"api": 3}
+    requests = RequestCountPerTarget("api", metrics=store, registered=registered.__getitem__)
+    put(store, "RequestCount", "public", "api", 0, 100)  # two load balancers forward to it
+    put(store, "RequestCount", "internal", "api", 0, 20)
+    put(store, "HealthyHostCount", "public", "api", 0, 2)
+    put(store, "HealthyHostCount", "internal", "api", 0, 2)
+    put(store, "RequestCount", "public", "web", 0, 5000)  # another group's
+    put(store, "RequestCount", "public", "api", 1, 60)  # no healthy target: the registered
+    put(store, "HealthyHostCount", "public", "api", 1, 0)
+
+    assert requests.take() == [pytest.approx(120 / 2 * 10), pytest.approx(60 / 3 * 10)]
+    assert requests.take() == []  # each period once
+
+    put(store, "RequestCount", "public", "api", 2, 30)
+    registered["api"] = 0  # nothing to divide by: a missing datapoint
+    assert requests.take() == [None]
+
+
+@dataclass
+class FakeScheduler:
+    desired_count: int
+    deploying: bool = False
+    events: list[str] = field(default_factory=list)
+
+    def event(self, message: str) -> None:
+        self.events.append(message)
+
+    def wake(self) -> None:
+        pass
+
+
+def scaled_on_requests(**autoscaling: Any) -> tuple[ApplicationAutoScaling, FakeScheduler]:
+    """The reference system's backend-private-with-alb (2–4 tasks, one target group) with
+    ``autoscaling`` changed, under a scaler on a fake cluster."""
+    spec: Spec = load_spec(ROOT / "fargo.yaml").model_copy(deep=True)
+    service = spec.services["backend-private-with-alb"]
+    assert service.autoscaling is not None
+    service.autoscaling = service.autoscaling.model_copy(update=autoscaling)
+    scheduler = FakeScheduler(desired_count=2)
+    cluster = SimpleNamespace(services={"backend-private-with-alb": scheduler})
+    elb = SimpleNamespace(
+        describe_target_health=lambda group: [
+            SimpleNamespace(state=TargetState.HEALTHY),
+            SimpleNamespace(state=TargetState.DRAINING),
+        ]
+    )
+    scaler = ApplicationAutoScaling(
+        spec,
+        cast(Any, cluster),
+        TwinClock(0.1),
+        metrics=MetricStore(period_seconds=PERIOD, keep_seconds=300),
+        elb=cast(Any, elb),
+    )
+    return scaler, scheduler
+
+
+QUIET = Datapoint(cpu=5.0, memory=10.0)
+
+
+def test_the_scaler_scales_out_on_requests_and_says_why_in_the_services_events() -> None:
+    scaler, scheduler = scaled_on_requests(
+        target_requests_per_target=1000, target_cpu_utilization=None
+    )
+    target = scaler.targets["backend-private-with-alb"]
+    [policy] = target.policies
+    assert (policy.metric, policy.target, policy.target_group) == (
+        "ALBRequestCountPerTarget",
+        1000,
+        "backend-private-with-alb",
+    )
+    assert target.requests is not None and target.requests.registered("any") == 1  # not draining
+
+    scaler.evaluate(target, QUIET, 100.0, requests=[1100, 1150])
+    assert scheduler.desired_count == 2
+    scaler.evaluate(target, QUIET, 106.0, requests=[1200])
+
+    reason = "ALBRequestCountPerTarget 1,200 > 1,000 target for 3 datapoints"
+    assert scheduler.desired_count == 3
+    assert scheduler.events == [f"Application Auto Scaling: {reason}: 2 → 3 tasks"]
+    [activity] = scaler.activities
+    assert (activity.cause, activity.description) == (reason, "2 → 3 tasks")
+
+    scaler.evaluate(target, QUIET, 112.0, requests=[3000])  # within the 30 s cooldown
+    assert scheduler.desired_count == 3
+
+
+def test_with_cpu_and_requests_a_scale_in_needs_both_low() -> None:
+    scaler, scheduler = scaled_on_requests(target_requests_per_target=1000)
+    target = scaler.targets["backend-private-with-alb"]
+    scheduler.desired_count = 4
+    for second in range(15):  # CPU quiet, requests busy: no scale-in
+        scaler.evaluate(target, QUIET, float(second), requests=[950])
+    assert scheduler.desired_count == 4
+    for second in range(15, 30):  # both quiet
+        scaler.evaluate(target, QUIET, float(second), requests=[600])
+    # CPU wants the minimum (2), requests 4 × 0.6 = 2.4 → 3 tasks: the larger
+    assert scheduler.desired_count == 3
+    assert scheduler.events == [
+        "Application Auto Scaling: ALBRequestCountPerTarget 600 < 900 (90% of the 1,000 "
+        "target) for 15 datapoints: 4 → 3 tasks"
+    ]

@@ -21,6 +21,7 @@ from fargo.cloud.logs import log_group
 from fargo.cloud.secrets import grant_secrets
 from fargo.cloud.service_connect import PORT_MAPPING_NAME
 from fargo.cloud.tracing import add_xray_daemon, tracing_environment
+from fargo.spec.autoscaling import request_target_group
 from fargo.spec.model import Capacity, ContainerHealthCheck, Service
 
 # jsii exposes the enum-like class's members as class properties, which mypy reads as methods.
@@ -44,7 +45,10 @@ class FargateService(Construct):
     - with ``service_connect_server`` the port mapping declares HTTP for Service Connect
       (`fargo.cloud.service_connect` enables it on ``service``);
     - with ``tracing`` the X-Ray daemon runs as a sidecar and the task role may write
-      traces (`fargo.cloud.tracing`).
+      traces (`fargo.cloud.tracing`);
+    - with ``autoscaling`` Application Auto Scaling owns the count: target tracking on
+      CPU, memory and the ALBRequestCountPerTarget of the target group it counts, one of
+      ``target_groups`` (the spec service's, in its order).
 
     Children: ``log_group``, ``execution_role``, ``task_role``, ``task_definition``,
     ``container``, ``xray_daemon`` (or None), ``security_group``, ``service``, ``alarms``,
@@ -65,7 +69,7 @@ class FargateService(Construct):
         environment: Mapping[str, str],
         log_retention_days: int,
         plain_secrets: bool = False,
-        target_groups: Sequence[elbv2.IApplicationTargetGroup] = (),
+        target_groups: Sequence[elbv2.ApplicationTargetGroup] = (),
         discovery_service: servicediscovery.IService | None = None,
         https_anywhere: bool = True,
         service_connect_server: bool = False,
@@ -219,6 +223,15 @@ class FargateService(Construct):
             if bounds.target_memory_utilization is not None:
                 self.scaling.scale_on_memory_utilization(
                     "Memory", target_utilization_percent=bounds.target_memory_utilization
+                )
+            counted = request_target_group(service)
+            if bounds.target_requests_per_target is not None and counted is not None:
+                # ALBRequestCountPerTarget of that group, on the load balancer it belongs to
+                # (the policy's ResourceLabel); `fargo.spec.autoscaling` makes it one.
+                self.scaling.scale_on_request_count(
+                    "Requests",
+                    requests_per_target=bounds.target_requests_per_target,
+                    target_group=target_groups[service.target_groups.index(counted)],
                 )
 
     @property

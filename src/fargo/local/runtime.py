@@ -154,9 +154,11 @@ class Runtime:
             clock=config.clock,
             on_change=self._changed_now,
         )
-        self.autoscaling = ApplicationAutoScaling(spec, self.cluster, config.clock)
         self.metrics = MetricsCollector(
             spec=lambda: self.spec, cluster=self.cluster, elb=self.elb, clock=config.clock
+        )
+        self.autoscaling = ApplicationAutoScaling(
+            spec, self.cluster, config.clock, metrics=self.metrics.store, elb=self.elb
         )
         self.access_logs = AccessLogDelivery(
             self.state_dir,

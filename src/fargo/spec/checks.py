@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 
 from fargo.spec import (
+    autoscaling,
     defaults,
     egress,
     environment,
@@ -42,6 +43,7 @@ def check(spec: Spec) -> list[Problem]:
         *_discovery(spec),
         *(p for name, svc in spec.services.items() for p in _service(spec, name, svc)),
         *(p for name, lb in spec.load_balancers.items() for p in _load_balancer(spec, name, lb)),
+        *autoscaling.check(spec),
         *service_connect.check(spec),
     ]
 

@@ -219,10 +219,26 @@ class ContainerHealthCheck(Model):
 
 
 class Autoscaling(Model):
+    """Application Auto Scaling of the service's desired count: a target tracking policy
+    for each target given (out when any asks, in when all do)."""
+
     min_capacity: int = Field(ge=0)
     max_capacity: int = Field(ge=1)
     target_cpu_utilization: int | None = Field(70, ge=1, le=100)
     target_memory_utilization: int | None = Field(None, ge=1, le=100)
+    target_requests_per_target: int | None = Field(
+        None,
+        ge=1,
+        description="ALBRequestCountPerTarget: the requests a minute each task of the "
+        "service should take from its target group (target_group); the count scales out "
+        "above it and in below 90 % of it. target_cpu_utilization still applies unless "
+        "null.",
+    )
+    target_group: str | None = Field(
+        None,
+        description="The target group whose requests target_requests_per_target counts: "
+        "one of the service's target_groups; needed only when it has more than one.",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Autoscaling:

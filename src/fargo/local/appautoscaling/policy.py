@@ -3,6 +3,8 @@
     policy = TargetTracking("CPUUtilization", target=70)
     policy.decide(datapoints=[80, 86, 91], capacity=2, bounds=(2, 4), since_out=None, since_in=None)
     # Decision(desired=3, reason="CPUUtilization 91 % > 70 % target for 3 datapoints")
+    TargetTracking(REQUESTS, 1000, unit="Count", target_group="api")   # requests a minute
+    # ... reason="ALBRequestCountPerTarget 1,200 > 1,000 target for 3 datapoints"
 
 The policy's two CloudWatch alarms, as AWS creates them for a one-minute metric: the high
 alarm fires after `HIGH_DATAPOINTS` datapoints above the target, the low one after
@@ -10,7 +12,9 @@ alarm fires after `HIGH_DATAPOINTS` datapoints above the target, the low one aft
 current one times the last datapoint over the target, rounded up (out) — never outside
 the scalable target's bounds. A scale-out waits out the scale-out cooldown since the last
 scale-out; a scale-in waits out the scale-in cooldown since the last scaling activity,
-and every scale-out cooldown. A missing datapoint (no task to measure) breaks a run.
+and every scale-out cooldown. A missing datapoint (no task to measure) breaks a run. The
+same holds for every metric: a service's CPUUtilization and MemoryUtilization (percent),
+and its target group's ALBRequestCountPerTarget (requests a target takes a minute).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 HIGH_DATAPOINTS = 3
 LOW_DATAPOINTS = 15
@@ -25,6 +30,16 @@ LOW_FRACTION = 0.9
 # ECS services' defaults when a target tracking policy sets no cooldown (seconds).
 SCALE_OUT_COOLDOWN_SECONDS = 300.0
 SCALE_IN_COOLDOWN_SECONDS = 300.0
+
+CPU = "CPUUtilization"
+MEMORY = "MemoryUtilization"
+REQUESTS = "ALBRequestCountPerTarget"
+# Application Auto Scaling's PredefinedMetricType for each metric a policy tracks.
+PREDEFINED_METRIC_TYPES = {
+    CPU: "ECSServiceAverageCPUUtilization",
+    MEMORY: "ECSServiceAverageMemoryUtilization",
+    REQUESTS: "ALBRequestCountPerTarget",
+}
 
 
 @dataclass(frozen=True)
@@ -35,10 +50,12 @@ class Decision:
 
 @dataclass(frozen=True)
 class TargetTracking:
-    metric: str  # CloudWatch's name: CPUUtilization or MemoryUtilization
-    target: float  # percent
+    metric: str  # CPU, MEMORY or REQUESTS
+    target: float  # in the metric's unit
     scale_out_cooldown: float = SCALE_OUT_COOLDOWN_SECONDS  # on the clock the caller uses
     scale_in_cooldown: float = SCALE_IN_COOLDOWN_SECONDS
+    unit: Literal["Percent", "Count"] = "Percent"  # Count: requests a target takes a minute
+    target_group: str | None = None  # the group whose requests REQUESTS counts
 
     def decide(
         self,
@@ -66,8 +83,8 @@ class TargetTracking:
             if desired > capacity and not cooling:
                 return Decision(
                     desired,
-                    f"{self.metric} {last:.0f} % > {self.target:g} % target for "
-                    f"{HIGH_DATAPOINTS} datapoints",
+                    f"{self.metric} {self._value(last)} > {self._bound(self.target)} target "
+                    f"for {HIGH_DATAPOINTS} datapoints",
                 )
             return None
         window = points[-LOW_DATAPOINTS:]
@@ -82,10 +99,21 @@ class TargetTracking:
             if desired < capacity and not cooling:
                 return Decision(
                     desired,
-                    f"{self.metric} {last:.0f} % < {floor:g} % ({LOW_FRACTION:.0%} of the "
-                    f"{self.target:g} % target) for {LOW_DATAPOINTS} datapoints",
+                    f"{self.metric} {self._value(last)} < {self._bound(floor)} "
+                    f"({LOW_FRACTION:.0%} of the {self._bound(self.target)} target) for "
+                    f"{LOW_DATAPOINTS} datapoints",
                 )
         return None
+
+    def _value(self, value: float) -> str:
+        """A datapoint as a reason shows it: ``91 %``, ``1,200``."""
+        return f"{value:.0f} %" if self.unit == "Percent" else f"{value:,.0f}"
+
+    def _bound(self, value: float) -> str:
+        """A target or threshold: ``70 %``, ``67.5 %``, ``1,000``, ``900.9``."""
+        if self.unit == "Percent":
+            return f"{value:g} %"
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
 def combine(decisions: Sequence[Decision | None], capacity: int, policies: int) -> Decision | None:

@@ -4,6 +4,7 @@ store = MetricStore(period_seconds=5, keep_seconds=300)
 store.put(Metric("AWS/ApplicationELB", "RequestCount", {"LoadBalancer": "public"},
                  "Sum", "Count"), timestamp, 42.0)
 store.describe(latest_only=True)     # a MetricsStatus
+store.series("AWS/ApplicationELB", "RequestCount", {"TargetGroup": "api"})   # for a reader
 """
 
 from __future__ import annotations
@@ -48,6 +49,21 @@ class MetricStore:
         with self._lock:
             series = self._series.setdefault(metric, deque(maxlen=self._keep))
             series.append((timestamp, value))
+
+    def series(
+        self, namespace: str, name: str, dimensions: Mapping[str, str]
+    ) -> dict[Metric, list[tuple[datetime, float]]]:
+        """The kept datapoints, oldest first, of each metric ``name`` in ``namespace`` whose
+        dimensions include ``dimensions`` (e.g. a target group's, on any load balancer)."""
+        wanted = set(dimensions.items())
+        with self._lock:
+            return {
+                metric: list(points)
+                for metric, points in self._series.items()
+                if metric.namespace == namespace
+                and metric.name == name
+                and wanted <= set(metric.dimensions)
+            }
 
     def describe(self, *, latest_only: bool = False, now: datetime | None = None) -> MetricsStatus:
         """Every metric with a datapoint in the kept minutes; with ``latest_only``, its last
