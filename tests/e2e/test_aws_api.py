@@ -489,12 +489,24 @@ def test_application_auto_scaling_describes_the_scalable_target(endpoint: str) -
     [target] = scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
     assert target["ResourceId"] == "service/awsapi/web-a"
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 3)
-    [policy] = scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
-    configuration = policy["TargetTrackingScalingPolicyConfiguration"]
+    cpu, requests = scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    configuration = cpu["TargetTrackingScalingPolicyConfiguration"]
     assert configuration["TargetValue"] == 90
     assert configuration["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
         "ECSServiceAverageCPUUtilization"
     )
+    configuration = requests["TargetTrackingScalingPolicyConfiguration"]
+    assert configuration["TargetValue"] == 1000000
+    metric = configuration["PredefinedMetricSpecification"]
+    assert metric["PredefinedMetricType"] == "ALBRequestCountPerTarget"
+    # app/<load balancer>/<id>/targetgroup/<group>/<id>, the ARNs' ends the twin gives
+    elbv2 = client(endpoint, "elbv2")
+    [group] = elbv2.describe_target_groups(Names=["a"])["TargetGroups"]
+    [balancer] = elbv2.describe_load_balancers(LoadBalancerArns=group["LoadBalancerArns"])[
+        "LoadBalancers"
+    ]
+    label = balancer["LoadBalancerArn"].split(":loadbalancer/")[1]
+    assert metric["ResourceLabel"] == label + "/" + group["TargetGroupArn"].split(":")[-1]
     activities = scaling.describe_scaling_activities(ServiceNamespace="ecs")
     assert isinstance(activities["ScalingActivities"], list)
 

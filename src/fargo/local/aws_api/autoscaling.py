@@ -6,21 +6,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from fargo.local.appautoscaling.policy import SCALE_IN_COOLDOWN_SECONDS, SCALE_OUT_COOLDOWN_SECONDS
+from fargo.local.appautoscaling.policy import (
+    PREDEFINED_METRIC_TYPES,
+    SCALE_IN_COOLDOWN_SECONDS,
+    SCALE_OUT_COOLDOWN_SECONDS,
+    TargetTracking,
+)
 from fargo.local.aws_api import arns
 from fargo.local.aws_api.errors import AwsError
 from fargo.local.aws_api.paging import page
 from fargo.local.aws_api.server import Handler
+from fargo.spec.security import forwarding_load_balancers
 
 if TYPE_CHECKING:
     from fargo.local.runtime import Runtime
 
 INVALID = "ValidationException"
 DIMENSION = "ecs:service:DesiredCount"
-METRICS = {
-    "CPUUtilization": "ECSServiceAverageCPUUtilization",
-    "MemoryUtilization": "ECSServiceAverageMemoryUtilization",
-}
 
 
 class AutoScalingApi:
@@ -111,9 +113,7 @@ class AutoScalingApi:
                         "PolicyType": "TargetTrackingScaling",
                         "TargetTrackingScalingPolicyConfiguration": {
                             "TargetValue": policy.target,
-                            "PredefinedMetricSpecification": {
-                                "PredefinedMetricType": METRICS[policy.metric]
-                            },
+                            "PredefinedMetricSpecification": self._metric(policy),
                             "ScaleOutCooldown": SCALE_OUT_COOLDOWN_SECONDS,
                             "ScaleInCooldown": SCALE_IN_COOLDOWN_SECONDS,
                             "DisableScaleIn": False,
@@ -123,6 +123,20 @@ class AutoScalingApi:
                 )
         items, token = self._page(found, params)
         return {"ScalingPolicies": items, "NextToken": token}
+
+    def _metric(self, policy: TargetTracking) -> dict[str, str]:
+        """A policy's PredefinedMetricSpecification; a request count's ResourceLabel names
+        its target group and the load balancer forwarding to it, as AWS's does
+        (``app/<lb>/<id>/targetgroup/<group>/<id>``)."""
+        metric = {"PredefinedMetricType": PREDEFINED_METRIC_TYPES[policy.metric]}
+        group = policy.target_group
+        if group is not None:
+            region = self.runtime.spec.region
+            (load_balancer, *_) = forwarding_load_balancers(self.runtime.spec, group) or [""]
+            lb = arns.load_balancer(region, load_balancer).partition(":loadbalancer/")[2]
+            tg = arns.target_group(region, group).rpartition(":")[2]
+            metric["ResourceLabel"] = f"{lb}/{tg}"
+        return metric
 
     def describe_scaling_activities(self, params: dict[str, Any]) -> dict[str, Any]:
         names = set(self._services(params))
