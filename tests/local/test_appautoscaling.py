@@ -295,3 +295,36 @@ def test_with_cpu_and_requests_a_scale_in_needs_both_low() -> None:
         "Application Auto Scaling: ALBRequestCountPerTarget 600 < 900 (90% of the 1,000 "
         "target) for 15 datapoints: 4 → 3 tasks"
     ]
+
+
+async def test_a_spec_applied_to_the_running_twin_reaches_the_scaler() -> None:
+    """`fargo up` on a running twin: a service's new autoscaling settings make its scalable
+    target anew, its desired count within the new bounds; unchanged settings keep the
+    target (its datapoints, its cooldowns); a service no longer autoscaled has none."""
+    scaler, scheduler = scaled_on_requests(target_requests_per_target=1000)
+    await scaler.start()
+    try:
+        target = scaler.targets["backend-private-with-alb"]
+        target.datapoints["CPUUtilization"].append(50.0)
+        spec = load_spec(ROOT / "fargo.yaml").model_copy(deep=True)
+        service = spec.services["backend-private-with-alb"]
+        assert service.autoscaling is not None
+        service.autoscaling = service.autoscaling.model_copy(
+            update={"target_requests_per_target": 1000}
+        )
+        scaler.reconfigure(spec)
+        assert scaler.targets["backend-private-with-alb"] is target  # unchanged
+        service.autoscaling = service.autoscaling.model_copy(
+            update={"min_capacity": 3, "target_requests_per_target": 500}
+        )
+        scaler.reconfigure(spec)
+        changed = scaler.targets["backend-private-with-alb"]
+        assert changed is not target and changed.bounds == (3, 4)
+        assert [p.target for p in changed.policies] == [70, 500]
+        assert scheduler.desired_count == 3  # brought within the new bounds, and said so
+        assert scheduler.events[-1].startswith("Application Auto Scaling: desired count 2")
+        service.autoscaling = None
+        scaler.reconfigure(spec)
+        assert scaler.targets == {}
+    finally:
+        await scaler.stop()

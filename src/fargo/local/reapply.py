@@ -132,6 +132,7 @@ async def reapply(runtime: Runtime, new: Spec) -> AppliedSpec:
     ]
     if rolled_back:
         _keep_previous_definitions(runtime, old, rolled_back)
+    runtime.autoscaling.reconfigure(runtime.spec)  # the services as they are now
     result.applied += _delete_retired(runtime, old, new, changes)
     result.applied += _delete_endpoints(runtime, new, retired)
     runtime.changed_now()

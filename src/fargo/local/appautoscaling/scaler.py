@@ -46,6 +46,7 @@ from fargo.local.elb.target_health import TargetState
 from fargo.local.loops import cancel_and_wait, keep_running
 from fargo.spec import Spec
 from fargo.spec.autoscaling import request_target_group
+from fargo.spec.model import Service
 
 ACTIVITIES_KEPT = 50
 
@@ -75,6 +76,7 @@ class ScalableTarget:
     )
     last_out: float | None = None
     last_in: float | None = None
+    settings: object = None  # what the spec said of it: a changed spec makes it anew
 
 
 class ApplicationAutoScaling:
@@ -93,62 +95,97 @@ class ApplicationAutoScaling:
         policy reads (a spec with one and without them is an error)."""
         self.cluster = cluster
         self.clock = clock
+        self.metrics = metrics
         self.elb = elb
-        self.targets: dict[str, ScalableTarget] = {}
         self.activities: deque[ScalingActivity] = deque(maxlen=ACTIVITIES_KEPT)
-        out_cooldown = clock.interval(SCALE_OUT_COOLDOWN_SECONDS)
-        in_cooldown = clock.interval(SCALE_IN_COOLDOWN_SECONDS)
+        self.targets: dict[str, ScalableTarget] = {}
         for name, service in spec.services.items():
-            scaling = service.autoscaling
-            if scaling is None:
-                continue
-            policies = [
-                TargetTracking(
-                    metric, target, scale_out_cooldown=out_cooldown, scale_in_cooldown=in_cooldown
-                )
-                for metric, target in (
-                    (CPU, scaling.target_cpu_utilization),
-                    (MEMORY, scaling.target_memory_utilization),
-                )
-                if target is not None
-            ]
-            requests = None
-            counted = request_target_group(service)
-            if scaling.target_requests_per_target is not None and counted is not None:
-                if metrics is None or elb is None:
-                    raise ValueError(f"{name}: a request count policy needs metrics and elb")
-                policies.append(
-                    TargetTracking(
-                        REQUESTS,
-                        scaling.target_requests_per_target,
-                        scale_out_cooldown=out_cooldown,
-                        scale_in_cooldown=in_cooldown,
-                        unit="Count",
-                        target_group=counted,
-                    )
-                )
-                requests = RequestCountPerTarget(
-                    counted, metrics=metrics, registered=self._registered
-                )
-            self.targets[name] = ScalableTarget(
-                name,
-                (scaling.min_capacity, scaling.max_capacity),
-                policies,
-                ServiceMeter(cpu_units=service.cpu, memory_mib=service.memory),
-                requests,
-            )
+            if (target := self._target(name, service)) is not None:
+                self.targets[name] = target
         self._loop: asyncio.Task[None] | None = None
+        self._started = False
+
+    def _target(self, name: str, service: Service) -> ScalableTarget | None:
+        """The scalable target the spec's ``service`` makes; None if it is not autoscaled."""
+        scaling = service.autoscaling
+        if scaling is None:
+            return None
+        out_cooldown = self.clock.interval(SCALE_OUT_COOLDOWN_SECONDS)
+        in_cooldown = self.clock.interval(SCALE_IN_COOLDOWN_SECONDS)
+        policies = [
+            TargetTracking(
+                metric, target, scale_out_cooldown=out_cooldown, scale_in_cooldown=in_cooldown
+            )
+            for metric, target in (
+                (CPU, scaling.target_cpu_utilization),
+                (MEMORY, scaling.target_memory_utilization),
+            )
+            if target is not None
+        ]
+        requests = None
+        counted = request_target_group(service)
+        if scaling.target_requests_per_target is not None and counted is not None:
+            if self.metrics is None or self.elb is None:
+                raise ValueError(f"{name}: a request count policy needs metrics and elb")
+            policies.append(
+                TargetTracking(
+                    REQUESTS,
+                    scaling.target_requests_per_target,
+                    scale_out_cooldown=out_cooldown,
+                    scale_in_cooldown=in_cooldown,
+                    unit="Count",
+                    target_group=counted,
+                )
+            )
+            requests = RequestCountPerTarget(
+                counted, metrics=self.metrics, registered=self._registered
+            )
+        return ScalableTarget(
+            name,
+            (scaling.min_capacity, scaling.max_capacity),
+            policies,
+            ServiceMeter(cpu_units=service.cpu, memory_mib=service.memory),
+            requests,
+            settings=_settings(service),
+        )
+
+    def reconfigure(self, spec: Spec) -> None:
+        """A spec applied to the running twin: each autoscaled service's target as it says
+        now (one whose settings did not change keeps its datapoints and cooldowns), its
+        desired count brought within the new bounds."""
+        targets: dict[str, ScalableTarget] = {}
+        for name, service in spec.services.items():
+            kept = self.targets.get(name)
+            if kept is not None and kept.settings == _settings(service):
+                targets[name] = kept
+            elif (target := self._target(name, service)) is not None:
+                targets[name] = target
+        self.targets = targets
+        if self._started:
+            self._bound()
+            if self.targets and self._loop is None:
+                self._loop = keep_running("Application Auto Scaling", self._evaluate_forever)
 
     def validate(self) -> list[str]:
         return []
 
     async def start(self) -> None:
-        for target in self.targets.values():
-            scheduler = self.cluster.services[target.service]
-            low, high = target.bounds
-            scheduler.desired_count = min(high, max(low, scheduler.desired_count))
+        self._started = True
+        self._bound()
         if self.targets:
             self._loop = keep_running("Application Auto Scaling", self._evaluate_forever)
+
+    def _bound(self) -> None:
+        """Each scalable target's desired count within its bounds."""
+        for target in self.targets.values():
+            scheduler = self.cluster.services.get(target.service)
+            if scheduler is None:
+                continue
+            low, high = target.bounds
+            bounded = min(high, max(low, scheduler.desired_count))
+            if bounded != scheduler.desired_count:
+                reason = f"desired count {scheduler.desired_count} outside {low}–{high}"
+                set_desired(scheduler, bounded, f"{reason}: {bounded} tasks")
 
     async def stop(self) -> None:
         loop, self._loop = self._loop, None
@@ -158,8 +195,10 @@ class ApplicationAutoScaling:
         period = period_seconds(self.clock)
         while True:
             await asyncio.sleep(period)
-            for target in self.targets.values():
-                scheduler = self.cluster.services[target.service]
+            for target in list(self.targets.values()):
+                scheduler = self.cluster.services.get(target.service)
+                if scheduler is None:
+                    continue  # removed by a spec being applied
                 running = {
                     t.id: t.pid
                     for t in scheduler.active()
@@ -221,6 +260,11 @@ class ApplicationAutoScaling:
         except TargetGroupNotFound:
             return 0  # a spec being applied: the group comes or goes
         return sum(d.state is not TargetState.DRAINING for d in described)
+
+
+def _settings(service: Service) -> object:
+    """What of ``service`` its scalable target is made from."""
+    return (service.autoscaling, service.cpu, service.memory, tuple(service.target_groups))
 
 
 def set_desired(scheduler: ServiceScheduler, count: int, reason: str) -> None:
