@@ -64,6 +64,14 @@ def watching(twin: Twin) -> Iterator[list[str]]:
         yield lines
 
 
+def read_all(process: subprocess.Popen[str]) -> tuple[list[str], threading.Thread]:
+    """``process``'s output lines as they come, read until it ends by the thread given."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")))  # type: ignore[union-attr]
+    reader.start()
+    return lines, reader
+
+
 @contextlib.contextmanager
 def watcher(twin: Twin) -> Iterator[list[str]]:
     process = subprocess.Popen(
@@ -81,9 +89,7 @@ def watcher(twin: Twin) -> Iterator[list[str]]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")))  # type: ignore[union-attr]
-    reader.start()
+    lines, reader = read_all(process)
     try:
         wait_until(
             lambda: any("watching" in line for line in lines), timeout=20, what="the watcher"
@@ -204,9 +210,7 @@ def up_watching(twin: Twin) -> Iterator[tuple[subprocess.Popen[str], list[str]]]
         stderr=subprocess.STDOUT,
         text=True,
     )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")))  # type: ignore[union-attr]
-    reader.start()
+    lines, reader = read_all(process)
     try:
         wait_until(
             lambda: (

@@ -17,9 +17,8 @@ from tests.local.xray_documents import (
     INTERNAL,
     SPEC,
     SPEC_PATH,
-    call,
     datagram,
-    document,
+    hop,
 )
 
 from fargo.local.appautoscaling.metrics import Datapoint
@@ -42,38 +41,8 @@ def twin(tmp_path: Path) -> Runtime:
     config = TwinConfig(spec_path=SPEC_PATH, state_dir=tmp_path / "state", network_mode="loopback")
     runtime = Runtime(SPEC, config)
     documents = [
-        document(
-            "backend-public",
-            "aaaaaaaaaaaaaaa1",
-            1.000,
-            1.010,
-            trace=THROUGH_ALB,
-            calls=[call("bbbbbbbbbbbbbbb1", INTERNAL, 1.001, 1.009)],
-        ),
-        document(
-            "backend-private-with-alb",
-            "ccccccccccccccc1",
-            1.002,
-            1.007,
-            parent="bbbbbbbbbbbbbbb1",
-            trace=THROUGH_ALB,
-        ),
-        document(
-            "backend-public",
-            "aaaaaaaaaaaaaaa2",
-            2.000,
-            2.010,
-            trace=THROUGH_DISCOVERY,
-            calls=[call("bbbbbbbbbbbbbbb2", DISCOVERY, 2.001, 2.009)],
-        ),
-        document(
-            "backend-private",
-            "ccccccccccccccc2",
-            2.002,
-            2.007,
-            parent="bbbbbbbbbbbbbbb2",
-            trace=THROUGH_DISCOVERY,
-        ),
+        *hop(THROUGH_ALB, "backend-public", INTERNAL, "backend-private-with-alb", 1.0, 1.01, 1),
+        *hop(THROUGH_DISCOVERY, "backend-public", DISCOVERY, "backend-private", 2.0, 2.01, 2),
     ]
     for doc in documents:
         runtime.traces.add(parse_datagram(datagram(doc)))

@@ -17,9 +17,9 @@ from tests.local.xray_documents import (
     INTERNAL,
     SPEC,
     SPEC_PATH,
-    call,
     datagram,
     document,
+    hop,
 )
 
 from fargo.cli import main
@@ -123,38 +123,8 @@ THROUGH_ALB = "1-6b110e49-000000000000000000000002"
 # /api/public, 5 ms: backend-public alone.
 PUBLIC_ONLY = "1-6b110e49-000000000000000000000003"
 SEGMENTS: list[dict[str, Any]] = [
-    document(
-        "backend-public",
-        "aaaaaaaaaaaaaaa1",
-        10.000,
-        10.150,
-        trace=THROUGH_DISCOVERY,
-        calls=[call("bbbbbbbbbbbbbbb1", DISCOVERY, 10.010, 10.140)],
-    ),
-    document(
-        "backend-private",
-        "ccccccccccccccc1",
-        10.020,
-        10.130,
-        parent="bbbbbbbbbbbbbbb1",
-        trace=THROUGH_DISCOVERY,
-    ),
-    document(
-        "backend-public",
-        "aaaaaaaaaaaaaaa2",
-        11.000,
-        11.020,
-        trace=THROUGH_ALB,
-        calls=[call("bbbbbbbbbbbbbbb2", INTERNAL, 11.002, 11.018)],
-    ),
-    document(
-        "backend-private-with-alb",
-        "ccccccccccccccc2",
-        11.004,
-        11.016,
-        parent="bbbbbbbbbbbbbbb2",
-        trace=THROUGH_ALB,
-    ),
+    *hop(THROUGH_DISCOVERY, "backend-public", DISCOVERY, "backend-private", 10.0, 10.15, 1),
+    *hop(THROUGH_ALB, "backend-public", INTERNAL, "backend-private-with-alb", 11.0, 11.02, 2),
     document("backend-public", "aaaaaaaaaaaaaaa3", 12.000, 12.005, trace=PUBLIC_ONLY),
 ]
 

@@ -69,6 +69,33 @@ def call(sub_id: str, host: str, start: float, end: float, status: int = 200) ->
     }
 
 
+def hop(
+    trace: str, caller: str, host: str, callee: str, start: float, end: float, n: int
+) -> list[dict[str, Any]]:
+    """One request of ``caller`` that calls ``callee`` through ``host`` (a load balancer's or
+    a Cloud Map DNS name), from ``start`` to ``end``: the caller's segment with its call, and
+    the callee's, nested inside it; ``n`` makes their ids."""
+    outer, inner = (end - start) / 15, (end - start) / 5
+    return [
+        document(
+            caller,
+            f"{'a' * 15}{n}",
+            start,
+            end,
+            trace=trace,
+            calls=[call(f"{'b' * 15}{n}", host, start + outer, end - outer)],
+        ),
+        document(
+            callee,
+            f"{'c' * 15}{n}",
+            start + inner / 2,
+            end - inner / 2,
+            parent=f"{'b' * 15}{n}",
+            trace=trace,
+        ),
+    ]
+
+
 def datagram(doc: dict[str, Any]) -> bytes:
     """``doc`` as the X-Ray SDKs send it to the daemon over UDP."""
     return HEADER + json.dumps(doc).encode()
