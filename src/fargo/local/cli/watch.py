@@ -81,9 +81,13 @@ class Watcher:
                 stop_event=stop,
                 raise_interrupt=False,
             ):
-                if self._spec_inputs(spec) != seen:
+                current = self._spec_inputs(spec)
+                if current != seen:
                     spec, digests, moved = self._spec_changed(spec, digests)
-                    seen = self._spec_inputs(spec)
+                    # What was read before applying is what was applied: an edit saved while
+                    # it applied is another change, applied next.
+                    after = self._spec_inputs(spec)
+                    seen = {path: current.get(path, found) for path, found in after.items()}
                     if moved:
                         break  # other build contexts: watch those
                     continue
@@ -148,12 +152,12 @@ class Watcher:
                 digests[name] = f"unreadable: {err}"
         return digests
 
-    def _spec_inputs(self, spec: Spec) -> list[tuple[float, int] | None]:
-        """What the spec is read from: the file and the services' env files."""
+    def _spec_inputs(self, spec: Spec) -> dict[Path, tuple[int, int] | None]:
+        """What the spec is read from, the file and the services' env files, as they are."""
         files = [self.spec_path] + [
             self.spec_path.parent / name for s in spec.services.values() for name in s.env_file
         ]
-        return [_stat(path) for path in files]
+        return {path: _stat(path) for path in files}
 
     def _contexts(self, spec: Spec) -> list[Path]:
         contexts = {
@@ -165,9 +169,9 @@ class Watcher:
         print(f"{time.strftime('%H:%M:%S')} watch: {message}", file=self.out, flush=True)
 
 
-def _stat(path: Path) -> tuple[float, int] | None:
+def _stat(path: Path) -> tuple[int, int] | None:
     try:
         stat = path.stat()
     except OSError:
         return None
-    return stat.st_mtime, stat.st_size
+    return stat.st_mtime_ns, stat.st_size
