@@ -4,9 +4,11 @@ ALBRequestCountPerTarget from the load balancers' request counts."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +19,9 @@ from typing import Any, cast
 
 import psutil
 import pytest
+from tests.waiting import until
 
+from fargo.local.appautoscaling import scaler as scaler_module
 from fargo.local.appautoscaling.metrics import Datapoint, ServiceMeter
 from fargo.local.appautoscaling.policy import REQUESTS, Decision, TargetTracking, combine
 from fargo.local.appautoscaling.requests import RequestCountPerTarget
@@ -224,6 +228,9 @@ class FakeScheduler:
     def wake(self) -> None:
         pass
 
+    def active(self) -> list[Any]:
+        return []
+
 
 def scaled_on_requests(**autoscaling: Any) -> tuple[ApplicationAutoScaling, FakeScheduler]:
     """The reference system's backend-private-with-alb (2–4 tasks, one target group) with
@@ -327,4 +334,41 @@ async def test_a_spec_applied_to_the_running_twin_reaches_the_scaler() -> None:
         scaler.reconfigure(spec)
         assert scaler.targets == {}
     finally:
+        await scaler.stop()
+
+
+async def test_a_target_made_anew_while_it_was_measured_is_not_evaluated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A spec applied while the loop measured a service (off the event loop) replaces its
+    scalable target: the old one, with its old bounds, decides nothing."""
+    monkeypatch.setattr(scaler_module, "period_seconds", lambda clock: 0.01)
+    scaler, _ = scaled_on_requests(target_requests_per_target=1000)
+    old = scaler.targets["backend-private-with-alb"]
+    measuring, release = threading.Event(), threading.Event()
+
+    def measure(running: object, *, now: float) -> Datapoint:
+        measuring.set()
+        release.wait(5)
+        return Datapoint(cpu=99.0, memory=10.0)
+
+    old.meter = cast(Any, SimpleNamespace(measure=measure))
+    evaluated: list[Any] = []
+    monkeypatch.setattr(scaler, "evaluate", lambda target, *_, **__: evaluated.append(target))
+    await scaler.start()
+    try:
+        assert await asyncio.to_thread(measuring.wait, 5)
+        spec = load_spec(ROOT / "fargo.yaml").model_copy(deep=True)
+        service = spec.services["backend-private-with-alb"]
+        assert service.autoscaling is not None
+        service.autoscaling = service.autoscaling.model_copy(
+            update={"target_requests_per_target": 500}
+        )
+        scaler.reconfigure(spec)
+        release.set()
+        await until(lambda: len(evaluated) >= 2, timeout=5)
+        assert old not in evaluated
+        assert {id(t) for t in evaluated} == {id(scaler.targets["backend-private-with-alb"])}
+    finally:
+        release.set()
         await scaler.stop()

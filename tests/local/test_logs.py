@@ -295,6 +295,9 @@ def test_a_log_without_the_user_agent_names_a_health_check_by_its_path(line: str
         '"GET /api/health HTTP/1.1" 200',
         '"POST /health HTTP/1.1" 200',  # not what a health checker asks
         "health is fine",
+        # a user's request, its user agent recorded: shown whatever its path
+        '10.1.3.4 - - [04/Dec/2026:21:00:00] "GET /health HTTP/1.1" 200 2 "-" "curl/8.5.0"',
+        "WARN retrying GET /health on upstream db",  # the app's own words, not a request
     ],
 )
 def test_other_requests_are_not_health_checks(line: str) -> None:
@@ -309,7 +312,7 @@ def test_each_service_is_checked_at_its_target_groups_paths_but_slash() -> None:
     assert paths["api"] == frozenset()  # in no target group
     spec.target_groups["a"].health_check.path = "/"
     assert health_check_paths(spec)["web-a"] == frozenset()
-    assert checked(["/", "/ready"]) == {"/ready"}
+    assert checked(["/", "/ready", "/live?deep=1"]) == {"/ready", "/live"}
 
 
 def aged(path: Path, days: float, text: str = "x\n") -> Path:

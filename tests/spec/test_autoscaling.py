@@ -99,3 +99,22 @@ def test_requests_per_target_is_at_least_one(shop) -> None:
 
     assert problem.field_path == f"{AT}.target_requests_per_target"
     assert "greater than or equal to 1" in problem.message
+
+
+def test_a_request_count_policy_counts_a_group_one_load_balancer_forwards_to(shop) -> None:
+    """ALBRequestCountPerTarget is one load balancer's requests to the group (its
+    ResourceLabel names both): a group two load balancers forward to has no such count."""
+    inner = (
+        "  inner:\n    scheme: internal\n    listeners:\n"
+        "      - port: 8080\n        protocol: HTTP\n        default_action: {forward: api}\n"
+        "services:\n  web:\n"
+    )
+    bad = shop.edit(SCALING, scaling(target_requests_per_target=600))
+    bad = bad.edit("services:\n  web:\n", inner)
+
+    mine = [p for p in bad.problems() if p.field_path == f"{AT}.target_requests_per_target"]
+
+    assert [p.message for p in mine] == [
+        "ALBRequestCountPerTarget counts the requests one load balancer forwards to target "
+        "group 'api', and load balancers forwarding to it: edge, inner"
+    ]

@@ -114,6 +114,7 @@ async def reapply(runtime: Runtime, new: Spec) -> AppliedSpec:
             # No replacement starts for a service about to be deleted.
             runtime.cluster.services[change.name].stopping = True
     _take_spec(runtime, new)
+    runtime.autoscaling.reconfigure(new)  # the new bounds and policies during the apply
     await runtime.elb.wait_routed(ROUTED_TIMEOUT_SECONDS)
     result.applied += [f"target group {c.name}: {c.summary()}" for c in changes.target_groups]
     result.applied += [f"load balancer {c.name}: {c.summary()}" for c in changes.load_balancers]
@@ -132,7 +133,9 @@ async def reapply(runtime: Runtime, new: Spec) -> AppliedSpec:
     ]
     if rolled_back:
         _keep_previous_definitions(runtime, old, rolled_back)
-    runtime.autoscaling.reconfigure(runtime.spec)  # the services as they are now
+    # Again: rolled-back services' settings as they were, and every autoscaled count
+    # (added services', the spec's new desired counts) within its bounds.
+    runtime.autoscaling.reconfigure(runtime.spec)
     result.applied += _delete_retired(runtime, old, new, changes)
     result.applied += _delete_endpoints(runtime, new, retired)
     runtime.changed_now()

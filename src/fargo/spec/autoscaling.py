@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from fargo.spec.errors import Problem
 from fargo.spec.model import Service, Spec
+from fargo.spec.security import forwarding_load_balancers
 
 
 def request_target_group(service: Service) -> str | None:
@@ -72,3 +73,13 @@ def check(spec: Spec) -> Iterator[Problem]:
                 f"{scaling.target_group!r}, so its tasks take none of that group's requests",
                 hint=f"use one of the service's target_groups: {', '.join(groups)}",
             )
+        elif (counted := request_target_group(service)) is not None:
+            forwarding = forwarding_load_balancers(spec, counted)
+            if len(forwarding) != 1:
+                said = ", ".join(forwarding) if forwarding else "none"
+                yield Problem(
+                    (*at, "target_requests_per_target"),
+                    f"ALBRequestCountPerTarget counts the requests one load balancer forwards "
+                    f"to target group {counted!r}, and load balancers forwarding to it: {said}",
+                    hint="forward to the group from one load balancer's listeners or rules",
+                )

@@ -188,6 +188,7 @@ class ApplicationAutoScaling:
                 set_desired(scheduler, bounded, f"{reason}: {bounded} tasks")
 
     async def stop(self) -> None:
+        self._started = False
         loop, self._loop = self._loop, None
         await cancel_and_wait(loop)
 
@@ -207,6 +208,10 @@ class ApplicationAutoScaling:
                 now = time.monotonic()
                 # Reading the processes' counters blocks: off the event loop.
                 point = await asyncio.to_thread(target.meter.measure, running, now=now)
+                if self.targets.get(target.service) is not target:
+                    continue  # a spec applied meanwhile made it anew, or took it away
+                if target.service not in self.cluster.services:
+                    continue
                 requests = target.requests.take() if target.requests is not None else []
                 self.evaluate(target, point, now, requests=requests)
 

@@ -85,9 +85,9 @@ class Watcher:
                 if current != seen:
                     spec, digests, moved = self._spec_changed(spec, digests)
                     # What was read before applying is what was applied: an edit saved while
-                    # it applied is another change, applied next.
-                    after = self._spec_inputs(spec)
-                    seen = {path: current.get(path, found) for path, found in after.items()}
+                    # it applied is another change, applied next (a file the new spec names
+                    # first, e.g. an env_file, is read once more).
+                    seen = {path: current.get(path) for path in self._spec_inputs(spec)}
                     if moved:
                         break  # other build contexts: watch those
                     continue

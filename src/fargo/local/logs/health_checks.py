@@ -22,20 +22,28 @@ if TYPE_CHECKING:
     from fargo.spec.model import Spec
 
 MARKS = (HEALTH_CHECK_USER_AGENT.split("/")[0], CONTAINER_HEALTH_CHECK_USER_AGENT)
-# A request line as access logs write it: `GET /health HTTP/1.1`, `"GET /health"`, …
-REQUEST = re.compile(r'(?:^|[\s"])(?:GET|HEAD) (/[^\s"?]*)(?=[\s"?]|$)')
+# A request as access logs that record no user agent write it: a quoted request line with
+# nothing quoted after it (Werkzeug's, uvicorn's: `"GET /health HTTP/1.1" 200 -`), or a
+# line that starts with the request (`GET /health 200 1.2 ms`, a bare `GET /health`).
+QUOTED_REQUEST = re.compile(r'"(?:GET|HEAD) (/[^\s"?]*)(?:\?[^\s"]*)? HTTP/[\d.]+"[^"]*$')
+BARE_REQUEST = re.compile(r"^\s*(?:GET|HEAD) (/[^\s?]*)(?=[\s?]|$)")
 
 
 def is_health_check(message: str, paths: Collection[str] = ()) -> bool:
-    """Whether ``message`` logs a health check; ``paths``: the task's health-check paths."""
+    """Whether ``message`` logs a health check; ``paths``: the task's health-check paths.
+    A line that records another user agent (`"curl/8.5"`) is not one, whatever its path."""
     if any(mark in message for mark in MARKS):
         return True
-    return bool(paths) and any(m.group(1) in paths for m in REQUEST.finditer(message))
+    if not paths:
+        return False
+    found = QUOTED_REQUEST.search(message) or BARE_REQUEST.match(message)
+    return found is not None and found.group(1) in paths
 
 
 def checked(paths: Iterable[str]) -> frozenset[str]:
-    """The health-check paths a request line is known by: all but ``/``."""
-    return frozenset(path for path in paths if path != "/")
+    """The health-check paths a request line is known by (without their query): all
+    but ``/``."""
+    return frozenset(p.partition("?")[0] for p in paths if p.partition("?")[0] != "/")
 
 
 def health_check_paths(spec: Spec) -> dict[str, frozenset[str]]:
