@@ -120,7 +120,6 @@ REQUEST_COUNT = TargetTracking(
     1000,
     scale_out_cooldown=300,
     scale_in_cooldown=300,
-    unit="Count",
     target_group="api",
 )
 
@@ -175,7 +174,7 @@ def test_requests_per_target_below_ninety_percent_for_fifteen_datapoints_scale_i
 
 
 def test_an_odd_target_shows_its_threshold_to_a_tenth() -> None:
-    odd = TargetTracking(REQUESTS, 1001, unit="Count")
+    odd = TargetTracking(REQUESTS, 1001)
     decision = odd.decide([10.0] * 15, capacity=2, bounds=(1, 2), since_out=None, since_in=None)
     assert decision == Decision(
         1, "ALBRequestCountPerTarget 10 < 900.9 (90% of the 1,001 target) for 15 datapoints"

@@ -3,7 +3,7 @@
     policy = TargetTracking("CPUUtilization", target=70)
     policy.decide(datapoints=[80, 86, 91], capacity=2, bounds=(2, 4), since_out=None, since_in=None)
     # Decision(desired=3, reason="CPUUtilization 91 % > 70 % target for 3 datapoints")
-    TargetTracking(REQUESTS, 1000, unit="Count", target_group="api")   # requests a minute
+    TargetTracking(REQUESTS, 1000, target_group="api")   # requests a minute
     # ... reason="ALBRequestCountPerTarget 1,200 > 1,000 target for 3 datapoints"
 
 The policy's two CloudWatch alarms, as AWS creates them for a one-minute metric: the high
@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 HIGH_DATAPOINTS = 3
 LOW_DATAPOINTS = 15
@@ -54,7 +53,6 @@ class TargetTracking:
     target: float  # in the metric's unit
     scale_out_cooldown: float = SCALE_OUT_COOLDOWN_SECONDS  # on the clock the caller uses
     scale_in_cooldown: float = SCALE_IN_COOLDOWN_SECONDS
-    unit: Literal["Percent", "Count"] = "Percent"  # Count: requests a target takes a minute
     target_group: str | None = None  # the group whose requests REQUESTS counts
 
     def decide(
@@ -105,13 +103,18 @@ class TargetTracking:
                 )
         return None
 
+    @property
+    def percent(self) -> bool:
+        """CPU and memory are percent; REQUESTS a count (requests a target takes a minute)."""
+        return self.metric != REQUESTS
+
     def _value(self, value: float) -> str:
         """A datapoint as a reason shows it: ``91 %``, ``1,200``."""
-        return f"{value:.0f} %" if self.unit == "Percent" else f"{value:,.0f}"
+        return f"{value:.0f} %" if self.percent else f"{value:,.0f}"
 
     def _bound(self, value: float) -> str:
         """A target or threshold: ``70 %``, ``67.5 %``, ``1,000``, ``900.9``."""
-        if self.unit == "Percent":
+        if self.percent:
             return f"{value:g} %"
         return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 

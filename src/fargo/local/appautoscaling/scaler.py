@@ -133,7 +133,6 @@ class ApplicationAutoScaling:
                     scaling.target_requests_per_target,
                     scale_out_cooldown=out_cooldown,
                     scale_in_cooldown=in_cooldown,
-                    unit="Count",
                     target_group=counted,
                 )
             )
