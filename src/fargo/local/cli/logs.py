@@ -131,7 +131,8 @@ def _follow(
     follower = Follower(logs, services)
     while True:
         for event in follower.poll():
-            paths = hidden.get(event.stream.service, ()) if hidden is not None else ()
-            if hidden is None or not is_health_check(event.message, paths):
-                print(_line(printer, event), flush=True)
+            paths = () if hidden is None else hidden.get(event.stream.service, ())
+            if hidden is not None and is_health_check(event.message, paths):
+                continue
+            print(_line(printer, event), flush=True)
         time.sleep(FOLLOW_POLL_SECONDS)

@@ -8,11 +8,10 @@ The key is a digest of the Python version asked for, every install's arguments a
 content of the requirement and constraint files it reads, and of those they read in turn
 (``-r``, ``-c``: relative to the file naming them, an absolute one on this machine, where
 ``uv`` reads it); when an install or one of its files installs a local path, the image's
-own digest too. An unchanged image
-finds its environment by that key at once; a changed one gets a new environment, filled
-from uv's cache (so only what changed is downloaded or built), while tasks still running
-keep the old one. The environments are this machine's (`fargo.local.images.cache`):
-every twin of the user shares them.
+own digest too. An unchanged image finds its environment by that key at once; a changed
+one gets a new environment, filled from uv's cache (so only what changed is downloaded or
+built), while tasks still running keep the old one. The environments are this machine's
+(`fargo.local.images.cache`): every twin of the user shares them.
 
 The installs compile their modules' bytecode, as ``pip install`` does: a task, often
 running as another user than the one who built it, finds it made and does not compile
@@ -41,7 +40,7 @@ from fargo.local.images.cache import COMPLETE, LOCK_SUFFIX, mark_used, prune_unu
 from fargo.local.images.lock import build_lock
 from fargo.local.images.plan import BuildPlan, Install
 from fargo.local.images.python import PythonNotFound, find_python
-from fargo.local.images.run import ARCHIVES, InstallArgument, requirement_file_arguments
+from fargo.local.images.run import InstallArgument, is_path, requirement_file_arguments
 from fargo.local.twins import machine_uid
 
 ENVIRONMENT_FORMAT = "fargo-env-3"  # bump when what goes into an environment changes
@@ -122,7 +121,7 @@ def _option_lines(text: str) -> Iterator[str]:
     continuations joined, as pip joins them."""
     for line in re.sub(r"\\\r?\n", "", text).splitlines():
         word = line.lstrip()
-        if word.startswith(("-", ".", "/")) or word.split(" ", 1)[0].endswith(ARCHIVES):
+        if word.startswith("-") or is_path(word.split(" ", 1)[0]):
             yield line
 
 

@@ -315,7 +315,7 @@ def _install(words: list[str], text: str, positional_kind: str | None = None) ->
             unknown.append(word)
         elif positional_kind is not None:
             arguments.append(InstallArgument(positional_kind, word))
-        elif _is_path(word):
+        elif is_path(word):
             arguments.append(InstallArgument("path", word))
         else:
             arguments.append(InstallArgument("package", word))
@@ -335,7 +335,8 @@ def requirement_file_arguments(line: str) -> tuple[InstallArgument, ...]:
 ARCHIVES = (".whl", ".tar.gz", ".zip")  # a package's file, installed from its path
 
 
-def _is_path(word: str) -> bool:
+def is_path(word: str) -> bool:
+    """Whether an install's ``word`` is a local path (``.``, ``/app/lib``, a wheel file)."""
     if "://" in word or " @ " in word:
         return False
     return word.startswith((".", "/")) or word.endswith(ARCHIVES)
