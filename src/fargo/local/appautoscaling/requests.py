@@ -13,9 +13,9 @@ so the same load gives the same figure, and the same decision, at any ``--time-s
 period's own count.
 
 The counts are the collector's (`fargo.local.cloudwatch.collector`: RequestCount per load
-balancer and target group, summed here over the load balancers forwarding to the group,
-and HealthyHostCount at the period's end). A period without targets to divide by is a
-missing datapoint.
+balancer and target group, from the one load balancer forwarding to the group, as the
+spec allows no second (`fargo.spec.autoscaling`), and HealthyHostCount at the period's
+end). A period without targets to divide by is a missing datapoint.
 """
 
 from __future__ import annotations
