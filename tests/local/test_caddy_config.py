@@ -320,10 +320,13 @@ def test_prelude_sets_server_header_and_trace_placeholders() -> None:
 
 def test_errors_answer_with_an_alb_page() -> None:
     server = servers(render(spec_with(REFERENCE)))["public-443"]
-    (error_route,) = server["errors"]["routes"]
+    unavailable_route, error_route = server["errors"]["routes"]
     handler = error_route["handle"][0]
     assert handler["status_code"] == "{http.error.status_code}"
     assert handler["headers"]["Server"] == ["awselb/2.0"]
+    # failing to reach the internal 503 server is still ALB's 503 (tests/local/test_elb.py)
+    assert unavailable_route["handle"][0]["status_code"] == 503
+    assert unavailable_route["handle"][0]["headers"]["Server"] == ["awselb/2.0"]
 
 
 def test_no_tls_app_without_https_listeners() -> None:

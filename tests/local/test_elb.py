@@ -31,6 +31,7 @@ from tests.local.conftest import (
 from tests.waiting import until
 
 from fargo.local.acm.authority import CertificateAuthority
+from fargo.local.caddy.data_plane import UNAVAILABLE_SOCKET
 from fargo.local.caddy.process import CaddyError, CaddyProcess
 from fargo.local.elb.load_balancing import (
     ElasticLoadBalancing,
@@ -429,6 +430,29 @@ async def test_weighted_forward_follows_weights(
     assert abs(seen["b1"] + seen["b2"] - 200) <= 63 and abs(seen["b1"] - seen["b2"]) <= 20, seen
     assert abs(seen["503"] - 200) <= 63, seen
     assert sum(seen.values()) == 1000, seen
+
+
+async def test_an_empty_groups_share_is_503_while_the_503_servers_socket_is_away(
+    twin: TwinFactory, backends: Any, http: aiohttp.ClientSession
+) -> None:
+    # A take-over renames the old run's Caddy folder before the new Caddy listens there:
+    # meanwhile the old Caddy's internal 503 server is not at the path it dials.
+    default = (
+        "{forward: {target_groups: [{target_group: a, weight: 1}, "
+        "{target_group: empty, weight: 1}]}}"
+    )
+    t = await twin(one_listener(default=default), f"  a: {QUIET}\n  empty: {QUIET}")
+    await healthy(t, "a", await backends("a1"))
+    socket = t.elb.data_plane.caddy.directory / UNAVAILABLE_SOCKET
+    socket.rename(socket.with_name("set-aside.sock"))
+    seen: Counter[int] = Counter()
+    for _ in range(40):
+        status, body, response = await get(http, t.url(80, "/"))
+        seen[status] += 1
+        if status != 200:
+            assert "503 Service Temporarily Unavailable" in str(body)
+            assert response.headers["Server"] == "awselb/2.0"
+    assert set(seen) == {200, 503}, seen
 
 
 async def test_redirect_http_to_https_on_the_mapped_port(

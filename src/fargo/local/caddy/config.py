@@ -38,7 +38,7 @@ from fargo.local.caddy.forward import (
 )
 from fargo.local.caddy.responses import (
     SERVER_HEADER,
-    error_response,
+    error_routes,
     fixed_response,
     redirect,
     redirect_handlers,
@@ -186,7 +186,7 @@ def _server(
     server: JSON = {
         "listen": list(listen) or [host_port(address, local_port)],
         "routes": routes,
-        "errors": {"routes": [{"handle": [error_response()]}]},
+        "errors": {"routes": error_routes(unavailable)},
         "automatic_https": {"disable": True},
         "idle_timeout": f"{lb.idle_timeout}s",
         "max_header_bytes": MAX_HEADER_BYTES,

@@ -5,7 +5,7 @@
     fixed_response(action.fixed_response)
     service_unavailable()   # ALB's 503 page, for a target group with no target
     bad_request()           # ALB's 400 page, for a request over its size limits
-    error_response()        # ALB's page for 502, 504, ... (Caddy's error routes)
+    error_routes(unavailable)   # Caddy's error routes: ALB's page for 502, 504, ...
 
 A redirect's ``#{path}`` and ``#{query}`` are placeholders that `redirect_handlers`
 define, so a server that has a redirect action runs those handlers first.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fargo.spec.elb import FixedResponseAction, Listener, RedirectAction
@@ -98,14 +99,31 @@ def bad_request() -> JSON:
     return {**_static(400, _alb_page("400 Bad Request"), "text/html"), "close": True}
 
 
-def error_response() -> JSON:
-    """ALB's page for errors Caddy raises: 502 (refused, reset), 504 (timeout), ..."""
-    return {
-        "handler": "static_response",
-        "status_code": "{http.error.status_code}",
-        "headers": {"Content-Type": ["text/html"], "Server": [SERVER_HEADER]},
-        "body": _alb_page("{http.error.status_code} {http.error.status_text}"),
-    }
+def error_routes(unavailable: Path) -> list[JSON]:
+    """Caddy's error routes: ALB's page for the errors Caddy raises, 502 (refused, reset),
+    504 (timeout), ...; and 503 when the error was in reaching the internal 503 server on
+    ``unavailable`` (a take-over sets its folder aside before the new server listens)."""
+    return [
+        {
+            "match": [{"vars": {"{http.reverse_proxy.upstream.address}": [f"unix/{unavailable}"]}}],
+            "handle": [{**service_unavailable(), "headers": _page_headers()}],
+            "terminal": True,
+        },
+        {
+            "handle": [
+                {
+                    "handler": "static_response",
+                    "status_code": "{http.error.status_code}",
+                    "headers": _page_headers(),
+                    "body": _alb_page("{http.error.status_code} {http.error.status_text}"),
+                }
+            ]
+        },
+    ]
+
+
+def _page_headers() -> JSON:
+    return {"Content-Type": ["text/html"], "Server": [SERVER_HEADER]}
 
 
 def _template(text: str, listener: Listener, local_port: int) -> str:
