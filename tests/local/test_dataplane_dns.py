@@ -6,9 +6,12 @@ TCP queries on sockets this test process bound and handed over.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
+import signal
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import dns.asyncquery
@@ -28,6 +31,7 @@ from fargo.local.dataplane_dns.snapshot import (
     targets_snapshot,
 )
 from fargo.local.dataplane_dns.targets import TargetLookupServer, handed_over_listeners
+from fargo.local.loops import cancel_and_wait
 from fargo.local.state import folder as state
 
 NS = "microservice.local"
@@ -326,3 +330,107 @@ async def test_a_new_control_plane_adopts_discovery_and_holds_its_records(
     finally:
         await second.stop()
         await first.stop()
+
+
+# -- kept alive: a process that ends is started again ------------------------------------
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_killed_lookup_process_is_started_again_on_the_same_address(
+    state_dir: Path,
+) -> None:
+    lookups = TargetLookupServer(state_dir, "caddy")
+    lookups.publish({"a.targets.fargo.": ["127.0.1.7"]})
+    await lookups.start()
+    try:
+        address, pid = lookups.address, lookups.pid
+        assert pid is not None and lookups.problem is None
+        os.kill(pid, signal.SIGKILL)
+        await until(lambda: lookups.pid not in (None, pid) and not lookups.problem, "restarted")
+        assert lookups.address == address  # Caddy's config names it: it must not move
+        assert a_records(await lookup(address, "a.targets.fargo.")) == ["127.0.1.7"]
+        assert (lookups.restarts, lookups.problem) == (1, None)
+        records = {r.path.stem: r.pid for r in state.recorded_processes(state_dir)}
+        assert records == {"caddy-targets": lookups.pid}
+    finally:
+        await lookups.stop()
+    assert state.recorded_processes(state_dir) == []
+
+
+async def test_a_lookup_process_that_cannot_start_again_is_a_problem_until_it_can(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups = TargetLookupServer(state_dir, "caddy")
+    lookups.publish({"a.targets.fargo.": ["127.0.1.7"]})
+    await lookups.start()
+    try:
+        address, pid = lookups.address, lookups.pid
+        assert pid is not None
+        monkeypatch.setattr("sys.executable", "/bin/false")
+        os.kill(pid, signal.SIGKILL)
+        await until(lambda: lookups.problem is not None, "the problem")
+        assert lookups.problem == f"target lookups of caddy: pid {pid} was killed by signal 9"
+        await asyncio.sleep(0.5)  # attempts fail (and are retried) meanwhile
+        assert lookups.pid is None and lookups.problem is not None
+        monkeypatch.undo()
+        await until(lambda: lookups.problem is None, "the process started again", timeout=15)
+        assert a_records(await lookup(address, "a.targets.fargo.")) == ["127.0.1.7"]
+    finally:
+        await lookups.stop()
+
+
+async def test_an_adopted_lookup_process_that_dies_is_started_again_at_its_address(
+    state_dir: Path,
+) -> None:
+    first = TargetLookupServer(state_dir, "caddy")
+    first.publish({"a.targets.fargo.": ["127.0.1.1"]})
+    await first.start()
+    pid, address = first.pid, first.address
+    assert pid is not None
+    await cancel_and_wait(first._keeper)  # the control plane is killed: nobody keeps it
+    first._socket.close()  # type: ignore[union-attr]  # nor holds its socket
+    second = TargetLookupServer(state_dir, "caddy")
+    try:
+        assert second.adopt()
+        await second.start()
+        os.kill(pid, signal.SIGKILL)
+        await until(lambda: second.pid not in (None, pid) and not second.problem, "restarted")
+        assert second.address == address
+        second.release()
+        second.publish({"a.targets.fargo.": ["127.0.1.9"]})
+        assert a_records(await lookup(address, "a.targets.fargo.")) == ["127.0.1.9"]
+    finally:
+        await second.stop()
+        first._process._process = None  # type: ignore[attr-defined]  # killed above
+    assert state.recorded_processes(state_dir) == []
+
+
+async def test_a_killed_discovery_process_is_started_again_on_its_sockets(
+    state_dir: Path,
+) -> None:
+    server = DiscoveryDnsServer(cloud_map(), state_dir)
+    await server.start()
+    try:
+        (host, port), pid = server.address, server.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        await until(lambda: server.pid not in (None, pid) and not server.problem, "restarted")
+        assert server.address == (host, port) and server.problem is None
+        query = dns.message.make_query(f"api.{NS}", "A")
+        assert a_records(await dns.asyncquery.udp(query, host, TIMEOUT, port)) == [
+            "127.0.1.1",
+            "127.0.1.2",
+        ]
+        assert a_records(await dns.asyncquery.tcp(query, host, TIMEOUT, port)) == [
+            "127.0.1.1",
+            "127.0.1.2",
+        ]
+    finally:
+        await server.stop()
+    assert state.recorded_processes(state_dir) == []

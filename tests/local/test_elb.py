@@ -40,7 +40,7 @@ from fargo.local.elb.load_balancing import (
     TargetState,
     ValidationError,
 )
-from fargo.local.status import DataPlaneStatus
+from fargo.local.status import DataPlaneState, DataPlaneStatus
 from fargo.spec.model import Spec
 
 pytestmark = pytest.mark.timeout(60)
@@ -832,6 +832,24 @@ async def test_caddy_killed_is_restarted_with_the_same_config(
     await until(lambda: caddy_of(t.elb).restarts == 1 and caddy_of(t.elb).pid not in (None, first))
     assert await target_of(http, t.url(80, "/")) == "a"
     assert data_plane(t).restarts == 1
+
+
+async def test_a_killed_target_lookup_process_is_down_until_started_again(
+    twin: TwinFactory, backends: Any, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Caddy asks this process for every forward's targets: without it forwards hang.
+    t = await twin(one_listener(), f"  a: {QUIET}")
+    await healthy(t, "a", await backends("a"))
+    resolver = t.elb.data_plane._resolver  # type: ignore[attr-defined]
+    pid = resolver.pid
+    monkeypatch.setattr("sys.executable", "/bin/false")  # starting it again fails, for now
+    os.kill(pid, signal.SIGKILL)
+    await until(lambda: data_plane(t).state is DataPlaneState.DOWN, what="reported down")
+    assert data_plane(t).problem == f"target lookups of caddy: pid {pid} was killed by signal 9"
+    monkeypatch.undo()
+    await until(lambda: data_plane(t).state is DataPlaneState.SERVING, 15, "serving again")
+    assert resolver.pid not in (None, pid) and resolver.restarts == 1
+    assert await target_of(http, t.url(80, "/")) == "a"
 
 
 async def test_stop_leaves_no_caddy_process(

@@ -300,6 +300,15 @@ def test_a_data_plane_that_is_down_is_said_instead_of_every_target_healthy() -> 
     assert "data plane down (public): caddy has not answered its admin API for 3 s" in text
 
 
+def test_a_discovery_server_that_is_down_is_said_instead_of_every_target_healthy() -> None:
+    ready = failing_twin().model_copy(update={"ready_after_seconds": 1.5})
+    problem = "discovery DNS server: pid 41 was killed by signal 9"
+    endpoints = ready.endpoints.model_copy(update={"discovery_dns_problem": problem})
+    text = status_view.render_endpoints(ready.model_copy(update={"endpoints": endpoints}))
+    assert "every target healthy" not in text
+    assert f"127.0.0.2:53 (down: {problem}; starting it again)" in text
+
+
 def test_the_json_comes_back_as_the_same_model() -> None:
     status = failing_twin()
     served = json.loads(status.model_dump_json())

@@ -609,6 +609,7 @@ class Runtime:
             load_balancers=self.elb.endpoints(),
             load_balancer_dns_names={n: self.lb_dns_name(n) for n in self.spec.load_balancers},
             discovery_dns_server=f"{host}:{port}",
+            discovery_dns_problem=self.dns.problem,
             ca_certificate=self.ca.certificate_path,
             aws_api=self.aws_api.url if self.aws_api.started else None,
             console=self.console.url,

@@ -114,6 +114,11 @@ class Endpoints(StatusModel):
         description="host:port of the DNS server that answers for the Cloud Map namespace and "
         "the load balancers' names (UDP and TCP)."
     )
+    discovery_dns_problem: str | None = Field(
+        None,
+        description="Why the discovery DNS server does not answer (its process ended and is "
+        "being started again on the same address); null while it answers.",
+    )
     ca_certificate: Path = Field(
         description="The local certificate authority's certificate: trust it to verify the "
         "HTTPS listeners."

@@ -222,10 +222,14 @@ class CaddyDataPlane:
 
     def status(self) -> DataPlaneStatus:
         problem = self.caddy.problem
+        problem = f"caddy {problem}" if problem is not None else None
         if not self._running:
             state = DataPlaneState.STOPPED
         elif problem is not None or self.caddy.pid is None:
             state = DataPlaneState.DOWN
+        elif self._resolver.problem is not None:
+            # Caddy runs, but its lookups go unanswered: forwards wait, then get 503.
+            state, problem = DataPlaneState.DOWN, self._resolver.problem
         else:
             state = DataPlaneState.SERVING
         return DataPlaneStatus(
@@ -235,7 +239,7 @@ class CaddyDataPlane:
             restarts=self.caddy.restarts,
             config_loads=self.caddy.loads,
             state=state,
-            problem=f"caddy {problem}" if state is DataPlaneState.DOWN and problem else None,
+            problem=problem if state is DataPlaneState.DOWN else None,
             failed_restarts=self.caddy.failed_restarts,
         )
 

@@ -27,7 +27,10 @@ def render_endpoints(status: TwinStatus) -> str:
     for name, urls in endpoints.load_balancers.items():
         dns = endpoints.load_balancer_dns_names.get(name, "")
         lines.append(f"  load balancer {name:<10} {'  '.join(urls)}   ({dns})")
-    lines.append(f"  discovery DNS server     {endpoints.discovery_dns_server} (UDP and TCP)")
+    dns_state = "UDP and TCP"
+    if endpoints.discovery_dns_problem is not None:
+        dns_state = f"down: {endpoints.discovery_dns_problem}; starting it again"
+    lines.append(f"  discovery DNS server     {endpoints.discovery_dns_server} ({dns_state})")
     for endpoint in status.service_connect:
         lines.append(
             f"  service connect          {endpoint.endpoint} → {endpoint.service}: "
@@ -47,7 +50,8 @@ def render_endpoints(status: TwinStatus) -> str:
             f"  data plane down ({', '.join(plane.load_balancers)}): "
             f"{plane.problem or 'caddy is not running'}"
         )
-    if status.ready_after_seconds is not None and not down:
+    discovery_down = endpoints.discovery_dns_problem is not None
+    if status.ready_after_seconds is not None and not down and not discovery_down:
         lines.append(f"  every target healthy after {status.ready_after_seconds:.2f} s")
     return "\n".join(lines)
 

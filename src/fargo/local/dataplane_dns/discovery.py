@@ -9,11 +9,15 @@
 The control plane binds the UDP and TCP sockets (in VPC mode inside the router's
 namespace) and hands them to the process; every change of Cloud Map's DNS state
 rewrites the snapshot it answers from (``dns/discovery.json``). When the control plane
-is killed or stopped, discovery names keep resolving to the last records.
+is killed or stopped, discovery names keep resolving to the last records. If the
+process ends (killed, crashed), the server starts it again on the same sockets (an
+adopted one's went with it: the same address is bound again); meanwhile `problem` says
+why discovery does not answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import socket
@@ -24,6 +28,7 @@ from fargo.local.cloudmap.registry import CloudMap
 from fargo.local.dataplane_dns.process import DnsProcess
 from fargo.local.dataplane_dns.snapshot import SnapshotFile, discovery_snapshot
 from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_socket
+from fargo.local.loops import cancel_and_wait, keep_running
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +63,16 @@ class DiscoveryDnsServer:
         self._address_file = state_dir / ADDRESS
         self._adopted: tuple[str, int] | None = None
         self._hold = False  # adopted: answer the previous run's records until `release`
+        self._keeper: asyncio.Task[None] | None = None  # starts the process again if it ends
 
     @property
     def pid(self) -> int | None:
         return self._process.pid
+
+    @property
+    def problem(self) -> str | None:
+        """Why discovery goes unanswered (the process ended, not yet started again)."""
+        return self._process.problem
 
     def validate(self) -> list[str]:
         """Whether the configured port is free for both UDP and TCP (on this host; a
@@ -106,18 +117,18 @@ class DiscoveryDnsServer:
         self._publish()
 
     async def start(self) -> None:
-        if self._adopted is not None:
-            self._cloud_map.subscribe(self._publish)
-            return
-        if self._sockets:
+        if self._keeper is not None or self._sockets:
             raise RuntimeError("the DNS server is already started")
         try:
-            self._sockets = self._listen()
-            self._snapshot.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._publish()
             self._cloud_map.subscribe(self._publish)
-            await self._process.start(self._sockets)
-            self._address_file.write_text("{}:{}\n".format(*self.address))
+            if self._adopted is None:
+                self._sockets = self._listen()
+                self._snapshot.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self._publish()
+                await self._spawn()
+            self._keeper = keep_running(
+                f"{PROCESS_NAME} keeper", lambda: self._process.keep_alive(self._respawn)
+            )
         except BaseException:
             await self.stop()
             raise
@@ -127,8 +138,28 @@ class DiscoveryDnsServer:
             self._process.pid,
         )
 
+    async def _spawn(self) -> None:
+        await self._process.start(self._sockets)
+        self._address_file.write_text("{}:{}\n".format(*self.address))
+
+    async def _respawn(self) -> None:
+        """Start the process again on its sockets; an adopted one's ended with it, so its
+        address is bound again (the tasks' resolvers name it)."""
+        if not self._sockets and self._adopted is not None:
+            host, port = self._adopted
+            udp = self._bind(socket.SOCK_DGRAM, host, port)
+            try:
+                tcp = self._bind(socket.SOCK_STREAM, host, port)
+            except BaseException:
+                udp.close()
+                raise
+            self._sockets, self._adopted = [udp, tcp], None
+        await self._spawn()
+
     async def stop(self) -> None:
         """Stop the process and close the sockets; idempotent, safe after a failed start."""
+        keeper, self._keeper = self._keeper, None
+        await cancel_and_wait(keeper)
         self._cloud_map.unsubscribe(self._publish)
         self._adopted = None
         await self._process.stop()

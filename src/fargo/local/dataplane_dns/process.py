@@ -3,24 +3,29 @@
     dns = DnsProcess(state_dir, "dns-discovery", "discovery", snapshot_path)
     await dns.start([udp_socket, tcp_socket])   # answering once this returns
     await dns.stop()                             # SIGTERM, then SIGKILL; idempotent
+    keep_running("dns", lambda: dns.keep_alive(respawn))   # started again if it ends
 
 The process (``python -m fargo.local.dataplane_dns``, `fargo.local.dataplane_dns.serve`)
 runs in a session of its own, is recorded in ``pids/<name>.json`` (so `fargo down` and
 the next `fargo up` stop it when the control plane is gone) and logs to
 ``logs/<name>.log``. It gets the sockets the control plane bound (in a VPC's namespaces
 too) as file descriptors and answers on them until it is stopped: it does not watch its
-parent, so a killed or stopped control plane leaves it answering.
+parent, so a killed or stopped control plane leaves it answering. Its owner keeps it
+alive the other way round: `keep_alive` waits for the process (its own or one it
+adopted) to end, logs why, and has the owner start it again on its sockets; meanwhile
+`problem` says it is down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 import psutil
@@ -33,6 +38,8 @@ from fargo.local.state.files import log_tail
 START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 5.0
 READY = b"ready\n"
+
+logger = logging.getLogger(__name__)
 
 
 class DnsProcessError(RuntimeError):
@@ -51,6 +58,8 @@ class DnsProcess:
         self.log_path = state_dir / "logs" / f"{name}.log"
         self._process: asyncio.subprocess.Process | None = None
         self._adopted: psutil.Process | None = None  # one a previous control plane started
+        self.restarts = 0  # started again after it ended on its own
+        self.problem: str | None = None  # why it is not answering, until started again
 
     @property
     def pid(self) -> int | None:
@@ -128,6 +137,36 @@ class DnsProcess:
         await terminate(process, STOP_TIMEOUT_SECONDS)
         state.forget_process(self.state_dir, self.name)
 
+    async def keep_alive(self, respawn: Callable[[], Awaitable[None]]) -> None:
+        """Forever: wait until the process ends, then ``respawn()`` it (the owner starts it
+        again on its sockets). Run under `fargo.local.loops.keep_running`, which retries a
+        failed respawn with back-off; cancel it before `stop`."""
+        while True:
+            pid = self.pid
+            ended = await self._ended()
+            self.problem = f"{self.what}: pid {pid} {ended}"
+            logger.warning("%s; starting it again (log: %s)", self.problem, self.log_path)
+            await respawn()
+            self.restarts += 1
+            self.problem = None
+            logger.info("the %s process answers again (pid %s)", self.what, self.pid)
+
+    async def _ended(self) -> str:
+        """Wait until the process is gone (at once if there is none); how it ended."""
+        adopted = self._adopted
+        if adopted is not None:
+            await _gone(adopted)
+            self._adopted = None
+            state.forget_process(self.state_dir, self.name)
+            return "ended"
+        process = self._process
+        if process is None:
+            return "is not running"
+        code = await process.wait()
+        self._process = None
+        state.forget_process(self.state_dir, self.name)
+        return f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+
     async def _wait_ready(self, read_end: int) -> None:
         os.set_blocking(read_end, False)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -148,6 +187,26 @@ class DnsProcess:
             f"the {self.what} process did not start within {START_TIMEOUT_SECONDS:g} s; "
             f"last lines of {self.log_path}:\n{tail}"
         )
+
+
+async def _gone(process: psutil.Process) -> None:
+    """Wait until ``process`` (not our child) has ended: its pidfd becomes readable."""
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except ProcessLookupError:
+        return
+    try:
+        if not process.is_running():  # the pid was reused before the pidfd was opened
+            return
+        loop = asyncio.get_running_loop()
+        ended = asyncio.Event()
+        loop.add_reader(pidfd, ended.set)
+        try:
+            await ended.wait()
+        finally:
+            loop.remove_reader(pidfd)
+    finally:
+        os.close(pidfd)
 
 
 def _terminate(process: psutil.Process) -> None:

@@ -6,6 +6,9 @@
     lookups.address            # "udp/127.0.0.1:40123", for Caddy's dynamic upstreams
     await lookups.stop()
 
+If the process ends (killed, crashed), the server starts it again on the same socket, so
+Caddy's lookups go on at the same address; meanwhile `problem` says why it is down.
+
 `publish` replaces the snapshot file (``caddy/targets.json``) before it returns, and the
 process reads it at the next query: a target leaves traffic as fast as it did when the
 control plane answered itself. When the control plane is killed or stopped, Caddy keeps
@@ -14,6 +17,7 @@ getting the last targets, instead of failing its lookups (and answering 503).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Mapping, Sequence
@@ -23,6 +27,7 @@ from fargo.local.dataplane_dns.process import DnsProcess
 from fargo.local.dataplane_dns.snapshot import SnapshotFile, targets_snapshot
 from fargo.local.ec2.sockets import ServerSocketFactory, bind_socket
 from fargo.local.elb.errors import ElbError
+from fargo.local.loops import cancel_and_wait, keep_running
 from fargo.local.state.files import write_atomically
 
 SNAPSHOT_FILE = "targets.json"
@@ -54,10 +59,21 @@ class TargetLookupServer:
         self._folder = state_dir / caddy_name
         self._adopted_address: str | None = None
         self._hold = False  # adopted: answer the previous run's targets until `release`
+        self._listeners: dict[str, socket.socket] = {}  # kept for the next control plane
+        self._keeper: asyncio.Task[None] | None = None  # starts the process again if it ends
 
     @property
     def pid(self) -> int | None:
         return self._process.pid
+
+    @property
+    def problem(self) -> str | None:
+        """Why Caddy's lookups go unanswered (the process ended, not yet started again)."""
+        return self._process.problem
+
+    @property
+    def restarts(self) -> int:
+        return self._process.restarts
 
     @property
     def address(self) -> str:
@@ -108,22 +124,42 @@ class TargetLookupServer:
     async def start(self, listeners: Mapping[str, socket.socket] | None = None) -> None:
         """Start the process; it also keeps ``listeners`` (Caddy server name → listening
         socket) for the next control plane, should this one be killed."""
-        if self._socket is not None or self._adopted_address is not None:
+        if self._keeper is not None:
             return
-        self._snapshot.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._socket = self._bind(socket.SOCK_DGRAM, "127.0.0.1", 0)
+        self._listeners = dict(listeners or {})
         try:
-            self._snapshot.write(targets_snapshot(self._records))
-            await self._process.start(
-                [self._socket], keep=listeners, handover=self._folder / HANDOVER_SOCKET
+            if self._adopted_address is None:
+                self._snapshot.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self._socket = self._bind(socket.SOCK_DGRAM, "127.0.0.1", 0)
+                self._snapshot.write(targets_snapshot(self._records))
+                await self._spawn()
+            self._keeper = keep_running(
+                f"{self._process.name} keeper", lambda: self._process.keep_alive(self._respawn)
             )
-            (self._folder / ADDRESS_FILE).write_text(self.address + "\n")
         except BaseException:
             await self.stop()
             raise
 
+    async def _spawn(self) -> None:
+        assert self._socket is not None
+        await self._process.start(
+            [self._socket], keep=self._listeners, handover=self._folder / HANDOVER_SOCKET
+        )
+        (self._folder / ADDRESS_FILE).write_text(self.address + "\n")
+
+    async def _respawn(self) -> None:
+        """Start the process again on its socket; an adopted one's socket ended with it, so
+        the same address is bound again (Caddy's config names it)."""
+        if self._socket is None and self._adopted_address is not None:
+            host, _, port = self._adopted_address.removeprefix("udp/").rpartition(":")
+            self._socket = self._bind(socket.SOCK_DGRAM, host, int(port))
+            self._adopted_address = None
+        await self._spawn()
+
     async def stop(self) -> None:
         """Stop answering; idempotent."""
+        keeper, self._keeper = self._keeper, None
+        await cancel_and_wait(keeper)
         self._adopted_address = None
         await self._process.stop()
         (self._folder / ADDRESS_FILE).unlink(missing_ok=True)
