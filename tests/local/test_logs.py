@@ -15,6 +15,7 @@ import pytest
 from tests.full_disk import small_tmpfs
 from tests.waiting import until, wait_until
 
+from fargo.local.caddy.access_logs import alb_access_logs
 from fargo.local.logs import runs
 from fargo.local.logs.dropped import DroppedWrites
 from fargo.local.logs.health_checks import checked, health_check_paths, is_health_check
@@ -353,6 +354,43 @@ def test_logs_past_the_retention_expire_while_the_twin_runs(tmp_path: Path) -> N
     assert sorted(gone) == sorted([*old, old_run])
     assert recent_run is not None
     assert all(p.exists() for p in (live, rotated_recently, other, recent_run))
+
+
+def test_the_load_balancers_rolled_access_logs_past_the_retention_expire_too(
+    tmp_path: Path,
+) -> None:
+    logs = tmp_path / "logs"
+    public = alb_access_logs(tmp_path) / "public"
+    live = aged(public / "access.log", days=30)  # being written: kept whatever its age
+    rolled_recently = aged(public / "access.log.1", days=2)
+    old = aged(public / "access.log.2", days=8)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    earlier_run = logs / "runs" / yesterday.strftime(runs.RUN_NAME)
+    kept_in_run = aged(earlier_run / "alb" / "public" / "access.log.1", days=2)
+    old_in_run = aged(earlier_run / "alb" / "public" / "access.log.2", days=8)
+
+    gone = runs.expire(logs, retention_days=7)
+
+    assert sorted(gone) == sorted([old, old_in_run])
+    assert all(p.exists() for p in (live, rolled_recently, kept_in_run))
+
+
+def test_expiry_follows_no_symlink_out_of_the_logs(tmp_path: Path) -> None:
+    logs, elsewhere = tmp_path / "logs", tmp_path / "elsewhere"
+    outside = [
+        aged(elsewhere / "t1.log", days=9),
+        aged(elsewhere / "lb" / "access.log.1", days=9),
+        aged(elsewhere / "alb" / "lb" / "access.log.1", days=9),
+    ]
+    (logs / "alb").mkdir(parents=True)
+    (logs / "web").symlink_to(elsewhere)
+    (logs / "alb" / "public").symlink_to(elsewhere / "lb")
+    run = logs / "runs" / datetime.now(UTC).strftime(runs.RUN_NAME)
+    run.mkdir(parents=True)
+    (run / "alb").symlink_to(elsewhere / "alb")
+
+    assert runs.expire(logs, retention_days=7) == []
+    assert all(p.exists() for p in outside)
 
 
 async def test_the_router_part_expires_old_logs_and_caps_its_own_while_it_runs(

@@ -6,9 +6,11 @@
 Each run's task log folders (``logs/<service>/``) move to ``logs/runs/<when>/``, so
 ``fargo logs`` shows this run only; at most ``keep`` earlier runs are kept, and none
 older than the spec's ``logging.retention_days`` (CloudWatch Logs' retention). While a
-twin runs, `expire` deletes what passed the retention: earlier runs, and this run's
-task log files (rotated ones, and streams of tasks stopped long ago) last written
-before it.
+twin runs, `expire` deletes what passed the retention: earlier runs, this run's task
+log files (rotated ones, and streams of tasks stopped long ago) last written before it,
+and the load balancers' rolled access logs (``logs/alb/<load balancer>/access.log.<n>``,
+also in the earlier runs kept; never the ``access.log`` being written). It stays in
+``logs``: a symlink to a folder is not followed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from pathlib import Path
 RUNS = "runs"
 KEEP_RUNS = 3
 RUN_NAME = "%Y%m%dT%H%M%S.%fZ"  # a run folder is named for its logs' last change
+# the load balancers' access logs, ``alb/<load balancer>/access.log`` and its rolled copies
+# ``access.log.<n>`` (`fargo.local.caddy.access_logs`)
+ALB = "alb"
+ACCESS_LOG = "access.log"
 
 
 def archive_previous_run(logs: Path, *, keep: int = KEEP_RUNS, retention_days: int) -> Path | None:
@@ -40,23 +46,58 @@ def archive_previous_run(logs: Path, *, keep: int = KEEP_RUNS, retention_days: i
 
 
 def expire(logs: Path, *, retention_days: int, now: float | None = None) -> list[Path]:
-    """Delete the task log files and earlier runs under ``logs`` last changed more than
-    ``retention_days`` ago; what was deleted."""
+    """Delete the task log files, the load balancers' rolled access logs and the earlier
+    runs under ``logs`` last changed more than ``retention_days`` ago; what was deleted."""
     cutoff = (time.time() if now is None else now) - retention_days * 86400
     gone: list[Path] = []
-    folders = [p for p in logs.iterdir() if p.is_dir()] if logs.is_dir() else []
-    for folder in folders:
+    for folder in _subfolders(logs):
         if folder.name == RUNS:
-            for run in [r for r in folder.iterdir() if r.is_dir()]:
-                if _run_time(run) < cutoff:
-                    shutil.rmtree(run, ignore_errors=True)
-                    gone.append(run)
+            gone += _expire_runs(folder, cutoff)
             continue
-        for path in folder.iterdir():
-            if _is_task_log(path) and _mtime(path) < cutoff:
-                path.unlink(missing_ok=True)
-                gone.append(path)
+        old = [p for p in folder.iterdir() if _is_task_log(p)]
+        if folder.name == ALB:
+            old += _rolled_access_logs(folder)
+        gone += _delete([p for p in old if _mtime(p) < cutoff])
     return gone
+
+
+def _expire_runs(runs: Path, cutoff: float) -> list[Path]:
+    """Delete the runs last written before ``cutoff``, and the rolled access logs older
+    than it in those kept."""
+    gone: list[Path] = []
+    for run in _subfolders(runs):
+        if _run_time(run) < cutoff:
+            shutil.rmtree(run, ignore_errors=True)
+            gone.append(run)
+        else:
+            old = [p for p in _rolled_access_logs(run / ALB) if _mtime(p) < cutoff]
+            gone += _delete(old)
+    return gone
+
+
+def _rolled_access_logs(alb: Path) -> list[Path]:
+    """``<alb>/<load balancer>/access.log.<n>``: not the live ``access.log``."""
+    if alb.is_symlink():
+        return []
+    return [p for lb in _subfolders(alb) for p in lb.iterdir() if _is_rolled_access_log(p)]
+
+
+def _is_rolled_access_log(path: Path) -> bool:
+    name, _, index = path.name.rpartition(".")
+    return name == ACCESS_LOG and index.isdigit() and path.is_file() and not path.is_symlink()
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    """The folders in ``folder``; not symlinks, which may lead out of the logs."""
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]
+
+
+def _delete(paths: list[Path]) -> list[Path]:
+    for path in paths:
+        path.unlink(missing_ok=True)
+    return paths
 
 
 def _is_task_log(path: Path) -> bool:
