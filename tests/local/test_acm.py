@@ -297,25 +297,50 @@ async def test_a_forged_leaf_inside_the_constraints_passes(
 
 
 async def test_a_new_ca_covers_the_names_of_its_first_certificate(tmp_path: Path) -> None:
-    ca = CertificateAuthority(tmp_path / "ca")
+    ca = CertificateAuthority(tmp_path / "ca", allowed=["mycompany.com"])
     ca.ensure()  # as the runtime does, before it knows the names
     issued = issue(ca, tmp_path / "alb", names=["shop.mycompany.com", "*.api.mycompany.com"])
     assert await handshake(issued, client_context(ca), "shop.mycompany.com")
     assert await handshake(issued, client_context(ca), "v1.api.mycompany.com")
-    # the same CA issues again for those names (and subdomains), but not for others
+    # the same CA issues again for those names (and subdomains), allowed by the run that
+    # created it, but not for others, even when allowed now
     again = CertificateAuthority(tmp_path / "ca")
+    assert again.may_sign("admin.shop.mycompany.com") and not again.may_sign("www.mycompany.com")
     issue(again, tmp_path / "other", names=["admin.shop.mycompany.com", "localhost"])
+    allowed = CertificateAuthority(tmp_path / "ca", allowed=["www.mycompany.com"])
     with pytest.raises(CertificateAuthorityError, match=r"(?s)www\.mycompany\.com.*delete"):
-        issue(again, tmp_path / "third", names=["www.mycompany.com"])
+        issue(allowed, tmp_path / "third", names=["www.mycompany.com"])
     with pytest.raises(CertificateAuthorityError, match=r"10\.0\.0\.1"):
         issue(again, tmp_path / "fourth", ip_addresses=["10.0.0.1"])
 
 
-def test_a_ca_in_use_is_not_replaced(ca: CertificateAuthority, tmp_path: Path) -> None:
+def test_a_ca_in_use_is_not_replaced(tmp_path: Path) -> None:
+    ca = CertificateAuthority(tmp_path / "ca", allowed=["shop.mycompany.com"])
     fingerprint = ca.fingerprint  # someone has looked at it: it may be trusted
     with pytest.raises(CertificateAuthorityError, match="delete the folder"):
         issue(ca, tmp_path / "alb", names=["shop.mycompany.com"])
     assert CertificateAuthority(ca.certificate_path.parent).fingerprint == fingerprint
+
+
+@pytest.mark.parametrize("name", ["www.google.com", "*.mycompany.com", "shop.co.uk"])
+async def test_the_ca_signs_a_public_name_only_when_allowed(tmp_path: Path, name: str) -> None:
+    ca = CertificateAuthority(tmp_path / "ca")
+    ca.ensure()
+    assert not ca.may_sign(name) and ca.may_sign("fargo.example.com")
+    with pytest.raises(CertificateAuthorityError, match=r"only when allowed.*--ca-allow"):
+        issue(ca, tmp_path / "alb", names=["localhost", name])
+    # nor was a CA made for it: the CA still may certify only the reserved names
+    permitted = ca_x509.permitted(x509.load_pem_x509_certificate(ca.certificate_path.read_bytes()))
+    assert permitted is not None and not any(name.removeprefix("*.") in p for p in permitted)
+    base = name.removeprefix("*.")
+    issue(ca, tmp_path / "alb", names=["localhost"])  # the twin leaves the name out
+    # Allowed later: that CA, maybe trusted by now, never grows; a new one is made for it.
+    with pytest.raises(CertificateAuthorityError, match="delete the folder"):
+        issue(CertificateAuthority(tmp_path / "ca", allowed=[base]), tmp_path / "alb", names=[name])
+    allowed = CertificateAuthority(tmp_path / "new-ca", allowed=[base])
+    issued = issue(allowed, tmp_path / "alb", names=["localhost", name])
+    host = f"www.{base}" if name.startswith("*.") else name
+    assert await handshake(issued, client_context(allowed), host)
 
 
 def test_leaves_never_outlive_the_ca(ca: CertificateAuthority, tmp_path: Path) -> None:
@@ -326,7 +351,7 @@ def test_leaves_never_outlive_the_ca(ca: CertificateAuthority, tmp_path: Path) -
 
 @pytest.mark.parametrize("name", ["com", "*.com", "co.uk", "*.co.uk", "github.io"])
 def test_the_ca_refuses_a_public_suffix(tmp_path: Path, name: str) -> None:
-    ca = CertificateAuthority(tmp_path / "ca")
+    ca = CertificateAuthority(tmp_path / "ca", allowed=["shop.mycompany.com"])
     ca.ensure()
 
     with pytest.raises(InvalidParameter, match="public suffix"):

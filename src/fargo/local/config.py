@@ -37,6 +37,8 @@ class TwinConfig:
     published_ports: Mapping[int, int] = field(default_factory=dict)
     network_note: str | None = None  # why "auto" chose loopback mode
     console_port: int = 0  # the console's port on 127.0.0.1 (`--console-port`); 0: any free one
+    # public names the local CA may sign for the HTTPS listeners (`--ca-allow`)
+    ca_allowed: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.network_mode not in NETWORK_MODES:

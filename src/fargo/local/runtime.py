@@ -94,7 +94,7 @@ class Runtime:
         self.state_dir = config.state_dir
         self.adopted_caddys: tuple[str, ...] = ()  # whose listeners `adopt` took over
         self.network: NetworkMode = network_for(spec, config)
-        self.ca = CertificateAuthority(self.state_dir / "ca")
+        self.ca = CertificateAuthority(self.state_dir / "ca", allowed=config.ca_allowed)
         self.cloud_map = CloudMap()
         bind = self.network.server_socket
         self.dns = DiscoveryDnsServer(

@@ -12,10 +12,12 @@ The reserved names (`RESERVED_DNS_NAMES`: ``localhost``, ``*.test``, ``*.interna
 ``example.com``...) belong to nobody on the public internet; any name under them is
 fine, and the local CA may always sign them.
 
-Any other name is taken — most specs name their owner's own domain, and who owns a
-domain cannot be told offline — and `fargo up` warns that the local CA will be able to
-sign it (`local_ca_reach`). The CA is constrained to exactly those names (and the
-names under them), never to their parent domain.
+Any other name is a public one — most specs name their owner's own domain, and who owns
+a domain cannot be told offline. ACM needs no more; the twin's local CA signs it only
+when allowed (`fargo up --ca-allow NAME`, `fargo.local.acm.authority`), and `fargo up`
+warns that it leaves it out of the listener certificate otherwise (`local_ca_reach`).
+An allowed CA is constrained to exactly those names (and the names under them), never
+to their parent domain.
 
     too_broad("*.co.uk")        # "'*.co.uk' covers every name under the public suffix 'co.uk'..."
     too_broad("shop.co.uk")     # None
@@ -56,6 +58,11 @@ RESERVED_DNS_NAMES: Final = (
 _HOST_NAME = re.compile(r"^([a-z0-9-]+\.)*[a-z0-9-]+$")
 
 
+def host_name(name: str) -> bool:
+    """Whether ``name`` (lowercase, no wildcard) is written as a DNS host name."""
+    return bool(_HOST_NAME.match(name))
+
+
 def within(name: str, parent: str) -> bool:
     """Whether ``name`` is ``parent`` or a name under it."""
     return name == parent or name.endswith("." + parent)
@@ -71,7 +78,7 @@ def too_broad(name: str) -> str | None:
     """Why ``name`` may not be a certificate name (it is, or covers all of, a public
     suffix), or None when it may."""
     base = name.removeprefix("*.").rstrip(".").lower()
-    if not _HOST_NAME.match(base) or reserved(base):
+    if not host_name(base) or reserved(base):
         return None  # not a DNS name at all: the name's pattern says so
     if _public_suffixes().is_public(base):
         if name.startswith("*."):
@@ -96,7 +103,7 @@ def registrable(name: str) -> str | None:
 
 def local_ca_reach(spec: Spec) -> Iterator[Problem]:
     """The twin's warnings: certificate names outside the reserved ones, which the local CA
-    will be able to sign (no one can tell offline who owns a registrable domain)."""
+    signs only when allowed (no one can tell offline who owns a registrable domain)."""
     for name, lb in spec.load_balancers.items():
         cert = lb.certificate
         if cert is None:
@@ -112,10 +119,11 @@ def local_ca_reach(spec: Spec) -> Iterator[Problem]:
                 continue
             yield Problem(
                 loc,
-                f"the twin's local CA will be able to sign {value!r} and the names under it; "
-                "a browser or system that trusts the CA accepts such certificates",
-                hint="trust the CA only where that is yours to accept, or use a reserved name "
-                "for the twin (e.g. shop.example.com, shop.test)",
+                f"{value!r} is a public name: the twin's local CA signs it only when allowed, "
+                "so the twin's certificate leaves it out (whoever reads the CA's key could "
+                "impersonate the name to whoever trusts the CA)",
+                hint=f"if the name is yours, run fargo up --ca-allow {value.removeprefix('*.')}; "
+                "or use a reserved name for the twin (e.g. shop.example.com, shop.test)",
             )
 
 

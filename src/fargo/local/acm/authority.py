@@ -15,7 +15,14 @@ one (``com``, ``*.co.uk``: `fargo.spec.domains`), which `issue` refuses with
 request outside those is refused with `CertificateAuthorityError`: delete the CA
 folder so the next run creates a CA covering the new names (and trust that one).
 
-    ca = CertificateAuthority(state / "ca")
+A public name (any name outside the reserved ones: ``shop.mycompany.com``,
+``www.google.com``) is signed only when explicitly allowed — ``allowed`` names it or a
+domain above it (`fargo up --ca-allow`), or the CA on disk was created for it by such a
+run — since no one can tell offline who owns a domain, and a CA that may sign a public
+name lets whoever reads its key impersonate that site. `may_sign` says which names it
+will sign, so the caller can leave the others out; `issue` refuses them.
+
+    ca = CertificateAuthority(state / "ca", allowed=["shop.mycompany.com"])
     ca.ensure()
     issued = ca.issue(names=["localhost"], ip_addresses=["127.0.0.1"], directory=state / "alb")
     issued.certificate_path, issued.private_key_path  # the leaf + CA chain, the key (0600)
@@ -86,8 +93,10 @@ class IssuedCertificate:
 class CertificateAuthority:
     """The twin's CA, kept in ``directory`` (``ca.pem`` and ``ca-key.pem``)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, allowed: Sequence[str] = ()) -> None:
         self._directory = directory
+        # Public names (and the names under them) its user allowed it to sign.
+        self._allowed = tuple(name.removeprefix("*.").rstrip(".").lower() for name in allowed)
         self._certificate: x509.Certificate | None = None
         self._key: ec.EllipticCurvePrivateKey | None = None
         # Created by this object and not used yet: nobody can trust it so far, so it may
@@ -122,6 +131,18 @@ class CertificateAuthority:
         else:
             self._certificate, self._key = self._create([], [])
 
+    def may_sign(self, name: str) -> bool:
+        """Whether `issue` signs ``name``: a reserved name, one under an allowed name, or one
+        the CA on disk was created for (allowed by an earlier run)."""
+        base = name.removeprefix("*.").rstrip(".").lower()
+        if domains.reserved(base) or any(domains.within(base, a) for a in self._allowed):
+            return True
+        self.ensure()
+        assert self._certificate is not None
+        if self._unused:
+            return False  # made here for no name yet: it covers what is allowed now
+        return not ca_x509.outside(self._certificate, [_dns_name(name)], [])
+
     def issue(
         self,
         *,
@@ -145,6 +166,14 @@ class CertificateAuthority:
             reason = domains.too_broad(name)
             if reason is not None:
                 raise InvalidParameter(reason)
+        refused = [name for name in dns_names if not self.may_sign(name)]
+        if refused:
+            raise CertificateAuthorityError(
+                f"the local CA signs a public name only when allowed, and "
+                f"{', '.join(refused)} is not: no one can tell offline who owns a domain, and "
+                "whoever reads the CA's key could impersonate the name to whoever trusts the "
+                f"CA; if the name is yours, run fargo up --ca-allow {refused[0].removeprefix('*.')}"
+            )
         if days < 1:
             raise InvalidParameter(f"validity of {days} days must be at least 1 day")
         ca_certificate, ca_key = self._covering(dns_names, addresses)

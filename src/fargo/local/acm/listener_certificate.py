@@ -4,10 +4,16 @@ certificate = ListenerCertificate(ca, names=["fargo.example.com", "localhost"],
                                   ip_addresses=["127.0.0.1"], directory=state / "certs")
 certificate.paths          # (certificate.pem, private-key.pem): known before start
 await certificate.start()  # issues (or reuses) the certificate there
+certificate.left_out       # public names the CA may not sign (`fargo up --ca-allow` allows)
+
+A public name the CA is not allowed to sign (`CertificateAuthority.may_sign`) is left out
+of the certificate, logged with what allows it; the listeners still serve the others
+(the reserved names, ``localhost``, the load balancers' DNS names, the addresses).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +23,8 @@ from fargo.local.acm.authority import (
     CertificateAuthority,
     IssuedCertificate,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class ListenerCertificate:
@@ -37,6 +45,7 @@ class ListenerCertificate:
         self.ip_addresses = list(dict.fromkeys(ip_addresses))
         self.directory = directory
         self.issued: IssuedCertificate | None = None
+        self.left_out: list[str] = []
 
     @property
     def paths(self) -> tuple[Path, Path]:
@@ -47,8 +56,17 @@ class ListenerCertificate:
         return [] if self.names or self.ip_addresses else ["no name to certify"]
 
     async def start(self) -> None:
+        names = [name for name in self.names if self.ca.may_sign(name)]
+        self.left_out = [name for name in self.names if name not in names]
+        for name in self.left_out:
+            logger.warning(
+                "the listener certificate leaves out %s: the local CA signs a public name only "
+                "when allowed (fargo up --ca-allow %s, if the name is yours)",
+                name,
+                name.removeprefix("*."),
+            )
         self.issued = self.ca.issue(
-            names=self.names, ip_addresses=self.ip_addresses, directory=self.directory
+            names=names, ip_addresses=self.ip_addresses, directory=self.directory
         )
 
     async def stop(self) -> None:

@@ -1,6 +1,7 @@
 """The twin's runtime options of `fargo up`.
 
-add_runtime_options(parser)   # --time-scale/--aws-timings, --network, --publish, --console-port
+add_runtime_options(parser)   # --time-scale/--aws-timings, --network, --publish,
+                              # --console-port, --ca-allow
 config = config_from_args(args)      # a `TwinConfig`, or `ConfigError` naming the option
 """
 
@@ -17,6 +18,7 @@ from fargo.local.config import (
     TwinConfig,
     parse_published_port,
 )
+from fargo.spec import domains
 from fargo.spec.defaults import LOCAL_TIME_SCALE
 
 
@@ -55,6 +57,15 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
         help="the console's port on 127.0.0.1 (the demo page's dashboard API; default: any "
         "free port, shown by `fargo status`)",
     )
+    parser.add_argument(
+        "--ca-allow",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="let the local CA sign this public name and the names under it for the HTTPS "
+        "listeners, e.g. shop.mycompany.com (repeatable; without it a spec's public names are "
+        "left out of the twin's certificate: whoever reads the CA's key could impersonate them)",
+    )
 
 
 def config_from_args(args: argparse.Namespace, *, spec_path: Path, state_dir: Path) -> TwinConfig:
@@ -71,4 +82,19 @@ def config_from_args(args: argparse.Namespace, *, spec_path: Path, state_dir: Pa
         network_mode=args.network,
         published_ports=dict(parse_published_port(text) for text in args.publish),
         console_port=getattr(args, "console_port", 0),
+        ca_allowed=tuple(_ca_allowed(getattr(args, "ca_allow", []))),
     )
+
+
+def _ca_allowed(names: list[str]) -> list[str]:
+    """The ``--ca-allow`` names, each a DNS name below a public suffix; `ConfigError` if not."""
+    allowed = []
+    for text in names:
+        name = text.strip().removeprefix("*.").rstrip(".").lower()
+        if not domains.host_name(name):
+            raise ConfigError(f"--ca-allow {text!r}: not a DNS name (e.g. shop.mycompany.com)")
+        reason = domains.too_broad(name)
+        if reason is not None:
+            raise ConfigError(f"--ca-allow {text!r}: {reason}")
+        allowed.append(name)
+    return allowed
