@@ -150,6 +150,31 @@ def test_a_tasks_stats_count_its_enis_traffic(reference: Twin) -> None:
     assert eth0["rx_packets"] > 5 and eth0["tx_packets"] > 5, eth0
 
 
+# Another task's URI, read where a task could read it (this machine's process table).
+OTHER_TASKS_METADATA = (
+    "import sys, urllib.error, urllib.request\n"
+    "try:\n"
+    "    print(urllib.request.urlopen(sys.argv[1] + '/task', timeout=10).status)\n"
+    "except urllib.error.HTTPError as error:\n"
+    "    print(error.code)\n"
+)
+
+
+def test_a_task_reads_its_own_metadata_but_not_another_tasks_with_its_uri(
+    reference: Twin,
+) -> None:
+    state_dir = str(reference.state_dir)
+    private = reference.service("backend-private").tasks[0]
+    process = next(p for p in reference.processes() if p.pid == private.pid)
+    uri = process.environ()["ECS_CONTAINER_METADATA_URI_V4"]
+    run = ("python", "-c", OTHER_TASKS_METADATA, uri)
+    own = fargo(
+        "exec", "--state-dir", state_dir, "--task", private.id, "backend-private", "--", *run
+    )
+    other = fargo("exec", "--state-dir", state_dir, "backend-public", "--", *run)
+    assert (own.stdout.strip(), other.stdout.strip()) == ("200", "404")
+
+
 def test_events_tell_what_the_tasks_did(reference: Twin) -> None:
     printed = fargo(
         "events", "--state-dir", str(reference.state_dir), "--service", "backend-private"

@@ -99,3 +99,31 @@ def test_each_task_has_its_own_unguessable_token_and_never_shows_it(tmp_path: Pa
     assert len(one.metadata_token) == 32 and one.metadata_token != other.metadata_token
     assert one.metadata_token not in repr(one)
     assert one.metadata_token not in str(one.metadata())
+
+
+async def test_in_vpc_mode_a_uri_opens_only_to_its_own_tasks_address(tmp_path: Path) -> None:
+    # Tasks share this machine's process table: one may read another's environment, so
+    # its URI with the token; in VPC mode the caller's address (its ENI's) must be the task's.
+    one, other = make_task(tmp_path, "127.0.0.4"), make_task(tmp_path, "127.0.0.5")
+    by_id = {task.id: task for task in (one, other)}
+    endpoint = TaskMetadataEndpoint(
+        lambda task_id: task_metadata(by_id.get(task_id)), "127.0.0.1", own_address_only=True
+    )
+    await endpoint.start()
+    try:
+        uri = endpoint.uri(one.id, one.metadata_token)
+
+        async def status_from(address: str, suffix: str) -> int:
+            connector = aiohttp.TCPConnector(local_addr=(address, 0))
+            async with (
+                aiohttp.ClientSession(connector=connector) as http,
+                http.get(uri + suffix) as response,
+            ):
+                return response.status
+
+        for suffix in ("", "/task", "/stats", "/task/stats"):
+            assert await status_from("127.0.0.4", suffix) == 200, suffix
+            assert await status_from("127.0.0.5", suffix) == 404, suffix  # the other task
+            assert await status_from("127.0.0.1", suffix) == 404, suffix
+    finally:
+        await endpoint.stop()

@@ -101,7 +101,10 @@ class Runtime:
             self.cloud_map, self.state_dir, *self.network.dns_address, bind=bind
         )
         self.metadata = TaskMetadataEndpoint(
-            self._task_metadata, *self.network.metadata_address, bind=bind
+            self._task_metadata,
+            *self.network.metadata_address,
+            bind=bind,
+            own_address_only=self.network.mode == "vpc",
         )
         self.traces = TraceStore()
         self.xray: XRayDaemon | None = None

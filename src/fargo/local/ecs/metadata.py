@@ -12,6 +12,12 @@ every task can reach the endpoint, and task ids are no secret (they are in targe
 health, ``/endpoint`` answers, logs), so the id alone must not open another task's
 metadata. A wrong or missing token, an unknown task and a stopped task all get the
 same 404; the endpoint logs no request, so no token reaches a log.
+
+In VPC mode (``own_address_only``) a URI opens its task's metadata only to a request from
+that task's own address (its ENI's), as AWS's endpoint answers only inside the task: the
+twin's tasks share this machine's process table, where one task could read another's
+environment, and with it its URI. Loopback mode gives tasks no addresses of their own to
+call from (their calls leave from 127.0.0.1), so there the token alone decides.
 """
 
 from __future__ import annotations
@@ -49,8 +55,10 @@ class TaskMetadataEndpoint:
         port: int = 0,
         *,
         bind: ServerSocketFactory = bind_socket,
+        own_address_only: bool = False,
     ) -> None:
         self._lookup = lookup
+        self._own_address_only = own_address_only
         self._host = host
         self._port = port
         self._bind = bind
@@ -103,6 +111,8 @@ class TaskMetadataEndpoint:
         # Compared in constant time, as bytes (compare_digest refuses non-ASCII text).
         if found is None or not hmac.compare_digest(found[0].encode(), token.encode()):
             raise web.HTTPNotFound(text="unknown task\n")
+        if self._own_address_only and request.remote != found[1].ip:
+            raise web.HTTPNotFound(text="unknown task\n")  # another task's URI: as unknown
         return found[1]
 
     async def _task(self, request: web.Request) -> web.Response:
