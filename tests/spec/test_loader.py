@@ -112,7 +112,7 @@ def test_not_utf8_names_the_line_and_the_character_column(tmp_path: Path) -> Non
         pytest.param(
             "name: [shop\n",
             "1:7",
-            "the '[' opened here is not closed before line 2; close it with ']'",
+            "the '[' opened here is not closed before the end of the file; close it with ']'",
             id="unclosed flow list",
         ),
         pytest.param(
