@@ -192,6 +192,24 @@ CASES = {
         "redirect:",
         "this redirect keeps the protocol (HTTPS), host, port (443) and path: it sends the "
         "client back to the same URL, a redirect loop",
+        "change at least one of them, e.g. path: /new-path or host: www.example.com",
+    ),
+    "HTTPS rule redirecting to HTTPS on 443": Case(
+        "action: {forward: api}",
+        'action: {redirect: {protocol: HTTPS, port: "443", status_code: HTTP_302}}',
+        f"{RULE}.action.redirect",
+        "redirect:",
+        "this redirect keeps the protocol (HTTPS), host, port (443) and path: it sends the "
+        "client back to the same URL, a redirect loop",
+        "change at least one of them, e.g. path: /new-path or host: www.example.com",
+    ),
+    "HTTP listener redirecting to its own URL": Case(
+        'redirect: {protocol: HTTPS, port: "443"}',
+        "redirect: {query: 'from=http'}",
+        f"{LISTENER}[1].default_action.redirect",
+        "redirect:",
+        "this redirect keeps the protocol (HTTP), host, port (80) and path: it sends the "
+        "client back to the same URL, a redirect loop",
         'change at least one of them, e.g. protocol: HTTPS, port: "443"',
     ),
     "two services claim one discovery name": Case(

@@ -447,6 +447,14 @@ def _redirects_to_itself(redirect: RedirectAction, listener: Listener) -> bool:
     )
 
 
+def _redirect_elsewhere(listener: Listener) -> str:
+    """A change that takes a redirect on ``listener`` off the listener's own URL: to HTTPS
+    from HTTP, else (HTTPS is kept) to another path or host."""
+    if listener.protocol == "HTTP":
+        return 'protocol: HTTPS, port: "443"'
+    return "path: /new-path or host: www.example.com"
+
+
 def _action(spec: Spec, at: Loc, action: Action, listener: Listener) -> Iterator[Problem]:
     if action.redirect is not None and _redirects_to_itself(action.redirect, listener):
         yield Problem(
@@ -454,7 +462,7 @@ def _action(spec: Spec, at: Loc, action: Action, listener: Listener) -> Iterator
             f"this redirect keeps the protocol ({listener.protocol}), host, port "
             f"({listener.port}) and path: it sends the client back to the same URL, "
             "a redirect loop",
-            hint='change at least one of them, e.g. protocol: HTTPS, port: "443"',
+            hint=f"change at least one of them, e.g. {_redirect_elsewhere(listener)}",
         )
     for index, weighted in enumerate(action.weighted_target_groups()):
         if weighted.target_group not in spec.target_groups:
