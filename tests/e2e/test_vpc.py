@@ -175,6 +175,42 @@ def test_a_task_reads_its_own_metadata_but_not_another_tasks_with_its_uri(
     assert (own.stdout.strip(), other.stdout.strip()) == ("200", "404")
 
 
+# What a task's process table holds, and whose environments it can read, from inside it.
+PROCESS_TABLE = (
+    "import json, os\n"
+    "found = {}\n"
+    "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+    "    try:\n"
+    "        with open(f'/proc/{pid}/environ', 'rb') as env:\n"
+    "            found[pid] = b'ECS_CONTAINER_METADATA_URI_V4' in env.read()\n"
+    "    except OSError:\n"
+    "        found[pid] = None\n"
+    "print(json.dumps(found))\n"
+)
+
+
+def test_a_task_sees_only_its_own_processes_and_no_other_tasks_environment(
+    reference: Twin,
+) -> None:
+    state_dir = str(reference.state_dir)
+    private = reference.service("backend-private").tasks[0]
+    command = ("python", "-c", PROCESS_TABLE)
+    printed = fargo(
+        "exec", "--state-dir", state_dir, "--task", private.id, "backend-private", "--", *command
+    ).stdout
+    table = json.loads(printed)
+    # its command as PID 1 (as in a container) and the exec'd python (with the task's
+    # environment): nothing of the other tasks, the twin or this machine, whose
+    # environments it could otherwise read
+    assert table["1"] is True and len(table) == 2, table
+    status = fargo("status", "--json", "--state-dir", state_dir).stdout
+    (task,) = [
+        t for s in json.loads(status)["services"] for t in s["tasks"] if t["id"] == private.id
+    ]
+    command_line = psutil.Process(task["pid"]).cmdline()  # its command, not the relay
+    assert "rootfs.py" not in " ".join(command_line), command_line
+
+
 def test_events_tell_what_the_tasks_did(reference: Twin) -> None:
     printed = fargo(
         "events", "--state-dir", str(reference.state_dir), "--service", "backend-private"

@@ -32,6 +32,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fargo.local.cloudmap.route53 import InstanceHealthStatus, RoutingPolicy
+from fargo.local.ecs.process import container_pid
 from fargo.local.ecs.task import HealthStatus, Task, TaskStatus
 from fargo.local.elb.target_health import TargetState
 from fargo.spec.elb import Action, HealthCheck, RuleCondition
@@ -199,7 +200,10 @@ class TaskSummary(StatusModel):
     last_status: TaskStatus = Field(description="ECS lastStatus.")
     desired_status: TaskStatus = Field(description="ECS desiredStatus: RUNNING, or STOPPED.")
     health: HealthStatus = Field(description="ECS healthStatus (the container health check).")
-    pid: int | None = Field(description="The task's lead process; null until it was launched.")
+    pid: int | None = Field(
+        description="The process of the task's command (in VPC mode PID 1 of the task's own "
+        "PID namespace, numbered as this machine sees it); null until it was launched."
+    )
     started_at: datetime | None = Field(description="When the container started (UTC).")
     stopped_at: datetime | None = Field(description="When the task stopped (UTC).")
     exit_code: int | None = Field(
@@ -221,7 +225,7 @@ class TaskSummary(StatusModel):
             last_status=task.last_status,
             desired_status=task.desired_status,
             health=task.health,
-            pid=task.pid,
+            pid=container_pid(task.pid) if task.pid is not None else None,
             started_at=task.started_at,
             stopped_at=task.stopped_at,
             exit_code=task.exit_code,

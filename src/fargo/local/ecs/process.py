@@ -2,7 +2,10 @@
 
 A task runs as the leader of a process group of its own (`NetworkMode.launch`), so
 signals go to the group: workers and forked children stop with the task and do not
-keep its address and port.
+keep its address and port. In VPC mode that leader runs the task's command as PID 1 of
+a PID namespace of the task's own, in a group of its own, and passes signals on to it
+(`fargo.local.images.rootfs`): `container_pid` is the command's process, whose
+namespaces, user, environment and resources are the task's.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
+
+import psutil
 
 from fargo.local.limits import fargate_open_files
 
@@ -39,6 +44,19 @@ async def spawn_task(
     )
     fargate_open_files(process.pid)
     return process
+
+
+def container_pid(pid: int) -> int:
+    """The process of the task's command: the one child of the task's first process
+    ``pid`` when that process made a PID namespace for it (VPC mode), else ``pid`` (also
+    until the child has started, and once it has gone)."""
+    try:
+        if os.readlink(f"/proc/{pid}/ns/pid_for_children") == os.readlink(f"/proc/{pid}/ns/pid"):
+            return pid
+        children = psutil.Process(pid).children()
+    except (OSError, psutil.Error):
+        return pid
+    return children[0].pid if len(children) == 1 else pid
 
 
 def signal_group(pid: int, sig: signal.Signals) -> None:

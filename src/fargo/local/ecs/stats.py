@@ -29,6 +29,7 @@ from typing import Any
 import psutil
 
 from fargo.local.ecs.network_stats import NetworkStats, task_networks
+from fargo.local.ecs.process import container_pid
 from fargo.local.ecs.task import Task
 
 NANOSECONDS = 1_000_000_000
@@ -67,7 +68,7 @@ class _NetworkSample:
 
 def _sample(pid: int) -> _Sample | None:
     try:
-        lead = psutil.Process(pid)
+        lead = psutil.Process(container_pid(pid))  # not the PID namespace's relay
         tree = [lead, *lead.children(recursive=True)]
     except psutil.Error:
         return None

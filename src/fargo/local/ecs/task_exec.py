@@ -32,6 +32,7 @@ from pathlib import Path
 
 from fargo.local.ec2.commands import find_tool
 from fargo.local.ec2.errors import Ec2Error
+from fargo.local.ecs.process import container_pid
 
 NS_GET_USERNS = 0xB701  # ioctl(2) on a namespace: the user namespace that owns it
 
@@ -51,6 +52,8 @@ class ExecTarget:
     """The task runs in a user namespace other than ours (the twin's, when unprivileged)."""
     other_mount_namespace: bool = False
     """The task has a root of its own (VPC mode; a USER image's task in loopback mode)."""
+    other_pid_namespace: bool = False
+    """The task has a PID namespace of its own (VPC mode)."""
 
     uid: int = 0
     """Who the task runs as (its image's USER), as this process's user namespace sees it."""
@@ -60,12 +63,15 @@ class ExecTarget:
     def read(
         cls, pid: int, *, what: str, advice: str = "run it as the user who ran fargo up"
     ) -> ExecTarget:
-        """Read the process ``pid`` of the task ``what`` names; `ExecError` if it is gone
-        or not ours to read (``advice`` then says what to do)."""
+        """Read the process of the task ``what`` names, whose first process is ``pid`` (its
+        command's: `container_pid`); `ExecError` if it is gone or not ours to read
+        (``advice`` then says what to do)."""
+        pid = container_pid(pid)
         proc = Path(f"/proc/{pid}")
         try:
             user_namespace = os.readlink(proc / "ns" / "user")
             mount_namespace = os.readlink(proc / "ns" / "mnt")
+            pid_namespace = os.readlink(proc / "ns" / "pid")
             other_user_namespace = user_namespace != os.readlink("/proc/self/ns/user")
             environ = _environ(proc, other_user_namespace)
             cwd = os.readlink(proc / "cwd")
@@ -92,6 +98,7 @@ class ExecTarget:
             cwd=cwd,
             other_user_namespace=other_user_namespace,
             other_mount_namespace=mount_namespace != os.readlink("/proc/self/ns/mnt"),
+            other_pid_namespace=pid_namespace != os.readlink("/proc/self/ns/pid"),
             uid=ids.get("Uid", 0),
             gid=ids.get("Gid", 0),
         )
@@ -125,6 +132,7 @@ def exec_argv(
         f"--target={process.pid}",
         *user,
         *(["--net"] if network else []),
+        *(["--pid"] if process.other_pid_namespace else []),  # nsenter forks into it
         "--mount",
         "--root",  # the task's own root: its image's folders at their paths
         "--wd",  # and its working directory, as the task sees it

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import psutil
 
+from fargo.local.ecs.process import container_pid
+
 
 @dataclass(frozen=True)
 class TaskUsage:
@@ -23,7 +25,7 @@ class TaskUsage:
     @classmethod
     def of(cls, pid: int) -> TaskUsage | None:
         try:
-            lead = psutil.Process(pid)
+            lead = psutil.Process(container_pid(pid))  # not the PID namespace's relay
             tree = [lead, *lead.children(recursive=True)]
         except psutil.Error:
             return None

@@ -32,6 +32,18 @@ it. In loopback mode it does so first, with a mount namespace owned by it to lay
 root in; in VPC mode last before the ``chroot``, so its mount and network namespaces stay
 the twin's (its unprivileged ports opened while they are its to set).
 
+In VPC mode the task gets a PID namespace of its own, as a Fargate task has: this
+process makes it and stays outside as the task's first process (the one the twin
+starts, signals and waits for), while its child — the namespace's first process, PID 1
+in it, with a ``/proc`` of that namespace mounted in the new root — goes on to run the
+command. So a task sees only its own processes, and cannot read another task's
+environment (its secrets) in ``/proc``. The process outside passes every signal it gets
+on to the command (the command runs in a process group of its own, so a signal to the
+task's group reaches it once) and ends as the command ends, with its exit status or
+signal; if it is killed, the kernel kills the namespace with it (``PR_SET_PDEATHSIG``).
+As in a container, the command is PID 1: a signal it has no handler for does not end
+it, and a stop falls back to SIGKILL after the stop timeout, as on Fargate.
+
 Run as a file, with only the standard library: it must not depend on what the task's
 ``PYTHONPATH`` holds. The mount namespace is the task's own (``unshare --mount
 --propagation private`` before it, or the one ``--user-namespace own`` makes), so the
@@ -43,13 +55,21 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import select
+import signal
 import stat
 import sys
+from typing import NoReturn
 
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+PR_SET_PDEATHSIG = 1
 CLONE_NEWUSER = 0x10000000
 PR_SET_KEEPCAPS = 8
 PR_CAP_AMBIENT = 47
@@ -92,16 +112,21 @@ def place(target: str, source: str) -> None:
         mount(source, target, None, MS_BIND)
 
 
-def populate(target: str, host: str | None, image: str | None) -> None:
+def populate(
+    target: str, host: str | None, image: str | None, *, empty: tuple[str, ...] = ()
+) -> None:
     """Fill the empty folder ``target`` with the union of ``host`` and ``image``; a folder
     of this machine's that the process may not read (``/root``, not as root) adds nothing,
-    as a user in a container does not see it either."""
+    as a user in a container does not see it either. The names in ``empty`` (``proc``) are
+    empty folders, for something of the task's own to be mounted on."""
+    for name in empty:
+        os.mkdir(os.path.join(target, name))
     names: set[str] = set()
     if host:
         with contextlib.suppress(PermissionError):
             names = set(os.listdir(host))
     names |= set(os.listdir(image)) if image else set()
-    for name in sorted(names):
+    for name in sorted(names - set(empty)):
         inside = os.path.join(target, name)
         from_host = os.path.join(host, name) if host else None
         from_image = os.path.join(image, name) if image else None
@@ -218,6 +243,55 @@ def own_user_namespace(uid: int, gid: int, *, mount_namespace: bool) -> None:
         mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing mounted here leaves it
 
 
+def own_pid_namespace(proc: str) -> int:
+    """Go on as PID 1 of a new PID namespace, with its ``/proc`` mounted at ``proc``; this
+    process stays outside, passing signals on, and exits as that one does (never returns
+    here). Returns a descriptor for `die_with_parent`, once the ids are switched."""
+    _checked(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+    parent_alive, alive_write = os.pipe()  # its end closes when the process outside ends
+    child = os.fork()
+    if child == 0:
+        os.close(alive_write)
+        os.setpgid(0, 0)  # signals to the task's group reach it once: passed on from outside
+        mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        return parent_alive
+    os.close(parent_alive)
+    relay(child)
+
+
+def die_with_parent(parent_alive: int) -> None:
+    """Be killed when the process outside ends (the twin kills the task's first process
+    last): set after the ids are switched, which clear the setting; and if that process
+    is already gone, end now."""
+    _checked(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+    readable, _, _ = select.select([parent_alive], [], [], 0)
+    os.close(parent_alive)
+    if readable:  # its write end closed: the process outside has ended
+        os._exit(128 + signal.SIGKILL)
+
+
+def relay(child: int) -> NoReturn:
+    """Pass every signal this process gets on to ``child``, and end as it ends."""
+    kept = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD}
+    for number in signal.valid_signals():
+        if number in kept or not 0 < number < signal.NSIG:
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(number, lambda received, _frame: _pass_on(child, received))
+    _, status = os.waitpid(child, 0)
+    if os.WIFSIGNALED(status):  # ended by a signal: so does this process, for the twin to see
+        ended_by = os.WTERMSIG(status)
+        signal.signal(ended_by, signal.SIG_DFL)
+        os.kill(os.getpid(), ended_by)
+        os._exit(128 + ended_by)
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
+def _pass_on(child: int, number: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(child, number)
+
+
 def give_pipes(uid: int, gid: int) -> None:
     """The task's output pipes become the user's, as a container's own pipes are: it may
     open them again (``/proc/self/fd/1``, e.g. for a non-blocking descriptor of its own)."""
@@ -262,11 +336,14 @@ def main(arguments: list[str]) -> None:
     new_root = image_root.rstrip("/") + ".mnt"
     os.makedirs(new_root, exist_ok=True)
     mount("tmpfs", new_root, "tmpfs", 0)
-    populate(new_root, "/", image_root)
+    populate(new_root, "/", image_root, empty=() if host_network else ("proc",))
     if switched is not None:
         expose(new_root, exposed, switched[0], switched[1])
     if user is not None and not host_network:
         open_unprivileged_ports()
+    parent_alive = None
+    if not host_network:  # VPC mode: its own processes only (loopback mode shares them)
+        parent_alive = own_pid_namespace(os.path.join(new_root, "proc"))
     if mapped is not None and not host_network:
         # VPC mode: the task's mount and network namespaces stay the twin's, whose root
         # `fargo exec` enters them as (as ECS Exec runs as the container's root).
@@ -284,6 +361,8 @@ def main(arguments: list[str]) -> None:
         os.setuid(switched[0])
         if host_network:
             bind_service_only()
+    if parent_alive is not None:
+        die_with_parent(parent_alive)
     try:
         os.execvp(argv[0], argv)  # noqa: S606 - the image's command, as the Dockerfile says
     except OSError as err:
