@@ -23,6 +23,7 @@ import pytest
 
 from fargo.local.cloudmap.registry import CloudMap
 from fargo.local.dataplane_dns.discovery import DiscoveryDnsServer
+from fargo.local.dataplane_dns.process import HUNG_AFTER_SECONDS as HUNG_AFTER
 from fargo.local.dataplane_dns.process import DnsProcessError
 from fargo.local.dataplane_dns.snapshot import (
     SnapshotFile,
@@ -434,3 +435,45 @@ async def test_a_killed_discovery_process_is_started_again_on_its_sockets(
     finally:
         await server.stop()
     assert state.recorded_processes(state_dir) == []
+
+
+async def test_a_stopped_lookup_process_is_found_killed_and_started_again(
+    state_dir: Path,
+) -> None:
+    lookups = TargetLookupServer(state_dir, "caddy")
+    lookups.publish({"a.targets.fargo.": ["127.0.1.7"]})
+    await lookups.start()
+    try:
+        address, pid = lookups.address, lookups.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # alive, answering nothing (as a deadlock would)
+        await until(lambda: lookups.problem is not None, "found hung", timeout=HUNG_AFTER + 3)
+        assert lookups.problem == (
+            f"target lookups of caddy: pid {pid} did not answer for {HUNG_AFTER:g} s; killed"
+        )
+        await until(lambda: lookups.pid not in (None, pid) and not lookups.problem, "restarted")
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        assert a_records(await lookup(address, "a.targets.fargo.")) == ["127.0.1.7"]
+    finally:
+        await lookups.stop()
+
+
+async def test_a_stopped_discovery_process_is_found_killed_and_started_again(
+    state_dir: Path,
+) -> None:
+    server = DiscoveryDnsServer(cloud_map(), state_dir)
+    await server.start()
+    try:
+        (host, port), pid = server.address, server.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        await until(
+            lambda: server.pid not in (None, pid) and not server.problem,
+            "restarted",
+            timeout=HUNG_AFTER + 5,
+        )
+        query = dns.message.make_query(f"api.{NS}", "A")
+        answer = await dns.asyncquery.udp(query, host, TIMEOUT, port)
+        assert a_records(answer) == ["127.0.1.1", "127.0.1.2"]
+    finally:
+        await server.stop()

@@ -10,9 +10,9 @@ The control plane binds the UDP and TCP sockets (in VPC mode inside the router's
 namespace) and hands them to the process; every change of Cloud Map's DNS state
 rewrites the snapshot it answers from (``dns/discovery.json``). When the control plane
 is killed or stopped, discovery names keep resolving to the last records. If the
-process ends (killed, crashed), the server starts it again on the same sockets (an
-adopted one's went with it: the same address is bound again); meanwhile `problem` says
-why discovery does not answer.
+process ends (killed, crashed) or stops answering (then it is killed), the server starts
+it again on the same sockets (an adopted one's went with it: the same address is bound
+again); meanwhile `problem` says why discovery does not answer.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from fargo.local.cloudmap.dns_server import FREE_PORT_ATTEMPTS, DnsListenError
 from fargo.local.cloudmap.registry import CloudMap
-from fargo.local.dataplane_dns.process import DnsProcess
+from fargo.local.dataplane_dns.process import DnsProcess, answers_dns
 from fargo.local.dataplane_dns.snapshot import SnapshotFile, discovery_snapshot
 from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_socket
 from fargo.local.loops import cancel_and_wait, keep_running
@@ -127,7 +127,8 @@ class DiscoveryDnsServer:
                 self._publish()
                 await self._spawn()
             self._keeper = keep_running(
-                f"{PROCESS_NAME} keeper", lambda: self._process.keep_alive(self._respawn)
+                f"{PROCESS_NAME} keeper",
+                lambda: self._process.keep_alive(self._respawn, self._answers),
             )
         except BaseException:
             await self.stop()
@@ -155,6 +156,15 @@ class DiscoveryDnsServer:
                 raise
             self._sockets, self._adopted = [udp, tcp], None
         await self._spawn()
+
+    async def _answers(self, timeout: float) -> bool:
+        """Whether the process answers a query (asked from the server's own address)."""
+        try:
+            host, port = self.address
+            with self._bind(socket.SOCK_DGRAM, host, 0) as client:
+                return await answers_dns(client, host, port, timeout)
+        except (OSError, RuntimeError):
+            return False
 
     async def stop(self) -> None:
         """Stop the process and close the sockets; idempotent, safe after a failed start."""

@@ -13,7 +13,9 @@ too) as file descriptors and answers on them until it is stopped: it does not wa
 parent, so a killed or stopped control plane leaves it answering. Its owner keeps it
 alive the other way round: `keep_alive` waits for the process (its own or one it
 adopted) to end, logs why, and has the owner start it again on its sockets; meanwhile
-`problem` says it is down.
+`problem` says it is down. A process that stops answering (stopped, deadlocked) is
+found by a query every second (`answers_dns`): after `HUNG_AFTER_SECONDS` of queries
+in a row without an answer it is killed, and started again the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
+import dns.exception
+import dns.message
 import psutil
 
 import fargo
@@ -36,6 +40,9 @@ from fargo.local.state import folder as state
 from fargo.local.state.files import log_tail
 
 START_TIMEOUT_SECONDS = 20.0
+PROBE_INTERVAL_SECONDS = 1.0  # how often `keep_alive` asks the process
+HUNG_AFTER_SECONDS = 3.0  # unanswered this long, it is killed and started again
+PROBE_NAME = "fargo-liveness.invalid."  # a name no zone holds: any answer will do
 STOP_TIMEOUT_SECONDS = 5.0
 READY = b"ready\n"
 
@@ -137,19 +144,61 @@ class DnsProcess:
         await terminate(process, STOP_TIMEOUT_SECONDS)
         state.forget_process(self.state_dir, self.name)
 
-    async def keep_alive(self, respawn: Callable[[], Awaitable[None]]) -> None:
-        """Forever: wait until the process ends, then ``respawn()`` it (the owner starts it
+    async def keep_alive(
+        self,
+        respawn: Callable[[], Awaitable[None]],
+        answers: Callable[[float], Awaitable[bool]] | None = None,
+    ) -> None:
+        """Forever: wait until the process ends — or, asked every second with ``answers``
+        (``answers(timeout)``: whether it answered a query in time), has not answered for
+        `HUNG_AFTER_SECONDS`, and kill it — then ``respawn()`` it (the owner starts it
         again on its sockets). Run under `fargo.local.loops.keep_running`, which retries a
         failed respawn with back-off; cancel it before `stop`."""
         while True:
             pid = self.pid
-            ended = await self._ended()
-            self.problem = f"{self.what}: pid {pid} {ended}"
+            ended = asyncio.ensure_future(self._ended())
+            hung = asyncio.ensure_future(self._until_hung(answers))
+            try:
+                await asyncio.wait({ended, hung}, return_when=asyncio.FIRST_COMPLETED)
+                if not ended.done():  # it stopped answering: killed, it ends now
+                    self._kill()
+                how = await ended
+            finally:
+                for waiting in (ended, hung):
+                    waiting.cancel()
+            if hung.done() and not hung.cancelled():
+                how = f"did not answer for {HUNG_AFTER_SECONDS:g} s; killed"
+            self.problem = f"{self.what}: pid {pid} {how}"
             logger.warning("%s; starting it again (log: %s)", self.problem, self.log_path)
             await respawn()
             self.restarts += 1
             self.problem = None
             logger.info("the %s process answers again (pid %s)", self.what, self.pid)
+
+    @staticmethod
+    async def _until_hung(answers: Callable[[float], Awaitable[bool]] | None) -> None:
+        """Return once the process has left `HUNG_AFTER_SECONDS` of queries in a row
+        unanswered (never, without ``answers``). Counted in queries, not by the clock: a
+        control plane stopped a while (Ctrl-Z) and resumed must not blame the process."""
+        loop = asyncio.get_running_loop()
+        unanswered = 0
+        while True:
+            asked = loop.time()
+            if answers is not None and await answers(PROBE_INTERVAL_SECONDS):
+                unanswered = 0
+            elif answers is not None:
+                unanswered += 1
+                if unanswered * PROBE_INTERVAL_SECONDS >= HUNG_AFTER_SECONDS:
+                    return
+            await asyncio.sleep(max(0.0, asked + PROBE_INTERVAL_SECONDS - loop.time()))
+
+    def _kill(self) -> None:
+        """SIGKILL the process (one that does not answer)."""
+        with contextlib.suppress(ProcessLookupError, psutil.Error):
+            if self._adopted is not None:
+                self._adopted.kill()
+            elif self._process is not None:
+                self._process.kill()
 
     async def _ended(self) -> str:
         """Wait until the process is gone (at once if there is none); how it ended."""
@@ -187,6 +236,23 @@ class DnsProcess:
             f"the {self.what} process did not start within {START_TIMEOUT_SECONDS:g} s; "
             f"last lines of {self.log_path}:\n{tail}"
         )
+
+
+async def answers_dns(client: socket.socket, host: str, port: int, timeout: float) -> bool:
+    """Whether the DNS server at ``host:port`` answers a query from the UDP socket
+    ``client`` (bound where it can reach the server) within ``timeout`` seconds."""
+    query = dns.message.make_query(PROBE_NAME, "A")
+    loop = asyncio.get_running_loop()
+    client.setblocking(False)
+    try:
+        await loop.sock_sendto(client, query.to_wire(), (host, port))
+        while True:
+            data, _ = await asyncio.wait_for(loop.sock_recvfrom(client, 4096), timeout)
+            with contextlib.suppress(dns.exception.DNSException):
+                if dns.message.from_wire(data).id == query.id:
+                    return True
+    except (TimeoutError, OSError):
+        return False
 
 
 async def _gone(process: psutil.Process) -> None:

@@ -6,8 +6,9 @@
     lookups.address            # "udp/127.0.0.1:40123", for Caddy's dynamic upstreams
     await lookups.stop()
 
-If the process ends (killed, crashed), the server starts it again on the same socket, so
-Caddy's lookups go on at the same address; meanwhile `problem` says why it is down.
+If the process ends (killed, crashed) or stops answering (then it is killed), the server
+starts it again on the same socket, so Caddy's lookups go on at the same address;
+meanwhile `problem` says why it is down.
 
 `publish` replaces the snapshot file (``caddy/targets.json``) before it returns, and the
 process reads it at the next query: a target leaves traffic as fast as it did when the
@@ -23,7 +24,7 @@ import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fargo.local.dataplane_dns.process import DnsProcess
+from fargo.local.dataplane_dns.process import DnsProcess, answers_dns
 from fargo.local.dataplane_dns.snapshot import SnapshotFile, targets_snapshot
 from fargo.local.ec2.sockets import ServerSocketFactory, bind_socket
 from fargo.local.elb.errors import ElbError
@@ -134,7 +135,8 @@ class TargetLookupServer:
                 self._snapshot.write(targets_snapshot(self._records))
                 await self._spawn()
             self._keeper = keep_running(
-                f"{self._process.name} keeper", lambda: self._process.keep_alive(self._respawn)
+                f"{self._process.name} keeper",
+                lambda: self._process.keep_alive(self._respawn, self._answers),
             )
         except BaseException:
             await self.stop()
@@ -155,6 +157,15 @@ class TargetLookupServer:
             self._socket = self._bind(socket.SOCK_DGRAM, host, int(port))
             self._adopted_address = None
         await self._spawn()
+
+    async def _answers(self, timeout: float) -> bool:
+        """Whether the process answers a query (asked from where Caddy asks)."""
+        try:
+            host, _, port = self.address.removeprefix("udp/").rpartition(":")
+            with self._bind(socket.SOCK_DGRAM, host, 0) as client:
+                return await answers_dns(client, host, int(port), timeout)
+        except (OSError, ValueError, ElbError):
+            return False
 
     async def stop(self) -> None:
         """Stop answering; idempotent."""
