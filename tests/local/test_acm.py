@@ -390,3 +390,31 @@ async def test_a_ca_an_older_fargo_made_for_a_public_suffix_is_refused(tmp_path:
 
     with pytest.raises(CertificateAuthorityError, match=r"(?s)every name under com.*delete"):
         CertificateAuthority(directory).ensure()
+
+
+def test_a_ca_an_older_fargo_made_without_constraints_signs_no_public_name(
+    tmp_path: Path,
+) -> None:
+    # It permits every name: that is no allowance (`fargo up --ca-allow`) for any.
+    directory = tmp_path / "ca"
+    directory.mkdir(mode=0o700)
+    key = ca_x509.new_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "an older fargo's CA")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (directory / "ca-key.pem").write_bytes(ca_x509.private_pem(key))
+    (directory / "ca.pem").write_bytes(ca_x509.certificate_pem(certificate))
+    ca = CertificateAuthority(directory)
+    assert not ca.may_sign("www.google.com") and ca.may_sign("localhost")
+    with pytest.raises(CertificateAuthorityError, match="only when allowed"):
+        issue(ca, tmp_path / "alb", names=["www.google.com"])

@@ -11,7 +11,7 @@ import os
 import random
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import dns.asyncquery
@@ -20,6 +20,7 @@ import dns.rcode
 import dns.rdatatype
 import psutil
 import pytest
+from tests.waiting import until
 
 from fargo.local.cloudmap.registry import CloudMap
 from fargo.local.dataplane_dns.discovery import DiscoveryDnsServer
@@ -336,54 +337,71 @@ async def test_a_new_control_plane_adopts_discovery_and_holds_its_records(
 # -- kept alive: a process that ends is started again ------------------------------------
 
 
-async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
-async def test_a_killed_lookup_process_is_started_again_on_the_same_address(
-    state_dir: Path,
-) -> None:
-    lookups = TargetLookupServer(state_dir, "caddy")
-    lookups.publish({"a.targets.fargo.": ["127.0.1.7"]})
-    await lookups.start()
-    try:
-        address, pid = lookups.address, lookups.pid
-        assert pid is not None and lookups.problem is None
-        os.kill(pid, signal.SIGKILL)
-        await until(lambda: lookups.pid not in (None, pid) and not lookups.problem, "restarted")
-        assert lookups.address == address  # Caddy's config names it: it must not move
-        assert a_records(await lookup(address, "a.targets.fargo.")) == ["127.0.1.7"]
-        assert (lookups.restarts, lookups.problem) == (1, None)
-        records = {r.path.stem: r.pid for r in state.recorded_processes(state_dir)}
-        assert records == {"caddy-targets": lookups.pid}
-    finally:
-        await lookups.stop()
+@pytest.fixture
+async def lookups(state_dir: Path) -> AsyncIterator[TargetLookupServer]:
+    """A started lookup server with one target group's record; stopped after, leaving no
+    process record."""
+    server = TargetLookupServer(state_dir, "caddy")
+    server.publish({"a.targets.fargo.": ["127.0.1.7"]})
+    await server.start()
+    yield server
+    await server.stop()
     assert state.recorded_processes(state_dir) == []
 
 
-async def test_a_lookup_process_that_cannot_start_again_is_a_problem_until_it_can(
-    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("sig", "ended"),
+    [
+        (signal.SIGKILL, "was killed by signal 9"),
+        (signal.SIGSTOP, f"did not answer for {HUNG_AFTER:g} s; killed"),  # found by queries
+    ],
+    ids=["killed", "stopped"],
+)
+async def test_a_lookup_process_killed_or_stopped_is_started_again_on_the_same_address(
+    state_dir: Path, lookups: TargetLookupServer, sig: signal.Signals, ended: str
 ) -> None:
-    lookups = TargetLookupServer(state_dir, "caddy")
-    lookups.publish({"a.targets.fargo.": ["127.0.1.7"]})
-    await lookups.start()
-    try:
-        address, pid = lookups.address, lookups.pid
-        assert pid is not None
-        monkeypatch.setattr("sys.executable", "/bin/false")
-        os.kill(pid, signal.SIGKILL)
-        await until(lambda: lookups.problem is not None, "the problem")
-        assert lookups.problem == f"target lookups of caddy: pid {pid} was killed by signal 9"
-        await asyncio.sleep(0.5)  # attempts fail (and are retried) meanwhile
-        assert lookups.pid is None and lookups.problem is not None
-        monkeypatch.undo()
-        await until(lambda: lookups.problem is None, "the process started again", timeout=15)
-        assert a_records(await lookup(address, "a.targets.fargo.")) == ["127.0.1.7"]
-    finally:
-        await lookups.stop()
+    address, pid = lookups.address, lookups.pid
+    assert pid is not None and lookups.problem is None
+    os.kill(pid, sig)
+    problem = await until(lambda: lookups.problem, HUNG_AFTER + 3, "the problem said")
+    assert problem == f"target lookups of caddy: pid {pid} {ended}"
+    await until(lambda: lookups.pid not in (None, pid) and not lookups.problem, 10, "again")
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert lookups.address == address  # Caddy's config names it: it must not move
+    assert a_records(await lookup(address, "a.targets.fargo.")) == ["127.0.1.7"]
+    assert (lookups.restarts, lookups.problem) == (1, None)
+    records = {r.path.stem: r.pid for r in state.recorded_processes(state_dir)}
+    assert records == {"caddy-targets": lookups.pid}
+
+
+async def test_once_the_twin_stops_a_lookup_process_that_ends_stays_down(
+    lookups: TargetLookupServer,
+) -> None:
+    # `fargo down` may sweep the processes while the control plane is still stopping: one
+    # started again then would outlive the twin, its record removed by the sweep.
+    pid = lookups.pid
+    assert pid is not None
+    lookups.stop_restarting()
+    os.kill(pid, signal.SIGKILL)
+    await until(lambda: lookups.problem, 10, "the problem said")
+    await asyncio.sleep(0.5)
+    assert lookups.pid is None and lookups.restarts == 0
+
+
+async def test_a_lookup_process_that_cannot_start_again_is_a_problem_until_it_can(
+    lookups: TargetLookupServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address, pid = lookups.address, lookups.pid
+    assert pid is not None
+    monkeypatch.setattr("sys.executable", "/bin/false")
+    os.kill(pid, signal.SIGKILL)
+    await until(lambda: lookups.problem is not None, 10, "the problem")
+    assert lookups.problem == f"target lookups of caddy: pid {pid} was killed by signal 9"
+    await asyncio.sleep(0.5)  # attempts fail (and are retried) meanwhile
+    assert lookups.pid is None and lookups.problem is not None
+    monkeypatch.undo()
+    await until(lambda: lookups.problem is None, 15, "the process started again")
+    assert a_records(await lookup(address, "a.targets.fargo.")) == ["127.0.1.7"]
 
 
 async def test_an_adopted_lookup_process_that_dies_is_started_again_at_its_address(
@@ -401,7 +419,7 @@ async def test_an_adopted_lookup_process_that_dies_is_started_again_at_its_addre
         assert second.adopt()
         await second.start()
         os.kill(pid, signal.SIGKILL)
-        await until(lambda: second.pid not in (None, pid) and not second.problem, "restarted")
+        await until(lambda: second.pid not in (None, pid) and not second.problem, 10, "restarted")
         assert second.address == address
         second.release()
         second.publish({"a.targets.fargo.": ["127.0.1.9"]})
@@ -412,68 +430,45 @@ async def test_an_adopted_lookup_process_that_dies_is_started_again_at_its_addre
     assert state.recorded_processes(state_dir) == []
 
 
-async def test_a_killed_discovery_process_is_started_again_on_its_sockets(
-    state_dir: Path,
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "stopped"])
+async def test_a_discovery_process_killed_or_stopped_is_started_again_on_its_sockets(
+    state_dir: Path, sig: signal.Signals
 ) -> None:
     server = DiscoveryDnsServer(cloud_map(), state_dir)
     await server.start()
     try:
         (host, port), pid = server.address, server.pid
         assert pid is not None
-        os.kill(pid, signal.SIGKILL)
-        await until(lambda: server.pid not in (None, pid) and not server.problem, "restarted")
-        assert server.address == (host, port) and server.problem is None
+        os.kill(pid, sig)  # stopped: alive, answering nothing (found by its queries)
+        await until(
+            lambda: server.pid not in (None, pid) and not server.problem, HUNG_AFTER + 5, "again"
+        )
+        assert server.address == (host, port)
         query = dns.message.make_query(f"api.{NS}", "A")
-        assert a_records(await dns.asyncquery.udp(query, host, TIMEOUT, port)) == [
-            "127.0.1.1",
-            "127.0.1.2",
-        ]
-        assert a_records(await dns.asyncquery.tcp(query, host, TIMEOUT, port)) == [
-            "127.0.1.1",
-            "127.0.1.2",
-        ]
+        for ask in (dns.asyncquery.udp, dns.asyncquery.tcp):
+            assert a_records(await ask(query, host, TIMEOUT, port)) == ["127.0.1.1", "127.0.1.2"]
     finally:
         await server.stop()
     assert state.recorded_processes(state_dir) == []
 
 
-async def test_a_stopped_lookup_process_is_found_killed_and_started_again(
+async def test_a_lookup_process_starts_again_without_a_listener_the_spec_dropped(
     state_dir: Path,
 ) -> None:
+    kept, dropped = socket.create_server(("127.0.0.1", 0)), socket.create_server(("127.0.0.1", 0))
     lookups = TargetLookupServer(state_dir, "caddy")
-    lookups.publish({"a.targets.fargo.": ["127.0.1.7"]})
-    await lookups.start()
+    await lookups.start(listeners={"public-443": kept, "public-8443": dropped})
     try:
-        address, pid = lookups.address, lookups.pid
+        pid = lookups.pid
         assert pid is not None
-        os.kill(pid, signal.SIGSTOP)  # alive, answering nothing (as a deadlock would)
-        await until(lambda: lookups.problem is not None, "found hung", timeout=HUNG_AFTER + 3)
-        assert lookups.problem == (
-            f"target lookups of caddy: pid {pid} did not answer for {HUNG_AFTER:g} s; killed"
-        )
-        await until(lambda: lookups.pid not in (None, pid) and not lookups.problem, "restarted")
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-        assert a_records(await lookup(address, "a.targets.fargo.")) == ["127.0.1.7"]
+        dropped.close()  # the spec dropped that listener: its socket is closed
+        lookups.keep_listeners({"public-443": kept})
+        os.kill(pid, signal.SIGKILL)
+        await until(lambda: lookups.pid not in (None, pid) and not lookups.problem, 10, "again")
+        handed = handed_over_listeners(state_dir / "caddy")
+        assert list(handed) == ["public-443"]
+        for sock in handed.values():
+            sock.close()
     finally:
         await lookups.stop()
-
-
-async def test_a_stopped_discovery_process_is_found_killed_and_started_again(
-    state_dir: Path,
-) -> None:
-    server = DiscoveryDnsServer(cloud_map(), state_dir)
-    await server.start()
-    try:
-        (host, port), pid = server.address, server.pid
-        assert pid is not None
-        os.kill(pid, signal.SIGSTOP)
-        await until(
-            lambda: server.pid not in (None, pid) and not server.problem,
-            "restarted",
-            timeout=HUNG_AFTER + 5,
-        )
-        query = dns.message.make_query(f"api.{NS}", "A")
-        answer = await dns.asyncquery.udp(query, host, TIMEOUT, port)
-        assert a_records(answer) == ["127.0.1.1", "127.0.1.2"]
-    finally:
-        await server.stop()
+        kept.close()

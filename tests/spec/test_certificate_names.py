@@ -106,8 +106,8 @@ def test_the_twin_warns_that_its_ca_can_sign_a_name_outside_the_reserved_ones(sh
     assert warning.field_path == "load_balancers.edge.certificate.subject_alternative_names[0]"
     assert warning.message == (
         "'www.google.com' is a public name: the twin's local CA signs it only when allowed, "
-        "so the twin's certificate leaves it out (whoever reads the CA's key could "
-        "impersonate the name to whoever trusts the CA)"
+        "and leaves it out of the twin's certificate otherwise (whoever reads the "
+        "CA's key could impersonate the name to whoever trusts the CA)"
     )
     assert "fargo up --ca-allow www.google.com" in str(warning.hint)
     # ACM involves no local CA: the cloud has nothing to warn about.

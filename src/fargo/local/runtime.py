@@ -277,6 +277,7 @@ class Runtime:
         # The load balancers stop after the tasks (they drain them), maybe long after: a
         # Caddy that exits meanwhile (`fargo down`'s sweep of a stuck stop) stays down.
         self.data_plane.stop_restarting()
+        self.dns.stop_restarting()
         try:
             await self.parts.stop()
         finally:

@@ -32,9 +32,9 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fargo.local.cloudmap.route53 import InstanceHealthStatus, RoutingPolicy
-from fargo.local.ecs.process import container_pid
 from fargo.local.ecs.task import HealthStatus, Task, TaskStatus
 from fargo.local.elb.target_health import TargetState
+from fargo.local.pid_namespace import container_pid
 from fargo.spec.elb import Action, HealthCheck, RuleCondition
 
 SCHEMA_VERSION: Final = 1

@@ -120,10 +120,12 @@ def local_ca_reach(spec: Spec) -> Iterator[Problem]:
             yield Problem(
                 loc,
                 f"{value!r} is a public name: the twin's local CA signs it only when allowed, "
-                "so the twin's certificate leaves it out (whoever reads the CA's key could "
-                "impersonate the name to whoever trusts the CA)",
-                hint=f"if the name is yours, run fargo up --ca-allow {value.removeprefix('*.')}; "
-                "or use a reserved name for the twin (e.g. shop.example.com, shop.test)",
+                "and leaves it out of the twin's certificate otherwise (whoever reads the "
+                "CA's key could impersonate the name to whoever trusts the CA)",
+                hint=f"if the name is yours, start the twin with fargo up --ca-allow "
+                f"{value.removeprefix('*.')} (a CA made without it never grows: delete the "
+                "state folder's ca/ first, and trust the new CA); or use a reserved name for "
+                "the twin (e.g. shop.example.com, shop.test)",
             )
 
 

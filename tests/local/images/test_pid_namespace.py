@@ -18,41 +18,53 @@ from pathlib import Path
 import psutil
 import pytest
 
-from fargo.local.ecs.process import container_pid
 from fargo.local.ecs.task_exec import ExecTarget, exec_argv
 from fargo.local.images.launch import ROOTFS_SCRIPT
+from fargo.local.pid_namespace import container_pid, kill_namespace
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="VPC mode's tasks start as root")
 
 COMMAND = (
     "import json, os, signal, sys, time\n"
     "signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))\n"
+    "if os.environ.get('DROP_IDS'):\n"
+    "    os.setuid(65534)  # as gosu or su-exec would: clears its parent-death signal\n"
     "print(json.dumps({'pid': os.getpid(), 'proc': sorted(filter(str.isdigit,"
     " os.listdir('/proc')))}), flush=True)\n"
     "time.sleep(60)\n"
 )
 
 
-@pytest.fixture(params=["root", "USER"])
-def task(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+def start_task(root: Path, *, user: bool, drop_ids: bool = False) -> subprocess.Popen[str]:
     """The task's first process: as VPC mode starts it, in mount and network namespaces of
     its own; its command as root, or as an image's USER (switching ids clears a process's
-    parent-death signal: it must be set after)."""
-    root = tmp_path / "root"
+    parent-death signal: it must be set after), or dropping its ids itself."""
     (root / "app").mkdir(parents=True)
     unshare = shutil.which("unshare")
     assert unshare is not None
     argv = [unshare, "--mount", "--net", "--propagation", "private", sys.executable, "-I"]
     argv += ["-S", str(ROOTFS_SCRIPT), str(root), "/app"]
-    if request.param == "USER":
+    if user:
         python = Path(sys.executable).resolve()
         argv += ["--user", "65534:65534:/", "--expose", str(python.parent.parent)]
     argv += ["--", sys.executable, "-c", COMMAND]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, start_new_session=True)
-    yield process
+    env = {**os.environ, "DROP_IDS": "1"} if drop_ids else dict(os.environ)
+    return subprocess.Popen(
+        argv, stdout=subprocess.PIPE, text=True, start_new_session=True, env=env
+    )
+
+
+def end(process: subprocess.Popen[str]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)  # the command goes with it (PDEATHSIG)
     process.wait()
+
+
+@pytest.fixture(params=["root", "USER"])
+def task(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    process = start_task(tmp_path / "root", user=request.param == "USER")
+    yield process
+    end(process)
 
 
 def started(task: subprocess.Popen[str]) -> dict[str, object]:
@@ -95,3 +107,17 @@ def test_a_killed_first_process_takes_the_command_with_it(task: subprocess.Popen
     while psutil.pid_exists(command) and psutil.Process(command).status() != "zombie":
         assert time.monotonic() < deadline, "the command outlived the task's first process"
         time.sleep(0.02)
+
+
+def test_killing_the_namespace_ends_a_command_that_cleared_its_death_signal(
+    tmp_path: Path,
+) -> None:
+    task = start_task(tmp_path / "root", user=False, drop_ids=True)
+    try:
+        started(task)
+        command = container_pid(task.pid)
+        kill_namespace(task.pid)  # what stopping a task for good does before the group's
+        assert task.wait(timeout=10) == -signal.SIGKILL  # the command's end, passed back
+        assert not psutil.pid_exists(command) or psutil.Process(command).status() == "zombie"
+    finally:
+        end(task)

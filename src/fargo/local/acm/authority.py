@@ -139,8 +139,10 @@ class CertificateAuthority:
             return True
         self.ensure()
         assert self._certificate is not None
-        if self._unused:
-            return False  # made here for no name yet: it covers what is allowed now
+        if self._unused or ca_x509.permitted(self._certificate) is None:
+            # made here for no name yet (it covers what is allowed now), or by an older
+            # fargo without constraints: it permits everything, which allows nothing
+            return False
         return not ca_x509.outside(self._certificate, [_dns_name(name)], [])
 
     def issue(

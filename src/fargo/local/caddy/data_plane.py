@@ -288,6 +288,7 @@ class CaddyDataPlane:
 
     def stop_restarting(self) -> None:
         self.caddy.stop_restarting()
+        self._resolver.stop_restarting()
 
     def reconfigure_problems(self, spec: Spec) -> list[str]:
         """A new listener whose address is taken: a problem naming the listener and what
@@ -336,6 +337,7 @@ class CaddyDataPlane:
             # listeners' queues meanwhile, none is refused, and the old Caddy finishes
             # what it was answering.
             self._relaunch = self._bind_missing(spec) or self._relaunch
+        self._resolver.keep_listeners(flat(self._sockets))  # for its next start, if any
         self._version += 1
         self._dirty.set()
 

@@ -63,8 +63,9 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME",
         help="let the local CA sign this public name and the names under it for the HTTPS "
-        "listeners, e.g. shop.mycompany.com (repeatable; without it a spec's public names are "
-        "left out of the twin's certificate: whoever reads the CA's key could impersonate them)",
+        "listeners, e.g. shop.mycompany.com (repeatable; taken when the twin starts; without "
+        "it a spec's public names are left out of the twin's certificate: whoever reads the "
+        "CA's key could impersonate them)",
     )
 
 

@@ -119,6 +119,7 @@ class DiscoveryDnsServer:
     async def start(self) -> None:
         if self._keeper is not None or self._sockets:
             raise RuntimeError("the DNS server is already started")
+        self._process.restarting = True
         try:
             self._cloud_map.subscribe(self._publish)
             if self._adopted is None:
@@ -165,6 +166,10 @@ class DiscoveryDnsServer:
                 return await answers_dns(client, host, port, timeout)
         except (OSError, RuntimeError):
             return False
+
+    def stop_restarting(self) -> None:
+        """The twin is stopping: a process that ends now stays down."""
+        self._process.stop_restarting()
 
     async def stop(self) -> None:
         """Stop the process and close the sockets; idempotent, safe after a failed start."""

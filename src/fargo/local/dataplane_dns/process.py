@@ -66,6 +66,7 @@ class DnsProcess:
         self._process: asyncio.subprocess.Process | None = None
         self._adopted: psutil.Process | None = None  # one a previous control plane started
         self.restarts = 0  # started again after it ended on its own
+        self.restarting = True  # False once the twin stops: one that ends stays down
         self.problem: str | None = None  # why it is not answering, until started again
 
     @property
@@ -144,6 +145,11 @@ class DnsProcess:
         await terminate(process, STOP_TIMEOUT_SECONDS)
         state.forget_process(self.state_dir, self.name)
 
+    def stop_restarting(self) -> None:
+        """From now on a process that ends stays down (the twin is stopping: one started
+        meanwhile, say during `fargo down`'s sweep, would outlive it)."""
+        self.restarting = False
+
     async def keep_alive(
         self,
         respawn: Callable[[], Awaitable[None]],
@@ -168,7 +174,11 @@ class DnsProcess:
                     waiting.cancel()
             if hung.done() and not hung.cancelled():
                 how = f"did not answer for {HUNG_AFTER_SECONDS:g} s; killed"
-            self.problem = f"{self.what}: pid {pid} {how}"
+            if pid is not None or self.problem is None:  # keep why it first went down
+                self.problem = f"{self.what}: pid {pid} {how}"
+            if not self.restarting:
+                logger.info("%s; not started again: the twin is stopping", self.problem)
+                return
             logger.warning("%s; starting it again (log: %s)", self.problem, self.log_path)
             await respawn()
             self.restarts += 1

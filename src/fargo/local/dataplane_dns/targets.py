@@ -128,6 +128,7 @@ class TargetLookupServer:
         if self._keeper is not None:
             return
         self._listeners = dict(listeners or {})
+        self._process.restarting = True
         try:
             if self._adopted_address is None:
                 self._snapshot.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -142,10 +143,16 @@ class TargetLookupServer:
             await self.stop()
             raise
 
+    def keep_listeners(self, listeners: Mapping[str, socket.socket]) -> None:
+        """The listening sockets a process started from now on keeps (the spec changed)."""
+        self._listeners = dict(listeners)
+
     async def _spawn(self) -> None:
         assert self._socket is not None
+        # a listener the spec dropped is closed (fileno -1): nothing to keep of it
+        kept = {name: sock for name, sock in self._listeners.items() if sock.fileno() >= 0}
         await self._process.start(
-            [self._socket], keep=self._listeners, handover=self._folder / HANDOVER_SOCKET
+            [self._socket], keep=kept, handover=self._folder / HANDOVER_SOCKET
         )
         (self._folder / ADDRESS_FILE).write_text(self.address + "\n")
 
@@ -166,6 +173,10 @@ class TargetLookupServer:
                 return await answers_dns(client, host, int(port), timeout)
         except (OSError, ValueError, ElbError):
             return False
+
+    def stop_restarting(self) -> None:
+        """The twin is stopping: a process that ends now stays down."""
+        self._process.stop_restarting()
 
     async def stop(self) -> None:
         """Stop answering; idempotent."""

@@ -4,8 +4,8 @@ A task runs as the leader of a process group of its own (`NetworkMode.launch`), 
 signals go to the group: workers and forked children stop with the task and do not
 keep its address and port. In VPC mode that leader runs the task's command as PID 1 of
 a PID namespace of the task's own, in a group of its own, and passes signals on to it
-(`fargo.local.images.rootfs`): `container_pid` is the command's process, whose
-namespaces, user, environment and resources are the task's.
+(`fargo.local.images.rootfs`): `fargo.local.pid_namespace.container_pid` is the
+command's process, whose namespaces, user, environment and resources are the task's.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-import psutil
-
 from fargo.local.limits import fargate_open_files
+from fargo.local.pid_namespace import kill_namespace
 
 OpenConnection = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
@@ -46,19 +45,6 @@ async def spawn_task(
     return process
 
 
-def container_pid(pid: int) -> int:
-    """The process of the task's command: the one child of the task's first process
-    ``pid`` when that process made a PID namespace for it (VPC mode), else ``pid`` (also
-    until the child has started, and once it has gone)."""
-    try:
-        if os.readlink(f"/proc/{pid}/ns/pid_for_children") == os.readlink(f"/proc/{pid}/ns/pid"):
-            return pid
-        children = psutil.Process(pid).children()
-    except (OSError, psutil.Error):
-        return pid
-    return children[0].pid if len(children) == 1 else pid
-
-
 def signal_group(pid: int, sig: signal.Signals) -> None:
     """Signal the process group ``pid`` leads; nothing if it is gone.
 
@@ -76,6 +62,7 @@ async def terminate(process: asyncio.subprocess.Process, stop_timeout: float) ->
         signal_group(process.pid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), timeout=stop_timeout)
+    kill_namespace(process.pid)  # its command, should it have cleared its death signal
     signal_group(process.pid, signal.SIGKILL)
     await process.wait()
 

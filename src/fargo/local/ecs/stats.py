@@ -29,8 +29,8 @@ from typing import Any
 import psutil
 
 from fargo.local.ecs.network_stats import NetworkStats, task_networks
-from fargo.local.ecs.process import container_pid
 from fargo.local.ecs.task import Task
+from fargo.local.pid_namespace import container_pid
 
 NANOSECONDS = 1_000_000_000
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Docker's preread before a first read

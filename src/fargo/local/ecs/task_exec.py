@@ -32,7 +32,7 @@ from pathlib import Path
 
 from fargo.local.ec2.commands import find_tool
 from fargo.local.ec2.errors import Ec2Error
-from fargo.local.ecs.process import container_pid
+from fargo.local.pid_namespace import container_pid
 
 NS_GET_USERNS = 0xB701  # ioctl(2) on a namespace: the user namespace that owns it
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from fargo.local.ecs.process import container_pid
+from fargo.local.pid_namespace import container_pid
 
 
 @dataclass(frozen=True)

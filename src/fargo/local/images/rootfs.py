@@ -281,7 +281,8 @@ def relay(child: int) -> NoReturn:
     _, status = os.waitpid(child, 0)
     if os.WIFSIGNALED(status):  # ended by a signal: so does this process, for the twin to see
         ended_by = os.WTERMSIG(status)
-        signal.signal(ended_by, signal.SIG_DFL)
+        with contextlib.suppress(OSError):  # SIGKILL has no handler to reset
+            signal.signal(ended_by, signal.SIG_DFL)
         os.kill(os.getpid(), ended_by)
         os._exit(128 + ended_by)
     os._exit(os.waitstatus_to_exitcode(status))

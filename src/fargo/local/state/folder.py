@@ -38,6 +38,7 @@ from pathlib import Path
 
 import psutil
 
+from fargo.local.pid_namespace import kill_namespace
 from fargo.local.state.errors import StateDirError as StateDirError
 from fargo.local.state.errors import StateLocked as StateLocked
 from fargo.local.state.files import write_atomically
@@ -298,6 +299,7 @@ def sweep(
         if live:
             time.sleep(0.05)
     for record in live:
+        kill_namespace(record.pid)  # a task's command, should it have cleared its death signal
         _signal(record, signal.SIGKILL)
         _forget(record, stopped)
     return stopped
