@@ -11,11 +11,9 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecr as ecr
-from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from tests.cloud.services import fargate_service
 
-from fargo.cloud.services import FargateService
 from fargo.cloud.synth import SynthResult, synthesize
 from fargo.spec import Spec
 from fargo.spec.model import Service
@@ -76,19 +74,7 @@ def test_a_service_scales_on_the_requests_of_the_target_group_it_names() -> None
             },
         }
     )
-    FargateService(
-        stack,
-        "ApiService",
-        name="api",
-        service=service,
-        cluster=ecs.Cluster(stack, "Cluster", vpc=vpc),
-        subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-        repository=ecr.Repository.from_repository_name(stack, "Repository", "shop/api"),
-        image_tag="v1",
-        environment={},
-        log_retention_days=14,
-        target_groups=[web, api],
-    )
+    fargate_service(stack, vpc, service, construct_id="ApiService", target_groups=[web, api])
 
     template = assertions.Template.from_stack(stack)
     resources = template.to_json()["Resources"]

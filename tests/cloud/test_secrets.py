@@ -11,10 +11,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecr as ecr
-from aws_cdk import aws_ecs as ecs
+from tests.cloud.services import fargate_service
 
-from fargo.cloud.services import FargateService
 from fargo.cloud.synth import SynthResult
 from fargo.spec.model import Service
 
@@ -177,18 +175,7 @@ def test_no_secret_value_reaches_the_template(
     )
     stack = cdk.Stack()
     vpc = ec2.Vpc(stack, "Vpc")
-    FargateService(
-        stack,
-        "Api",
-        name="api",
-        service=service,
-        cluster=ecs.Cluster(stack, "Cluster", vpc=vpc),
-        subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-        repository=ecr.Repository.from_repository_name(stack, "Repository", "shop/api"),
-        image_tag="v1",
-        environment={"MODE": "production"},
-        log_retention_days=14,
-    )
+    fargate_service(stack, vpc, service, environment={"MODE": "production"})
 
     template = assertions.Template.from_stack(stack)
 

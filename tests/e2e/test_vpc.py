@@ -128,6 +128,13 @@ def test_tasks_reach_the_xray_daemon_on_the_routers_metadata_address(reference: 
     assert "AWS_XRAY_DAEMON_ADDRESS=169.254.170.2:2000" in printed.splitlines()
 
 
+def python_in(twin: Twin, service: str, code: str, *args: str, task: str | None = None) -> str:
+    """What ``python -c code args`` prints in a task of ``service`` (``task``: that one)."""
+    chosen = ["--task", task] if task else []
+    argv = ["exec", "--state-dir", str(twin.state_dir), *chosen, service, "--"]
+    return fargo(*argv, "python", "-c", code, *args).stdout.strip()
+
+
 # Read from inside the task, as a metrics agent in it would.
 TASK_STATS = (
     "import json, os, urllib.request\n"
@@ -137,11 +144,7 @@ TASK_STATS = (
 
 
 def test_a_tasks_stats_count_its_enis_traffic(reference: Twin) -> None:
-    state_dir = str(reference.state_dir)
-    printed = fargo(
-        "exec", "--state-dir", state_dir, "backend-public", "--", "python", "-c", TASK_STATS
-    )
-    (stats,) = json.loads(printed.stdout).values()
+    (stats,) = json.loads(python_in(reference, "backend-public", TASK_STATS)).values()
     assert list(stats["networks"]) == ["eth0"]  # the task's ENI in its namespace, no lo
     eth0 = stats["networks"]["eth0"]
     # its image pull, health checks and answers crossed it both ways
@@ -163,16 +166,12 @@ OTHER_TASKS_METADATA = (
 def test_a_task_reads_its_own_metadata_but_not_another_tasks_with_its_uri(
     reference: Twin,
 ) -> None:
-    state_dir = str(reference.state_dir)
     private = reference.service("backend-private").tasks[0]
-    process = next(p for p in reference.processes() if p.pid == private.pid)
-    uri = process.environ()["ECS_CONTAINER_METADATA_URI_V4"]
-    run = ("python", "-c", OTHER_TASKS_METADATA, uri)
-    own = fargo(
-        "exec", "--state-dir", state_dir, "--task", private.id, "backend-private", "--", *run
-    )
-    other = fargo("exec", "--state-dir", state_dir, "backend-public", "--", *run)
-    assert (own.stdout.strip(), other.stdout.strip()) == ("200", "404")
+    assert private.pid is not None
+    uri = psutil.Process(private.pid).environ()["ECS_CONTAINER_METADATA_URI_V4"]
+    own = python_in(reference, "backend-private", OTHER_TASKS_METADATA, uri, task=private.id)
+    other = python_in(reference, "backend-public", OTHER_TASKS_METADATA, uri)
+    assert (own, other) == ("200", "404")
 
 
 # What a task's process table holds, and whose environments it can read, from inside it.
@@ -192,22 +191,14 @@ PROCESS_TABLE = (
 def test_a_task_sees_only_its_own_processes_and_no_other_tasks_environment(
     reference: Twin,
 ) -> None:
-    state_dir = str(reference.state_dir)
     private = reference.service("backend-private").tasks[0]
-    command = ("python", "-c", PROCESS_TABLE)
-    printed = fargo(
-        "exec", "--state-dir", state_dir, "--task", private.id, "backend-private", "--", *command
-    ).stdout
-    table = json.loads(printed)
+    table = json.loads(python_in(reference, "backend-private", PROCESS_TABLE, task=private.id))
     # its command as PID 1 (as in a container) and the exec'd python (with the task's
     # environment): nothing of the other tasks, the twin or this machine, whose
     # environments it could otherwise read
     assert table["1"] is True and len(table) == 2, table
-    status = fargo("status", "--json", "--state-dir", state_dir).stdout
-    (task,) = [
-        t for s in json.loads(status)["services"] for t in s["tasks"] if t["id"] == private.id
-    ]
-    command_line = psutil.Process(task["pid"]).cmdline()  # its command, not the relay
+    assert private.pid is not None  # status shows its command's process, not the relay's
+    command_line = psutil.Process(private.pid).cmdline()
     assert "rootfs.py" not in " ".join(command_line), command_line
 
 

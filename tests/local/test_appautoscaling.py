@@ -36,11 +36,18 @@ ROOT = Path(__file__).resolve().parents[2]
 CPU = TargetTracking("CPUUtilization", 70, scale_out_cooldown=300, scale_in_cooldown=300)
 
 
-def decide(points: list[float | None], capacity: int = 2, **times: float | None) -> Decision | None:
-    return CPU.decide(
+def decide(
+    points: list[float | None],
+    capacity: int = 2,
+    *,
+    policy: TargetTracking = CPU,
+    bounds: tuple[int, int] = (2, 4),
+    **times: float | None,
+) -> Decision | None:
+    return policy.decide(
         points,
         capacity=capacity,
-        bounds=(2, 4),
+        bounds=bounds,
         since_out=times.get("since_out"),
         since_in=times.get("since_in"),
     )
@@ -127,13 +134,7 @@ REQUEST_COUNT = TargetTracking(
 def decide_requests(
     points: list[float | None], capacity: int = 2, **times: float | None
 ) -> Decision | None:
-    return REQUEST_COUNT.decide(
-        points,
-        capacity=capacity,
-        bounds=(1, 4),
-        since_out=times.get("since_out"),
-        since_in=times.get("since_in"),
-    )
+    return decide(points, capacity, policy=REQUEST_COUNT, bounds=(1, 4), **times)
 
 
 def test_requests_per_target_above_the_target_for_three_datapoints_scale_out() -> None:
