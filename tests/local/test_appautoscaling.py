@@ -304,6 +304,16 @@ def test_with_cpu_and_requests_a_scale_in_needs_both_low() -> None:
     ]
 
 
+def reference_autoscaled(spec: Spec | None = None, **update: Any) -> Spec:
+    """``spec`` (a copy of the reference system's) with backend-private-with-alb's
+    autoscaling settings updated."""
+    spec = spec or load_spec(ROOT / "fargo.yaml").model_copy(deep=True)
+    service = spec.services["backend-private-with-alb"]
+    assert service.autoscaling is not None
+    service.autoscaling = service.autoscaling.model_copy(update=update)
+    return spec
+
+
 async def test_a_spec_applied_to_the_running_twin_reaches_the_scaler() -> None:
     """`fargo up` on a running twin: a service's new autoscaling settings make its scalable
     target anew, its desired count within the new bounds; unchanged settings keep the
@@ -313,24 +323,18 @@ async def test_a_spec_applied_to_the_running_twin_reaches_the_scaler() -> None:
     try:
         target = scaler.targets["backend-private-with-alb"]
         target.datapoints["CPUUtilization"].append(50.0)
-        spec = load_spec(ROOT / "fargo.yaml").model_copy(deep=True)
-        service = spec.services["backend-private-with-alb"]
-        assert service.autoscaling is not None
-        service.autoscaling = service.autoscaling.model_copy(
-            update={"target_requests_per_target": 1000}
-        )
+        spec = reference_autoscaled(target_requests_per_target=1000)
         scaler.reconfigure(spec)
         assert scaler.targets["backend-private-with-alb"] is target  # unchanged
-        service.autoscaling = service.autoscaling.model_copy(
-            update={"min_capacity": 3, "target_requests_per_target": 500}
+        scaler.reconfigure(
+            reference_autoscaled(spec, min_capacity=3, target_requests_per_target=500)
         )
-        scaler.reconfigure(spec)
         changed = scaler.targets["backend-private-with-alb"]
         assert changed is not target and changed.bounds == (3, 4)
         assert [p.target for p in changed.policies] == [70, 500]
         assert scheduler.desired_count == 3  # brought within the new bounds, and said so
         assert scheduler.events[-1].startswith("Application Auto Scaling: desired count 2")
-        service.autoscaling = None
+        spec.services["backend-private-with-alb"].autoscaling = None
         scaler.reconfigure(spec)
         assert scaler.targets == {}
     finally:
@@ -358,13 +362,7 @@ async def test_a_target_made_anew_while_it_was_measured_is_not_evaluated(
     await scaler.start()
     try:
         assert await asyncio.to_thread(measuring.wait, 5)
-        spec = load_spec(ROOT / "fargo.yaml").model_copy(deep=True)
-        service = spec.services["backend-private-with-alb"]
-        assert service.autoscaling is not None
-        service.autoscaling = service.autoscaling.model_copy(
-            update={"target_requests_per_target": 500}
-        )
-        scaler.reconfigure(spec)
+        scaler.reconfigure(reference_autoscaled(target_requests_per_target=500))
         release.set()
         await until(lambda: len(evaluated) >= 2, timeout=5)
         assert old not in evaluated
