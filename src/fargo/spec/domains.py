@@ -58,6 +58,17 @@ RESERVED_DNS_NAMES: Final = (
 _HOST_NAME = re.compile(r"^([a-z0-9-]+\.)*[a-z0-9-]+$")
 
 
+def base_name(name: str) -> str:
+    """A certificate name as the DNS name it stands for: no wildcard, trailing dot or
+    capitals (``*.Shop.example.com.`` → ``shop.example.com``)."""
+    return name.removeprefix("*.").rstrip(".").lower()
+
+
+def allow_command(name: str) -> str:
+    """The command that lets the twin's local CA sign ``name`` (`fargo.local.acm`)."""
+    return f"fargo up --ca-allow {base_name(name)}"
+
+
 def host_name(name: str) -> bool:
     """Whether ``name`` (lowercase, no wildcard) is written as a DNS host name."""
     return bool(_HOST_NAME.match(name))
@@ -70,14 +81,14 @@ def within(name: str, parent: str) -> bool:
 
 def reserved(name: str) -> bool:
     """Whether ``name`` (a wildcard's base) lies in a name reserved from registration."""
-    base = name.removeprefix("*.").rstrip(".").lower()
+    base = base_name(name)
     return any(within(base, parent) for parent in RESERVED_DNS_NAMES)
 
 
 def too_broad(name: str) -> str | None:
     """Why ``name`` may not be a certificate name (it is, or covers all of, a public
     suffix), or None when it may."""
-    base = name.removeprefix("*.").rstrip(".").lower()
+    base = base_name(name)
     if not host_name(base) or reserved(base):
         return None  # not a DNS name at all: the name's pattern says so
     if _public_suffixes().is_public(base):
@@ -97,7 +108,7 @@ def too_broad(name: str) -> str | None:
 
 def registrable(name: str) -> str | None:
     """The registrable domain ``name`` lies in (``shop.co.uk`` for ``www.shop.co.uk``)."""
-    found = _public_suffixes().privatesuffix(name.removeprefix("*.").rstrip(".").lower())
+    found = _public_suffixes().privatesuffix(base_name(name))
     return str(found) if found else None
 
 
@@ -122,8 +133,8 @@ def local_ca_reach(spec: Spec) -> Iterator[Problem]:
                 f"{value!r} is a public name: the twin's local CA signs it only when allowed, "
                 "and leaves it out of the twin's certificate otherwise (whoever reads the "
                 "CA's key could impersonate the name to whoever trusts the CA)",
-                hint=f"if the name is yours, start the twin with fargo up --ca-allow "
-                f"{value.removeprefix('*.')} (a CA made without it never grows: delete the "
+                hint=f"if the name is yours, start the twin with {allow_command(value)} "
+                "(a CA made without it never grows: delete the "
                 "state folder's ca/ first, and trust the new CA); or use a reserved name for "
                 "the twin (e.g. shop.example.com, shop.test)",
             )

@@ -96,7 +96,7 @@ class CertificateAuthority:
     def __init__(self, directory: Path, *, allowed: Sequence[str] = ()) -> None:
         self._directory = directory
         # Public names (and the names under them) its user allowed it to sign.
-        self._allowed = tuple(name.removeprefix("*.").rstrip(".").lower() for name in allowed)
+        self._allowed = tuple(domains.base_name(name) for name in allowed)
         self._certificate: x509.Certificate | None = None
         self._key: ec.EllipticCurvePrivateKey | None = None
         # Created by this object and not used yet: nobody can trust it so far, so it may
@@ -134,7 +134,7 @@ class CertificateAuthority:
     def may_sign(self, name: str) -> bool:
         """Whether `issue` signs ``name``: a reserved name, one under an allowed name, or one
         the CA on disk was created for (allowed by an earlier run)."""
-        base = name.removeprefix("*.").rstrip(".").lower()
+        base = domains.base_name(name)
         if domains.reserved(base) or any(domains.within(base, a) for a in self._allowed):
             return True
         self.ensure()
@@ -174,7 +174,7 @@ class CertificateAuthority:
                 f"the local CA signs a public name only when allowed, and "
                 f"{', '.join(refused)} is not: no one can tell offline who owns a domain, and "
                 "whoever reads the CA's key could impersonate the name to whoever trusts the "
-                f"CA; if the name is yours, run fargo up --ca-allow {refused[0].removeprefix('*.')}"
+                f"CA; if the name is yours, run {domains.allow_command(refused[0])}"
             )
         if days < 1:
             raise InvalidParameter(f"validity of {days} days must be at least 1 day")

@@ -23,6 +23,7 @@ from fargo.local.acm.authority import (
     CertificateAuthority,
     IssuedCertificate,
 )
+from fargo.spec import domains
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +62,9 @@ class ListenerCertificate:
         for name in self.left_out:
             logger.warning(
                 "the listener certificate leaves out %s: the local CA signs a public name only "
-                "when allowed (fargo up --ca-allow %s, if the name is yours)",
+                "when allowed (%s, if the name is yours)",
                 name,
-                name.removeprefix("*."),
+                domains.allow_command(name),
             )
         self.issued = self.ca.issue(
             names=names, ip_addresses=self.ip_addresses, directory=self.directory

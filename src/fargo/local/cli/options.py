@@ -91,7 +91,7 @@ def _ca_allowed(names: list[str]) -> list[str]:
     """The ``--ca-allow`` names, each a DNS name below a public suffix; `ConfigError` if not."""
     allowed = []
     for text in names:
-        name = text.strip().removeprefix("*.").rstrip(".").lower()
+        name = domains.base_name(text.strip())
         if not domains.host_name(name):
             raise ConfigError(f"--ca-allow {text!r}: not a DNS name (e.g. shop.mycompany.com)")
         reason = domains.too_broad(name)
