@@ -412,7 +412,7 @@ async def test_an_adopted_lookup_process_that_dies_is_started_again_at_its_addre
     await first.start()
     pid, address = first.pid, first.address
     assert pid is not None
-    await cancel_and_wait(first._keeper)  # the control plane is killed: nobody keeps it
+    await cancel_and_wait(first._process._keeper)  # the control plane is killed: nobody keeps it
     first._socket.close()  # type: ignore[union-attr]  # nor holds its socket
     second = TargetLookupServer(state_dir, "caddy")
     try:

@@ -17,7 +17,6 @@ again); meanwhile `problem` says why discovery does not answer.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import socket
@@ -28,7 +27,6 @@ from fargo.local.cloudmap.registry import CloudMap
 from fargo.local.dataplane_dns.process import DnsProcess, answers_dns
 from fargo.local.dataplane_dns.snapshot import SnapshotFile, discovery_snapshot
 from fargo.local.ec2.sockets import ServerSocketFactory, bind_problem, bind_socket
-from fargo.local.loops import cancel_and_wait, keep_running
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +61,6 @@ class DiscoveryDnsServer:
         self._address_file = state_dir / ADDRESS
         self._adopted: tuple[str, int] | None = None
         self._hold = False  # adopted: answer the previous run's records until `release`
-        self._keeper: asyncio.Task[None] | None = None  # starts the process again if it ends
 
     @property
     def pid(self) -> int | None:
@@ -117,9 +114,8 @@ class DiscoveryDnsServer:
         self._publish()
 
     async def start(self) -> None:
-        if self._keeper is not None or self._sockets:
+        if self._process.kept or self._sockets:
             raise RuntimeError("the DNS server is already started")
-        self._process.restarting = True
         try:
             self._cloud_map.subscribe(self._publish)
             if self._adopted is None:
@@ -127,10 +123,7 @@ class DiscoveryDnsServer:
                 self._snapshot.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 self._publish()
                 await self._spawn()
-            self._keeper = keep_running(
-                f"{PROCESS_NAME} keeper",
-                lambda: self._process.keep_alive(self._respawn, self._answers),
-            )
+            self._process.keep(self._respawn, self._answers)
         except BaseException:
             await self.stop()
             raise
@@ -173,8 +166,6 @@ class DiscoveryDnsServer:
 
     async def stop(self) -> None:
         """Stop the process and close the sockets; idempotent, safe after a failed start."""
-        keeper, self._keeper = self._keeper, None
-        await cancel_and_wait(keeper)
         self._cloud_map.unsubscribe(self._publish)
         self._adopted = None
         await self._process.stop()

@@ -3,7 +3,7 @@
     dns = DnsProcess(state_dir, "dns-discovery", "discovery", snapshot_path)
     await dns.start([udp_socket, tcp_socket])   # answering once this returns
     await dns.stop()                             # SIGTERM, then SIGKILL; idempotent
-    keep_running("dns", lambda: dns.keep_alive(respawn))   # started again if it ends
+    dns.keep(respawn, answers)                   # started again if it ends or hangs
 
 The process (``python -m fargo.local.dataplane_dns``, `fargo.local.dataplane_dns.serve`)
 runs in a session of its own, is recorded in ``pids/<name>.json`` (so `fargo down` and
@@ -36,6 +36,7 @@ import psutil
 
 import fargo
 from fargo.local.child_processes import terminate
+from fargo.local.loops import cancel_and_wait, keep_running
 from fargo.local.state import folder as state
 from fargo.local.state.files import log_tail
 
@@ -67,6 +68,7 @@ class DnsProcess:
         self._adopted: psutil.Process | None = None  # one a previous control plane started
         self.restarts = 0  # started again after it ended on its own
         self.restarting = True  # False once the twin stops: one that ends stays down
+        self._keeper: asyncio.Task[None] | None = None  # `keep`'s loop
         self.problem: str | None = None  # why it is not answering, until started again
 
     @property
@@ -126,15 +128,37 @@ class DnsProcess:
             state.record_process(self.state_dir, self.name, self._process.pid, self.what)
             await self._wait_ready(read_end)
         except BaseException:
-            await self.stop()
+            await self._end()  # not `stop`: a respawn runs in the keeper it would cancel
             raise
         finally:
             os.close(read_end)
             if write_end >= 0:
                 os.close(write_end)
 
+    @property
+    def kept(self) -> bool:
+        """Whether `keep` runs (the process is its owner's to start again)."""
+        return self._keeper is not None
+
+    def keep(
+        self,
+        respawn: Callable[[], Awaitable[None]],
+        answers: Callable[[float], Awaitable[bool]] | None = None,
+    ) -> None:
+        """Keep the process alive until `stop` (`keep_alive`, restarted if it fails)."""
+        self.restarting = True
+        if self._keeper is None:
+            self._keeper = keep_running(
+                f"{self.name} keeper", lambda: self.keep_alive(respawn, answers)
+            )
+
     async def stop(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL); idempotent."""
+        """Stop keeping the process alive, then stop it (SIGTERM, then SIGKILL); idempotent."""
+        keeper, self._keeper = self._keeper, None
+        await cancel_and_wait(keeper)
+        await self._end()
+
+    async def _end(self) -> None:
         adopted, self._adopted = self._adopted, None
         if adopted is not None:
             await asyncio.to_thread(_terminate, adopted)
@@ -158,8 +182,8 @@ class DnsProcess:
         """Forever: wait until the process ends — or, asked every second with ``answers``
         (``answers(timeout)``: whether it answered a query in time), has not answered for
         `HUNG_AFTER_SECONDS`, and kill it — then ``respawn()`` it (the owner starts it
-        again on its sockets). Run under `fargo.local.loops.keep_running`, which retries a
-        failed respawn with back-off; cancel it before `stop`."""
+        again on its sockets). Run by `keep` under `fargo.local.loops.keep_running`, which
+        retries a failed respawn with back-off."""
         while True:
             pid = self.pid
             ended = asyncio.ensure_future(self._ended())

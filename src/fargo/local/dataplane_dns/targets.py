@@ -18,7 +18,6 @@ getting the last targets, instead of failing its lookups (and answering 503).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 from collections.abc import Mapping, Sequence
@@ -28,7 +27,6 @@ from fargo.local.dataplane_dns.process import DnsProcess, answers_dns
 from fargo.local.dataplane_dns.snapshot import SnapshotFile, targets_snapshot
 from fargo.local.ec2.sockets import ServerSocketFactory, bind_socket
 from fargo.local.elb.errors import ElbError
-from fargo.local.loops import cancel_and_wait, keep_running
 from fargo.local.state.files import write_atomically
 
 SNAPSHOT_FILE = "targets.json"
@@ -61,7 +59,6 @@ class TargetLookupServer:
         self._adopted_address: str | None = None
         self._hold = False  # adopted: answer the previous run's targets until `release`
         self._listeners: dict[str, socket.socket] = {}  # kept for the next control plane
-        self._keeper: asyncio.Task[None] | None = None  # starts the process again if it ends
 
     @property
     def pid(self) -> int | None:
@@ -125,20 +122,16 @@ class TargetLookupServer:
     async def start(self, listeners: Mapping[str, socket.socket] | None = None) -> None:
         """Start the process; it also keeps ``listeners`` (Caddy server name → listening
         socket) for the next control plane, should this one be killed."""
-        if self._keeper is not None:
+        if self._process.kept:
             return
         self._listeners = dict(listeners or {})
-        self._process.restarting = True
         try:
             if self._adopted_address is None:
                 self._snapshot.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 self._socket = self._bind(socket.SOCK_DGRAM, "127.0.0.1", 0)
                 self._snapshot.write(targets_snapshot(self._records))
                 await self._spawn()
-            self._keeper = keep_running(
-                f"{self._process.name} keeper",
-                lambda: self._process.keep_alive(self._respawn, self._answers),
-            )
+            self._process.keep(self._respawn, self._answers)
         except BaseException:
             await self.stop()
             raise
@@ -180,8 +173,6 @@ class TargetLookupServer:
 
     async def stop(self) -> None:
         """Stop answering; idempotent."""
-        keeper, self._keeper = self._keeper, None
-        await cancel_and_wait(keeper)
         self._adopted_address = None
         await self._process.stop()
         (self._folder / ADDRESS_FILE).unlink(missing_ok=True)
